@@ -1,0 +1,12 @@
+// The engine's exports. Every function takes the address of a control block in shared memory
+// (layout/queue.ts) and returns a count (>= 0) or an error code (< 0, layout/errors.ts).
+// The module keeps no state of its own: no globals, no data segments, no allocation, so any
+// number of instances (one per worker thread) can run over the same memory.
+export {
+  splitDriverReset, splitDriverAdd, splitDriverKickNeeded, splitDriverCollect,
+  splitDriverEnableInterrupts, splitDriverDisableInterrupts, splitDriverDetach,
+} from "./split/driver";
+export {
+  splitDeviceReset, splitDeviceSetRegions, splitDevicePop, splitDevicePush,
+  splitDeviceInterruptNeeded, splitDeviceEnableNotify, splitDeviceDisableNotify,
+} from "./split/device";

@@ -1,0 +1,30 @@
+// Engine result codes. Exports return a count (>= 0) or one of these (< 0). Messages and spec
+// sections live at the edge, in src/errors.ts. Codes in the "peer" ranges also mark the queue
+// broken (CB_STATUS) until it is reset; "caller" codes leave the queue exactly as it was.
+
+// Caller errors: the host passed something wrong; nothing was changed.
+export const ERR_BAD_CONTROL_BLOCK = -1;
+export const ERR_BAD_CONFIG = -2;
+export const ERR_BAD_ARGUMENT = -3;
+export const ERR_OUT_OF_MEMORY_BOUNDS = -4;
+export const ERR_SEGMENTS_FULL = -5;
+
+// Device-side findings about the driver's rings (queue marked broken).
+export const ERR_AVAIL_IDX_JUMP = -20;
+export const ERR_HEAD_OUT_OF_RANGE = -21;
+export const ERR_NEXT_OUT_OF_RANGE = -22;
+export const ERR_CHAIN_TOO_LONG = -23;
+export const ERR_INDIRECT_NOT_NEGOTIATED = -24;
+export const ERR_INDIRECT_NESTED = -25;
+export const ERR_INDIRECT_WITH_NEXT = -26;
+export const ERR_INDIRECT_BAD_LENGTH = -27;
+export const ERR_BUFFER_NOT_IN_REGIONS = -28;
+export const ERR_BUFFER_ADDRESS_OVERFLOW = -29;
+export const ERR_WRITABLE_BEFORE_READABLE = -30;
+export const ERR_CHAIN_TOO_MANY_BYTES = -31;
+
+// Driver-side findings about the device's used ring (queue marked broken).
+export const ERR_USED_IDX_JUMP = -40;
+export const ERR_USED_ID_OUT_OF_RANGE = -41;
+export const ERR_USED_ID_NOT_IN_FLIGHT = -42;
+export const ERR_USED_LEN_TOO_LARGE = -43;

@@ -1,0 +1,314 @@
+// Split virtqueue, device side (VIRTIO 1.2, 2.7: the device reads the descriptor table and the
+// available ring, and writes the used ring).
+//
+// Nothing the driver wrote is trusted. Each walk is bounded (a chain may not exceed maxChain
+// descriptors, which also catches loops), every index is range-checked, every buffer address
+// is overflow-checked and translated through the region table before it reaches the caller,
+// and a violation marks the queue broken (CB_STATUS) with the rule it broke.
+import {
+  CB_STATUS, CB_DETAIL, CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY,
+  CB_KIND_SPLIT_DEVICE,
+  DEV_LAST_AVAIL, DEV_USED_IDX, DEV_SIGNAL_IDX, DEV_IN_FLIGHT, DEV_REGIONS, DEV_NUM_REGIONS,
+  DEV_LAST_REGION, DEV_MAX_CHAIN,
+} from "../layout/queue";
+import {
+  DESC_SIZE, DESC_ADDR, DESC_LEN, DESC_FLAGS, DESC_NEXT, DESC_ALIGN, DESC_F_NEXT, DESC_F_WRITE,
+  DESC_F_INDIRECT, AVAIL_FLAGS, AVAIL_IDX, AVAIL_RING, AVAIL_ELEM_SIZE, AVAIL_TRAILER, AVAIL_ALIGN,
+  AVAIL_F_NO_INTERRUPT, USED_FLAGS, USED_IDX, USED_RING, USED_ELEM_SIZE, USED_TRAILER, USED_ALIGN,
+  USED_F_NO_NOTIFY,
+} from "../layout/split";
+import {
+  CHAIN_SIZE, CHAIN_ID, CHAIN_SEG, CHAIN_NREAD, CHAIN_NWRITE, CHAIN_READ_LEN, CHAIN_WRITE_LEN,
+  CHAIN_DESCS, USED_REC_SIZE, USED_REC_ID,
+} from "../layout/batch";
+import {
+  ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS, ERR_SEGMENTS_FULL,
+  ERR_AVAIL_IDX_JUMP, ERR_HEAD_OUT_OF_RANGE, ERR_NEXT_OUT_OF_RANGE, ERR_CHAIN_TOO_LONG,
+  ERR_INDIRECT_NOT_NEGOTIATED, ERR_INDIRECT_NESTED, ERR_INDIRECT_WITH_NEXT,
+  ERR_INDIRECT_BAD_LENGTH, ERR_BUFFER_NOT_IN_REGIONS, ERR_BUFFER_ADDRESS_OVERFLOW,
+  ERR_WRITABLE_BEFORE_READABLE, ERR_CHAIN_TOO_MANY_BYTES,
+} from "../layout/errors";
+import { F_EVENT_IDX, F_INDIRECT_DESC } from "../layout/features";
+import {
+  enter, enterAny, breakQueue, refuse, queueSize, hasFeature, needEvent, validQueueSize,
+  checkArea, inMemory,
+} from "../common";
+import { regionsCheck, translateWhole, translateInto } from "../regions";
+
+const KIND = CB_KIND_SPLIT_DEVICE;
+
+// @ts-ignore: decorator
+@inline function usedEventAddr(cb: u32, q: u32): u32 {
+  return load<u32>(cb + CB_DRIVER_AREA) + AVAIL_RING + q * AVAIL_ELEM_SIZE;
+}
+
+// @ts-ignore: decorator
+@inline function availEventAddr(cb: u32, q: u32): u32 {
+  return load<u32>(cb + CB_DEVICE_AREA) + USED_RING + q * USED_ELEM_SIZE;
+}
+
+/**
+ * Checks the configuration and the region table, and initialises the device side from the
+ * indices the host left in DEV_LAST_AVAIL (vhost-user's SET_VRING_BASE) and DEV_USED_IDX:
+ * writes used.flags, used.idx and avail_event. Returns 0 or ERR_BAD_CONFIG.
+ */
+export function splitDeviceReset(cb: u32): i32 {
+  const rc = enterAny(cb, KIND);
+  if (rc != 0) return rc;
+  const q = queueSize(cb);
+  if (!validQueueSize(q)) return refuse(cb, ERR_BAD_CONFIG, q);
+  const desc = load<u32>(cb + CB_DESC);
+  const avail = load<u32>(cb + CB_DRIVER_AREA);
+  const used = load<u32>(cb + CB_DEVICE_AREA);
+  if (checkArea(desc, DESC_ALIGN, <u64>q * DESC_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, desc);
+  if (checkArea(avail, AVAIL_ALIGN, <u64>q * AVAIL_ELEM_SIZE + AVAIL_RING + AVAIL_TRAILER) != 0) return refuse(cb, ERR_BAD_CONFIG, avail);
+  if (checkArea(used, USED_ALIGN, <u64>q * USED_ELEM_SIZE + USED_RING + USED_TRAILER) != 0) return refuse(cb, ERR_BAD_CONFIG, used);
+  if (regionsCheck(load<u32>(cb + DEV_REGIONS), load<u32>(cb + DEV_NUM_REGIONS)) != 0) return refuse(cb, ERR_BAD_CONFIG, 0);
+  const maxChain = load<u32>(cb + DEV_MAX_CHAIN);
+  if (maxChain == 0 || maxChain > q) store<u32>(cb + DEV_MAX_CHAIN, q);
+
+  const lastAvail = load<u32>(cb + DEV_LAST_AVAIL) & 0xffff;
+  const usedIdx = load<u32>(cb + DEV_USED_IDX) & 0xffff;
+  store<u32>(cb + DEV_LAST_AVAIL, lastAvail);
+  store<u32>(cb + DEV_USED_IDX, usedIdx);
+  store<u32>(cb + DEV_SIGNAL_IDX, usedIdx);
+  store<u32>(cb + DEV_IN_FLIGHT, 0);
+  store<u32>(cb + DEV_LAST_REGION, 0);
+  store<i32>(cb + CB_STATUS, 0);
+  store<u32>(cb + CB_DETAIL, 0);
+  const eventIdx = hasFeature(cb, F_EVENT_IDX);
+  const notify = (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0;
+  // 2.7.10.1 (device side of it): with EVENT_IDX the device keeps used.flags at 0.
+  store<u16>(used + USED_FLAGS, eventIdx || notify ? 0 : USED_F_NO_NOTIFY);
+  store<u16>(availEventAddr(cb, q), lastAvail);
+  atomic.store<u16>(used + USED_IDX, usedIdx);
+  return 0;
+}
+
+/**
+ * Re-checks the region table after the host changed it (vhost-user SET_MEM_TABLE while the
+ * queue is stopped). A bad table marks nothing broken: it is refused and the caller decides.
+ */
+export function splitDeviceSetRegions(cb: u32, table: u32, n: u32): i32 {
+  const rc = enterAny(cb, KIND);
+  if (rc != 0) return rc;
+  if (regionsCheck(table, n) != 0) return refuse(cb, ERR_BAD_CONFIG, n);
+  store<u32>(cb + DEV_REGIONS, table);
+  store<u32>(cb + DEV_NUM_REGIONS, n);
+  store<u32>(cb + DEV_LAST_REGION, 0);
+  return 0;
+}
+
+/**
+ * Walks the chain starting at descriptor `head` into the chain record `rec`, writing its
+ * segments at segs[at ..]. Returns the number of segments written, or an error code (with
+ * CB_DETAIL set to the offending descriptor or head).
+ */
+function walkChain(cb: u32, q: u32, head: u32, rec: u32, segs: u32, at: u32, maxSegs: u32): i32 {
+  // 2.7.6: each ring entry names the head of a chain in the descriptor table.
+  if (head >= q) { store<u32>(cb + CB_DETAIL, head); return ERR_HEAD_OUT_OF_RANGE; }
+  const maxChain = load<u32>(cb + DEV_MAX_CHAIN);
+  const indirectOk = hasFeature(cb, F_INDIRECT_DESC);
+  let table = load<u32>(cb + CB_DESC);
+  let tableSize = q;
+  let inIndirect = false;
+  // Bound on descriptors visited: 2.7.5.3.1 forbids chains longer than Queue Size, and a loop
+  // (forbidden by 2.7.5.2) is just a chain that never ends, so it runs into this bound too.
+  let ttl = maxChain;
+  let i = head;
+  let mainDescs: u32 = 0;
+  let nRead: u32 = 0;
+  let nWrite: u32 = 0;
+  let readLen: u64 = 0;
+  let writeLen: u64 = 0;
+  let k = at;
+  while (true) {
+    if (ttl == 0) { store<u32>(cb + CB_DETAIL, head); return ERR_CHAIN_TOO_LONG; }
+    ttl--;
+    if (!inIndirect) mainDescs++;
+    const d = table + i * DESC_SIZE;
+    const addr = load<u64>(d + DESC_ADDR);
+    const len = load<u32>(d + DESC_LEN);
+    const flags = <u32>load<u16>(d + DESC_FLAGS);
+    const next = <u32>load<u16>(d + DESC_NEXT);
+    if ((flags & DESC_F_INDIRECT) != 0) {
+      store<u32>(cb + CB_DETAIL, i);
+      // 2.7.5.3.1: INDIRECT only if negotiated, never inside a table, never with NEXT.
+      if (!indirectOk) return ERR_INDIRECT_NOT_NEGOTIATED;
+      if (inIndirect) return ERR_INDIRECT_NESTED;
+      if ((flags & DESC_F_NEXT) != 0) return ERR_INDIRECT_WITH_NEXT;
+      // 2.7.5.3: the table is len / 16 whole descriptors.
+      if (len == 0 || (len & (DESC_SIZE - 1)) != 0) return ERR_INDIRECT_BAD_LENGTH;
+      if (addr > 0xffff_ffff_ffff_ffff - <u64>len) return ERR_BUFFER_ADDRESS_OVERFLOW;
+      const t = translateWhole(cb, addr, len);
+      if (t < 0) return ERR_BUFFER_NOT_IN_REGIONS;
+      // 2.7.5.3.2: the WRITE flag of the descriptor naming the table is ignored.
+      table = <u32>t;
+      tableSize = len / DESC_SIZE;
+      inIndirect = true;
+      // The table is a chain of its own, bounded by its size and by maxChain.
+      ttl = tableSize < maxChain ? tableSize : maxChain;
+      i = 0;
+      continue;
+    }
+    // 2.7.4.2: device-writable descriptors come after all device-readable ones.
+    const writable = (flags & DESC_F_WRITE) != 0;
+    if (!writable && nWrite > 0) { store<u32>(cb + CB_DETAIL, i); return ERR_WRITABLE_BEFORE_READABLE; }
+    if (addr > 0xffff_ffff_ffff_ffff - <u64>len) { store<u32>(cb + CB_DETAIL, i); return ERR_BUFFER_ADDRESS_OVERFLOW; }
+    if (writable) writeLen += len; else readLen += len;
+    // 2.7.5.2: less than 2^32 bytes in a chain.
+    if (readLen + writeLen > 0xffff_ffff) { store<u32>(cb + CB_DETAIL, head); return ERR_CHAIN_TOO_MANY_BYTES; }
+    if (len > 0) {
+      const r = translateInto(cb, addr, len, segs, k, maxSegs);
+      if (r < 0) { store<u32>(cb + CB_DETAIL, i); return r; }
+      k += <u32>r;
+      if (writable) nWrite += <u32>r; else nRead += <u32>r;
+      if (nRead > 0xffff || nWrite > 0xffff) { store<u32>(cb + CB_DETAIL, head); return ERR_CHAIN_TOO_LONG; }
+    }
+    if ((flags & DESC_F_NEXT) == 0) break;
+    // 2.7.5: next indexes the same table.
+    if (next >= tableSize) { store<u32>(cb + CB_DETAIL, next); return ERR_NEXT_OUT_OF_RANGE; }
+    i = next;
+  }
+  store<u32>(rec + CHAIN_ID, head);
+  store<u32>(rec + CHAIN_SEG, at);
+  store<u16>(rec + CHAIN_NREAD, nRead);
+  store<u16>(rec + CHAIN_NWRITE, nWrite);
+  store<u32>(rec + CHAIN_READ_LEN, <u32>readLen);
+  store<u32>(rec + CHAIN_WRITE_LEN, <u32>writeLen);
+  store<u16>(rec + CHAIN_DESCS, mainDescs);
+  return <i32>(k - at);
+}
+
+/**
+ * Pops up to `maxChains` available chains into chain records at `chains`, their segments into
+ * the array at `segs` (capacity `maxSegs`). Stops early, without consuming it, at a chain whose
+ * segments do not fit (ERR_SEGMENTS_FULL if that is the first one). The burst stops at the first
+ * chain that breaks a rule: the chains before it are returned as usual and the queue is marked
+ * broken, so the next call reports the fault. Returns the number of chains popped.
+ */
+export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, maxSegs: u32): i32 {
+  const rc = enter(cb, KIND);
+  if (rc != 0) return rc;
+  if (!inMemory(chains, <u64>maxChains * CHAIN_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, chains);
+  if (!inMemory(segs, <u64>maxSegs * 8)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, segs);
+  const q = queueSize(cb);
+  const avail = load<u32>(cb + CB_DRIVER_AREA);
+  // CONSUME avail.idx (acquire). Pairs with the driver's release store in splitDriverAdd: the
+  // ring entries and descriptors are read only after the index that covers them.
+  const availIdx = <u32>atomic.load<u16>(avail + AVAIL_IDX);
+  let last = load<u32>(cb + DEV_LAST_AVAIL);
+  const pending = (availIdx - last) & 0xffff;
+  // 2.7.6 / 2.7.13.3: the driver can have at most Queue Size chains outstanding.
+  if (pending > q) return breakQueue(cb, ERR_AVAIL_IDX_JUMP, availIdx);
+  const n = pending < maxChains ? pending : maxChains;
+  let got: u32 = 0;
+  let segAt: u32 = 0;
+  let err: i32 = 0;
+  for (; got < n; got++) {
+    const head = <u32>load<u16>(avail + AVAIL_RING + (last & (q - 1)) * AVAIL_ELEM_SIZE);
+    const r = walkChain(cb, q, head, chains + got * CHAIN_SIZE, segs, segAt, maxSegs);
+    if (r < 0) { err = r; break; }
+    segAt += <u32>r;
+    last = (last + 1) & 0xffff;
+  }
+  if (got > 0) {
+    store<u32>(cb + DEV_LAST_AVAIL, last);
+    store<u32>(cb + DEV_IN_FLIGHT, load<u32>(cb + DEV_IN_FLIGHT) + got);
+    if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) {
+      // 2.7.10: ask for a kick when the driver publishes the entry at index `last`.
+      atomic.store<u16>(availEventAddr(cb, q), last);
+    }
+  }
+  if (err == ERR_SEGMENTS_FULL) return got > 0 ? <i32>got : refuse(cb, err, load<u32>(cb + CB_DETAIL));
+  if (err != 0) {
+    breakQueue(cb, err, load<u32>(cb + CB_DETAIL));
+    return got > 0 ? <i32>got : err;
+  }
+  return <i32>got;
+}
+
+/**
+ * Returns `n` used records (id = head id from pop, len = bytes written) to the driver and
+ * publishes used.idx once. Checks the records first (ids in range, no more than in flight), so
+ * a bad burst changes nothing. Returns n.
+ */
+export function splitDevicePush(cb: u32, elems: u32, n: u32): i32 {
+  const rc = enter(cb, KIND);
+  if (rc != 0) return rc;
+  if (!inMemory(elems, <u64>n * USED_REC_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, elems);
+  const q = queueSize(cb);
+  const inFlight = load<u32>(cb + DEV_IN_FLIGHT);
+  if (n > inFlight) return refuse(cb, ERR_BAD_ARGUMENT, n);
+  for (let i: u32 = 0; i < n; i++) {
+    const id = load<u32>(elems + i * USED_REC_SIZE + USED_REC_ID);
+    if (id >= q) return refuse(cb, ERR_BAD_ARGUMENT, i);
+  }
+  const used = load<u32>(cb + CB_DEVICE_AREA);
+  const ring = used + USED_RING;
+  let u = load<u32>(cb + DEV_USED_IDX);
+  // A used record has the layout of a used element, so copy in at most two runs (before and
+  // after the ring wraps).
+  const start = u & (q - 1);
+  const firstRun = n < q - start ? n : q - start;
+  memory.copy(ring + start * USED_ELEM_SIZE, elems, firstRun * USED_ELEM_SIZE);
+  if (firstRun < n) memory.copy(ring, elems + firstRun * USED_REC_SIZE, (n - firstRun) * USED_ELEM_SIZE);
+  u = (u + n) & 0xffff;
+  store<u32>(cb + DEV_USED_IDX, u);
+  store<u32>(cb + DEV_IN_FLIGHT, inFlight - n);
+  // PUBLISH used.idx (release). Pairs with the driver's acquire load in splitDriverCollect:
+  // 2.7.8.2 wants len (and the data) written before the index moves.
+  atomic.store<u16>(used + USED_IDX, u);
+  return <i32>n;
+}
+
+/**
+ * Whether the driver wants a used buffer notification for the entries pushed since the last
+ * call (2.7.7.2): with EVENT_IDX, when used_event lies among them; otherwise unless avail.flags
+ * says NO_INTERRUPT. Returns 1 to notify, 0 not to.
+ */
+export function splitDeviceInterruptNeeded(cb: u32): i32 {
+  const rc = enter(cb, KIND);
+  if (rc != 0) return rc;
+  const newIdx = load<u32>(cb + DEV_USED_IDX);
+  const oldIdx = load<u32>(cb + DEV_SIGNAL_IDX);
+  store<u32>(cb + DEV_SIGNAL_IDX, newIdx);
+  if (newIdx == oldIdx) return 0;
+  // Full barrier between the used.idx store (seq-cst, in push) and these seq-cst loads.
+  if (hasFeature(cb, F_EVENT_IDX)) {
+    const event = <u32>atomic.load<u16>(usedEventAddr(cb, queueSize(cb)));
+    return needEvent(event, newIdx, oldIdx) ? 1 : 0;
+  }
+  const avail = load<u32>(cb + CB_DRIVER_AREA);
+  return (atomic.load<u16>(avail + AVAIL_FLAGS) & AVAIL_F_NO_INTERRUPT) != 0 ? 0 : 1;
+}
+
+/**
+ * Asks the driver for available buffer notifications (kicks) again (2.7.10). Returns 1 when
+ * chains are already waiting, so a polling loop pops again before it sleeps.
+ */
+export function splitDeviceEnableNotify(cb: u32): i32 {
+  const rc = enter(cb, KIND);
+  if (rc != 0) return rc;
+  const q = queueSize(cb);
+  const avail = load<u32>(cb + CB_DRIVER_AREA);
+  const used = load<u32>(cb + CB_DEVICE_AREA);
+  const last = load<u32>(cb + DEV_LAST_AVAIL);
+  store<u32>(cb + CB_OPTIONS, load<u32>(cb + CB_OPTIONS) | CB_OPT_NOTIFY);
+  if (hasFeature(cb, F_EVENT_IDX)) atomic.store<u16>(availEventAddr(cb, q), last);
+  else atomic.store<u16>(used + USED_FLAGS, 0);
+  // Sequentially consistent store, then load: the driver either sees the request or we see
+  // the chains it published before looking.
+  return <u32>atomic.load<u16>(avail + AVAIL_IDX) != last ? 1 : 0;
+}
+
+/** Stops asking for kicks (a polling device). With EVENT_IDX avail_event just stops moving. */
+export function splitDeviceDisableNotify(cb: u32): i32 {
+  const rc = enter(cb, KIND);
+  if (rc != 0) return rc;
+  store<u32>(cb + CB_OPTIONS, load<u32>(cb + CB_OPTIONS) & ~CB_OPT_NOTIFY);
+  if (!hasFeature(cb, F_EVENT_IDX)) {
+    atomic.store<u16>(load<u32>(cb + CB_DEVICE_AREA) + USED_FLAGS, USED_F_NO_NOTIFY);
+  }
+  return 0;
+}

@@ -1,0 +1,357 @@
+// Split virtqueue, driver side (VIRTIO 1.2, 2.7.13 "Supplying Buffers to The Device" and
+// 2.7.14 "Receiving Used Buffers From The Device").
+//
+// The driver owns the descriptor table and the available ring; it reads the used ring, which
+// the device writes and which it therefore does not trust: every used entry is checked against
+// the driver's private shadow state before anything is freed or reported.
+//
+// Descriptor allocation policy (the reference model in sim/ mirrors it exactly): free
+// descriptors form a LIFO list threaded through the private shadow `next` links; a chain takes
+// the first k free descriptors in list order, and a used chain is pushed back on the front of
+// the list, in chain order.
+import {
+  CB_QUEUE_SIZE, CB_STATUS, CB_DETAIL, CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS,
+  CB_OPT_NOTIFY, CB_KIND_SPLIT_DRIVER,
+  DRV_FREE_HEAD, DRV_NUM_FREE, DRV_AVAIL_IDX, DRV_KICK_IDX, DRV_LAST_USED, DRV_IN_FLIGHT,
+  DRV_SHADOW, DRV_INDIRECT, DRV_INDIRECT_MAX,
+  SHADOW_SIZE, SHADOW_TOKEN, SHADOW_WRITE_LEN, SHADOW_NEXT, SHADOW_NDESC, SHADOW_TAIL,
+  SHADOW_FLAGS, SHADOW_F_IN_FLIGHT, SHADOW_F_INDIRECT, NONE_16,
+} from "../layout/queue";
+import {
+  DESC_SIZE, DESC_ADDR, DESC_LEN, DESC_FLAGS, DESC_NEXT, DESC_ALIGN, DESC_F_NEXT, DESC_F_WRITE,
+  DESC_F_INDIRECT, AVAIL_FLAGS, AVAIL_IDX, AVAIL_RING, AVAIL_ELEM_SIZE, AVAIL_TRAILER, AVAIL_ALIGN,
+  AVAIL_F_NO_INTERRUPT, USED_FLAGS, USED_IDX, USED_RING, USED_ELEM_SIZE, USED_ELEM_ID,
+  USED_ELEM_LEN, USED_TRAILER, USED_ALIGN, USED_F_NO_NOTIFY,
+} from "../layout/split";
+import {
+  CHAIN_SIZE, CHAIN_ID, CHAIN_SEG, CHAIN_NREAD, CHAIN_NWRITE, SEG_SIZE, SEG_OFFSET, SEG_LEN,
+  USED_REC_SIZE, USED_REC_ID, USED_REC_LEN,
+} from "../layout/batch";
+import {
+  ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS, ERR_USED_IDX_JUMP,
+  ERR_USED_ID_OUT_OF_RANGE, ERR_USED_ID_NOT_IN_FLIGHT, ERR_USED_LEN_TOO_LARGE,
+} from "../layout/errors";
+import { F_EVENT_IDX, F_INDIRECT_DESC } from "../layout/features";
+import {
+  enter, enterAny, breakQueue, refuse, queueSize, hasFeature, needEvent, validQueueSize,
+  checkArea, inMemory,
+} from "../common";
+
+const KIND = CB_KIND_SPLIT_DRIVER;
+
+// @ts-ignore: decorator
+@inline function usedEventAddr(cb: u32, q: u32): u32 {
+  return load<u32>(cb + CB_DRIVER_AREA) + AVAIL_RING + q * AVAIL_ELEM_SIZE;
+}
+
+// @ts-ignore: decorator
+@inline function availEventAddr(cb: u32, q: u32): u32 {
+  return load<u32>(cb + CB_DEVICE_AREA) + USED_RING + q * USED_ELEM_SIZE;
+}
+
+/**
+ * Checks the configuration the host wrote into the block and initialises the driver side:
+ * empty free list of all descriptors, avail.flags, avail.idx and used_event. The starting
+ * index is whatever the host left in DRV_AVAIL_IDX (0 after a device reset; tests start near
+ * 65535 to cross the 16-bit wrap early). Returns 0 or ERR_BAD_CONFIG.
+ */
+export function splitDriverReset(cb: u32): i32 {
+  const rc = enterAny(cb, KIND);
+  if (rc != 0) return rc;
+  const q = queueSize(cb);
+  if (!validQueueSize(q)) return refuse(cb, ERR_BAD_CONFIG, q);
+  const desc = load<u32>(cb + CB_DESC);
+  const avail = load<u32>(cb + CB_DRIVER_AREA);
+  const used = load<u32>(cb + CB_DEVICE_AREA);
+  const shadow = load<u32>(cb + DRV_SHADOW);
+  if (checkArea(desc, DESC_ALIGN, <u64>q * DESC_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, desc);
+  if (checkArea(avail, AVAIL_ALIGN, <u64>q * AVAIL_ELEM_SIZE + AVAIL_RING + AVAIL_TRAILER) != 0) return refuse(cb, ERR_BAD_CONFIG, avail);
+  if (checkArea(used, USED_ALIGN, <u64>q * USED_ELEM_SIZE + USED_RING + USED_TRAILER) != 0) return refuse(cb, ERR_BAD_CONFIG, used);
+  if (checkArea(shadow, 4, <u64>q * SHADOW_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, shadow);
+  const ind = load<u32>(cb + DRV_INDIRECT);
+  if (ind != 0) {
+    const indMax = load<u32>(cb + DRV_INDIRECT_MAX);
+    if (indMax == 0 || indMax > 0xffff) return refuse(cb, ERR_BAD_CONFIG, indMax);
+    if (checkArea(ind, DESC_ALIGN, <u64>q * indMax * DESC_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, ind);
+  }
+
+  const start = load<u32>(cb + DRV_AVAIL_IDX) & 0xffff;
+  store<u32>(cb + DRV_AVAIL_IDX, start);
+  store<u32>(cb + DRV_KICK_IDX, start);
+  store<u32>(cb + DRV_LAST_USED, start);
+  store<u32>(cb + DRV_IN_FLIGHT, 0);
+  store<u32>(cb + DRV_FREE_HEAD, 0);
+  store<u32>(cb + DRV_NUM_FREE, q);
+  store<i32>(cb + CB_STATUS, 0);
+  store<u32>(cb + CB_DETAIL, 0);
+  for (let i: u32 = 0; i < q; i++) {
+    const s = shadow + i * SHADOW_SIZE;
+    store<u32>(s + SHADOW_TOKEN, 0);
+    store<u32>(s + SHADOW_WRITE_LEN, 0);
+    store<u16>(s + SHADOW_NEXT, i + 1 < q ? i + 1 : NONE_16);
+    store<u16>(s + SHADOW_NDESC, 0);
+    store<u16>(s + SHADOW_TAIL, i);
+    store<u16>(s + SHADOW_FLAGS, 0);
+  }
+  const eventIdx = hasFeature(cb, F_EVENT_IDX);
+  const notify = (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0;
+  // 2.7.7.1: with EVENT_IDX the driver MUST keep avail.flags at 0; otherwise flags is 0 or 1.
+  store<u16>(avail + AVAIL_FLAGS, eventIdx || notify ? 0 : AVAIL_F_NO_INTERRUPT);
+  store<u16>(usedEventAddr(cb, q), start);
+  atomic.store<u16>(avail + AVAIL_IDX, start);
+  return 0;
+}
+
+/**
+ * Makes up to `n` chains available. `chains` points at n chain records (layout/batch.ts) whose
+ * segments are in the array at `segs`; CHAIN_ID is the caller's token. The whole burst is
+ * checked first, so a bad record changes nothing; then chains are added in order until the
+ * descriptors run out. With VIRTIO_F_INDIRECT_DESC and an indirect area, a chain of 2 to
+ * indMax segments takes one ring descriptor pointing at its own indirect table.
+ * Publishes avail.idx once for the whole burst. Returns the number of chains added.
+ */
+export function splitDriverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
+  const rc = enter(cb, KIND);
+  if (rc != 0) return rc;
+  if (!inMemory(chains, <u64>n * CHAIN_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, chains);
+  const q = queueSize(cb);
+  const indirect = load<u32>(cb + DRV_INDIRECT);
+  const useIndirect = indirect != 0 && hasFeature(cb, F_INDIRECT_DESC);
+  const indMax: u32 = useIndirect ? load<u32>(cb + DRV_INDIRECT_MAX) : 0;
+
+  // Pass 1: check every record; nothing is written.
+  for (let i: u32 = 0; i < n; i++) {
+    const c = chains + i * CHAIN_SIZE;
+    const k = <u32>load<u16>(c + CHAIN_NREAD) + <u32>load<u16>(c + CHAIN_NWRITE);
+    if (k == 0) return refuse(cb, ERR_BAD_ARGUMENT, i);
+    // 2.7.5.3.1: a chain is never longer than Queue Size (an indirect one: than its table).
+    if (k > q && !(useIndirect && k <= indMax)) return refuse(cb, ERR_BAD_ARGUMENT, i);
+    const first = load<u32>(c + CHAIN_SEG);
+    if (!inMemory(segs, (<u64>first + k) * SEG_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, i);
+    // 2.7.5.2: a chain holds less than 2^32 bytes in total (used.len is 32 bits).
+    let total: u64 = 0;
+    for (let j: u32 = 0; j < k; j++) total += load<u32>(segs + (first + j) * SEG_SIZE + SEG_LEN);
+    if (total > 0xffff_ffff) return refuse(cb, ERR_BAD_ARGUMENT, i);
+  }
+
+  // Pass 2: write descriptors and ring entries, in order, while descriptors last.
+  const desc = load<u32>(cb + CB_DESC);
+  const avail = load<u32>(cb + CB_DRIVER_AREA);
+  const shadow = load<u32>(cb + DRV_SHADOW);
+  let freeHead = load<u32>(cb + DRV_FREE_HEAD);
+  let numFree = load<u32>(cb + DRV_NUM_FREE);
+  let availIdx = load<u32>(cb + DRV_AVAIL_IDX);
+  let added: u32 = 0;
+  for (; added < n; added++) {
+    const c = chains + added * CHAIN_SIZE;
+    const nRead = <u32>load<u16>(c + CHAIN_NREAD);
+    const k = nRead + <u32>load<u16>(c + CHAIN_NWRITE);
+    const first = segs + load<u32>(c + CHAIN_SEG) * SEG_SIZE;
+    const viaTable = useIndirect && k > 1 && k <= indMax;
+    const need: u32 = viaTable ? 1 : k;
+    if (need > numFree) break;
+    const head = freeHead;
+    let writeLen: u32 = 0;
+    let tail = head;
+    if (viaTable) {
+      const table = indirect + head * indMax * DESC_SIZE;
+      for (let j: u32 = 0; j < k; j++) {
+        const s = first + j * SEG_SIZE;
+        const d = table + j * DESC_SIZE;
+        const len = load<u32>(s + SEG_LEN);
+        let flags: u32 = j + 1 < k ? DESC_F_NEXT : 0;
+        if (j >= nRead) { flags |= DESC_F_WRITE; writeLen += len; }
+        store<u64>(d + DESC_ADDR, <u64>load<u32>(s + SEG_OFFSET));
+        store<u32>(d + DESC_LEN, len);
+        store<u16>(d + DESC_FLAGS, flags);
+        store<u16>(d + DESC_NEXT, j + 1 < k ? j + 1 : 0);
+      }
+      const d = desc + head * DESC_SIZE;
+      store<u64>(d + DESC_ADDR, <u64>table);
+      store<u32>(d + DESC_LEN, k * DESC_SIZE);
+      store<u16>(d + DESC_FLAGS, DESC_F_INDIRECT);
+      store<u16>(d + DESC_NEXT, 0);
+      freeHead = load<u16>(shadow + head * SHADOW_SIZE + SHADOW_NEXT);
+    } else {
+      let i = head;
+      for (let j: u32 = 0; j < k; j++) {
+        const s = first + j * SEG_SIZE;
+        const d = desc + i * DESC_SIZE;
+        const len = load<u32>(s + SEG_LEN);
+        const next = <u32>load<u16>(shadow + i * SHADOW_SIZE + SHADOW_NEXT);
+        let flags: u32 = j + 1 < k ? DESC_F_NEXT : 0;
+        if (j >= nRead) { flags |= DESC_F_WRITE; writeLen += len; }
+        store<u64>(d + DESC_ADDR, <u64>load<u32>(s + SEG_OFFSET));
+        store<u32>(d + DESC_LEN, len);
+        store<u16>(d + DESC_FLAGS, flags);
+        store<u16>(d + DESC_NEXT, j + 1 < k ? next : 0);
+        tail = i;
+        i = next;
+      }
+      freeHead = i;
+    }
+    numFree -= need;
+    const h = shadow + head * SHADOW_SIZE;
+    store<u32>(h + SHADOW_TOKEN, load<u32>(c + CHAIN_ID));
+    store<u32>(h + SHADOW_WRITE_LEN, writeLen);
+    store<u16>(h + SHADOW_NDESC, need);
+    store<u16>(h + SHADOW_TAIL, tail);
+    store<u16>(h + SHADOW_FLAGS, SHADOW_F_IN_FLIGHT | (viaTable ? SHADOW_F_INDIRECT : 0));
+    store<u16>(avail + AVAIL_RING + (availIdx & (q - 1)) * AVAIL_ELEM_SIZE, head);
+    availIdx = (availIdx + 1) & 0xffff;
+  }
+  if (added > 0) {
+    store<u32>(cb + DRV_FREE_HEAD, freeHead);
+    store<u32>(cb + DRV_NUM_FREE, numFree);
+    store<u32>(cb + DRV_AVAIL_IDX, availIdx);
+    store<u32>(cb + DRV_IN_FLIGHT, load<u32>(cb + DRV_IN_FLIGHT) + added);
+    // PUBLISH avail.idx (release). Pairs with the device's acquire load in splitDevicePop:
+    // the descriptors and ring entries written above are visible before the new index.
+    atomic.store<u16>(avail + AVAIL_IDX, availIdx);
+  }
+  return <i32>added;
+}
+
+/**
+ * Whether the device wants to hear about the chains added since the last call (2.7.13.4):
+ * with EVENT_IDX, when avail_event lies among them; otherwise unless used.flags says
+ * NO_NOTIFY. Returns 1 to notify, 0 not to.
+ */
+export function splitDriverKickNeeded(cb: u32): i32 {
+  const rc = enter(cb, KIND);
+  if (rc != 0) return rc;
+  const newIdx = load<u32>(cb + DRV_AVAIL_IDX);
+  const oldIdx = load<u32>(cb + DRV_KICK_IDX);
+  store<u32>(cb + DRV_KICK_IDX, newIdx);
+  if (newIdx == oldIdx) return 0;
+  // The avail.idx store in splitDriverAdd and the loads below are sequentially consistent
+  // atomics, which gives the full barrier 2.7.13.4 asks for: either the device sees our new
+  // index, or we see the suppression state it wrote before it last looked.
+  if (hasFeature(cb, F_EVENT_IDX)) {
+    const event = <u32>atomic.load<u16>(availEventAddr(cb, queueSize(cb)));
+    return needEvent(event, newIdx, oldIdx) ? 1 : 0;
+  }
+  const used = load<u32>(cb + CB_DEVICE_AREA);
+  return (atomic.load<u16>(used + USED_FLAGS) & USED_F_NO_NOTIFY) != 0 ? 0 : 1;
+}
+
+/**
+ * Collects up to `max` used chains into used records at `out` (id = the caller's token,
+ * len = bytes the device wrote). Every entry is checked (2.7.8): the id names a chain in
+ * flight, the length fits that chain's writable capacity, and used.idx never runs ahead of
+ * what is in flight. The burst stops at the first bad entry: what came before it is returned
+ * as usual, and the queue is marked broken so the next call reports the fault.
+ */
+export function splitDriverCollect(cb: u32, out: u32, max: u32): i32 {
+  const rc = enter(cb, KIND);
+  if (rc != 0) return rc;
+  if (!inMemory(out, <u64>max * USED_REC_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, out);
+  const q = queueSize(cb);
+  const used = load<u32>(cb + CB_DEVICE_AREA);
+  const shadow = load<u32>(cb + DRV_SHADOW);
+  // CONSUME used.idx (acquire). Pairs with the device's release store in splitDevicePush:
+  // the used elements below are read only after the index that covers them.
+  const usedIdx = <u32>atomic.load<u16>(used + USED_IDX);
+  let last = load<u32>(cb + DRV_LAST_USED);
+  const inFlight = load<u32>(cb + DRV_IN_FLIGHT);
+  const pending = (usedIdx - last) & 0xffff;
+  if (pending > inFlight) return breakQueue(cb, ERR_USED_IDX_JUMP, usedIdx);
+  const n = pending < max ? pending : max;
+  let freeHead = load<u32>(cb + DRV_FREE_HEAD);
+  let numFree = load<u32>(cb + DRV_NUM_FREE);
+  let got: u32 = 0;
+  let err: i32 = 0;
+  let detail: u32 = 0;
+  for (; got < n; got++) {
+    const e = used + USED_RING + (last & (q - 1)) * USED_ELEM_SIZE;
+    const id = load<u32>(e + USED_ELEM_ID);
+    const len = load<u32>(e + USED_ELEM_LEN);
+    if (id >= q) { err = ERR_USED_ID_OUT_OF_RANGE; detail = id; break; }
+    const h = shadow + id * SHADOW_SIZE;
+    if ((load<u16>(h + SHADOW_FLAGS) & SHADOW_F_IN_FLIGHT) == 0) { err = ERR_USED_ID_NOT_IN_FLIGHT; detail = id; break; }
+    if (len > load<u32>(h + SHADOW_WRITE_LEN)) { err = ERR_USED_LEN_TOO_LARGE; detail = id; break; }
+    const o = out + got * USED_REC_SIZE;
+    store<u32>(o + USED_REC_ID, load<u32>(h + SHADOW_TOKEN));
+    store<u32>(o + USED_REC_LEN, len);
+    // Give the chain's descriptors back: its tail now links to the old free list.
+    const tail = <u32>load<u16>(h + SHADOW_TAIL);
+    store<u16>(shadow + tail * SHADOW_SIZE + SHADOW_NEXT, freeHead);
+    freeHead = id;
+    numFree += load<u16>(h + SHADOW_NDESC);
+    store<u16>(h + SHADOW_FLAGS, 0);
+    last = (last + 1) & 0xffff;
+  }
+  if (got > 0) {
+    store<u32>(cb + DRV_FREE_HEAD, freeHead);
+    store<u32>(cb + DRV_NUM_FREE, numFree);
+    store<u32>(cb + DRV_LAST_USED, last);
+    store<u32>(cb + DRV_IN_FLIGHT, inFlight - got);
+    if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) {
+      // 2.7.7.1: ask to be notified when the device writes the entry at index `last`.
+      atomic.store<u16>(usedEventAddr(cb, q), last);
+    }
+  }
+  if (err != 0) {
+    breakQueue(cb, err, detail);
+    return got > 0 ? <i32>got : err;
+  }
+  return <i32>got;
+}
+
+/**
+ * Asks for used buffer notifications again (2.7.7). Returns 1 when used entries are already
+ * waiting (collect before sleeping: the device may have finished before it saw the request).
+ */
+export function splitDriverEnableInterrupts(cb: u32): i32 {
+  const rc = enter(cb, KIND);
+  if (rc != 0) return rc;
+  const q = queueSize(cb);
+  const avail = load<u32>(cb + CB_DRIVER_AREA);
+  const used = load<u32>(cb + CB_DEVICE_AREA);
+  const last = load<u32>(cb + DRV_LAST_USED);
+  store<u32>(cb + CB_OPTIONS, load<u32>(cb + CB_OPTIONS) | CB_OPT_NOTIFY);
+  if (hasFeature(cb, F_EVENT_IDX)) atomic.store<u16>(usedEventAddr(cb, q), last);
+  else atomic.store<u16>(avail + AVAIL_FLAGS, 0);
+  // Sequentially consistent store, then load: the device either sees the request or we see
+  // the entries it published before looking.
+  return <u32>atomic.load<u16>(used + USED_IDX) != last ? 1 : 0;
+}
+
+/**
+ * Stops asking for used buffer notifications. With EVENT_IDX, used_event simply stops
+ * moving (2.7.7.1 forbids avail.flags there), so at most one late notification can follow.
+ */
+export function splitDriverDisableInterrupts(cb: u32): i32 {
+  const rc = enter(cb, KIND);
+  if (rc != 0) return rc;
+  store<u32>(cb + CB_OPTIONS, load<u32>(cb + CB_OPTIONS) & ~CB_OPT_NOTIFY);
+  if (!hasFeature(cb, F_EVENT_IDX)) {
+    atomic.store<u16>(load<u32>(cb + CB_DRIVER_AREA) + AVAIL_FLAGS, AVAIL_F_NO_INTERRUPT);
+  }
+  return 0;
+}
+
+/**
+ * Takes back every chain still in flight, broken queue or not (teardown, reset, a device
+ * that went away), writing used records with len 0 so the caller can release their buffers.
+ * Returns the number written (at most `max`); call again until it returns 0, then reset.
+ */
+export function splitDriverDetach(cb: u32, out: u32, max: u32): i32 {
+  const rc = enterAny(cb, KIND);
+  if (rc != 0) return rc;
+  if (!inMemory(out, <u64>max * USED_REC_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, out);
+  const q = queueSize(cb);
+  const shadow = load<u32>(cb + DRV_SHADOW);
+  let got: u32 = 0;
+  for (let id: u32 = 0; id < q && got < max; id++) {
+    const h = shadow + id * SHADOW_SIZE;
+    if ((load<u16>(h + SHADOW_FLAGS) & SHADOW_F_IN_FLIGHT) == 0) continue;
+    const o = out + got * USED_REC_SIZE;
+    store<u32>(o + USED_REC_ID, load<u32>(h + SHADOW_TOKEN));
+    store<u32>(o + USED_REC_LEN, 0);
+    store<u16>(h + SHADOW_FLAGS, 0);
+    got++;
+  }
+  store<u32>(cb + DRV_IN_FLIGHT, load<u32>(cb + DRV_IN_FLIGHT) - got);
+  return <i32>got;
+}

@@ -1,0 +1,64 @@
+// Loading the Wasm engine over a shared memory. Browser-safe: the caller supplies the module
+// (or its bytes); src/node.ts finds the file on disk for Node.
+import { VirtqueueError } from './errors.js';
+import * as Q from '../assembly/layout/queue.js';
+
+/** The engine's exports (assembly/index.ts). Addresses are Wasm offsets; results are counts or codes. */
+export interface EngineExports {
+  splitDriverReset(cb: number): number;
+  splitDriverAdd(cb: number, chains: number, segs: number, n: number): number;
+  splitDriverKickNeeded(cb: number): number;
+  splitDriverCollect(cb: number, out: number, max: number): number;
+  splitDriverEnableInterrupts(cb: number): number;
+  splitDriverDisableInterrupts(cb: number): number;
+  splitDriverDetach(cb: number, out: number, max: number): number;
+  splitDeviceReset(cb: number): number;
+  splitDeviceSetRegions(cb: number, table: number, n: number): number;
+  splitDevicePop(cb: number, chains: number, segs: number, maxChains: number, maxSegs: number): number;
+  splitDevicePush(cb: number, elems: number, n: number): number;
+  splitDeviceInterruptNeeded(cb: number): number;
+  splitDeviceEnableNotify(cb: number): number;
+  splitDeviceDisableNotify(cb: number): number;
+}
+
+/** One instance of the engine over one shared memory, with typed views of that memory. */
+export class Engine {
+  readonly memory: WebAssembly.Memory;
+  readonly exports: EngineExports;
+  readonly u8: Uint8Array;
+  readonly u16: Uint16Array;
+  readonly u32: Uint32Array;
+  readonly i32: Int32Array;
+  readonly view: DataView;
+
+  private constructor(memory: WebAssembly.Memory, exports: EngineExports) {
+    this.memory = memory;
+    this.exports = exports;
+    // The memory never grows (initial = maximum), so these views stay valid for its lifetime.
+    const buf = memory.buffer;
+    this.u8 = new Uint8Array(buf);
+    this.u16 = new Uint16Array(buf);
+    this.u32 = new Uint32Array(buf);
+    this.i32 = new Int32Array(buf);
+    this.view = new DataView(buf);
+  }
+
+  /** Instantiates the engine over `memory`. Cheap: do it once per thread. */
+  static async instantiate(module: WebAssembly.Module | BufferSource, memory: WebAssembly.Memory): Promise<Engine> {
+    const mod = module instanceof WebAssembly.Module ? module : await WebAssembly.compile(module);
+    const instance = await WebAssembly.instantiate(mod, { env: { memory } });
+    return new Engine(memory, instance.exports as unknown as EngineExports);
+  }
+
+  /** Synchronous variant, for an already compiled module (worker threads, tests). */
+  static instantiateSync(module: WebAssembly.Module, memory: WebAssembly.Memory): Engine {
+    const instance = new WebAssembly.Instance(module, { env: { memory } });
+    return new Engine(memory, instance.exports as unknown as EngineExports);
+  }
+
+  /** Throws a VirtqueueError for a negative engine result, naming `where`. */
+  check(rc: number, cb: number, where: string): number {
+    if (rc >= 0) return rc;
+    throw new VirtqueueError(rc, this.u32[(cb + Q.CB_DETAIL) >>> 2], where);
+  }
+}
