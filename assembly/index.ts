@@ -10,3 +10,11 @@ export {
   splitDeviceReset, splitDeviceSetRegions, splitDevicePop, splitDevicePush,
   splitDeviceInterruptNeeded, splitDeviceEnableNotify, splitDeviceDisableNotify,
 } from "./split/device";
+export {
+  packedDriverReset, packedDriverAdd, packedDriverKickNeeded, packedDriverCollect,
+  packedDriverEnableInterrupts, packedDriverDisableInterrupts, packedDriverDetach,
+} from "./packed/driver";
+export {
+  packedDeviceReset, packedDeviceSetRegions, packedDevicePop, packedDevicePush,
+  packedDeviceInterruptNeeded, packedDeviceEnableNotify, packedDeviceDisableNotify,
+} from "./packed/device";

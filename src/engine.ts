@@ -19,6 +19,20 @@ export interface EngineExports {
   splitDeviceInterruptNeeded(cb: number): number;
   splitDeviceEnableNotify(cb: number): number;
   splitDeviceDisableNotify(cb: number): number;
+  packedDriverReset(cb: number): number;
+  packedDriverAdd(cb: number, chains: number, segs: number, n: number): number;
+  packedDriverKickNeeded(cb: number): number;
+  packedDriverCollect(cb: number, out: number, max: number): number;
+  packedDriverEnableInterrupts(cb: number): number;
+  packedDriverDisableInterrupts(cb: number): number;
+  packedDriverDetach(cb: number, out: number, max: number): number;
+  packedDeviceReset(cb: number): number;
+  packedDeviceSetRegions(cb: number, table: number, n: number): number;
+  packedDevicePop(cb: number, chains: number, segs: number, maxChains: number, maxSegs: number): number;
+  packedDevicePush(cb: number, elems: number, n: number): number;
+  packedDeviceInterruptNeeded(cb: number): number;
+  packedDeviceEnableNotify(cb: number): number;
+  packedDeviceDisableNotify(cb: number): number;
 }
 
 /** One instance of the engine over one shared memory, with typed views of that memory. */

@@ -22,6 +22,12 @@ export const ERR_BUFFER_NOT_IN_REGIONS = -28;
 export const ERR_BUFFER_ADDRESS_OVERFLOW = -29;
 export const ERR_WRITABLE_BEFORE_READABLE = -30;
 export const ERR_CHAIN_TOO_MANY_BYTES = -31;
+// Packed ring specifics (device side).
+export const ERR_PACKED_DESC_NOT_AVAILABLE = -32;
+export const ERR_PACKED_ID_OUT_OF_RANGE = -33;
+export const ERR_PACKED_ID_IN_FLIGHT = -34;
+export const ERR_PACKED_RING_OVERRUN = -35;
+export const ERR_INDIRECT_IN_LIST = -36;
 
 // Driver-side findings about the device's used ring (queue marked broken).
 export const ERR_USED_IDX_JUMP = -40;

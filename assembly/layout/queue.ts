@@ -34,6 +34,8 @@ export const CB_OPTIONS = 36;
 
 export const CB_KIND_SPLIT_DRIVER = 0x51d1;
 export const CB_KIND_SPLIT_DEVICE = 0x51de;
+export const CB_KIND_PACKED_DRIVER = 0x9ad1;
+export const CB_KIND_PACKED_DEVICE = 0x9ade;
 
 /** Side wants the peer's notifications (driver: used buffer notifications; device: kicks). */
 export const CB_OPT_NOTIFY = 1;
@@ -117,3 +119,68 @@ export const REGION_LEN = 8;
 export const REGION_OFFSET = 16;
 /** vhost-user allows 8 regions by default and more with CONFIGURE_MEM_SLOTS; we cap the table. */
 export const MAX_REGIONS = 64;
+
+// Packed driver block (packed/driver.ts), after the common header. The shadow entries are per
+// buffer id (SHADOW_NEXT links the free id list; SHADOW_NDESC is what the device skips).
+//
+//   40 nextAvail   ring slot the next descriptor goes to
+//   44 availWrap   Driver Ring Wrap Counter (2.8.1), starts at 1
+//   48 nextUsed    ring slot where the next used descriptor will appear
+//   52 usedWrap    wrap counter that used descriptor will carry
+//   56 numFree     free ring slots
+//   60 freeId      first free buffer id (NONE_16 when none)
+//   64 inFlight    buffers made available and not collected
+//   68 shadow      Wasm offset of per-id state (qsize * SHADOW_SIZE bytes)
+//   72 indirect    Wasm offset of indirect tables (qsize * indMax * PDESC_SIZE), 0 = none
+//   76 indMax      descriptors per indirect table
+//   80 added       descriptors made available since the last kick decision
+//   84 order       Wasm offset of the in-order FIFO of buffer ids (qsize u16), IN_ORDER only
+//   88 orderHead   FIFO slot of the oldest buffer in flight
+export const PDRV_NEXT_AVAIL = 40;
+export const PDRV_AVAIL_WRAP = 44;
+export const PDRV_NEXT_USED = 48;
+export const PDRV_USED_WRAP = 52;
+export const PDRV_NUM_FREE = 56;
+export const PDRV_FREE_ID = 60;
+export const PDRV_IN_FLIGHT = 64;
+export const PDRV_SHADOW = 68;
+export const PDRV_INDIRECT = 72;
+export const PDRV_INDIRECT_MAX = 76;
+export const PDRV_ADDED = 80;
+export const PDRV_ORDER = 84;
+export const PDRV_ORDER_HEAD = 88;
+
+// Packed device block (packed/device.ts), after the common header. Region fields sit at the
+// same offsets as the split device's (DEV_REGIONS .. DEV_MAX_CHAIN), so regions.ts serves both.
+//
+//   40 nextAvail   ring slot where the next available descriptor is expected
+//   44 availWrap   wrap counter it must carry
+//   48 nextUsed    ring slot the next used descriptor goes to
+//   52 usedWrap    Device Ring Wrap Counter (2.8.1), starts at 1
+//   56..71         regions, nRegions, lastRegion, maxChain (as DEV_*)
+//   72 inFlight    buffers popped and not pushed back
+//   76 inFlightDescs  ring slots those buffers hold
+//   80 shadow      Wasm offset of per-id state (qsize * PDEV_SHADOW_SIZE bytes)
+//   84 signalled   used descriptors written since the last interrupt decision
+//   88 order       Wasm offset of the in-order FIFO of popped ids (qsize u16), IN_ORDER only
+//   92 orderHead   FIFO slot of the oldest popped buffer
+export const PDEV_NEXT_AVAIL = 40;
+export const PDEV_AVAIL_WRAP = 44;
+export const PDEV_NEXT_USED = 48;
+export const PDEV_USED_WRAP = 52;
+export const PDEV_IN_FLIGHT = 72;
+export const PDEV_IN_FLIGHT_DESCS = 76;
+export const PDEV_SHADOW = 80;
+export const PDEV_SIGNALLED = 84;
+export const PDEV_ORDER = 88;
+export const PDEV_ORDER_HEAD = 92;
+
+// Packed device shadow entry, per buffer id:
+//   0 nDesc u16   ring slots the buffer took (what to skip when it is used)
+//   2 flags u16   PDEV_F_IN_FLIGHT
+//   4 wrLen u32   writable capacity (in-order: a used length equal to it may be coalesced)
+export const PDEV_SHADOW_SIZE = 8;
+export const PDEV_SHADOW_NDESC = 0;
+export const PDEV_SHADOW_FLAGS = 2;
+export const PDEV_SHADOW_WRITE_LEN = 4;
+export const PDEV_F_IN_FLIGHT = 1;

@@ -1,0 +1,376 @@
+// Packed virtqueue, device side (VIRTIO 1.2, 2.8). The device polls the descriptor ring at its
+// next slot for a descriptor the driver made available, walks the list, and later overwrites
+// the list's first slot with a used descriptor.
+//
+// As on the split ring nothing the driver wrote is trusted: every descriptor of a list must be
+// available with the expected wrap counter, buffer ids are range-checked and may not already be
+// in flight, lists are bounded by maxChain, the driver may never have more descriptors
+// outstanding than the ring holds, and every address goes through the region table.
+import {
+  CB_STATUS, CB_DETAIL, CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY,
+  CB_KIND_PACKED_DEVICE, DEV_REGIONS, DEV_NUM_REGIONS, DEV_LAST_REGION, DEV_MAX_CHAIN,
+  PDEV_NEXT_AVAIL, PDEV_AVAIL_WRAP, PDEV_NEXT_USED, PDEV_USED_WRAP, PDEV_IN_FLIGHT,
+  PDEV_IN_FLIGHT_DESCS, PDEV_SHADOW, PDEV_SIGNALLED, PDEV_ORDER, PDEV_ORDER_HEAD,
+  PDEV_SHADOW_SIZE, PDEV_SHADOW_NDESC, PDEV_SHADOW_FLAGS, PDEV_SHADOW_WRITE_LEN, PDEV_F_IN_FLIGHT,
+} from "../layout/queue";
+import {
+  PDESC_SIZE, PDESC_ADDR, PDESC_LEN, PDESC_ID, PDESC_FLAGS, PDESC_ALIGN, PDESC_F_NEXT,
+  PDESC_F_WRITE, PDESC_F_INDIRECT, EVENT_OFF_WRAP, EVENT_FLAGS, EVENT_SIZE, EVENT_ALIGN,
+  EVENT_WRAP_SHIFT, RING_EVENT_FLAGS_ENABLE, RING_EVENT_FLAGS_DISABLE, RING_EVENT_FLAGS_DESC,
+} from "../layout/packed";
+import {
+  CHAIN_SIZE, CHAIN_ID, CHAIN_SEG, CHAIN_NREAD, CHAIN_NWRITE, CHAIN_READ_LEN, CHAIN_WRITE_LEN,
+  CHAIN_DESCS, SEG_SIZE, USED_REC_SIZE, USED_REC_ID, USED_REC_LEN,
+} from "../layout/batch";
+import {
+  ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS, ERR_SEGMENTS_FULL,
+  ERR_CHAIN_TOO_LONG, ERR_INDIRECT_NOT_NEGOTIATED, ERR_INDIRECT_NESTED, ERR_INDIRECT_WITH_NEXT,
+  ERR_INDIRECT_BAD_LENGTH, ERR_BUFFER_NOT_IN_REGIONS, ERR_BUFFER_ADDRESS_OVERFLOW,
+  ERR_WRITABLE_BEFORE_READABLE, ERR_CHAIN_TOO_MANY_BYTES, ERR_PACKED_DESC_NOT_AVAILABLE,
+  ERR_PACKED_ID_OUT_OF_RANGE, ERR_PACKED_ID_IN_FLIGHT, ERR_PACKED_RING_OVERRUN,
+  ERR_INDIRECT_IN_LIST,
+} from "../layout/errors";
+import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
+import { enter, enterAny, breakQueue, refuse, queueSize, hasFeature, checkArea, inMemory } from "../common";
+import { regionsCheck, translateWhole, translateInto } from "../regions";
+import { isAvailable, usedBits, validPackedQueueSize, packedNeedEvent } from "./flags";
+
+const KIND = CB_KIND_PACKED_DEVICE;
+
+/**
+ * Checks the configuration and initialises the device side from the positions the host left in
+ * PDEV_NEXT_AVAIL / PDEV_AVAIL_WRAP and PDEV_NEXT_USED / PDEV_USED_WRAP (0 and 1 on a fresh
+ * ring; vhost-user's SET_VRING_BASE otherwise). Writes only the device event suppression area.
+ */
+export function packedDeviceReset(cb: u32): i32 {
+  const rc = enterAny(cb, KIND);
+  if (rc != 0) return rc;
+  const q = queueSize(cb);
+  if (!validPackedQueueSize(q)) return refuse(cb, ERR_BAD_CONFIG, q);
+  const desc = load<u32>(cb + CB_DESC);
+  const driverArea = load<u32>(cb + CB_DRIVER_AREA);
+  const deviceArea = load<u32>(cb + CB_DEVICE_AREA);
+  const shadow = load<u32>(cb + PDEV_SHADOW);
+  if (checkArea(desc, PDESC_ALIGN, <u64>q * PDESC_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, desc);
+  if (checkArea(driverArea, EVENT_ALIGN, EVENT_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, driverArea);
+  if (checkArea(deviceArea, EVENT_ALIGN, EVENT_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, deviceArea);
+  if (checkArea(shadow, 4, <u64>q * PDEV_SHADOW_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, shadow);
+  if (hasFeature(cb, F_IN_ORDER) && checkArea(load<u32>(cb + PDEV_ORDER), 2, <u64>q * 2) != 0) return refuse(cb, ERR_BAD_CONFIG, 0);
+  if (regionsCheck(load<u32>(cb + DEV_REGIONS), load<u32>(cb + DEV_NUM_REGIONS)) != 0) return refuse(cb, ERR_BAD_CONFIG, 0);
+  const maxChain = load<u32>(cb + DEV_MAX_CHAIN);
+  if (maxChain == 0 || maxChain > q) store<u32>(cb + DEV_MAX_CHAIN, q);
+  const nextAvail = load<u32>(cb + PDEV_NEXT_AVAIL);
+  const nextUsed = load<u32>(cb + PDEV_NEXT_USED);
+  if (nextAvail >= q || nextUsed >= q) return refuse(cb, ERR_BAD_CONFIG, nextAvail);
+  store<u32>(cb + PDEV_AVAIL_WRAP, load<u32>(cb + PDEV_AVAIL_WRAP) & 1);
+  store<u32>(cb + PDEV_USED_WRAP, load<u32>(cb + PDEV_USED_WRAP) & 1);
+  store<u32>(cb + PDEV_IN_FLIGHT, 0);
+  store<u32>(cb + PDEV_IN_FLIGHT_DESCS, 0);
+  store<u32>(cb + PDEV_SIGNALLED, 0);
+  store<u32>(cb + PDEV_ORDER_HEAD, 0);
+  store<u32>(cb + DEV_LAST_REGION, 0);
+  store<i32>(cb + CB_STATUS, 0);
+  store<u32>(cb + CB_DETAIL, 0);
+  for (let i: u32 = 0; i < q; i++) store<u16>(shadow + i * PDEV_SHADOW_SIZE + PDEV_SHADOW_FLAGS, 0);
+  writeDeviceEvent(cb, (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0);
+  return 0;
+}
+
+/** Writes the device event suppression structure: kicks wanted or not (2.8.10). */
+function writeDeviceEvent(cb: u32, notify: bool): void {
+  const area = load<u32>(cb + CB_DEVICE_AREA);
+  const flags: u32 = !notify ? RING_EVENT_FLAGS_DISABLE
+    : hasFeature(cb, F_EVENT_IDX) ? RING_EVENT_FLAGS_DESC : RING_EVENT_FLAGS_ENABLE;
+  const offWrap = load<u32>(cb + PDEV_NEXT_AVAIL) | (load<u32>(cb + PDEV_AVAIL_WRAP) << EVENT_WRAP_SHIFT);
+  // One 32-bit store, so the driver never sees new flags with a stale offset.
+  atomic.store<u32>(area + EVENT_OFF_WRAP, offWrap | (flags << (EVENT_FLAGS * 8)));
+}
+
+/** Replaces the region table (queue stopped); see splitDeviceSetRegions. */
+export function packedDeviceSetRegions(cb: u32, table: u32, n: u32): i32 {
+  const rc = enterAny(cb, KIND);
+  if (rc != 0) return rc;
+  if (regionsCheck(table, n) != 0) return refuse(cb, ERR_BAD_CONFIG, n);
+  store<u32>(cb + DEV_REGIONS, table);
+  store<u32>(cb + DEV_NUM_REGIONS, n);
+  store<u32>(cb + DEV_LAST_REGION, 0);
+  return 0;
+}
+
+/**
+ * Walks the descriptor list whose first descriptor (flags `headFlags`, already seen available)
+ * is at `slot` into chain record `rec`, its segments at segs[at ..]. Sets CHAIN_ID to the
+ * buffer id (carried by the last descriptor, 2.8.6) and CHAIN_DESCS to the ring slots used.
+ * Returns the number of segments, or an error code with CB_DETAIL set.
+ */
+function walkList(cb: u32, q: u32, slot: u32, wrap: u32, headFlags: u32, rec: u32, segs: u32, at: u32, maxSegs: u32): i32 {
+  const desc = load<u32>(cb + CB_DESC);
+  const maxChain = load<u32>(cb + DEV_MAX_CHAIN);
+  let s = slot;
+  let w = wrap;
+  let n: u32 = 0;
+  let nRead: u32 = 0;
+  let nWrite: u32 = 0;
+  let readLen: u64 = 0;
+  let writeLen: u64 = 0;
+  let k = at;
+  let id: u32 = 0;
+  // Bound: a list is never longer than maxChain (<= Queue Size, 2.8.17), loops are impossible
+  // here since the list runs forward through the ring, but a list that never ends is not.
+  while (true) {
+    if (n >= maxChain) { store<u32>(cb + CB_DETAIL, slot); return ERR_CHAIN_TOO_LONG; }
+    const d = desc + s * PDESC_SIZE;
+    const flags = n == 0 ? headFlags : <u32>load<u16>(d + PDESC_FLAGS);
+    // 2.8.6: the driver makes every descriptor of a list available before the first one.
+    if (n > 0 && !isAvailable(flags, w)) { store<u32>(cb + CB_DETAIL, s); return ERR_PACKED_DESC_NOT_AVAILABLE; }
+    const addr = load<u64>(d + PDESC_ADDR);
+    const len = load<u32>(d + PDESC_LEN);
+    id = load<u16>(d + PDESC_ID);
+    n++;
+    if ((flags & PDESC_F_INDIRECT) != 0) {
+      store<u32>(cb + CB_DETAIL, s);
+      // 2.8.19: only if negotiated, and never inside a list linked by NEXT.
+      if (!hasFeature(cb, F_INDIRECT_DESC)) return ERR_INDIRECT_NOT_NEGOTIATED;
+      if ((flags & PDESC_F_NEXT) != 0) return ERR_INDIRECT_WITH_NEXT;
+      if (n > 1) return ERR_INDIRECT_IN_LIST;
+      // 2.8.7: the table holds len / 16 descriptors, one after the other.
+      if (len == 0 || (len & (PDESC_SIZE - 1)) != 0) return ERR_INDIRECT_BAD_LENGTH;
+      if (addr > 0xffff_ffff_ffff_ffff - <u64>len) return ERR_BUFFER_ADDRESS_OVERFLOW;
+      const count = len / PDESC_SIZE;
+      if (count > maxChain) return ERR_CHAIN_TOO_LONG;
+      const t = translateWhole(cb, addr, len);
+      if (t < 0) return ERR_BUFFER_NOT_IN_REGIONS;
+      const table = <u32>t;
+      for (let j: u32 = 0; j < count; j++) {
+        const e = table + j * PDESC_SIZE;
+        const ef = <u32>load<u16>(e + PDESC_FLAGS);
+        // 2.8.19: WRITE is the only valid flag in a table; a nested table is refused, the
+        // other bits are reserved and ignored (2.8.7).
+        if ((ef & PDESC_F_INDIRECT) != 0) { store<u32>(cb + CB_DETAIL, j); return ERR_INDIRECT_NESTED; }
+        const r = addBuffer(cb, load<u64>(e + PDESC_ADDR), load<u32>(e + PDESC_LEN), (ef & PDESC_F_WRITE) != 0, j,
+          segs, k, maxSegs, nWrite);
+        if (r < 0) return r;
+        const wr = (ef & PDESC_F_WRITE) != 0;
+        const el = load<u32>(e + PDESC_LEN);
+        if (wr) { nWrite += <u32>r; writeLen += el; } else { nRead += <u32>r; readLen += el; }
+        k += <u32>r;
+        if (readLen + writeLen > 0xffff_ffff) { store<u32>(cb + CB_DETAIL, slot); return ERR_CHAIN_TOO_MANY_BYTES; }
+      }
+      break;
+    }
+    const writable = (flags & PDESC_F_WRITE) != 0;
+    const r = addBuffer(cb, addr, len, writable, s, segs, k, maxSegs, nWrite);
+    if (r < 0) return r;
+    if (writable) { nWrite += <u32>r; writeLen += len; } else { nRead += <u32>r; readLen += len; }
+    k += <u32>r;
+    if (readLen + writeLen > 0xffff_ffff) { store<u32>(cb + CB_DETAIL, slot); return ERR_CHAIN_TOO_MANY_BYTES; }
+    if ((flags & PDESC_F_NEXT) == 0) break;
+    s++;
+    if (s == q) { s = 0; w ^= 1; }
+  }
+  if (nRead > 0xffff || nWrite > 0xffff) { store<u32>(cb + CB_DETAIL, slot); return ERR_CHAIN_TOO_LONG; }
+  store<u32>(rec + CHAIN_ID, id);
+  store<u32>(rec + CHAIN_SEG, at);
+  store<u16>(rec + CHAIN_NREAD, nRead);
+  store<u16>(rec + CHAIN_NWRITE, nWrite);
+  store<u32>(rec + CHAIN_READ_LEN, <u32>readLen);
+  store<u32>(rec + CHAIN_WRITE_LEN, <u32>writeLen);
+  store<u16>(rec + CHAIN_DESCS, n);
+  return <i32>(k - at);
+}
+
+/** Checks one buffer element and translates it into segments. Returns segments written or an error. */
+function addBuffer(cb: u32, addr: u64, len: u32, writable: bool, where: u32, segs: u32, at: u32, maxSegs: u32, nWrite: u32): i32 {
+  // 2.8.17: device-writable elements come after all device-readable ones.
+  if (!writable && nWrite > 0) { store<u32>(cb + CB_DETAIL, where); return ERR_WRITABLE_BEFORE_READABLE; }
+  if (addr > 0xffff_ffff_ffff_ffff - <u64>len) { store<u32>(cb + CB_DETAIL, where); return ERR_BUFFER_ADDRESS_OVERFLOW; }
+  if (len == 0) return 0;
+  const r = translateInto(cb, addr, len, segs, at, maxSegs);
+  if (r < 0) store<u32>(cb + CB_DETAIL, where);
+  return r;
+}
+
+/**
+ * Pops up to `maxChains` available buffers into chain records (same contract as
+ * splitDevicePop). CHAIN_ID is the buffer id to return; CHAIN_DESCS the ring slots it took.
+ */
+export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, maxSegs: u32): i32 {
+  const rc = enter(cb, KIND);
+  if (rc != 0) return rc;
+  if (!inMemory(chains, <u64>maxChains * CHAIN_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, chains);
+  if (!inMemory(segs, <u64>maxSegs * SEG_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, segs);
+  const q = queueSize(cb);
+  const desc = load<u32>(cb + CB_DESC);
+  const shadow = load<u32>(cb + PDEV_SHADOW);
+  const inOrder = hasFeature(cb, F_IN_ORDER);
+  const order = load<u32>(cb + PDEV_ORDER);
+  let slot = load<u32>(cb + PDEV_NEXT_AVAIL);
+  let wrap = load<u32>(cb + PDEV_AVAIL_WRAP);
+  let inFlight = load<u32>(cb + PDEV_IN_FLIGHT);
+  let inFlightDescs = load<u32>(cb + PDEV_IN_FLIGHT_DESCS);
+  const orderHead = load<u32>(cb + PDEV_ORDER_HEAD);
+  let got: u32 = 0;
+  let segAt: u32 = 0;
+  let err: i32 = 0;
+  for (; got < maxChains; got++) {
+    // CONSUME the list's first flags (acquire). Pairs with the driver's release store of those
+    // flags in packedDriverAdd: the rest of the list is read only after it.
+    const headFlags = <u32>atomic.load<u16>(desc + slot * PDESC_SIZE + PDESC_FLAGS);
+    if (!isAvailable(headFlags, wrap)) break;
+    const rec = chains + got * CHAIN_SIZE;
+    const r = walkList(cb, q, slot, wrap, headFlags, rec, segs, segAt, maxSegs);
+    if (r < 0) { err = r; break; }
+    const id = load<u32>(rec + CHAIN_ID);
+    const n = <u32>load<u16>(rec + CHAIN_DESCS);
+    if (id >= q) { store<u32>(cb + CB_DETAIL, id); err = ERR_PACKED_ID_OUT_OF_RANGE; break; }
+    const sh = shadow + id * PDEV_SHADOW_SIZE;
+    if ((load<u16>(sh + PDEV_SHADOW_FLAGS) & PDEV_F_IN_FLIGHT) != 0) { store<u32>(cb + CB_DETAIL, id); err = ERR_PACKED_ID_IN_FLIGHT; break; }
+    // The driver cannot have more descriptors outstanding than the ring holds (2.8).
+    if (inFlightDescs + n > q) { store<u32>(cb + CB_DETAIL, slot); err = ERR_PACKED_RING_OVERRUN; break; }
+    store<u16>(sh + PDEV_SHADOW_NDESC, n);
+    store<u16>(sh + PDEV_SHADOW_FLAGS, PDEV_F_IN_FLIGHT);
+    store<u32>(sh + PDEV_SHADOW_WRITE_LEN, load<u32>(rec + CHAIN_WRITE_LEN));
+    if (inOrder) store<u16>(order + ((orderHead + inFlight) % q) * 2, id);
+    inFlight++;
+    inFlightDescs += n;
+    segAt += <u32>r;
+    slot += n;
+    if (slot >= q) { slot -= q; wrap ^= 1; }
+  }
+  if (got > 0) {
+    store<u32>(cb + PDEV_NEXT_AVAIL, slot);
+    store<u32>(cb + PDEV_AVAIL_WRAP, wrap);
+    store<u32>(cb + PDEV_IN_FLIGHT, inFlight);
+    store<u32>(cb + PDEV_IN_FLIGHT_DESCS, inFlightDescs);
+    if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) writeDeviceEvent(cb, true);
+  }
+  if (err == ERR_SEGMENTS_FULL) return got > 0 ? <i32>got : refuse(cb, err, load<u32>(cb + CB_DETAIL));
+  if (err != 0) {
+    breakQueue(cb, err, load<u32>(cb + CB_DETAIL));
+    return got > 0 ? <i32>got : err;
+  }
+  return <i32>got;
+}
+
+/**
+ * Marks `n` buffers used (records: id from pop, len written), in completion order, writing each
+ * used descriptor over the first slot of its list (2.8.6). With IN_ORDER the records must come
+ * in pop order, and a run of buffers used completely (len equal to their writable capacity)
+ * ending with any buffer is written as one used descriptor for the last of them (2.8.8). The
+ * first descriptor's flags are stored last, so the driver sees the burst whole. Returns n.
+ */
+export function packedDevicePush(cb: u32, elems: u32, n: u32): i32 {
+  const rc = enter(cb, KIND);
+  if (rc != 0) return rc;
+  if (!inMemory(elems, <u64>n * USED_REC_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, elems);
+  if (n == 0) return 0;
+  const q = queueSize(cb);
+  const shadow = load<u32>(cb + PDEV_SHADOW);
+  const inFlight = load<u32>(cb + PDEV_IN_FLIGHT);
+  const inOrder = hasFeature(cb, F_IN_ORDER);
+  const order = load<u32>(cb + PDEV_ORDER);
+  const orderHead = load<u32>(cb + PDEV_ORDER_HEAD);
+  if (n > inFlight) return refuse(cb, ERR_BAD_ARGUMENT, n);
+  // Check every record before writing anything: ids in flight, each once (in-order: in pop order).
+  for (let i: u32 = 0; i < n; i++) {
+    const id = load<u32>(elems + i * USED_REC_SIZE + USED_REC_ID);
+    let ok = id < q;
+    if (ok) {
+      const f = load<u16>(shadow + id * PDEV_SHADOW_SIZE + PDEV_SHADOW_FLAGS);
+      ok = (f & PDEV_F_IN_FLIGHT) != 0;
+      if (ok && inOrder) ok = <u32>load<u16>(order + ((orderHead + i) % q) * 2) == id;
+      // Mark it (bit 15) so a second record for the same id in this burst fails.
+      if (ok && (f & 0x8000) != 0) ok = false;
+      if (ok) store<u16>(shadow + id * PDEV_SHADOW_SIZE + PDEV_SHADOW_FLAGS, f | 0x8000);
+    }
+    if (!ok) {
+      for (let j: u32 = 0; j < i; j++) {
+        const jd = load<u32>(elems + j * USED_REC_SIZE + USED_REC_ID);
+        const a = shadow + jd * PDEV_SHADOW_SIZE + PDEV_SHADOW_FLAGS;
+        store<u16>(a, load<u16>(a) & 0x7fff);
+      }
+      return refuse(cb, ERR_BAD_ARGUMENT, i);
+    }
+  }
+  const desc = load<u32>(cb + CB_DESC);
+  let slot = load<u32>(cb + PDEV_NEXT_USED);
+  let wrap = load<u32>(cb + PDEV_USED_WRAP);
+  let firstFlagsAddr: u32 = 0;
+  let firstFlags: u32 = 0;
+  let groupSlot = slot;
+  let groupWrap = wrap;
+  let descs: u32 = 0;
+  let written: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const e = elems + i * USED_REC_SIZE;
+    const id = load<u32>(e + USED_REC_ID);
+    const len = load<u32>(e + USED_REC_LEN);
+    const sh = shadow + id * PDEV_SHADOW_SIZE;
+    const nd = <u32>load<u16>(sh + PDEV_SHADOW_NDESC);
+    const complete = len == load<u32>(sh + PDEV_SHADOW_WRITE_LEN);
+    store<u16>(sh + PDEV_SHADOW_FLAGS, 0);
+    descs += nd;
+    slot += nd;
+    if (slot >= q) { slot -= q; wrap ^= 1; }
+    // In order, a buffer used completely may share the used descriptor of a later one.
+    if (inOrder && complete && i + 1 < n) continue;
+    const d = desc + groupSlot * PDESC_SIZE;
+    store<u32>(d + PDESC_LEN, len);
+    store<u16>(d + PDESC_ID, id);
+    // 2.8.3: WRITE in a used descriptor says the device wrote data.
+    const flags = usedBits(groupWrap) | (len > 0 ? PDESC_F_WRITE : 0);
+    if (written == 0) { firstFlagsAddr = d + PDESC_FLAGS; firstFlags = flags; }
+    else store<u16>(d + PDESC_FLAGS, flags);
+    written++;
+    groupSlot = slot;
+    groupWrap = wrap;
+  }
+  store<u32>(cb + PDEV_NEXT_USED, slot);
+  store<u32>(cb + PDEV_USED_WRAP, wrap);
+  store<u32>(cb + PDEV_IN_FLIGHT, inFlight - n);
+  store<u32>(cb + PDEV_IN_FLIGHT_DESCS, load<u32>(cb + PDEV_IN_FLIGHT_DESCS) - descs);
+  store<u32>(cb + PDEV_SIGNALLED, load<u32>(cb + PDEV_SIGNALLED) + descs);
+  if (inOrder) store<u32>(cb + PDEV_ORDER_HEAD, (orderHead + n) % q);
+  // PUBLISH the burst (release): the first used descriptor's flags go last. Pairs with the
+  // driver's acquire load of flags in packedDriverCollect.
+  atomic.store<u16>(firstFlagsAddr, firstFlags);
+  return <i32>n;
+}
+
+/**
+ * Whether the driver wants a used buffer notification for what was pushed since the last call,
+ * per the driver event suppression structure (2.8.10). Returns 1 or 0.
+ */
+export function packedDeviceInterruptNeeded(cb: u32): i32 {
+  const rc = enter(cb, KIND);
+  if (rc != 0) return rc;
+  const count = load<u32>(cb + PDEV_SIGNALLED);
+  store<u32>(cb + PDEV_SIGNALLED, 0);
+  if (count == 0) return 0;
+  // Seq-cst load after the seq-cst flags store in push: the full barrier 2.8.21.2 asks for.
+  const ev = atomic.load<u32>(load<u32>(cb + CB_DRIVER_AREA) + EVENT_OFF_WRAP);
+  const flags = (ev >>> (EVENT_FLAGS * 8)) & 3;
+  if (flags == RING_EVENT_FLAGS_DISABLE) return 0;
+  if (flags != RING_EVENT_FLAGS_DESC || !hasFeature(cb, F_EVENT_IDX)) return 1;
+  return packedNeedEvent(ev & 0xffff, load<u32>(cb + PDEV_NEXT_USED), load<u32>(cb + PDEV_USED_WRAP), count, queueSize(cb)) ? 1 : 0;
+}
+
+/** Asks for kicks again; returns 1 when a buffer is already available (pop before sleeping). */
+export function packedDeviceEnableNotify(cb: u32): i32 {
+  const rc = enter(cb, KIND);
+  if (rc != 0) return rc;
+  store<u32>(cb + CB_OPTIONS, load<u32>(cb + CB_OPTIONS) | CB_OPT_NOTIFY);
+  writeDeviceEvent(cb, true);
+  const slot = load<u32>(cb + PDEV_NEXT_AVAIL);
+  const f = <u32>atomic.load<u16>(load<u32>(cb + CB_DESC) + slot * PDESC_SIZE + PDESC_FLAGS);
+  return isAvailable(f, load<u32>(cb + PDEV_AVAIL_WRAP)) ? 1 : 0;
+}
+
+/** Stops asking for kicks (a polling device). */
+export function packedDeviceDisableNotify(cb: u32): i32 {
+  const rc = enter(cb, KIND);
+  if (rc != 0) return rc;
+  store<u32>(cb + CB_OPTIONS, load<u32>(cb + CB_OPTIONS) & ~CB_OPT_NOTIFY);
+  writeDeviceEvent(cb, false);
+  return 0;
+}

@@ -1,0 +1,108 @@
+// What every queue handle shares, whatever the layout and side: a control block in shared
+// memory with the common header (assembly/layout/queue.ts), and for devices a region table.
+import * as Q from '../assembly/layout/queue.js';
+import { featureWords, type FeatureSet } from './features.js';
+import type { Engine } from './engine.js';
+import type { MemoryPlan } from './memory.js';
+
+/** Where a ring's three areas live (Wasm offsets), whatever the layout. */
+export interface RingAreas {
+  queueSize: number;
+  /** Descriptor area: split descriptor table, or packed descriptor ring. */
+  desc: number;
+  /** Driver area: split available ring, or packed driver event suppression. */
+  driver: number;
+  /** Device area: split used ring, or packed device event suppression. */
+  device: number;
+}
+
+/** A guest address range [gpa, gpa + size) that sits at Wasm offset `offset`. */
+export interface Region {
+  gpa: bigint;
+  size: bigint;
+  offset: number;
+}
+
+/** The one region a simulator needs: guest addresses are Wasm offsets (page 0 excluded). */
+export function identityRegion(memory: WebAssembly.Memory): Region {
+  return { gpa: 65536n, size: BigInt(memory.buffer.byteLength - 65536), offset: 65536 };
+}
+
+export abstract class QueueSide {
+  readonly engine: Engine;
+  readonly cb: number;
+  readonly areas: RingAreas;
+
+  protected constructor(engine: Engine, plan: MemoryPlan, areas: RingAreas, kind: number, features: FeatureSet) {
+    this.engine = engine;
+    this.areas = areas;
+    this.cb = plan.alloc(Q.QUEUE_CB_SIZE, Q.QUEUE_CB_ALIGN, 'control block');
+    const [lo, hi] = featureWords(features);
+    this.set(Q.CB_KIND, kind);
+    this.set(Q.CB_QUEUE_SIZE, areas.queueSize);
+    this.set(Q.CB_FEATURES_LO, lo);
+    this.set(Q.CB_FEATURES_HI, hi);
+    this.set(Q.CB_DESC, areas.desc);
+    this.set(Q.CB_DRIVER_AREA, areas.driver);
+    this.set(Q.CB_DEVICE_AREA, areas.device);
+  }
+
+  protected get(field: number): number {
+    return this.engine.u32[(this.cb + field) >>> 2];
+  }
+
+  protected set(field: number, value: number): void {
+    this.engine.u32[(this.cb + field) >>> 2] = value;
+  }
+
+  get queueSize(): number {
+    return this.areas.queueSize;
+  }
+
+  /** 0 while healthy, else the (negative) code that broke the queue. */
+  get status(): number {
+    return this.engine.i32[(this.cb + Q.CB_STATUS) >>> 2];
+  }
+
+  get broken(): boolean {
+    return this.status !== 0;
+  }
+}
+
+/**
+ * A device's region table: MAX_REGIONS entries reserved once; `replace` writes new entries and
+ * has the engine check them, restoring the old table if it refuses.
+ */
+export class RegionTable {
+  readonly ptr: number;
+  private readonly engine: Engine;
+  private count = 0;
+
+  constructor(engine: Engine, plan: MemoryPlan) {
+    this.engine = engine;
+    this.ptr = plan.alloc(Q.MAX_REGIONS * Q.REGION_SIZE, 64, 'region table');
+  }
+
+  get length(): number {
+    return this.count;
+  }
+
+  /** Writes `regions`; returns a function that puts the previous table back. */
+  write(regions: readonly Region[]): () => void {
+    if (regions.length > Q.MAX_REGIONS) throw new RangeError(`at most ${Q.MAX_REGIONS} memory regions, got ${regions.length}`);
+    const saved = this.engine.u8.slice(this.ptr, this.ptr + this.count * Q.REGION_SIZE);
+    const savedCount = this.count;
+    const v = this.engine.view;
+    regions.forEach((r, i) => {
+      const e = this.ptr + i * Q.REGION_SIZE;
+      v.setBigUint64(e + Q.REGION_GPA, BigInt.asUintN(64, r.gpa), true);
+      v.setBigUint64(e + Q.REGION_LEN, BigInt.asUintN(64, r.size), true);
+      v.setUint32(e + Q.REGION_OFFSET, r.offset, true);
+    });
+    this.count = regions.length;
+    return () => {
+      this.engine.u8.set(saved, this.ptr);
+      this.count = savedCount;
+    };
+  }
+}
