@@ -7,5 +7,13 @@ export {
   type SplitRingAddrs, type SplitDriverOptions, type SplitDeviceOptions, type Region,
 } from './split.js';
 export { VirtqueueError, ERRORS, type ErrorInfo } from './errors.js';
-export { RING_FEATURES, featureWords, has, bit, type FeatureSet } from './features.js';
+export {
+  RING_FEATURES, FEATURES, SUPPORTED, featureWords, featureNames, featuresFromNames, featureProblems,
+  negotiate, has, bit, FeatureError, type FeatureSet,
+} from './features.js';
+export {
+  PackedDriver, PackedDevice, allocPackedRing, validPackedQueueSize,
+  type PackedDriverOptions, type PackedDeviceOptions,
+} from './packed.js';
+export { QueueSide, RegionTable, type RingAreas } from './queue-side.js';
 export * as layout from './layout.js';
