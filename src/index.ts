@@ -17,3 +17,8 @@ export {
 } from './packed.js';
 export { QueueSide, RegionTable, type RingAreas } from './queue-side.js';
 export * as layout from './layout.js';
+export {
+  allocRing, createDriver, createDevice, RING_LAYOUTS,
+  type RingLayout, type RingSpec, type DriverOptions, type DeviceOptions,
+} from './ring.js';
+export type { DriverQueue, DeviceQueue } from './queue-side.js';

@@ -106,3 +106,34 @@ export class RegionTable {
     };
   }
 }
+
+/** The driver side of a virtqueue, whatever its layout (SplitDriver, PackedDriver). */
+export interface DriverQueue {
+  readonly queueSize: number;
+  readonly status: number;
+  readonly broken: boolean;
+  readonly numFree: number;
+  readonly inFlight: number;
+  reset(): void;
+  add(batch: import('./batch.js').ChainBatch): number;
+  kickNeeded(): boolean;
+  collect(out: import('./batch.js').UsedBatch, max?: number): number;
+  enableInterrupts(): boolean;
+  disableInterrupts(): void;
+  detach(out: import('./batch.js').UsedBatch): number;
+}
+
+/** The device side of a virtqueue, whatever its layout (SplitDevice, PackedDevice). */
+export interface DeviceQueue {
+  readonly queueSize: number;
+  readonly status: number;
+  readonly broken: boolean;
+  readonly inFlight: number;
+  reset(): void;
+  setRegions(regions: Region[]): void;
+  pop(batch: import('./batch.js').ChainBatch, max?: number): number;
+  push(used: import('./batch.js').UsedBatch): number;
+  interruptNeeded(): boolean;
+  enableNotify(): boolean;
+  disableNotify(): void;
+}

@@ -8,11 +8,13 @@ import { featureWords, has, RING_FEATURES, type FeatureSet } from './features.js
 import type { Engine } from './engine.js';
 import type { MemoryPlan } from './memory.js';
 import type { ChainBatch, UsedBatch } from './batch.js';
+import type { RingAreas } from './queue-side.js';
 
-/** Where a split ring's three areas live (Wasm offsets). */
-export interface SplitRingAddrs {
-  queueSize: number;
-  desc: number;
+/**
+ * Where a split ring's three areas live (Wasm offsets): the spec's descriptor, driver and device
+ * areas, with the split names of the last two (available ring = driver area, used ring = device area).
+ */
+export interface SplitRingAddrs extends RingAreas {
   avail: number;
   used: number;
 }
@@ -27,12 +29,10 @@ export function allocSplitRing(plan: MemoryPlan, queueSize: number): SplitRingAd
     throw new RangeError(`queue size must be a power of two from 1 to ${S.MAX_QUEUE_SIZE} (VIRTIO 1.2 §2.7), got ${queueSize}`);
   }
   const size = splitAreaSizes(queueSize);
-  return {
-    queueSize,
-    desc: plan.alloc(size.desc, 64, 'descriptor table'),
-    avail: plan.alloc(size.avail, 64, 'available ring'),
-    used: plan.alloc(size.used, 64, 'used ring'),
-  };
+  const desc = plan.alloc(size.desc, 64, 'descriptor table');
+  const avail = plan.alloc(size.avail, 64, 'available ring');
+  const used = plan.alloc(size.used, 64, 'used ring');
+  return { queueSize, desc, avail, used, driver: avail, device: used };
 }
 
 /** A guest address range [gpa, gpa + size) that sits at Wasm offset `offset`. */
@@ -73,6 +73,10 @@ abstract class QueueSide {
 
   protected set(field: number, value: number): void {
     this.engine.u32[(this.cb + field) >>> 2] = value;
+  }
+
+  get queueSize(): number {
+    return this.ring.queueSize;
   }
 
   /** 0 while healthy, else the (negative) code that broke the queue. */
