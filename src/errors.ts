@@ -11,10 +11,12 @@ export interface ErrorInfo {
   message: string;
   /** True when the code also marked the queue broken (the peer broke a rule). */
   breaksQueue: boolean;
+  /** The packed ring's section for the same rule (2.8), where it differs. */
+  packedSection?: string;
 }
 
-const info = (name: string, section: string, message: string, breaksQueue: boolean): ErrorInfo =>
-  ({ name, section, message, breaksQueue });
+const info = (name: string, section: string, message: string, breaksQueue: boolean, packedSection?: string): ErrorInfo =>
+  ({ name, section, message, breaksQueue, packedSection });
 
 export const ERRORS: ReadonlyMap<number, ErrorInfo> = new Map([
   [E.ERR_BAD_CONTROL_BLOCK, info('BAD_CONTROL_BLOCK', '', 'not a control block of this kind (wrong address, alignment or kind)', false)],
@@ -25,19 +27,24 @@ export const ERRORS: ReadonlyMap<number, ErrorInfo> = new Map([
   [E.ERR_AVAIL_IDX_JUMP, info('AVAIL_IDX_JUMP', '2.7.6', 'avail.idx is more than Queue Size ahead of the last index the device read', true)],
   [E.ERR_HEAD_OUT_OF_RANGE, info('HEAD_OUT_OF_RANGE', '2.7.6', 'available ring entry is not a descriptor index (>= Queue Size)', true)],
   [E.ERR_NEXT_OUT_OF_RANGE, info('NEXT_OUT_OF_RANGE', '2.7.5', 'descriptor next is outside its table', true)],
-  [E.ERR_CHAIN_TOO_LONG, info('CHAIN_TOO_LONG', '2.7.5.3.1', 'descriptor chain longer than Queue Size (or a loop)', true)],
-  [E.ERR_INDIRECT_NOT_NEGOTIATED, info('INDIRECT_NOT_NEGOTIATED', '2.7.5.3.1', 'indirect descriptor without VIRTIO_F_INDIRECT_DESC', true)],
-  [E.ERR_INDIRECT_NESTED, info('INDIRECT_NESTED', '2.7.5.3.1', 'indirect descriptor inside an indirect table', true)],
-  [E.ERR_INDIRECT_WITH_NEXT, info('INDIRECT_WITH_NEXT', '2.7.5.3.1', 'descriptor has both INDIRECT and NEXT', true)],
-  [E.ERR_INDIRECT_BAD_LENGTH, info('INDIRECT_BAD_LENGTH', '2.7.5.3', 'indirect table length is zero or not a multiple of 16', true)],
-  [E.ERR_BUFFER_NOT_IN_REGIONS, info('BUFFER_NOT_IN_REGIONS', '2.7.5', 'buffer lies outside every memory region', true)],
-  [E.ERR_BUFFER_ADDRESS_OVERFLOW, info('BUFFER_ADDRESS_OVERFLOW', '2.7.5', 'buffer address + length overflows 64 bits', true)],
-  [E.ERR_WRITABLE_BEFORE_READABLE, info('WRITABLE_BEFORE_READABLE', '2.7.4.2', 'device-readable descriptor after a device-writable one', true)],
-  [E.ERR_CHAIN_TOO_MANY_BYTES, info('CHAIN_TOO_MANY_BYTES', '2.7.5.2', 'descriptor chain holds 2^32 bytes or more', true)],
+  [E.ERR_CHAIN_TOO_LONG, info('CHAIN_TOO_LONG', '2.7.5.3.1', 'descriptor chain longer than Queue Size (or a loop)', true, '2.8.17')],
+  [E.ERR_INDIRECT_NOT_NEGOTIATED, info('INDIRECT_NOT_NEGOTIATED', '2.7.5.3.1', 'indirect descriptor without VIRTIO_F_INDIRECT_DESC', true, '2.8.19')],
+  [E.ERR_INDIRECT_NESTED, info('INDIRECT_NESTED', '2.7.5.3.1', 'indirect descriptor inside an indirect table', true, '2.8.19')],
+  [E.ERR_INDIRECT_WITH_NEXT, info('INDIRECT_WITH_NEXT', '2.7.5.3.1', 'descriptor has both INDIRECT and NEXT', true, '2.8.19')],
+  [E.ERR_INDIRECT_BAD_LENGTH, info('INDIRECT_BAD_LENGTH', '2.7.5.3', 'indirect table length is zero or not a multiple of 16', true, '2.8.7')],
+  [E.ERR_BUFFER_NOT_IN_REGIONS, info('BUFFER_NOT_IN_REGIONS', '2.7.5', 'buffer lies outside every memory region', true, '2.8.4')],
+  [E.ERR_BUFFER_ADDRESS_OVERFLOW, info('BUFFER_ADDRESS_OVERFLOW', '2.7.5', 'buffer address + length overflows 64 bits', true, '2.8.4')],
+  [E.ERR_WRITABLE_BEFORE_READABLE, info('WRITABLE_BEFORE_READABLE', '2.7.4.2', 'device-readable descriptor after a device-writable one', true, '2.8.17')],
+  [E.ERR_CHAIN_TOO_MANY_BYTES, info('CHAIN_TOO_MANY_BYTES', '2.7.5.2', 'descriptor chain holds 2^32 bytes or more', true, '2.8.4')],
+  [E.ERR_PACKED_DESC_NOT_AVAILABLE, info('PACKED_DESC_NOT_AVAILABLE', '2.8.6', 'a descriptor after the first in a list is not available with the expected wrap counter', true)],
+  [E.ERR_PACKED_ID_OUT_OF_RANGE, info('PACKED_ID_OUT_OF_RANGE', '2.8.13', 'buffer id is not below Queue Size', true)],
+  [E.ERR_PACKED_ID_IN_FLIGHT, info('PACKED_ID_IN_FLIGHT', '2.8.13', 'buffer id is already in flight', true)],
+  [E.ERR_PACKED_RING_OVERRUN, info('PACKED_RING_OVERRUN', '2.8.16', 'more descriptors outstanding than the ring holds', true)],
+  [E.ERR_INDIRECT_IN_LIST, info('INDIRECT_IN_LIST', '2.8.19', 'indirect descriptor inside a list linked by NEXT', true)],
   [E.ERR_USED_IDX_JUMP, info('USED_IDX_JUMP', '2.7.8', 'used.idx ran ahead of the chains in flight', true)],
-  [E.ERR_USED_ID_OUT_OF_RANGE, info('USED_ID_OUT_OF_RANGE', '2.7.8', 'used element id is not a descriptor index (>= Queue Size)', true)],
-  [E.ERR_USED_ID_NOT_IN_FLIGHT, info('USED_ID_NOT_IN_FLIGHT', '2.7.8', 'used element id is not the head of a chain in flight', true)],
-  [E.ERR_USED_LEN_TOO_LARGE, info('USED_LEN_TOO_LARGE', '2.7.8.2', 'used length exceeds the chain\'s device-writable capacity', true)],
+  [E.ERR_USED_ID_OUT_OF_RANGE, info('USED_ID_OUT_OF_RANGE', '2.7.8', 'used element id is not a descriptor index (>= Queue Size)', true, '2.8.22')],
+  [E.ERR_USED_ID_NOT_IN_FLIGHT, info('USED_ID_NOT_IN_FLIGHT', '2.7.8', 'used element id is not the head of a chain in flight', true, '2.8.22')],
+  [E.ERR_USED_LEN_TOO_LARGE, info('USED_LEN_TOO_LARGE', '2.7.8.2', 'used length exceeds the chain\'s device-writable capacity', true, '2.8.4')],
 ]);
 
 /** An engine error: `code` from layout/errors.ts, `info` describing it, `detail` locating it. */
@@ -47,7 +54,8 @@ export class VirtqueueError extends Error {
   readonly detail: number;
   constructor(code: number, detail: number, where: string) {
     const i = ERRORS.get(code) ?? info(`ERROR_${code}`, '', `unknown engine error ${code}`, false);
-    const rule = i.section ? ` (VIRTIO 1.2 §${i.section})` : '';
+    const section = where.startsWith('packed') && i.packedSection ? i.packedSection : i.section;
+    const rule = section ? ` (VIRTIO 1.2 §${section})` : '';
     const broken = i.breaksQueue ? '; the queue is broken until reset' : '';
     super(`${where}: ${i.message}${rule} [${i.name}, detail ${detail}]${broken}`);
     this.name = 'VirtqueueError';

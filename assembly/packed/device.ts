@@ -135,7 +135,8 @@ function walkList(cb: u32, q: u32, slot: u32, wrap: u32, headFlags: u32, rec: u3
       if (n > 1) return ERR_INDIRECT_IN_LIST;
       // 2.8.7: the table holds len / 16 descriptors, one after the other.
       if (len == 0 || (len & (PDESC_SIZE - 1)) != 0) return ERR_INDIRECT_BAD_LENGTH;
-      if (addr > 0xffff_ffff_ffff_ffff - <u64>len) return ERR_BUFFER_ADDRESS_OVERFLOW;
+      // Last-byte form (len > 0 here): a table may end exactly at 2^64, as a region may.
+      if (addr > 0xffff_ffff_ffff_ffff - (<u64>len - 1)) return ERR_BUFFER_ADDRESS_OVERFLOW;
       const count = len / PDESC_SIZE;
       if (count > maxChain) return ERR_CHAIN_TOO_LONG;
       const t = translateWhole(cb, addr, len);
@@ -147,23 +148,23 @@ function walkList(cb: u32, q: u32, slot: u32, wrap: u32, headFlags: u32, rec: u3
         // 2.8.19: WRITE is the only valid flag in a table; a nested table is refused, the
         // other bits are reserved and ignored (2.8.7).
         if ((ef & PDESC_F_INDIRECT) != 0) { store<u32>(cb + CB_DETAIL, j); return ERR_INDIRECT_NESTED; }
-        const r = addBuffer(cb, load<u64>(e + PDESC_ADDR), load<u32>(e + PDESC_LEN), (ef & PDESC_F_WRITE) != 0, j,
-          segs, k, maxSegs, nWrite);
-        if (r < 0) return r;
         const wr = (ef & PDESC_F_WRITE) != 0;
         const el = load<u32>(e + PDESC_LEN);
+        // 2.8.4 / 2.7.5.2: less than 2^32 bytes in a list.
+        if (readLen + writeLen + el > 0xffff_ffff) { store<u32>(cb + CB_DETAIL, slot); return ERR_CHAIN_TOO_MANY_BYTES; }
+        const r = addBuffer(cb, load<u64>(e + PDESC_ADDR), el, wr, j, segs, k, maxSegs, nWrite);
+        if (r < 0) return r;
         if (wr) { nWrite += <u32>r; writeLen += el; } else { nRead += <u32>r; readLen += el; }
         k += <u32>r;
-        if (readLen + writeLen > 0xffff_ffff) { store<u32>(cb + CB_DETAIL, slot); return ERR_CHAIN_TOO_MANY_BYTES; }
       }
       break;
     }
     const writable = (flags & PDESC_F_WRITE) != 0;
+    if (readLen + writeLen + len > 0xffff_ffff) { store<u32>(cb + CB_DETAIL, slot); return ERR_CHAIN_TOO_MANY_BYTES; }
     const r = addBuffer(cb, addr, len, writable, s, segs, k, maxSegs, nWrite);
     if (r < 0) return r;
     if (writable) { nWrite += <u32>r; writeLen += len; } else { nRead += <u32>r; readLen += len; }
     k += <u32>r;
-    if (readLen + writeLen > 0xffff_ffff) { store<u32>(cb + CB_DETAIL, slot); return ERR_CHAIN_TOO_MANY_BYTES; }
     if ((flags & PDESC_F_NEXT) == 0) break;
     s++;
     if (s == q) { s = 0; w ^= 1; }
@@ -183,8 +184,9 @@ function walkList(cb: u32, q: u32, slot: u32, wrap: u32, headFlags: u32, rec: u3
 function addBuffer(cb: u32, addr: u64, len: u32, writable: bool, where: u32, segs: u32, at: u32, maxSegs: u32, nWrite: u32): i32 {
   // 2.8.17: device-writable elements come after all device-readable ones.
   if (!writable && nWrite > 0) { store<u32>(cb + CB_DETAIL, where); return ERR_WRITABLE_BEFORE_READABLE; }
-  if (addr > 0xffff_ffff_ffff_ffff - <u64>len) { store<u32>(cb + CB_DETAIL, where); return ERR_BUFFER_ADDRESS_OVERFLOW; }
   if (len == 0) return 0;
+  // [addr, addr + len) must not wrap; its last byte may be 2^64 - 1 (regions may end there).
+  if (addr > 0xffff_ffff_ffff_ffff - (<u64>len - 1)) { store<u32>(cb + CB_DETAIL, where); return ERR_BUFFER_ADDRESS_OVERFLOW; }
   const r = translateInto(cb, addr, len, segs, at, maxSegs);
   if (r < 0) store<u32>(cb + CB_DETAIL, where);
   return r;
