@@ -1,0 +1,40 @@
+// Human-readable output of a simulation: the summary and the live progress line.
+import type { SimResult, SimProgress } from '../../sim/run.js';
+
+const int = (n: number): string => n.toLocaleString('en-US');
+
+function features(r: SimResult): string {
+  const f = [r.eventIdx ? 'event-idx' : '', r.indirect ? 'indirect' : ''].filter(Boolean);
+  return f.length ? f.join(' + ') : 'no ring features';
+}
+
+function timing(r: SimResult): string {
+  const parts = [`latency ${r.latency}`];
+  if (r.jitter) parts.push(`jitter ${r.jitter}`);
+  if (r.outOfOrder) parts.push('out of order');
+  if (r.drop) parts.push(`drop ${r.drop}`);
+  return parts.join(', ');
+}
+
+/** A few lines: setup, counts, notifications, speed. */
+export function formatSummary(r: SimResult): string {
+  const w = Math.max(int(r.packets).length, 9);
+  const row = (label: string, n: number, note = ''): string => `  ${label.padEnd(11)}${int(n).padStart(w)}${note}`;
+  return [
+    `virtqueue sim: ${r.ring} ring, queue size ${r.queueSize}, ${r.mode}, batch ${r.batch}, seed ${r.seed}`,
+    `  ${r.frameSize}-byte frames in ${r.segments}-segment chains, ${features(r)}, ${timing(r)}`,
+    row('packets', r.packets),
+    row('delivered', r.delivered, r.reordered ? `  (${int(r.reordered)} out of order)` : ''),
+    row('dropped', r.dropped, '  (on purpose)'),
+    row('lost', r.lost, r.lost ? `  (corrupt ${int(r.corrupt)}, duplicate ${int(r.duplicate)}, malformed chains ${int(r.malformed)})` : ''),
+    `  kicks ${int(r.kicks)}, interrupts ${int(r.interrupts)}, ${int(r.ticks)} ticks, order checksum ${r.orderChecksum}`,
+    `  ${r.seconds.toFixed(3)} s, ${r.mpps.toFixed(2)} Mpps`,
+    '',
+  ].join('\n');
+}
+
+/** One progress line (no newline). */
+export function formatProgress(p: SimProgress): string {
+  const pct = p.packets ? (100 * p.done) / p.packets : 0;
+  return `  sim  ${int(p.done)} / ${int(p.packets)} packets  ${pct.toFixed(1)}%  ${p.mpps.toFixed(2)} Mpps`;
+}

@@ -1,0 +1,42 @@
+// Help texts.
+import { SIM_DEFAULTS } from '../../sim/options.js';
+import { MIN_FRAME_SIZE, MAX_FRAME_SIZE } from '../../sim/frame.js';
+import { MAX_QUEUE_SIZE } from '../../assembly/layout/split.js';
+
+export const MAIN_USAGE = `Usage: virtqueue <command> [options]
+
+Commands:
+  sim        run a virtio-net driver against a software NIC and check every frame
+
+Run 'virtqueue sim --help' for the simulator's options.
+`;
+
+export const SIM_USAGE = `Usage: virtqueue sim [options]
+
+Runs a virtio-net driver and a software NIC over two virtqueues (transmitq1, receiveq1) in one
+thread, in bursts, and checks every frame that arrives: sequence number, header and payload.
+
+Options:
+  --ring split|packed   ring format (default ${SIM_DEFAULTS.ring}; packed is not implemented yet)
+  --queue-size N        Queue Size: a power of two from 1 to ${MAX_QUEUE_SIZE} (default ${SIM_DEFAULTS.queueSize})
+  --packets N           frames to move (default ${SIM_DEFAULTS.packets})
+  --batch N             chains per burst, 1 to the queue size (default ${SIM_DEFAULTS.batch})
+  --seed S              seed for payloads, latency jitter, completion order and drops (default ${SIM_DEFAULTS.seed})
+  --mode M              loopback: transmitted frames come back on receiveq1
+                        generator: the NIC sends frames on receiveq1
+                        sink: the NIC consumes frames from transmitq1
+                        (default ${SIM_DEFAULTS.mode})
+  --latency T           NIC completion latency, in ticks (one tick = one NIC poll; default ${SIM_DEFAULTS.latency})
+  --jitter T            extra random latency of 0..T ticks (default 2 with --out-of-order, else 0)
+  --drop P              probability that the wire drops a frame, in [0, 1) (default ${SIM_DEFAULTS.drop})
+  --out-of-order        complete the chains due in one tick in a shuffled order
+  --event-idx           negotiate VIRTIO_F_EVENT_IDX
+  --indirect            negotiate VIRTIO_F_INDIRECT_DESC (packets become 2-segment chains,
+                        each in an indirect table)
+  --frame-size N        frame bytes after the 12-byte virtio_net_hdr, ${MIN_FRAME_SIZE} to ${MAX_FRAME_SIZE} (default ${SIM_DEFAULTS.frameSize})
+  --json                print the result as one JSON object (the last line of stdout)
+  -h, --help            show this help
+
+Exit status: 0 when every frame was delivered or dropped on purpose (lost 0); 1 when frames
+were lost or the run failed; 2 for bad arguments.
+`;
