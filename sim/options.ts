@@ -35,6 +35,8 @@ export interface SimOptions {
   eventIdx?: boolean;
   /** Negotiate VIRTIO_F_INDIRECT_DESC (packets then travel as 2-segment chains in indirect tables). */
   indirect?: boolean;
+  /** Negotiate VIRTIO_F_IN_ORDER: the NIC completes in order and batches used entries (no reordering). */
+  inOrder?: boolean;
   /** Segments per packet chain, 1..4 (default 2 with indirect, else 1). */
   segments?: number;
   /** How often onProgress is called, in milliseconds (default 200). */
@@ -94,13 +96,17 @@ export function resolveSimOptions(o: SimOptions): ResolvedSimOptions {
     outOfOrder,
     eventIdx: o.eventIdx ?? false,
     indirect,
+    inOrder: o.inOrder ?? false,
     segments: o.segments ?? (indirect ? 2 : 1),
     progressIntervalMs: o.progressIntervalMs ?? 200,
   };
   if (!RING_KINDS.includes(r.ring)) throw new SimOptionError('ring', `must be one of ${RING_KINDS.join(', ')}, got ${String(r.ring)}`);
   if (!SIM_MODES.includes(r.mode)) throw new SimOptionError('mode', `must be one of ${SIM_MODES.join(', ')}, got ${String(r.mode)}`);
-  if (!(isInt(r.queueSize, 1, MAX_QUEUE_SIZE) && (r.queueSize & (r.queueSize - 1)) === 0)) {
-    throw new SimOptionError('queueSize', `must be a power of two from 1 to ${MAX_QUEUE_SIZE}, got ${r.queueSize}`);
+  if (r.ring === 'split' && !(isInt(r.queueSize, 1, MAX_QUEUE_SIZE) && (r.queueSize & (r.queueSize - 1)) === 0)) {
+    throw new SimOptionError('queueSize', `must be a power of two from 1 to ${MAX_QUEUE_SIZE} for a split ring, got ${r.queueSize}`);
+  }
+  if (r.ring === 'packed' && !isInt(r.queueSize, 1, MAX_QUEUE_SIZE)) {
+    throw new SimOptionError('queueSize', `must be an integer from 1 to ${MAX_QUEUE_SIZE} for a packed ring, got ${r.queueSize}`);
   }
   if (!isInt(r.packets, 1, MAX_PACKETS)) throw new SimOptionError('packets', `must be an integer from 1 to ${MAX_PACKETS}, got ${r.packets}`);
   if (!isInt(r.batch, 1, r.queueSize)) throw new SimOptionError('batch', `must be an integer from 1 to the queue size (${r.queueSize}), got ${r.batch}`);
@@ -112,6 +118,10 @@ export function resolveSimOptions(o: SimOptions): ResolvedSimOptions {
   if (!isInt(r.segments, 1, MAX_SEGMENTS)) throw new SimOptionError('segments', `must be an integer from 1 to ${MAX_SEGMENTS}, got ${r.segments}`);
   if (!r.indirect && r.segments > r.queueSize) {
     throw new SimOptionError('segments', `${r.segments} descriptors per chain do not fit a queue of ${r.queueSize} without indirect descriptors`);
+  }
+  // 2.7.9 / 2.8.8: with IN_ORDER the device uses buffers in the order they were made available.
+  if (r.inOrder && (r.outOfOrder || r.jitter > 0)) {
+    throw new SimOptionError('inOrder', 'cannot be combined with out-of-order completion or latency jitter');
   }
   if (!(r.progressIntervalMs > 0)) throw new SimOptionError('progressIntervalMs', `must be positive, got ${r.progressIntervalMs}`);
   return r;

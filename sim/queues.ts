@@ -1,14 +1,15 @@
 // One virtqueue as the simulator sees it: a driver handle and a device handle over the same
 // ring, whatever the ring format. The NIC and the net driver only use the two interfaces below,
 // so a new ring format is one more branch in `openQueue` (and `queueBytes`).
-import { SplitDriver, SplitDevice, allocSplitRing } from '../src/split.js';
+import { allocRing, createDriver, createDevice, RING_LAYOUTS, type RingLayout } from '../src/ring.js';
+import type { DriverQueue, DeviceQueue } from '../src/queue-side.js';
+import * as P from '../assembly/layout/packed.js';
 import { splitAreaSizes } from '../src/layout.js';
 import { RING_FEATURES, type FeatureSet } from '../src/features.js';
 import * as Q from '../assembly/layout/queue.js';
 import * as S from '../assembly/layout/split.js';
 import type { Engine } from '../src/engine.js';
 import type { MemoryPlan } from '../src/memory.js';
-import type { ChainBatch, UsedBatch } from '../src/batch.js';
 
 /** virtio-net queue indices (VIRTIO 1.2, 5.1.2): receiveq1 and transmitq1. */
 export const RECEIVEQ = 0;
@@ -17,30 +18,10 @@ export const TRANSMITQ = 1;
 export const RX_BIT = 1 << RECEIVEQ;
 export const TX_BIT = 1 << TRANSMITQ;
 
-export type RingKind = 'split' | 'packed';
-export const RING_KINDS: readonly RingKind[] = ['split', 'packed'];
+export type RingKind = RingLayout;
+export const RING_KINDS: readonly RingKind[] = RING_LAYOUTS;
 
-/** What the net driver needs from the driver side of a queue (SplitDriver has it). */
-export interface DriverQueue {
-  add(batch: ChainBatch): number;
-  kickNeeded(): boolean;
-  collect(out: UsedBatch, max?: number): number;
-  enableInterrupts(): boolean;
-  disableInterrupts(): void;
-  /** Free descriptors (ring slots). */
-  readonly numFree: number;
-  /** Chains made available and not collected yet. */
-  readonly inFlight: number;
-}
-
-/** What the NIC needs from the device side of a queue (SplitDevice has it). */
-export interface DeviceQueue {
-  pop(batch: ChainBatch, max?: number): number;
-  push(used: UsedBatch): number;
-  interruptNeeded(): boolean;
-  enableNotify(): boolean;
-  disableNotify(): void;
-}
+export type { DriverQueue, DeviceQueue };
 
 export interface QueueConfig {
   queueSize: number;
@@ -48,20 +29,15 @@ export interface QueueConfig {
   indirect: boolean;
   /** Descriptors per indirect table (when indirect). */
   indirectMax: number;
-}
-
-/** Thrown for a ring format the simulator knows by name but cannot run yet. */
-export class NotImplementedError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'NotImplementedError';
-  }
+  /** Negotiate VIRTIO_F_IN_ORDER: the NIC then completes in order and batches used entries. */
+  inOrder: boolean;
 }
 
 function features(c: QueueConfig): FeatureSet {
   return RING_FEATURES.VERSION_1
     | (c.eventIdx ? RING_FEATURES.EVENT_IDX : 0n)
-    | (c.indirect ? RING_FEATURES.INDIRECT_DESC : 0n);
+    | (c.indirect ? RING_FEATURES.INDIRECT_DESC : 0n)
+    | (c.inOrder ? RING_FEATURES.IN_ORDER : 0n);
 }
 
 /**
@@ -69,33 +45,25 @@ function features(c: QueueConfig): FeatureSet {
  * fresh ring in `plan`.
  */
 export function openQueue(kind: RingKind, engine: Engine, plan: MemoryPlan, c: QueueConfig): { driver: DriverQueue; device: DeviceQueue } {
-  switch (kind) {
-    case 'split': {
-      const ring = allocSplitRing(plan, c.queueSize);
-      const f = features(c);
-      const driver = new SplitDriver(engine, plan, ring, { features: f, indirectMax: c.indirect ? c.indirectMax : 0 });
-      const device = new SplitDevice(engine, plan, ring, { features: f });
-      return { driver, device };
-    }
-    case 'packed':
-      throw new NotImplementedError('packed virtqueues are not implemented yet (use --ring split)');
-  }
+  const areas = allocRing(plan, { layout: kind, queueSize: c.queueSize });
+  const f = features(c);
+  const driver = createDriver(engine, plan, kind, areas, { features: f, indirectMax: c.indirect ? c.indirectMax : 0 });
+  const device = createDevice(engine, plan, kind, areas, { features: f });
+  return { driver, device };
 }
 
 /** Upper bound on the shared memory `openQueue` takes for one queue, alignment included. */
 export function queueBytes(kind: RingKind, c: QueueConfig): number {
   const pad = 64;
-  const cb = Q.QUEUE_CB_SIZE + pad;
-  switch (kind) {
-    case 'split': {
-      const a = splitAreaSizes(c.queueSize);
-      const ring = a.desc + a.avail + a.used + 3 * pad;
-      const shadow = c.queueSize * Q.SHADOW_SIZE + pad;
-      const indirect = c.indirect ? c.queueSize * c.indirectMax * S.DESC_SIZE + pad : 0;
-      const regions = Q.MAX_REGIONS * Q.REGION_SIZE + pad;
-      return ring + 2 * cb + shadow + indirect + regions;
-    }
-    case 'packed':
-      return 0;
+  const q = c.queueSize;
+  const blocks = 2 * (Q.QUEUE_CB_SIZE + pad);
+  const regions = Q.MAX_REGIONS * Q.REGION_SIZE + pad;
+  const indirect = c.indirect ? q * c.indirectMax * S.DESC_SIZE + pad : 0;
+  const order = c.inOrder ? 2 * (q * 2 + pad) : 0;
+  if (kind === 'split') {
+    const a = splitAreaSizes(q);
+    return a.desc + a.avail + a.used + 3 * pad + blocks + q * Q.SHADOW_SIZE + pad + indirect + regions + order;
   }
+  const ring = q * P.PDESC_SIZE + 2 * (P.EVENT_SIZE + pad) + pad;
+  return ring + blocks + q * Q.SHADOW_SIZE + q * Q.PDEV_SHADOW_SIZE + 2 * pad + indirect + regions + order;
 }

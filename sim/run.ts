@@ -56,6 +56,7 @@ export interface SimResult {
   outOfOrder: boolean;
   eventIdx: boolean;
   indirect: boolean;
+  inOrder: boolean;
 }
 
 export interface SimProgress {
@@ -92,7 +93,7 @@ export function runSimulation(options: SimOptions, onProgress?: (p: SimProgress)
   const receives = o.mode !== 'sink';
   const descsPerChain = o.indirect && o.segments > 1 ? 1 : o.segments;
   const maxChains = Math.floor(o.queueSize / descsPerChain);
-  const qc: QueueConfig = { queueSize: o.queueSize, eventIdx: o.eventIdx, indirect: o.indirect, indirectMax: INDIRECT_MAX };
+  const qc: QueueConfig = { queueSize: o.queueSize, eventIdx: o.eventIdx, indirect: o.indirect, indirectMax: INDIRECT_MAX, inOrder: o.inOrder };
   // A queue holds at most maxChains packets, so one pool buffer per chain slot of each queue
   // in use means neither side ever waits for the pool.
   const poolCount = maxChains * ((transmits ? 1 : 0) + (receives ? 1 : 0));
@@ -194,5 +195,6 @@ export function runSimulation(options: SimOptions, onProgress?: (p: SimProgress)
     outOfOrder: o.outOfOrder,
     eventIdx: o.eventIdx,
     indirect: o.indirect,
+    inOrder: o.inOrder,
   };
 }

@@ -46,6 +46,14 @@ describe('virtqueue sim', () => {
     expect(result.seconds).toBeGreaterThan(0);
   });
 
+  it('--ring packed --in-order --event-idx --indirect: nothing lost', () => {
+    const r = virtqueue('sim', '--ring', 'packed', '--queue-size', '100', '--packets', '20000', '--in-order', '--event-idx', '--indirect', '--json');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(lastLine(r.stdout))).toMatchObject({
+      ring: 'packed', queueSize: 100, inOrder: true, eventIdx: true, indirect: true, delivered: 20000, lost: 0,
+    });
+  });
+
   it('passes every option through', () => {
     const r = virtqueue('sim', '--packets', '20000', '--mode', 'sink', '--latency', '3', '--jitter', '2', '--drop', '0.1',
       '--out-of-order', '--event-idx', '--indirect', '--frame-size', '100', '--json');
@@ -99,7 +107,7 @@ describe('bad arguments: one line on stderr, exit status 2', () => {
     ['unknown command', ['simulate']],
     ['no command', []],
     ['stray positional argument', ['sim', 'fast']],
-    ['packed ring (not implemented yet)', ['sim', '--ring', 'packed', '--packets', '100']],
+    ['in-order with out-of-order', ['sim', '--in-order', '--out-of-order']],
   ])('%s', (_name, args) => {
     const r = virtqueue(...args);
     expect(r.status).toBe(2);
@@ -111,7 +119,7 @@ describe('bad arguments: one line on stderr, exit status 2', () => {
 
   it('names the flag and the rule', () => {
     expect(virtqueue('sim', '--queue-size', '300').stderr).toMatch(/--queue-size .*power of two/);
-    expect(virtqueue('sim', '--ring', 'packed').stderr).toMatch(/packed .*not implemented/);
+    expect(virtqueue('sim', '--in-order', '--jitter', '2').stderr).toMatch(/--in-order .*out-of-order/);
     expect(virtqueue('sim', '--bogus').stderr).toMatch(/--bogus/);
   });
 });

@@ -3,7 +3,6 @@
 import { describe, expect, it } from 'vitest';
 import { runSimulation, type SimResult } from '../sim/run.js';
 import { SimOptionError, type SimOptions } from '../sim/options.js';
-import { NotImplementedError } from '../sim/queues.js';
 import { Receiver, orderChecksumOf } from '../sim/receiver.js';
 import { NET_HDR_SIZE, stampPacket } from '../sim/frame.js';
 import { CompletionScheduler } from '../sim/scheduler.js';
@@ -181,8 +180,13 @@ describe('options', () => {
     try { sim({ packets: 10, ...o }); } catch (e) { expect((e as SimOptionError).option).toBe(option); }
   });
 
-  it('answers packed rings with NotImplementedError', () => {
-    expect(() => sim({ ring: 'packed', packets: 10 })).toThrow(NotImplementedError);
+  it.each([
+    [{ inOrder: true, outOfOrder: true }, 'inOrder'],
+    [{ inOrder: true, jitter: 3 }, 'inOrder'],
+    [{ ring: 'packed' as const, queueSize: 40000 }, 'queueSize'],
+    [{ ring: 'split' as const, queueSize: 100 }, 'queueSize'],
+  ])('rejects %o', (o, option) => {
+    try { sim({ packets: 10, ...o }); expect.unreachable(); } catch (e) { expect((e as SimOptionError).option).toBe(option); }
   });
 });
 
@@ -316,5 +320,30 @@ describe('segment copies', () => {
     batch.end();
     expect(new ChainStore(1, 2).hold(batch, 0)).toBe(false);
     expect(new ChainStore(1, 3).hold(batch, 0)).toBe(true);
+  });
+});
+
+describe('packed ring and in-order', () => {
+  it.each([
+    [{ ring: 'packed' as const }],
+    [{ ring: 'packed' as const, inOrder: true }],
+    [{ ring: 'packed' as const, eventIdx: true, indirect: true }],
+    [{ ring: 'packed' as const, queueSize: 100, batch: 7, latency: 3, outOfOrder: true, eventIdx: true }],
+    [{ ring: 'packed' as const, queueSize: 3, batch: 2, inOrder: true, eventIdx: true, indirect: true }],
+    [{ ring: 'packed' as const, mode: 'generator' as const, inOrder: true }],
+    [{ ring: 'packed' as const, mode: 'sink' as const, drop: 0.05, seed: 9 }],
+    [{ ring: 'split' as const, inOrder: true, latency: 4 }],
+  ])('%o delivers every frame', (o) => {
+    const r = sim({ packets: 50_000, ...o });
+    expectNothingLost(r);
+    expect(r).toMatchObject({ ring: o.ring, inOrder: o.inOrder ?? false });
+  });
+
+  it('a packed run is deterministic and matches the split run frame for frame', () => {
+    const packed = sim({ ring: 'packed', packets: 20_000, latency: 2, outOfOrder: true, drop: 0.01, seed: 5 });
+    expect(counts(sim({ ring: 'packed', packets: 20_000, latency: 2, outOfOrder: true, drop: 0.01, seed: 5 }))).toEqual(counts(packed));
+    const split = sim({ ring: 'split', packets: 20_000, latency: 2, outOfOrder: true, drop: 0.01, seed: 5 });
+    expect(packed.dropped).toBe(split.dropped);
+    expect(packed.delivered).toBe(split.delivered);
   });
 });

@@ -59,6 +59,7 @@ const SIM_FLAGS: Record<string, FlagSpec> = {
   'out-of-order': { option: 'outOfOrder', type: 'boolean', convert: on },
   'event-idx': { option: 'eventIdx', type: 'boolean', convert: on },
   'indirect': { option: 'indirect', type: 'boolean', convert: on },
+  'in-order': { option: 'inOrder', type: 'boolean', convert: on },
   'frame-size': { option: 'frameSize', type: 'string', convert: wholeNumber },
 };
 

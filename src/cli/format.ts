@@ -4,7 +4,7 @@ import type { SimResult, SimProgress } from '../../sim/run.js';
 const int = (n: number): string => n.toLocaleString('en-US');
 
 function features(r: SimResult): string {
-  const f = [r.eventIdx ? 'event-idx' : '', r.indirect ? 'indirect' : ''].filter(Boolean);
+  const f = [r.eventIdx ? 'event-idx' : '', r.indirect ? 'indirect' : '', r.inOrder ? 'in-order' : ''].filter(Boolean);
   return f.length ? f.join(' + ') : 'no ring features';
 }
 

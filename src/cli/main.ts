@@ -10,7 +10,6 @@ import { formatSummary } from './format.js';
 import { ProgressLine } from './progress.js';
 import { runSimulation, type SimResult } from '../../sim/run.js';
 import { SimOptionError } from '../../sim/options.js';
-import { NotImplementedError } from '../../sim/queues.js';
 import { loadEngine } from '../node.js';
 
 export interface CliIO {
@@ -48,7 +47,6 @@ export function main(argv: readonly string[], io: CliIO = processIO()): number {
   } catch (e) {
     progress?.clear();
     if (e instanceof SimOptionError) { io.stderr(`virtqueue: ${flagFor(e.option)} ${e.problem}\n`); return 2; }
-    if (e instanceof NotImplementedError) { io.stderr(`virtqueue: ${e.message}\n`); return 2; }
     io.stderr(`virtqueue: error: ${firstLine(e)}\n`);
     return 1;
   }

@@ -17,7 +17,7 @@ Runs a virtio-net driver and a software NIC over two virtqueues (transmitq1, rec
 thread, in bursts, and checks every frame that arrives: sequence number, header and payload.
 
 Options:
-  --ring split|packed   ring format (default ${SIM_DEFAULTS.ring}; packed is not implemented yet)
+  --ring split|packed   ring layout: split (VIRTIO 1.2 §2.7) or packed (§2.8) (default ${SIM_DEFAULTS.ring})
   --queue-size N        Queue Size: a power of two from 1 to ${MAX_QUEUE_SIZE} (default ${SIM_DEFAULTS.queueSize})
   --packets N           frames to move (default ${SIM_DEFAULTS.packets})
   --batch N             chains per burst, 1 to the queue size (default ${SIM_DEFAULTS.batch})
@@ -33,6 +33,8 @@ Options:
   --event-idx           negotiate VIRTIO_F_EVENT_IDX
   --indirect            negotiate VIRTIO_F_INDIRECT_DESC (packets become 2-segment chains,
                         each in an indirect table)
+  --in-order            negotiate VIRTIO_F_IN_ORDER (the NIC completes in order and returns
+                        runs of buffers with one used entry; excludes --out-of-order and --jitter)
   --frame-size N        frame bytes after the 12-byte virtio_net_hdr, ${MIN_FRAME_SIZE} to ${MAX_FRAME_SIZE} (default ${SIM_DEFAULTS.frameSize})
   --json                print the result as one JSON object (the last line of stdout)
   -h, --help            show this help
