@@ -119,6 +119,7 @@ function walkChain(cb: u32, q: u32, head: u32, rec: u32, segs: u32, at: u32, max
   let mainDescs: u32 = 0;
   let nRead: u32 = 0;
   let nWrite: u32 = 0;
+  let sawWritable = false;
   let readLen: u64 = 0;
   let writeLen: u64 = 0;
   let k = at;
@@ -139,7 +140,8 @@ function walkChain(cb: u32, q: u32, head: u32, rec: u32, segs: u32, at: u32, max
       if ((flags & DESC_F_NEXT) != 0) return ERR_INDIRECT_WITH_NEXT;
       // 2.7.5.3: the table is len / 16 whole descriptors.
       if (len == 0 || (len & (DESC_SIZE - 1)) != 0) return ERR_INDIRECT_BAD_LENGTH;
-      if (addr > 0xffff_ffff_ffff_ffff - <u64>len) return ERR_BUFFER_ADDRESS_OVERFLOW;
+      // Last-byte form (len > 0 here): a table may end exactly at 2^64, as a region may.
+      if (addr > 0xffff_ffff_ffff_ffff - (<u64>len - 1)) return ERR_BUFFER_ADDRESS_OVERFLOW;
       const t = translateWhole(cb, addr, len);
       if (t < 0) return ERR_BUFFER_NOT_IN_REGIONS;
       // 2.7.5.3.2: the WRITE flag of the descriptor naming the table is ignored.
@@ -151,10 +153,13 @@ function walkChain(cb: u32, q: u32, head: u32, rec: u32, segs: u32, at: u32, max
       i = 0;
       continue;
     }
-    // 2.7.4.2: device-writable descriptors come after all device-readable ones.
+    // 2.7.4.2: device-writable descriptors come after all device-readable ones. The rule is
+    // about descriptors: a zero-length writable one (which yields no segment) counts too.
     const writable = (flags & DESC_F_WRITE) != 0;
-    if (!writable && nWrite > 0) { store<u32>(cb + CB_DETAIL, i); return ERR_WRITABLE_BEFORE_READABLE; }
-    if (addr > 0xffff_ffff_ffff_ffff - <u64>len) { store<u32>(cb + CB_DETAIL, i); return ERR_BUFFER_ADDRESS_OVERFLOW; }
+    if (!writable && sawWritable) { store<u32>(cb + CB_DETAIL, i); return ERR_WRITABLE_BEFORE_READABLE; }
+    if (writable) sawWritable = true;
+    // [addr, addr + len) must not wrap; its last byte may be 2^64 - 1 (regions may end there).
+    if (len != 0 && addr > 0xffff_ffff_ffff_ffff - (<u64>len - 1)) { store<u32>(cb + CB_DETAIL, i); return ERR_BUFFER_ADDRESS_OVERFLOW; }
     if (writable) writeLen += len; else readLen += len;
     // 2.7.5.2: less than 2^32 bytes in a chain.
     if (readLen + writeLen > 0xffff_ffff) { store<u32>(cb + CB_DETAIL, head); return ERR_CHAIN_TOO_MANY_BYTES; }
@@ -230,8 +235,8 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
 
 /**
  * Returns `n` used records (id = head id from pop, len = bytes written) to the driver and
- * publishes used.idx once. Checks the records first (ids in range, no more than in flight), so
- * a bad burst changes nothing. Returns n.
+ * publishes used.idx once. Checks the records first (ids in range, no more than in flight nor
+ * than Queue Size), so a bad burst changes nothing. Returns n.
  */
 export function splitDevicePush(cb: u32, elems: u32, n: u32): i32 {
   const rc = enter(cb, KIND);
@@ -239,7 +244,9 @@ export function splitDevicePush(cb: u32, elems: u32, n: u32): i32 {
   if (!inMemory(elems, <u64>n * USED_REC_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, elems);
   const q = queueSize(cb);
   const inFlight = load<u32>(cb + DEV_IN_FLIGHT);
-  if (n > inFlight) return refuse(cb, ERR_BAD_ARGUMENT, n);
+  // No more than popped, and no more than the used ring holds (2.7.8: Queue Size elements; a
+  // driver that broke the rules can have the device pop more than that).
+  if (n > inFlight || n > q) return refuse(cb, ERR_BAD_ARGUMENT, n);
   for (let i: u32 = 0; i < n; i++) {
     const id = load<u32>(elems + i * USED_REC_SIZE + USED_REC_ID);
     if (id >= q) return refuse(cb, ERR_BAD_ARGUMENT, i);

@@ -105,8 +105,9 @@ export function splitDriverReset(cb: u32): i32 {
 /**
  * Makes up to `n` chains available. `chains` points at n chain records (layout/batch.ts) whose
  * segments are in the array at `segs`; CHAIN_ID is the caller's token. The whole burst is
- * checked first, so a bad record changes nothing; then chains are added in order until the
- * descriptors run out. With VIRTIO_F_INDIRECT_DESC and an indirect area, a chain of 2 to
+ * checked first (no empty chain, none longer than Queue Size, fewer than 2^32 bytes each), so
+ * a bad record changes nothing; then chains are added in order until the descriptors run
+ * out. With VIRTIO_F_INDIRECT_DESC and an indirect area, a chain of 2 to
  * indMax segments takes one ring descriptor pointing at its own indirect table.
  * Publishes avail.idx once for the whole burst. Returns the number of chains added.
  */
@@ -124,8 +125,9 @@ export function splitDriverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
     const c = chains + i * CHAIN_SIZE;
     const k = <u32>load<u16>(c + CHAIN_NREAD) + <u32>load<u16>(c + CHAIN_NWRITE);
     if (k == 0) return refuse(cb, ERR_BAD_ARGUMENT, i);
-    // 2.7.5.3.1: a chain is never longer than Queue Size (an indirect one: than its table).
-    if (k > q && !(useIndirect && k <= indMax)) return refuse(cb, ERR_BAD_ARGUMENT, i);
+    // 2.7.5.3.1: "A driver MUST NOT create a descriptor chain longer than the Queue Size of the
+    // device" (stated among the indirect rules: it counts the descriptors of a table too).
+    if (k > q) return refuse(cb, ERR_BAD_ARGUMENT, i);
     const first = load<u32>(c + CHAIN_SEG);
     if (!inMemory(segs, (<u64>first + k) * SEG_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, i);
     // 2.7.5.2: a chain holds less than 2^32 bytes in total (used.len is 32 bits).
