@@ -160,6 +160,13 @@ describe('packed device refuses a corrupt ring', () => {
     expectBroken(r, E.ERR_WRITABLE_BEFORE_READABLE);
   });
 
+  it('a device-readable element after a zero-length device-writable one', () => {
+    const r = deviceRig();
+    r.raw.writeDesc(1, { addr: r.buf(1), len: 64, id: 0, flags: A1 });
+    r.raw.writeDesc(0, { addr: r.buf(0), len: 0, id: 0, flags: A1 | NEXT | WRITE });
+    expectBroken(r, E.ERR_WRITABLE_BEFORE_READABLE);
+  });
+
   it('a list of 2^32 bytes or more', () => {
     const r = deviceRig();
     r.raw.writeDesc(1, { addr: r.buf(1), len: 0xffff_ffff, id: 0, flags: A1 });

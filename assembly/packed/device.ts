@@ -111,6 +111,7 @@ function walkList(cb: u32, q: u32, slot: u32, wrap: u32, headFlags: u32, rec: u3
   let n: u32 = 0;
   let nRead: u32 = 0;
   let nWrite: u32 = 0;
+  let sawWritable = false;
   let readLen: u64 = 0;
   let writeLen: u64 = 0;
   let k = at;
@@ -152,8 +153,9 @@ function walkList(cb: u32, q: u32, slot: u32, wrap: u32, headFlags: u32, rec: u3
         const el = load<u32>(e + PDESC_LEN);
         // 2.8.4 / 2.7.5.2: less than 2^32 bytes in a list.
         if (readLen + writeLen + el > 0xffff_ffff) { store<u32>(cb + CB_DETAIL, slot); return ERR_CHAIN_TOO_MANY_BYTES; }
-        const r = addBuffer(cb, load<u64>(e + PDESC_ADDR), el, wr, j, segs, k, maxSegs, nWrite);
+        const r = addBuffer(cb, load<u64>(e + PDESC_ADDR), el, wr, j, segs, k, maxSegs, sawWritable);
         if (r < 0) return r;
+        if (wr) sawWritable = true;
         if (wr) { nWrite += <u32>r; writeLen += el; } else { nRead += <u32>r; readLen += el; }
         k += <u32>r;
       }
@@ -161,8 +163,9 @@ function walkList(cb: u32, q: u32, slot: u32, wrap: u32, headFlags: u32, rec: u3
     }
     const writable = (flags & PDESC_F_WRITE) != 0;
     if (readLen + writeLen + len > 0xffff_ffff) { store<u32>(cb + CB_DETAIL, slot); return ERR_CHAIN_TOO_MANY_BYTES; }
-    const r = addBuffer(cb, addr, len, writable, s, segs, k, maxSegs, nWrite);
+    const r = addBuffer(cb, addr, len, writable, s, segs, k, maxSegs, sawWritable);
     if (r < 0) return r;
+    if (writable) sawWritable = true;
     if (writable) { nWrite += <u32>r; writeLen += len; } else { nRead += <u32>r; readLen += len; }
     k += <u32>r;
     if ((flags & PDESC_F_NEXT) == 0) break;
@@ -181,9 +184,9 @@ function walkList(cb: u32, q: u32, slot: u32, wrap: u32, headFlags: u32, rec: u3
 }
 
 /** Checks one buffer element and translates it into segments. Returns segments written or an error. */
-function addBuffer(cb: u32, addr: u64, len: u32, writable: bool, where: u32, segs: u32, at: u32, maxSegs: u32, nWrite: u32): i32 {
-  // 2.8.17: device-writable elements come after all device-readable ones.
-  if (!writable && nWrite > 0) { store<u32>(cb + CB_DETAIL, where); return ERR_WRITABLE_BEFORE_READABLE; }
+function addBuffer(cb: u32, addr: u64, len: u32, writable: bool, where: u32, segs: u32, at: u32, maxSegs: u32, sawWritable: bool): i32 {
+  // 2.8.17: device-writable elements come after all device-readable ones (zero-length ones too).
+  if (!writable && sawWritable) { store<u32>(cb + CB_DETAIL, where); return ERR_WRITABLE_BEFORE_READABLE; }
   if (len == 0) return 0;
   // [addr, addr + len) must not wrap; its last byte may be 2^64 - 1 (regions may end there).
   if (addr > 0xffff_ffff_ffff_ffff - (<u64>len - 1)) { store<u32>(cb + CB_DETAIL, where); return ERR_BUFFER_ADDRESS_OVERFLOW; }
