@@ -1,0 +1,186 @@
+// The burst methods every driver and device handle shares, whatever the layout: each layout
+// supplies its engine exports (an ops table) and the control block fields it reports from.
+import * as Q from '../assembly/layout/queue.js';
+import { QueueSide, RegionTable, identityRegion, type DeviceQueue, type DriverQueue, type Region, type RingAreas } from './queue-side.js';
+import type { FeatureSet } from './features.js';
+import type { Engine } from './engine.js';
+import type { MemoryPlan } from './memory.js';
+import type { ChainBatch, UsedBatch } from './batch.js';
+
+type Op1 = (cb: number) => number;
+
+/** Descriptors per indirect table (default 16); 0 disables indirect. */
+export function checkIndirectMax(v: number | undefined): number {
+  const n = v ?? 16;
+  if (!Number.isInteger(n) || n < 0 || n > 0xffff) throw new RangeError(`indirectMax must be 0 to 65535 descriptors, got ${v}`);
+  return n;
+}
+
+export interface DriverOps {
+  /** 'split driver' or 'packed driver', for error messages. */
+  label: string;
+  kind: number;
+  reset: Op1;
+  add: (cb: number, chains: number, segs: number, n: number) => number;
+  kickNeeded: Op1;
+  collect: (cb: number, out: number, max: number) => number;
+  enableInterrupts: Op1;
+  disableInterrupts: Op1;
+  detach: (cb: number, out: number, max: number) => number;
+  numFreeField: number;
+  inFlightField: number;
+}
+
+export interface DeviceOps {
+  label: string;
+  kind: number;
+  reset: Op1;
+  setRegions: (cb: number, table: number, n: number) => number;
+  pop: (cb: number, chains: number, segs: number, maxChains: number, maxSegs: number) => number;
+  push: (cb: number, elems: number, n: number) => number;
+  interruptNeeded: Op1;
+  enableNotify: Op1;
+  disableNotify: Op1;
+  inFlightField: number;
+}
+
+/** The driver side: makes chains available and collects them once used. */
+export abstract class DriverHandle extends QueueSide implements DriverQueue {
+  private readonly ops: DriverOps;
+
+  protected constructor(engine: Engine, plan: MemoryPlan, areas: RingAreas, features: FeatureSet, ops: DriverOps) {
+    super(engine, plan, areas, ops.kind, features);
+    this.ops = ops;
+  }
+
+  private call(rc: number, what: string): number {
+    return this.engine.check(rc, this.cb, `${this.ops.label} ${what}`);
+  }
+
+  /** Back to an empty queue (after a device reset). Chains in flight are forgotten: detach first. */
+  reset(): void {
+    this.prepareReset();
+    this.call(this.ops.reset(this.cb), 'reset');
+  }
+
+  /** Layout-specific fields to set before the engine resets the block. */
+  protected prepareReset(): void {}
+
+  /** Makes the batch's chains available, in order, as far as the ring has room. Returns how many. */
+  add(batch: ChainBatch): number {
+    return this.call(this.ops.add(this.cb, batch.chainsPtr, batch.segsPtr, batch.count), 'add');
+  }
+
+  /** Whether the device asked to be notified of what was added since the last call. */
+  kickNeeded(): boolean {
+    return this.call(this.ops.kickNeeded(this.cb), 'kick') === 1;
+  }
+
+  /** Collects used chains: out.id(i) is the token, out.len(i) the bytes written. */
+  collect(out: UsedBatch, max = out.capacity): number {
+    const n = this.call(this.ops.collect(this.cb, out.ptr, Math.min(max, out.capacity)), 'collect');
+    out.count = n;
+    return n;
+  }
+
+  /** Re-enables used buffer notifications; true when used chains are already waiting. */
+  enableInterrupts(): boolean {
+    return this.call(this.ops.enableInterrupts(this.cb), 'enable interrupts') === 1;
+  }
+
+  disableInterrupts(): void {
+    this.call(this.ops.disableInterrupts(this.cb), 'disable interrupts');
+  }
+
+  /** Takes back chains in flight (even on a broken queue) as records with len 0. */
+  detach(out: UsedBatch): number {
+    const n = this.call(this.ops.detach(this.cb, out.ptr, out.capacity), 'detach');
+    out.count = n;
+    return n;
+  }
+
+  /** Free descriptors (ring slots). */
+  get numFree(): number { return this.get(this.ops.numFreeField); }
+  /** Chains made available and not collected yet. */
+  get inFlight(): number { return this.get(this.ops.inFlightField); }
+}
+
+export interface DeviceHandleOptions {
+  features?: FeatureSet;
+  /** Guest memory as the device sees it (default: identity over the whole memory). */
+  regions?: Region[];
+  /** Longest chain accepted, in descriptors (default and maximum: Queue Size). */
+  maxChain?: number;
+  /** Ask for kicks from the start (default false: polling). */
+  notify?: boolean;
+}
+
+/** The device side: pops available chains and returns them used. */
+export abstract class DeviceHandle extends QueueSide implements DeviceQueue {
+  private readonly ops: DeviceOps;
+  private readonly regionTable: RegionTable;
+
+  protected constructor(engine: Engine, plan: MemoryPlan, areas: RingAreas, opts: DeviceHandleOptions, ops: DeviceOps) {
+    super(engine, plan, areas, ops.kind, opts.features ?? 0n);
+    this.ops = ops;
+    this.regionTable = new RegionTable(engine, plan);
+    this.regionTable.write(opts.regions ?? [identityRegion(engine.memory)]);
+    this.set(Q.DEV_REGIONS, this.regionTable.ptr);
+    this.set(Q.DEV_NUM_REGIONS, this.regionTable.length);
+    this.set(Q.DEV_MAX_CHAIN, opts.maxChain ?? 0);
+    this.set(Q.CB_OPTIONS, opts.notify ? Q.CB_OPT_NOTIFY : 0);
+  }
+
+  private call(rc: number, what: string): number {
+    return this.engine.check(rc, this.cb, `${this.ops.label} ${what}`);
+  }
+
+  /** Back to the start positions, healthy again. */
+  reset(): void {
+    this.prepareReset();
+    this.call(this.ops.reset(this.cb), 'reset');
+  }
+
+  protected prepareReset(): void {}
+
+  /** Replaces the region table (queue stopped). If the engine refuses it, the old one stays. */
+  setRegions(regions: Region[]): void {
+    const restore = this.regionTable.write(regions);
+    const rc = this.ops.setRegions(this.cb, this.regionTable.ptr, regions.length);
+    if (rc < 0) {
+      restore();
+      this.call(rc, 'set regions');
+    }
+  }
+
+  /** Pops up to `max` available chains into `batch` (cleared first). Returns how many. */
+  pop(batch: ChainBatch, max = batch.maxChains): number {
+    batch.clear();
+    const n = this.call(this.ops.pop(this.cb, batch.chainsPtr, batch.segsPtr, Math.min(max, batch.maxChains), batch.maxSegs), 'pop');
+    batch.count = n;
+    batch.segCount = n > 0 ? batch.firstSeg(n - 1) + batch.nRead(n - 1) + batch.nWrite(n - 1) : 0;
+    return n;
+  }
+
+  /** Returns the batch's used records (id from pop, len = bytes written). */
+  push(used: UsedBatch): number {
+    return this.call(this.ops.push(this.cb, used.ptr, used.count), 'push');
+  }
+
+  /** Whether the driver asked to be notified of what was pushed since the last call. */
+  interruptNeeded(): boolean {
+    return this.call(this.ops.interruptNeeded(this.cb), 'interrupt') === 1;
+  }
+
+  /** Re-enables kicks; true when chains are already waiting. */
+  enableNotify(): boolean {
+    return this.call(this.ops.enableNotify(this.cb), 'enable notify') === 1;
+  }
+
+  disableNotify(): void {
+    this.call(this.ops.disableNotify(this.cb), 'disable notify');
+  }
+
+  /** Chains popped and not pushed back yet. */
+  get inFlight(): number { return this.get(this.ops.inFlightField); }
+}
