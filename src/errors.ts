@@ -41,6 +41,7 @@ export const ERRORS: ReadonlyMap<number, ErrorInfo> = new Map([
   [E.ERR_PACKED_ID_IN_FLIGHT, info('PACKED_ID_IN_FLIGHT', '2.8.13', 'buffer id is already in flight', true)],
   [E.ERR_PACKED_RING_OVERRUN, info('PACKED_RING_OVERRUN', '2.8.16', 'more descriptors outstanding than the ring holds', true)],
   [E.ERR_INDIRECT_IN_LIST, info('INDIRECT_IN_LIST', '2.8.19', 'indirect descriptor inside a list linked by NEXT', true)],
+  [E.ERR_HEAD_IN_FLIGHT, info('HEAD_IN_FLIGHT', '2.7.13.1', 'available ring names the head of a chain that is still in flight', true)],
   [E.ERR_USED_IDX_JUMP, info('USED_IDX_JUMP', '2.7.8', 'used.idx ran ahead of the chains in flight', true)],
   [E.ERR_USED_ID_OUT_OF_RANGE, info('USED_ID_OUT_OF_RANGE', '2.7.8', 'used element id is not a descriptor index (>= Queue Size)', true, '2.8.22')],
   [E.ERR_USED_ID_NOT_IN_FLIGHT, info('USED_ID_NOT_IN_FLIGHT', '2.7.8', 'used element id is not the head of a chain in flight', true, '2.8.22')],

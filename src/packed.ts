@@ -47,11 +47,11 @@ export class PackedDriver extends DriverHandle {
     const features = opts.features ?? 0n;
     super(engine, plan, ring, features, packedDriverOps(engine));
     const n = ring.queueSize;
-    this.set(Q.PDRV_SHADOW, plan.alloc(n * Q.SHADOW_SIZE, 64, 'packed driver shadow'));
-    if (has(features, RING_FEATURES.IN_ORDER)) this.set(Q.PDRV_ORDER, plan.alloc(n * 2, 64, 'packed driver order'));
+    this.set(Q.PDRV_SHADOW, this.reserve(plan, n * Q.SHADOW_SIZE, 64, 'packed driver shadow'));
+    if (has(features, RING_FEATURES.IN_ORDER)) this.set(Q.PDRV_ORDER, this.reserve(plan, n * 2, 64, 'packed driver order'));
     const indirectMax = checkIndirectMax(opts.indirectMax);
     if (indirectMax > 0 && has(features, RING_FEATURES.INDIRECT_DESC)) {
-      this.set(Q.PDRV_INDIRECT, plan.alloc(n * indirectMax * P.PDESC_SIZE, 64, 'packed indirect tables'));
+      this.set(Q.PDRV_INDIRECT, this.reserve(plan, n * indirectMax * P.PDESC_SIZE, 64, 'packed indirect tables'));
       this.set(Q.PDRV_INDIRECT_MAX, indirectMax);
     }
     this.set(Q.CB_OPTIONS, opts.interrupts ? Q.CB_OPT_NOTIFY : 0);
@@ -86,8 +86,8 @@ export class PackedDevice extends DeviceHandle {
   constructor(engine: Engine, plan: MemoryPlan, ring: RingAreas, opts: PackedDeviceOptions = {}) {
     super(engine, plan, ring, opts, packedDeviceOps(engine));
     const n = ring.queueSize;
-    this.set(Q.PDEV_SHADOW, plan.alloc(n * Q.PDEV_SHADOW_SIZE, 64, 'packed device shadow'));
-    if (has(opts.features ?? 0n, RING_FEATURES.IN_ORDER)) this.set(Q.PDEV_ORDER, plan.alloc(n * 2, 64, 'packed device order'));
+    this.set(Q.PDEV_SHADOW, this.reserve(plan, n * Q.PDEV_SHADOW_SIZE, 64, 'packed device shadow'));
+    if (has(opts.features ?? 0n, RING_FEATURES.IN_ORDER)) this.set(Q.PDEV_ORDER, this.reserve(plan, n * 2, 64, 'packed device order'));
     this.startAvail = opts.nextAvail ?? 0;
     this.startWrap = opts.availWrapCounter ?? 1;
     this.reset();

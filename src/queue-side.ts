@@ -32,11 +32,12 @@ export abstract class QueueSide {
   readonly engine: Engine;
   readonly cb: number;
   readonly areas: RingAreas;
+  private readonly own: [start: number, end: number][] = [];
 
   protected constructor(engine: Engine, plan: MemoryPlan, areas: RingAreas, kind: number, features: FeatureSet) {
     this.engine = engine;
     this.areas = areas;
-    this.cb = plan.alloc(Q.QUEUE_CB_SIZE, Q.QUEUE_CB_ALIGN, 'control block');
+    this.cb = this.reserve(plan, Q.QUEUE_CB_SIZE, Q.QUEUE_CB_ALIGN, 'control block');
     const [lo, hi] = featureWords(features);
     this.set(Q.CB_KIND, kind);
     this.set(Q.CB_QUEUE_SIZE, areas.queueSize);
@@ -45,6 +46,19 @@ export abstract class QueueSide {
     this.set(Q.CB_DESC, areas.desc);
     this.set(Q.CB_DRIVER_AREA, areas.driver);
     this.set(Q.CB_DEVICE_AREA, areas.device);
+  }
+
+  /** Allocates private state of this side (never shared with the peer) and remembers it. */
+  protected reserve(plan: MemoryPlan, size: number, align: number, label: string): number {
+    const at = plan.alloc(size, align, label);
+    this.own.push([at, at + size]);
+    return at;
+  }
+
+  /** [start, end) of every area this side keeps private state in: the only memory, besides
+   * the ring and the caller's burst arrays, that its engine calls write. */
+  get privateAreas(): readonly (readonly [number, number])[] {
+    return this.own;
   }
 
   protected get(field: number): number {

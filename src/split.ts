@@ -65,10 +65,10 @@ export class SplitDriver extends DriverHandle {
     super(engine, plan, ring, features, splitDriverOps(engine));
     this.ring = ring;
     const n = ring.queueSize;
-    this.set(Q.DRV_SHADOW, plan.alloc(n * Q.SHADOW_SIZE, 64, 'driver shadow'));
+    this.set(Q.DRV_SHADOW, this.reserve(plan, n * Q.SHADOW_SIZE, 64, 'driver shadow'));
     const indirectMax = checkIndirectMax(opts.indirectMax);
     if (indirectMax > 0 && has(features, RING_FEATURES.INDIRECT_DESC)) {
-      this.set(Q.DRV_INDIRECT, plan.alloc(n * indirectMax * S.DESC_SIZE, 64, 'indirect tables'));
+      this.set(Q.DRV_INDIRECT, this.reserve(plan, n * indirectMax * S.DESC_SIZE, 64, 'indirect tables'));
       this.set(Q.DRV_INDIRECT_MAX, indirectMax);
     }
     this.set(Q.CB_OPTIONS, opts.interrupts ? Q.CB_OPT_NOTIFY : 0);
@@ -105,6 +105,9 @@ export class SplitDevice extends DeviceHandle {
   constructor(engine: Engine, plan: MemoryPlan, ring: SplitRingAddrs, opts: SplitDeviceOptions = {}) {
     super(engine, plan, ring, opts, splitDeviceOps(engine));
     this.ring = ring;
+    const n = ring.queueSize;
+    this.set(Q.DEV_SHADOW, this.reserve(plan, n * Q.PDEV_SHADOW_SIZE, 64, 'split device shadow'));
+    if (has(opts.features ?? 0n, RING_FEATURES.IN_ORDER)) this.set(Q.DEV_ORDER, this.reserve(plan, n * 2, 64, 'split device order'));
     this.startIdx = (opts.startIdx ?? 0) & 0xffff;
     this.reset();
   }

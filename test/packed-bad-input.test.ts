@@ -26,7 +26,7 @@ function deviceRig(queueSize = 8, features: FeatureSet = 0n) {
   const buffers = plan.alloc(64 * 1024, 4096, 'buffers');
   const raw = new RawPackedRing(engine.view, areas);
   const allowed: [number, number][] = [
-    [device.cb, Q.QUEUE_CB_SIZE],
+    ...device.privateAreas.map(([a, b]): [number, number] => [a, b - a]),
     [popped.chainsPtr, popped.maxChains * 24],
     [popped.segsPtr, popped.maxSegs * 8],
   ];

@@ -169,12 +169,20 @@ describe('split device: chains that break a rule', () => {
 
   it('avail.idx exactly Queue Size ahead is fine', async () => {
     const r = rig();
-    r.raw.writeDesc(0, desc(r.buffers, 8));
-    r.raw.publish(...new Array<number>(16).fill(0));
+    for (let i = 0; i < 16; i++) r.raw.writeDesc(i, desc(r.buffers + i * 8, 8));
+    r.raw.publish(...Array.from({ length: 16 }, (_, i) => i));
     const res = await pop(r);
     expect(res.rc).toBe(16);
     expect(res.strayWrites).toEqual([]);
     expect(r.dev.broken).toBe(false);
+  });
+
+  it('a head offered again while the device still holds its chain is HEAD_IN_FLIGHT', async () => {
+    const r = rig();
+    r.raw.writeDesc(0, desc(r.buffers, 8));
+    r.raw.writeDesc(1, desc(r.buffers + 8, 8));
+    r.raw.publish(0, 1, 0);
+    expect((await expectRejected(r, E.ERR_HEAD_IN_FLIGHT, '2.7.13.1', 2)).detail).toBe(0);
   });
 
   it.each([16, 0xffff])('an available ring entry %d (>= Queue Size) is HEAD_OUT_OF_RANGE', async (head) => {
@@ -212,6 +220,10 @@ describe('split device: chains that break a rule', () => {
     expect(ok.strayWrites).toEqual([]);
     expect(r.popped.readLen(0)).toBe(0xffff_ffff);
     expect(r.popped.nRead(0)).toBe(64);
+    // Return the chain before offering head 0 again (the device refuses a head it still holds).
+    r.used.clear();
+    r.used.push(0, 0);
+    r.dev.push(r.used);
     r.raw.writeDesc(63, desc(0x10000, big));
     r.raw.publish(0);
     expect((await expectRejected(r, E.ERR_CHAIN_TOO_MANY_BYTES, '2.7.5.2')).detail).toBe(0);

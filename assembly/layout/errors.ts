@@ -28,9 +28,25 @@ export const ERR_PACKED_ID_OUT_OF_RANGE = -33;
 export const ERR_PACKED_ID_IN_FLIGHT = -34;
 export const ERR_PACKED_RING_OVERRUN = -35;
 export const ERR_INDIRECT_IN_LIST = -36;
+// The available ring names a head whose chain the device has popped and not returned.
+export const ERR_HEAD_IN_FLIGHT = -37;
 
 // Driver-side findings about the device's used ring (queue marked broken).
 export const ERR_USED_IDX_JUMP = -40;
 export const ERR_USED_ID_OUT_OF_RANGE = -41;
 export const ERR_USED_ID_NOT_IN_FLIGHT = -42;
 export const ERR_USED_LEN_TOO_LARGE = -43;
+
+// Dataplane: handle rings (ring/) and mempools (mempool/). Bad addresses, configurations and
+// burst arrays reuse the caller codes above (-1 .. -4).
+// A multi-producer (multi-consumer) waited RING_SPIN_LIMIT polls for an earlier one to publish
+// and gave up: that thread stopped (or was terminated) inside a call. The ring is broken (sticky
+// RING_STATUS) until ringInit; the entries of the calls caught in between are lost.
+export const ERR_RING_STALLED = -60;
+// Mempool put, MEMPOOL_F_DEBUG only: the handle is not a buffer of this pool.
+export const ERR_MEMPOOL_BAD_HANDLE = -61;
+// Mempool put, MEMPOOL_F_DEBUG only: the buffer is not held (put twice, or never taken).
+export const ERR_MEMPOOL_NOT_HELD = -62;
+// Mempool put: the free ring had no room, so more buffers came back than were taken
+// (a buffer put twice, or a foreign handle). Nothing was put.
+export const ERR_MEMPOOL_OVERFLOW = -63;

@@ -54,6 +54,8 @@ export const QUEUE_CB_ALIGN = 64;
 //   64 shadow      Wasm offset of the private per-descriptor state (qsize * SHADOW_SIZE bytes)
 //   68 indirect    Wasm offset of the indirect tables (qsize * indMax * DESC_SIZE bytes), 0 = none
 //   72 indMax      descriptors per indirect table
+//   76 freeTail    last free descriptor (IN_ORDER: used chains go to the tail, keeping ring order)
+//   80 oldest      head of the oldest chain in flight (IN_ORDER)
 export const DRV_FREE_HEAD = 40;
 export const DRV_NUM_FREE = 44;
 export const DRV_AVAIL_IDX = 48;
@@ -63,6 +65,8 @@ export const DRV_IN_FLIGHT = 60;
 export const DRV_SHADOW = 64;
 export const DRV_INDIRECT = 68;
 export const DRV_INDIRECT_MAX = 72;
+export const DRV_FREE_TAIL = 76;
+export const DRV_OLDEST = 80;
 
 // Driver shadow entry, one per descriptor, private to the driver (the device never sees it, so a
 // device scribbling on the descriptor table cannot corrupt the driver's free list):
@@ -98,6 +102,10 @@ export const NONE_16 = 0xffff;
 //   60 nRegions    entries in the region table
 //   64 lastRegion  index of the region that translated the last address (a hint only)
 //   68 maxChain    longest chain accepted, in descriptors (0 = Queue Size)
+//   72 shadow      Wasm offset of per-head state (qsize * PDEV_SHADOW_SIZE bytes, the packed
+//                  device's entry format): which heads are in flight, their writable capacity
+//   76 order       Wasm offset of the FIFO of popped heads (qsize u16), IN_ORDER only
+//   80 orderHead   FIFO slot of the oldest popped head
 export const DEV_LAST_AVAIL = 40;
 export const DEV_USED_IDX = 44;
 export const DEV_SIGNAL_IDX = 48;
@@ -106,6 +114,9 @@ export const DEV_REGIONS = 56;
 export const DEV_NUM_REGIONS = 60;
 export const DEV_LAST_REGION = 64;
 export const DEV_MAX_CHAIN = 68;
+export const DEV_SHADOW = 72;
+export const DEV_ORDER = 76;
+export const DEV_ORDER_HEAD = 80;
 
 // Region table entry: guest address range [gpa, gpa + size) is at Wasm offset `offset`.
 //
@@ -175,12 +186,13 @@ export const PDEV_SIGNALLED = 84;
 export const PDEV_ORDER = 88;
 export const PDEV_ORDER_HEAD = 92;
 
-// Packed device shadow entry, per buffer id:
+// Device shadow entry, per buffer id (packed) or per head (split):
 //   0 nDesc u16   ring slots the buffer took (what to skip when it is used)
-//   2 flags u16   PDEV_F_IN_FLIGHT
+//   2 flags u16   PDEV_F_IN_FLIGHT, PDEV_F_PUSHING (transient, while a push checks its records)
 //   4 wrLen u32   writable capacity (in-order: a used length equal to it may be coalesced)
 export const PDEV_SHADOW_SIZE = 8;
 export const PDEV_SHADOW_NDESC = 0;
 export const PDEV_SHADOW_FLAGS = 2;
 export const PDEV_SHADOW_WRITE_LEN = 4;
 export const PDEV_F_IN_FLIGHT = 1;
+export const PDEV_F_PUSHING = 0x8000;

@@ -33,6 +33,7 @@ import {
 import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
 import { enter, enterAny, breakQueue, refuse, queueSize, hasFeature, checkArea, inMemory } from "../common";
 import { regionsCheck, translateWhole, translateInto } from "../regions";
+import { inFlight, markPopped, clearShadow, checkUsedRecords } from "../device-shadow";
 import { isAvailable, usedBits, validPackedQueueSize, packedNeedEvent } from "./flags";
 
 const KIND = CB_KIND_PACKED_DEVICE;
@@ -71,7 +72,7 @@ export function packedDeviceReset(cb: u32): i32 {
   store<u32>(cb + DEV_LAST_REGION, 0);
   store<i32>(cb + CB_STATUS, 0);
   store<u32>(cb + CB_DETAIL, 0);
-  for (let i: u32 = 0; i < q; i++) store<u16>(shadow + i * PDEV_SHADOW_SIZE + PDEV_SHADOW_FLAGS, 0);
+  clearShadow(shadow, q);
   writeDeviceEvent(cb, (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0);
   return 0;
 }
@@ -211,7 +212,7 @@ export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32,
   const order = load<u32>(cb + PDEV_ORDER);
   let slot = load<u32>(cb + PDEV_NEXT_AVAIL);
   let wrap = load<u32>(cb + PDEV_AVAIL_WRAP);
-  let inFlight = load<u32>(cb + PDEV_IN_FLIGHT);
+  let popped = load<u32>(cb + PDEV_IN_FLIGHT);
   let inFlightDescs = load<u32>(cb + PDEV_IN_FLIGHT_DESCS);
   const orderHead = load<u32>(cb + PDEV_ORDER_HEAD);
   let got: u32 = 0;
@@ -228,15 +229,12 @@ export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32,
     const id = load<u32>(rec + CHAIN_ID);
     const n = <u32>load<u16>(rec + CHAIN_DESCS);
     if (id >= q) { store<u32>(cb + CB_DETAIL, id); err = ERR_PACKED_ID_OUT_OF_RANGE; break; }
-    const sh = shadow + id * PDEV_SHADOW_SIZE;
-    if ((load<u16>(sh + PDEV_SHADOW_FLAGS) & PDEV_F_IN_FLIGHT) != 0) { store<u32>(cb + CB_DETAIL, id); err = ERR_PACKED_ID_IN_FLIGHT; break; }
+    if (inFlight(shadow, id)) { store<u32>(cb + CB_DETAIL, id); err = ERR_PACKED_ID_IN_FLIGHT; break; }
     // The driver cannot have more descriptors outstanding than the ring holds (2.8).
     if (inFlightDescs + n > q) { store<u32>(cb + CB_DETAIL, slot); err = ERR_PACKED_RING_OVERRUN; break; }
-    store<u16>(sh + PDEV_SHADOW_NDESC, n);
-    store<u16>(sh + PDEV_SHADOW_FLAGS, PDEV_F_IN_FLIGHT);
-    store<u32>(sh + PDEV_SHADOW_WRITE_LEN, load<u32>(rec + CHAIN_WRITE_LEN));
-    if (inOrder) store<u16>(order + ((orderHead + inFlight) % q) * 2, id);
-    inFlight++;
+    markPopped(shadow, id, n, load<u32>(rec + CHAIN_WRITE_LEN));
+    if (inOrder) store<u16>(order + ((orderHead + popped) % q) * 2, id);
+    popped++;
     inFlightDescs += n;
     segAt += <u32>r;
     slot += n;
@@ -245,7 +243,7 @@ export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32,
   if (got > 0) {
     store<u32>(cb + PDEV_NEXT_AVAIL, slot);
     store<u32>(cb + PDEV_AVAIL_WRAP, wrap);
-    store<u32>(cb + PDEV_IN_FLIGHT, inFlight);
+    store<u32>(cb + PDEV_IN_FLIGHT, popped);
     store<u32>(cb + PDEV_IN_FLIGHT_DESCS, inFlightDescs);
     if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) writeDeviceEvent(cb, true);
   }
@@ -271,32 +269,14 @@ export function packedDevicePush(cb: u32, elems: u32, n: u32): i32 {
   if (n == 0) return 0;
   const q = queueSize(cb);
   const shadow = load<u32>(cb + PDEV_SHADOW);
-  const inFlight = load<u32>(cb + PDEV_IN_FLIGHT);
+  const popped = load<u32>(cb + PDEV_IN_FLIGHT);
   const inOrder = hasFeature(cb, F_IN_ORDER);
   const order = load<u32>(cb + PDEV_ORDER);
   const orderHead = load<u32>(cb + PDEV_ORDER_HEAD);
-  if (n > inFlight) return refuse(cb, ERR_BAD_ARGUMENT, n);
+  if (n > popped) return refuse(cb, ERR_BAD_ARGUMENT, n);
   // Check every record before writing anything: ids in flight, each once (in-order: in pop order).
-  for (let i: u32 = 0; i < n; i++) {
-    const id = load<u32>(elems + i * USED_REC_SIZE + USED_REC_ID);
-    let ok = id < q;
-    if (ok) {
-      const f = load<u16>(shadow + id * PDEV_SHADOW_SIZE + PDEV_SHADOW_FLAGS);
-      ok = (f & PDEV_F_IN_FLIGHT) != 0;
-      if (ok && inOrder) ok = <u32>load<u16>(order + ((orderHead + i) % q) * 2) == id;
-      // Mark it (bit 15) so a second record for the same id in this burst fails.
-      if (ok && (f & 0x8000) != 0) ok = false;
-      if (ok) store<u16>(shadow + id * PDEV_SHADOW_SIZE + PDEV_SHADOW_FLAGS, f | 0x8000);
-    }
-    if (!ok) {
-      for (let j: u32 = 0; j < i; j++) {
-        const jd = load<u32>(elems + j * USED_REC_SIZE + USED_REC_ID);
-        const a = shadow + jd * PDEV_SHADOW_SIZE + PDEV_SHADOW_FLAGS;
-        store<u16>(a, load<u16>(a) & 0x7fff);
-      }
-      return refuse(cb, ERR_BAD_ARGUMENT, i);
-    }
-  }
+  const bad = checkUsedRecords(shadow, q, elems, n, inOrder, order, orderHead);
+  if (bad >= 0) return refuse(cb, ERR_BAD_ARGUMENT, <u32>bad);
   const desc = load<u32>(cb + CB_DESC);
   let slot = load<u32>(cb + PDEV_NEXT_USED);
   let wrap = load<u32>(cb + PDEV_USED_WRAP);
@@ -332,7 +312,7 @@ export function packedDevicePush(cb: u32, elems: u32, n: u32): i32 {
   }
   store<u32>(cb + PDEV_NEXT_USED, slot);
   store<u32>(cb + PDEV_USED_WRAP, wrap);
-  store<u32>(cb + PDEV_IN_FLIGHT, inFlight - n);
+  store<u32>(cb + PDEV_IN_FLIGHT, popped - n);
   store<u32>(cb + PDEV_IN_FLIGHT_DESCS, load<u32>(cb + PDEV_IN_FLIGHT_DESCS) - descs);
   store<u32>(cb + PDEV_SIGNALLED, load<u32>(cb + PDEV_SIGNALLED) + descs);
   if (inOrder) store<u32>(cb + PDEV_ORDER_HEAD, (orderHead + n) % q);

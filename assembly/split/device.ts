@@ -9,31 +9,33 @@ import {
   CB_STATUS, CB_DETAIL, CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY,
   CB_KIND_SPLIT_DEVICE,
   DEV_LAST_AVAIL, DEV_USED_IDX, DEV_SIGNAL_IDX, DEV_IN_FLIGHT, DEV_REGIONS, DEV_NUM_REGIONS,
-  DEV_LAST_REGION, DEV_MAX_CHAIN,
+  DEV_LAST_REGION, DEV_MAX_CHAIN, DEV_SHADOW, DEV_ORDER, DEV_ORDER_HEAD, PDEV_SHADOW_SIZE,
+  PDEV_SHADOW_FLAGS, PDEV_SHADOW_WRITE_LEN,
 } from "../layout/queue";
 import {
   DESC_SIZE, DESC_ADDR, DESC_LEN, DESC_FLAGS, DESC_NEXT, DESC_ALIGN, DESC_F_NEXT, DESC_F_WRITE,
   DESC_F_INDIRECT, AVAIL_FLAGS, AVAIL_IDX, AVAIL_RING, AVAIL_ELEM_SIZE, AVAIL_TRAILER, AVAIL_ALIGN,
   AVAIL_F_NO_INTERRUPT, USED_FLAGS, USED_IDX, USED_RING, USED_ELEM_SIZE, USED_TRAILER, USED_ALIGN,
-  USED_F_NO_NOTIFY,
+  USED_F_NO_NOTIFY, USED_ELEM_ID, USED_ELEM_LEN,
 } from "../layout/split";
 import {
   CHAIN_SIZE, CHAIN_ID, CHAIN_SEG, CHAIN_NREAD, CHAIN_NWRITE, CHAIN_READ_LEN, CHAIN_WRITE_LEN,
-  CHAIN_DESCS, USED_REC_SIZE, USED_REC_ID,
+  CHAIN_DESCS, USED_REC_SIZE, USED_REC_ID, USED_REC_LEN,
 } from "../layout/batch";
 import {
   ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS, ERR_SEGMENTS_FULL,
   ERR_AVAIL_IDX_JUMP, ERR_HEAD_OUT_OF_RANGE, ERR_NEXT_OUT_OF_RANGE, ERR_CHAIN_TOO_LONG,
   ERR_INDIRECT_NOT_NEGOTIATED, ERR_INDIRECT_NESTED, ERR_INDIRECT_WITH_NEXT,
   ERR_INDIRECT_BAD_LENGTH, ERR_BUFFER_NOT_IN_REGIONS, ERR_BUFFER_ADDRESS_OVERFLOW,
-  ERR_WRITABLE_BEFORE_READABLE, ERR_CHAIN_TOO_MANY_BYTES,
+  ERR_WRITABLE_BEFORE_READABLE, ERR_CHAIN_TOO_MANY_BYTES, ERR_HEAD_IN_FLIGHT,
 } from "../layout/errors";
-import { F_EVENT_IDX, F_INDIRECT_DESC } from "../layout/features";
+import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
 import {
   enter, enterAny, breakQueue, refuse, queueSize, hasFeature, needEvent, validQueueSize,
   checkArea, inMemory,
 } from "../common";
 import { regionsCheck, translateWhole, translateInto } from "../regions";
+import { inFlight, markPopped, clearShadow, checkUsedRecords } from "../device-shadow";
 
 const KIND = CB_KIND_SPLIT_DEVICE;
 
@@ -64,6 +66,9 @@ export function splitDeviceReset(cb: u32): i32 {
   if (checkArea(avail, AVAIL_ALIGN, <u64>q * AVAIL_ELEM_SIZE + AVAIL_RING + AVAIL_TRAILER) != 0) return refuse(cb, ERR_BAD_CONFIG, avail);
   if (checkArea(used, USED_ALIGN, <u64>q * USED_ELEM_SIZE + USED_RING + USED_TRAILER) != 0) return refuse(cb, ERR_BAD_CONFIG, used);
   if (regionsCheck(load<u32>(cb + DEV_REGIONS), load<u32>(cb + DEV_NUM_REGIONS)) != 0) return refuse(cb, ERR_BAD_CONFIG, 0);
+  const shadow = load<u32>(cb + DEV_SHADOW);
+  if (checkArea(shadow, 4, <u64>q * PDEV_SHADOW_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, shadow);
+  if (hasFeature(cb, F_IN_ORDER) && checkArea(load<u32>(cb + DEV_ORDER), 2, <u64>q * 2) != 0) return refuse(cb, ERR_BAD_CONFIG, 0);
   const maxChain = load<u32>(cb + DEV_MAX_CHAIN);
   if (maxChain == 0 || maxChain > q) store<u32>(cb + DEV_MAX_CHAIN, q);
 
@@ -73,7 +78,9 @@ export function splitDeviceReset(cb: u32): i32 {
   store<u32>(cb + DEV_USED_IDX, usedIdx);
   store<u32>(cb + DEV_SIGNAL_IDX, usedIdx);
   store<u32>(cb + DEV_IN_FLIGHT, 0);
+  store<u32>(cb + DEV_ORDER_HEAD, 0);
   store<u32>(cb + DEV_LAST_REGION, 0);
+  clearShadow(shadow, q);
   store<i32>(cb + CB_STATUS, 0);
   store<u32>(cb + CB_DETAIL, 0);
   const eventIdx = hasFeature(cb, F_EVENT_IDX);
@@ -207,19 +214,29 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
   // 2.7.6 / 2.7.13.3: the driver can have at most Queue Size chains outstanding.
   if (pending > q) return breakQueue(cb, ERR_AVAIL_IDX_JUMP, availIdx);
   const n = pending < maxChains ? pending : maxChains;
+  const shadow = load<u32>(cb + DEV_SHADOW);
+  const inOrder = hasFeature(cb, F_IN_ORDER);
+  const order = load<u32>(cb + DEV_ORDER);
+  const orderHead = load<u32>(cb + DEV_ORDER_HEAD);
+  const popped = load<u32>(cb + DEV_IN_FLIGHT);
   let got: u32 = 0;
   let segAt: u32 = 0;
   let err: i32 = 0;
   for (; got < n; got++) {
     const head = <u32>load<u16>(avail + AVAIL_RING + (last & (q - 1)) * AVAIL_ELEM_SIZE);
-    const r = walkChain(cb, q, head, chains + got * CHAIN_SIZE, segs, segAt, maxSegs);
+    // 2.7.13.1: the driver offers only free descriptors, never a chain the device still holds.
+    if (head < q && inFlight(shadow, head)) { store<u32>(cb + CB_DETAIL, head); err = ERR_HEAD_IN_FLIGHT; break; }
+    const rec = chains + got * CHAIN_SIZE;
+    const r = walkChain(cb, q, head, rec, segs, segAt, maxSegs);
     if (r < 0) { err = r; break; }
+    markPopped(shadow, head, load<u16>(rec + CHAIN_DESCS), load<u32>(rec + CHAIN_WRITE_LEN));
+    if (inOrder) store<u16>(order + ((orderHead + popped + got) % q) * 2, head);
     segAt += <u32>r;
     last = (last + 1) & 0xffff;
   }
   if (got > 0) {
     store<u32>(cb + DEV_LAST_AVAIL, last);
-    store<u32>(cb + DEV_IN_FLIGHT, load<u32>(cb + DEV_IN_FLIGHT) + got);
+    store<u32>(cb + DEV_IN_FLIGHT, popped + got);
     if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) {
       // 2.7.10: ask for a kick when the driver publishes the entry at index `last`.
       atomic.store<u16>(availEventAddr(cb, q), last);
@@ -235,34 +252,59 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
 
 /**
  * Returns `n` used records (id = head id from pop, len = bytes written) to the driver and
- * publishes used.idx once. Checks the records first (ids in range, no more than in flight nor
- * than Queue Size), so a bad burst changes nothing. Returns n.
+ * publishes used.idx once. The records are checked first (each id popped and not yet returned,
+ * named once, no more than Queue Size; with IN_ORDER, in pop order), so a bad burst changes
+ * nothing. With IN_ORDER a run of chains used completely (len equal to their writable capacity)
+ * ending with any chain takes one used element, for the run's last chain, at the ring position
+ * of its first (2.7.9); used.idx still advances by n. Returns n.
  */
 export function splitDevicePush(cb: u32, elems: u32, n: u32): i32 {
   const rc = enter(cb, KIND);
   if (rc != 0) return rc;
   if (!inMemory(elems, <u64>n * USED_REC_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, elems);
   const q = queueSize(cb);
-  const inFlight = load<u32>(cb + DEV_IN_FLIGHT);
+  const popped = load<u32>(cb + DEV_IN_FLIGHT);
   // No more than popped, and no more than the used ring holds (2.7.8: Queue Size elements; a
   // driver that broke the rules can have the device pop more than that).
-  if (n > inFlight || n > q) return refuse(cb, ERR_BAD_ARGUMENT, n);
-  for (let i: u32 = 0; i < n; i++) {
-    const id = load<u32>(elems + i * USED_REC_SIZE + USED_REC_ID);
-    if (id >= q) return refuse(cb, ERR_BAD_ARGUMENT, i);
-  }
+  if (n > popped || n > q) return refuse(cb, ERR_BAD_ARGUMENT, n);
+  const shadow = load<u32>(cb + DEV_SHADOW);
+  const inOrder = hasFeature(cb, F_IN_ORDER);
+  const orderHead = load<u32>(cb + DEV_ORDER_HEAD);
+  const bad = checkUsedRecords(shadow, q, elems, n, inOrder, load<u32>(cb + DEV_ORDER), orderHead);
+  if (bad >= 0) return refuse(cb, ERR_BAD_ARGUMENT, <u32>bad);
   const used = load<u32>(cb + CB_DEVICE_AREA);
   const ring = used + USED_RING;
   let u = load<u32>(cb + DEV_USED_IDX);
-  // A used record has the layout of a used element, so copy in at most two runs (before and
-  // after the ring wraps).
-  const start = u & (q - 1);
-  const firstRun = n < q - start ? n : q - start;
-  memory.copy(ring + start * USED_ELEM_SIZE, elems, firstRun * USED_ELEM_SIZE);
-  if (firstRun < n) memory.copy(ring, elems + firstRun * USED_REC_SIZE, (n - firstRun) * USED_ELEM_SIZE);
+  if (!inOrder) {
+    // A used record has the layout of a used element, so copy in at most two runs (before and
+    // after the ring wraps).
+    const start = u & (q - 1);
+    const firstRun = n < q - start ? n : q - start;
+    memory.copy(ring + start * USED_ELEM_SIZE, elems, firstRun * USED_ELEM_SIZE);
+    if (firstRun < n) memory.copy(ring, elems + firstRun * USED_REC_SIZE, (n - firstRun) * USED_ELEM_SIZE);
+    for (let i: u32 = 0; i < n; i++) {
+      store<u16>(shadow + load<u32>(elems + i * USED_REC_SIZE + USED_REC_ID) * PDEV_SHADOW_SIZE + PDEV_SHADOW_FLAGS, 0);
+    }
+  } else {
+    let runStart = u;
+    for (let i: u32 = 0; i < n; i++) {
+      const e = elems + i * USED_REC_SIZE;
+      const id = load<u32>(e + USED_REC_ID);
+      const len = load<u32>(e + USED_REC_LEN);
+      const sh = shadow + id * PDEV_SHADOW_SIZE;
+      const complete = len == load<u32>(sh + PDEV_SHADOW_WRITE_LEN);
+      store<u16>(sh + PDEV_SHADOW_FLAGS, 0);
+      if (complete && i + 1 < n) continue;
+      const slot = ring + (runStart & (q - 1)) * USED_ELEM_SIZE;
+      store<u32>(slot + USED_ELEM_ID, id);
+      store<u32>(slot + USED_ELEM_LEN, len);
+      runStart = (u + i + 1) & 0xffff;
+    }
+    store<u32>(cb + DEV_ORDER_HEAD, (orderHead + n) % q);
+  }
   u = (u + n) & 0xffff;
   store<u32>(cb + DEV_USED_IDX, u);
-  store<u32>(cb + DEV_IN_FLIGHT, inFlight - n);
+  store<u32>(cb + DEV_IN_FLIGHT, popped - n);
   // PUBLISH used.idx (release). Pairs with the driver's acquire load in splitDriverCollect:
   // 2.7.8.2 wants len (and the data) written before the index moves.
   atomic.store<u16>(used + USED_IDX, u);

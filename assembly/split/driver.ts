@@ -6,14 +6,15 @@
 // the driver's private shadow state before anything is freed or reported.
 //
 // Descriptor allocation policy (the reference model in sim/ mirrors it exactly): free
-// descriptors form a LIFO list threaded through the private shadow `next` links; a chain takes
-// the first k free descriptors in list order, and a used chain is pushed back on the front of
-// the list, in chain order.
+// descriptors form a list threaded through the private shadow `next` links, 0, 1, ... q-1 after
+// reset; a chain takes the first k free descriptors in list order. A used chain goes back on the
+// front of the list (LIFO), or with VIRTIO_F_IN_ORDER on its tail, which keeps allocation in ring
+// order as 2.7.5.2 asks (next = x + 1, and 0 after the last descriptor of the table).
 import {
   CB_QUEUE_SIZE, CB_STATUS, CB_DETAIL, CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS,
   CB_OPT_NOTIFY, CB_KIND_SPLIT_DRIVER,
   DRV_FREE_HEAD, DRV_NUM_FREE, DRV_AVAIL_IDX, DRV_KICK_IDX, DRV_LAST_USED, DRV_IN_FLIGHT,
-  DRV_SHADOW, DRV_INDIRECT, DRV_INDIRECT_MAX,
+  DRV_SHADOW, DRV_INDIRECT, DRV_INDIRECT_MAX, DRV_FREE_TAIL, DRV_OLDEST,
   SHADOW_SIZE, SHADOW_TOKEN, SHADOW_WRITE_LEN, SHADOW_NEXT, SHADOW_NDESC, SHADOW_TAIL,
   SHADOW_FLAGS, SHADOW_F_IN_FLIGHT, SHADOW_F_INDIRECT, NONE_16,
 } from "../layout/queue";
@@ -29,9 +30,9 @@ import {
 } from "../layout/batch";
 import {
   ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS, ERR_USED_IDX_JUMP,
-  ERR_USED_ID_OUT_OF_RANGE, ERR_USED_ID_NOT_IN_FLIGHT, ERR_USED_LEN_TOO_LARGE,
+  ERR_USED_ID_OUT_OF_RANGE, ERR_USED_ID_NOT_IN_FLIGHT, ERR_USED_LEN_TOO_LARGE, ERR_SEGMENTS_FULL,
 } from "../layout/errors";
-import { F_EVENT_IDX, F_INDIRECT_DESC } from "../layout/features";
+import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
 import {
   enter, enterAny, breakQueue, refuse, queueSize, hasFeature, needEvent, validQueueSize,
   checkArea, inMemory,
@@ -81,6 +82,8 @@ export function splitDriverReset(cb: u32): i32 {
   store<u32>(cb + DRV_LAST_USED, start);
   store<u32>(cb + DRV_IN_FLIGHT, 0);
   store<u32>(cb + DRV_FREE_HEAD, 0);
+  store<u32>(cb + DRV_FREE_TAIL, q - 1);
+  store<u32>(cb + DRV_OLDEST, 0);
   store<u32>(cb + DRV_NUM_FREE, q);
   store<i32>(cb + CB_STATUS, 0);
   store<u32>(cb + CB_DETAIL, 0);
@@ -143,6 +146,7 @@ export function splitDriverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
   let freeHead = load<u32>(cb + DRV_FREE_HEAD);
   let numFree = load<u32>(cb + DRV_NUM_FREE);
   let availIdx = load<u32>(cb + DRV_AVAIL_IDX);
+  const inFlight = load<u32>(cb + DRV_IN_FLIGHT);
   let added: u32 = 0;
   for (; added < n; added++) {
     const c = chains + added * CHAIN_SIZE;
@@ -193,6 +197,7 @@ export function splitDriverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
       freeHead = i;
     }
     numFree -= need;
+    if (inFlight + added == 0) store<u32>(cb + DRV_OLDEST, head);
     const h = shadow + head * SHADOW_SIZE;
     store<u32>(h + SHADOW_TOKEN, load<u32>(c + CHAIN_ID));
     store<u32>(h + SHADOW_WRITE_LEN, writeLen);
@@ -206,7 +211,7 @@ export function splitDriverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
     store<u32>(cb + DRV_FREE_HEAD, freeHead);
     store<u32>(cb + DRV_NUM_FREE, numFree);
     store<u32>(cb + DRV_AVAIL_IDX, availIdx);
-    store<u32>(cb + DRV_IN_FLIGHT, load<u32>(cb + DRV_IN_FLIGHT) + added);
+    store<u32>(cb + DRV_IN_FLIGHT, inFlight + added);
     // PUBLISH avail.idx (release). Pairs with the device's acquire load in splitDevicePop:
     // the descriptors and ring entries written above are visible before the new index.
     atomic.store<u16>(avail + AVAIL_IDX, availIdx);
@@ -258,6 +263,7 @@ export function splitDriverCollect(cb: u32, out: u32, max: u32): i32 {
   const inFlight = load<u32>(cb + DRV_IN_FLIGHT);
   const pending = (usedIdx - last) & 0xffff;
   if (pending > inFlight) return breakQueue(cb, ERR_USED_IDX_JUMP, usedIdx);
+  if (hasFeature(cb, F_IN_ORDER)) return collectInOrder(cb, q, out, max, usedIdx, pending);
   const n = pending < max ? pending : max;
   let freeHead = load<u32>(cb + DRV_FREE_HEAD);
   let numFree = load<u32>(cb + DRV_NUM_FREE);
@@ -290,6 +296,86 @@ export function splitDriverCollect(cb: u32, out: u32, max: u32): i32 {
     store<u32>(cb + DRV_IN_FLIGHT, inFlight - got);
     if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) {
       // 2.7.7.1: ask to be notified when the device writes the entry at index `last`.
+      atomic.store<u16>(usedEventAddr(cb, q), last);
+    }
+  }
+  if (err != 0) {
+    breakQueue(cb, err, detail);
+    return got > 0 ? <i32>got : err;
+  }
+  return <i32>got;
+}
+
+/**
+ * splitDriverCollect with VIRTIO_F_IN_ORDER (2.7.9): the used element at lastUsed names the
+ * last chain of a run; every chain made available before it in the run was used completely
+ * (reported with its whole writable length) and the index moves past the whole run. Chains are
+ * in flight in ring order from DRV_OLDEST, each nDesc descriptors after the one before.
+ */
+function collectInOrder(cb: u32, q: u32, out: u32, max: u32, usedIdx: u32, pending: u32): i32 {
+  const used = load<u32>(cb + CB_DEVICE_AREA);
+  const shadow = load<u32>(cb + DRV_SHADOW);
+  let last = load<u32>(cb + DRV_LAST_USED);
+  let inFlight = load<u32>(cb + DRV_IN_FLIGHT);
+  let oldest = load<u32>(cb + DRV_OLDEST);
+  let freeHead = load<u32>(cb + DRV_FREE_HEAD);
+  let freeTail = load<u32>(cb + DRV_FREE_TAIL);
+  let numFree = load<u32>(cb + DRV_NUM_FREE);
+  let got: u32 = 0;
+  let err: i32 = 0;
+  let detail: u32 = 0;
+  while (pending > 0 && got < max) {
+    const e = used + USED_RING + (last & (q - 1)) * USED_ELEM_SIZE;
+    const id = load<u32>(e + USED_ELEM_ID);
+    const len = load<u32>(e + USED_ELEM_LEN);
+    if (id >= q) { err = ERR_USED_ID_OUT_OF_RANGE; detail = id; break; }
+    const hx = shadow + id * SHADOW_SIZE;
+    if ((load<u16>(hx + SHADOW_FLAGS) & SHADOW_F_IN_FLIGHT) == 0) { err = ERR_USED_ID_NOT_IN_FLIGHT; detail = id; break; }
+    if (len > load<u32>(hx + SHADOW_WRITE_LEN)) { err = ERR_USED_LEN_TOO_LARGE; detail = id; break; }
+    // Count the run: from the oldest chain to `id`, bounded by the chains in flight.
+    let count: u32 = 1;
+    let h = oldest;
+    while (h != id && count < inFlight) {
+      h = (h + <u32>load<u16>(shadow + h * SHADOW_SIZE + SHADOW_NDESC)) & (q - 1);
+      count++;
+    }
+    if (h != id) { err = ERR_USED_ID_NOT_IN_FLIGHT; detail = id; break; }
+    // The run is `count` buffers: used.idx must have been moved past all of them.
+    if (count > pending) { err = ERR_USED_IDX_JUMP; detail = usedIdx; break; }
+    if (got + count > max) {
+      if (got == 0) return refuse(cb, ERR_SEGMENTS_FULL, count);
+      break;
+    }
+    for (let j: u32 = 0; j < count; j++) {
+      const c = oldest;
+      const sh = shadow + c * SHADOW_SIZE;
+      const o = out + (got + j) * USED_REC_SIZE;
+      store<u32>(o + USED_REC_ID, load<u32>(sh + SHADOW_TOKEN));
+      store<u32>(o + USED_REC_LEN, j + 1 < count ? load<u32>(sh + SHADOW_WRITE_LEN) : len);
+      const nd = <u32>load<u16>(sh + SHADOW_NDESC);
+      const tail = <u32>load<u16>(sh + SHADOW_TAIL);
+      // Back on the tail of the free list, so the ring order of descriptors is kept.
+      store<u16>(shadow + tail * SHADOW_SIZE + SHADOW_NEXT, NONE_16);
+      if (freeHead == NONE_16) freeHead = c;
+      else store<u16>(shadow + freeTail * SHADOW_SIZE + SHADOW_NEXT, c);
+      freeTail = tail;
+      numFree += nd;
+      store<u16>(sh + SHADOW_FLAGS, 0);
+      oldest = (c + nd) & (q - 1);
+    }
+    got += count;
+    inFlight -= count;
+    pending -= count;
+    last = (last + count) & 0xffff;
+  }
+  if (got > 0) {
+    store<u32>(cb + DRV_FREE_HEAD, freeHead);
+    store<u32>(cb + DRV_FREE_TAIL, freeTail);
+    store<u32>(cb + DRV_NUM_FREE, numFree);
+    store<u32>(cb + DRV_LAST_USED, last);
+    store<u32>(cb + DRV_IN_FLIGHT, inFlight);
+    store<u32>(cb + DRV_OLDEST, oldest);
+    if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) {
       atomic.store<u16>(usedEventAddr(cb, q), last);
     }
   }

@@ -64,6 +64,8 @@ export class RefSplitDevice {
   /** used.idx when interruptNeeded last looked (the event index rule's "old"). */
   private signalIdx = 0;
   private popped = 0;
+  /** Heads popped and not pushed back: the device's private record (2.7.13.1 forbids re-offering them). */
+  private inFlightHeads = new Set<number>();
 
   status = 0;
   detail = 0;
@@ -111,6 +113,7 @@ export class RefSplitDevice {
     this.usedIdxShadow = this.startIdx;
     this.signalIdx = this.startIdx;
     this.popped = 0;
+    this.inFlightHeads.clear();
     this.status = 0;
     this.detail = 0;
     // 2.7.10.1: with VIRTIO_F_EVENT_IDX the device keeps used.flags at 0.
@@ -144,8 +147,11 @@ export class RefSplitDevice {
     let fault: { code: number; detail: number } | undefined;
     for (let i = 0; i < n; i++) {
       const head = this.ring.availRing(this.lastAvail);
+      // 2.7.13.1: a driver offers free descriptors only, never the head of a chain still in flight.
+      if (head < q && this.inFlightHeads.has(head)) { fault = { code: E.ERR_HEAD_IN_FLIGHT, detail: head }; break; }
       const w = this.walk(head, maxSegs - segsUsed);
       if ('code' in w) { fault = w; break; }
+      this.inFlightHeads.add(head);
       items.push(w.chain);
       segsUsed += w.chain.segments.length;
       this.lastAvail = (this.lastAvail + 1) & 0xffff;
@@ -243,7 +249,7 @@ export class RefSplitDevice {
   /**
    * Returns used elements to the driver (2.7.8): each names a head from pop and the bytes
    * written. The burst is checked first (no more than popped and not more than the ring holds,
-   * ids in range), so a bad one changes nothing. Publishes used.idx once. Returns the count.
+   * each id popped and not yet returned, once), so a bad one changes nothing. Publishes used.idx once. Returns the count.
    */
   push(used: readonly RefUsed[]): number {
     if (this.status !== 0) return this.status;
@@ -253,8 +259,15 @@ export class RefSplitDevice {
     for (let i = 0; i < n; i++) {
       if (!Number.isInteger(used[i].id) || used[i].id < 0 || used[i].id > U32_MAX) throw new RangeError(`used id ${used[i].id} is not a u32`);
       if (!Number.isInteger(used[i].len) || used[i].len < 0 || used[i].len > U32_MAX) throw new RangeError(`used len ${used[i].len} is not a u32`);
-      if (used[i].id >= q) return this.refuse(E.ERR_BAD_ARGUMENT, i);
     }
+    // Each id must name a chain popped and not yet returned, once per burst.
+    const seen = new Set<number>();
+    for (let i = 0; i < n; i++) {
+      const id = used[i].id;
+      if (id >= q || !this.inFlightHeads.has(id) || seen.has(id)) return this.refuse(E.ERR_BAD_ARGUMENT, i);
+      seen.add(id);
+    }
+    for (const u of used) this.inFlightHeads.delete(u.id);
     // 2.7.8.2: the elements (and the data) before the index that covers them.
     for (let i = 0; i < n; i++) this.ring.setUsedElem((this.usedIdxShadow + i) & 0xffff, used[i].id, used[i].len);
     this.usedIdxShadow = (this.usedIdxShadow + n) & 0xffff;

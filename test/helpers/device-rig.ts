@@ -52,7 +52,7 @@ export async function pop(r: Rig, maxChains = r.popped.maxChains): Promise<PopRe
   const before = engine.u8.slice();
   const rc = await caller.call(r.memory, 'splitDevicePop', [dev.cb, popped.chainsPtr, popped.segsPtr, maxChains, popped.maxSegs]);
   const own: Range[] = [
-    [dev.cb, dev.cb + Q.QUEUE_CB_SIZE],
+    ...dev.privateAreas.map(([a, b]): Range => [a, b]),
     [popped.chainsPtr, popped.chainsPtr + popped.maxChains * B.CHAIN_SIZE],
     [popped.segsPtr, popped.segsPtr + popped.maxSegs * B.SEG_SIZE],
   ];

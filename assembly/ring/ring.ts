@@ -1,0 +1,154 @@
+// Ring of 32-bit handles (layout/ring.ts): the header checks, ringInit, the counters, and the
+// one place a multi-producer or multi-consumer call waits for another thread.
+//
+// Modes: the concurrency contract is in the export's name (ringEnqueueBulkSp, ...Mp, ...) rather
+// than in a mode flag the engine reads on every call. The contract is a property of the callers,
+// which the host knows when it builds its handle (src/dataplane/ring.ts binds the exports once,
+// from the ring's RING_F_* flags); a name keeps it visible at every call site and in stack traces,
+// and costs no load or branch on the data path. The Sp/Sc variants skip the compare-and-swap and
+// the wait; calling one while another thread uses the same side is a caller bug the engine cannot
+// see (as in DPDK).
+//
+// Waiting (Mp enqueue, Mc dequeue): after reserving [head, next) with a compare-and-swap on the
+// head, a call must publish its tail in order, so it waits until the tail reaches `head`, i.e.
+// until every earlier reservation is published. The code between reserving and publishing makes
+// no call and touches no memory it has not checked, so only a thread that is stopped there (a
+// terminated worker, or one descheduled by the OS) can hold the others up. A descheduled thread
+// comes back within milliseconds; a terminated one never does. So the wait is a bounded spin:
+// after RING_SPIN_LIMIT polls (default RING_DEFAULT_SPIN_LIMIT: a second or more) the waiter gives
+// up, marks the ring broken (ERR_RING_STALLED, sticky until ringInit) and returns that code; every
+// other waiter sees the status within RING_STATUS_POLL polls and returns too, and every later call
+// fails fast. The ring is then unusable (some reserved entries will never be published), which is
+// also true of DPDK's ring after a thread dies there; here nobody hangs. Hosts must stop workers
+// with a flag, never Worker.terminate(), while they may be inside a ring call. Wasm has no pause
+// or yield instruction, and memory.atomic.wait traps on a browser's main thread, so the spin is a
+// plain polling loop.
+import {
+  RING_KIND, RING_CAPACITY, RING_MASK, RING_STATUS, RING_DETAIL, RING_START, RING_SPIN_LIMIT,
+  RING_PROD_HEAD, RING_PROD_TAIL, RING_CONS_HEAD, RING_CONS_TAIL, RING_ENTRIES, RING_ENTRY_SIZE,
+  RING_ALIGN, KIND_RING, RING_MAX_CAPACITY, RING_DEFAULT_SPIN_LIMIT, RING_STATUS_POLL,
+} from "../layout/ring";
+import { ERR_BAD_CONTROL_BLOCK, ERR_BAD_CONFIG, ERR_RING_STALLED } from "../layout/errors";
+import { inMemory } from "../common";
+
+/** Checks that `r` is a ring header; returns 0, ERR_BAD_CONTROL_BLOCK, or the sticky status. */
+export function enterRing(r: u32): i32 {
+  const rc = enterRingAny(r);
+  return rc != 0 ? rc : atomic.load<i32>(r + RING_STATUS);
+}
+
+/** Like enterRing, but a broken ring is fine (init and the counters). */
+export function enterRingAny(r: u32): i32 {
+  if ((r & (RING_ALIGN - 1)) != 0 || r == 0 || !inMemory(r, RING_ENTRIES)) return ERR_BAD_CONTROL_BLOCK;
+  if (load<i32>(r + RING_KIND) != KIND_RING) return ERR_BAD_CONTROL_BLOCK;
+  return 0;
+}
+
+/** Records `detail` for a caller error (the ring is unchanged) and returns `code`. */
+export function refuseRing(r: u32, code: i32, detail: u32): i32 {
+  store<u32>(r + RING_DETAIL, detail);
+  return code;
+}
+
+/**
+ * Checks the configuration the host wrote (kind, capacity) and empties the ring: all four
+ * indices start at RING_START, status and detail are cleared. Nobody may use the ring meanwhile.
+ * Returns 0, ERR_BAD_CONTROL_BLOCK or ERR_BAD_CONFIG.
+ */
+export function ringInit(r: u32): i32 {
+  const rc = enterRingAny(r);
+  if (rc != 0) return rc;
+  const cap = load<u32>(r + RING_CAPACITY);
+  if (cap == 0 || cap > <u32>RING_MAX_CAPACITY || (cap & (cap - 1)) != 0) return refuseRing(r, ERR_BAD_CONFIG, cap);
+  if (!inMemory(r, <u64>RING_ENTRIES + <u64>cap * RING_ENTRY_SIZE)) return refuseRing(r, ERR_BAD_CONFIG, cap);
+  const start = load<u32>(r + RING_START);
+  store<u32>(r + RING_MASK, cap - 1);
+  store<u32>(r + RING_DETAIL, 0);
+  atomic.store<u32>(r + RING_PROD_HEAD, start);
+  atomic.store<u32>(r + RING_CONS_HEAD, start);
+  atomic.store<u32>(r + RING_CONS_TAIL, start);
+  // PUBLISH the empty ring: pairs with the CONSUME of RING_STATUS in enterRing (a thread that
+  // sees status 0 after this sees the indices above).
+  atomic.store<u32>(r + RING_PROD_TAIL, start);
+  atomic.store<i32>(r + RING_STATUS, 0);
+  return 0;
+}
+
+/**
+ * Entries published and not yet released (prodTail - consTail, at most the capacity). A
+ * snapshot: exact when no call is running on the ring. Works on a broken ring too.
+ */
+export function ringCount(r: u32): i32 {
+  const rc = enterRingAny(r);
+  if (rc != 0) return rc;
+  return <i32>countOf(r);
+}
+
+/** Room left for enqueues: capacity - ringCount. A snapshot, like ringCount. */
+export function ringFreeCount(r: u32): i32 {
+  const rc = enterRingAny(r);
+  if (rc != 0) return rc;
+  return <i32>(load<u32>(r + RING_CAPACITY) - countOf(r));
+}
+
+// @ts-ignore: decorator
+@inline export function countOf(r: u32): u32 {
+  const cap = load<u32>(r + RING_CAPACITY);
+  // CONSUME consTail, then prodTail: pairs with the PUBLISH of each in dequeue/enqueue. In this
+  // order the tail read second is the newer one, so the difference is never negative; it can
+  // exceed the capacity (the consumers moved on meanwhile), hence the clamp.
+  const consTail = atomic.load<u32>(r + RING_CONS_TAIL);
+  const n = atomic.load<u32>(r + RING_PROD_TAIL) - consTail;
+  return n > cap ? cap : n;
+}
+
+/**
+ * Multi-producer/multi-consumer only: waits until the tail at `tailAt` reaches `turn` (every
+ * earlier reservation on that side is published). Returns 0, or the code that broke the ring
+ * (this waiter gave up after the spin limit, or another did). See the header comment.
+ */
+export function waitTurn(r: u32, tailAt: u32, turn: u32): i32 {
+  let limit = load<u32>(r + RING_SPIN_LIMIT);
+  if (limit == 0) limit = <u32>RING_DEFAULT_SPIN_LIMIT;
+  let polls: u32 = 0;
+  // CONSUME the tail: pairs with the earlier producer's (consumer's) PUBLISH of the same tail.
+  while (atomic.load<u32>(tailAt) != turn) {
+    polls++;
+    if ((polls & (RING_STATUS_POLL - 1)) == 0) {
+      const status = atomic.load<i32>(r + RING_STATUS);
+      if (status != 0) return status;
+    }
+    if (polls >= limit) {
+      // PUBLISH the breakage: pairs with the CONSUME of RING_STATUS here and in enterRing.
+      if (atomic.cmpxchg<i32>(r + RING_STATUS, 0, ERR_RING_STALLED) == 0) store<u32>(r + RING_DETAIL, turn);
+      return atomic.load<i32>(r + RING_STATUS);
+    }
+  }
+  return 0;
+}
+
+/** Copies n handles from `src` into the entries from index `idx` on (wrapping at the mask). */
+// @ts-ignore: decorator
+@inline export function copyIn(r: u32, idx: u32, src: u32, n: u32): void {
+  const mask = load<u32>(r + RING_MASK);
+  const at = idx & mask;
+  const room = mask + 1 - at;
+  const first = n < room ? n : room;
+  const e = r + RING_ENTRIES;
+  const to = e + (at << 2);
+  for (let i: u32 = 0; i < first; i++) store<u32>(to + (i << 2), load<u32>(src + (i << 2)));
+  for (let i = first; i < n; i++) store<u32>(e + ((i - first) << 2), load<u32>(src + (i << 2)));
+}
+
+/** Copies n handles from the entries from index `idx` on into `dst`. */
+// @ts-ignore: decorator
+@inline export function copyOut(r: u32, idx: u32, dst: u32, n: u32): void {
+  const mask = load<u32>(r + RING_MASK);
+  const at = idx & mask;
+  const room = mask + 1 - at;
+  const first = n < room ? n : room;
+  const e = r + RING_ENTRIES;
+  const from = e + (at << 2);
+  for (let i: u32 = 0; i < first; i++) store<u32>(dst + (i << 2), load<u32>(from + (i << 2)));
+  for (let i = first; i < n; i++) store<u32>(dst + (i << 2), load<u32>(e + ((i - first) << 2)));
+}
