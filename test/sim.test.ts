@@ -333,7 +333,7 @@ describe('packed ring and in-order', () => {
     [{ ring: 'packed' as const, mode: 'generator' as const, inOrder: true }],
     [{ ring: 'packed' as const, mode: 'sink' as const, drop: 0.05, seed: 9 }],
     [{ ring: 'split' as const, inOrder: true, latency: 4 }],
-  ])('%o delivers every frame', (o) => {
+  ] as [SimOptions][])('%o delivers every frame', (o) => {
     const r = sim({ packets: 50_000, ...o });
     expectNothingLost(r);
     expect(r).toMatchObject({ ring: o.ring, inOrder: o.inOrder ?? false });

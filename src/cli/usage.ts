@@ -18,7 +18,7 @@ thread, in bursts, and checks every frame that arrives: sequence number, header 
 
 Options:
   --ring split|packed   ring layout: split (VIRTIO 1.2 §2.7) or packed (§2.8) (default ${SIM_DEFAULTS.ring})
-  --queue-size N        Queue Size: a power of two from 1 to ${MAX_QUEUE_SIZE} (default ${SIM_DEFAULTS.queueSize})
+  --queue-size N        Queue Size: 1 to ${MAX_QUEUE_SIZE}, a power of two for split (default ${SIM_DEFAULTS.queueSize})
   --packets N           frames to move (default ${SIM_DEFAULTS.packets})
   --batch N             chains per burst, 1 to the queue size (default ${SIM_DEFAULTS.batch})
   --seed S              seed for payloads, latency jitter, completion order and drops (default ${SIM_DEFAULTS.seed})
