@@ -30,6 +30,7 @@ import {
 } from "../layout/errors";
 import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
 import { enter, enterAny, breakQueue, refuse, queueSize, hasFeature, checkArea, inMemory } from "../common";
+import { checkAddBurst, detachAll } from "../driver-common";
 import { isUsed, availableBits, validPackedQueueSize, packedNeedEvent } from "./flags";
 
 const KIND = CB_KIND_PACKED_DRIVER;
@@ -98,25 +99,14 @@ export function packedDriverReset(cb: u32): i32 {
 export function packedDriverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
   const rc = enter(cb, KIND);
   if (rc != 0) return rc;
-  if (!inMemory(chains, <u64>n * CHAIN_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, chains);
   const q = queueSize(cb);
   const indirect = load<u32>(cb + PDRV_INDIRECT);
   const useIndirect = indirect != 0 && hasFeature(cb, F_INDIRECT_DESC);
   const indMax: u32 = useIndirect ? load<u32>(cb + PDRV_INDIRECT_MAX) : 0;
 
   // Pass 1: check every record; nothing is written.
-  for (let i: u32 = 0; i < n; i++) {
-    const c = chains + i * CHAIN_SIZE;
-    const k = <u32>load<u16>(c + CHAIN_NREAD) + <u32>load<u16>(c + CHAIN_NWRITE);
-    if (k == 0) return refuse(cb, ERR_BAD_ARGUMENT, i);
-    // 2.8.17: a list is never longer than Queue Size, in the ring or in an indirect table.
-    if (k > q) return refuse(cb, ERR_BAD_ARGUMENT, i);
-    const first = load<u32>(c + CHAIN_SEG);
-    if (!inMemory(segs, (<u64>first + k) * SEG_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, i);
-    let total: u64 = 0;
-    for (let j: u32 = 0; j < k; j++) total += load<u32>(segs + (first + j) * SEG_SIZE + SEG_LEN);
-    if (total > 0xffff_ffff) return refuse(cb, ERR_BAD_ARGUMENT, i);
-  }
+  const bad = checkAddBurst(cb, q, chains, segs, n);
+  if (bad != 0) return bad;
 
   // Pass 2: write lists while ids and slots last.
   const desc = load<u32>(cb + CB_DESC);
@@ -343,19 +333,5 @@ export function packedDriverDisableInterrupts(cb: u32): i32 {
 export function packedDriverDetach(cb: u32, out: u32, max: u32): i32 {
   const rc = enterAny(cb, KIND);
   if (rc != 0) return rc;
-  if (!inMemory(out, <u64>max * USED_REC_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, out);
-  const q = queueSize(cb);
-  const shadow = load<u32>(cb + PDRV_SHADOW);
-  let got: u32 = 0;
-  for (let id: u32 = 0; id < q && got < max; id++) {
-    const h = shadow + id * SHADOW_SIZE;
-    if ((load<u16>(h + SHADOW_FLAGS) & SHADOW_F_IN_FLIGHT) == 0) continue;
-    const o = out + got * USED_REC_SIZE;
-    store<u32>(o + USED_REC_ID, load<u32>(h + SHADOW_TOKEN));
-    store<u32>(o + USED_REC_LEN, 0);
-    store<u16>(h + SHADOW_FLAGS, 0);
-    got++;
-  }
-  store<u32>(cb + PDRV_IN_FLIGHT, load<u32>(cb + PDRV_IN_FLIGHT) - got);
-  return <i32>got;
+  return detachAll(cb, queueSize(cb), load<u32>(cb + PDRV_SHADOW), PDRV_IN_FLIGHT, out, max);
 }

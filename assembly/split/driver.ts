@@ -37,6 +37,7 @@ import {
   enter, enterAny, breakQueue, refuse, queueSize, hasFeature, needEvent, validQueueSize,
   checkArea, inMemory,
 } from "../common";
+import { checkAddBurst, detachAll } from "../driver-common";
 
 const KIND = CB_KIND_SPLIT_DRIVER;
 
@@ -117,27 +118,14 @@ export function splitDriverReset(cb: u32): i32 {
 export function splitDriverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
   const rc = enter(cb, KIND);
   if (rc != 0) return rc;
-  if (!inMemory(chains, <u64>n * CHAIN_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, chains);
   const q = queueSize(cb);
   const indirect = load<u32>(cb + DRV_INDIRECT);
   const useIndirect = indirect != 0 && hasFeature(cb, F_INDIRECT_DESC);
   const indMax: u32 = useIndirect ? load<u32>(cb + DRV_INDIRECT_MAX) : 0;
 
   // Pass 1: check every record; nothing is written.
-  for (let i: u32 = 0; i < n; i++) {
-    const c = chains + i * CHAIN_SIZE;
-    const k = <u32>load<u16>(c + CHAIN_NREAD) + <u32>load<u16>(c + CHAIN_NWRITE);
-    if (k == 0) return refuse(cb, ERR_BAD_ARGUMENT, i);
-    // 2.7.5.3.1: "A driver MUST NOT create a descriptor chain longer than the Queue Size of the
-    // device" (stated among the indirect rules: it counts the descriptors of a table too).
-    if (k > q) return refuse(cb, ERR_BAD_ARGUMENT, i);
-    const first = load<u32>(c + CHAIN_SEG);
-    if (!inMemory(segs, (<u64>first + k) * SEG_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, i);
-    // 2.7.5.2: a chain holds less than 2^32 bytes in total (used.len is 32 bits).
-    let total: u64 = 0;
-    for (let j: u32 = 0; j < k; j++) total += load<u32>(segs + (first + j) * SEG_SIZE + SEG_LEN);
-    if (total > 0xffff_ffff) return refuse(cb, ERR_BAD_ARGUMENT, i);
-  }
+  const bad = checkAddBurst(cb, q, chains, segs, n);
+  if (bad != 0) return bad;
 
   // Pass 2: write descriptors and ring entries, in order, while descriptors last.
   const desc = load<u32>(cb + CB_DESC);
@@ -427,19 +415,5 @@ export function splitDriverDisableInterrupts(cb: u32): i32 {
 export function splitDriverDetach(cb: u32, out: u32, max: u32): i32 {
   const rc = enterAny(cb, KIND);
   if (rc != 0) return rc;
-  if (!inMemory(out, <u64>max * USED_REC_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, out);
-  const q = queueSize(cb);
-  const shadow = load<u32>(cb + DRV_SHADOW);
-  let got: u32 = 0;
-  for (let id: u32 = 0; id < q && got < max; id++) {
-    const h = shadow + id * SHADOW_SIZE;
-    if ((load<u16>(h + SHADOW_FLAGS) & SHADOW_F_IN_FLIGHT) == 0) continue;
-    const o = out + got * USED_REC_SIZE;
-    store<u32>(o + USED_REC_ID, load<u32>(h + SHADOW_TOKEN));
-    store<u32>(o + USED_REC_LEN, 0);
-    store<u16>(h + SHADOW_FLAGS, 0);
-    got++;
-  }
-  store<u32>(cb + DRV_IN_FLIGHT, load<u32>(cb + DRV_IN_FLIGHT) - got);
-  return <i32>got;
+  return detachAll(cb, queueSize(cb), load<u32>(cb + DRV_SHADOW), DRV_IN_FLIGHT, out, max);
 }
