@@ -11,6 +11,10 @@
 // - A chain that breaks a rule stops the pop burst: the chains before it are returned and the
 //   queue is marked broken (sticky code). A chain whose segments do not fit the caller's room is
 //   left in the ring (a caller error when it is the first one).
+// - With VIRTIO_F_IN_ORDER the used records must come in pop order; a run of chains used
+//   completely (len equal to their writable bytes) ending with any chain takes one used element,
+//   for the run's last chain, at the ring index of its first; used.idx still moves by the count
+//   (2.7.9).
 // - avail_event is written on reset, on enableNotify and (while kicks are wanted) after each pop
 //   that took something; used.flags likewise, when VIRTIO_F_EVENT_IDX is off.
 import * as S from '../../assembly/layout/split.js';
@@ -64,8 +68,11 @@ export class RefSplitDevice {
   /** used.idx when interruptNeeded last looked (the event index rule's "old"). */
   private signalIdx = 0;
   private popped = 0;
-  /** Heads popped and not pushed back: the device's private record (2.7.13.1 forbids re-offering them). */
-  private inFlightHeads = new Set<number>();
+  /** Heads popped and not pushed back, with their writable bytes: the device's private record (2.7.13.1 forbids re-offering them). */
+  private inFlightHeads = new Map<number, number>();
+  /** IN_ORDER: heads in the order they were popped. */
+  private popOrder: number[] = [];
+  private readonly inOrder: boolean;
 
   status = 0;
   detail = 0;
@@ -75,6 +82,7 @@ export class RefSplitDevice {
     this.queueSize = cfg.ring.queueSize;
     this.eventIdx = featureOn(cfg.features, F.F_EVENT_IDX);
     this.indirectOk = featureOn(cfg.features, F.F_INDIRECT_DESC);
+    this.inOrder = featureOn(cfg.features, F.F_IN_ORDER);
     this.startIdx = (cfg.startIdx ?? 0) & 0xffff;
     this.configMaxChain = cfg.maxChain ?? 0;
     this.regions = cfg.regions.slice();
@@ -114,6 +122,7 @@ export class RefSplitDevice {
     this.signalIdx = this.startIdx;
     this.popped = 0;
     this.inFlightHeads.clear();
+    this.popOrder = [];
     this.status = 0;
     this.detail = 0;
     // 2.7.10.1: with VIRTIO_F_EVENT_IDX the device keeps used.flags at 0.
@@ -151,7 +160,8 @@ export class RefSplitDevice {
       if (head < q && this.inFlightHeads.has(head)) { fault = { code: E.ERR_HEAD_IN_FLIGHT, detail: head }; break; }
       const w = this.walk(head, maxSegs - segsUsed);
       if ('code' in w) { fault = w; break; }
-      this.inFlightHeads.add(head);
+      this.inFlightHeads.set(head, w.chain.writeLen);
+      if (this.inOrder) this.popOrder.push(head);
       items.push(w.chain);
       segsUsed += w.chain.segments.length;
       this.lastAvail = (this.lastAvail + 1) & 0xffff;
@@ -265,11 +275,22 @@ export class RefSplitDevice {
     for (let i = 0; i < n; i++) {
       const id = used[i].id;
       if (id >= q || !this.inFlightHeads.has(id) || seen.has(id)) return this.refuse(E.ERR_BAD_ARGUMENT, i);
+      // 2.7.9: in order, chains are used in the order they were made available (and popped).
+      if (this.inOrder && this.popOrder[i] !== id) return this.refuse(E.ERR_BAD_ARGUMENT, i);
       seen.add(id);
     }
-    for (const u of used) this.inFlightHeads.delete(u.id);
     // 2.7.8.2: the elements (and the data) before the index that covers them.
-    for (let i = 0; i < n; i++) this.ring.setUsedElem((this.usedIdxShadow + i) & 0xffff, used[i].id, used[i].len);
+    let runStart = this.usedIdxShadow;
+    for (let i = 0; i < n; i++) {
+      const { id, len } = used[i];
+      const complete = len === this.inFlightHeads.get(id);
+      this.inFlightHeads.delete(id);
+      // 2.7.9: in order, a chain used completely may share the used element of a later one.
+      if (this.inOrder && complete && i + 1 < n) continue;
+      this.ring.setUsedElem(runStart, id, len);
+      runStart = (this.usedIdxShadow + i + 1) & 0xffff;
+    }
+    if (this.inOrder) this.popOrder.splice(0, n);
     this.usedIdxShadow = (this.usedIdxShadow + n) & 0xffff;
     this.popped -= n;
     this.ring.usedIdx = this.usedIdxShadow;

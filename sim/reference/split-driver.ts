@@ -6,6 +6,12 @@
 // Policies it shares with the engine (assembly/split/driver.ts):
 // - Free descriptors form a LIFO list. A chain takes the first k descriptors of the list, in list
 //   order; a used chain goes back on the front of the list, in chain order.
+// - With VIRTIO_F_IN_ORDER descriptors are allocated in ring order instead (2.7.5.2): a chain
+//   takes the k descriptors after the previous chain's, wrapping at Queue Size, next = x + 1 (0
+//   after the last descriptor of the table). A used element names the last chain of a run
+//   (2.7.9): every chain made available before it comes back too, with its whole writable
+//   length, and lastUsed moves past the run. A run that does not fit in `max` is refused with
+//   ERR_SEGMENTS_FULL when nothing was collected yet.
 // - A chain of 2..indirectMax segments goes through an indirect table (one ring descriptor) when
 //   VIRTIO_F_INDIRECT_DESC was negotiated and the driver has an indirect area; the table of head
 //   h sits at indirectBase + h * indirectMax * 16.
@@ -53,11 +59,17 @@ export class RefSplitDriver {
   private readonly indirectBase: number;
   private readonly indirectMax: number;
   private readonly startIdx: number;
+  private readonly inOrder: boolean;
 
   /** Wants used buffer notifications (the engine's CB_OPT_NOTIFY); survives reset. */
   private notify: boolean;
-  /** Free descriptors, front of the list first. */
+  /** Free descriptors, front of the list first (without IN_ORDER). */
   private free: number[] = [];
+  /** IN_ORDER: the free descriptors are the freeCount ones from nextDesc on, in ring order. */
+  private nextDesc = 0;
+  private freeCount = 0;
+  /** IN_ORDER: heads of the chains in flight, in the order they were made available. */
+  private availOrder: number[] = [];
   /** Chains in flight, indexed by head descriptor. */
   private heads: (InFlightChain | undefined)[] = [];
   private availIdxShadow = 0;
@@ -75,6 +87,7 @@ export class RefSplitDriver {
     this.ring = new RawSplitRing(view, cfg.ring);
     this.queueSize = cfg.ring.queueSize;
     this.eventIdx = featureOn(cfg.features, F.F_EVENT_IDX);
+    this.inOrder = featureOn(cfg.features, F.F_IN_ORDER);
     // 2.7.5.3: indirect descriptors only when VIRTIO_F_INDIRECT_DESC was negotiated.
     const ind = cfg.indirect;
     const haveArea = ind !== undefined && ind.base !== 0 && ind.max !== 0;
@@ -87,7 +100,7 @@ export class RefSplitDriver {
   }
 
   // ---- state the tests compare with the engine's control block ----
-  get numFree(): number { return this.free.length; }
+  get numFree(): number { return this.inOrder ? this.freeCount : this.free.length; }
   get inFlight(): number { return this.heads.filter((c) => c !== undefined).length; }
   get availIdx(): number { return this.availIdxShadow; }
   get lastUsedIdx(): number { return this.lastUsed; }
@@ -130,6 +143,9 @@ export class RefSplitDriver {
     this.detail = 0;
     this.free = [];
     for (let i = 0; i < q; i++) this.free.push(i);
+    this.nextDesc = 0;
+    this.freeCount = q;
+    this.availOrder = [];
     this.heads = new Array<InFlightChain | undefined>(q).fill(undefined);
     // 2.7.7.1: with VIRTIO_F_EVENT_IDX the driver MUST keep avail.flags at 0; otherwise 0 or 1.
     this.ring.availFlags = this.eventIdx || this.notify ? 0 : S.AVAIL_F_NO_INTERRUPT;
@@ -176,9 +192,8 @@ export class RefSplitDriver {
       const k = segs.length;
       const viaTable = this.usesIndirect(k);
       const need = viaTable ? 1 : k;
-      if (need > this.free.length) break; // out of descriptors: the rest waits
-      // The first `need` descriptors of the free list, in list order.
-      const taken = this.free.splice(0, need);
+      if (need > this.numFree) break; // out of descriptors: the rest waits
+      const taken = this.take(need);
       const head = taken[0];
       let writeLen = 0;
       for (const s of segs) if (s.writable) writeLen += s.len;
@@ -210,6 +225,7 @@ export class RefSplitDriver {
         }
       }
       this.heads[head] = { token: chain.id, writeLen, descs: taken };
+      if (this.inOrder) this.availOrder.push(head);
       // 2.7.13.2: put the head in the next ring slot.
       this.ring.setAvailRing(this.availIdxShadow, head);
       this.availIdxShadow = (this.availIdxShadow + 1) & 0xffff;
@@ -246,6 +262,7 @@ export class RefSplitDriver {
     const usedIdx = this.ring.usedIdx;
     const pending = (usedIdx - this.lastUsed) & 0xffff;
     if (pending > this.inFlight) return { rc: this.breakQueue(E.ERR_USED_IDX_JUMP, usedIdx), items: [] };
+    if (this.inOrder) return this.collectInOrder(max, usedIdx, pending);
     const n = Math.min(pending, max);
     const items: RefUsed[] = [];
     let fault: [code: number, detail: number] | undefined;
@@ -261,6 +278,46 @@ export class RefSplitDriver {
       this.heads[elem.id] = undefined;
       this.lastUsed = (this.lastUsed + 1) & 0xffff;
     }
+    return this.collected(items, fault);
+  }
+
+  /**
+   * collect with VIRTIO_F_IN_ORDER (2.7.9): the used element at lastUsed names the last chain of
+   * a run; the chains made available before it in flight were used completely. The run must be
+   * covered by used.idx and fit in `max`.
+   */
+  private collectInOrder(max: number, usedIdx: number, pending: number): RefBurst<RefUsed> {
+    const q = this.queueSize;
+    const items: RefUsed[] = [];
+    let fault: [code: number, detail: number] | undefined;
+    while (pending > 0 && items.length < max) {
+      const elem = this.ring.usedElem(this.lastUsed);
+      if (elem.id >= q) { fault = [E.ERR_USED_ID_OUT_OF_RANGE, elem.id]; break; }
+      const last = this.heads[elem.id];
+      if (last === undefined) { fault = [E.ERR_USED_ID_NOT_IN_FLIGHT, elem.id]; break; }
+      if (elem.len > last.writeLen) { fault = [E.ERR_USED_LEN_TOO_LARGE, elem.id]; break; }
+      const count = this.availOrder.indexOf(elem.id) + 1;
+      if (count === 0) { fault = [E.ERR_USED_ID_NOT_IN_FLIGHT, elem.id]; break; }
+      // used.idx moves past every chain of the run.
+      if (count > pending) { fault = [E.ERR_USED_IDX_JUMP, usedIdx]; break; }
+      if (items.length + count > max) {
+        if (items.length === 0) return { rc: this.refuse(E.ERR_SEGMENTS_FULL, count), items };
+        break;
+      }
+      for (const head of this.availOrder.splice(0, count)) {
+        const chain = this.heads[head]!;
+        items.push({ id: chain.token, len: head === elem.id ? elem.len : chain.writeLen });
+        this.freeCount += chain.descs.length;
+        this.heads[head] = undefined;
+      }
+      pending -= count;
+      this.lastUsed = (this.lastUsed + count) & 0xffff;
+    }
+    return this.collected(items, fault);
+  }
+
+  /** The end of a collect burst: used_event, and the fault that stopped it. */
+  private collected(items: RefUsed[], fault: [code: number, detail: number] | undefined): RefBurst<RefUsed> {
     // 2.7.7.1 / 2.7.10: ask to be notified when the device writes the entry at lastUsed.
     if (items.length > 0 && this.eventIdx && this.notify) this.ring.usedEvent = this.lastUsed;
     if (fault !== undefined) {
@@ -268,6 +325,16 @@ export class RefSplitDriver {
       if (items.length === 0) return { rc: fault[0], items };
     }
     return { rc: items.length, items };
+  }
+
+  /** The descriptors for a chain of `need`: the front of the free list, or with IN_ORDER the next ones in ring order. */
+  private take(need: number): number[] {
+    if (!this.inOrder) return this.free.splice(0, need);
+    const q = this.queueSize;
+    const taken = Array.from({ length: need }, (_, j) => (this.nextDesc + j) % q);
+    this.nextDesc = (this.nextDesc + need) % q;
+    this.freeCount -= need;
+    return taken;
   }
 
   /** Asks for used buffer notifications (2.7.7). Returns 1 when used entries are already waiting. */

@@ -4,7 +4,20 @@
 import { VirtqueueError } from '../../src/index.js';
 import { CB_DETAIL } from '../../assembly/layout/queue.js';
 import type { RefBurst, RefChain, RefPoppedChain, RefUsed } from '../../sim/reference/index.js';
-import type { ModelPair } from './model-pair.js';
+import type { ChainBatch, UsedBatch } from '../../src/batch.js';
+import type { Engine } from '../../src/engine.js';
+import type { DriverHandle, DeviceHandle } from '../../src/queue-handles.js';
+
+/** The engine half of a model pair, whatever the ring layout (split ModelPair, PackedPair). */
+export interface EngineSide {
+  engine: Engine;
+  driver: DriverHandle;
+  device: DeviceHandle;
+  addBatch: ChainBatch;
+  popBatches: ChainBatch[];
+  usedBatch: UsedBatch;
+  collectBatch: UsedBatch;
+}
 
 /** Runs a handle call; a VirtqueueError becomes its (negative) code, a boolean becomes 1/0. */
 export function rcOf(call: () => number | boolean | void): number {
@@ -18,12 +31,12 @@ export function rcOf(call: () => number | boolean | void): number {
 }
 
 /** Detail the engine recorded with its last refusal or fault. */
-export function engineDetail(p: ModelPair, side: 'driver' | 'device'): number {
+export function engineDetail(p: EngineSide, side: 'driver' | 'device'): number {
   const cb = side === 'driver' ? p.driver.cb : p.device.cb;
   return p.engine.u32[(cb + CB_DETAIL) >>> 2];
 }
 
-export function engineAdd(p: ModelPair, chains: readonly RefChain[]): number {
+export function engineAdd(p: EngineSide, chains: readonly RefChain[]): number {
   const b = p.addBatch;
   b.clear();
   for (const c of chains) {
@@ -36,7 +49,7 @@ export function engineAdd(p: ModelPair, chains: readonly RefChain[]): number {
   return rcOf(() => p.driver.add(b));
 }
 
-export function enginePop(p: ModelPair, batchIndex: number, max: number): RefBurst<RefPoppedChain> {
+export function enginePop(p: EngineSide, batchIndex: number, max: number): RefBurst<RefPoppedChain> {
   const b = p.popBatches[batchIndex];
   const rc = rcOf(() => p.device.pop(b, max));
   const items: RefPoppedChain[] = [];
@@ -53,7 +66,7 @@ export function enginePop(p: ModelPair, batchIndex: number, max: number): RefBur
   return { rc, items };
 }
 
-export function enginePush(p: ModelPair, used: readonly RefUsed[]): number {
+export function enginePush(p: EngineSide, used: readonly RefUsed[]): number {
   const u = p.usedBatch;
   u.clear();
   for (const e of used) u.push(e.id, e.len);
@@ -66,13 +79,13 @@ function usedItems(rc: number, read: (i: number) => RefUsed): RefBurst<RefUsed> 
   return { rc, items };
 }
 
-export function engineCollect(p: ModelPair, max: number): RefBurst<RefUsed> {
+export function engineCollect(p: EngineSide, max: number): RefBurst<RefUsed> {
   const c = p.collectBatch;
   const rc = rcOf(() => p.driver.collect(c, max));
   return usedItems(rc, (i) => ({ id: c.id(i), len: c.len(i) }));
 }
 
-export function engineDetach(p: ModelPair): RefBurst<RefUsed> {
+export function engineDetach(p: EngineSide): RefBurst<RefUsed> {
   const c = p.collectBatch;
   const rc = rcOf(() => p.driver.detach(c));
   return usedItems(rc, (i) => ({ id: c.id(i), len: c.len(i) }));

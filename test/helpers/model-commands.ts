@@ -7,10 +7,26 @@ import type { World, SegSpec, PushPick } from './model-world.js';
 import type { Desc } from '../../sim/raw-split.js';
 import { MAX_ADD_BURST, MAX_CHAIN_SEGS, POP_SEG_ROOM, SEG_STRIDE, SLOT_SIZE, type PairParams } from './model-pair.js';
 
-export class Step implements fc.Command<World, object> {
-  constructor(readonly label: string, readonly act: (w: World) => unknown) {}
+/** The operations the data-path commands drive, whatever the ring layout (World, PackedWorld). */
+export interface ModelWorld {
+  add(specs: readonly (readonly SegSpec[])[], overlong?: boolean): number;
+  kick(): number;
+  pop(batch: number, max: number): unknown;
+  push(picks: readonly PushPick[]): number;
+  interrupt(): number;
+  collect(max: number): unknown;
+  enableInterrupts(): number;
+  disableInterrupts(): number;
+  enableNotify(): number;
+  disableNotify(): number;
+  reset(): void;
+  checkAll(): void;
+}
+
+export class Step<W extends ModelWorld = World> implements fc.Command<W, object> {
+  constructor(readonly label: string, readonly act: (w: W) => unknown) {}
   check(): boolean { return true; }
-  run(w: World): void {
+  run(w: W): void {
     this.act(w);
     w.checkAll();
   }
@@ -36,12 +52,12 @@ const addArb = fc.record({
   // Rarely, keep chains longer than Queue Size (the driver must refuse the burst, 2.7.5.3.1).
   overlong: fc.oneof({ weight: 9, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
 }).map(({ chains, overlong }) =>
-  new Step(`add(${chains.map(fmtChain).join(' ')}${overlong ? ', overlong' : ''})`, (w) => w.add(chains, overlong)));
+  new Step<ModelWorld>(`add(${chains.map(fmtChain).join(' ')}${overlong ? ', overlong' : ''})`, (w) => w.add(chains, overlong)));
 
 const burstMax = fc.oneof(fc.integer({ min: 0, max: 5 }), fc.constant(1 << 20));
 
 const popArb = fc.record({ batch: fc.nat(POP_SEG_ROOM.length - 1), max: burstMax })
-  .map(({ batch, max }) => new Step(`pop(room ${POP_SEG_ROOM[batch]}, max ${max})`, (w) => w.pop(batch, max)));
+  .map(({ batch, max }) => new Step<ModelWorld>(`pop(room ${POP_SEG_ROOM[batch]}, max ${max})`, (w) => w.pop(batch, max)));
 
 const pickArb: fc.Arbitrary<PushPick> = fc.record({
   pick: fc.nat(1000),
@@ -49,14 +65,14 @@ const pickArb: fc.Arbitrary<PushPick> = fc.record({
   len: fc.oneof(fc.constant(-1), fc.constant(0), fc.integer({ min: 1, max: 4 * SEG_STRIDE })),
 });
 const pushArb = fc.array(pickArb, { minLength: 0, maxLength: 12 })
-  .map((picks) => new Step(`push(${picks.map((p) => `${p.pick}:${p.len}`).join(' ')})`, (w) => w.push(picks)));
+  .map((picks) => new Step<ModelWorld>(`push(${picks.map((p) => `${p.pick}:${p.len}`).join(' ')})`, (w) => w.push(picks)));
 
-const collectArb = burstMax.map((max) => new Step(`collect(${max})`, (w) => w.collect(max)));
+const collectArb = burstMax.map((max) => new Step<ModelWorld>(`collect(${max})`, (w) => w.collect(max)));
 
-const step = (label: string, act: (w: World) => unknown) => fc.constant(new Step(label, act));
+const step = <W extends ModelWorld>(label: string, act: (w: W) => unknown) => fc.constant(new Step<W>(label, act));
 
 /** The operations of a well-behaved driver and device, weighted towards the data path. */
-export const honestCommands: fc.Arbitrary<Step> = fc.oneof(
+export const honestCommands: fc.Arbitrary<Step<ModelWorld>> = fc.oneof(
   { weight: 3, arbitrary: addArb },
   { weight: 2, arbitrary: step('kickNeeded', (w) => w.kick()) },
   { weight: 4, arbitrary: popArb },
@@ -69,7 +85,7 @@ export const honestCommands: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: step('disableNotify', (w) => w.disableNotify()) },
 );
 
-const resetArb = step('reset', (w) => w.reset());
+const resetArb = step<ModelWorld>('reset', (w) => w.reset());
 
 /** Interesting descriptor contents for a misbehaving driver. */
 const descArb = fc.record({
@@ -137,7 +153,7 @@ export const hostileCommands: fc.Arbitrary<Step> = fc.oneof(
 );
 
 /** Honest operations plus the occasional device reset. */
-export const honestWithReset: fc.Arbitrary<Step> = fc.oneof(
+export const honestWithReset: fc.Arbitrary<Step<ModelWorld>> = fc.oneof(
   { weight: 30, arbitrary: honestCommands },
   { weight: 1, arbitrary: resetArb },
 );

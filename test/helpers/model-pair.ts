@@ -28,6 +28,8 @@ export interface PairParams {
   cuts: number[];
   /** Device's longest chain in descriptors (0: Queue Size). Below the driver's chains only for hostile runs. */
   maxChain?: number;
+  /** VIRTIO_F_IN_ORDER (2.7.9) on both sides (default off). */
+  inOrder?: boolean;
 }
 
 /** Every chain gets its own slot of the buffer arena: segment j at slot + j * SEG_STRIDE. */
@@ -65,8 +67,9 @@ export interface ModelPair {
 const MEMORY_BYTES = 2 << 20;
 export const MAX_ADD_BURST = 16;
 
-export function features(p: Pick<PairParams, 'eventIdx' | 'indirect'>): bigint {
-  return (p.eventIdx ? RING_FEATURES.EVENT_IDX : 0n) | (p.indirect ? RING_FEATURES.INDIRECT_DESC : 0n);
+export function features(p: Pick<PairParams, 'eventIdx' | 'indirect' | 'inOrder'>): bigint {
+  return (p.eventIdx ? RING_FEATURES.EVENT_IDX : 0n) | (p.indirect ? RING_FEATURES.INDIRECT_DESC : 0n)
+    | (p.inOrder ? RING_FEATURES.VERSION_1 | RING_FEATURES.IN_ORDER : 0n);
 }
 
 export function modelPair(params: PairParams): ModelPair {

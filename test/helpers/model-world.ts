@@ -45,6 +45,10 @@ const writeByte = (stamp: number, b: number): number => (stamp * 29 + b * 3 + 7)
 export class World {
   readonly p: ModelPair;
   readonly q: number;
+  /** VIRTIO_F_IN_ORDER: the device uses chains in pop order, the driver gets them back in add order. */
+  readonly inOrder: boolean;
+  /** In order: the last token collected (tokens grow in the order chains are made available). */
+  private lastCollected = 0;
   private nextToken = 1;
   private nextStamp = 1;
   private readonly freeSlots: number[] = [];
@@ -60,7 +64,7 @@ export class World {
   private driverAsleep = false;
   private pushedWhileDriverAsleep = 0;
   /** Counters a test can look at to see what a run exercised. */
-  readonly seen = { added: 0, popped: 0, collected: 0, kicks: 0, interrupts: 0, errors: 0, indirect: 0, wakeups: 0, partialAdds: 0 };
+  readonly seen = { added: 0, popped: 0, collected: 0, kicks: 0, interrupts: 0, errors: 0, indirect: 0, wakeups: 0, partialAdds: 0, batched: 0 };
   /** Error codes met (returned or left as the sticky status), each counted once per run. */
   readonly codes = new Set<number>();
 
@@ -71,6 +75,7 @@ export class World {
   constructor(params: PairParams, readonly faultsAllowed = false) {
     this.p = modelPair(params);
     this.q = params.queueSize;
+    this.inOrder = params.inOrder ?? false;
     for (let s = this.p.slots - 1; s >= 0; s--) this.freeSlots.push(s);
     this.deviceNotify = params.notify;
     this.driverInterrupts = params.interrupts;
@@ -222,14 +227,14 @@ export class World {
     return o.token;
   }
 
-  /** The device completes some popped chains, in the picked order, writing a pattern first. */
+  /** The device completes some popped chains, in the picked order (in order: the oldest, in pop order), writing a pattern first. */
   push(picks: readonly PushPick[]): number {
     const p = this.p;
     const left = this.popped.slice();
     const done: { c: PoppedChain; len: number; bytes: Uint8Array }[] = [];
     for (const pk of picks) {
       if (left.length === 0) break;
-      const c = left.splice(pk.pick % left.length, 1)[0];
+      const c = left.splice(this.inOrder ? 0 : pk.pick % left.length, 1)[0];
       const len = pk.len < 0 ? c.writeLen : pk.len % (c.writeLen + 1);
       const stamp = this.nextStamp++;
       const bytes = Uint8Array.from({ length: len }, (_, b) => writeByte(stamp, b));
@@ -248,10 +253,12 @@ export class World {
     if (!this.hostile) agree(rc, used.length, 'push of popped chains');
     if (rc >= 0) {
       this.popped = left;
-      for (const d of done) {
+      done.forEach((d, i) => {
         const o = d.c.token === undefined ? undefined : this.outstanding.get(d.c.token);
         if (o) { o.pushedLen = d.len; o.written = d.bytes; }
-      }
+        // In order, a chain used completely before the burst's last shares a later one's used element.
+        if (this.inOrder && d.len === d.c.writeLen && i + 1 < done.length) this.seen.batched++;
+      });
       this.pushedWhileDriverAsleep += rc;
     } else {
       this.seen.errors++;
@@ -299,6 +306,10 @@ export class World {
         const seen: number[] = [];
         for (const s of o.segments) if (s.writable) seen.push(...p.engineBytes.subarray(s.offset, s.offset + s.len));
         agree(Uint8Array.from(seen.slice(0, u.len)), o.written, `driver reads what the device wrote (token ${u.id})`);
+        if (this.inOrder) {
+          agree(u.id > this.lastCollected, true, `in order: token ${u.id} after ${this.lastCollected}`);
+          this.lastCollected = u.id;
+        }
       }
       this.release(o);
     }
@@ -406,6 +417,7 @@ export class World {
     agree(rcOf(() => p.driver.reset()), p.refDriver.reset(), 'driver reset');
     agree(rcOf(() => p.device.reset()), p.refDevice.reset(), 'device reset');
     this.popped = [];
+    this.lastCollected = 0;
     this.hostile = false;
     this.deviceAsleep = false;
     this.driverAsleep = false;
