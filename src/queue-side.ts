@@ -123,6 +123,8 @@ export class RegionTable {
 
 /** The driver side of a virtqueue, whatever its layout (SplitDriver, PackedDriver). */
 export interface DriverQueue {
+  /** Address of the control block: what a worker thread's engine instance is handed. */
+  readonly cb: number;
   readonly queueSize: number;
   readonly status: number;
   readonly broken: boolean;
@@ -139,6 +141,8 @@ export interface DriverQueue {
 
 /** The device side of a virtqueue, whatever its layout (SplitDevice, PackedDevice). */
 export interface DeviceQueue {
+  /** Address of the control block: what a worker thread's engine instance is handed. */
+  readonly cb: number;
   readonly queueSize: number;
   readonly status: number;
   readonly broken: boolean;
