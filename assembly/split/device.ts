@@ -20,7 +20,7 @@ import {
 } from "../layout/split";
 import {
   CHAIN_SIZE, CHAIN_ID, CHAIN_SEG, CHAIN_NREAD, CHAIN_NWRITE, CHAIN_READ_LEN, CHAIN_WRITE_LEN,
-  CHAIN_DESCS, USED_REC_SIZE, USED_REC_ID, USED_REC_LEN,
+  CHAIN_DESCS, SEG_SIZE, USED_REC_SIZE, USED_REC_ID, USED_REC_LEN,
 } from "../layout/batch";
 import {
   ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS, ERR_SEGMENTS_FULL,
@@ -203,7 +203,7 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
   const rc = enter(cb, KIND);
   if (rc != 0) return rc;
   if (!inMemory(chains, <u64>maxChains * CHAIN_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, chains);
-  if (!inMemory(segs, <u64>maxSegs * 8)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, segs);
+  if (!inMemory(segs, <u64>maxSegs * SEG_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, segs);
   const q = queueSize(cb);
   const avail = load<u32>(cb + CB_DRIVER_AREA);
   // CONSUME avail.idx (acquire). Pairs with the driver's release store in splitDriverAdd: the
