@@ -1,0 +1,53 @@
+// File descriptors Node cannot make: memfd_create (anonymous shared memory a peer can map), and
+// close() for every fd the bridge hands out.
+#define _GNU_SOURCE
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+// memfdCreate(name, size) -> fd. Close-on-exec; sized with ftruncate; sealed against shrinking,
+// so a mapping of it can never fault on pages cut off under it (it may still grow).
+static napi_value memfd_create_js(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  char name[250];  // memfd_create allows 249 bytes
+  int64_t size;
+  if (!vqn_args(env, info, 2, argv, NULL, "memfdCreate")) return NULL;
+  if (!vqn_string(env, argv[0], "memfdCreate", "name", name, sizeof name)) return NULL;
+  if (!vqn_int(env, argv[1], "memfdCreate", "size", 0, VQN_MAX_SAFE_INT, &size)) return NULL;
+  int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return vqn_throw_errno(env, errno, "memfdCreate %s", name);
+  if (ftruncate(fd, (off_t)size) < 0) {
+    int err = errno;
+    close(fd);
+    return vqn_throw_errno(env, err, "memfdCreate %s: ftruncate to %lld bytes", name, (long long)size);
+  }
+  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) < 0) {
+    int err = errno;
+    close(fd);
+    return vqn_throw_errno(env, err, "memfdCreate %s: seal", name);
+  }
+  return vqn_number(env, fd);
+}
+
+// close(fd). Refuses an fd that a poll watcher still watches (closing it first could make the
+// watcher report on whatever file gets the number next).
+static napi_value close_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int fd;
+  if (!vqn_args(env, info, 1, argv, NULL, "close")) return NULL;
+  if (!vqn_fd(env, argv[0], "close", &fd)) return NULL;
+  if (vqn_fd_watched(fd)) {
+    return vqn_throw_code(env, "EBUSY", "close: fd %d is still watched; close its watcher first", fd);
+  }
+  // Linux releases the fd even when close() fails (EINTR, EIO), so it is never retried.
+  if (close(fd) < 0) return vqn_throw_errno(env, errno, "close fd %d", fd);
+  return vqn_undefined(env);
+}
+
+bool vqn_init_fd(napi_env env, napi_value exports) {
+  return vqn_export(env, exports, "memfdCreate", memfd_create_js) &&
+         vqn_export(env, exports, "close", close_js);
+}

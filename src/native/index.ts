@@ -1,0 +1,14 @@
+// The native bridge (Linux, Node only): what vhost-user needs and Node cannot do. Import it from
+// here; the browser-safe core (src/index.ts) never does.
+export { native, nativeAddonPath, type NativeMapping, type NativeReceived, type PollCallback } from './binding.js';
+export { memfdCreate, close } from './fd.js';
+export {
+  mapIntoMemory, unmapFromMemory, mappings, allMappings, memoryBaseAddress, PAGE_SIZE,
+  type Mapping, type SharedMemoryLike,
+} from './mapping.js';
+export {
+  eventfdCreate, eventfdWrite, eventfdRead, EventFd, EFD_NONBLOCK, EFD_CLOEXEC, EFD_SEMAPHORE,
+} from './eventfd.js';
+export { watchFd, POLL, type FdWatcher } from './poll.js';
+export { UnixSocket, type UnixSocketOptions, type Received } from './unix-socket.js';
+export { UnixServer, type UnixServerOptions } from './unix-server.js';
