@@ -18,3 +18,15 @@ export {
   packedDeviceReset, packedDeviceSetRegions, packedDevicePop, packedDevicePush,
   packedDeviceInterruptNeeded, packedDeviceEnableNotify, packedDeviceDisableNotify,
 } from "./packed/device";
+export {
+  ringInit, ringCount, ringFreeCount,
+} from "./ring/ring";
+export {
+  ringEnqueueBulkSp, ringEnqueueBulkMp, ringEnqueueBurstSp, ringEnqueueBurstMp,
+} from "./ring/enqueue";
+export {
+  ringDequeueBulkSc, ringDequeueBulkMc, ringDequeueBurstSc, ringDequeueBurstMc,
+} from "./ring/dequeue";
+export { mempoolInit, mempoolFreeCount } from "./mempool/pool";
+export { mempoolGetBulk } from "./mempool/get";
+export { mempoolPutBulk, mempoolCacheFlush } from "./mempool/put";

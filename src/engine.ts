@@ -33,6 +33,23 @@ export interface EngineExports {
   packedDeviceInterruptNeeded(cb: number): number;
   packedDeviceEnableNotify(cb: number): number;
   packedDeviceDisableNotify(cb: number): number;
+  // Dataplane (assembly/ring, assembly/mempool): ring and pool headers instead of control blocks.
+  ringInit(ring: number): number;
+  ringCount(ring: number): number;
+  ringFreeCount(ring: number): number;
+  ringEnqueueBulkSp(ring: number, handles: number, n: number): number;
+  ringEnqueueBulkMp(ring: number, handles: number, n: number): number;
+  ringEnqueueBurstSp(ring: number, handles: number, n: number): number;
+  ringEnqueueBurstMp(ring: number, handles: number, n: number): number;
+  ringDequeueBulkSc(ring: number, handles: number, n: number): number;
+  ringDequeueBulkMc(ring: number, handles: number, n: number): number;
+  ringDequeueBurstSc(ring: number, handles: number, n: number): number;
+  ringDequeueBurstMc(ring: number, handles: number, n: number): number;
+  mempoolInit(pool: number): number;
+  mempoolFreeCount(pool: number): number;
+  mempoolGetBulk(pool: number, cache: number, handles: number, n: number): number;
+  mempoolPutBulk(pool: number, cache: number, handles: number, n: number): number;
+  mempoolCacheFlush(pool: number, cache: number): number;
 }
 
 /** One instance of the engine over one shared memory, with typed views of that memory. */

@@ -46,6 +46,10 @@ export const ERRORS: ReadonlyMap<number, ErrorInfo> = new Map([
   [E.ERR_USED_ID_OUT_OF_RANGE, info('USED_ID_OUT_OF_RANGE', '2.7.8', 'used element id is not a descriptor index (>= Queue Size)', true, '2.8.22')],
   [E.ERR_USED_ID_NOT_IN_FLIGHT, info('USED_ID_NOT_IN_FLIGHT', '2.7.8', 'used element id is not the head of a chain in flight', true, '2.8.22')],
   [E.ERR_USED_LEN_TOO_LARGE, info('USED_LEN_TOO_LARGE', '2.7.8.2', 'used length exceeds the chain\'s device-writable capacity', true, '2.8.4')],
+  [E.ERR_RING_STALLED, info('RING_STALLED', '', 'a multi-producer or multi-consumer ring call waited too long for an earlier one to publish (a thread stopped inside a ring call)', true)],
+  [E.ERR_MEMPOOL_BAD_HANDLE, info('MEMPOOL_BAD_HANDLE', '', 'put of a handle that is not a buffer of this pool (detail: its position in the burst)', false)],
+  [E.ERR_MEMPOOL_NOT_HELD, info('MEMPOOL_NOT_HELD', '', 'put of a buffer that is not held: put twice or never taken (detail: its position in the burst)', false)],
+  [E.ERR_MEMPOOL_OVERFLOW, info('MEMPOOL_OVERFLOW', '', 'the free ring has no room: more buffers came back than were taken', false)],
 ]);
 
 /** An engine error: `code` from layout/errors.ts, `info` describing it, `detail` locating it. */

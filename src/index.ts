@@ -22,3 +22,7 @@ export {
   type RingLayout, type RingSpec, type DriverOptions, type DeviceOptions,
 } from './ring.js';
 export type { DriverQueue, DeviceQueue } from './queue-side.js';
+export {
+  HandleRing, HandleBurst, ringBytes, type RingOptions, type ProducerMode, type ConsumerMode, type RingWait,
+} from './dataplane/ring.js';
+export { Mempool, MempoolCache, type MempoolOptions, type MempoolStats, type CacheStats } from './dataplane/mempool.js';

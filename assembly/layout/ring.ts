@@ -22,14 +22,16 @@
 //   cap     capacity in entries: a power of two, 1..RING_MAX_CAPACITY
 //   mask    cap - 1 (written by ringInit)
 //   flags   RING_F_*: the modes the host chose for this ring, so every thread that attaches to
-//           it binds the same exports. The engine does not read them: the export is the contract.
+//           it binds the same exports (the engine does not read those two: the export is the
+//           contract), and RING_F_SLEEP, which the engine's multi-producer/consumer wait reads.
 //   status  0 while healthy; ERR_RING_STALLED once a waiter gave up (sticky until ringInit)
 //   detail  a number that locates the last caller error (same offset as a queue's CB_DETAIL, so
 //           the host's Engine.check reads it the same way). Several threads may write it.
 //   start   the index all four counters start from (0 normally; tests start near 2^32 - 16 to
 //           cross the wrap early)
 //   spin    polls a multi-producer (multi-consumer) waits for earlier ones to publish before it
-//           gives up and breaks the ring; 0 means RING_DEFAULT_SPIN_LIMIT
+//           gives up and breaks the ring; 0 means RING_DEFAULT_SPIN_LIMIT (a sleep counts as
+//           RING_SLEEP_POLLS polls)
 //
 // Line 1, producer state:         Line 2, consumer state:
 //   64 prodHead  next index to reserve     128 consHead  next index to reserve
@@ -62,9 +64,25 @@ export const RING_F_SP_ENQ = 1;
 /** Only one thread dequeues (DPDK RING_F_SC_DEQ): bind the *Sc dequeue exports. */
 export const RING_F_SC_DEQ = 2;
 
+/**
+ * A multi-producer (multi-consumer) that has polled RING_SPIN_BEFORE_SLEEP times for an earlier
+ * one to publish then sleeps RING_SLEEP_NS at a time (memory.atomic.wait32 on the tail), giving
+ * its core to the thread it waits for. For rings used by more threads than there are cores: a
+ * pure spin then convoys (each waiter burns its time slice waiting for a descheduled one). Only
+ * for rings that no thread which must not block uses (a browser's main thread traps on a wait;
+ * every Node thread may wait).
+ */
+export const RING_F_SLEEP = 4;
+
 /** 2^28 entries (1 GiB of handles): far more than a 32-bit memory can usefully hold. */
 export const RING_MAX_CAPACITY = 0x10000000;
 /** 2^31 - 1 polls: a second or more on any machine, far beyond a preempted thread's wait. */
 export const RING_DEFAULT_SPIN_LIMIT = 0x7fffffff;
-/** A waiter re-reads the ring's status every this many polls (a power of two). */
+/** A waiter re-reads the ring's status every this many polls (a power of two), and after every sleep. */
 export const RING_STATUS_POLL = 1024;
+/** Polls before a RING_F_SLEEP waiter starts sleeping (a few microseconds). */
+export const RING_SPIN_BEFORE_SLEEP = 4096;
+/** Longest single sleep of a RING_F_SLEEP waiter, in nanoseconds. */
+export const RING_SLEEP_NS = 50000;
+/** What one sleep counts towards the spin limit: about the polls it would have spun. */
+export const RING_SLEEP_POLLS = 65536;

@@ -29,8 +29,8 @@ import { enterRing, refuseRing, waitTurn, copyOut } from "./ring";
   if (multi) {
     head = atomic.load<u32>(r + RING_CONS_HEAD);
     for (;;) {
-      // CONSUME prodTail: pairs with the PUBLISH of prodTail in enqueue (those entries are
-      // written). If `head` is stale the difference may be too large; the compare-and-swap
+      // CONSUME prodTail: pairs with the PUBLISH of prodTail in enqueue or mempoolInit (those
+      // entries are written). If `head` is stale the difference may be too large; the compare-and-swap
       // below then fails.
       const ready = atomic.load<u32>(r + RING_PROD_TAIL) - head;
       k = n <= ready ? n : bulk ? 0 : ready;
@@ -41,7 +41,8 @@ import { enterRing, refuseRing, waitTurn, copyOut } from "./ring";
     }
   } else {
     head = load<u32>(r + RING_CONS_HEAD); // written by this thread only
-    // CONSUME prodTail: pairs with the PUBLISH of prodTail in enqueue (those entries are written).
+    // CONSUME prodTail: pairs with the PUBLISH of prodTail in enqueue or mempoolInit (those
+    // entries are written).
     const ready = atomic.load<u32>(r + RING_PROD_TAIL) - head;
     k = n <= ready ? n : bulk ? 0 : ready;
     if (k == 0) return 0;
@@ -54,7 +55,7 @@ import { enterRing, refuseRing, waitTurn, copyOut } from "./ring";
     if (w != 0) return w;
   }
   // PUBLISH the free slots: pairs with the CONSUME of consTail in enqueue (a producer may now
-  // overwrite them) and in a later consumer's waitTurn.
+  // overwrite them), in a later consumer's waitTurn, and in ringCount.
   atomic.store<u32>(r + RING_CONS_TAIL, head + k);
   return <i32>k;
 }

@@ -58,7 +58,7 @@ import { enterRing, refuseRing, waitTurn, copyIn } from "./ring";
     if (w != 0) return w;
   }
   // PUBLISH the entries: pairs with the CONSUME of prodTail in dequeue (and in a later
-  // producer's waitTurn).
+  // producer's waitTurn, and in ringCount).
   atomic.store<u32>(r + RING_PROD_TAIL, head + k);
   return <i32>k;
 }

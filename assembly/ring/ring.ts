@@ -14,19 +14,28 @@
 // until every earlier reservation is published. The code between reserving and publishing makes
 // no call and touches no memory it has not checked, so only a thread that is stopped there (a
 // terminated worker, or one descheduled by the OS) can hold the others up. A descheduled thread
-// comes back within milliseconds; a terminated one never does. So the wait is a bounded spin:
-// after RING_SPIN_LIMIT polls (default RING_DEFAULT_SPIN_LIMIT: a second or more) the waiter gives
-// up, marks the ring broken (ERR_RING_STALLED, sticky until ringInit) and returns that code; every
-// other waiter sees the status within RING_STATUS_POLL polls and returns too, and every later call
-// fails fast. The ring is then unusable (some reserved entries will never be published), which is
-// also true of DPDK's ring after a thread dies there; here nobody hangs. Hosts must stop workers
-// with a flag, never Worker.terminate(), while they may be inside a ring call. Wasm has no pause
-// or yield instruction, and memory.atomic.wait traps on a browser's main thread, so the spin is a
-// plain polling loop.
+// comes back within milliseconds; a terminated one never does. So the wait is bounded: after
+// RING_SPIN_LIMIT polls (default RING_DEFAULT_SPIN_LIMIT: a second or more) the waiter gives up,
+// marks the ring broken (ERR_RING_STALLED, sticky until ringInit) and returns that code; every
+// other waiter sees the status within RING_STATUS_POLL polls and returns too, and every later
+// call fails fast. The ring is then unusable (some reserved entries will never be published),
+// which is also true of DPDK's ring after a thread dies there; here nobody hangs. Hosts must
+// stop workers with a flag, never Worker.terminate(), while they may be inside a ring call.
+//
+// Spin or sleep: DPDK spins, because its threads own their cores. Node workers do not: with more
+// workers than cores, a spinning waiter burns its whole time slice while the thread it waits for
+// sits descheduled, and since the waiter holds a reservation itself, the waits chain up (a
+// convoy, as with any ticket lock). Measured here: 4 Mp/Mc workers on 2 cores took from 0.3 s to
+// over a minute for the same work. So a ring can ask its waiters to sleep (RING_F_SLEEP): after
+// RING_SPIN_BEFORE_SLEEP polls each further poll first waits on the tail for up to RING_SLEEP_NS
+// (memory.atomic.wait32; publishers never notify, so the fast path stays a plain store), which
+// hands the core to the descheduled thread. It is a flag rather than the rule because a wait
+// traps on a browser's main thread. Wasm has no pause or yield instruction.
 import {
-  RING_KIND, RING_CAPACITY, RING_MASK, RING_STATUS, RING_DETAIL, RING_START, RING_SPIN_LIMIT,
+  RING_KIND, RING_CAPACITY, RING_MASK, RING_FLAGS, RING_STATUS, RING_DETAIL, RING_START, RING_SPIN_LIMIT,
   RING_PROD_HEAD, RING_PROD_TAIL, RING_CONS_HEAD, RING_CONS_TAIL, RING_ENTRIES, RING_ENTRY_SIZE,
-  RING_ALIGN, KIND_RING, RING_MAX_CAPACITY, RING_DEFAULT_SPIN_LIMIT, RING_STATUS_POLL,
+  RING_ALIGN, KIND_RING, RING_MAX_CAPACITY, RING_DEFAULT_SPIN_LIMIT, RING_STATUS_POLL, RING_F_SLEEP,
+  RING_SPIN_BEFORE_SLEEP, RING_SLEEP_NS, RING_SLEEP_POLLS,
 } from "../layout/ring";
 import { ERR_BAD_CONTROL_BLOCK, ERR_BAD_CONFIG, ERR_RING_STALLED } from "../layout/errors";
 import { inMemory } from "../common";
@@ -34,6 +43,8 @@ import { inMemory } from "../common";
 /** Checks that `r` is a ring header; returns 0, ERR_BAD_CONTROL_BLOCK, or the sticky status. */
 export function enterRing(r: u32): i32 {
   const rc = enterRingAny(r);
+  // CONSUME the status: pairs with the PUBLISH in ringInit (healthy, and the indices it set) and
+  // in waitTurn (broken).
   return rc != 0 ? rc : atomic.load<i32>(r + RING_STATUS);
 }
 
@@ -94,7 +105,8 @@ export function ringFreeCount(r: u32): i32 {
 // @ts-ignore: decorator
 @inline export function countOf(r: u32): u32 {
   const cap = load<u32>(r + RING_CAPACITY);
-  // CONSUME consTail, then prodTail: pairs with the PUBLISH of each in dequeue/enqueue. In this
+  // CONSUME consTail, then prodTail: pairs with the PUBLISH of each in dequeue/enqueue (and of
+  // prodTail in mempoolInit's fill). In this
   // order the tail read second is the newer one, so the difference is never negative; it can
   // exceed the capacity (the consumers moved on meanwhile), hence the clamp.
   const consTail = atomic.load<u32>(r + RING_CONS_TAIL);
@@ -104,24 +116,33 @@ export function ringFreeCount(r: u32): i32 {
 
 /**
  * Multi-producer/multi-consumer only: waits until the tail at `tailAt` reaches `turn` (every
- * earlier reservation on that side is published). Returns 0, or the code that broke the ring
- * (this waiter gave up after the spin limit, or another did). See the header comment.
+ * earlier reservation on that side is published). Returns 0, ERR_RING_STALLED when this waiter
+ * gives up after the spin limit, or the ring's status when it finds the ring broken meanwhile
+ * (another waiter gave up). See the header comment.
  */
 export function waitTurn(r: u32, tailAt: u32, turn: u32): i32 {
-  let limit = load<u32>(r + RING_SPIN_LIMIT);
-  if (limit == 0) limit = <u32>RING_DEFAULT_SPIN_LIMIT;
-  let polls: u32 = 0;
+  let limit = <u64>load<u32>(r + RING_SPIN_LIMIT);
+  if (limit == 0) limit = <u64>RING_DEFAULT_SPIN_LIMIT;
+  const sleep = (load<u32>(r + RING_FLAGS) & RING_F_SLEEP) != 0;
+  let polls: u64 = 0;
   // CONSUME the tail: pairs with the earlier producer's (consumer's) PUBLISH of the same tail.
-  while (atomic.load<u32>(tailAt) != turn) {
+  for (let tail = atomic.load<u32>(tailAt); tail != turn; tail = atomic.load<u32>(tailAt)) {
     polls++;
-    if ((polls & (RING_STATUS_POLL - 1)) == 0) {
+    let checkStatus = (polls & (RING_STATUS_POLL - 1)) == 0;
+    if (sleep && polls > <u64>RING_SPIN_BEFORE_SLEEP) {
+      // Returns at once if the tail moved meanwhile; otherwise sleeps (nobody notifies).
+      atomic.wait<i32>(tailAt, <i32>tail, RING_SLEEP_NS);
+      polls += RING_SLEEP_POLLS;
+      checkStatus = true;
+    }
+    if (checkStatus) {
       const status = atomic.load<i32>(r + RING_STATUS);
       if (status != 0) return status;
     }
     if (polls >= limit) {
       // PUBLISH the breakage: pairs with the CONSUME of RING_STATUS here and in enterRing.
       if (atomic.cmpxchg<i32>(r + RING_STATUS, 0, ERR_RING_STALLED) == 0) store<u32>(r + RING_DETAIL, turn);
-      return atomic.load<i32>(r + RING_STATUS);
+      return ERR_RING_STALLED;
     }
   }
   return 0;
