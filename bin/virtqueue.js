@@ -8,4 +8,4 @@ try {
   process.stderr.write('virtqueue: dist/ is missing or incomplete: run `npm run build` first\n');
   process.exit(1);
 }
-process.exitCode = cli.main(process.argv.slice(2));
+process.exitCode = await cli.main(process.argv.slice(2));

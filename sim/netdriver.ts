@@ -19,7 +19,7 @@ import { ChainBatch, UsedBatch } from '../src/batch.js';
 import type { Engine } from '../src/engine.js';
 import type { MemoryPlan } from '../src/memory.js';
 import { NET_HDR_SIZE, stampPacket } from './frame.js';
-import type { PacketPool } from './pool.js';
+import type { BufferPool } from './pool.js';
 import type { Receiver } from './receiver.js';
 import { RX_BIT, TX_BIT, type DriverQueue } from './queues.js';
 
@@ -60,7 +60,7 @@ export class NetDriver {
 
   private readonly tx: DriverQueue;
   private readonly rx: DriverQueue;
-  private readonly pool: PacketPool;
+  private readonly pool: BufferPool;
   private readonly receiver: Receiver | null;
   private readonly u8: Uint8Array;
   private readonly u32: Uint32Array;
@@ -78,7 +78,7 @@ export class NetDriver {
   private txPolling = true;
   private rxPolling = true;
 
-  constructor(engine: Engine, plan: MemoryPlan, tx: DriverQueue, rx: DriverQueue, pool: PacketPool, receiver: Receiver | null, c: NetDriverConfig) {
+  constructor(engine: Engine, plan: MemoryPlan, tx: DriverQueue, rx: DriverQueue, pool: BufferPool, receiver: Receiver | null, c: NetDriverConfig) {
     if (c.receive && !receiver) throw new Error('a receiving NetDriver needs a Receiver');
     this.tx = tx;
     this.rx = rx;
@@ -100,6 +100,22 @@ export class NetDriver {
   /** Everything transmitted has been collected back. */
   get transmitDone(): boolean {
     return this.sent === this.cfg.packets && this.tx.inFlight === 0;
+  }
+
+  /**
+   * Nothing to do until the NIC interrupts: both queues wait with interrupts enabled, and neither
+   * a transmit burst nor a refill would go now (used by a worker deciding to sleep).
+   */
+  get quiescent(): boolean {
+    if (this.txPolling && this.cfg.packets > 0) return false;
+    if (this.rxPolling && this.cfg.receive) return false;
+    if (this.cfg.receive && this.refillSize() > 0) return false;
+    return this.sent >= this.cfg.packets || this.transmitSize() === 0;
+  }
+
+  /** Transmit chains collected, receive chains collected and frames sent, together. */
+  get moved(): number {
+    return this.sent + this.txCollected + this.rxCollected;
   }
 
   /** One pass. `interrupts`: queues the NIC interrupted (RX_BIT | TX_BIT). Returns queues to kick. */
@@ -151,9 +167,9 @@ export class NetDriver {
 
   /** Posts receive buffers once a burst's worth fits. Returns whether to kick receiveq1. */
   private refill(): boolean {
+    const k = this.refillSize();
+    if (k === 0) return false;
     const free = Math.floor(this.rx.numFree / this.cfg.descsPerChain);
-    const k = Math.min(free, this.pool.available);
-    if (k === 0 || k < Math.min(this.cfg.batch, this.maxChains)) return false;
     const b = this.rxBatch;
     const cuts = this.rxCuts;
     const pool = this.pool;
@@ -179,12 +195,27 @@ export class NetDriver {
     return this.rx.kickNeeded();
   }
 
-  /** Sends one burst if it fits. Returns whether to kick transmitq1. */
-  private transmit(): boolean {
+  /** Receive buffers a refill would post now (0: fewer than a burst fit). */
+  private refillSize(): number {
+    const free = Math.floor(this.rx.numFree / this.cfg.descsPerChain);
+    const k = Math.min(free, this.pool.available);
+    return k === 0 || k < Math.min(this.cfg.batch, this.maxChains) ? 0 : k;
+  }
+
+  /** Frames a transmit would send now (0: the burst does not fit the ring or the pool). */
+  private transmitSize(): number {
     const c = this.cfg;
     const burst = Math.min(c.batch, c.packets - this.sent, this.maxChains);
     const free = Math.floor(this.tx.numFree / c.descsPerChain);
-    if (free < burst || this.pool.available < burst) return false;
+    return free < burst || this.pool.available < burst ? 0 : burst;
+  }
+
+  /** Sends one burst if it fits. Returns whether to kick transmitq1. */
+  private transmit(): boolean {
+    const c = this.cfg;
+    const burst = this.transmitSize();
+    if (burst === 0) return false;
+    const free = Math.floor(this.tx.numFree / c.descsPerChain);
     const b = this.txBatch;
     const cuts = this.txCuts;
     const pool = this.pool;

@@ -130,6 +130,19 @@ export class SoftNic {
     return this.sched.pending === 0 && this.ready.count === 0;
   }
 
+  /**
+   * Nothing to do until a kick: nothing scheduled, and every queue that could bring work waits
+   * with notifications enabled (used by a worker deciding to sleep). Loopback and sink only.
+   */
+  get quiescent(): boolean {
+    return this.sched.pending === 0 && !this.txAwake && (this.ready.count === 0 || !this.rxAwake);
+  }
+
+  /** Chains the NIC holds: scheduled, waiting for a receive buffer, or receive buffers popped. */
+  get held(): number {
+    return this.sched.pending + this.ready.count + this.rxHeld.count;
+  }
+
   /** One tick. `kicks`: queues the driver notified (RX_BIT | TX_BIT). Returns queues to interrupt. */
   step(kicks: number): number {
     this.ticks++;

@@ -4,7 +4,19 @@
 // (A DPDK-style mempool with per-thread caches is a later step.)
 import type { MemoryPlan } from '../src/memory.js';
 
-export class PacketPool {
+/** What the net driver needs of a buffer pool (PacketPool here; a shared Mempool on workers). */
+export interface BufferPool {
+  readonly stride: number;
+  /** Buffers the driver can get now. */
+  readonly available: number;
+  /** Takes a buffer (the caller checks `available` first); returns its token. */
+  get(): number;
+  put(token: number): void;
+  /** Wasm offset of buffer `token`'s data (4-byte aligned). */
+  offset(token: number): number;
+}
+
+export class PacketPool implements BufferPool {
   readonly arena: number;
   readonly stride: number;
   readonly count: number;

@@ -18,12 +18,31 @@ export class ChainStore {
   /** Bytes in all segments of the chain. */
   readonly bytes: Uint32Array;
 
-  constructor(queueSize: number, maxSegs: number) {
+  /**
+   * In JS memory by default; with `shared` ({ buffer, addr }: ChainStore.bytes(...) bytes at a
+   * 4-byte aligned offset of a shared memory) in that memory, so a chain held by one worker can
+   * be read by another (after a handoff that orders the accesses, such as a HandleRing).
+   */
+  constructor(queueSize: number, maxSegs: number, shared?: { buffer: ArrayBufferLike; addr: number }) {
     this.maxSegs = maxSegs;
-    this.segOffset = new Uint32Array(queueSize * maxSegs);
-    this.segLen = new Uint32Array(queueSize * maxSegs);
-    this.nSegs = new Uint16Array(queueSize);
-    this.bytes = new Uint32Array(queueSize);
+    const n = queueSize * maxSegs;
+    if (shared) {
+      const { buffer, addr } = shared;
+      this.segOffset = new Uint32Array(buffer, addr, n);
+      this.segLen = new Uint32Array(buffer, addr + 4 * n, n);
+      this.bytes = new Uint32Array(buffer, addr + 8 * n, queueSize);
+      this.nSegs = new Uint16Array(buffer, addr + 8 * n + 4 * queueSize, queueSize);
+    } else {
+      this.segOffset = new Uint32Array(n);
+      this.segLen = new Uint32Array(n);
+      this.nSegs = new Uint16Array(queueSize);
+      this.bytes = new Uint32Array(queueSize);
+    }
+  }
+
+  /** Bytes a ChainStore takes in shared memory. */
+  static bytes(queueSize: number, maxSegs: number): number {
+    return 8 * queueSize * maxSegs + 6 * queueSize;
   }
 
   /**

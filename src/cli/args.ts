@@ -4,10 +4,15 @@
 import { parseArgs } from 'node:util';
 import { RING_KINDS, type RingKind } from '../../sim/queues.js';
 import { SIM_MODES, type SimMode, type SimOptions } from '../../sim/options.js';
+import { TOPOLOGIES, MAX_WORKERS, type Topology } from '../../sim/workers/topology.js';
+import { IDLE_MODES, type IdleMode } from '../dataplane/idle.js';
 
 export type Command =
   | { kind: 'help'; topic: 'main' | 'sim' }
-  | { kind: 'sim'; options: SimOptions; json: boolean };
+  | { kind: 'sim'; options: SimOptions; json: boolean; threads?: Threads };
+
+/** --workers N (N >= 2: the run goes to worker threads), --topology, --idle. */
+export interface Threads { workers: number; topology: Topology; idle: IdleMode }
 
 /** A bad command line: the message is one line, without the program name. */
 export class UsageError extends Error {
@@ -66,7 +71,8 @@ const SIM_FLAGS: Record<string, FlagSpec> = {
 /** The flag that sets SimOptions field `option` (for error messages). */
 export function flagFor(option: keyof SimOptions): string {
   for (const [name, spec] of Object.entries(SIM_FLAGS)) if (spec.option === option) return `--${name}`;
-  return option;
+  if (option === ('spinPolls' as string)) return '--spin-polls';
+  return ['workers', 'topology', 'idle'].includes(option) ? `--${option}` : option;
 }
 
 /** parseArgs' messages are one line already; make them read like ours. */
@@ -76,7 +82,10 @@ function parseError(e: unknown): UsageError {
 }
 
 function parseSim(args: string[]): Command {
-  const config: Record<string, { type: 'string' | 'boolean'; short?: string }> = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } };
+  const config: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+    json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    workers: { type: 'string' }, topology: { type: 'string' }, idle: { type: 'string' },
+  };
   for (const [name, spec] of Object.entries(SIM_FLAGS)) config[name] = { type: spec.type };
   let values: Record<string, Value>;
   try {
@@ -91,7 +100,31 @@ function parseSim(args: string[]): Command {
     if (v === undefined) continue;
     (options as Record<string, unknown>)[spec.option] = spec.convert(`--${name}`, typeof v === 'string' ? v : '');
   }
-  return { kind: 'sim', options, json: values.json === true };
+  return { kind: 'sim', options, json: values.json === true, threads: parseThreads(values, options) };
+}
+
+/** The thread flags, checked together; undefined for the single-thread run. */
+function parseThreads(values: Record<string, Value>, options: SimOptions): Threads | undefined {
+  const str = (k: string): string | undefined => (typeof values[k] === 'string' ? values[k] as string : undefined);
+  const workers = str('workers') === undefined ? 1 : wholeNumber('--workers', str('workers')!);
+  const topology = str('topology') === undefined ? 'rtc' : oneOf<Topology>(TOPOLOGIES)('--topology', str('topology')!);
+  const idle = str('idle') === undefined ? 'poll' : oneOf<IdleMode>(IDLE_MODES)('--idle', str('idle')!);
+  if (workers < 1) throw new UsageError(`--workers must be at least 1, got ${workers}`);
+  if (workers === 1) {
+    if (str('topology') !== undefined || str('idle') !== undefined) {
+      throw new UsageError('--topology and --idle need --workers 2 or more (--workers 1 is the single-thread run)');
+    }
+    return undefined;
+  }
+  if (workers > MAX_WORKERS[topology]) throw new UsageError(`--topology ${topology} runs on at most ${MAX_WORKERS[topology]} workers, got --workers ${workers}`);
+  if ((options.mode ?? 'loopback') !== 'loopback') throw new UsageError(`--workers ${workers} needs --mode loopback`);
+  if (options.drop !== undefined && options.drop !== 0) throw new UsageError(`--drop is not supported with --workers ${workers}`);
+  if (topology === 'pipeline') {
+    for (const [flag, set] of [['--latency', options.latency], ['--jitter', options.jitter], ['--out-of-order', options.outOfOrder]] as const) {
+      if (set) throw new UsageError(`${flag} is not supported by --topology pipeline`);
+    }
+  }
+  return { workers, topology, idle };
 }
 
 export function parseCommandLine(argv: readonly string[]): Command {

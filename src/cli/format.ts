@@ -29,8 +29,19 @@ export function formatSummary(r: SimResult): string {
     row('lost', r.lost, r.lost ? `  (corrupt ${int(r.corrupt)}, duplicate ${int(r.duplicate)}, malformed chains ${int(r.malformed)})` : ''),
     `  kicks ${int(r.kicks)}, interrupts ${int(r.interrupts)}, ${int(r.ticks)} ticks, order checksum ${r.orderChecksum}`,
     `  ${r.seconds.toFixed(3)} s, ${r.mpps.toFixed(2)} Mpps`,
+    ...threads(r),
     '',
   ].join('\n');
+}
+
+/** For a run on worker threads: the layout and each worker's counters. */
+function threads(r: SimResult): string[] {
+  const t = r as SimResult & { workers?: number; topology?: string; idle?: string; workerStats?: { worker: number; polls: number; busyPolls: number; sleeps: number; wakeups: number }[] };
+  if (t.workers === undefined) return [];
+  return [
+    `  ${t.workers} workers, ${t.topology} topology, ${t.idle} idle`,
+    ...(t.workerStats ?? []).map((w) => `    worker ${w.worker}: ${int(w.polls)} polls (${int(w.busyPolls)} busy), ${int(w.sleeps)} sleeps, ${int(w.wakeups)} wakeups`),
+  ];
 }
 
 /** One progress line (no newline). */

@@ -9,6 +9,7 @@ import { MAIN_USAGE, SIM_USAGE } from './usage.js';
 import { formatSummary } from './format.js';
 import { ProgressLine } from './progress.js';
 import { runSimulation, type SimResult } from '../../sim/run.js';
+import { runSimulationOnWorkers } from '../../sim/workers/run.js';
 import { SimOptionError } from '../../sim/options.js';
 import { loadEngine } from '../node.js';
 
@@ -27,7 +28,7 @@ const processIO = (): CliIO => ({
 
 const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0];
 
-export function main(argv: readonly string[], io: CliIO = processIO()): number {
+export async function main(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
   let cmd: Command;
   try {
     cmd = parseCommandLine(argv);
@@ -43,7 +44,9 @@ export function main(argv: readonly string[], io: CliIO = processIO()): number {
   const progress = io.stderrIsTTY && !cmd.json ? new ProgressLine(io.stderr) : undefined;
   let result: SimResult;
   try {
-    result = runSimulation({ ...cmd.options, loadEngine }, progress?.update);
+    result = cmd.threads
+      ? await runSimulationOnWorkers({ ...cmd.options, ...cmd.threads, loadEngine })
+      : runSimulation({ ...cmd.options, loadEngine }, progress?.update);
   } catch (e) {
     progress?.clear();
     if (e instanceof SimOptionError) { io.stderr(`virtqueue: ${flagFor(e.option)} ${e.problem}\n`); return 2; }

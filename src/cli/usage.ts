@@ -14,7 +14,7 @@ Run 'virtqueue sim --help' for the simulator's options.
 export const SIM_USAGE = `Usage: virtqueue sim [options]
 
 Runs a virtio-net driver and a software NIC over two virtqueues (transmitq1, receiveq1) in one
-thread, in bursts, and checks every frame that arrives: sequence number, header and payload.
+thread (or, with --workers, on worker threads), in bursts, and checks every frame that arrives: sequence number, header and payload.
 
 Options:
   --ring split|packed   ring layout: split (VIRTIO 1.2 §2.7) or packed (§2.8) (default ${SIM_DEFAULTS.ring})
@@ -36,6 +36,14 @@ Options:
   --in-order            negotiate VIRTIO_F_IN_ORDER (the NIC completes in order and returns
                         runs of buffers with one used entry; excludes --out-of-order and --jitter)
   --frame-size N        frame bytes after the 12-byte virtio_net_hdr, ${MIN_FRAME_SIZE} to ${MAX_FRAME_SIZE} (default ${SIM_DEFAULTS.frameSize})
+  --workers N           threads: 1 runs driver and NIC in this thread (default); 2 or 3 run
+                        them as tasks on worker threads (loopback only, no --drop)
+  --topology T          rtc: driver on worker 0, NIC on worker 1 (at most 2 workers)
+                        pipeline: driver, NIC tx stage, NIC rx stage (joined by handle rings)
+                        on workers 0, 1, 2 modulo N (at most 3; no --latency, --jitter,
+                        --out-of-order) (default rtc; needs --workers 2+)
+  --idle poll|adaptive  poll: workers busy-poll; adaptive: after empty polls a worker arms
+                        its queues' notifications and sleeps until kicked (default poll)
   --json                print the result as one JSON object (the last line of stdout)
   -h, --help            show this help
 

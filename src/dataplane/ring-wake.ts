@@ -1,0 +1,35 @@
+// Waking the consumer of a HandleRing (browser-safe). A HandleRing has no notification
+// suppression of its own, so a sleeping consumer raises a flag word: the consumer sets it, then
+// checks the ring; the producer enqueues, then checks the flag and, if set, clears it and rings
+// the consumer's doorbell. Both sides are sequentially consistent atomics (the ring's indices
+// are Wasm atomics too), so either the consumer sees the entries or the producer sees the flag.
+import type { HandleRing } from './ring.js';
+
+export class RingWake {
+  private readonly i32: Int32Array;
+  private readonly at: number;
+
+  /** `addr`: a 4-byte word in the shared memory; `ring(w)` rings worker w's doorbell. */
+  constructor(memory: WebAssembly.Memory, addr: number, private readonly consumer: number, private readonly ringDoorbell: (worker: number) => void) {
+    this.i32 = new Int32Array(memory.buffer);
+    this.at = addr >>> 2;
+  }
+
+  /** Consumer, before sleeping: raises the flag; true when `ring` is still empty (may sleep). */
+  arm(ring: HandleRing): boolean {
+    Atomics.store(this.i32, this.at, 1); // pairs with the producer's Atomics.load in notify()
+    return ring.count === 0;
+  }
+
+  /** Consumer, after waking: lowers the flag (producers stop ringing). */
+  disarm(): void {
+    Atomics.store(this.i32, this.at, 0);
+  }
+
+  /** Producer, after an enqueue: rings the consumer if it raised the flag. */
+  notify(): void {
+    // load first: the common case (consumer awake) costs no read-modify-write; the exchange
+    // makes sure one producer rings once per arm.
+    if (Atomics.load(this.i32, this.at) !== 0 && Atomics.exchange(this.i32, this.at, 0) !== 0) this.ringDoorbell(this.consumer);
+  }
+}
