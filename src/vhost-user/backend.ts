@@ -1,0 +1,490 @@
+// One vhost-user connection, back-end side: the state machine that takes the front-end's
+// messages, keeps features, guest memory and vring state, and runs each vring on an engine
+// DeviceQueue once it is ready (num, addresses, base, kick or polling, enabled). A device model
+// hears about it through `BackendListener`. Every handler checks its input before changing
+// anything; what happens on error is `handle`'s comment.
+import { close as closeFd, eventfdWrite } from '../native/index.js';
+import { RING_FEATURES, type FeatureSet } from '../features.js';
+import type { Engine } from '../engine.js';
+import type { DeviceQueue } from '../queue-side.js';
+import type { RingLayout } from '../ring.js';
+import * as P from './protocol.js';
+import {
+  ProtocolError, encodeReply, u64Payload, statePayload, readEmpty, readU64, readState, readAddr, readMemTable,
+  readVringFd, readConfig, configPayload, type Message,
+} from './message.js';
+import { GuestMemory } from './guest-memory.js';
+import type { MemoryWindow } from './memory-table.js';
+import type { RingSlots } from './ring-slots.js';
+import { Vring } from './vring.js';
+import { vringAreas, vringNumProblem } from './vring-areas.js';
+import { buildRingDevice, ringDeviceBase } from './ring-device.js';
+import { readNetConfig, NET_S_LINK_UP, type NetConfig } from './net-config.js';
+
+/** A running vring, as handed to the device model. */
+export interface ReadyRing {
+  index: number;
+  layout: RingLayout;
+  device: DeviceQueue;
+  features: FeatureSet;
+  /** Signals the front-end's call eventfd; false when there is none (it polls). */
+  interrupt(): boolean;
+}
+
+export interface BackendListener {
+  ringReady?(index: number, ring: ReadyRing): void;
+  /** The ring's DeviceQueue is no longer to be used (chains in flight are abandoned). */
+  ringStopped?(index: number): void;
+  /** The front-end kicked a running ring. */
+  kick?(index: number): void;
+}
+
+export interface BackendOptions {
+  engine: Engine;
+  /** Device-state slots, at least 2 * maxQueuePairs (reused across connections). */
+  slots: RingSlots;
+  /** Where guest memory is mapped in engine.memory. */
+  window: MemoryWindow;
+  /** Virtio feature bits offered (F_PROTOCOL_FEATURES is added). */
+  features: FeatureSet;
+  maxQueuePairs?: number;
+  mac?: readonly number[];
+  mtu?: number;
+  listener?: BackendListener;
+  log?: (line: string) => void;
+}
+
+const PF = P.ProtocolFeature;
+/** Protocol features this back-end implements. */
+export const OFFERED_PROTOCOL_FEATURES: bigint = [PF.MQ, PF.REPLY_ACK, PF.CONFIG, PF.STATUS, PF.NET_MTU, PF.RARP]
+  .reduce((s, b) => s | (1n << BigInt(b)), 0n);
+const PROTOCOL_FEATURES_BIT = 1n << BigInt(P.F_PROTOCOL_FEATURES);
+
+/** A request this back-end does not carry out; harmless to ignore when no ack was asked for. */
+class Refused extends Error {}
+
+type Fds = 'none' | 'any';
+interface Handler {
+  /** Whether the request has a reply of its own (else REPLY_ACK may ask for an ack). */
+  reply: boolean;
+  /** 'none': fds with it are a protocol error; 'any': its reader checks them. */
+  fds: Fds;
+  run(m: Message): Uint8Array | void;
+}
+
+const R = P.Request;
+
+export class VhostUserBackend {
+  readonly memory: GuestMemory;
+  readonly rings: Vring[];
+  private readonly offered: FeatureSet;
+  private features: FeatureSet = 0n;
+  private featuresSet = false;
+  private protocolFeatures = 0n;
+  private status = 0;
+  private owner = false;
+  private mtu: number;
+  /** MAC of the last SEND_RARP (a device model may announce it). */
+  rarpMac: Uint8Array | undefined;
+  private closed = false;
+  private readonly log: (line: string) => void;
+  private readonly handlers: Map<number, Handler>;
+
+  constructor(private readonly opts: BackendOptions) {
+    const pairs = opts.maxQueuePairs ?? 1;
+    if (!Number.isInteger(pairs) || pairs < 1 || pairs * 2 > opts.slots.count || pairs * 2 > 256) {
+      throw new RangeError(`maxQueuePairs ${pairs}: needs 1 to ${Math.min(128, opts.slots.count >> 1)} (two vrings per pair, one slot each)`);
+    }
+    this.offered = opts.features | PROTOCOL_FEATURES_BIT;
+    this.mtu = opts.mtu ?? 1500;
+    this.memory = new GuestMemory(opts.engine.memory, opts.window);
+    this.rings = Array.from({ length: pairs * 2 }, (_, i) => new Vring(i));
+    this.log = opts.log ?? ((line) => console.warn(`vhost-user: ${line}`));
+    this.handlers = this.table();
+  }
+
+  get negotiatedFeatures(): FeatureSet {
+    return this.features;
+  }
+
+  get negotiatedProtocolFeatures(): bigint {
+    return this.protocolFeatures;
+  }
+
+  get deviceStatus(): number {
+    return this.status;
+  }
+
+  /** SET_OWNER came (and no RESET_OWNER since). */
+  get owned(): boolean {
+    return this.owner;
+  }
+
+  get netMtu(): number {
+    return this.mtu;
+  }
+
+  private get replyAck(): boolean {
+    return (this.protocolFeatures & (1n << BigInt(PF.REPLY_ACK))) !== 0n;
+  }
+
+  private get layout(): RingLayout {
+    return (this.features & RING_FEATURES.RING_PACKED) !== 0n ? 'packed' : 'split';
+  }
+
+  /**
+   * Handles one message; returns the encoded replies to send (zero or one). The message's fds
+   * are taken over: kept by the handler or closed. On a bad request (out of range, refused by
+   * the checks): with REPLY_ACK negotiated and NEED_REPLY set, a non-zero ack and the session
+   * goes on; a request the back-end does not implement is otherwise logged and ignored; any
+   * other bad request (the front-end would go on believing it worked), a malformed payload or
+   * wrong fds throws a ProtocolError with close = true: the connection must end.
+   */
+  handle(m: Message): Uint8Array[] {
+    const name = P.requestName(m.request);
+    const needAck = this.replyAck && (m.flags & P.FLAG_NEED_REPLY) !== 0;
+    const h = this.handlers.get(m.request);
+    try {
+      if (this.closed) throw new ProtocolError(m.request, 'the session is closed', true);
+      if (!h) throw new Refused('not supported by this back-end');
+      if (h.fds === 'none' && m.fds.length > 0) {
+        throw new ProtocolError(m.request, `${m.fds.length} file descriptors with a request that takes none`, true);
+      }
+      const payload = h.run(m);
+      if (h.reply) return [encodeReply(m.request, payload ?? new Uint8Array(0))];
+      return needAck ? [encodeReply(m.request, u64Payload(0n))] : [];
+    } catch (e) {
+      if (e instanceof ProtocolError && e.close) throw e;
+      const why = (e as Error).message;
+      if (e instanceof Refused && !h?.reply) {
+        this.log(`${name}: refused: ${why}${needAck ? '' : ' (ignored)'}`);
+        return needAck ? [encodeReply(m.request, u64Payload(1n))] : [];
+      }
+      if (needAck && !h?.reply) {
+        this.log(`${name}: failed: ${why}`);
+        return [encodeReply(m.request, u64Payload(1n))];
+      }
+      throw new ProtocolError(m.request, why.startsWith('vhost-user ') ? why.replace(/^vhost-user \S+: /, '') : why, true);
+    } finally {
+      for (const fd of m.fds.splice(0)) this.closeQuietly(fd);
+    }
+  }
+
+  /** Ends the session: stops every ring, closes every fd it owns, unmaps guest memory. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const r of this.rings) {
+      this.stop(r);
+      r.closeFds();
+    }
+    this.memory.clear();
+  }
+
+  private closeQuietly(fd: number): void {
+    try {
+      closeFd(fd);
+    } catch (e) {
+      this.log(`closing fd ${fd}: ${(e as Error).message}`);
+    }
+  }
+
+  private ring(m: Message, index: number): Vring {
+    const r = this.rings[index];
+    if (r === undefined) throw new ProtocolError(m.request, `vring ${index} does not exist (${this.rings.length} vrings)`);
+    return r;
+  }
+
+  private invalid(m: Message, problem: string): never {
+    throw new ProtocolError(m.request, problem);
+  }
+
+  // -- Rings starting and stopping ------------------------------------------------------------
+
+  /** Starts `r` if it has everything it needs; logs (and leaves it stopped) if the engine refuses. */
+  private tryStart(r: Vring): void {
+    if (this.closed || r.running) return;
+    const protocol = (this.features & PROTOCOL_FEATURES_BIT) !== 0n;
+    if (r.num === undefined || r.addr === undefined || r.base === undefined || !r.started) return;
+    if (protocol && !r.enabled) return;
+    if (this.memory.regions.length === 0) return;
+    const layout = this.layout;
+    const areas = vringAreas(layout, r.num, r.addr, (u, n) => this.memory.translateUser(u, n));
+    const numProblem = vringNumProblem(r.num, layout);
+    if (typeof areas === 'string' || numProblem !== null) {
+      this.log(`vring ${r.index} not started: ${numProblem ?? areas}`);
+      return;
+    }
+    let device: DeviceQueue;
+    try {
+      device = buildRingDevice(this.opts.engine, this.opts.slots.planFor(r.index), {
+        layout, areas, features: this.features, regions: this.memory.deviceRegions(), base: r.base, notify: r.hasKickFd,
+      });
+    } catch (e) {
+      this.log(`vring ${r.index} not started: ${(e as Error).message}`);
+      return;
+    }
+    r.device = device;
+    r.layout = layout;
+    const ring: ReadyRing = {
+      index: r.index, layout, device, features: this.features,
+      interrupt: () => (r.call === undefined ? false : eventfdWrite(r.call, 1)),
+    };
+    this.notify(() => this.opts.listener?.ringReady?.(r.index, ring));
+  }
+
+  /** Stops `r` if it runs, keeping where it got to as its base. */
+  private stop(r: Vring): void {
+    if (!r.device) return;
+    r.base = ringDeviceBase(r.device);
+    r.device = undefined;
+    r.layout = undefined;
+    this.notify(() => this.opts.listener?.ringStopped?.(r.index));
+  }
+
+  private notify(f: () => void): void {
+    try {
+      f();
+    } catch (e) {
+      this.log(`device model listener threw: ${(e as Error).message}`);
+    }
+  }
+
+  private onKick(r: Vring): void {
+    if (r.running) this.notify(() => this.opts.listener?.kick?.(r.index));
+    else this.log(`vring ${r.index}: kick before the ring runs (ignored)`);
+  }
+
+  // -- Handlers, one per request -----------------------------------------------------------------
+
+  private table(): Map<number, Handler> {
+    const t = new Map<number, Handler>();
+    const on = (request: number, reply: boolean, run: (m: Message) => Uint8Array | void, fds: Fds = 'none'): void => {
+      t.set(request, { reply, fds, run });
+    };
+    on(R.GET_FEATURES, true, (m) => this.getFeatures(m));
+    on(R.SET_FEATURES, false, (m) => this.setFeatures(m));
+    on(R.GET_PROTOCOL_FEATURES, true, (m) => this.getProtocolFeatures(m));
+    on(R.SET_PROTOCOL_FEATURES, false, (m) => this.setProtocolFeatures(m));
+    on(R.SET_OWNER, false, (m) => this.setOwner(m));
+    on(R.RESET_OWNER, false, (m) => this.resetOwner(m));
+    on(R.SET_MEM_TABLE, false, (m) => this.setMemTable(m), 'any');
+    on(R.SET_VRING_NUM, false, (m) => this.setVringNum(m));
+    on(R.SET_VRING_ADDR, false, (m) => this.setVringAddr(m));
+    on(R.SET_VRING_BASE, false, (m) => this.setVringBase(m));
+    on(R.GET_VRING_BASE, true, (m) => this.getVringBase(m));
+    on(R.SET_VRING_KICK, false, (m) => this.setVringKick(m), 'any');
+    on(R.SET_VRING_CALL, false, (m) => this.setVringCall(m), 'any');
+    on(R.SET_VRING_ERR, false, (m) => this.setVringErr(m), 'any');
+    on(R.SET_VRING_ENABLE, false, (m) => this.setVringEnable(m));
+    on(R.GET_QUEUE_NUM, true, (m) => this.getQueueNum(m));
+    on(R.SET_STATUS, false, (m) => this.setStatus(m));
+    on(R.GET_STATUS, true, (m) => this.getStatus(m));
+    on(R.GET_CONFIG, true, (m) => this.getConfig(m));
+    on(R.SET_CONFIG, false, (m) => this.setConfig(m));
+    on(R.SEND_RARP, false, (m) => this.sendRarp(m));
+    on(R.NET_SET_MTU, false, (m) => this.netSetMtu(m));
+    return t;
+  }
+
+  /** GET_FEATURES: the virtio features offered, plus F_PROTOCOL_FEATURES. */
+  private getFeatures(m: Message): Uint8Array {
+    readEmpty(m);
+    return u64Payload(this.offered);
+  }
+
+  /** SET_FEATURES: a subset of what GET_FEATURES offered. */
+  private setFeatures(m: Message): void {
+    const f = readU64(m);
+    const extra = f & ~this.offered;
+    if (extra !== 0n) this.invalid(m, `feature bits 0x${extra.toString(16)} were not offered`);
+    const layoutChanges = this.featuresSet && ((f ^ this.features) & RING_FEATURES.RING_PACKED) !== 0n;
+    if (layoutChanges && this.rings.some((r) => r.running)) this.invalid(m, 'RING_PACKED cannot change while rings run');
+    this.features = f;
+    this.featuresSet = true;
+    for (const r of this.rings) this.tryStart(r);
+  }
+
+  /** GET_PROTOCOL_FEATURES: the protocol features this back-end implements. */
+  private getProtocolFeatures(m: Message): Uint8Array {
+    readEmpty(m);
+    return u64Payload(OFFERED_PROTOCOL_FEATURES);
+  }
+
+  /** SET_PROTOCOL_FEATURES: a subset of what was offered. */
+  private setProtocolFeatures(m: Message): void {
+    const f = readU64(m);
+    const extra = f & ~OFFERED_PROTOCOL_FEATURES;
+    if (extra !== 0n) this.invalid(m, `protocol feature bits 0x${extra.toString(16)} were not offered`);
+    this.protocolFeatures = f;
+  }
+
+  /** SET_OWNER: the front-end claims the session. */
+  private setOwner(m: Message): void {
+    readEmpty(m);
+    this.owner = true;
+  }
+
+  /** RESET_OWNER: every ring stopped and disabled. */
+  private resetOwner(m: Message): void {
+    readEmpty(m);
+    for (const r of this.rings) {
+      this.stop(r);
+      r.enabled = false;
+    }
+    this.owner = false;
+  }
+
+  /** SET_MEM_TABLE: checks the new table whole, stops the rings, remaps, restarts them. */
+  private setMemTable(m: Message): void {
+    const regions = readMemTable(m);
+    this.memory.check(regions, m.fds);
+    const running = this.rings.filter((r) => r.running);
+    for (const r of running) this.stop(r);
+    this.memory.replace(regions, m.fds);
+    // The fds are closed by handle(): the mappings keep the pages.
+    for (const r of this.rings) this.tryStart(r);
+  }
+
+  /** SET_VRING_NUM: Queue Size, 1 to 32768 (a power of two unless RING_PACKED), ring stopped. */
+  private setVringNum(m: Message): void {
+    const s = readState(m);
+    const r = this.ring(m, s.index);
+    const problem = vringNumProblem(s.num, this.layout);
+    if (problem !== null) this.invalid(m, `vring ${s.index}: ${problem}`);
+    if (r.running) this.invalid(m, `vring ${s.index} is running`);
+    r.num = s.num;
+  }
+
+  /** SET_VRING_ADDR: each area whole inside one region (translated through user addresses). */
+  private setVringAddr(m: Message): void {
+    const a = readAddr(m);
+    const r = this.ring(m, a.index);
+    if (r.num === undefined) this.invalid(m, `vring ${a.index}: addresses before SET_VRING_NUM`);
+    if (this.memory.regions.length === 0) this.invalid(m, `vring ${a.index}: addresses before SET_MEM_TABLE`);
+    const areas = vringAreas(this.layout, r.num, a, (u, n) => this.memory.translateUser(u, n));
+    if (typeof areas === 'string') this.invalid(m, `vring ${a.index}: ${areas}`);
+    this.stop(r);
+    r.addr = a;
+    this.tryStart(r);
+  }
+
+  /** SET_VRING_BASE: where the device starts reading (packed: index | wrap << 15), ring stopped. */
+  private setVringBase(m: Message): void {
+    const s = readState(m);
+    const r = this.ring(m, s.index);
+    if (r.running) this.invalid(m, `vring ${s.index} is running`);
+    if (s.num > 0xffff) this.invalid(m, `vring ${s.index}: base ${s.num} is above 65535`);
+    if (this.layout === 'packed' && r.num !== undefined && (s.num & (P.PACKED_BASE_WRAP - 1)) >= r.num) {
+      this.invalid(m, `vring ${s.index}: packed base index ${s.num & (P.PACKED_BASE_WRAP - 1)} is not below the queue size ${r.num}`);
+    }
+    r.base = s.num;
+    this.tryStart(r);
+  }
+
+  /** GET_VRING_BASE: stops the ring and replies with where the device would read next. */
+  private getVringBase(m: Message): Uint8Array {
+    const s = readState(m);
+    const r = this.ring(m, s.index);
+    this.stop(r);
+    r.dropKick();
+    return statePayload(s.index, r.base ?? 0);
+  }
+
+  /** SET_VRING_KICK: the kick eventfd (or polling); starts the ring if it has the rest. */
+  private setVringKick(m: Message): void {
+    const v = readVringFd(m);
+    const r = this.ring(m, v.index);
+    m.fds.splice(0);
+    try {
+      r.setKick(v.fd, () => this.onKick(r));
+    } catch (e) {
+      this.invalid(m, `vring ${v.index}: cannot watch the kick fd: ${(e as Error).message}`);
+    }
+    this.tryStart(r);
+  }
+
+  /** SET_VRING_CALL: the eventfd to signal used buffers on (or none). */
+  private setVringCall(m: Message): void {
+    const v = readVringFd(m);
+    const r = this.ring(m, v.index);
+    m.fds.splice(0);
+    r.setCall(v.fd);
+  }
+
+  /** SET_VRING_ERR: the eventfd to signal errors on (or none). */
+  private setVringErr(m: Message): void {
+    const v = readVringFd(m);
+    const r = this.ring(m, v.index);
+    m.fds.splice(0);
+    r.setErr(v.fd);
+  }
+
+  /** SET_VRING_ENABLE: num 1 enables, 0 disables (stopping it, keeping its position). */
+  private setVringEnable(m: Message): void {
+    const s = readState(m);
+    const r = this.ring(m, s.index);
+    if (s.num > 1) this.invalid(m, `vring ${s.index}: enable value ${s.num}, expected 0 or 1`);
+    r.enabled = s.num === 1;
+    if (r.enabled) this.tryStart(r);
+    else this.stop(r);
+  }
+
+  /** GET_QUEUE_NUM: how many vrings (two per queue pair). */
+  private getQueueNum(m: Message): Uint8Array {
+    readEmpty(m);
+    return u64Payload(BigInt(this.rings.length));
+  }
+
+  /** SET_STATUS: the virtio device status byte. */
+  private setStatus(m: Message): void {
+    const v = readU64(m);
+    if (v > 0xffn) this.invalid(m, `status 0x${v.toString(16)} does not fit a byte`);
+    this.status = Number(v);
+  }
+
+  /** GET_STATUS: the last status set. */
+  private getStatus(m: Message): Uint8Array {
+    readEmpty(m);
+    return u64Payload(BigInt(this.status));
+  }
+
+  /** GET_CONFIG: exactly the requested bytes of the virtio-net config space; empty if out of range. */
+  private getConfig(m: Message): Uint8Array {
+    const c = readConfig(m);
+    const bytes = readNetConfig(this.netConfig(), c.offset, c.size);
+    if (bytes === undefined) {
+      this.log(`GET_CONFIG: [${c.offset}, +${c.size}) is outside the config space (empty reply)`);
+      return new Uint8Array(0);
+    }
+    return configPayload(c.offset, c.flags, bytes);
+  }
+
+  private netConfig(): NetConfig {
+    return {
+      mac: this.opts.mac ?? [0x52, 0x54, 0x00, 0x12, 0x34, 0x56],
+      status: NET_S_LINK_UP,
+      maxVirtqueuePairs: this.rings.length / 2,
+      mtu: this.mtu,
+    };
+  }
+
+  /** SET_CONFIG: refused, the config space is read-only here. */
+  private setConfig(m: Message): void {
+    readConfig(m);
+    throw new Refused('the config space is read-only');
+  }
+
+  /** SEND_RARP: the MAC (first six bytes) to announce, recorded for the device model. */
+  private sendRarp(m: Message): void {
+    const v = readU64(m);
+    this.rarpMac = u64Payload(v).slice(0, 6);
+  }
+
+  /** NET_SET_MTU: the MTU the front-end wants (68 to 65535). */
+  private netSetMtu(m: Message): void {
+    const v = readU64(m);
+    if (v < 68n || v > 65535n) this.invalid(m, `MTU ${v} is outside 68 to 65535`);
+    this.mtu = Number(v);
+  }
+}

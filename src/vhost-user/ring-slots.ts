@@ -1,0 +1,27 @@
+// Private state for the device side of each vring (control block, region table, per-head
+// shadow, in-order ring), reserved once per vring index from the back-end's plan. A MemoryPlan
+// never frees, so each (re)start of a ring builds its DeviceQueue in a fresh plan over that
+// index's slot: connections can come and go forever without using up memory.
+import * as Q from '../../assembly/layout/queue.js';
+import { MemoryPlan } from '../memory.js';
+import { MAX_VRING_NUM } from './vring-areas.js';
+
+/** Bytes a device side of the largest queue needs, with alignment slack. */
+export const RING_SLOT_BYTES =
+  Q.QUEUE_CB_SIZE + Q.MAX_REGIONS * Q.REGION_SIZE + MAX_VRING_NUM * Q.PDEV_SHADOW_SIZE + MAX_VRING_NUM * 2 + 4 * 64;
+
+export class RingSlots {
+  private readonly starts: number[];
+
+  /** Reserves `count` slots from `plan`. */
+  constructor(private readonly plan: MemoryPlan, readonly count: number) {
+    this.starts = Array.from({ length: count }, (_, i) => plan.alloc(RING_SLOT_BYTES, 64, `vring ${i} device state`));
+  }
+
+  /** A fresh plan over vring `index`'s slot (the previous device on it must be dropped). */
+  planFor(index: number): MemoryPlan {
+    const start = this.starts[index];
+    if (start === undefined) throw new RangeError(`vring ${index}: only ${this.count} slots`);
+    return new MemoryPlan(this.plan.memory, { start, end: start + RING_SLOT_BYTES });
+  }
+}

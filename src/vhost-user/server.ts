@@ -1,0 +1,120 @@
+// The vhost-user back-end's socket: listens at a path (never replacing a live socket), serves one
+// front-end at a time (a second connection is closed with a log line), and after a session ends
+// (hang-up or protocol error) is ready for the next. Client mode (the front-end listens, e.g.
+// QEMU's `server=on`) connects instead, with backoff, and reconnects after each session.
+import { EventEmitter } from 'node:events';
+import { UnixServer, UnixSocket } from '../native/index.js';
+import type { MemoryPlan } from '../memory.js';
+import { VhostUserBackend, type BackendOptions } from './backend.js';
+import { VhostUserConnection } from './connection.js';
+import { RingSlots } from './ring-slots.js';
+
+export interface VhostUserServerOptions extends Omit<BackendOptions, 'slots'> {
+  /** Where the per-vring device state is reserved (2 * maxQueuePairs slots, once). */
+  plan: MemoryPlan;
+}
+
+export interface ClientModeOptions {
+  /** First retry delay (default 50 ms), doubled up to `maxDelayMs` (default 2000 ms). */
+  minDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+type ServerEvents = { session: [VhostUserBackend]; sessionEnd: [string]; close: [] };
+
+export class VhostUserServer extends EventEmitter<ServerEvents> {
+  private readonly slots: RingSlots;
+  private readonly log: (line: string) => void;
+  private listener: UnixServer | undefined;
+  private current: VhostUserConnection | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private isClosed = false;
+
+  private constructor(private readonly opts: VhostUserServerOptions) {
+    super();
+    this.slots = new RingSlots(opts.plan, 2 * (opts.maxQueuePairs ?? 1));
+    this.log = opts.log ?? ((line) => console.warn(`vhost-user: ${line}`));
+  }
+
+  /** Listens at `path` for front-ends (EADDRINUSE if a live server is there). */
+  static listen(path: string, opts: VhostUserServerOptions): VhostUserServer {
+    const s = new VhostUserServer(opts);
+    s.listener = UnixServer.listen(path);
+    s.listener.on('connection', (socket) => s.accept(socket));
+    s.listener.on('error', (e) => s.log(`listening socket: ${e.message}`));
+    return s;
+  }
+
+  /** Connects to a front-end listening at `path`, retrying with backoff, and again after each session. */
+  static connect(path: string, opts: VhostUserServerOptions, client: ClientModeOptions = {}): VhostUserServer {
+    const s = new VhostUserServer(opts);
+    const min = client.minDelayMs ?? 50;
+    const max = client.maxDelayMs ?? 2000;
+    let delay = min;
+    const attempt = (): void => {
+      s.retry = undefined;
+      if (s.isClosed || s.current) return;
+      let socket: UnixSocket;
+      try {
+        socket = UnixSocket.connect(path);
+      } catch (e) {
+        s.log(`connecting to ${path}: ${(e as Error).message}; retrying in ${delay} ms`);
+        s.retry = setTimeout(attempt, delay);
+        delay = Math.min(delay * 2, max);
+        return;
+      }
+      delay = min;
+      s.accept(socket);
+    };
+    s.on('sessionEnd', () => {
+      if (!s.isClosed) s.retry = setTimeout(attempt, min);
+    });
+    attempt();
+    return s;
+  }
+
+  /** The session being served, if any. */
+  get session(): VhostUserBackend | undefined {
+    return this.current?.backend;
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** Stops listening (or reconnecting) and ends the current session. */
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.listener?.close();
+    this.current?.close('the back-end is closing');
+    this.emit('close');
+  }
+
+  private accept(socket: UnixSocket): void {
+    if (this.isClosed) {
+      socket.close();
+      return;
+    }
+    if (this.current) {
+      this.log(`refusing connection fd ${socket.fd}: a session is already being served`);
+      socket.close();
+      return;
+    }
+    let backend: VhostUserBackend;
+    try {
+      backend = new VhostUserBackend({ ...this.opts, slots: this.slots, log: this.log });
+    } catch (e) {
+      this.log(`cannot start a session: ${(e as Error).message}`);
+      socket.close();
+      return;
+    }
+    const conn = new VhostUserConnection(socket, backend, this.log, (reason) => {
+      if (this.current === conn) this.current = undefined;
+      this.emit('sessionEnd', reason);
+    });
+    this.current = conn;
+    this.emit('session', backend);
+  }
+}
