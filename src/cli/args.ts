@@ -6,10 +6,12 @@ import { RING_KINDS, type RingKind } from '../../sim/queues.js';
 import { SIM_MODES, type SimMode, type SimOptions } from '../../sim/options.js';
 import { TOPOLOGIES, MAX_WORKERS, type Topology } from '../../sim/workers/topology.js';
 import { IDLE_MODES, type IdleMode } from '../dataplane/idle.js';
+import { parseVhost, type VhostCommand } from './vhost-args.js';
 
 export type Command =
-  | { kind: 'help'; topic: 'main' | 'sim' }
-  | { kind: 'sim'; options: SimOptions; json: boolean; threads?: Threads };
+  | { kind: 'help'; topic: 'main' | 'sim' | 'vhost' }
+  | { kind: 'sim'; options: SimOptions; json: boolean; threads?: Threads }
+  | VhostCommand;
 
 /** --workers N (N >= 2: the run goes to worker threads), --topology, --idle. */
 export interface Threads { workers: number; topology: Topology; idle: IdleMode }
@@ -133,9 +135,11 @@ export function parseCommandLine(argv: readonly string[]): Command {
   if (first === '--help' || first === '-h' || first === 'help') {
     if (rest.length === 0) return { kind: 'help', topic: 'main' };
     if (rest.length === 1 && rest[0] === 'sim') return { kind: 'help', topic: 'sim' };
+    if (rest.length === 1 && rest[0] === 'vhost') return { kind: 'help', topic: 'vhost' };
     throw new UsageError(`no help on '${rest.join(' ')}' (try 'virtqueue --help')`);
   }
   if (first === 'sim') return parseSim(rest);
+  if (first === 'vhost') return parseVhost(rest);
   if (first.startsWith('-')) throw new UsageError(`unknown option '${first}' before the command (try 'virtqueue --help')`);
   throw new UsageError(`unknown command '${first}' (try 'virtqueue --help')`);
 }

@@ -6,6 +6,8 @@
 //   2  bad command line, or something asked for that is not implemented yet
 import { parseCommandLine, flagFor, UsageError, type Command } from './args.js';
 import { MAIN_USAGE, SIM_USAGE } from './usage.js';
+import { VHOST_USAGE } from './vhost-usage.js';
+import { runVhost } from './vhost-run.js';
 import { formatSummary } from './format.js';
 import { ProgressLine } from './progress.js';
 import { runSimulation, type SimResult } from '../../sim/run.js';
@@ -37,9 +39,10 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     throw e;
   }
   if (cmd.kind === 'help') {
-    io.stdout(cmd.topic === 'sim' ? SIM_USAGE : MAIN_USAGE);
+    io.stdout(cmd.topic === 'sim' ? SIM_USAGE : cmd.topic === 'vhost' ? VHOST_USAGE : MAIN_USAGE);
     return 0;
   }
+  if (cmd.kind === 'vhost') return runVhost(cmd, io);
 
   const progress = io.stderrIsTTY && !cmd.json ? new ProgressLine(io.stderr) : undefined;
   let result: SimResult;

@@ -1,0 +1,93 @@
+// `virtqueue vhost`: one shared memory (private state below PRIVATE_BYTES, then the guest memory
+// window), the vhost-user server (or client) with the virtio-net device model as its listener,
+// live rates on a terminal, and the summary at the end (--duration, SIGINT or SIGTERM).
+import { createSharedMemory, MemoryPlan, SUPPORTED } from '../index.js';
+import { loadEngine } from '../node.js';
+import { VhostUserServer } from '../vhost-user/server.js';
+import { NetDevice } from '../vhost-user/net/device.js';
+import { PcapWriter } from '../vhost-user/net/pcap.js';
+import type { PairCounters } from '../vhost-user/net/queue-pair.js';
+import type { VhostCommand } from './vhost-args.js';
+import { summarize, formatVhostSummary, formatRates } from './vhost-format.js';
+import type { CliIO } from './main.js';
+
+const MiB = 1 << 20;
+/** Ring state (one slot per vring), then the device's burst arrays. */
+const PRIVATE_BYTES = 64 * MiB;
+const ERASE_LINE = '\r\x1b[K';
+
+export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
+  const o = cmd.options;
+  const log = (line: string): void => io.stderr(`${live ? ERASE_LINE : ''}virtqueue vhost: ${line}\n`);
+  let live = false;
+  const memory = createSharedMemory(PRIVATE_BYTES + o.guestMem * MiB);
+  const engine = loadEngine(memory);
+  let pcap: PcapWriter | undefined;
+  try {
+    pcap = o.pcap === undefined ? undefined : new PcapWriter(o.pcap, o.pcapMax);
+  } catch (e) {
+    io.stderr(`virtqueue: --pcap ${o.pcap}: ${(e as Error).message.split('\n')[0]}\n`);
+    return 1;
+  }
+  const device = new NetDevice({
+    engine, plan: new MemoryPlan(memory, { start: 32 * MiB, end: PRIVATE_BYTES }), pairs: o.queues, mode: o.fwd, burst: o.burst, pcap, log,
+  });
+  const serverOpts = {
+    engine, plan: new MemoryPlan(memory, { start: 64 * 1024, end: 32 * MiB }),
+    window: { offset: PRIVATE_BYTES, size: o.guestMem * MiB },
+    features: SUPPORTED, maxQueuePairs: o.queues, listener: device, log,
+  };
+  let server: VhostUserServer;
+  try {
+    server = o.client ? VhostUserServer.connect(o.socket, serverOpts) : VhostUserServer.listen(o.socket, serverOpts);
+  } catch (e) {
+    pcap?.close();
+    io.stderr(`virtqueue: ${o.socket}: ${(e as Error).message.split('\n')[0]}\n`);
+    return 1;
+  }
+  let sessions = 0;
+  server.on('session', () => {
+    sessions++;
+    log(`front-end connected (session ${sessions})`);
+  });
+  server.on('sessionEnd', (reason) => log(`session ended: ${reason}; the device is reset`));
+  if (!o.client) log(`listening at ${o.socket}`);
+  const started = performance.now();
+  device.start();
+
+  let prev: PairCounters[] = device.perPair();
+  let prevAt = started;
+  const ticker = io.stderrIsTTY && !cmd.json ? setInterval(() => {
+    const now = performance.now();
+    const cur = device.perPair();
+    io.stderr(ERASE_LINE + formatRates(prev, cur, (now - prevAt) / 1000));
+    live = true;
+    prev = cur;
+    prevAt = now;
+  }, 1000) : undefined;
+
+  const reason = await new Promise<string>((resolve) => {
+    const timer = o.duration === undefined ? undefined : setTimeout(() => done(`${o.duration} s elapsed`), o.duration * 1000);
+    const onSignal = (sig: NodeJS.Signals): void => done(sig);
+    function done(why: string): void {
+      if (timer) clearTimeout(timer);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve(why);
+    }
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  const seconds = (performance.now() - started) / 1000;
+  if (ticker) clearInterval(ticker);
+  if (live) io.stderr(ERASE_LINE);
+  live = false;
+  device.stop();
+  server.close();
+  pcap?.close();
+  log(`stopping: ${reason}`);
+  const s = summarize({ socket: o.socket, role: o.client ? 'client' : 'server', fwd: o.fwd, queues: o.queues, connections: sessions },
+    seconds, device.totals(), device.perPair(), pcap?.written);
+  io.stdout(cmd.json ? `${JSON.stringify(s)}\n` : formatVhostSummary(s));
+  return 0;
+}

@@ -1,0 +1,41 @@
+// Help text of `virtqueue vhost`.
+import { VHOST_DEFAULTS, MAX_QUEUES, MAX_GUEST_MEM } from './vhost-args.js';
+
+export const VHOST_USAGE = `Usage: virtqueue vhost --socket PATH [options]
+
+Runs a vhost-user virtio-net back-end (VIRTIO 1.2 5.1) for a front-end such as QEMU or DPDK's
+virtio-user: it forwards frames like testpmd's forwarding modes, polling its queues on the main
+thread. It serves one front-end at a time; when one goes the device resets and serves the next.
+
+Options:
+  --socket PATH         the vhost-user Unix socket (required)
+  --client              connect to a front-end listening at PATH (retrying with backoff, and
+                        again after each session) instead of listening there; without it the
+                        back-end listens, and refuses to replace a socket another server serves
+  --queues N            queue pairs offered, 1 to ${MAX_QUEUES} (more than 1 needs the front-end's
+                        VIRTIO_NET_F_MQ) (default ${VHOST_DEFAULTS.queues})
+  --fwd MODE            io: frames received go back on the same queue pair
+                        macswap: the same, destination and source MAC swapped
+                        rxonly: frames received are counted and dropped
+                        txonly: send 64-byte Ethernet/IPv4/UDP frames as fast as the
+                        front-end posts receive buffers (and drop what it sends)
+                        (default ${VHOST_DEFAULTS.fwd})
+  --duration S          run S seconds, then print the summary and exit (default: until
+                        SIGINT or SIGTERM, which also print the summary)
+  --pcap FILE           write frames received from the front-end to FILE (libpcap format)
+  --pcap-max N          at most N frames in the pcap file (default ${VHOST_DEFAULTS.pcapMax})
+  --burst N             chains per burst, 1 to 256 (default ${VHOST_DEFAULTS.burst})
+  --guest-mem MIB       room for the front-end's memory regions, MiB, 16 to ${MAX_GUEST_MEM} (default ${VHOST_DEFAULTS.guestMem})
+  --json                print the summary as one JSON object (the last line of stdout)
+  -h, --help            show this help
+
+Counters are the device's: rx = frames the device received from the front-end (on its transmit
+queues); tx = frames the device sent to the front-end (on its receive queues). dropped = frames
+not delivered for want of a receive buffer (or, without VIRTIO_NET_F_MRG_RXBUF, one big enough);
+errors = malformed chains and rings stopped by an engine error. On a terminal a line of
+per-queue rates is redrawn every second. The JSON object has rx_packets, tx_packets, rx_bytes,
+tx_bytes, rx_mpps, tx_mpps, dropped, errors, seconds, connections and per-queue counters.
+
+Exit status: 0 after a run; 1 when the socket cannot be set up or the run fails; 2 for bad
+arguments.
+`;

@@ -1,0 +1,38 @@
+// Frame contents the forwarding modes make or change: testpmd's macswap (swap destination and
+// source MAC) and the fixed txonly frame (Ethernet / IPv4 / UDP, 64 bytes without FCS).
+
+/** Swaps bytes 0-5 (destination MAC) with 6-11 (source MAC) in place. */
+export function macSwap(b: Uint8Array, at: number): void {
+  for (let i = 0; i < 6; i++) {
+    const t = b[at + i];
+    b[at + i] = b[at + 6 + i];
+    b[at + 6 + i] = t;
+  }
+}
+
+export const TXONLY_FRAME_SIZE = 64;
+
+/** One's complement sum of 16-bit big-endian words (RFC 1071). */
+function ipChecksum(b: Uint8Array, at: number, len: number): number {
+  let s = 0;
+  for (let i = 0; i < len; i += 2) s += (b[at + i] << 8) | b[at + i + 1];
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}
+
+/**
+ * The txonly frame: broadcast-free unicast from 02:00:00:00:00:01 to 02:00:00:00:00:02,
+ * IPv4 198.18.0.1 -> 198.18.0.2 (benchmarking range, RFC 2544), UDP 9 -> 9, zero payload.
+ */
+export function txonlyFrame(): Uint8Array {
+  const f = new Uint8Array(TXONLY_FRAME_SIZE);
+  f.set([0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x08, 0x00], 0); // Ethernet, type IPv4
+  const ipLen = TXONLY_FRAME_SIZE - 14;
+  f.set([0x45, 0, ipLen >> 8, ipLen & 0xff, 0, 0, 0x40, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2], 14);
+  const sum = ipChecksum(f, 14, 20);
+  f[24] = sum >> 8;
+  f[25] = sum & 0xff;
+  const udpLen = ipLen - 20;
+  f.set([0, 9, 0, 9, udpLen >> 8, udpLen & 0xff, 0, 0], 34); // UDP checksum 0: none (RFC 768)
+  return f;
+}

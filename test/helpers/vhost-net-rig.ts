@@ -1,0 +1,75 @@
+// A vhost-user back-end with the virtio-net device model attached, a guest and a connected,
+// negotiated front-end with `pairs` queue pairs: the whole world of one vhost-net test.
+import { FEATURES, MemoryPlan } from '../../src/index.js';
+import { NetDevice, type FwdMode, type PcapWriter } from '../../src/vhost-user/net/index.js';
+import { RawFrontEnd } from './vhost-user-frontend.js';
+import { rig, guest, MiB, type Rig, type Guest } from './vhost-user-rig.js';
+import { negotiate, setMemTable, F_PROTOCOL } from './vhost-user-setup.js';
+import { setupPair, type GuestPair } from './vhost-net-frontend.js';
+
+export interface NetWorld {
+  r: Rig;
+  g: Guest;
+  fe: RawFrontEnd;
+  device: NetDevice;
+  pairs: GuestPair[];
+  /** A new front-end session on the same server and device (the previous one must be closed). */
+  reconnect(): Promise<void>;
+  close(): void;
+}
+
+export interface NetWorldOptions {
+  mode?: FwdMode;
+  pairs?: number;
+  devicePairs?: number;
+  mergeable?: boolean;
+  rxBufSize?: number;
+  num?: number;
+  pcap?: PcapWriter;
+}
+
+export async function netWorld(o: NetWorldOptions = {}): Promise<NetWorld> {
+  const pairs = o.pairs ?? 1;
+  const devicePairs = o.devicePairs ?? Math.max(pairs, 4);
+  let device!: NetDevice;
+  const r = rig({
+    maxQueuePairs: devicePairs,
+    listener: {
+      ringReady: (i, ring) => device.ringReady(i, ring),
+      ringStopped: (i) => device.ringStopped(i),
+      kick: () => device.kick(),
+    },
+  });
+  // Burst arrays: above the rig's ring-state plan (which ends at 8 MiB), below the guest window.
+  device = new NetDevice({ engine: r.engine, plan: new MemoryPlan(r.memory, { start: 8 * MiB, end: 16 * MiB }), pairs: devicePairs, mode: o.mode ?? 'io', pcap: o.pcap, log: (l) => r.log.push(l) });
+  device.start();
+  const g = guest(8 * MiB);
+  const w: NetWorld = {
+    r, g, device, fe: undefined as unknown as RawFrontEnd, pairs: [],
+    reconnect: async () => {
+      const fe = RawFrontEnd.connect(r.path);
+      w.fe = fe;
+      let features = FEATURES.VERSION_1 | F_PROTOCOL;
+      if (o.mergeable) features |= FEATURES.NET_MRG_RXBUF;
+      if (pairs > 1) features |= FEATURES.NET_MQ | FEATURES.NET_CTRL_VQ;
+      await negotiate(fe, features);
+      await setMemTable(fe, g);
+      w.pairs = [];
+      for (let k = 0; k < pairs; k++) w.pairs.push(await setupPair(fe, g, k, o.num ?? 64, o.rxBufSize ?? 2048));
+    },
+    close: () => {
+      device.stop();
+      w.fe?.close();
+      for (const p of w.pairs) p.close();
+      r.close();
+      g.close();
+    },
+  };
+  try {
+    await w.reconnect();
+  } catch (e) {
+    w.close();
+    throw e;
+  }
+  return w;
+}

@@ -1,0 +1,203 @@
+// The virtio-net device model behind the vhost-user back-end, driven by a raw front-end whose
+// driver runs in the test: forwarding modes, the virtio_net_hdr (VIRTIO 1.2 5.1.6), mergeable
+// receive buffers on and off (5.1.6.4), two queue pairs (5.1.2), and a new session after the
+// front-end goes.
+import { afterAll, describe, expect, it } from 'vitest';
+import { checkFdLeaks } from './helpers/fd-leaks.js';
+import { nextEvent, until } from './helpers/within.js';
+import { removeSocketDir } from './helpers/vhost-user-rig.js';
+import { netWorld } from './helpers/vhost-net-rig.js';
+import { testFrame } from './helpers/vhost-net-frontend.js';
+
+checkFdLeaks();
+afterAll(removeSocketDir);
+
+const sizes = [60, 64, 128, 333, 1000, 1514];
+const header = (numBuffers: number): number[] => [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, numBuffers & 0xff, numBuffers >> 8];
+
+describe('virtio-net device model, forwarding', () => {
+  it('io: frames the driver transmits come back intact, one buffer each, num_buffers 1', async () => {
+    const w = await netWorld({ mode: 'io' });
+    try {
+      const p = w.pairs[0];
+      p.postRx(64);
+      const frames = Array.from({ length: 40 }, (_, i) => testFrame(sizes[i % sizes.length], i));
+      p.send(frames.slice(0, 20));
+      p.send(frames.slice(20));
+      const got = await p.receive(40);
+      expect(got.map((f) => [...f.header])).toEqual(frames.map(() => header(1)));
+      expect(got.map((f) => f.frame)).toEqual(frames);
+      expect(got.map((f) => f.lens)).toEqual(frames.map((f) => [12 + f.length]));
+      await p.transmitted(40);
+      const bytes = frames.reduce((s, f) => s + f.length, 0);
+      expect(w.device.totals()).toEqual({ rxPackets: 40, rxBytes: bytes, txPackets: 40, txBytes: bytes, dropped: 0, errors: 0 });
+    } finally {
+      w.close();
+    }
+  });
+
+  it('macswap: frames come back with destination and source MAC swapped', async () => {
+    const w = await netWorld({ mode: 'macswap' });
+    try {
+      const p = w.pairs[0];
+      p.postRx(16);
+      const frames = [testFrame(64, 1), testFrame(700, 2)];
+      p.send(frames);
+      const got = await p.receive(2);
+      for (const [i, f] of got.entries()) {
+        const sent = frames[i];
+        expect([...f.frame.subarray(0, 6)]).toEqual([...sent.subarray(6, 12)]);
+        expect([...f.frame.subarray(6, 12)]).toEqual([...sent.subarray(0, 6)]);
+        expect(f.frame.subarray(12)).toEqual(sent.subarray(12));
+      }
+      // The front-end's transmit buffers are left as they were (the device only reads them).
+      expect(w.g.engine.u8[w.pairs[0].txq.buf(0) + 12]).toBe(2);
+      expect(w.g.engine.u8[w.pairs[0].txq.buf(0) + 12 + 5]).toBe(0x0d);
+    } finally {
+      w.close();
+    }
+  });
+
+  it('rxonly: counts and drops what the driver transmits, sends nothing', async () => {
+    const w = await netWorld({ mode: 'rxonly' });
+    try {
+      const p = w.pairs[0];
+      p.postRx(8);
+      p.send(Array.from({ length: 50 }, (_, i) => testFrame(100, i)));
+      await p.transmitted(50);
+      for (let i = 0; i < 10; i++) w.device.poll();
+      p.collect();
+      expect(p.received).toEqual([]);
+      expect(w.device.totals()).toMatchObject({ rxPackets: 50, rxBytes: 5000, txPackets: 0, dropped: 0, errors: 0 });
+    } finally {
+      w.close();
+    }
+  });
+
+  it('txonly: fills every receive buffer with a 64-byte Ethernet/IPv4/UDP frame', async () => {
+    const w = await netWorld({ mode: 'txonly' });
+    try {
+      const p = w.pairs[0];
+      p.postRx(32);
+      const got = await p.receive(32);
+      for (const f of got) {
+        expect([...f.header]).toEqual(header(1));
+        expect(f.frame.length).toBe(64);
+        expect([f.frame[12], f.frame[13], f.frame[14], f.frame[23]]).toEqual([0x08, 0x00, 0x45, 17]);
+        // The IPv4 header checksum verifies: the one's complement sum of the header is 0xffff.
+        let s = 0;
+        for (let i = 14; i < 34; i += 2) s += (f.frame[i] << 8) | f.frame[i + 1];
+        while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+        expect(s).toBe(0xffff);
+      }
+      w.device.poll();
+      expect(w.device.totals()).toMatchObject({ txPackets: 32, txBytes: 32 * 64, dropped: 0, errors: 0 });
+      p.postRx(8, 32);
+      expect((await p.receive(8)).length).toBe(8);
+    } finally {
+      w.close();
+    }
+  });
+});
+
+describe('virtio-net device model, receive buffers', () => {
+  it('MRG_RXBUF: a 3000-byte frame over 2048-byte buffers spans two, num_buffers 2', async () => {
+    const w = await netWorld({ mode: 'io', mergeable: true, rxBufSize: 2048 });
+    try {
+      const p = w.pairs[0];
+      p.postRx(4);
+      const big = testFrame(3000, 9);
+      p.send([big, testFrame(80, 3)]);
+      const [f, small] = await p.receive(2);
+      expect(f.numBuffers).toBe(2);
+      expect(f.lens).toEqual([2048, 12 + 3000 - 2048]);
+      expect([...f.header]).toEqual(header(2));
+      expect(f.frame).toEqual(big);
+      expect([small.numBuffers, small.lens]).toEqual([1, [92]]);
+      expect(w.device.totals()).toMatchObject({ rxPackets: 2, txPackets: 2, dropped: 0 });
+    } finally {
+      w.close();
+    }
+  });
+
+  it('without MRG_RXBUF: a frame too big for one buffer is dropped and counted, the buffer kept', async () => {
+    const w = await netWorld({ mode: 'io', mergeable: false, rxBufSize: 2048 });
+    try {
+      const p = w.pairs[0];
+      p.postRx(1);
+      p.send([testFrame(3000, 9)]);
+      await p.transmitted(1);
+      await until(() => w.device.totals().dropped === 1, 'the drop counted');
+      const small = testFrame(200, 4);
+      p.send([small]);
+      const [f] = await p.receive(1);
+      expect(f.frame).toEqual(small);
+      expect(w.device.totals()).toMatchObject({ rxPackets: 2, txPackets: 1, dropped: 1, errors: 0 });
+    } finally {
+      w.close();
+    }
+  });
+
+  it('no receive buffers: frames are dropped and counted, not held', async () => {
+    const w = await netWorld({ mode: 'io' });
+    try {
+      const p = w.pairs[0];
+      p.send([testFrame(64, 1), testFrame(64, 2)]);
+      await p.transmitted(2);
+      await until(() => w.device.totals().dropped === 2, 'two drops');
+      p.postRx(2);
+      p.send([testFrame(64, 3)]);
+      const [f] = await p.receive(1);
+      expect(f.frame).toEqual(testFrame(64, 3));
+    } finally {
+      w.close();
+    }
+  });
+});
+
+describe('virtio-net device model, queue pairs and sessions', () => {
+  it('two queue pairs: each pair forwards its own frames back on its own receive queue', async () => {
+    const w = await netWorld({ mode: 'io', pairs: 2 });
+    try {
+      const [a, b] = w.pairs;
+      a.postRx(16);
+      b.postRx(16);
+      const fa = Array.from({ length: 5 }, (_, i) => testFrame(100 + i, i));
+      const fb = Array.from({ length: 7 }, (_, i) => testFrame(500 + i, 100 + i));
+      a.send(fa);
+      b.send(fb);
+      expect((await b.receive(7)).map((f) => f.frame)).toEqual(fb);
+      expect((await a.receive(5)).map((f) => f.frame)).toEqual(fa);
+      const per = w.device.perPair();
+      expect(per.slice(0, 2).map((c) => [c.rxPackets, c.txPackets])).toEqual([[5, 5], [7, 7]]);
+      expect(per.slice(2).every((c) => c.rxPackets === 0 && c.txPackets === 0)).toBe(true);
+    } finally {
+      w.close();
+    }
+  });
+
+  it('after the front-end goes the device resets and serves the next one', async () => {
+    const w = await netWorld({ mode: 'io' });
+    try {
+      w.pairs[0].postRx(8);
+      w.pairs[0].send([testFrame(64, 1)]);
+      await w.pairs[0].receive(1);
+      w.pairs[0].postRx(8, 8); // held by the device when the front-end goes: abandoned
+      await until(() => { w.device.poll(); return w.device.pairs[0].rx.heldCount > 0; }, 'buffers held');
+      const ended = nextEvent(w.r.server, 'sessionEnd');
+      w.fe.close();
+      await ended;
+      expect(w.device.pairs[0].rx.ring).toBeUndefined();
+      expect(w.device.pairs[0].rx.heldCount).toBe(0);
+      for (const p of w.pairs) p.close();
+      await w.reconnect();
+      const p = w.pairs[0];
+      p.postRx(4);
+      p.send([testFrame(90, 7)]);
+      expect((await p.receive(1))[0].frame).toEqual(testFrame(90, 7));
+      expect(w.device.totals()).toMatchObject({ rxPackets: 2, txPackets: 2, errors: 0 });
+    } finally {
+      w.close();
+    }
+  });
+});
