@@ -4,11 +4,14 @@
 //
 // Needs dpdk-testpmd (Debian: dpdk-dev). Skipped without it unless VIRTQUEUE_REQUIRE_PEERS=1, which
 // CI sets: then a missing testpmd fails these tests.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { requirePeers, runPair, skipWithoutPeers, startTestpmd, startVirtqueueVhost } from './helpers/testpmd.js';
+import {
+  requirePeers, runPair, skipWithoutPeers, startTestpmd, startVirtqueueVhost, virtqueueBin,
+} from './helpers/testpmd.js';
 import { readPcap } from './helpers/pcap-read.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'vq-interop-'));
@@ -112,6 +115,37 @@ describe.skipIf(skipWithoutPeers())('testpmd virtio-user <-> virtqueue vhost', (
       expect(res.rx_packets).toBeGreaterThanOrEqual(sent - 2 * slack(1));
     } finally {
       await back.stop();
+    }
+  }, 120_000);
+
+  it('client mode: testpmd listens (server=1) and virtqueue vhost --client connects', async () => {
+    requirePeers();
+    const socket = sock();
+    const front = await startTestpmd({
+      name: `vqcl${++n}`, forwardMode: 'txonly', lcores: '0@1,1@1', timeoutMs: 60_000,
+      vdev: `net_virtio_user0,path=${socket},server=1`,
+    });
+    const child = spawn(process.execPath, [virtqueueBin(), 'vhost', '--client', '--socket', socket, '--fwd', 'rxonly', '--duration', '6', '--json'],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    try {
+      await new Promise((r) => setTimeout(r, 3000));
+      const f = await front.stop();
+      const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000))]);
+      expect(code, err).toBe(0);
+      const res = JSON.parse(out.trim().split('\n').pop()!) as { rx_packets: number; errors: number; role: string };
+      expect(res.role).toBe('client');
+      expect(res.rx_packets).toBeGreaterThan(10_000);
+      expect(res.rx_packets).toBeLessThanOrEqual(f.totals!.txPackets);
+      expect(res.rx_packets).toBeGreaterThanOrEqual(f.totals!.txPackets - slack(1));
+      expect(res.errors).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await front.stop();
     }
   }, 120_000);
 });
