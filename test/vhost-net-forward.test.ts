@@ -2,6 +2,7 @@
 // driver runs in the test: forwarding modes, the virtio_net_hdr (VIRTIO 1.2 5.1.6), mergeable
 // receive buffers on and off (5.1.6.4), two queue pairs (5.1.2), and a new session after the
 // front-end goes.
+import * as P from '../src/vhost-user/protocol.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkFdLeaks } from './helpers/fd-leaks.js';
 import { nextEvent, until } from './helpers/within.js';
@@ -31,6 +32,33 @@ describe('virtio-net device model, forwarding', () => {
       await p.transmitted(40);
       const bytes = frames.reduce((s, f) => s + f.length, 0);
       expect(w.device.totals()).toEqual({ rxPackets: 40, rxBytes: bytes, txPackets: 40, txBytes: bytes, dropped: 0, errors: 0 });
+    } finally {
+      w.close();
+    }
+  });
+
+  it('SEND_RARP: a broadcast RARP announcing the MAC reaches receiveq1 once a buffer is there', async () => {
+    const w = await netWorld({ mode: 'rxonly' });
+    try {
+      const p = w.pairs[0];
+      const mac = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+      const payload = new Uint8Array(8);
+      payload.set(mac);
+      await w.fe.send(P.Request.SEND_RARP, payload);
+      // No receive buffer yet: the announcement waits, and goes out when one is posted.
+      await new Promise((r) => setTimeout(r, 50));
+      expect(w.device.totals().txPackets).toBe(0);
+      p.postRx(4);
+      const [got] = await p.receive(1);
+      const f = got.frame;
+      expect(f.length).toBe(60);
+      expect([...f.subarray(0, 6)]).toEqual([255, 255, 255, 255, 255, 255]);
+      expect([...f.subarray(6, 12)]).toEqual(mac);
+      expect((f[12] << 8) | f[13]).toBe(0x8035); // RARP
+      expect((f[20] << 8) | f[21]).toBe(3); // reverse request
+      expect([...f.subarray(22, 28)]).toEqual(mac);
+      expect([...f.subarray(32, 38)]).toEqual(mac);
+      expect(w.device.totals().txPackets).toBe(1);
     } finally {
       w.close();
     }

@@ -37,6 +37,8 @@ export interface BackendListener {
   ringStopped?(index: number): void;
   /** The front-end kicked a running ring. */
   kick?(index: number): void;
+  /** SEND_RARP: announce this MAC to the network (the guest moved here). */
+  announce?(mac: Uint8Array): void;
 }
 
 export interface BackendOptions {
@@ -475,10 +477,12 @@ export class VhostUserBackend {
     throw new Refused('the config space is read-only');
   }
 
-  /** SEND_RARP: the MAC (first six bytes) to announce, recorded for the device model. */
+  /** SEND_RARP: the MAC (first six bytes) to announce; the device model broadcasts a RARP for it. */
   private sendRarp(m: Message): void {
     const v = readU64(m);
-    this.rarpMac = u64Payload(v).slice(0, 6);
+    const mac = u64Payload(v).slice(0, 6);
+    this.rarpMac = mac;
+    this.notify(() => this.opts.listener?.announce?.(mac));
   }
 
   /** NET_SET_MTU: the MTU the front-end wants (68 to 65535). */

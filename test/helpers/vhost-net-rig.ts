@@ -38,6 +38,7 @@ export async function netWorld(o: NetWorldOptions = {}): Promise<NetWorld> {
       ringReady: (i, ring) => device.ringReady(i, ring),
       ringStopped: (i) => device.ringStopped(i),
       kick: () => device.kick(),
+      announce: (mac) => device.announce(mac),
     },
   });
   // Burst arrays: above the rig's ring-state plan (which ends at 8 MiB), below the guest window.

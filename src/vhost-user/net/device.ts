@@ -55,6 +55,12 @@ export class NetDevice implements BackendListener {
     this.poller.wake();
   }
 
+  /** SEND_RARP: broadcast a RARP for `mac` on the first receive queue (5.1.2: receiveq1). */
+  announce(mac: Uint8Array): void {
+    this.pairs[0]?.announce(mac);
+    this.poller.wake();
+  }
+
   /** One round over every pair; returns frames handled. */
   poll(): number {
     let w = 0;

@@ -36,3 +36,23 @@ export function txonlyFrame(): Uint8Array {
   f.set([0, 9, 0, 9, udpLen >> 8, udpLen & 0xff, 0, 0], 34); // UDP checksum 0: none (RFC 768)
   return f;
 }
+
+/** Bytes of a RARP frame: Ethernet header and the 28-byte ARP-format body, padded to 60. */
+export const RARP_FRAME_SIZE = 60;
+
+/**
+ * The frame a back-end broadcasts on SEND_RARP (what QEMU's self-announce sends): a Reverse ARP
+ * request (RFC 903, ethertype 0x8035, opcode 3) from `mac` to everyone, naming `mac` as both
+ * sender and target hardware address, so switches learn where the guest now is.
+ */
+export function rarpFrame(mac: Uint8Array): Uint8Array {
+  const f = new Uint8Array(RARP_FRAME_SIZE);
+  f.fill(0xff, 0, 6);
+  f.set(mac.subarray(0, 6), 6);
+  f.set([0x80, 0x35], 12);
+  // htype 1 (Ethernet), ptype 0x0800 (IPv4), hlen 6, plen 4, oper 3 (reverse request).
+  f.set([0, 1, 0x08, 0x00, 6, 4, 0, 3], 14);
+  f.set(mac.subarray(0, 6), 22); // sender hardware address; sender protocol address 0.0.0.0
+  f.set(mac.subarray(0, 6), 32); // target hardware address; target protocol address 0.0.0.0
+  return f;
+}

@@ -10,7 +10,7 @@
 import type { Engine } from '../../engine.js';
 import type { MemoryPlan } from '../../memory.js';
 import { netHdrSize, mergeable } from './header.js';
-import { macSwap, txonlyFrame, TXONLY_FRAME_SIZE } from './frames.js';
+import { macSwap, txonlyFrame, TXONLY_FRAME_SIZE, rarpFrame } from './frames.js';
 import { RxQueue } from './rx-queue.js';
 import { TxQueue, MAX_TX_FRAME } from './tx-queue.js';
 import type { PcapWriter } from './pcap.js';
@@ -55,9 +55,18 @@ export class QueuePair {
     return { ...this.counters, errors: this.engineErrors + this.rx.errors + this.tx.errors };
   }
 
+  /** A RARP to broadcast (SEND_RARP), held until a receive buffer takes it. */
+  private announcement: Uint8Array | undefined;
+
+  /** Queues a RARP announcing `mac`; it goes out ahead of other frames once a buffer is there. */
+  announce(mac: Uint8Array): void {
+    this.announcement = rarpFrame(mac);
+  }
+
   /** One round: a transmit burst forwarded (or a receive burst generated). Returns frames handled. */
   poll(): number {
-    let work = this.mode === 'txonly' ? this.generate() : 0;
+    let work = this.announcement ? this.sendAnnouncement() : 0;
+    work += this.mode === 'txonly' ? this.generate() : 0;
     work += this.forward();
     return work;
   }
@@ -99,6 +108,24 @@ export class QueuePair {
     tx.flush();
     rx.flush();
     return n;
+  }
+
+  private sendAnnouncement(): number {
+    const rx = this.rx;
+    const ring = rx.ring;
+    const frame = this.announcement;
+    if (!ring || !frame) return 0;
+    const d = rx.deliver(frame, 0, frame.length, netHdrSize(ring.features), mergeable(ring.features));
+    if (d === 'no-buffers') return 0; // try again next round
+    this.announcement = undefined;
+    if (d === 'ok') {
+      this.counters.txPackets++;
+      this.counters.txBytes += frame.length;
+      rx.flush();
+      return 1;
+    }
+    this.counters.dropped++;
+    return 0;
   }
 
   private generate(): number {
