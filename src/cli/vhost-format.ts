@@ -17,6 +17,9 @@ export interface VhostSummary {
   tx_mpps: number;
   dropped: number;
   errors: number;
+  /** Seconds traffic flowed from (rx) and to (tx) the front-end; the Mpps figures are over these. */
+  rx_seconds: number;
+  tx_seconds: number;
   pcap_frames?: number;
   per_queue: { queue: number; rx_packets: number; tx_packets: number; dropped: number; errors: number }[];
 }
@@ -24,12 +27,19 @@ export interface VhostSummary {
 const mpps = (n: number, s: number): number => (s > 0 ? n / s / 1e6 : 0);
 const int = (n: number): string => n.toLocaleString('en-US');
 
+/**
+ * `seconds` is the whole run; `active` the time traffic flowed each way (see ActivitySpan), over
+ * which the rates are computed (the whole run when a span is unknown or too short to measure).
+ */
 export function summarize(base: Pick<VhostSummary, 'socket' | 'role' | 'fwd' | 'queues' | 'connections'>, seconds: number,
-                          total: PairCounters, per: PairCounters[], pcapFrames?: number): VhostSummary {
+                          total: PairCounters, per: PairCounters[], pcapFrames?: number,
+                          active: { rx: number; tx: number } = { rx: seconds, tx: seconds }): VhostSummary {
+  const span = (s: number): number => (s > 0 ? s : seconds);
   return {
     ...base, seconds: Math.round(seconds * 1000) / 1000,
+    rx_seconds: Math.round(active.rx * 1000) / 1000, tx_seconds: Math.round(active.tx * 1000) / 1000,
     rx_packets: total.rxPackets, tx_packets: total.txPackets, rx_bytes: total.rxBytes, tx_bytes: total.txBytes,
-    rx_mpps: mpps(total.rxPackets, seconds), tx_mpps: mpps(total.txPackets, seconds),
+    rx_mpps: mpps(total.rxPackets, span(active.rx)), tx_mpps: mpps(total.txPackets, span(active.tx)),
     dropped: total.dropped, errors: total.errors,
     ...(pcapFrames === undefined ? {} : { pcap_frames: pcapFrames }),
     per_queue: per.map((c, queue) => ({ queue, rx_packets: c.rxPackets, tx_packets: c.txPackets, dropped: c.dropped, errors: c.errors })),

@@ -1,6 +1,7 @@
 // `virtqueue vhost`: one shared memory (private state below PRIVATE_BYTES, then the guest memory
 // window), the vhost-user server (or client) with the virtio-net device model as its listener,
 // live rates on a terminal, and the summary at the end (--duration, SIGINT or SIGTERM).
+import { ActivitySpan } from './vhost-activity.js';
 import { createSharedMemory, MemoryPlan, SUPPORTED } from '../index.js';
 import { loadEngine } from '../node.js';
 import { VhostUserServer } from '../vhost-user/server.js';
@@ -66,6 +67,18 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
     prevAt = now;
   }, 1000) : undefined;
 
+  // Sample the counters every 50 ms to know when traffic flowed (ActivitySpan).
+  const rxSpan = new ActivitySpan(started);
+  const txSpan = new ActivitySpan(started);
+  const sampleActivity = (): void => {
+    const t = device.totals();
+    const now = performance.now();
+    rxSpan.sample(now, t.rxPackets);
+    txSpan.sample(now, t.txPackets);
+  };
+  const sampler = setInterval(sampleActivity, 50);
+  sampler.unref();
+
   const reason = await new Promise<string>((resolve) => {
     const timer = o.duration === undefined ? undefined : setTimeout(() => done(`${o.duration} s elapsed`), o.duration * 1000);
     const onSignal = (sig: NodeJS.Signals): void => done(sig);
@@ -79,6 +92,8 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
     process.on('SIGTERM', onSignal);
   });
   const seconds = (performance.now() - started) / 1000;
+  clearInterval(sampler);
+  sampleActivity();
   if (ticker) clearInterval(ticker);
   if (live) io.stderr(ERASE_LINE);
   live = false;
@@ -87,7 +102,7 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
   pcap?.close();
   log(`stopping: ${reason}`);
   const s = summarize({ socket: o.socket, role: o.client ? 'client' : 'server', fwd: o.fwd, queues: o.queues, connections: sessions },
-    seconds, device.totals(), device.perPair(), pcap?.written);
+    seconds, device.totals(), device.perPair(), pcap?.written, { rx: rxSpan.seconds, tx: txSpan.seconds });
   io.stdout(cmd.json ? `${JSON.stringify(s)}\n` : formatVhostSummary(s));
   return 0;
 }

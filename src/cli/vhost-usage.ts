@@ -34,7 +34,9 @@ queues); tx = frames the device sent to the front-end (on its receive queues). d
 not delivered for want of a receive buffer (or, without VIRTIO_NET_F_MRG_RXBUF, one big enough);
 errors = malformed chains and rings stopped by an engine error. On a terminal a line of
 per-queue rates is redrawn every second. The JSON object has rx_packets, tx_packets, rx_bytes,
-tx_bytes, rx_mpps, tx_mpps, dropped, errors, seconds, connections and per-queue counters.
+tx_bytes, rx_mpps, tx_mpps, dropped, errors, seconds, connections and per-queue counters;
+rx_mpps and tx_mpps are over rx_seconds and tx_seconds, the time frames flowed each way (first
+to last movement, sampled every 50 ms), not over the whole run (seconds).
 
 Exit status: 0 after a run; 1 when the socket cannot be set up or the run fails; 2 for bad
 arguments.
