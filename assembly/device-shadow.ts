@@ -30,13 +30,14 @@ export function clearShadow(shadow: u32, q: u32): void {
  * Checks `n` used records before anything is written: every id below q, popped and not yet
  * returned, named once in the burst, and with `inOrder` in pop order (the FIFO at `order`,
  * oldest at `orderHead`). Returns -1 when all are good, else the index of the first bad record
- * (and leaves every entry as it was).
+ * (and leaves every entry as it was). Records are `stride` bytes apart with the id first: used
+ * records (push), or chain records (unpop: the same checks for buffers given back unused).
  */
-export function checkUsedRecords(shadow: u32, q: u32, elems: u32, n: u32, inOrder: bool, order: u32, orderHead: u32): i32 {
+export function checkUsedRecords(shadow: u32, q: u32, elems: u32, n: u32, inOrder: bool, order: u32, orderHead: u32, stride: u32 = USED_REC_SIZE): i32 {
   let bad: i32 = -1;
   let i: u32 = 0;
   for (; i < n; i++) {
-    const id = load<u32>(elems + i * USED_REC_SIZE + USED_REC_ID);
+    const id = load<u32>(elems + i * stride + USED_REC_ID);
     if (id >= q) { bad = <i32>i; break; }
     const a = shadow + id * PDEV_SHADOW_SIZE + PDEV_SHADOW_FLAGS;
     const f = <u32>load<u16>(a);
@@ -48,7 +49,7 @@ export function checkUsedRecords(shadow: u32, q: u32, elems: u32, n: u32, inOrde
   // Undo the marks (on success the caller clears the whole entry as it writes each record).
   if (bad >= 0) {
     for (let j: u32 = 0; j < i; j++) {
-      const a = shadow + load<u32>(elems + j * USED_REC_SIZE + USED_REC_ID) * PDEV_SHADOW_SIZE + PDEV_SHADOW_FLAGS;
+      const a = shadow + load<u32>(elems + j * stride + USED_REC_ID) * PDEV_SHADOW_SIZE + PDEV_SHADOW_FLAGS;
       store<u16>(a, load<u16>(a) & ~PDEV_F_PUSHING);
     }
   }

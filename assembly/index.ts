@@ -8,7 +8,7 @@ export {
 } from "./split/driver";
 export {
   splitDeviceReset, splitDeviceSetRegions, splitDevicePop, splitDevicePush,
-  splitDeviceInterruptNeeded, splitDeviceEnableNotify, splitDeviceDisableNotify,
+  splitDeviceInterruptNeeded, splitDeviceEnableNotify, splitDeviceDisableNotify, splitDeviceUnpop,
 } from "./split/device";
 export {
   packedDriverReset, packedDriverAdd, packedDriverKickNeeded, packedDriverCollect,
@@ -16,8 +16,9 @@ export {
 } from "./packed/driver";
 export {
   packedDeviceReset, packedDeviceSetRegions, packedDevicePop, packedDevicePush,
-  packedDeviceInterruptNeeded, packedDeviceEnableNotify, packedDeviceDisableNotify,
+  packedDeviceInterruptNeeded, packedDeviceEnableNotify, packedDeviceDisableNotify, packedDeviceUnpop,
 } from "./packed/device";
+export { netReset, netForward, netTxComplete, netInject } from "./net/forward";
 export {
   ringInit, ringCount, ringFreeCount,
 } from "./ring/ring";

@@ -19,6 +19,7 @@ export interface EngineExports {
   splitDeviceInterruptNeeded(cb: number): number;
   splitDeviceEnableNotify(cb: number): number;
   splitDeviceDisableNotify(cb: number): number;
+  splitDeviceUnpop(cb: number, chains: number, n: number): number;
   packedDriverReset(cb: number): number;
   packedDriverAdd(cb: number, chains: number, segs: number, n: number): number;
   packedDriverKickNeeded(cb: number): number;
@@ -33,6 +34,12 @@ export interface EngineExports {
   packedDeviceInterruptNeeded(cb: number): number;
   packedDeviceEnableNotify(cb: number): number;
   packedDeviceDisableNotify(cb: number): number;
+  packedDeviceUnpop(cb: number, chains: number, n: number): number;
+  // virtio-net data path (assembly/net): a queue pair block (layout/net.ts) instead of a control block.
+  netReset(q: number): number;
+  netForward(q: number): number;
+  netTxComplete(q: number): number;
+  netInject(q: number, src: number, len: number, copies: number): number;
   // Dataplane (assembly/ring, assembly/mempool): ring and pool headers instead of control blocks.
   ringInit(ring: number): number;
   ringCount(ring: number): number;

@@ -359,3 +359,36 @@ export function packedDeviceDisableNotify(cb: u32): i32 {
   writeDeviceEvent(cb, false);
   return 0;
 }
+
+/**
+ * Gives back the last `n` buffers popped (records at `chains`, in pop order) unused: the next
+ * pop reads them again. Same contract as splitDeviceUnpop; the ring position moves back by the
+ * slots they took, flipping the wrap counter if it crosses slot 0 (2.8.1). Nothing is written to
+ * the ring: the slots are still the driver's available descriptors.
+ */
+export function packedDeviceUnpop(cb: u32, chains: u32, n: u32): i32 {
+  const rc = enter(cb, KIND);
+  if (rc != 0) return rc;
+  if (n == 0) return 0;
+  if (!inMemory(chains, <u64>n * CHAIN_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, chains);
+  const q = queueSize(cb);
+  const popped = load<u32>(cb + PDEV_IN_FLIGHT);
+  if (n > popped) return refuse(cb, ERR_BAD_ARGUMENT, n);
+  const shadow = load<u32>(cb + PDEV_SHADOW);
+  const bad = checkUsedRecords(shadow, q, chains, n, hasFeature(cb, F_IN_ORDER), load<u32>(cb + PDEV_ORDER), load<u32>(cb + PDEV_ORDER_HEAD) + popped - n, CHAIN_SIZE);
+  if (bad >= 0) return refuse(cb, ERR_BAD_ARGUMENT, <u32>bad);
+  let descs: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const sh = shadow + load<u32>(chains + i * CHAIN_SIZE + CHAIN_ID) * PDEV_SHADOW_SIZE;
+    descs += <u32>load<u16>(sh + PDEV_SHADOW_NDESC);
+    store<u16>(sh + PDEV_SHADOW_FLAGS, 0);
+  }
+  let slot = <i32>load<u32>(cb + PDEV_NEXT_AVAIL) - <i32>descs;
+  let wrap = load<u32>(cb + PDEV_AVAIL_WRAP);
+  if (slot < 0) { slot += <i32>q; wrap ^= 1; }
+  store<u32>(cb + PDEV_NEXT_AVAIL, <u32>slot);
+  store<u32>(cb + PDEV_AVAIL_WRAP, wrap);
+  store<u32>(cb + PDEV_IN_FLIGHT, popped - n);
+  store<u32>(cb + PDEV_IN_FLIGHT_DESCS, load<u32>(cb + PDEV_IN_FLIGHT_DESCS) - descs);
+  return <i32>n;
+}

@@ -361,3 +361,31 @@ export function splitDeviceDisableNotify(cb: u32): i32 {
   }
   return 0;
 }
+
+/**
+ * Gives back the last `n` chains popped (their records at `chains`, in pop order) unused, as if
+ * they had never been popped: the next pop reads them again from the available ring. A device
+ * takes a burst of buffers and returns the ones it did not fill, instead of holding them (so a
+ * stopped ring's last_avail_idx counts only buffers that were really used, vhost-user
+ * GET_VRING_BASE). The records must be the newest chains in flight; each is checked to be in
+ * flight (and, with IN_ORDER, to be the newest in the pop order), else nothing changes and
+ * ERR_BAD_ARGUMENT is returned. Returns n.
+ */
+export function splitDeviceUnpop(cb: u32, chains: u32, n: u32): i32 {
+  const rc = enter(cb, KIND);
+  if (rc != 0) return rc;
+  if (n == 0) return 0;
+  if (!inMemory(chains, <u64>n * CHAIN_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, chains);
+  const q = queueSize(cb);
+  const popped = load<u32>(cb + DEV_IN_FLIGHT);
+  if (n > popped) return refuse(cb, ERR_BAD_ARGUMENT, n);
+  const shadow = load<u32>(cb + DEV_SHADOW);
+  const bad = checkUsedRecords(shadow, q, chains, n, hasFeature(cb, F_IN_ORDER), load<u32>(cb + DEV_ORDER), load<u32>(cb + DEV_ORDER_HEAD) + popped - n, CHAIN_SIZE);
+  if (bad >= 0) return refuse(cb, ERR_BAD_ARGUMENT, <u32>bad);
+  for (let i: u32 = 0; i < n; i++) {
+    store<u16>(shadow + load<u32>(chains + i * CHAIN_SIZE + CHAIN_ID) * PDEV_SHADOW_SIZE + PDEV_SHADOW_FLAGS, 0);
+  }
+  store<u32>(cb + DEV_LAST_AVAIL, (load<u32>(cb + DEV_LAST_AVAIL) - n) & 0xffff);
+  store<u32>(cb + DEV_IN_FLIGHT, popped - n);
+  return <i32>n;
+}
