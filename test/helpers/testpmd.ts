@@ -10,7 +10,9 @@
 // output. Any testpmd still running when this process exits is killed.
 //
 // startVirtqueueVhost() starts our own back-end (`virtqueue vhost`) the same way, so an interop
-// test swaps DPDK's net_vhost for ours with one call.
+// test swaps DPDK's net_vhost for ours with one call. runForwarding() runs a front-end against
+// either back-end in any pair of forwarding modes for a number of seconds (runPair() is its
+// txonly -> rxonly case) and stops both.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -28,6 +30,15 @@ export interface TestpmdOptions {
   lcores: string;
   /** Rx and Tx queues per port (--rxq/--txq); 1 when omitted. */
   queues?: number;
+  /** --tx-first: send one burst per forwarding stream before forwarding (io, macswap: it then circulates). */
+  txFirst?: boolean;
+  /**
+   * --txpkts: the length of the frames testpmd generates (txonly, and the --tx-first burst), bytes
+   * from the destination MAC to the end of the payload, without the 4-byte FCS; testpmd's default is 64.
+   */
+  txpkts?: number;
+  /** --nb-cores: forwarding lcores used; testpmd's default is every forwarding lcore in `lcores`. */
+  nbCores?: number;
   /** Application arguments added after the ones above (after `--`). */
   extraArgs?: string[];
   /** EAL arguments added before `--`. */
@@ -290,6 +301,9 @@ export async function startTestpmd(opts: TestpmdOptions): Promise<Testpmd> {
     `--total-num-mbufs=${opts.mbufs ?? 16384}`, `--forward-mode=${opts.forwardMode}`,
     '--auto-start', `--stats-period=${opts.statsPeriod ?? 1}`,
     ...(queues !== 1 ? [`--rxq=${queues}`, `--txq=${queues}`] : []),
+    ...(opts.nbCores !== undefined ? [`--nb-cores=${opts.nbCores}`] : []),
+    ...(opts.txpkts !== undefined ? [`--txpkts=${opts.txpkts}`] : []),
+    ...(opts.txFirst ? ['--tx-first'] : []),
     ...(opts.extraArgs ?? []),
   ];
   installExitHook();
@@ -445,6 +459,31 @@ export function steadyPps(samples: PpsSample[], port: number, dir: 'rx' | 'tx'):
   return steady.length ? median(steady) : undefined;
 }
 
+/**
+ * The rate of one direction of one port while a testpmd forwarded, for the side whose forwarding
+ * started with the traffic (a front-end): the median of its samples from the first non-zero one
+ * on, zeros included. The samples before it are left out: testpmd's first reading of a port is
+ * always 0 (it has no earlier one to take the difference from), so the first non-zero reading
+ * already covers a whole period. Zeros after it count: traffic that stopped (an io/macswap burst
+ * that died out, a stalled peer) pulls the figure down instead of being left out.
+ */
+export function flowPps(samples: PpsSample[], port: number, dir: 'rx' | 'tx'): number | undefined {
+  const v = samples.filter((s) => s.port === port).map((s) => (dir === 'rx' ? s.rxPps : s.txPps));
+  const first = v.findIndex((x) => x > 0);
+  return first < 0 ? undefined : median(v.slice(first));
+}
+
+/** `rate` summed over every port with samples (undefined when no port has a figure). */
+export function totalPps(
+  samples: PpsSample[],
+  dir: 'rx' | 'tx',
+  rate: (s: PpsSample[], port: number, dir: 'rx' | 'tx') => number | undefined = steadyPps,
+): number | undefined {
+  const figures = [...new Set(samples.map((s) => s.port))].map((p) => rate(samples, p, dir));
+  const known = figures.filter((x): x is number => x !== undefined);
+  return known.length ? known.reduce((a, b) => a + b, 0) : undefined;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Our own back-end: `virtqueue vhost --socket PATH --fwd MODE --json --duration S`.
 
@@ -459,13 +498,18 @@ export interface VhostCliResult {
   [key: string]: unknown;
 }
 
+/** The forwarding modes of `virtqueue vhost --fwd`. */
+export type VhostFwd = 'rxonly' | 'txonly' | 'io' | 'macswap';
+
 export interface VirtqueueVhostOptions {
   socket: string;
-  fwd: 'rxonly' | 'txonly' | 'io';
+  fwd: VhostFwd;
   /** --duration, seconds. */
   duration: number;
   queues?: number;
   extraArgs?: string[];
+  /** Run it under `taskset -c CPUS` (every thread it starts inherits the affinity); not pinned when omitted. */
+  cpus?: string;
   /** How long start-up (until the socket exists) may take. */
   timeoutMs?: number;
 }
@@ -525,7 +569,10 @@ export async function startVirtqueueVhost(opts: VirtqueueVhostOptions): Promise<
     ...(opts.extraArgs ?? []),
   ];
   installExitHook();
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // taskset execs node, so the child's pid (and the signals sent to it) are node's.
+  const child = opts.cpus !== undefined
+    ? spawn('taskset', ['-c', opts.cpus, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   let stdout = '';
   let stderr = '';
@@ -626,57 +673,134 @@ const lcoresFor = (queues: number, cpu: number): string =>
 
 /** Runs one pair for `seconds` and stops both sides (front-end first); never leaves either running. */
 export async function runPair(o: PairOptions): Promise<PairResult> {
+  const r = await runForwarding({ ...o, backendMode: 'rxonly', frontendMode: 'txonly' });
+  const fpps = steadyPps(r.front.samples, 0, 'tx');
+  return {
+    backend: o.backend, backendRx: r.backendRx, frontendTx: r.frontendTx,
+    frontendMpps: fpps === undefined ? undefined : fpps / 1e6, backendMpps: r.backendRxMpps, front: r.front, back: r.back,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Any forwarding mode on either side: a front-end testpmd (virtio-user) and a back-end (DPDK's
+// net_vhost in testpmd, or ours).
+
+export interface ForwardingOptions extends PairOptions {
+  /** The back-end's mode: testpmd's --forward-mode for net_vhost, --fwd for ours. */
+  backendMode: VhostFwd;
+  /** The front-end testpmd's --forward-mode. */
+  frontendMode: ForwardMode;
+  /** --tx-first for the front-end (one burst per stream, which then circulates in io/macswap). */
+  txFirst?: boolean;
+  /**
+   * --txpkts for each testpmd that generates frames (the front-end in txonly or with --tx-first;
+   * DPDK's back-end in txonly): frame length without FCS. testpmd's default (64) when omitted.
+   */
+  txpkts?: number;
+  /** Forwarding lcores of each testpmd (--nb-cores); one per queue pair when omitted. */
+  forwardingLcores?: number;
+  /** `taskset -c` CPU list for our back-end (DPDK's is pinned by its lcores); not pinned when omitted. */
+  backendCpus?: string;
+  /** More arguments for `virtqueue vhost` (after --socket, --fwd, --json, --duration, --queues). */
+  virtqueueArgs?: string[];
+}
+
+export interface ForwardingResult {
+  backend: Backend;
+  /** The front-end's accumulated forward statistics (TX: what it put on the ring). */
+  frontendRx: number;
+  frontendTx: number;
+  /**
+   * The front-end's Rx-pps and Tx-pps while it forwarded, Mpps, summed over its ports (flowPps:
+   * readings from the first non-zero one on, later ones without traffic counted).
+   */
+  frontendRxMpps: number | undefined;
+  frontendTxMpps: number | undefined;
+  /** What the back-end counted (testpmd's accumulated statistics, or the CLI's rx_packets/tx_packets). */
+  backendRx: number;
+  backendTx: number;
+  /** The back-end's own rates: net_vhost's steady Rx-pps/Tx-pps (steadyPps), or the CLI's rx_mpps/tx_mpps. */
+  backendRxMpps: number | undefined;
+  backendTxMpps: number | undefined;
+  front: TestpmdResult;
+  back: TestpmdResult | VhostCliResult;
+}
+
+const mpps = (pps: number | undefined): number | undefined => (pps === undefined ? undefined : pps / 1e6);
+
+/**
+ * Starts the back-end, then the front-end; after `seconds` of forwarding stops the front-end, then
+ * the back-end (ours with SIGINT, on which it prints its summary; its --duration is only a
+ * backstop). Never leaves either running.
+ */
+export async function runForwarding(o: ForwardingOptions): Promise<ForwardingResult> {
   const queues = o.queues ?? 1;
+  const fwdLcores = o.forwardingLcores ?? queues;
+  const nbCores = o.forwardingLcores; // --nb-cores only when asked for
   const timeoutMs = o.timeoutMs ?? 60_000;
-  const startup = 10; // seconds the CLI back-end allows for the front-end to start (it counts from its own start)
+  const backstop = 60; // seconds our back-end may take beyond `seconds` before its --duration ends it
   let back: Testpmd | VirtqueueVhost | undefined;
   let front: Testpmd | undefined;
   try {
     if (o.backend === 'dpdk') {
       back = await startTestpmd({
-        name: `${o.name}-be`, forwardMode: 'rxonly', queues, timeoutMs,
+        name: `${o.name}-be`, forwardMode: o.backendMode, queues, timeoutMs, nbCores,
+        txpkts: o.backendMode === 'txonly' ? o.txpkts : undefined,
         vdev: `net_vhost0,iface=${o.socket},queues=${queues}`,
-        lcores: o.backendLcores ?? lcoresFor(queues, 0),
+        lcores: o.backendLcores ?? lcoresFor(fwdLcores, 0),
       });
     } else {
       back = await startVirtqueueVhost({
-        socket: o.socket, fwd: 'rxonly', duration: o.seconds + startup, queues, timeoutMs,
+        socket: o.socket, fwd: o.backendMode, duration: o.seconds + backstop, queues, timeoutMs,
+        cpus: o.backendCpus, extraArgs: o.virtqueueArgs,
       });
     }
     const devargs = [
       `path=${o.socket}`, ...(o.packed ? ['packed_vq=1'] : []), ...(queues !== 1 ? [`queues=${queues}`] : []),
       ...(o.frontendDevargs ? [o.frontendDevargs] : []),
     ].join(',');
+    const generates = o.frontendMode === 'txonly' || o.txFirst === true;
     front = await startTestpmd({
-      name: `${o.name}-fe`, forwardMode: 'txonly', queues, timeoutMs,
+      name: `${o.name}-fe`, forwardMode: o.frontendMode, queues, timeoutMs, nbCores, txFirst: o.txFirst,
+      txpkts: generates ? o.txpkts : undefined,
       vdev: `net_virtio_user0,${devargs}`,
-      lcores: o.frontendLcores ?? lcoresFor(queues, 1),
+      lcores: o.frontendLcores ?? lcoresFor(fwdLcores, 1),
     });
     await delay(o.seconds * 1000);
+    // The reading due at `seconds` (one per second with the default --stats-period) may come a
+    // little after it: wait for it, briefly, so the run has all its samples.
+    await waitForSamples(front, (s) => s.filter((x) => x.port === 0).length >= Math.floor(o.seconds), 1_500);
     const f = await front.stop();
     front = undefined;
     let b: TestpmdResult | VhostCliResult;
     let backendRx: number;
-    let backendMpps: number | undefined;
+    let backendTx: number;
+    let backendRxMpps: number | undefined;
+    let backendTxMpps: number | undefined;
     if ('exited' in back) {
       const r = await back.stop();
       back = undefined;
       b = r;
       backendRx = r.totals?.rxPackets ?? NaN;
-      const pps = steadyPps(r.samples, 0, 'rx');
-      backendMpps = pps === undefined ? undefined : pps / 1e6;
+      backendTx = r.totals?.txPackets ?? NaN;
+      backendRxMpps = mpps(totalPps(r.samples, 'rx'));
+      backendTxMpps = mpps(totalPps(r.samples, 'tx'));
     } else {
-      // The CLI ends by itself after --duration (counted from its own start); wait for it, bounded.
-      const r = await back.finish((o.seconds + startup) * 1000 + 15_000);
+      const cli = back;
       back = undefined;
+      await cli.stop(15_000);
+      const r = await cli.result;
       b = r;
       backendRx = r.rx_packets;
-      backendMpps = r.rx_mpps;
+      backendTx = r.tx_packets;
+      backendRxMpps = r.rx_mpps;
+      backendTxMpps = r.tx_mpps;
     }
-    const fpps = steadyPps(f.samples, 0, 'tx');
     return {
-      backend: o.backend, backendRx, frontendTx: f.totals?.txPackets ?? NaN,
-      frontendMpps: fpps === undefined ? undefined : fpps / 1e6, backendMpps, front: f, back: b,
+      backend: o.backend,
+      frontendRx: f.totals?.rxPackets ?? NaN, frontendTx: f.totals?.txPackets ?? NaN,
+      frontendRxMpps: mpps(totalPps(f.samples, 'rx', flowPps)), frontendTxMpps: mpps(totalPps(f.samples, 'tx', flowPps)),
+      backendRx, backendTx, backendRxMpps, backendTxMpps, front: f, back: b,
     };
   } finally {
     // On any failure: nothing keeps running.
