@@ -3,28 +3,15 @@
 // driver and device operations over two memories with the same layout. After every step their
 // return values, popped lists, collected tokens, control state and bytes (descriptor ring, both
 // event suppression structures, indirect tables) must agree, and the spec-level invariants
-// PackedWorld keeps must hold (see test/helpers/packed-world.ts).
+// the lock-step world keeps must hold (see test/helpers/lockstep-world.ts, packed-layout.ts).
 // Runs per property: VIRTQUEUE_PROPERTY_RUNS (default 200).
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { PackedWorld } from './helpers/packed-world.js';
-import { packedHonestWithReset, packedHostileCommands, hostilePackedParamsArb, packedParamsArb } from './helpers/packed-commands.js';
-import type { PackedParams } from './helpers/packed-pair.js';
-import type { SegSpec } from './helpers/model-world.js';
+import { packedWorld } from './helpers/packed-layout.js';
+import { packedParamsArb, hostilePackedParamsArb, packedHostileCommands } from './helpers/packed-commands.js';
+import { honestWithReset, paramsArb } from './helpers/lockstep-commands.js';
+import { RUNS, ENOUGH, honestRuns, hostileRuns, rng, roundTrip } from './helpers/lockstep-runs.js';
 import { passedEvent } from '../sim/reference/index.js';
-
-const RUNS = Number(process.env.VIRTQUEUE_PROPERTY_RUNS ?? 200);
-/** Coverage checks ("the runs did reach this path") only mean something with enough runs. */
-const ENOUGH = RUNS >= 100;
-
-/** Small deterministic generator for the long runs (xorshift32), seeded by fast-check. */
-function rng(seed: number): (n: number) => number {
-  let x = (seed | 0) || 0x9e3779b9;
-  return (n) => {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
-    return (x >>> 0) % n;
-  };
-}
 
 describe('packed ring: engine and reference model agree', () => {
   it('on random interleavings of driver and device operations', () => {
@@ -33,18 +20,10 @@ describe('packed ring: engine and reference model agree', () => {
       wrapFlips: 0, batched: 0, listsAcrossWrap: 0,
     };
     let inOrderRuns = 0;
-    fc.assert(
-      fc.property(packedParamsArb, fc.commands([packedHonestWithReset], { maxCommands: 100, size: 'large' }), (params, cmds) => {
-        const w = new PackedWorld(params);
-        fc.modelRun(() => ({ model: w, real: {} }), cmds);
-        for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += w.seen[k];
-        if (params.inOrder && w.seen.collected > 0) inOrderRuns++;
-        // Whatever is still in flight comes back, each token once, with its length.
-        w.drain();
-        w.checkArena();
-      }),
-      { numRuns: RUNS },
-    );
+    honestRuns(packedWorld, packedParamsArb, honestWithReset, (w, params) => {
+      for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += w.seen[k];
+      if (params.inOrder && w.seen.collected > 0) inOrderRuns++;
+    });
     if (ENOUGH) {
       expect(totals.collected).toBeGreaterThan(0);
       expect(totals.kicks).toBeGreaterThan(0);
@@ -61,67 +40,19 @@ describe('packed ring: engine and reference model agree', () => {
   });
 
   it('when the peer scribbles on the ring: same verdicts, same error codes, same bytes', () => {
-    const codes = new Set<number>();
-    fc.assert(
-      fc.property(hostilePackedParamsArb, fc.commands([packedHostileCommands], { maxCommands: 80, size: 'large' }), (params, cmds) => {
-        const w = new PackedWorld(params, true);
-        fc.modelRun(() => ({ model: w, real: {} }), cmds);
-        // Even a misbehaving device cannot make the driver lose or duplicate a token.
-        w.reset();
-        w.checkAll();
-        w.checkArena();
-        for (const c of w.codes) codes.add(c);
-      }),
-      { numRuns: RUNS },
-    );
+    const codes = hostileRuns(packedWorld, hostilePackedParamsArb, packedHostileCommands);
     // Many different rules were broken, and each time both sides gave the same verdict.
     if (ENOUGH) expect(codes.size).toBeGreaterThanOrEqual(10);
   });
 
   it('over thousands of round trips on small queues, across many wrap-counter flips', () => {
-    const longParams: fc.Arbitrary<PackedParams> = fc.record({
-      queueSize: fc.constantFrom(1, 2, 3, 5, 8),
-      eventIdx: fc.boolean(),
-      indirect: fc.boolean(),
-      inOrder: fc.boolean(),
-      indirectMax: fc.constantFrom(2, 4, 8),
-      interrupts: fc.boolean(),
-      notify: fc.boolean(),
-      cuts: fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 2 }),
-    });
+    const longParams = paramsArb([1, 2, 3, 5, 8], { inOrder: fc.boolean() }, { indirectMax: [2, 4, 8], maxCuts: 2 });
     const rounds = 1000;
     fc.assert(
       fc.property(longParams, fc.integer(), (params, seed) => {
-        const w = new PackedWorld(params);
+        const w = packedWorld(params);
         const r = rng(seed);
-        for (let round = 0; round < rounds; round++) {
-          const chains: SegSpec[][] = [];
-          for (let c = 1 + r(params.queueSize); c > 0; c--) {
-            const segs: SegSpec[] = [];
-            for (let s = 1 + r(3); s > 0; s--) segs.push({ len: r(65), writable: r(2) === 1 });
-            chains.push([...segs.filter((s) => !s.writable), ...segs.filter((s) => s.writable)]);
-          }
-          w.add(chains);
-          w.checkAll();
-          w.kick();
-          w.pop(3, r(4) === 0 ? 1 + r(3) : 1 << 20);
-          w.checkAll();
-          // The device uses a random subset, in random order (in pop order with IN_ORDER), some only partly written.
-          const picks = Array.from({ length: r(params.queueSize + 1) }, () => ({ pick: r(64), len: r(3) === 0 ? r(200) : -1 }));
-          w.push(picks);
-          w.checkAll();
-          w.interrupt();
-          w.collect(r(4) === 0 ? r(3) : 1 << 20);
-          w.checkAll();
-          switch (r(16)) {
-            case 0: w.enableInterrupts(); break;
-            case 1: w.disableInterrupts(); break;
-            case 2: w.enableNotify(); break;
-            case 3: w.disableNotify(); break;
-            default: break;
-          }
-          w.checkAll();
-        }
+        for (let round = 0; round < rounds; round++) roundTrip(w, r, params.queueSize);
         w.drain();
         w.checkArena();
         // Nothing got stuck, and the wrap counters flipped over and over.

@@ -2,13 +2,14 @@
 // the engine and the reference model disagreeing, and no run broke a spec invariant, so no
 // engine fix came out of them; these are the cases the random search reached least often (found
 // by probing the hostile runs' error codes and by checking which deliberate model mutations the
-// properties caught), written out as explicit steps. Each replays through PackedWorld, which
-// compares engine and reference after every step, and states what the spec expects.
+// properties caught), written out as explicit steps. Each replays through the lock-step world
+// (packedWorld), which compares engine and reference after every step, and states what the spec
+// expects.
 import { describe, expect, it } from 'vitest';
 import * as E from '../assembly/layout/errors.js';
 import * as P from '../assembly/layout/packed.js';
-import { PackedWorld } from './helpers/packed-world.js';
-import type { PackedParams } from './helpers/packed-pair.js';
+import { packedWorld, type PackedParams } from './helpers/packed-layout.js';
+import { craft } from './helpers/packed-commands.js';
 
 const BIG = 1 << 20;
 const params = (o: Partial<PackedParams>): PackedParams => ({
@@ -25,9 +26,9 @@ describe('packed ring pinned cases', () => {
   // buffer's byte count before anything else about it, so the verdict is the byte count,
   // located at the list's first slot.
   it('a list over 2^32 bytes is refused for its size before the readable-after-writable rule', () => {
-    const w = new PackedWorld(params({ queueSize: 5 }), true);
+    const w = packedWorld(params({ queueSize: 5 }), true);
     const arena = BigInt(w.p.arena);
-    w.craft([
+    craft(w, [
       { addr: arena, len: 48, id: 0, flags: P.PDESC_F_NEXT | P.PDESC_F_WRITE },
       { addr: arena, len: 0xffffffff, id: 0, flags: 0 },
     ], false);
@@ -46,7 +47,7 @@ describe('packed ring pinned cases', () => {
   // one's slot; a collect with room for two cannot take part of the run, so it refuses (a caller
   // error) and changes nothing.
   it('in order: one used descriptor for a run, at its first slot; a collect too small for it changes nothing', () => {
-    const w = new PackedWorld(params({ inOrder: true }));
+    const w = packedWorld(params({ inOrder: true }));
     expect(w.add([[w8], [w8], [w8], [w8]])).toBe(4);
     expect(w.pop(3, BIG).rc).toBe(4);
     const ids = [0, 1, 2, 3].map((s) => w.p.engineRaw.readDesc(s).id);
@@ -74,7 +75,7 @@ describe('packed ring pinned cases', () => {
   // asked (off_wrap) for the descriptor at slot 2 of the lap it is in, which is now the previous
   // lap for the driver; the driver made it available, so it must kick.
   it('a list across the ring end: flags per slot, and a kick for an event in the previous lap', () => {
-    const w = new PackedWorld(params({ queueSize: 3, eventIdx: true, notify: true }));
+    const w = packedWorld(params({ queueSize: 3, eventIdx: true, notify: true }));
     expect(w.add([[r8, r8]])).toBe(1);
     expect(w.kick()).toBe(1);
     expect(w.pop(3, BIG).rc).toBe(1);

@@ -1,20 +1,20 @@
 // Regressions found by the model-based properties (test/split.model.test.ts). Each case is the
 // shrunk counterexample written out as explicit steps: once against the engine alone (what was
-// wrong, in spec terms) and once replayed through World, which also compares the engine with
-// the reference model after every step. The fast-check seeds and paths are recorded for the
-// history; they replay only with the generators as they were then.
+// wrong, in spec terms) and once replayed through the lock-step world (splitWorld), which also
+// compares the engine with the reference model after every step. The fast-check seeds and paths
+// are recorded for the history; they replay only with the generators as they were then.
 import { describe, expect, it } from 'vitest';
 import * as E from '../assembly/layout/errors.js';
 import * as S from '../assembly/layout/split.js';
 import { RING_FEATURES, VirtqueueError } from '../src/index.js';
 import { splitAreaSizes, usedEventOffset } from '../src/layout.js';
 import { splitPair } from './helpers/split-pair.js';
-import { World } from './helpers/model-world.js';
-import type { PairParams } from './helpers/model-pair.js';
+import { splitWorld, type SplitParams } from './helpers/split-layout.js';
+import { tamperAvail } from './helpers/split-commands.js';
 
 const BIG = 1 << 20;
 
-const params = (o: Partial<PairParams>): PairParams => ({
+const params = (o: Partial<SplitParams>): SplitParams => ({
   queueSize: 1, startIdx: 0, eventIdx: false, indirect: false, indirectMax: 1,
   interrupts: false, notify: false, cuts: [], ...o,
 });
@@ -61,7 +61,7 @@ describe('split ring regressions', () => {
     expect(q2.device.pop(q2.popped)).toBe(1);
     expect([q2.popped.descs(0), q2.popped.nRead(0)]).toEqual([1, 2]);
 
-    const w = new World(params({ indirect: true, indirectMax: 8 }));
+    const w = splitWorld(params({ indirect: true, indirectMax: 8 }));
     expect(w.add([[{ len: 1, writable: false }, { len: 1, writable: false }]], true)).toBe(E.ERR_BAD_ARGUMENT);
     w.checkAll();
   });
@@ -93,10 +93,10 @@ describe('split ring regressions', () => {
     expect(ok.device.pop(ok.popped)).toBe(1);
     expect([ok.popped.nRead(0), ok.popped.nWrite(0), ok.popped.writeLen(0)]).toEqual([0, 1, 17]);
 
-    const w = new World(params({ queueSize: 64 }), true);
+    const w = splitWorld(params({ queueSize: 64 }), true);
     w.tamperDesc(0, { addr: BigInt(w.p.arena), len: 0, flags: S.DESC_F_WRITE | S.DESC_F_NEXT, next: 1 }, false);
     w.tamperDesc(1, { addr: BigInt(w.p.arena), len: 17, flags: 0, next: 0 }, false);
-    w.tamperAvail(0, 0, 1);
+    tamperAvail(w, 0, 0, 1);
     expect(w.pop(0, BIG).rc).toBe(E.ERR_WRITABLE_BEFORE_READABLE);
     w.checkAll();
   });
@@ -144,11 +144,11 @@ describe('split ring regressions', () => {
     expect(p.raw.usedIdx).toBe(1);
     expect(p.engine.u8.slice(end, end + 8)).toEqual(new Uint8Array(8).fill(0xaa));
 
-    const w = new World(params({}), true);
+    const w = splitWorld(params({}), true);
     w.add([[{ len: 1, writable: false }]]);
     w.pop(0, BIG);
     w.tamperDesc(0, { addr: BigInt(w.p.arena), len: 48, flags: 0, next: 0 }, false);
-    w.tamperAvail(0, 0, 1);
+    tamperAvail(w, 0, 0, 1);
     w.pop(0, BIG); // refused now: head 0 is still in flight, and the queue is broken
     expect(w.push([{ pick: 0, len: -1 }, { pick: 0, len: 0 }])).toBe(E.ERR_HEAD_IN_FLIGHT);
     w.checkAll();
@@ -157,11 +157,11 @@ describe('split ring regressions', () => {
   // Test bookkeeping bug (the engine and the reference were right). Seed -2079816354, path
   // "39:0:0:1:1:2:2:11:10:10:10:11:10:11:12:11:11:12"; shrunk to {queueSize 1, startIdx 65488,
   // EVENT_IDX, interrupts on}: add, pop, push, collect, interruptNeeded.
-  // World's "no missed interrupt" invariant counted the push as unseen by the sleeping driver,
+  // The world's "no missed interrupt" invariant counted the push as unseen by the sleeping driver,
   // although the driver had collected it (and moved used_event past it) before the device
   // looked. With EVENT_IDX the device must not interrupt for it (2.7.7.2).
   it('no interrupt for a used entry the driver collected before the device asked (2.7.7.2)', () => {
-    const w = new World(params({ startIdx: 65488, eventIdx: true, interrupts: true }));
+    const w = splitWorld(params({ startIdx: 65488, eventIdx: true, interrupts: true }));
     w.add([[{ len: 1, writable: false }]]);
     w.checkAll();
     w.pop(0, BIG);

@@ -1,19 +1,26 @@
 // Runs each operation on the engine and on the reference model, compares what both returned and
 // the ring bytes both wrote, and keeps the test's own books to check the spec-level invariants:
-// every token comes back exactly once with the length the device reported, the device reads
-// what the driver wrote and the driver reads what the device wrote, descriptors are conserved,
-// and no notification is missed while the other side sleeps.
+// every token comes back exactly once with the length the device reported (in the order made
+// available, with IN_ORDER), the device reads what the driver wrote and the driver reads what the
+// device wrote, descriptors are conserved, and no notification is missed while the other side
+// sleeps. One world for both layouts and for IN_ORDER; the rest of the structure:
+//   lockstep-layout.ts      what a layout brings: its types and the adapter's contract
+//   split-layout.ts         the adapters: building the ring and handles, reading its state
+//   packed-layout.ts
+//   lockstep-pair.ts        engine and reference over twin memories, the buffer arena
+//   lockstep-invariants.ts  what must hold after every step
+//   lockstep-sleeper.ts     the books on notification suppression
+//   lockstep-commands.ts    fast-check commands of well-behaved sides, run parameters
+//   split-commands.ts       each layout's parameters and misbehaving peer
+//   packed-commands.ts
+//   lockstep-runs.ts        the properties' bodies and the long runs' round trip
 import * as E from '../../assembly/layout/errors.js';
-import * as S from '../../assembly/layout/split.js';
-import type { RefChain, RefSegment, RefUsed, RefBurst } from '../../sim/reference/index.js';
-import {
-  modelPair, assertSameRingBytes, writeBoth, SEG_STRIDE, SLOT_SIZE, POP_SEG_ROOM,
-  type ModelPair, type PairParams,
-} from './model-pair.js';
-import {
-  rcOf, engineAdd, enginePop, enginePush, engineCollect, engineDetach, engineDetail,
-} from './engine-ops.js';
-import type { Desc } from '../../sim/raw-split.js';
+import type { RefChain, RefSegment, RefUsed, RefBurst, RefPoppedChain } from '../../sim/reference/index.js';
+import { openPair, comparedAreas, writeBoth, SEG_STRIDE, SLOT_SIZE, POP_SEG_ROOM } from './lockstep-pair.js';
+import type { Area, Layout, LayoutTypes, ModelPair } from './lockstep-layout.js';
+import { checkStep, checkArena } from './lockstep-invariants.js';
+import { rcOf, engineAdd, enginePop, enginePush, engineCollect, engineDetach, engineDetail } from './engine-ops.js';
+import { Sleeper } from './lockstep-sleeper.js';
 import { agree } from './agree.js';
 
 /** A segment as a command describes it; the world places it in the chain's slot. */
@@ -21,13 +28,13 @@ export interface SegSpec { len: number; writable: boolean }
 /** One completion in a push command: which popped chain (index, modulo what is left) and its length. */
 export interface PushPick { pick: number; len: number }
 
-interface Outstanding {
+export interface Outstanding {
   token: number;
   slot: number;
   segments: RefSegment[];
   /** What the driver wrote into its readable segments, in order. */
   readBytes: Uint8Array;
-  /** Ring descriptors the chain holds (1 through an indirect table). */
+  /** Descriptors (ring slots) the chain holds (1 through an indirect table). */
   descs: number;
   readLen: number;
   writeLen: number;
@@ -37,16 +44,19 @@ interface Outstanding {
   written?: Uint8Array;
 }
 
-interface PoppedChain { head: number; token?: number; writable: RefSegment[]; writeLen: number }
+/** A chain the device holds: its id (split: head descriptor, packed: buffer id) and, unless hostile, its token. */
+export interface PoppedChain { id: number; token?: number; writable: RefSegment[]; writeLen: number; descs: number }
 
 const readByte = (token: number, j: number, b: number): number => (token * 37 + j * 11 + b) & 0xff;
 const writeByte = (stamp: number, b: number): number => (stamp * 29 + b * 3 + 7) & 0xff;
 
-export class World {
-  readonly p: ModelPair;
+export class LockstepWorld<T extends LayoutTypes> {
+  readonly p: ModelPair<T>;
   readonly q: number;
   /** VIRTIO_F_IN_ORDER: the device uses chains in pop order, the driver gets them back in add order. */
   readonly inOrder: boolean;
+  /** The ring areas and indirect tables compared after every step. */
+  readonly areas: Area[];
   /** In order: the last token collected (tokens grow in the order chains are made available). */
   private lastCollected = 0;
   private nextToken = 1;
@@ -57,14 +67,14 @@ export class World {
   private popped: PoppedChain[] = [];
   /** The rings were tampered with: only engine == reference (and token conservation) still hold. */
   hostile = false;
-  private deviceNotify: boolean;
-  private driverInterrupts: boolean;
-  private deviceAsleep = false;
-  private addedWhileDeviceAsleep = 0;
-  private driverAsleep = false;
-  private pushedWhileDriverAsleep = 0;
-  /** Counters a test can look at to see what a run exercised. */
-  readonly seen = { added: 0, popped: 0, collected: 0, kicks: 0, interrupts: 0, errors: 0, indirect: 0, wakeups: 0, partialAdds: 0, batched: 0 };
+  /** The device, woken by kicks; the driver, woken by interrupts. */
+  private readonly deviceSleep: Sleeper;
+  private readonly driverSleep: Sleeper;
+  /** Counters a test can look at to see what a run exercised (wrapFlips, listsAcrossWrap: packed). */
+  readonly seen = {
+    added: 0, popped: 0, collected: 0, kicks: 0, interrupts: 0, errors: 0, indirect: 0, wakeups: 0,
+    partialAdds: 0, batched: 0, wrapFlips: 0, listsAcrossWrap: 0,
+  };
   /** Error codes met (returned or left as the sticky status), each counted once per run. */
   readonly codes = new Set<number>();
 
@@ -72,13 +82,14 @@ export class World {
    * @param faultsAllowed a hostile run: the queue may break (then only engine == reference and
    *   token conservation are checked until a reset). Otherwise a broken queue fails the test.
    */
-  constructor(params: PairParams, readonly faultsAllowed = false) {
-    this.p = modelPair(params);
+  constructor(readonly layout: Layout<T>, params: T['params'], readonly faultsAllowed = false) {
+    this.p = openPair(layout, params);
     this.q = params.queueSize;
     this.inOrder = params.inOrder ?? false;
+    this.areas = comparedAreas(layout, this.p);
     for (let s = this.p.slots - 1; s >= 0; s--) this.freeSlots.push(s);
-    this.deviceNotify = params.notify;
-    this.driverInterrupts = params.interrupts;
+    this.deviceSleep = new Sleeper(params.notify, 'kick', 'device', 'NO_NOTIFY / DISABLE');
+    this.driverSleep = new Sleeper(params.interrupts, 'interrupt', 'driver', 'NO_INTERRUPT / DISABLE');
     this.settleDevice();
     this.settleDriver();
     this.checkAll();
@@ -88,8 +99,11 @@ export class World {
     return this.p.indirectBase !== 0 && k >= 2 && k <= this.p.indirectMax;
   }
 
-  private slotAddr(slot: number): number {
-    return this.p.arena + slot * SLOT_SIZE;
+  private noteError(rc: number, side: 'driver' | 'device', what: string): void {
+    this.seen.errors++;
+    this.codes.add(rc);
+    const ref = side === 'driver' ? this.p.refDriver.detail : this.p.refDevice.detail;
+    agree(engineDetail(this.p, side), ref, `${what}: detail`);
   }
 
   // ---------------------------------------------------------------- driver: add, kick
@@ -104,7 +118,7 @@ export class World {
       const token = this.nextToken++;
       const slot = this.freeSlots.pop();
       if (slot === undefined) throw new Error('test bug: out of buffer slots');
-      const base = this.slotAddr(slot);
+      const base = p.arena + slot * SLOT_SIZE;
       const segments = segs.map((s, j) => ({ offset: base + j * SEG_STRIDE, len: s.len, writable: s.writable }));
       const read: number[] = [];
       segments.forEach((s, j) => {
@@ -121,10 +135,12 @@ export class World {
       });
     }
 
-    // What the spec and the allocation policy say should happen, worked out independently.
+    // What the spec and the allocation policy say should happen, worked out independently:
+    // chains go in while free descriptors last (packed, 2.8.21: each list also takes an id, and
+    // ids outnumber lists).
     let expected: number;
-    if (this.p.driver.broken) expected = this.p.driver.status;
-    else if (chains.some((c) => c.segments.length > this.q)) expected = E.ERR_BAD_ARGUMENT; // 2.7.5.3.1
+    if (p.driver.broken) expected = p.driver.status;
+    else if (chains.some((c) => c.segments.length > this.q)) expected = E.ERR_BAD_ARGUMENT; // 2.7.5.3.1, 2.8.17
     else {
       let free = p.driver.numFree;
       expected = 0;
@@ -135,47 +151,39 @@ export class World {
       }
     }
 
+    const slotBefore = this.layout.positions?.(p).driverAvail.slot;
     const rc = engineAdd(p, chains);
-    const refRc = p.refDriver.add(chains);
-    agree(rc, refRc, 'add: engine vs reference');
+    agree(rc, p.refDriver.add(chains), 'add: engine vs reference');
     agree(rc, expected, 'add: count the free descriptors allow');
+    let descs = 0;
     for (let i = 0; i < owned.length; i++) {
       const o = owned[i];
       if (i < rc) {
         this.outstanding.set(o.token, o);
         this.slotOwner.set(o.slot, o.token);
         if (o.descs === 1 && o.segments.length > 1) this.seen.indirect++;
+        descs += o.descs;
       } else {
         this.freeSlots.push(o.slot);
       }
     }
+    if (slotBefore !== undefined) this.seen.wrapFlips += Math.floor((slotBefore + descs) / this.q);
     if (rc >= 0 && rc < owned.length) this.seen.partialAdds++;
     if (rc > 0) {
       this.seen.added += rc;
-      this.addedWhileDeviceAsleep += rc;
+      this.deviceSleep.published(rc);
     }
-    if (rc < 0) {
-      this.seen.errors++;
-      this.codes.add(rc);
-      agree(engineDetail(p, 'driver'), p.refDriver.detail, 'add: detail');
-    }
+    if (rc < 0) this.noteError(rc, 'driver', 'add');
     return rc;
   }
 
   kick(): number {
     const rc = rcOf(() => this.p.driver.kickNeeded());
     agree(rc, this.p.refDriver.kickNeeded(), 'kickNeeded: engine vs reference');
-    if (!this.hostile && rc >= 0) {
-      // 2.7.10: a device that asked for kicks and caught up must hear about new chains.
-      if (this.deviceAsleep && this.addedWhileDeviceAsleep > 0) {
-        agree(rc, 1, 'kick missed while the device sleeps');
-        this.seen.wakeups++;
-      }
-      // 2.7.10.2: without EVENT_IDX, NO_NOTIFY is honoured.
-      if (!this.p.params.eventIdx && !this.deviceNotify) agree(rc, 0, 'kick despite NO_NOTIFY');
-    }
+    // 2.7.10, 2.8.10: a device that asked for kicks and caught up must hear about new chains.
+    if (!this.hostile && rc >= 0 && this.deviceSleep.check(rc, this.layout.flagsBind(this.p.params))) this.seen.wakeups++;
     if (rc === 1) {
-      this.deviceAsleep = false;
+      this.deviceSleep.wake();
       this.seen.kicks++;
     }
     return rc;
@@ -183,21 +191,22 @@ export class World {
 
   // ---------------------------------------------------------------- device: pop, push, interrupt
 
-  pop(batch: number, max: number): RefBurst<unknown> {
+  pop(batch: number, max: number): RefBurst<RefPoppedChain> {
     const p = this.p;
     const room = POP_SEG_ROOM[batch];
     const effMax = Math.min(max, p.popBatches[batch].maxChains);
+    const positions = this.layout.positions?.(p);
+    let slot = positions?.deviceAvail.slot ?? 0;
     const eng = enginePop(p, batch, effMax);
-    const ref = p.refDevice.pop(effMax, room);
-    agree(eng, ref, 'pop: engine vs reference');
-    if (eng.rc < 0) {
-      this.seen.errors++;
-      this.codes.add(eng.rc);
-      agree(engineDetail(p, 'device'), p.refDevice.detail, 'pop: detail');
-    }
+    agree(eng, p.refDevice.pop(effMax, room), 'pop: engine vs reference');
+    if (eng.rc < 0) this.noteError(eng.rc, 'device', 'pop');
     for (const c of eng.items) {
-      const entry: PoppedChain = { head: c.id, writable: c.segments.filter((s) => s.writable), writeLen: c.writeLen };
-      if (!this.hostile) entry.token = this.checkPopped(c);
+      const entry: PoppedChain = { id: c.id, writable: c.segments.filter((s) => s.writable), writeLen: c.writeLen, descs: c.descs };
+      if (!this.hostile) entry.token = this.checkPopped(c, slot);
+      if (positions) {
+        if (slot + c.descs > this.q) this.seen.listsAcrossWrap++;
+        slot = (slot + c.descs) % this.q;
+      }
       this.popped.push(entry);
     }
     this.seen.popped += eng.items.length;
@@ -206,16 +215,21 @@ export class World {
   }
 
   /** A popped chain is one the driver added, seen whole: same lengths, same readable bytes. */
-  private checkPopped(c: { id: number; segments: RefSegment[]; readLen: number; writeLen: number; descs: number }): number {
-    const raw = this.p.engineRaw;
-    // The head descriptor (or the first of its indirect table) points into the chain's slot.
-    let d: Desc = raw.readDesc(c.id);
-    if (d.flags & S.DESC_F_INDIRECT) d = raw.readDesc(0, Number(d.addr));
+  private checkPopped(c: RefPoppedChain, ringSlot: number): number {
+    // The first descriptor (or the first of its indirect table) points into the chain's slot.
+    let d = this.layout.headDesc(this.p, c, ringSlot);
+    if (d.flags & this.layout.indirectFlag) d = this.p.engineRaw.readDesc(0, Number(d.addr));
     const slot = Math.floor((Number(d.addr) - this.p.arena) / SLOT_SIZE);
     const token = this.slotOwner.get(slot);
     const o = token === undefined ? undefined : this.outstanding.get(token);
     if (o === undefined) throw new Error(`popped chain ${c.id} belongs to no chain in flight`);
     agree(o.popped, false, `token ${o.token} popped twice`);
+    if (this.inOrder) {
+      // The device sees chains in the order they were made available.
+      for (const other of this.outstanding.values()) {
+        if (other.token < o.token) agree(other.popped, true, `token ${other.token} popped after ${o.token}`);
+      }
+    }
     o.popped = true;
     agree(
       { readLen: c.readLen, writeLen: c.writeLen, descs: c.descs },
@@ -227,7 +241,10 @@ export class World {
     return o.token;
   }
 
-  /** The device completes some popped chains, in the picked order (in order: the oldest, in pop order), writing a pattern first. */
+  /**
+   * The device uses some popped chains, writing a pattern first: the picked ones in the picked
+   * order, or with IN_ORDER the oldest ones in pop order.
+   */
   push(picks: readonly PushPick[]): number {
     const p = this.p;
     const left = this.popped.slice();
@@ -247,7 +264,7 @@ export class World {
       }
       done.push({ c, len, bytes });
     }
-    const used: RefUsed[] = done.map((d) => ({ id: d.c.head, len: d.len }));
+    const used: RefUsed[] = done.map((d) => ({ id: d.c.id, len: d.len }));
     const rc = enginePush(p, used);
     agree(rc, p.refDevice.push(used), 'push: engine vs reference');
     if (!this.hostile) agree(rc, used.length, 'push of popped chains');
@@ -259,11 +276,9 @@ export class World {
         // In order, a chain used completely before the burst's last shares a later one's used element.
         if (this.inOrder && d.len === d.c.writeLen && i + 1 < done.length) this.seen.batched++;
       });
-      this.pushedWhileDriverAsleep += rc;
+      this.driverSleep.published(rc);
     } else {
-      this.seen.errors++;
-      this.codes.add(rc);
-      agree(engineDetail(p, 'device'), p.refDevice.detail, 'push: detail');
+      this.noteError(rc, 'device', 'push');
     }
     return rc;
   }
@@ -271,16 +286,10 @@ export class World {
   interrupt(): number {
     const rc = rcOf(() => this.p.device.interruptNeeded());
     agree(rc, this.p.refDevice.interruptNeeded(), 'interruptNeeded: engine vs reference');
-    if (!this.hostile && rc >= 0) {
-      // 2.7.7: a driver that asked for interrupts and caught up must hear about used chains.
-      if (this.driverAsleep && this.pushedWhileDriverAsleep > 0) {
-        agree(rc, 1, 'interrupt missed while the driver sleeps');
-        this.seen.wakeups++;
-      }
-      if (!this.p.params.eventIdx && !this.driverInterrupts) agree(rc, 0, 'interrupt despite NO_INTERRUPT');
-    }
+    // 2.7.7, 2.8.10: a driver that asked for interrupts and caught up must hear about used chains.
+    if (!this.hostile && rc >= 0 && this.driverSleep.check(rc, this.layout.flagsBind(this.p.params))) this.seen.wakeups++;
     if (rc === 1) {
-      this.driverAsleep = false;
+      this.driverSleep.wake();
       this.seen.interrupts++;
     }
     return rc;
@@ -293,11 +302,7 @@ export class World {
     const effMax = Math.min(max, p.collectBatch.capacity);
     const eng = engineCollect(p, effMax);
     agree(eng, p.refDriver.collect(effMax), 'collect: engine vs reference');
-    if (eng.rc < 0) {
-      this.seen.errors++;
-      this.codes.add(eng.rc);
-      agree(engineDetail(p, 'driver'), p.refDriver.detail, 'collect: detail');
-    }
+    if (eng.rc < 0) this.noteError(eng.rc, 'driver', 'collect');
     for (const u of eng.items) {
       const o = this.outstanding.get(u.id);
       if (o === undefined) throw new Error(`collected token ${u.id} is not in flight (lost or duplicated)`);
@@ -329,10 +334,8 @@ export class World {
   enableInterrupts(): number {
     const rc = rcOf(() => this.p.driver.enableInterrupts());
     agree(rc, this.p.refDriver.enableInterrupts(), 'enableInterrupts: engine vs reference');
-    if (rc >= 0) {
-      this.driverInterrupts = true;
-      agree(rc, this.p.engineRaw.usedIdx !== this.p.driver.lastUsedIdx ? 1 : 0, 'enableInterrupts reports waiting entries');
-    }
+    if (rc >= 0) this.driverSleep.wants = true;
+    if (rc >= 0 && this.waitingKnown) agree(rc, this.waiting().used ? 1 : 0, 'enableInterrupts reports waiting used chains');
     this.settleDriver();
     return rc;
   }
@@ -340,7 +343,7 @@ export class World {
   disableInterrupts(): number {
     const rc = rcOf(() => this.p.driver.disableInterrupts());
     agree(rc, this.p.refDriver.disableInterrupts(), 'disableInterrupts: engine vs reference');
-    if (rc >= 0) this.driverInterrupts = false;
+    if (rc >= 0) this.driverSleep.wants = false;
     this.settleDriver();
     return rc;
   }
@@ -348,10 +351,8 @@ export class World {
   enableNotify(): number {
     const rc = rcOf(() => this.p.device.enableNotify());
     agree(rc, this.p.refDevice.enableNotify(), 'enableNotify: engine vs reference');
-    if (rc >= 0) {
-      this.deviceNotify = true;
-      agree(rc, this.p.engineRaw.availIdx !== this.p.device.lastAvailIdx ? 1 : 0, 'enableNotify reports waiting chains');
-    }
+    if (rc >= 0) this.deviceSleep.wants = true;
+    if (rc >= 0 && this.waitingKnown) agree(rc, this.waiting().avail ? 1 : 0, 'enableNotify reports waiting chains');
     this.settleDevice();
     return rc;
   }
@@ -359,23 +360,35 @@ export class World {
   disableNotify(): number {
     const rc = rcOf(() => this.p.device.disableNotify());
     agree(rc, this.p.refDevice.disableNotify(), 'disableNotify: engine vs reference');
-    if (rc >= 0) this.deviceNotify = false;
+    if (rc >= 0) this.deviceSleep.wants = false;
     this.settleDevice();
     return rc;
   }
 
-  /** After a device step: it sleeps if it wants kicks and has seen everything published. */
-  private settleDevice(): void {
-    this.deviceAsleep = this.deviceNotify && !this.p.device.broken && this.p.device.lastAvailIdx === this.p.engineRaw.availIdx;
-    // Asleep after this step means it has seen every chain published so far.
-    if (this.deviceAsleep) this.addedWhileDeviceAsleep = 0;
+  /** Chains made available and not popped, used and not collected: off the ring, or by the books. */
+  private waiting(): { avail: boolean; used: boolean } {
+    const fromRing = this.layout.waiting?.(this.p);
+    if (fromRing) return fromRing;
+    let avail = false;
+    let used = false;
+    for (const o of this.outstanding.values()) {
+      if (!o.popped) avail = true;
+      if (o.pushedLen !== undefined) used = true;
+    }
+    return { avail, used };
   }
 
-  /** After a driver step: it sleeps if it wants interrupts and has collected everything published. */
+  /** What is waiting can be told: read off the ring (split), or by the books while the peer behaves. */
+  private get waitingKnown(): boolean {
+    return this.layout.waiting !== undefined || !this.hostile;
+  }
+
+  private settleDevice(): void {
+    this.deviceSleep.settle(this.p.device.broken, this.waiting().avail);
+  }
+
   private settleDriver(): void {
-    this.driverAsleep = this.driverInterrupts && !this.p.driver.broken && this.p.driver.lastUsedIdx === this.p.engineRaw.usedIdx;
-    // Asleep after this step means it has collected every used entry published so far.
-    if (this.driverAsleep) this.pushedWhileDriverAsleep = 0;
+    this.driverSleep.settle(this.p.driver.broken, this.waiting().used);
   }
 
   /**
@@ -398,7 +411,7 @@ export class World {
 
   // ---------------------------------------------------------------- device reset
 
-  /** Device reset (2.7 / 3.3.1): the driver takes back every chain in flight, both sides start over. */
+  /** Device reset (2.7, 2.8, 3.3.1): the driver takes back every chain in flight, both sides start over. */
   reset(): void {
     const p = this.p;
     const back = new Set<number>();
@@ -412,51 +425,31 @@ export class World {
         back.add(u.id);
       }
     }
-    agree([...back].sort((a, b) => a - b), [...this.outstanding.keys()].sort((a, b) => a - b), 'detach returns exactly the chains in flight');
+    const inFlight = [...this.outstanding.keys()];
+    agree([...back].sort((a, b) => a - b), inFlight.sort((a, b) => a - b), 'detach returns exactly the chains in flight');
     for (const o of [...this.outstanding.values()]) this.release(o);
     agree(rcOf(() => p.driver.reset()), p.refDriver.reset(), 'driver reset');
     agree(rcOf(() => p.device.reset()), p.refDevice.reset(), 'device reset');
     this.popped = [];
     this.lastCollected = 0;
     this.hostile = false;
-    this.deviceAsleep = false;
-    this.driverAsleep = false;
+    this.deviceSleep.wake();
+    this.driverSleep.wake();
     this.settleDevice();
     this.settleDriver();
   }
 
   // ---------------------------------------------------------------- a misbehaving peer
 
-  /** Writes a descriptor of the ring's table (or of head `index`'s indirect table) in both memories. */
-  tamperDesc(index: number, desc: Desc, indirect: boolean): void {
+  /** Writes a descriptor of the ring (index % q) or of an indirect table (head index % q's), in both memories. */
+  tamperDesc(index: number, desc: T['desc'], indirect: boolean): void {
     const p = this.p;
     const q = this.q;
-    const table = indirect && p.indirectBase !== 0
-      ? p.indirectBase + (index % q) * p.indirectMax * S.DESC_SIZE
-      : p.ring.desc;
-    const i = indirect && p.indirectBase !== 0 ? Math.floor(index / q) % p.indirectMax : index % q;
+    const inTable = indirect && p.indirectBase !== 0;
+    const table = inTable ? p.indirectBase + (index % q) * p.indirectMax * this.layout.descSize : p.ring.desc;
+    const i = inTable ? Math.floor(index / q) % p.indirectMax : index % q;
     p.engineRaw.writeDesc(i, desc, table);
     p.refRaw.writeDesc(i, desc, table);
-    this.hostile = true;
-  }
-
-  /** Writes an available ring entry `delta` slots past avail.idx, and optionally moves avail.idx. */
-  tamperAvail(delta: number, head: number, publish: number): void {
-    for (const raw of [this.p.engineRaw, this.p.refRaw]) {
-      const idx = raw.availIdx;
-      raw.setAvailRing((idx + delta) & 0xffff, head);
-      raw.availIdx = idx + publish;
-    }
-    this.hostile = true;
-  }
-
-  /** Writes a used element `delta` slots past used.idx, and optionally moves used.idx. */
-  tamperUsed(delta: number, id: number, len: number, publish: number): void {
-    for (const raw of [this.p.engineRaw, this.p.refRaw]) {
-      const idx = raw.usedIdx;
-      raw.setUsedElem((idx + delta) & 0xffff, id, len);
-      raw.usedIdx = idx + publish;
-    }
     this.hostile = true;
   }
 
@@ -468,55 +461,25 @@ export class World {
       this.popped.splice(0, rc);
       this.hostile = true;
     } else {
-      this.seen.errors++;
-      this.codes.add(rc);
-      agree(engineDetail(this.p, 'device'), this.p.refDevice.detail, 'raw push: detail');
+      this.noteError(rc, 'device', 'raw push');
     }
     return rc;
   }
 
+  /** The chains the device holds, as it popped them. */
+  get held(): readonly PoppedChain[] {
+    return this.popped;
+  }
+
   // ---------------------------------------------------------------- after every step
 
+  /** Engine == reference, and the invariants the books allow (lockstep-invariants.ts). */
   checkAll(): void {
-    const p = this.p;
-    if (p.driver.broken || p.device.broken) {
-      if (!this.faultsAllowed) throw new Error(`a well-behaved pair broke the queue (driver ${p.driver.status}, device ${p.device.status})`);
-      this.hostile = true;
-      if (p.driver.broken) this.codes.add(p.driver.status);
-      if (p.device.broken) this.codes.add(p.device.status);
-    }
-    assertSameRingBytes(p);
-    agree({
-      numFree: p.driver.numFree, inFlight: p.driver.inFlight, availIdx: p.driver.availIdx,
-      lastUsedIdx: p.driver.lastUsedIdx, status: p.driver.status,
-    }, {
-      numFree: p.refDriver.numFree, inFlight: p.refDriver.inFlight, availIdx: p.refDriver.availIdx,
-      lastUsedIdx: p.refDriver.lastUsedIdx, status: p.refDriver.status,
-    }, 'driver state: engine vs reference');
-    agree({
-      lastAvailIdx: p.device.lastAvailIdx, usedIdx: p.device.usedIdx, inFlight: p.device.inFlight,
-      status: p.device.status,
-    }, {
-      lastAvailIdx: p.refDevice.lastAvailIdx, usedIdx: p.refDevice.usedIdx, inFlight: p.refDevice.inFlight,
-      status: p.refDevice.status,
-    }, 'device state: engine vs reference');
-    // Detail locates a fault: it means something after an error result, and stays put while the
-    // queue is broken. (The engine also scribbles it during successful walks.)
-    if (p.driver.broken) agree(engineDetail(p, 'driver'), p.refDriver.detail, 'broken driver: detail');
-    if (p.device.broken) agree(engineDetail(p, 'device'), p.refDevice.detail, 'broken device: detail');
-    // Descriptors are conserved: free ones plus those held by chains in flight make Queue Size.
-    let held = 0;
-    for (const o of this.outstanding.values()) held += o.descs;
-    agree(p.driver.numFree + held, this.q, 'free + held descriptors == Queue Size');
-    agree(p.driver.inFlight, this.outstanding.size, 'driver in flight == tokens outstanding');
-    if (!this.hostile) agree(p.device.inFlight, this.popped.length, 'device in flight == popped, not pushed');
+    checkStep(this);
   }
 
   /** End of a run: besides the rings, the buffer arena holds the same bytes in both memories. */
   checkArena(): void {
-    const p = this.p;
-    const a = p.engineBytes.subarray(p.arena, p.arena + p.slots * SLOT_SIZE);
-    const b = p.refBytes.subarray(p.arena, p.arena + p.slots * SLOT_SIZE);
-    agree(Buffer.compare(a, b), 0, 'buffer arena: engine vs reference');
+    checkArena(this.p);
   }
 }
