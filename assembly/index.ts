@@ -19,6 +19,7 @@ export {
   packedDeviceInterruptNeeded, packedDeviceEnableNotify, packedDeviceDisableNotify, packedDeviceUnpop,
 } from "./packed/device";
 export { netReset, netForward, netTxComplete, netInject } from "./net/forward";
+export { deviceEnableNotify, deviceDisableNotify } from "./net/device";
 export {
   ringInit, ringCount, ringFreeCount,
 } from "./ring/ring";

@@ -40,6 +40,9 @@ export interface EngineExports {
   netForward(q: number): number;
   netTxComplete(q: number): number;
   netInject(q: number, src: number, len: number, copies: number): number;
+  /** Either layout's device Enable/DisableNotify, by the control block's kind. */
+  deviceEnableNotify(cb: number): number;
+  deviceDisableNotify(cb: number): number;
   // Dataplane (assembly/ring, assembly/mempool): ring and pool headers instead of control blocks.
   ringInit(ring: number): number;
   ringCount(ring: number): number;

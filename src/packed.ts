@@ -3,7 +3,7 @@
 import * as Q from '../assembly/layout/queue.js';
 import * as P from '../assembly/layout/packed.js';
 import { has, RING_FEATURES, type FeatureSet } from './features.js';
-import type { RingAreas } from './queue-side.js';
+import type { RingAreas, RingPosition } from './queue-side.js';
 import { DriverHandle, DeviceHandle, checkIndirectMax, type DriverOps, type DeviceOps, type DeviceHandleOptions } from './queue-handles.js';
 import type { Engine } from './engine.js';
 import type { MemoryPlan } from './memory.js';
@@ -68,6 +68,9 @@ export interface PackedDeviceOptions extends DeviceHandleOptions {
   /** Where to start reading (vhost-user SET_VRING_BASE): slot and wrap counter. Default 0 / 1. */
   nextAvail?: number;
   availWrapCounter?: number;
+  /** Where the next used descriptor goes, and its wrap counter. Default: the same as nextAvail / availWrapCounter. */
+  nextUsed?: number;
+  usedWrapCounter?: number;
 }
 
 const packedDeviceOps = (e: Engine): DeviceOps => ({
@@ -82,6 +85,8 @@ const packedDeviceOps = (e: Engine): DeviceOps => ({
 export class PackedDevice extends DeviceHandle {
   private readonly startAvail: number;
   private readonly startWrap: number;
+  private readonly startUsed: number;
+  private readonly startUsedWrap: number;
 
   constructor(engine: Engine, plan: MemoryPlan, ring: RingAreas, opts: PackedDeviceOptions = {}) {
     super(engine, plan, ring, opts, packedDeviceOps(engine));
@@ -90,16 +95,22 @@ export class PackedDevice extends DeviceHandle {
     if (has(opts.features ?? 0n, RING_FEATURES.IN_ORDER)) this.set(Q.PDEV_ORDER, this.reserve(plan, n * 2, 64, 'packed device order'));
     this.startAvail = opts.nextAvail ?? 0;
     this.startWrap = opts.availWrapCounter ?? 1;
+    this.startUsed = opts.nextUsed ?? this.startAvail;
+    this.startUsedWrap = opts.usedWrapCounter ?? this.startWrap;
     this.reset();
   }
 
   protected override prepareReset(): void {
     this.set(Q.PDEV_NEXT_AVAIL, this.startAvail);
     this.set(Q.PDEV_AVAIL_WRAP, this.startWrap);
-    this.set(Q.PDEV_NEXT_USED, this.startAvail);
-    this.set(Q.PDEV_USED_WRAP, this.startWrap);
+    this.set(Q.PDEV_NEXT_USED, this.startUsed);
+    this.set(Q.PDEV_USED_WRAP, this.startUsedWrap);
   }
 
   get nextAvail(): number { return this.get(Q.PDEV_NEXT_AVAIL); }
   get nextUsed(): number { return this.get(Q.PDEV_NEXT_USED); }
+
+  position(): RingPosition {
+    return { nextAvail: this.nextAvail, availWrap: this.get(Q.PDEV_AVAIL_WRAP), nextUsed: this.nextUsed, usedWrap: this.get(Q.PDEV_USED_WRAP) };
+  }
 }

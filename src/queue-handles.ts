@@ -117,6 +117,7 @@ export interface DeviceHandleOptions {
 
 /** The device side: pops available chains and returns them used. */
 export abstract class DeviceHandle extends QueueSide implements DeviceQueue {
+  abstract position(): import('./queue-side.js').RingPosition;
   private readonly ops: DeviceOps;
   private readonly regionTable: RegionTable;
 

@@ -16,6 +16,18 @@ export interface RingAreas {
   device: number;
 }
 
+/**
+ * Where a device is in its ring: the next available entry it reads and the next used entry it
+ * writes. Split rings: free-running 16-bit indices (last_avail_idx, used.idx), wraps 0. Packed
+ * rings: slots with their wrap counters (2.8.1).
+ */
+export interface RingPosition {
+  nextAvail: number;
+  availWrap: number;
+  nextUsed: number;
+  usedWrap: number;
+}
+
 /** A guest address range [gpa, gpa + size) that sits at Wasm offset `offset`. */
 export interface Region {
   gpa: bigint;
@@ -154,4 +166,6 @@ export interface DeviceQueue {
   interruptNeeded(): boolean;
   enableNotify(): boolean;
   disableNotify(): void;
+  /** Where the device is in its ring (what a stopped vhost-user vring reports). */
+  position(): RingPosition;
 }

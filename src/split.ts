@@ -5,7 +5,7 @@ import * as Q from '../assembly/layout/queue.js';
 import * as S from '../assembly/layout/split.js';
 import { splitAreaSizes } from './layout.js';
 import { has, RING_FEATURES, type FeatureSet } from './features.js';
-import { identityRegion, type Region, type RingAreas } from './queue-side.js';
+import { identityRegion, type Region, type RingAreas, type RingPosition } from './queue-side.js';
 import { DriverHandle, DeviceHandle, checkIndirectMax, type DriverOps, type DeviceOps, type DeviceHandleOptions } from './queue-handles.js';
 import type { Engine } from './engine.js';
 import type { MemoryPlan } from './memory.js';
@@ -85,8 +85,10 @@ export class SplitDriver extends DriverHandle {
 }
 
 export interface SplitDeviceOptions extends DeviceHandleOptions {
-  /** First index to read from the available ring and first used.idx (default 0). */
+  /** First index to read from the available ring (default 0), and first used.idx unless `usedIdx` says otherwise. */
   startIdx?: number;
+  /** First used.idx (vhost-user: what the used ring in guest memory holds). Default: startIdx. */
+  usedIdx?: number;
 }
 
 const splitDeviceOps = (e: Engine): DeviceOps => ({
@@ -101,6 +103,7 @@ const splitDeviceOps = (e: Engine): DeviceOps => ({
 export class SplitDevice extends DeviceHandle {
   readonly ring: SplitRingAddrs;
   private readonly startIdx: number;
+  private readonly startUsed: number;
 
   constructor(engine: Engine, plan: MemoryPlan, ring: SplitRingAddrs, opts: SplitDeviceOptions = {}) {
     super(engine, plan, ring, opts, splitDeviceOps(engine));
@@ -109,14 +112,20 @@ export class SplitDevice extends DeviceHandle {
     this.set(Q.DEV_SHADOW, this.reserve(plan, n * Q.PDEV_SHADOW_SIZE, 64, 'split device shadow'));
     if (has(opts.features ?? 0n, RING_FEATURES.IN_ORDER)) this.set(Q.DEV_ORDER, this.reserve(plan, n * 2, 64, 'split device order'));
     this.startIdx = (opts.startIdx ?? 0) & 0xffff;
+    this.startUsed = (opts.usedIdx ?? this.startIdx) & 0xffff;
     this.reset();
   }
 
   protected override prepareReset(): void {
     this.set(Q.DEV_LAST_AVAIL, this.startIdx);
-    this.set(Q.DEV_USED_IDX, this.startIdx);
+    this.set(Q.DEV_USED_IDX, this.startUsed);
   }
 
   get lastAvailIdx(): number { return this.get(Q.DEV_LAST_AVAIL); }
   get usedIdx(): number { return this.get(Q.DEV_USED_IDX); }
+
+  /** Split indices are free-running 16-bit counters: the wrap fields are 0. */
+  position(): RingPosition {
+    return { nextAvail: this.lastAvailIdx, availWrap: 0, nextUsed: this.usedIdx, usedWrap: 0 };
+  }
 }

@@ -27,7 +27,7 @@ import {
 import { ERR_BAD_CONTROL_BLOCK, ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_SEGMENTS_FULL } from "../layout/errors";
 import { inMemory } from "../common";
 import { devicePop, devicePush, deviceUnpop, deviceInterruptNeeded } from "./device";
-import { scatterStream, gatherHead } from "./scatter";
+import { scatterStream, gatherHead, copyBytes } from "./scatter";
 
 function netEnter(q: u32): i32 {
   if ((q & (NETQ_ALIGN - 1)) != 0 || q == 0 || !inMemory(q, NETQ_SIZE)) return ERR_BAD_CONTROL_BLOCK;
@@ -156,6 +156,30 @@ function claimRx(q: u32, rx: u32, need: u32, more: u32): u32 {
  */
 function deliver(q: u32, nb: u32, segs: u32, first: u32, skip: u32, len: u32, macswap: bool): void {
   const hdr = load<u32>(q + NETQ_HDR_SIZE);
+  const k = load<u32>(q + NETQ_RX_TAKEN);
+  store<u32>(q + NETQ_RX_TAKEN, k + nb);
+  const rxChains = load<u32>(q + NETQ_RX_CHAINS);
+  const rxSegs = load<u32>(q + NETQ_RX_SEGS);
+  const rxUsed = load<u32>(q + NETQ_RX_USED);
+  // The common case, one writable segment that holds header and frame and a frame that lies in
+  // one segment of the source: write the header in place and copy the frame with one move.
+  if (nb == 1) {
+    const rec = rxChains + k * CHAIN_SIZE;
+    if (load<u16>(rec + CHAIN_NWRITE) == 1 && load<u32>(rec + CHAIN_WRITE_LEN) >= hdr + len) {
+      const src = contiguous(segs, first, skip, len);
+      if (src != 0 || len == 0) {
+        const dst = load<u32>(rxSegs + (load<u32>(rec + CHAIN_SEG) + <u32>load<u16>(rec + CHAIN_NREAD)) * SEG_SIZE + SEG_OFFSET);
+        store<u64>(dst, 0);
+        if (hdr == NET_HDR_SIZE) store<u32>(dst + 8, 1 << 16); // num_buffers = 1 (bytes 10-11)
+        else store<u16>(dst + 8, 0);
+        copyBytes(dst + hdr, src, len);
+        if (macswap && len >= 12) swapMacs(dst + hdr);
+        store<u32>(rxUsed + k * USED_REC_SIZE + USED_REC_ID, load<u32>(rec + CHAIN_ID));
+        store<u32>(rxUsed + k * USED_REC_SIZE + USED_REC_LEN, hdr + len);
+        return;
+      }
+    }
+  }
   const h = q + NETQ_SCRATCH_HDR;
   store<u64>(h, 0);
   store<u32>(h + 8, 0);
@@ -165,20 +189,33 @@ function deliver(q: u32, nb: u32, segs: u32, first: u32, skip: u32, len: u32, ma
   if (macswap && len >= 12) {
     const mac = q + NETQ_SCRATCH_MAC;
     gatherHead(segs, first, skip, mac, 12);
-    const d0 = load<u32>(mac);
-    const d1 = load<u16>(mac + 4);
-    store<u32>(mac, load<u32>(mac + 6));
-    store<u16>(mac + 4, load<u16>(mac + 10));
-    store<u32>(mac + 6, d0);
-    store<u16>(mac + 10, d1);
+    swapMacs(mac);
     pre = 12;
   }
-  const k = load<u32>(q + NETQ_RX_TAKEN);
-  scatterStream(
-    load<u32>(q + NETQ_RX_CHAINS), load<u32>(q + NETQ_RX_SEGS), k, nb, load<u32>(q + NETQ_RX_USED),
-    h, hdr, q + NETQ_SCRATCH_MAC, pre, segs, first, skip + pre, len - pre,
-  );
-  store<u32>(q + NETQ_RX_TAKEN, k + nb);
+  scatterStream(rxChains, rxSegs, k, nb, rxUsed, h, hdr, q + NETQ_SCRATCH_MAC, pre, segs, first, skip + pre, len - pre);
+}
+
+/** Swaps the 6-byte destination and source MAC addresses at p (testpmd's macswap). */
+// @ts-ignore: decorator
+@inline function swapMacs(p: u32): void {
+  const d0 = load<u32>(p);
+  const d1 = load<u16>(p + 4);
+  store<u32>(p, load<u32>(p + 6));
+  store<u16>(p + 4, load<u16>(p + 10));
+  store<u32>(p + 6, d0);
+  store<u16>(p + 10, d1);
+}
+
+/** Where bytes [skip, skip + len) of the segments from segs[first] lie, when in one segment; else 0. */
+function contiguous(segs: u32, first: u32, skip: u32, len: u32): u32 {
+  let s = segs + first * SEG_SIZE;
+  for (;;) {
+    const l = load<u32>(s + SEG_LEN);
+    if (skip < l || (skip == l && len == 0)) return l - skip >= len ? load<u32>(s + SEG_OFFSET) + skip : 0;
+    skip -= l;
+    s += SEG_SIZE;
+  }
+  return 0; // not reached: the caller's segments hold skip + len bytes
 }
 
 /**

@@ -8,6 +8,20 @@ import {
 } from "../layout/batch";
 
 /**
+ * Copies n bytes. Frames are small: below 256 bytes an inline loop of 8-byte moves beats
+ * memory.copy, which V8 runs as a call out of the generated code on a shared memory.
+ * Source and destination never overlap here (a transmit buffer and a receive buffer).
+ */
+// @ts-ignore: decorator
+@inline export function copyBytes(dst: u32, src: u32, n: u32): void {
+  if (n >= 256) { memory.copy(dst, src, n); return; }
+  let i: u32 = 0;
+  for (; i + 8 <= n; i += 8) store<u64>(dst + i, load<u64>(src + i));
+  if (i + 4 <= n) { store<u32>(dst + i, load<u32>(src + i)); i += 4; }
+  for (; i < n; i++) store<u8>(dst + i, load<u8>(src + i));
+}
+
+/**
  * Copies a byte stream into the device-writable segments of receive chains
  * rxChains[k .. k + nb) (their segments in `rxSegs`), filling each chain before the next, and
  * writes used records rxUsed[k .. k + nb) with each chain's id and the bytes it got. The stream
@@ -73,7 +87,7 @@ export function scatterStream(
       continue;
     }
     const n = sLeft < dLeft ? sLeft : dLeft;
-    memory.copy(dPtr, sPtr, n);
+    copyBytes(dPtr, sPtr, n);
     sPtr += n;
     sLeft -= n;
     dPtr += n;
@@ -103,7 +117,7 @@ export function gatherHead(segs: u32, first: u32, skip: u32, to: u32, n: u32): v
     if (skip >= l) { skip -= l; continue; }
     let m = l - skip;
     if (m > n - got) m = n - got;
-    memory.copy(to + got, o + skip, m);
+    copyBytes(to + got, o + skip, m);
     got += m;
     skip = 0;
   }

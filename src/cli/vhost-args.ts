@@ -1,7 +1,8 @@
 // `virtqueue vhost` flags -> VhostOptions. Same rules as the sim's: node:util parseArgs (strict),
 // one-line UsageErrors, ranges checked here.
 import { parseArgs } from 'node:util';
-import { FWD_MODES, type FwdMode } from '../vhost-user/net/queue-pair.js';
+import { NET_MODES as FWD_MODES, type NetMode as FwdMode } from '../virtio-net/queue-pair.js';
+import { IDLE_MODES, type IdleMode } from '../dataplane/idle.js';
 import { UsageError } from './args.js';
 
 export interface VhostOptions {
@@ -16,9 +17,12 @@ export interface VhostOptions {
   burst: number;
   /** Guest memory window, MiB. */
   guestMem: number;
+  /** Dataplane workers serving the queue pairs. */
+  workers: number;
+  idle: IdleMode;
 }
 
-export const VHOST_DEFAULTS = { queues: 1, fwd: 'io' as FwdMode, pcapMax: 100_000, burst: 32, guestMem: 2048 };
+export const VHOST_DEFAULTS = { queues: 1, fwd: 'io' as FwdMode, pcapMax: 100_000, burst: 32, guestMem: 2048, workers: 1, idle: 'adaptive' as IdleMode };
 export const MAX_QUEUES = 16;
 export const MAX_GUEST_MEM = 3968;
 
@@ -39,7 +43,8 @@ export function parseVhost(args: string[]): VhostCommand | { kind: 'help'; topic
       options: {
         'socket': { type: 'string' }, 'client': { type: 'boolean' }, 'queues': { type: 'string' }, 'fwd': { type: 'string' },
         'duration': { type: 'string' }, 'pcap': { type: 'string' }, 'pcap-max': { type: 'string' }, 'burst': { type: 'string' },
-        'guest-mem': { type: 'string' }, 'json': { type: 'boolean' }, 'help': { type: 'boolean', short: 'h' },
+        'guest-mem': { type: 'string' }, 'workers': { type: 'string' }, 'idle': { type: 'string' },
+        'json': { type: 'boolean' }, 'help': { type: 'boolean', short: 'h' },
       },
     }).values;
   } catch (e) {
@@ -61,12 +66,18 @@ export function parseVhost(args: string[]): VhostCommand | { kind: 'help'; topic
   const pcap = str('pcap');
   if (pcap === '') throw new UsageError('--pcap expects a file name');
   if (str('pcap-max') !== undefined && pcap === undefined) throw new UsageError('--pcap-max needs --pcap');
+  const queues = str('queues') === undefined ? VHOST_DEFAULTS.queues : whole('--queues', str('queues')!, 1, MAX_QUEUES);
+  const workers = str('workers') === undefined ? VHOST_DEFAULTS.workers : whole('--workers', str('workers')!, 1, MAX_QUEUES);
+  if (workers > queues) throw new UsageError(`--workers ${workers} is more than the ${queues} queue pair${queues > 1 ? 's' : ''} to serve`);
+  if (pcap !== undefined && workers > 1) throw new UsageError('--pcap needs --workers 1 (one capture file, written by one worker)');
+  const idle = str('idle') ?? VHOST_DEFAULTS.idle;
+  if (!(IDLE_MODES as readonly string[]).includes(idle)) throw new UsageError(`--idle must be one of ${IDLE_MODES.join(', ')}, got '${idle}'`);
   return {
     kind: 'vhost',
     json: values.json === true,
     options: {
       socket, client: values.client === true, fwd: fwd as FwdMode, duration, pcap,
-      queues: str('queues') === undefined ? VHOST_DEFAULTS.queues : whole('--queues', str('queues')!, 1, MAX_QUEUES),
+      queues, workers, idle: idle as IdleMode,
       pcapMax: str('pcap-max') === undefined ? VHOST_DEFAULTS.pcapMax : whole('--pcap-max', str('pcap-max')!, 1, 2 ** 31),
       burst: str('burst') === undefined ? VHOST_DEFAULTS.burst : whole('--burst', str('burst')!, 1, 256),
       guestMem: str('guest-mem') === undefined ? VHOST_DEFAULTS.guestMem : whole('--guest-mem', str('guest-mem')!, 16, MAX_GUEST_MEM),

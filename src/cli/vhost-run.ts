@@ -1,13 +1,14 @@
 // `virtqueue vhost`: one shared memory (private state below PRIVATE_BYTES, then the guest memory
-// window), the vhost-user server (or client) with the virtio-net device model as its listener,
-// live rates on a terminal, and the summary at the end (--duration, SIGINT or SIGTERM).
+// window), the vhost-user server (or client) with the virtio-net device model (its queues on
+// Dataplane workers), live rates on a terminal, and the summary at the end (--duration, SIGINT
+// or SIGTERM).
+import { openSync, closeSync } from 'node:fs';
 import { ActivitySpan } from './vhost-activity.js';
-import { createSharedMemory, MemoryPlan, SUPPORTED } from '../index.js';
+import { createSharedMemory, MemoryPlan } from '../index.js';
 import { loadEngine } from '../node.js';
 import { VhostUserServer } from '../vhost-user/server.js';
 import { NetDevice } from '../vhost-user/net/device.js';
-import { PcapWriter } from '../vhost-user/net/pcap.js';
-import type { PairCounters } from '../vhost-user/net/queue-pair.js';
+import type { NetCounters } from '../virtio-net/queue-pair.js';
 import type { VhostCommand } from './vhost-args.js';
 import { summarize, formatVhostSummary, formatRates } from './vhost-format.js';
 import type { CliIO } from './main.js';
@@ -23,26 +24,33 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
   let live = false;
   const memory = createSharedMemory(PRIVATE_BYTES + o.guestMem * MiB);
   const engine = loadEngine(memory);
-  let pcap: PcapWriter | undefined;
+  if (o.pcap !== undefined) {
+    try {
+      closeSync(openSync(o.pcap, 'w'));
+    } catch (e) {
+      io.stderr(`virtqueue: --pcap ${o.pcap}: ${(e as Error).message.split('\n')[0]}\n`);
+      return 1;
+    }
+  }
+  let device: NetDevice;
   try {
-    pcap = o.pcap === undefined ? undefined : new PcapWriter(o.pcap, o.pcapMax);
+    device = await NetDevice.start({
+      engine, plan: new MemoryPlan(memory, { start: 32 * MiB, end: PRIVATE_BYTES }), pairs: o.queues, mode: o.fwd, burst: o.burst,
+      workers: o.workers, idle: o.idle, pcap: o.pcap === undefined ? undefined : { path: o.pcap, maxFrames: o.pcapMax }, log,
+    });
   } catch (e) {
-    io.stderr(`virtqueue: --pcap ${o.pcap}: ${(e as Error).message.split('\n')[0]}\n`);
+    io.stderr(`virtqueue: cannot start the dataplane: ${(e as Error).message.split('\n')[0]}\n`);
     return 1;
   }
-  const device = new NetDevice({
-    engine, plan: new MemoryPlan(memory, { start: 32 * MiB, end: PRIVATE_BYTES }), pairs: o.queues, mode: o.fwd, burst: o.burst, pcap, log,
-  });
   const serverOpts = {
     engine, plan: new MemoryPlan(memory, { start: 64 * 1024, end: 32 * MiB }),
-    window: { offset: PRIVATE_BYTES, size: o.guestMem * MiB },
-    features: SUPPORTED, maxQueuePairs: o.queues, listener: device, log,
+    window: { offset: PRIVATE_BYTES, size: o.guestMem * MiB }, device, log,
   };
   let server: VhostUserServer;
   try {
     server = o.client ? VhostUserServer.connect(o.socket, serverOpts) : VhostUserServer.listen(o.socket, serverOpts);
   } catch (e) {
-    pcap?.close();
+    await device.close();
     io.stderr(`virtqueue: ${o.socket}: ${(e as Error).message.split('\n')[0]}\n`);
     return 1;
   }
@@ -54,9 +62,8 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
   server.on('sessionEnd', (reason) => log(`session ended: ${reason}; the device is reset`));
   if (!o.client) log(`listening at ${o.socket}`);
   const started = performance.now();
-  device.start();
 
-  let prev: PairCounters[] = device.perPair();
+  let prev: NetCounters[] = device.perPair();
   let prevAt = started;
   const ticker = io.stderrIsTTY && !cmd.json ? setInterval(() => {
     const now = performance.now();
@@ -97,12 +104,12 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
   if (ticker) clearInterval(ticker);
   if (live) io.stderr(ERASE_LINE);
   live = false;
-  device.stop();
+  const workers = device.stats().workers;
   server.close();
-  pcap?.close();
+  const results = await device.close();
   log(`stopping: ${reason}`);
   const s = summarize({ socket: o.socket, role: o.client ? 'client' : 'server', fwd: o.fwd, queues: o.queues, connections: sessions },
-    seconds, device.totals(), device.perPair(), pcap?.written, { rx: rxSpan.seconds, tx: txSpan.seconds });
+    seconds, device.totals(), device.perPair(), o.pcap === undefined ? undefined : results.pcapFrames, { rx: rxSpan.seconds, tx: txSpan.seconds }, workers);
   io.stdout(cmd.json ? `${JSON.stringify(s)}\n` : formatVhostSummary(s));
   return 0;
 }

@@ -4,8 +4,10 @@ import { VHOST_DEFAULTS, MAX_QUEUES, MAX_GUEST_MEM } from './vhost-args.js';
 export const VHOST_USAGE = `Usage: virtqueue vhost --socket PATH [options]
 
 Runs a vhost-user virtio-net back-end (VIRTIO 1.2 5.1) for a front-end such as QEMU or DPDK's
-virtio-user: it forwards frames like testpmd's forwarding modes, polling its queues on the main
-thread. It serves one front-end at a time; when one goes the device resets and serves the next.
+virtio-user: it forwards frames like testpmd's forwarding modes. The main thread keeps the
+control socket; the queues are polled by worker threads, one engine call per burst, with one
+copy per forwarded frame. It serves one front-end at a time; when one goes the device resets
+and serves the next.
 
 Options:
   --socket PATH         the vhost-user Unix socket (required)
@@ -22,8 +24,13 @@ Options:
                         (default ${VHOST_DEFAULTS.fwd})
   --duration S          run S seconds, then print the summary and exit (default: until
                         SIGINT or SIGTERM, which also print the summary)
-  --pcap FILE           write frames received from the front-end to FILE (libpcap format)
+  --pcap FILE           write frames received from the front-end to FILE (libpcap format;
+                        needs --workers 1)
   --pcap-max N          at most N frames in the pcap file (default ${VHOST_DEFAULTS.pcapMax})
+  --workers N           worker threads polling the queues, 1 to --queues; queue pair k goes to
+                        worker k mod N (default ${VHOST_DEFAULTS.workers})
+  --idle MODE           adaptive: a worker whose queues are idle re-enables kicks and sleeps
+                        until one comes; poll: it never sleeps (default ${VHOST_DEFAULTS.idle})
   --burst N             chains per burst, 1 to 256 (default ${VHOST_DEFAULTS.burst})
   --guest-mem MIB       room for the front-end's memory regions, MiB, 16 to ${MAX_GUEST_MEM} (default ${VHOST_DEFAULTS.guestMem})
   --json                print the summary as one JSON object (the last line of stdout)
@@ -34,7 +41,8 @@ queues); tx = frames the device sent to the front-end (on its receive queues). d
 not delivered for want of a receive buffer (or, without VIRTIO_NET_F_MRG_RXBUF, one big enough);
 errors = malformed chains and rings stopped by an engine error. On a terminal a line of
 per-queue rates is redrawn every second. The JSON object has rx_packets, tx_packets, rx_bytes,
-tx_bytes, rx_mpps, tx_mpps, dropped, errors, seconds, connections and per-queue counters;
+tx_bytes, rx_mpps, tx_mpps, dropped, errors, seconds, connections, kicks and calls (also per
+million frames), per-worker and per-queue counters;
 rx_mpps and tx_mpps are over rx_seconds and tx_seconds, the time frames flowed each way (first
 to last movement, sampled every 50 ms), not over the whole run (seconds).
 

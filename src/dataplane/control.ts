@@ -69,6 +69,11 @@ export class DataplaneControl {
     return new DataplaneControl(plan.memory, plan.alloc(controlBytes(workers), 64, 'dataplane control'), workers);
   }
 
+  /** Zeroes the area (before a new Dataplane starts on it: no worker may be running). */
+  reset(): void {
+    this.i32.fill(0, this.addr >>> 2, (this.addr + controlBytes(this.workers)) >>> 2);
+  }
+
   /** Int32 index of a global word. */
   word(field: number): number { return (this.addr + field) >>> 2; }
   /** Int32 index of worker i's doorbell. */

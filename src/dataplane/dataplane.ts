@@ -138,6 +138,14 @@ export class Dataplane {
     this.control.ring(worker);
   }
 
+  /**
+   * Resolves with the first worker failure, if one ever happens (a pending promise keeps
+   * nothing alive: a long-running owner can wait on it for the life of the Dataplane).
+   */
+  whenFailed(): Promise<DataplaneError> {
+    return this.failed;
+  }
+
   /** Resolves when a task calls ctx.finish(); rejects with the DataplaneError if a worker fails first. */
   async finished(checkEveryMs = 5): Promise<void> {
     for (;;) {

@@ -1,12 +1,11 @@
-// One vhost-user connection, back-end side: the state machine that takes the front-end's
-// messages, keeps features, guest memory and vring state, and runs each vring on an engine
-// DeviceQueue once it is ready (num, addresses, base, kick or polling, enabled). A device model
-// hears about it through `BackendListener`. Every handler checks its input before changing
-// anything; what happens on error is `handle`'s comment.
-import { close as closeFd, eventfdWrite } from '../native/index.js';
+// One vhost-user connection, back-end side, for any device type: the state machine that takes
+// the front-end's messages, keeps features, guest memory and vring state, builds each vring's
+// engine DeviceQueue once it is ready (num, addresses, base, kick or polling, enabled) and hands
+// it to the device model (device-model.ts), which runs it. Every handler checks its input before
+// changing anything; what happens on error is `handle`'s comment.
+import { close as closeFd } from '../native/index.js';
 import { RING_FEATURES, type FeatureSet } from '../features.js';
 import type { Engine } from '../engine.js';
-import type { DeviceQueue } from '../queue-side.js';
 import type { RingLayout } from '../ring.js';
 import * as P from './protocol.js';
 import {
@@ -16,49 +15,23 @@ import {
 import { GuestMemory } from './guest-memory.js';
 import type { MemoryWindow } from './memory-table.js';
 import type { RingSlots } from './ring-slots.js';
-import { Vring } from './vring.js';
-import { vringAreas, vringNumProblem } from './vring-areas.js';
-import { buildRingDevice, ringDeviceBase } from './ring-device.js';
-import { readNetConfig, NET_S_LINK_UP, type NetConfig } from './net-config.js';
-
-/** A running vring, as handed to the device model. */
-export interface ReadyRing {
-  index: number;
-  layout: RingLayout;
-  device: DeviceQueue;
-  features: FeatureSet;
-  /** Signals the front-end's call eventfd; false when there is none (it polls). */
-  interrupt(): boolean;
-}
-
-export interface BackendListener {
-  ringReady?(index: number, ring: ReadyRing): void;
-  /** The ring's DeviceQueue is no longer to be used (chains in flight are abandoned). */
-  ringStopped?(index: number): void;
-  /** The front-end kicked a running ring. */
-  kick?(index: number): void;
-  /** SEND_RARP: announce this MAC to the network (the guest moved here). */
-  announce?(mac: Uint8Array): void;
-}
+import { Vring, vringAreas, vringNumProblem, vringBase, vringBaseProblem, buildRingDevice } from './vring.js';
+import type { VhostUserDevice } from './device-model.js';
 
 export interface BackendOptions {
   engine: Engine;
-  /** Device-state slots, at least 2 * maxQueuePairs (reused across connections). */
+  /** Device-state slots, at least one per vring of the device (reused across connections). */
   slots: RingSlots;
   /** Where guest memory is mapped in engine.memory. */
   window: MemoryWindow;
-  /** Virtio feature bits offered (F_PROTOCOL_FEATURES is added). */
-  features: FeatureSet;
-  maxQueuePairs?: number;
-  mac?: readonly number[];
-  mtu?: number;
-  listener?: BackendListener;
+  /** The device type behind the back-end. */
+  device: VhostUserDevice;
   log?: (line: string) => void;
 }
 
 const PF = P.ProtocolFeature;
-/** Protocol features this back-end implements. */
-export const OFFERED_PROTOCOL_FEATURES: bigint = [PF.MQ, PF.REPLY_ACK, PF.CONFIG, PF.STATUS, PF.NET_MTU, PF.RARP]
+/** Protocol features the generic back-end implements itself; a device model adds its own. */
+export const BACKEND_PROTOCOL_FEATURES: bigint = [PF.MQ, PF.REPLY_ACK, PF.STATUS]
   .reduce((s, b) => s | (1n << BigInt(b)), 0n);
 const PROTOCOL_FEATURES_BIT = 1n << BigInt(P.F_PROTOCOL_FEATURES);
 
@@ -80,27 +53,27 @@ export class VhostUserBackend {
   readonly memory: GuestMemory;
   readonly rings: Vring[];
   private readonly offered: FeatureSet;
+  private readonly offeredProtocol: bigint;
+  private readonly device: VhostUserDevice;
   private features: FeatureSet = 0n;
   private featuresSet = false;
   private protocolFeatures = 0n;
   private status = 0;
   private owner = false;
-  private mtu: number;
-  /** MAC of the last SEND_RARP (a device model may announce it). */
-  rarpMac: Uint8Array | undefined;
   private closed = false;
   private readonly log: (line: string) => void;
   private readonly handlers: Map<number, Handler>;
 
   constructor(private readonly opts: BackendOptions) {
-    const pairs = opts.maxQueuePairs ?? 1;
-    if (!Number.isInteger(pairs) || pairs < 1 || pairs * 2 > opts.slots.count || pairs * 2 > 256) {
-      throw new RangeError(`maxQueuePairs ${pairs}: needs 1 to ${Math.min(128, opts.slots.count >> 1)} (two vrings per pair, one slot each)`);
+    this.device = opts.device;
+    const n = this.device.vrings;
+    if (!Number.isInteger(n) || n < 1 || n > opts.slots.count || n > 256) {
+      throw new RangeError(`the device has ${n} vrings: needs 1 to ${Math.min(256, opts.slots.count)} (one slot each, a vring index is 8 bits)`);
     }
-    this.offered = opts.features | PROTOCOL_FEATURES_BIT;
-    this.mtu = opts.mtu ?? 1500;
+    this.offered = this.device.features | PROTOCOL_FEATURES_BIT;
+    this.offeredProtocol = BACKEND_PROTOCOL_FEATURES | this.device.protocolFeatures;
     this.memory = new GuestMemory(opts.engine.memory, opts.window);
-    this.rings = Array.from({ length: pairs * 2 }, (_, i) => new Vring(i));
+    this.rings = Array.from({ length: n }, (_, i) => new Vring(i));
     this.log = opts.log ?? ((line) => console.warn(`vhost-user: ${line}`));
     this.handlers = this.table();
   }
@@ -122,8 +95,9 @@ export class VhostUserBackend {
     return this.owner;
   }
 
-  get netMtu(): number {
-    return this.mtu;
+  /** The protocol features offered by GET_PROTOCOL_FEATURES. */
+  get offeredProtocolFeatures(): bigint {
+    return this.offeredProtocol;
   }
 
   private get replyAck(): boolean {
@@ -177,7 +151,11 @@ export class VhostUserBackend {
     if (this.closed) return;
     this.closed = true;
     for (const r of this.rings) {
-      this.stop(r);
+      try {
+        this.stop(r);
+      } catch (e) {
+        this.log(`closing: ${(e as Error).message}`);
+      }
       r.closeFds();
     }
     this.memory.clear();
@@ -217,7 +195,7 @@ export class VhostUserBackend {
       this.log(`vring ${r.index} not started: ${numProblem ?? areas}`);
       return;
     }
-    let device: DeviceQueue;
+    let device;
     try {
       device = buildRingDevice(this.opts.engine, this.opts.slots.planFor(r.index), {
         layout, areas, features: this.features, regions: this.memory.deviceRegions(), base: r.base, notify: r.hasKickFd,
@@ -228,20 +206,31 @@ export class VhostUserBackend {
     }
     r.device = device;
     r.layout = layout;
-    const ring: ReadyRing = {
-      index: r.index, layout, device, features: this.features,
-      interrupt: () => (r.call === undefined ? false : eventfdWrite(r.call, 1)),
-    };
-    this.notify(() => this.opts.listener?.ringReady?.(r.index, ring));
+    try {
+      this.device.vringStarted({ index: r.index, layout, device, features: this.features, callFd: r.call });
+    } catch (e) {
+      r.device = undefined;
+      r.layout = undefined;
+      this.log(`vring ${r.index} not started: the device model refused it: ${(e as Error).message}`);
+    }
   }
 
-  /** Stops `r` if it runs, keeping where it got to as its base. */
-  private stop(r: Vring): void {
+  /**
+   * Stops `r` if it runs, keeping where it got to as its base. The device model lets go of the
+   * ring first; if it cannot, the session cannot go on safely (throws a ProtocolError that ends it).
+   */
+  private stop(r: Vring, request = 0): void {
     if (!r.device) return;
-    r.base = ringDeviceBase(r.device);
+    const layout = r.layout!;
+    const device = r.device;
     r.device = undefined;
     r.layout = undefined;
-    this.notify(() => this.opts.listener?.ringStopped?.(r.index));
+    try {
+      this.device.vringStopped(r.index);
+    } catch (e) {
+      throw new ProtocolError(request, `vring ${r.index}: ${(e as Error).message}`, true);
+    }
+    r.base = vringBase(layout, device.position());
   }
 
   private notify(f: () => void): void {
@@ -252,8 +241,8 @@ export class VhostUserBackend {
     }
   }
 
-  private onKick(r: Vring): void {
-    if (r.running) this.notify(() => this.opts.listener?.kick?.(r.index));
+  private onKick(r: Vring, count: number): void {
+    if (r.running) this.notify(() => this.device.kicked?.(r.index, count));
     else this.log(`vring ${r.index}: kick before the ring runs (ignored)`);
   }
 
@@ -310,13 +299,13 @@ export class VhostUserBackend {
   /** GET_PROTOCOL_FEATURES: the protocol features this back-end implements. */
   private getProtocolFeatures(m: Message): Uint8Array {
     readEmpty(m);
-    return u64Payload(OFFERED_PROTOCOL_FEATURES);
+    return u64Payload(this.offeredProtocol);
   }
 
   /** SET_PROTOCOL_FEATURES: a subset of what was offered. */
   private setProtocolFeatures(m: Message): void {
     const f = readU64(m);
-    const extra = f & ~OFFERED_PROTOCOL_FEATURES;
+    const extra = f & ~this.offeredProtocol;
     if (extra !== 0n) this.invalid(m, `protocol feature bits 0x${extra.toString(16)} were not offered`);
     this.protocolFeatures = f;
   }
@@ -331,7 +320,7 @@ export class VhostUserBackend {
   private resetOwner(m: Message): void {
     readEmpty(m);
     for (const r of this.rings) {
-      this.stop(r);
+      this.stop(r, m.request);
       r.enabled = false;
     }
     this.owner = false;
@@ -342,7 +331,7 @@ export class VhostUserBackend {
     const regions = readMemTable(m);
     this.memory.check(regions, m.fds);
     const running = this.rings.filter((r) => r.running);
-    for (const r of running) this.stop(r);
+    for (const r of running) this.stop(r, m.request);
     this.memory.replace(regions, m.fds);
     // The fds are closed by handle(): the mappings keep the pages.
     for (const r of this.rings) this.tryStart(r);
@@ -366,29 +355,27 @@ export class VhostUserBackend {
     if (this.memory.regions.length === 0) this.invalid(m, `vring ${a.index}: addresses before SET_MEM_TABLE`);
     const areas = vringAreas(this.layout, r.num, a, (u, n) => this.memory.translateUser(u, n));
     if (typeof areas === 'string') this.invalid(m, `vring ${a.index}: ${areas}`);
-    this.stop(r);
+    this.stop(r, m.request);
     r.addr = a;
     this.tryStart(r);
   }
 
-  /** SET_VRING_BASE: where the device starts reading (packed: index | wrap << 15), ring stopped. */
+  /** SET_VRING_BASE: where the device starts (vring.ts says how each layout encodes it), ring stopped. */
   private setVringBase(m: Message): void {
     const s = readState(m);
     const r = this.ring(m, s.index);
     if (r.running) this.invalid(m, `vring ${s.index} is running`);
-    if (s.num > 0xffff) this.invalid(m, `vring ${s.index}: base ${s.num} is above 65535`);
-    if (this.layout === 'packed' && r.num !== undefined && (s.num & (P.PACKED_BASE_WRAP - 1)) >= r.num) {
-      this.invalid(m, `vring ${s.index}: packed base index ${s.num & (P.PACKED_BASE_WRAP - 1)} is not below the queue size ${r.num}`);
-    }
+    const problem = vringBaseProblem(this.layout, s.num, r.num);
+    if (problem !== null) this.invalid(m, `vring ${s.index}: ${problem}`);
     r.base = s.num;
     this.tryStart(r);
   }
 
-  /** GET_VRING_BASE: stops the ring and replies with where the device would read next. */
+  /** GET_VRING_BASE: stops the ring and replies with where the device got to. */
   private getVringBase(m: Message): Uint8Array {
     const s = readState(m);
     const r = this.ring(m, s.index);
-    this.stop(r);
+    this.stop(r, m.request);
     r.dropKick();
     return statePayload(s.index, r.base ?? 0);
   }
@@ -399,7 +386,7 @@ export class VhostUserBackend {
     const r = this.ring(m, v.index);
     m.fds.splice(0);
     try {
-      r.setKick(v.fd, () => this.onKick(r));
+      r.setKick(v.fd, (count) => this.onKick(r, count));
     } catch (e) {
       this.invalid(m, `vring ${v.index}: cannot watch the kick fd: ${(e as Error).message}`);
     }
@@ -411,6 +398,15 @@ export class VhostUserBackend {
     const v = readVringFd(m);
     const r = this.ring(m, v.index);
     m.fds.splice(0);
+    // The device model switches to the new fd before the old one is closed.
+    if (r.running) {
+      try {
+        this.device.callChanged?.(r.index, v.fd);
+      } catch (e) {
+        if (v.fd !== undefined) this.closeQuietly(v.fd);
+        throw new ProtocolError(m.request, `vring ${v.index}: ${(e as Error).message}`, true);
+      }
+    }
     r.setCall(v.fd);
   }
 
@@ -429,13 +425,13 @@ export class VhostUserBackend {
     if (s.num > 1) this.invalid(m, `vring ${s.index}: enable value ${s.num}, expected 0 or 1`);
     r.enabled = s.num === 1;
     if (r.enabled) this.tryStart(r);
-    else this.stop(r);
+    else this.stop(r, m.request);
   }
 
-  /** GET_QUEUE_NUM: how many vrings (two per queue pair). */
+  /** GET_QUEUE_NUM: the device model's answer (default: its vrings). */
   private getQueueNum(m: Message): Uint8Array {
     readEmpty(m);
-    return u64Payload(BigInt(this.rings.length));
+    return u64Payload(BigInt(this.device.queueNum ?? this.rings.length));
   }
 
   /** SET_STATUS: the virtio device status byte. */
@@ -451,10 +447,11 @@ export class VhostUserBackend {
     return u64Payload(BigInt(this.status));
   }
 
-  /** GET_CONFIG: exactly the requested bytes of the virtio-net config space; empty if out of range. */
+  /** GET_CONFIG: exactly the requested bytes of the device's config space; empty if out of range. */
   private getConfig(m: Message): Uint8Array {
     const c = readConfig(m);
-    const bytes = readNetConfig(this.netConfig(), c.offset, c.size);
+    if (!this.device.readConfig) throw new Refused('the device has no configuration space');
+    const bytes = this.device.readConfig(c.offset, c.size);
     if (bytes === undefined) {
       this.log(`GET_CONFIG: [${c.offset}, +${c.size}) is outside the config space (empty reply)`);
       return new Uint8Array(0);
@@ -462,33 +459,30 @@ export class VhostUserBackend {
     return configPayload(c.offset, c.flags, bytes);
   }
 
-  private netConfig(): NetConfig {
-    return {
-      mac: this.opts.mac ?? [0x52, 0x54, 0x00, 0x12, 0x34, 0x56],
-      status: NET_S_LINK_UP,
-      maxVirtqueuePairs: this.rings.length / 2,
-      mtu: this.mtu,
-    };
-  }
-
-  /** SET_CONFIG: refused, the config space is read-only here. */
+  /** SET_CONFIG: the device model writes it, or refuses (read-only without writeConfig). */
   private setConfig(m: Message): void {
-    readConfig(m);
-    throw new Refused('the config space is read-only');
+    const c = readConfig(m);
+    if (!this.device.writeConfig) throw new Refused('the config space is read-only');
+    try {
+      this.device.writeConfig(c.offset, c.data);
+    } catch (e) {
+      throw new Refused((e as Error).message);
+    }
   }
 
   /** SEND_RARP: the MAC (first six bytes) to announce; the device model broadcasts a RARP for it. */
   private sendRarp(m: Message): void {
     const v = readU64(m);
+    if (!this.device.announce) throw new Refused('the device does not announce');
     const mac = u64Payload(v).slice(0, 6);
-    this.rarpMac = mac;
-    this.notify(() => this.opts.listener?.announce?.(mac));
+    this.notify(() => this.device.announce!(mac));
   }
 
-  /** NET_SET_MTU: the MTU the front-end wants (68 to 65535). */
+  /** NET_SET_MTU: the MTU the front-end wants (68 to 65535); the device model may refuse it. */
   private netSetMtu(m: Message): void {
     const v = readU64(m);
     if (v < 68n || v > 65535n) this.invalid(m, `MTU ${v} is outside 68 to 65535`);
-    this.mtu = Number(v);
+    if (!this.device.setMtu) throw new Refused('the device has no MTU');
+    this.device.setMtu(Number(v));
   }
 }

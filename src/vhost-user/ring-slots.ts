@@ -4,7 +4,7 @@
 // index's slot: connections can come and go forever without using up memory.
 import * as Q from '../../assembly/layout/queue.js';
 import { MemoryPlan } from '../memory.js';
-import { MAX_VRING_NUM } from './vring-areas.js';
+import { MAX_VRING_NUM } from './vring.js';
 
 /** Bytes a device side of the largest queue needs, with alignment slack. */
 export const RING_SLOT_BYTES =

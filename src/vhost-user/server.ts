@@ -10,7 +10,7 @@ import { VhostUserConnection } from './connection.js';
 import { RingSlots } from './ring-slots.js';
 
 export interface VhostUserServerOptions extends Omit<BackendOptions, 'slots'> {
-  /** Where the per-vring device state is reserved (2 * maxQueuePairs slots, once). */
+  /** Where the per-vring device state is reserved (one slot per vring of the device, once). */
   plan: MemoryPlan;
 }
 
@@ -32,7 +32,7 @@ export class VhostUserServer extends EventEmitter<ServerEvents> {
 
   private constructor(private readonly opts: VhostUserServerOptions) {
     super();
-    this.slots = new RingSlots(opts.plan, 2 * (opts.maxQueuePairs ?? 1));
+    this.slots = new RingSlots(opts.plan, opts.device.vrings);
     this.log = opts.log ?? ((line) => console.warn(`vhost-user: ${line}`));
   }
 
@@ -112,9 +112,11 @@ export class VhostUserServer extends EventEmitter<ServerEvents> {
     }
     const conn = new VhostUserConnection(socket, backend, this.log, (reason) => {
       if (this.current === conn) this.current = undefined;
+      this.opts.device.bindSession?.(undefined);
       this.emit('sessionEnd', reason);
     });
     this.current = conn;
+    this.opts.device.bindSession?.((reason) => conn.close(reason));
     this.emit('session', backend);
   }
 }

@@ -1,15 +1,136 @@
-// What the back-end knows about one vring between messages: Queue Size, addresses, base, the
-// kick / call / err fds it owns (each replaced one is closed), whether it is enabled, and the
-// engine DeviceQueue while it runs.
+// One vring as the back-end knows it (vhost-user.rst "Ring states"): Queue Size, addresses,
+// base, the kick / call / err fds it owns (each replaced one is closed), whether it is enabled,
+// and the engine DeviceQueue while it runs. Also how its three areas are found in guest memory
+// (SET_VRING_ADDR), how its DeviceQueue is built from the vhost-user ring state, and how that
+// state is encoded in SET_VRING_BASE and GET_VRING_BASE for either layout.
 import { close, EventFd } from '../native/index.js';
-import type { DeviceQueue } from '../queue-side.js';
+import { splitAreaSizes } from '../layout.js';
+import * as PK from '../../assembly/layout/packed.js';
+import * as S from '../../assembly/layout/split.js';
+import { SplitDevice } from '../split.js';
+import { PackedDevice } from '../packed.js';
+import type { DeviceQueue, Region, RingAreas, RingPosition } from '../queue-side.js';
 import type { RingLayout } from '../ring.js';
+import type { Engine } from '../engine.js';
+import type { MemoryPlan } from '../memory.js';
+import type { FeatureSet } from '../features.js';
 import type { VringAddr } from './message.js';
+
+/** Largest Queue Size for either layout (VIRTIO 1.2 2.7, 2.8). */
+export const MAX_VRING_NUM = 32768;
+
+/** Why `num` cannot be this layout's Queue Size (null when it can). */
+export function vringNumProblem(num: number, layout: RingLayout): string | null {
+  if (num === 0) return 'queue size 0';
+  if (num > MAX_VRING_NUM) return `queue size ${num} is above ${MAX_VRING_NUM}`;
+  if (layout === 'split' && (num & (num - 1)) !== 0) return `queue size ${num} is not a power of two (split ring)`;
+  return null;
+}
+
+interface AreaSpec {
+  name: 'descriptor' | 'driver' | 'device';
+  uaddr: bigint;
+  size: number;
+  align: number;
+}
+
+function areaSpecs(layout: RingLayout, num: number, a: VringAddr): AreaSpec[] {
+  if (layout === 'split') {
+    const s = splitAreaSizes(num);
+    return [
+      { name: 'descriptor', uaddr: a.desc, size: s.desc, align: 16 },
+      { name: 'driver', uaddr: a.avail, size: s.avail, align: 2 },
+      { name: 'device', uaddr: a.used, size: s.used, align: 4 },
+    ];
+  }
+  return [
+    { name: 'descriptor', uaddr: a.desc, size: num * PK.PDESC_SIZE, align: 16 },
+    { name: 'driver', uaddr: a.avail, size: PK.EVENT_SIZE, align: 4 },
+    { name: 'device', uaddr: a.used, size: PK.EVENT_SIZE, align: 4 },
+  ];
+}
+
+/**
+ * The ring's areas as Wasm offsets, or a string saying which area is outside every region or
+ * misaligned. `translate` maps [uaddr, uaddr + size) to a Wasm offset when it is inside one region.
+ */
+export function vringAreas(layout: RingLayout, num: number, addr: VringAddr,
+                           translate: (uaddr: bigint, size: number) => number | undefined): RingAreas | string {
+  const out: Partial<Record<AreaSpec['name'], number>> = {};
+  for (const s of areaSpecs(layout, num, addr)) {
+    const at = translate(s.uaddr, s.size);
+    if (at === undefined) return `${s.name} area [0x${s.uaddr.toString(16)}, +${s.size}) is not inside one memory region`;
+    if (at % s.align !== 0) return `${s.name} area at 0x${s.uaddr.toString(16)} is not ${s.align}-byte aligned`;
+    out[s.name] = at;
+  }
+  return { queueSize: num, desc: out.descriptor!, driver: out.driver!, device: out.device! };
+}
+
+
+// -- Ring state in SET_VRING_BASE / GET_VRING_BASE ----------------------------------------------
+//
+// vhost-user.rst, "Ring states" and SET_VRING_BASE: for a split ring the value is the index of
+// the next available ring entry the device reads (last_avail_idx); the used index is not in it:
+// "the back-end must read the used index from the used ring in guest memory". For a packed ring
+// bits 0-14 are the next available descriptor index and bit 15 its (Driver Ring) wrap counter,
+// bits 16-30 the next used descriptor index and bit 31 the (Device Ring) wrap counter. QEMU sends
+// and expects all 32 bits; DPDK's front-end sends only the low half (and takes used = avail),
+// so a value whose high half is 0 starts the used side where the available side starts.
+
+/** The packed ring position a SET_VRING_BASE value stands for. */
+export function packedBaseToPosition(base: number): RingPosition {
+  const nextAvail = base & 0x7fff;
+  const availWrap = (base >>> 15) & 1;
+  const hi = base >>> 16;
+  if (hi === 0) return { nextAvail, availWrap, nextUsed: nextAvail, usedWrap: availWrap };
+  return { nextAvail, availWrap, nextUsed: hi & 0x7fff, usedWrap: (hi >>> 15) & 1 };
+}
+
+/** The GET_VRING_BASE value for a device's position (split: last_avail_idx; packed: both halves). */
+export function vringBase(layout: RingLayout, p: RingPosition): number {
+  if (layout === 'split') return p.nextAvail & 0xffff;
+  return ((p.nextAvail & 0x7fff) | ((p.availWrap & 1) << 15) | ((p.nextUsed & 0x7fff) << 16) | ((p.usedWrap & 1) << 31)) >>> 0;
+}
+
+/** Why a SET_VRING_BASE value cannot start a ring of `num` entries (null when it can). */
+export function vringBaseProblem(layout: RingLayout, base: number, num: number | undefined): string | null {
+  if (layout === 'split') return base > 0xffff ? `base ${base} is above 65535 (a split ring's index is 16 bits)` : null;
+  const p = packedBaseToPosition(base);
+  if (num !== undefined && (p.nextAvail >= num || p.nextUsed >= num)) {
+    return `packed base 0x${base.toString(16)}: available index ${p.nextAvail} or used index ${p.nextUsed} is not below the queue size ${num}`;
+  }
+  return null;
+}
+
+export interface RingDeviceSpec {
+  layout: RingLayout;
+  areas: RingAreas;
+  features: FeatureSet;
+  regions: Region[];
+  /** SET_VRING_BASE's value. */
+  base: number;
+  /** Ask for kicks from the start (false: the front-end polls, or the device model decides). */
+  notify: boolean;
+}
+
+/** Builds the engine's device side of a vring from its vhost-user state. */
+export function buildRingDevice(engine: Engine, plan: MemoryPlan, s: RingDeviceSpec): DeviceQueue {
+  const common = { features: s.features, regions: s.regions, notify: s.notify };
+  if (s.layout === 'split') {
+    // The used index comes from guest memory (see above): used.idx, a u16 at offset 2 of the used ring.
+    const usedIdx = engine.u16[(s.areas.device + S.USED_IDX) >>> 1];
+    return new SplitDevice(engine, plan, { ...s.areas, avail: s.areas.driver, used: s.areas.device }, { ...common, startIdx: s.base & 0xffff, usedIdx });
+  }
+  const p = packedBaseToPosition(s.base);
+  return new PackedDevice(engine, plan, s.areas, {
+    ...common, nextAvail: p.nextAvail, availWrapCounter: p.availWrap, nextUsed: p.nextUsed, usedWrapCounter: p.usedWrap,
+  });
+}
 
 export class Vring {
   num: number | undefined;
   addr: VringAddr | undefined;
-  /** SET_VRING_BASE's value (packed: bits 0-14 index, bit 15 wrap counter), or the state at the last stop. */
+  /** SET_VRING_BASE's value, or the state at the last stop (encoded as GET_VRING_BASE answers it). */
   base: number | undefined;
   /** SET_VRING_ENABLE's last word (rings start disabled when protocol features are negotiated). */
   enabled = false;
@@ -41,8 +162,8 @@ export class Vring {
     return this.callFd;
   }
 
-  /** Takes `fd` (undefined: the front-end polls) as the kick; `onKick` runs on each signal. */
-  setKick(fd: number | undefined, onKick: () => void): void {
+  /** Takes `fd` (undefined: the front-end polls) as the kick; `onKick` runs on each signal with the kicks taken. */
+  setKick(fd: number | undefined, onKick: (count: number) => void): void {
     this.kickFd?.close();
     this.kickFd = undefined;
     this.kickSet = true;
@@ -50,7 +171,7 @@ export class Vring {
     const e = new EventFd(fd);
     this.kickFd = e;
     try {
-      e.watch(() => onKick());
+      e.watch((count) => onKick(Number(count)));
     } catch (err) {
       this.kickFd = undefined;
       e.close();

@@ -101,6 +101,7 @@ export class NetQueuePair {
     q.set(N.NETQ_TX_USED, plan.alloc(burst * B.USED_REC_SIZE, 64, 'net tx used'));
     q.set(N.NETQ_RX_USED, plan.alloc(rxChains * B.USED_REC_SIZE, 64, 'net rx used'));
     q.configure(config);
+    q.check(engine.exports.netReset(q.addr), 'configure');
     return q;
   }
 
@@ -111,14 +112,22 @@ export class NetQueuePair {
     return q;
   }
 
-  /** Sets header size, mode and options; zeroes the counters the engine keeps. Queues stay attached. */
+  /**
+   * Sets header size, mode and options (a new session's features), keeping the counters; by the
+   * thread that runs the pair, between calls. The header size must be 10 or 12.
+   */
   configure(c: NetQueuePairConfig): void {
+    if (c.hdrSize !== N.NET_HDR_SIZE && c.hdrSize !== N.NET_HDR_LEGACY_SIZE) {
+      throw new RangeError(`virtio_net_hdr is 12 or 10 bytes (VIRTIO 1.2 5.1.6), got ${c.hdrSize}`);
+    }
     this.set(N.NETQ_HDR_SIZE, c.hdrSize);
     this.set(N.NETQ_OPTIONS, optionBits(c));
     this.set(N.NETQ_MAX_FRAME, c.maxFrame ?? 65536);
     if (c.burst !== undefined) this.set(N.NETQ_BURST, Math.min(c.burst, this.get(N.NETQ_TX_MAX_CHAINS)));
-    this.check(this.engine.exports.netReset(this.addr), 'configure');
   }
+
+  /** Chains per transmit pop. */
+  get burst(): number { return this.get(N.NETQ_BURST); }
 
   /** Hands the pair its transmit / receive queue (a device control block), or 0 to detach. */
   attach(tx: number, rx: number): void {

@@ -1,89 +1,257 @@
-// The virtio-net device model behind a vhost-user back-end (VIRTIO 1.2 5.1): up to `pairs`
-// queue pairs (5.1.2; more than one needs NET_MQ, 5.1.5), each polled by the Poller and
-// forwarding as `mode` says. It is the back-end's listener: a ring that starts is attached to its
-// pair, a ring that stops (GET_VRING_BASE, disable, the front-end leaving) is dropped with the
-// buffers held from it, so when a front-end goes the device is back to its reset state and the
-// next connection starts clean. Counters add up over connections.
+// The virtio-net device model behind a vhost-user back-end (VIRTIO 1.2 5.1): up to 16 queue
+// pairs (5.1.2: vring 2k is receiveq(k+1), 2k+1 is transmitq(k+1); more than one pair needs
+// NET_MQ, 5.1.5), its configuration space (MAC, status, max_virtqueue_pairs, MTU), NET_SET_MTU and
+// SEND_RARP. The control plane stays here, on the thread that reads vhost-user messages; every
+// queue pair is served by a Dataplane worker (worker-task.ts), pair k by worker k mod workers.
+// A vring is handed over through its handoff record (../handoff.ts) and taken back before the
+// back-end answers the message that stopped it. Kicks are watched here and ring the serving
+// worker's doorbell. A worker that fails ends the session with its error and the Dataplane is
+// started again, so the next front-end is served. Counters add up over sessions.
+import { FEATURES, SUPPORTED, type FeatureSet } from '../../features.js';
 import type { Engine } from '../../engine.js';
-import type { MemoryPlan } from '../../memory.js';
-import type { BackendListener, ReadyRing } from '../backend.js';
-import { QueuePair, zeroCounters, type FwdMode, type PairCounters } from './queue-pair.js';
-import { Poller, type PollerOptions } from './poller.js';
-import type { PcapWriter } from './pcap.js';
+import { MemoryPlan } from '../../memory.js';
+import { Dataplane, type DataplaneError } from '../../dataplane/dataplane.js';
+import { DataplaneControl, type WorkerStats } from '../../dataplane/control.js';
+import { builtModule } from '../../dataplane/built.js';
+import type { IdleMode } from '../../dataplane/idle.js';
+import { NetQueuePair, zeroNetCounters, addNetCounters, type NetCounters, type NetMode } from '../../virtio-net/queue-pair.js';
+import { netHdrSize, mergeable } from '../../virtio-net/header.js';
+import * as P from '../protocol.js';
+import type { StartedVring, VhostUserDevice } from '../device-model.js';
+import { HandoffWriter, HANDOFF_SIZE } from '../handoff.js';
+import { readNetConfig, NET_S_LINK_UP } from './config.js';
+import { PAIR_SCRATCH_BYTES, type NetWorkerConfig, type PairRef } from './worker-task.js';
 
 export interface NetDeviceOptions {
   engine: Engine;
-  /** Private memory for the burst arrays (about 300 KiB per pair at the default burst). */
+  /** Private memory for the queue pair blocks, burst arrays and handoff records (about 600 KiB per pair). */
   plan: MemoryPlan;
   pairs: number;
-  mode: FwdMode;
+  mode: NetMode;
+  /** Dataplane workers (default 1); pairs are spread over them. */
+  workers?: number;
   /** Chains per burst (default 32). */
   burst?: number;
-  pcap?: PcapWriter;
-  poller?: PollerOptions;
+  /** Worker idle mode (default adaptive: sleep on the doorbell when the rings are idle). */
+  idle?: IdleMode;
+  /** Capture what the front-end transmits (needs one worker). */
+  pcap?: { path: string; maxFrames: number };
+  mac?: readonly number[];
+  mtu?: number;
+  /** Virtio features offered (default: SUPPORTED). */
+  features?: FeatureSet;
   log?: (line: string) => void;
 }
 
-export class NetDevice implements BackendListener {
-  readonly pairs: QueuePair[];
-  readonly poller: Poller;
+const PF = P.ProtocolFeature;
+const NET_PROTOCOL_FEATURES = [PF.CONFIG, PF.NET_MTU, PF.RARP].reduce((s, b) => s | (1n << BigInt(b)), 0n);
+export const MAX_QUEUE_PAIRS = 16;
+
+export interface NetDeviceStats {
+  workers: WorkerStats[];
+  pairs: NetCounters[];
+}
+
+export class NetDevice implements VhostUserDevice {
+  readonly features: FeatureSet;
+  readonly protocolFeatures = NET_PROTOCOL_FEATURES;
+  readonly vrings: number;
+  readonly workers: number;
+  private readonly pairs: NetQueuePair[];
+  private readonly handoffs: HandoffWriter[];
+  private readonly control: DataplaneControl;
+  private readonly refs: PairRef[];
+  private dataplane: Dataplane | undefined;
+  /** No worker runs (starting, restarting after a failure, or closed): handoffs need no ack. */
+  private down = true;
+  private closed = false;
+  private restarting: Promise<void> | undefined;
+  private endSession: ((reason: string) => void) | undefined;
+  private mtu: number;
   private readonly log: (line: string) => void;
+  /** Dataplane failures so far (each ended a session and restarted the workers). */
+  failures = 0;
 
-  constructor(opts: NetDeviceOptions) {
+  private constructor(private readonly opts: NetDeviceOptions) {
+    const pairs = opts.pairs;
+    if (!Number.isInteger(pairs) || pairs < 1 || pairs > MAX_QUEUE_PAIRS) throw new RangeError(`pairs must be 1 to ${MAX_QUEUE_PAIRS}, got ${pairs}`);
+    const workers = opts.workers ?? 1;
+    if (!Number.isInteger(workers) || workers < 1 || workers > pairs) {
+      throw new RangeError(`workers must be 1 to the number of queue pairs (${pairs}), got ${workers}`);
+    }
+    if (opts.pcap && workers !== 1) throw new RangeError('a capture (pcap) needs a single worker');
+    this.workers = workers;
+    this.vrings = 2 * pairs;
+    this.features = opts.features ?? SUPPORTED;
+    this.mtu = opts.mtu ?? 1500;
     this.log = opts.log ?? ((l) => console.warn(`virtio-net: ${l}`));
-    const burst = opts.burst ?? 32;
-    this.pairs = Array.from({ length: opts.pairs }, (_, k) => new QueuePair(opts.engine, opts.plan, k, opts.mode, burst, opts.pcap, this.log));
-    this.poller = new Poller(() => this.poll(), opts.poller);
+    const { engine, plan } = opts;
+    this.control = DataplaneControl.create(plan, workers);
+    this.pairs = Array.from({ length: pairs }, () => NetQueuePair.create(engine, plan, { hdrSize: 12, mergeable: false, mode: opts.mode, burst: opts.burst }));
+    this.handoffs = Array.from({ length: this.vrings }, (_, i) => new HandoffWriter(
+      engine.memory, plan.alloc(HANDOFF_SIZE, 64, `vring ${i} handoff`), i,
+      () => this.control.ring(this.workerOf(i)), () => !this.down,
+    ));
+    for (const h of this.handoffs) h.clear();
+    this.refs = this.pairs.map((q, k) => ({
+      index: k, netq: q.addr, rx: this.handoffs[2 * k].addr, tx: this.handoffs[2 * k + 1].addr,
+      scratch: plan.alloc(PAIR_SCRATCH_BYTES, 64, `pair ${k} scratch`),
+    }));
   }
 
-  ringReady(index: number, ring: ReadyRing): void {
-    const p = this.pairs[index >> 1];
-    if (!p) return;
-    if (index & 1) p.tx.attach(ring);
-    else p.rx.attach(ring);
-    this.poller.wake();
+  /** Plans the device and starts its workers. */
+  static async start(opts: NetDeviceOptions): Promise<NetDevice> {
+    const d = new NetDevice(opts);
+    await d.startDataplane();
+    return d;
   }
 
-  ringStopped(index: number): void {
-    const p = this.pairs[index >> 1];
-    if (!p) return;
-    if (index & 1) p.tx.detach();
-    else p.rx.detach();
+  private workerOf(vring: number): number {
+    return (vring >> 1) % this.workers;
   }
 
-  kick(): void {
-    this.poller.wake();
+  private async startDataplane(): Promise<void> {
+    const module = builtModule('src/vhost-user/net/worker-task.js');
+    const tasks = Array.from({ length: this.workers }, (_, w) => {
+      const config: NetWorkerConfig = { mode: this.opts.mode, pairs: this.refs.filter((r) => r.index % this.workers === w), pcap: this.opts.pcap };
+      return { name: `virtio-net worker ${w}`, worker: w, module, config };
+    });
+    this.control.reset();
+    this.dataplane = await Dataplane.start({
+      memory: this.opts.engine.memory, control: this.control, workers: this.workers, tasks,
+      burst: this.opts.burst ?? 32, idle: this.opts.idle ?? 'adaptive',
+    });
+    this.down = false;
+    const dp = this.dataplane;
+    void dp.whenFailed().then((e: DataplaneError) => { if (this.dataplane === dp && !this.closed) this.failed(e); });
+  }
+
+  /** A worker failed: end the session (its rings are unusable) and start the workers again. */
+  private failed(e: DataplaneError): void {
+    this.down = true;
+    this.failures++;
+    this.log(`${e.message}; ending the session and restarting the dataplane`);
+    this.endSession?.(`dataplane failure: ${e.message}`);
+    const old = this.dataplane;
+    this.dataplane = undefined;
+    this.restarting = (async () => {
+      await old?.stop().catch(() => undefined);
+      if (this.closed) return;
+      // The rings of the ended session were taken back (without acks: nobody ran them).
+      for (const h of this.handoffs) h.clear();
+      await this.startDataplane();
+    })().catch((err: Error) => this.log(`cannot restart the dataplane: ${err.message}`))
+      .finally(() => { this.restarting = undefined; });
+  }
+
+  /** Resolves once a restart after a failure (if any) is over. */
+  async settled(): Promise<void> {
+    await this.restarting;
+  }
+
+  // -- VhostUserDevice ---------------------------------------------------------------------------
+
+  /** virtio-net answers GET_QUEUE_NUM in queue pairs, as DPDK's vhost library and QEMU expect. */
+  get queueNum(): number {
+    return this.pairs.length;
+  }
+
+  readConfig(offset: number, size: number): Uint8Array | undefined {
+    return readNetConfig({
+      mac: this.opts.mac ?? [0x52, 0x54, 0x00, 0x12, 0x34, 0x56], status: NET_S_LINK_UP,
+      maxVirtqueuePairs: this.pairs.length, mtu: this.mtu,
+    }, offset, size);
+  }
+
+  get netMtu(): number {
+    return this.mtu;
+  }
+
+  setMtu(mtu: number): void {
+    this.mtu = mtu;
+  }
+
+  vringStarted(v: StartedVring): void {
+    this.handoffs[v.index].set({
+      cb: v.device.cb, callFd: v.callFd, hdrSize: netHdrSize(v.features), mergeable: mergeable(v.features),
+    });
+  }
+
+  vringStopped(index: number): void {
+    this.handoffs[index].set({ cb: 0, callFd: undefined, hdrSize: 12, mergeable: false });
+  }
+
+  callChanged(index: number, fd: number | undefined): void {
+    const h = this.handoffs[index];
+    const cur = this.stateOf(index);
+    h.set({ ...cur, callFd: fd });
+  }
+
+  kicked(index: number, count: number): void {
+    this.pairs[index >> 1].addKicks((index & 1) === 0, count);
+    this.control.ring(this.workerOf(index));
   }
 
   /** SEND_RARP: broadcast a RARP for `mac` on the first receive queue (5.1.2: receiveq1). */
   announce(mac: Uint8Array): void {
-    this.pairs[0]?.announce(mac);
-    this.poller.wake();
+    this.handoffs[0].announce(mac);
   }
 
-  /** One round over every pair; returns frames handled. */
-  poll(): number {
-    let w = 0;
-    for (const p of this.pairs) w += p.poll();
-    return w;
+  bindSession(end: ((reason: string) => void) | undefined): void {
+    this.endSession = end;
   }
 
-  start(): void {
-    this.poller.start();
+  private stateOf(index: number): { cb: number; callFd: number | undefined; hdrSize: number; mergeable: boolean } {
+    const u32 = this.opts.engine.u32;
+    const i32 = this.opts.engine.i32;
+    const a = this.handoffs[index].addr;
+    const fd = i32[(a + 12) >>> 2];
+    return { cb: u32[(a + 8) >>> 2], callFd: fd < 0 ? undefined : fd, hdrSize: u32[(a + 16) >>> 2], mergeable: (u32[(a + 20) >>> 2] & 1) !== 0 };
   }
 
-  stop(): void {
-    this.poller.stop();
+  // -- Counters and teardown ----------------------------------------------------------------------
+
+  /** Per-pair counters, read while the workers run; engine errors the workers met are logged. */
+  perPair(): NetCounters[] {
+    this.reportFaults();
+    return this.pairs.map((q) => q.counters());
   }
 
-  /** Per-pair counters. */
-  perPair(): PairCounters[] {
-    return this.pairs.map((p) => p.snapshot());
+  totals(): NetCounters {
+    return this.perPair().reduce(addNetCounters, zeroNetCounters());
   }
 
-  totals(): PairCounters {
-    const t = zeroCounters();
-    for (const c of this.perPair()) for (const k of Object.keys(t) as (keyof PairCounters)[]) t[k] += c[k];
-    return t;
+  stats(): NetDeviceStats {
+    return { workers: this.dataplane?.stats() ?? [], pairs: this.perPair() };
+  }
+
+  private reportFaults(): void {
+    for (const h of this.handoffs) {
+      const code = h.takeFault();
+      if (code !== 0) this.log(`vring ${h.index}: the engine stopped the ring (code ${code}); not polled until the front-end restarts it`);
+    }
+  }
+
+  /**
+   * Stops the workers (the back-end must have stopped the rings, or be closed, first); returns
+   * the frames written to the capture, if any.
+   */
+  async close(): Promise<{ pcapFrames: number }> {
+    this.closed = true;
+    this.down = true;
+    await this.restarting;
+    const dp = this.dataplane;
+    this.dataplane = undefined;
+    let results: unknown[][] = [];
+    try {
+      results = (await dp?.stop()) ?? [];
+    } catch (e) {
+      this.log(`stopping the dataplane: ${(e as Error).message}`);
+      results = dp?.results ?? [];
+    }
+    const pcapFrames = results.flat().reduce<number>((n, r) => n + ((r as { written?: number } | undefined)?.written ?? 0), 0);
+    return { pcapFrames };
   }
 }
+
+export { FEATURES };

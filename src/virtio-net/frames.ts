@@ -1,14 +1,5 @@
-// Frame contents the forwarding modes make or change: testpmd's macswap (swap destination and
-// source MAC) and the fixed txonly frame (Ethernet / IPv4 / UDP, 64 bytes without FCS).
-
-/** Swaps bytes 0-5 (destination MAC) with 6-11 (source MAC) in place. */
-export function macSwap(b: Uint8Array, at: number): void {
-  for (let i = 0; i < 6; i++) {
-    const t = b[at + i];
-    b[at + i] = b[at + 6 + i];
-    b[at + 6 + i] = t;
-  }
-}
+// Frames the device makes: the fixed txonly frame (Ethernet / IPv4 / UDP, 64 bytes without FCS,
+// as testpmd's txonly) and the RARP a back-end broadcasts for SEND_RARP.
 
 export const TXONLY_FRAME_SIZE = 64;
 
