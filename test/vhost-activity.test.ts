@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ActivitySpan } from '../src/cli/vhost-activity.js';
 import { summarize } from '../src/cli/vhost-format.js';
+import { zeroNetCounters } from '../src/virtio-net/queue-pair.js';
 
 describe('vhost rates over the time traffic flowed', () => {
   it('spans from the sample before the first movement to the last movement', () => {
@@ -13,7 +14,7 @@ describe('vhost rates over the time traffic flowed', () => {
   });
 
   it('rates use the active span; the whole run when nothing moved', () => {
-    const c = { rxPackets: 10_000_000, rxBytes: 0, txPackets: 0, txBytes: 0, dropped: 0, errors: 0 };
+    const c = { ...zeroNetCounters(), rxPackets: 10_000_000 };
     const s = summarize({ socket: 's', role: 'server', fwd: 'rxonly', queues: 1, connections: 1 }, 20, c, [c], undefined, { rx: 2, tx: 0 });
     expect(s.rx_mpps).toBe(5);
     expect(s.rx_seconds).toBe(2);

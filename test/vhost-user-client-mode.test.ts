@@ -9,7 +9,7 @@ import { encode, readU64 } from '../src/vhost-user/message.js';
 import { VhostUserServer } from '../src/vhost-user/server.js';
 import { checkFdLeaks } from './helpers/fd-leaks.js';
 import { nextEvent, within } from './helpers/within.js';
-import { backend, socketDir, removeSocketDir, WINDOW, MiB } from './helpers/vhost-user-rig.js';
+import { backend, socketDir, removeSocketDir, WINDOW, MiB, RecordingDevice } from './helpers/vhost-user-rig.js';
 
 checkFdLeaks();
 afterAll(removeSocketDir);
@@ -29,7 +29,8 @@ describe('vhost-user client mode', () => {
     const path = join(socketDir(), 'front-end.sock');
     const log: string[] = [];
     const server = VhostUserServer.connect(path, {
-      engine, plan: new MemoryPlan(memory, { start: 64 * 1024, end: 8 * MiB }), window: WINDOW, features: SUPPORTED,
+      engine, plan: new MemoryPlan(memory, { start: 64 * 1024, end: 8 * MiB }), window: WINDOW,
+      device: new RecordingDevice(SUPPORTED, 1, [2, 0, 0, 0, 0, 1], 1500),
       log: (l) => log.push(l),
     }, { minDelayMs: 5, maxDelayMs: 20 });
     const front = await within<UnixServer>(5_000, 'a failed connect', (done) => {

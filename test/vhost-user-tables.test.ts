@@ -1,13 +1,14 @@
 // The pure parts of the vhost-user back-end: memory table checks and placement, user address
 // translation, vring sizes and areas, the virtio-net config space, and the ring base of a packed
-// device (index in bits 0-14, wrap counter in bit 15) surviving a stop and a restart.
+// device (avail index and wrap in bits 0-15, used index and wrap in bits 16-31, as QEMU sends
+// them; DPDK's low half only) surviving a stop and a restart.
 import { describe, expect, it } from 'vitest';
-import { createSharedMemory, MemoryPlan, allocPackedRing, allocSplitRing, FEATURES, PackedDriver, ChainBatch, identityRegion } from '../src/index.js';
+import { createSharedMemory, MemoryPlan, allocPackedRing, allocSplitRing, FEATURES, PackedDriver, ChainBatch, UsedBatch, identityRegion } from '../src/index.js';
 import { loadEngine } from '../src/node.js';
 import { memoryTableProblem, placeRegions, translateUser } from '../src/vhost-user/memory-table.js';
-import { vringAreas, vringNumProblem } from '../src/vhost-user/vring-areas.js';
-import { readNetConfig } from '../src/vhost-user/net-config.js';
-import { buildRingDevice, ringDeviceBase } from '../src/vhost-user/ring-device.js';
+import { vringAreas, vringNumProblem, buildRingDevice, vringBase, vringBaseProblem, packedBaseToPosition } from '../src/vhost-user/vring.js';
+import { readNetConfig } from '../src/vhost-user/net/config.js';
+import type { DeviceQueue } from '../src/queue-side.js';
 import type { MemRegion } from '../src/vhost-user/message.js';
 
 const PAGE = 4096;
@@ -56,18 +57,21 @@ describe('vrings', () => {
     expect(vringAreas('packed', 3, addr, t)).toEqual({ queueSize: 3, desc: 0x10000, driver: 0x10400, device: 0x10800 });
   });
 
-  it('a packed device built from base index | wrap << 15 reports the same state, and where it got to', () => {
+  it('a packed device built from SET_VRING_BASE reports the same state, and where it got to, in both halves', () => {
     const memory = createSharedMemory(4 << 20);
     const engine = loadEngine(memory);
     const plan = new MemoryPlan(memory);
     const areas = allocPackedRing(plan, 5);
     const features = FEATURES.VERSION_1 | FEATURES.RING_PACKED;
     const regions = [identityRegion(memory)];
-    // A fresh packed ring: slot 0, wrap counter 1 (QEMU sends 0x8000). Base 0 would mean wrap 0.
-    expect(ringDeviceBase(buildRingDevice(engine, plan, { layout: 'packed', areas, features, regions, base: 0, notify: false }))).toBe(0);
-    const dev = buildRingDevice(engine, plan, { layout: 'packed', areas, features, regions, base: 1 << 15, notify: false });
-    expect(ringDeviceBase(dev)).toBe(1 << 15);
-    // The driver makes 4 single-buffer chains available; the device pops them.
+    const base = (d: DeviceQueue): number => vringBase('packed', d.position());
+    const WRAPS = 0x8000_8000; // a fresh packed ring as QEMU sends it: slot 0, both wrap counters 1
+    // DPDK sends the low half only (avail index and wrap): the used side starts where avail does.
+    expect(packedBaseToPosition(0x8000)).toEqual({ nextAvail: 0, availWrap: 1, nextUsed: 0, usedWrap: 1 });
+    expect(base(buildRingDevice(engine, plan, { layout: 'packed', areas, features, regions, base: 0x8000, notify: false }))).toBe(WRAPS);
+    const dev = buildRingDevice(engine, plan, { layout: 'packed', areas, features, regions, base: WRAPS, notify: false });
+    expect(base(dev)).toBe(WRAPS);
+    // The driver makes 4 single-buffer chains available; the device pops them and uses 3.
     const driver = new PackedDriver(engine, plan, areas, { features });
     const add = new ChainBatch(engine, plan, 8, 8);
     const pop = new ChainBatch(engine, plan, 8, 8);
@@ -75,12 +79,29 @@ describe('vrings', () => {
     for (let i = 0; i < 4; i++) { add.begin(i); add.read(buf, 16); add.end(); }
     expect(driver.add(add)).toBe(4);
     expect(dev.pop(pop)).toBe(4);
-    expect(ringDeviceBase(dev)).toBe(4 | (1 << 15));
-    const stopped = ringDeviceBase(dev);
+    const used = new UsedBatch(engine, plan, 4);
+    for (let i = 0; i < 3; i++) used.push(pop.id(i), 0);
+    expect(dev.push(used)).toBe(3);
+    const stopped = base(dev);
+    expect(stopped).toBe((4 | (1 << 15) | ((3 | (1 << 15)) << 16)) >>> 0);
     const again = buildRingDevice(engine, new MemoryPlan(memory, { start: 2 << 20 }), { layout: 'packed', areas, features, regions, base: stopped, notify: false });
-    expect(ringDeviceBase(again)).toBe(stopped);
-    const split = buildRingDevice(engine, plan, { layout: 'split', areas: allocSplitRing(plan, 8), features: FEATURES.VERSION_1, regions, base: 65535, notify: false });
-    expect(ringDeviceBase(split)).toBe(65535);
+    expect(again.position()).toEqual({ nextAvail: 4, availWrap: 1, nextUsed: 3, usedWrap: 1 });
+    expect(base(again)).toBe(stopped);
+    // QEMU's value from the report that started this issue: avail 0 / wrap 1 and used 0 / wrap 1 after one lap.
+    expect(vringBaseProblem('packed', 2147516416, 256)).toBeNull();
+    expect(vringBaseProblem('packed', 0x8005, 5)).toMatch(/not below the queue size 5/);
+    expect(vringBaseProblem('split', 65536, 8)).toMatch(/above 65535/);
+  });
+
+  it('a split device starts reading at the base and takes used.idx from guest memory', () => {
+    const memory = createSharedMemory(4 << 20);
+    const engine = loadEngine(memory);
+    const plan = new MemoryPlan(memory);
+    const ring = allocSplitRing(plan, 8);
+    engine.u16[(ring.used + 2) >>> 1] = 65533;
+    const split = buildRingDevice(engine, plan, { layout: 'split', areas: ring, features: FEATURES.VERSION_1, regions: [identityRegion(memory)], base: 65535, notify: false });
+    expect(split.position()).toMatchObject({ nextAvail: 65535, nextUsed: 65533 });
+    expect(vringBase('split', split.position())).toBe(65535);
   });
 });
 

@@ -199,6 +199,6 @@ describe('virtio-net queue pair: configuration', () => {
   it('refuses a header size other than 10 or 12', () => {
     const memory = createSharedMemory(16 << 20);
     const engine = loadEngine(memory);
-    expect(() => NetQueuePair.create(engine, new MemoryPlan(memory), { hdrSize: 8, mergeable: false, mode: 'io' })).toThrow(/BAD_CONFIG|configuration/);
+    expect(() => NetQueuePair.create(engine, new MemoryPlan(memory), { hdrSize: 8, mergeable: false, mode: 'io' })).toThrow(/12 or 10 bytes/);
   });
 });

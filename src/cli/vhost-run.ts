@@ -104,12 +104,11 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
   if (ticker) clearInterval(ticker);
   if (live) io.stderr(ERASE_LINE);
   live = false;
-  const workers = device.stats().workers;
   server.close();
   const results = await device.close();
   log(`stopping: ${reason}`);
   const s = summarize({ socket: o.socket, role: o.client ? 'client' : 'server', fwd: o.fwd, queues: o.queues, connections: sessions },
-    seconds, device.totals(), device.perPair(), o.pcap === undefined ? undefined : results.pcapFrames, { rx: rxSpan.seconds, tx: txSpan.seconds }, workers);
+    seconds, device.totals(), device.perPair(), o.pcap === undefined ? undefined : results.pcapFrames, { rx: rxSpan.seconds, tx: txSpan.seconds }, results.workers);
   io.stdout(cmd.json ? `${JSON.stringify(s)}\n` : formatVhostSummary(s));
   return 0;
 }

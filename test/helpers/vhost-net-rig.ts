@@ -1,9 +1,9 @@
 // A vhost-user back-end with the virtio-net device model attached, a guest and a connected,
 // negotiated front-end with `pairs` queue pairs: the whole world of one vhost-net test.
 import { FEATURES, MemoryPlan } from '../../src/index.js';
-import { NetDevice, type FwdMode, type PcapWriter } from '../../src/vhost-user/net/index.js';
+import { NetDevice, type NetMode as FwdMode } from '../../src/vhost-user/net/index.js';
 import { RawFrontEnd } from './vhost-user-frontend.js';
-import { rig, guest, MiB, type Rig, type Guest } from './vhost-user-rig.js';
+import { rig, guest, backend, MiB, type Rig, type Guest } from './vhost-user-rig.js';
 import { negotiate, setMemTable, F_PROTOCOL } from './vhost-user-setup.js';
 import { setupPair, type GuestPair } from './vhost-net-frontend.js';
 
@@ -15,7 +15,8 @@ export interface NetWorld {
   pairs: GuestPair[];
   /** A new front-end session on the same server and device (the previous one must be closed). */
   reconnect(): Promise<void>;
-  close(): void;
+  /** Ends everything; resolves once the device's workers have stopped (returns the pcap frame count). */
+  close(): Promise<number>;
 }
 
 export interface NetWorldOptions {
@@ -25,25 +26,22 @@ export interface NetWorldOptions {
   mergeable?: boolean;
   rxBufSize?: number;
   num?: number;
-  pcap?: PcapWriter;
+  pcap?: { path: string; maxFrames: number };
+  workers?: number;
 }
 
 export async function netWorld(o: NetWorldOptions = {}): Promise<NetWorld> {
   const pairs = o.pairs ?? 1;
   const devicePairs = o.devicePairs ?? Math.max(pairs, 4);
-  let device!: NetDevice;
-  const r = rig({
-    maxQueuePairs: devicePairs,
-    listener: {
-      ringReady: (i, ring) => device.ringReady(i, ring),
-      ringStopped: (i) => device.ringStopped(i),
-      kick: () => device.kick(),
-      announce: (mac) => device.announce(mac),
-    },
+  const { memory, engine } = backend();
+  const log: string[] = [];
+  // Queue pair blocks and burst arrays: above the rig's ring-state plan (which ends at 8 MiB), below the guest window.
+  const device = await NetDevice.start({
+    engine, plan: new MemoryPlan(memory, { start: 8 * MiB, end: 16 * MiB }), pairs: devicePairs, mode: o.mode ?? 'io',
+    pcap: o.pcap, workers: o.workers, log: (l) => log.push(l),
   });
-  // Burst arrays: above the rig's ring-state plan (which ends at 8 MiB), below the guest window.
-  device = new NetDevice({ engine: r.engine, plan: new MemoryPlan(r.memory, { start: 8 * MiB, end: 16 * MiB }), pairs: devicePairs, mode: o.mode ?? 'io', pcap: o.pcap, log: (l) => r.log.push(l) });
-  device.start();
+  const r = rig({ device });
+  r.log.push(...log.splice(0));
   const g = guest(8 * MiB);
   const w: NetWorld = {
     r, g, device, fe: undefined as unknown as RawFrontEnd, pairs: [],
@@ -58,18 +56,18 @@ export async function netWorld(o: NetWorldOptions = {}): Promise<NetWorld> {
       w.pairs = [];
       for (let k = 0; k < pairs; k++) w.pairs.push(await setupPair(fe, g, k, o.num ?? 64, o.rxBufSize ?? 2048));
     },
-    close: () => {
-      device.stop();
+    close: async () => {
       w.fe?.close();
       for (const p of w.pairs) p.close();
       r.close();
       g.close();
+      return (await device.close()).pcapFrames;
     },
   };
   try {
     await w.reconnect();
   } catch (e) {
-    w.close();
+    await w.close();
     throw e;
   }
   return w;

@@ -1,15 +1,19 @@
 // A vhost-user back-end under test and a guest for it: the back-end's shared memory, engine and
-// server at a fresh socket path (with its log and listener events recorded); and a guest memory
+// server at a fresh socket path, with a recording device model (RecordingDevice: its events and
+// the vrings it was handed, the MTU and RARPs it was sent; it runs nothing itself, so a test
+// drives the handed DeviceQueues); and a guest memory
 // (a memfd, also mapped into the test's own memory so a SplitDriver there can run the driver
 // side), announced with gpa = the test's Wasm offset, so the driver's addresses are guest addresses.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSharedMemory, MemoryPlan, SUPPORTED, type Engine } from '../../src/index.js';
+import { createSharedMemory, MemoryPlan, SUPPORTED, type Engine, type FeatureSet } from '../../src/index.js';
 import { loadEngine } from '../../src/node.js';
 import { memfdCreate, close, mapIntoMemory, unmapFromMemory } from '../../src/native/index.js';
 import type { MemRegion } from '../../src/vhost-user/message.js';
-import type { ReadyRing } from '../../src/vhost-user/backend.js';
+import * as P from '../../src/vhost-user/protocol.js';
+import type { StartedVring, VhostUserDevice } from '../../src/vhost-user/device-model.js';
+import { readNetConfig, NET_S_LINK_UP } from '../../src/vhost-user/net/config.js';
 import { VhostUserServer, type VhostUserServerOptions } from '../../src/vhost-user/server.js';
 
 export const MiB = 1 << 20;
@@ -40,35 +44,90 @@ export interface RecordedEvent {
   index: number;
 }
 
+const PF = P.ProtocolFeature;
+
+/** A device model that records what the back-end hands it and runs nothing (virtio-net's config space). */
+export class RecordingDevice implements VhostUserDevice {
+  readonly protocolFeatures = [PF.CONFIG, PF.NET_MTU, PF.RARP].reduce((s, b) => s | (1n << BigInt(b)), 0n);
+  readonly vrings: number;
+  readonly events: RecordedEvent[] = [];
+  readonly ready = new Map<number, StartedVring>();
+  mtu: number;
+  rarpMac: Uint8Array | undefined;
+
+  constructor(readonly features: FeatureSet, pairs: number, readonly mac: readonly number[], mtu: number) {
+    this.vrings = 2 * pairs;
+    this.mtu = mtu;
+  }
+
+  readConfig(offset: number, size: number): Uint8Array | undefined {
+    return readNetConfig({ mac: this.mac, status: NET_S_LINK_UP, maxVirtqueuePairs: this.vrings / 2, mtu: this.mtu }, offset, size);
+  }
+
+  vringStarted(v: StartedVring): void {
+    this.events.push({ kind: 'ready', index: v.index });
+    this.ready.set(v.index, v);
+  }
+
+  vringStopped(index: number): void {
+    this.events.push({ kind: 'stopped', index });
+    this.ready.delete(index);
+  }
+
+  callChanged(index: number, fd: number | undefined): void {
+    const v = this.ready.get(index);
+    if (v) v.callFd = fd;
+  }
+
+  kicked(index: number): void {
+    this.events.push({ kind: 'kick', index });
+  }
+
+  setMtu(mtu: number): void {
+    this.mtu = mtu;
+  }
+
+  announce(mac: Uint8Array): void {
+    this.rarpMac = mac;
+  }
+}
+
 export interface Rig {
   path: string;
   server: VhostUserServer;
   memory: WebAssembly.Memory;
   engine: Engine;
   log: string[];
+  device: RecordingDevice;
   events: RecordedEvent[];
-  ready: Map<number, ReadyRing>;
+  ready: Map<number, StartedVring>;
   close(): void;
 }
 
-/** A server at a fresh path. Each rig's device state reuses the same plan range (one rig at a time). */
-export function rig(opts: Partial<VhostUserServerOptions> = {}): Rig {
+export interface RigOptions extends Partial<VhostUserServerOptions> {
+  features?: FeatureSet;
+  maxQueuePairs?: number;
+  mac?: readonly number[];
+  mtu?: number;
+}
+
+/**
+ * A server at a fresh path, with a RecordingDevice unless `device` is given. Each rig's device
+ * state reuses the same plan range (one rig at a time).
+ */
+export function rig(opts: RigOptions = {}): Rig {
   const { memory, engine } = backend();
   const path = join(socketDir(), `vu${n++}.sock`);
   const log: string[] = [];
-  const events: RecordedEvent[] = [];
-  const ready = new Map<number, ReadyRing>();
+  const recording = new RecordingDevice(opts.features ?? SUPPORTED, opts.maxQueuePairs ?? 1, opts.mac ?? [0x52, 0x54, 0, 0x12, 0x34, 0x56], opts.mtu ?? 1500);
   const server = VhostUserServer.listen(path, {
     engine, plan: new MemoryPlan(memory, { start: 64 * 1024, end: 8 * MiB }), window: WINDOW,
-    features: SUPPORTED, log: (l) => log.push(l),
-    listener: {
-      ringReady: (index, ring) => { events.push({ kind: 'ready', index }); ready.set(index, ring); },
-      ringStopped: (index) => { events.push({ kind: 'stopped', index }); ready.delete(index); },
-      kick: (index) => events.push({ kind: 'kick', index }),
-    },
-    ...opts,
+    log: (l) => log.push(l), device: opts.device ?? recording, ...(opts.plan ? { plan: opts.plan } : {}),
   });
-  return { path, server, memory, engine, log, events, ready, close: () => server.close() };
+  return {
+    path, server, memory, engine, log, device: recording, events: recording.events, ready: recording.ready,
+    close: () => server.close(),
+  };
 }
 
 /** Guest memory: a memfd of `size` bytes mapped at `gpa` of the test's own memory. */

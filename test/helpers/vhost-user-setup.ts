@@ -46,6 +46,9 @@ export async function setupRings(fe: RawFrontEnd, g: Guest, num = 64, bases: [nu
   for (const index of [0, 1]) {
     const ring = allocSplitRing(g.plan, num);
     const driver = new SplitDriver(g.engine, g.privatePlan, ring, { features: FEATURES.VERSION_1, startIdx: bases[index] });
+    // A ring resumed at a base has its used.idx there too: the device reads it from guest
+    // memory (vhost-user.rst, SET_VRING_BASE), as a driver that ran before left it.
+    g.engine.u16[(ring.used + 2) >>> 1] = bases[index] & 0xffff;
     const kick = EventFd.create();
     const call = EventFd.create();
     rings.push({ ring, driver, kick, call });

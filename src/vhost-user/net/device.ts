@@ -19,6 +19,7 @@ import { netHdrSize, mergeable } from '../../virtio-net/header.js';
 import * as P from '../protocol.js';
 import type { StartedVring, VhostUserDevice } from '../device-model.js';
 import { HandoffWriter, HANDOFF_SIZE } from '../handoff.js';
+import * as H from '../handoff.js';
 import { readNetConfig, NET_S_LINK_UP } from './config.js';
 import { PAIR_SCRATCH_BYTES, type NetWorkerConfig, type PairRef } from './worker-task.js';
 
@@ -205,8 +206,16 @@ export class NetDevice implements VhostUserDevice {
     const u32 = this.opts.engine.u32;
     const i32 = this.opts.engine.i32;
     const a = this.handoffs[index].addr;
-    const fd = i32[(a + 12) >>> 2];
-    return { cb: u32[(a + 8) >>> 2], callFd: fd < 0 ? undefined : fd, hdrSize: u32[(a + 16) >>> 2], mergeable: (u32[(a + 20) >>> 2] & 1) !== 0 };
+    const fd = i32[(a + H.HANDOFF_CALL_FD) >>> 2];
+    return {
+      cb: u32[(a + H.HANDOFF_CB) >>> 2], callFd: fd < 0 ? undefined : fd, hdrSize: u32[(a + H.HANDOFF_HDR_SIZE) >>> 2],
+      mergeable: (u32[(a + H.HANDOFF_FLAGS) >>> 2] & H.HANDOFF_F_MRG_RXBUF) !== 0,
+    };
+  }
+
+  /** Vrings a worker is running now (handed over and not taken back). */
+  runningVrings(): number[] {
+    return this.handoffs.flatMap((h, i) => (this.stateOf(i).cb !== 0 ? [i] : []));
   }
 
   // -- Counters and teardown ----------------------------------------------------------------------
@@ -234,9 +243,9 @@ export class NetDevice implements VhostUserDevice {
 
   /**
    * Stops the workers (the back-end must have stopped the rings, or be closed, first); returns
-   * the frames written to the capture, if any.
+   * the frames written to the capture, if any, and the workers' final counters.
    */
-  async close(): Promise<{ pcapFrames: number }> {
+  async close(): Promise<{ pcapFrames: number; workers: WorkerStats[] }> {
     this.closed = true;
     this.down = true;
     await this.restarting;
@@ -250,7 +259,7 @@ export class NetDevice implements VhostUserDevice {
       results = dp?.results ?? [];
     }
     const pcapFrames = results.flat().reduce<number>((n, r) => n + ((r as { written?: number } | undefined)?.written ?? 0), 0);
-    return { pcapFrames };
+    return { pcapFrames, workers: dp?.stats() ?? [] };
   }
 }
 
