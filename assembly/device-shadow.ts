@@ -33,7 +33,7 @@ export function clearShadow(shadow: u32, q: u32): void {
  * (and leaves every entry as it was). Records are `stride` bytes apart with the id first: used
  * records (push), or chain records (unpop: the same checks for buffers given back unused).
  */
-export function checkUsedRecords(shadow: u32, q: u32, elems: u32, n: u32, inOrder: bool, order: u32, orderHead: u32, stride: u32 = USED_REC_SIZE): i32 {
+export function checkUsedRecords(shadow: u32, q: u32, elems: u32, n: u32, inOrder: bool, order: u32, orderHead: u32, stride: u32): i32 {
   let bad: i32 = -1;
   let i: u32 = 0;
   for (; i < n; i++) {

@@ -275,7 +275,7 @@ export function packedDevicePush(cb: u32, elems: u32, n: u32): i32 {
   const orderHead = load<u32>(cb + PDEV_ORDER_HEAD);
   if (n > popped) return refuse(cb, ERR_BAD_ARGUMENT, n);
   // Check every record before writing anything: ids in flight, each once (in-order: in pop order).
-  const bad = checkUsedRecords(shadow, q, elems, n, inOrder, order, orderHead);
+  const bad = checkUsedRecords(shadow, q, elems, n, inOrder, order, orderHead, USED_REC_SIZE);
   if (bad >= 0) return refuse(cb, ERR_BAD_ARGUMENT, <u32>bad);
   const desc = load<u32>(cb + CB_DESC);
   let slot = load<u32>(cb + PDEV_NEXT_USED);

@@ -270,7 +270,7 @@ export function splitDevicePush(cb: u32, elems: u32, n: u32): i32 {
   const shadow = load<u32>(cb + DEV_SHADOW);
   const inOrder = hasFeature(cb, F_IN_ORDER);
   const orderHead = load<u32>(cb + DEV_ORDER_HEAD);
-  const bad = checkUsedRecords(shadow, q, elems, n, inOrder, load<u32>(cb + DEV_ORDER), orderHead);
+  const bad = checkUsedRecords(shadow, q, elems, n, inOrder, load<u32>(cb + DEV_ORDER), orderHead, USED_REC_SIZE);
   if (bad >= 0) return refuse(cb, ERR_BAD_ARGUMENT, <u32>bad);
   const used = load<u32>(cb + CB_DEVICE_AREA);
   const ring = used + USED_RING;

@@ -28,20 +28,51 @@ export interface NetWorldOptions {
   num?: number;
   pcap?: { path: string; maxFrames: number };
   workers?: number;
+  workerModule?: string;
+}
+
+/** The virtio-net device on its workers behind a server, with no front-end yet. */
+export interface NetServer {
+  r: Rig;
+  device: NetDevice;
+  /** Closes the server and stops the workers; resolves with the frames in the capture, if any. */
+  close(): Promise<number>;
+}
+
+export interface NetServerOptions {
+  mode?: FwdMode;
+  pairs?: number;
+  workers?: number;
+  pcap?: { path: string; maxFrames: number };
+  /** Module the workers run (default: the device's own worker task). */
+  workerModule?: string;
+}
+
+export async function netDevice(o: NetServerOptions = {}): Promise<NetServer> {
+  const { memory, engine } = backend();
+  let sink: string[] = [];
+  const early = sink;
+  // Queue pair blocks and burst arrays: above the rig's ring-state plan (which ends at 8 MiB), below the guest window.
+  const device = await NetDevice.start({
+    engine, plan: new MemoryPlan(memory, { start: 8 * MiB, end: 16 * MiB }), pairs: o.pairs ?? 1, mode: o.mode ?? 'io',
+    pcap: o.pcap, workers: o.workers, workerModule: o.workerModule, log: (l) => sink.push(l),
+  });
+  const r = rig({ device });
+  r.log.push(...early);
+  sink = r.log;
+  return {
+    r, device,
+    close: async () => {
+      r.close();
+      return (await device.close()).pcapFrames;
+    },
+  };
 }
 
 export async function netWorld(o: NetWorldOptions = {}): Promise<NetWorld> {
   const pairs = o.pairs ?? 1;
   const devicePairs = o.devicePairs ?? Math.max(pairs, 4);
-  const { memory, engine } = backend();
-  const log: string[] = [];
-  // Queue pair blocks and burst arrays: above the rig's ring-state plan (which ends at 8 MiB), below the guest window.
-  const device = await NetDevice.start({
-    engine, plan: new MemoryPlan(memory, { start: 8 * MiB, end: 16 * MiB }), pairs: devicePairs, mode: o.mode ?? 'io',
-    pcap: o.pcap, workers: o.workers, log: (l) => log.push(l),
-  });
-  const r = rig({ device });
-  r.log.push(...log.splice(0));
+  const { r, device, close } = await netDevice({ mode: o.mode, pairs: devicePairs, workers: o.workers, pcap: o.pcap, workerModule: o.workerModule });
   const g = guest(8 * MiB);
   const w: NetWorld = {
     r, g, device, fe: undefined as unknown as RawFrontEnd, pairs: [],
@@ -59,9 +90,8 @@ export async function netWorld(o: NetWorldOptions = {}): Promise<NetWorld> {
     close: async () => {
       w.fe?.close();
       for (const p of w.pairs) p.close();
-      r.close();
       g.close();
-      return (await device.close()).pcapFrames;
+      return close();
     },
   };
   try {

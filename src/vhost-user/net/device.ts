@@ -37,6 +37,8 @@ export interface NetDeviceOptions {
   idle?: IdleMode;
   /** Capture what the front-end transmits (needs one worker). */
   pcap?: { path: string; maxFrames: number };
+  /** href of the task module the workers run (default: worker-task.js; tests wrap it to inject faults). */
+  workerModule?: string;
   mac?: readonly number[];
   mtu?: number;
   /** Virtio features offered (default: SUPPORTED). */
@@ -112,7 +114,7 @@ export class NetDevice implements VhostUserDevice {
   }
 
   private async startDataplane(): Promise<void> {
-    const module = builtModule('src/vhost-user/net/worker-task.js');
+    const module = this.opts.workerModule ?? builtModule('src/vhost-user/net/worker-task.js');
     const tasks = Array.from({ length: this.workers }, (_, w) => {
       const config: NetWorkerConfig = { mode: this.opts.mode, pairs: this.refs.filter((r) => r.index % this.workers === w), pcap: this.opts.pcap };
       return { name: `virtio-net worker ${w}`, worker: w, module, config };
