@@ -20,6 +20,7 @@ export {
 } from "./packed/device";
 export { netReset, netForward, netTxComplete, netInject } from "./net/forward";
 export { deviceEnableNotify, deviceDisableNotify } from "./net/device";
+export { sgCopy } from "./net/scatter";
 export {
   ringInit, ringCount, ringFreeCount,
 } from "./ring/ring";

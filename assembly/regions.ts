@@ -40,6 +40,24 @@ export function regionsCheck(table: u32, n: u32): i32 {
   return 0;
 }
 
+/**
+ * Wasm offset of [gpa, gpa + len) (len > 0) when it lies whole in the region that translated the
+ * last address, or -1 (then the caller takes the general path). The common case of a burst:
+ * every buffer in the same region, so one range test per buffer.
+ */
+// @ts-ignore: decorator
+@inline export function translateHinted(cb: u32, gpa: u64, len: u32): i64 {
+  const hint = load<u32>(cb + DEV_LAST_REGION);
+  if (hint >= load<u32>(cb + DEV_NUM_REGIONS)) return -1;
+  const e = load<u32>(cb + DEV_REGIONS) + hint * REGION_SIZE;
+  // Unsigned: gpa below the base wraps to a huge delta and fails; len within what is left of
+  // the region also rules out gpa + len wrapping 64 bits.
+  const delta = gpa - load<u64>(e + REGION_GPA);
+  const size = load<u64>(e + REGION_LEN);
+  if (delta >= size || <u64>len > size - delta) return -1;
+  return <i64>(load<u32>(e + REGION_OFFSET) + <u32>delta);
+}
+
 /** Index of the region holding guest address `gpa`, or -1. Remembers the hit as a hint. */
 function findRegion(cb: u32, gpa: u64): i32 {
   const table = load<u32>(cb + DEV_REGIONS);

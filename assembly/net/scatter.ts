@@ -1,11 +1,15 @@
 // Scatter-gather copy between popped chains, in place in shared memory: the one copy a frame
 // makes on its way from a transmit chain's device-readable segments to a receive chain's
 // device-writable ones. Segments are chain views (layout/batch.ts), already translated and
-// bounds-checked by the pop that produced them, so this file only moves bytes.
+// bounds-checked by the pop that produced them. scatterStream serves the virtio-net data path
+// (forward.ts); sgCopy, exported, serves any host code that holds chains between calls (the
+// simulator's NIC), so every frame copy in the project runs this code.
 import {
   CHAIN_SIZE, CHAIN_ID, CHAIN_SEG, CHAIN_NREAD, CHAIN_NWRITE, SEG_SIZE, SEG_OFFSET, SEG_LEN,
   USED_REC_SIZE, USED_REC_ID, USED_REC_LEN,
 } from "../layout/batch";
+import { ERR_OUT_OF_MEMORY_BOUNDS } from "../layout/errors";
+import { inMemory } from "../common";
 
 /**
  * Copies n bytes. Frames are small: below 256 bytes an inline loop of 8-byte moves beats
@@ -121,4 +125,55 @@ export function gatherHead(segs: u32, first: u32, skip: u32, to: u32, n: u32): v
     got += m;
     skip = 0;
   }
+}
+
+/**
+ * Copies `bytes` bytes from the segment list src[0 .. srcN) (after its first `srcSkip` bytes) to
+ * the segment list dst[0 .. dstN) (after its first `dstSkip` bytes), across segment boundaries on
+ * either side. Segment lists are SEG records (layout/batch.ts), for example the segments of
+ * chains a device holds. Copies as much as both lists hold; returns the bytes copied, or
+ * ERR_OUT_OF_MEMORY_BOUNDS (nothing copied) when a list or a segment lies outside memory.
+ */
+export function sgCopy(dst: u32, dstN: u32, dstSkip: u32, src: u32, srcN: u32, srcSkip: u32, bytes: u32): i32 {
+  if (!inMemory(dst, <u64>dstN * SEG_SIZE) || !inMemory(src, <u64>srcN * SEG_SIZE)) return ERR_OUT_OF_MEMORY_BOUNDS;
+  for (let i: u32 = 0; i < dstN; i++) {
+    if (!inMemory(load<u32>(dst + i * SEG_SIZE + SEG_OFFSET), load<u32>(dst + i * SEG_SIZE + SEG_LEN))) return ERR_OUT_OF_MEMORY_BOUNDS;
+  }
+  for (let i: u32 = 0; i < srcN; i++) {
+    if (!inMemory(load<u32>(src + i * SEG_SIZE + SEG_OFFSET), load<u32>(src + i * SEG_SIZE + SEG_LEN))) return ERR_OUT_OF_MEMORY_BOUNDS;
+  }
+  let si: u32 = 0;
+  let di: u32 = 0;
+  let sPtr: u32 = 0;
+  let sLeft: u32 = 0;
+  let dPtr: u32 = 0;
+  let dLeft: u32 = 0;
+  let done: u32 = 0;
+  while (done < bytes) {
+    if (sLeft == 0) {
+      if (si == srcN) break;
+      sPtr = load<u32>(src + si * SEG_SIZE + SEG_OFFSET);
+      sLeft = load<u32>(src + si * SEG_SIZE + SEG_LEN);
+      si++;
+      const cut = srcSkip < sLeft ? srcSkip : sLeft;
+      srcSkip -= cut; sPtr += cut; sLeft -= cut;
+      continue;
+    }
+    if (dLeft == 0) {
+      if (di == dstN) break;
+      dPtr = load<u32>(dst + di * SEG_SIZE + SEG_OFFSET);
+      dLeft = load<u32>(dst + di * SEG_SIZE + SEG_LEN);
+      di++;
+      const cut = dstSkip < dLeft ? dstSkip : dLeft;
+      dstSkip -= cut; dPtr += cut; dLeft -= cut;
+      continue;
+    }
+    let n = sLeft < dLeft ? sLeft : dLeft;
+    if (n > bytes - done) n = bytes - done;
+    copyBytes(dPtr, sPtr, n);
+    sPtr += n; sLeft -= n;
+    dPtr += n; dLeft -= n;
+    done += n;
+  }
+  return <i32>done;
 }

@@ -33,6 +33,7 @@ import {
 import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
 import { enter, enterAny, breakQueue, refuse, queueSize, hasFeature, checkArea, inMemory } from "../common";
 import { regionsCheck, translateWhole, translateInto } from "../regions";
+import { recordSingle } from "../chain-record";
 import { inFlight, markPopped, clearShadow, checkUsedRecords } from "../device-shadow";
 import { isAvailable, usedBits, validPackedQueueSize, packedNeedEvent } from "./flags";
 
@@ -224,7 +225,13 @@ export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32,
     const headFlags = <u32>atomic.load<u16>(desc + slot * PDESC_SIZE + PDESC_FLAGS);
     if (!isAvailable(headFlags, wrap)) break;
     const rec = chains + got * CHAIN_SIZE;
-    const r = walkList(cb, q, slot, wrap, headFlags, rec, segs, segAt, maxSegs);
+    // The common buffer, one direct descriptor in the region of the last one, without a walk;
+    // anything else (and any fault) goes through walkList. The id checks below apply to both.
+    const d = desc + slot * PDESC_SIZE;
+    const single = (headFlags & (PDESC_F_NEXT | PDESC_F_INDIRECT)) == 0
+      ? recordSingle(cb, <u32>load<u16>(d + PDESC_ID), load<u64>(d + PDESC_ADDR), load<u32>(d + PDESC_LEN), (headFlags & PDESC_F_WRITE) != 0, rec, segs, segAt, maxSegs)
+      : 0;
+    const r = single || walkList(cb, q, slot, wrap, headFlags, rec, segs, segAt, maxSegs);
     if (r < 0) { err = r; break; }
     const id = load<u32>(rec + CHAIN_ID);
     const n = <u32>load<u16>(rec + CHAIN_DESCS);

@@ -35,6 +35,7 @@ import {
   checkArea, inMemory,
 } from "../common";
 import { regionsCheck, translateWhole, translateInto } from "../regions";
+import { recordSingle } from "../chain-record";
 import { inFlight, markPopped, clearShadow, checkUsedRecords } from "../device-shadow";
 
 const KIND = CB_KIND_SPLIT_DEVICE;
@@ -193,6 +194,20 @@ function walkChain(cb: u32, q: u32, head: u32, rec: u32, segs: u32, at: u32, max
 }
 
 /**
+ * A chain of one direct descriptor (no NEXT, no INDIRECT) in the region of the last buffer:
+ * recorded without a walk (returns 1). Returns 0 for every other chain, which walkChain takes
+ * (and reports the faults of).
+ */
+// @ts-ignore: decorator
+@inline function singleDescriptor(cb: u32, q: u32, head: u32, rec: u32, segs: u32, at: u32, maxSegs: u32): i32 {
+  if (head >= q) return 0;
+  const d = load<u32>(cb + CB_DESC) + head * DESC_SIZE;
+  const flags = <u32>load<u16>(d + DESC_FLAGS);
+  if ((flags & (DESC_F_NEXT | DESC_F_INDIRECT)) != 0) return 0;
+  return recordSingle(cb, head, load<u64>(d + DESC_ADDR), load<u32>(d + DESC_LEN), (flags & DESC_F_WRITE) != 0, rec, segs, at, maxSegs);
+}
+
+/**
  * Pops up to `maxChains` available chains into chain records at `chains`, their segments into
  * the array at `segs` (capacity `maxSegs`). Stops early, without consuming it, at a chain whose
  * segments do not fit (ERR_SEGMENTS_FULL if that is the first one). The burst stops at the first
@@ -227,7 +242,9 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
     // 2.7.13.1: the driver offers only free descriptors, never a chain the device still holds.
     if (head < q && inFlight(shadow, head)) { store<u32>(cb + CB_DETAIL, head); err = ERR_HEAD_IN_FLIGHT; break; }
     const rec = chains + got * CHAIN_SIZE;
-    const r = walkChain(cb, q, head, rec, segs, segAt, maxSegs);
+    // The common chain, one direct descriptor in the region of the last buffer, without a walk;
+    // anything else (and any fault) goes through walkChain, which checks every rule.
+    const r = singleDescriptor(cb, q, head, rec, segs, segAt, maxSegs) || walkChain(cb, q, head, rec, segs, segAt, maxSegs);
     if (r < 0) { err = r; break; }
     markPopped(shadow, head, load<u16>(rec + CHAIN_DESCS), load<u32>(rec + CHAIN_WRITE_LEN));
     if (inOrder) store<u16>(order + ((orderHead + popped + got) % q) * 2, head);
