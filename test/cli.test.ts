@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = fileURLToPath(new URL('../bin/virtqueue.js', import.meta.url));
-const compiledCli = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+const compiledCli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
 const engineWasm = fileURLToPath(new URL('../build/virtqueue.wasm', import.meta.url));
 
 interface Run { status: number | null; stdout: string; stderr: string }

@@ -1,8 +1,8 @@
 // `virtqueue vhost` flags -> VhostOptions. Same rules as the sim's: node:util parseArgs (strict),
 // one-line UsageErrors, ranges checked here.
 import { parseArgs } from 'node:util';
-import { NET_MODES as FWD_MODES, type NetMode as FwdMode } from '../virtio-net/queue-pair.js';
-import { IDLE_MODES, type IdleMode } from '../dataplane/idle.js';
+import { NET_MODES as FWD_MODES, type NetMode as FwdMode } from '../src/virtio-net/queue-pair.js';
+import { IDLE_MODES, type IdleMode } from '../src/dataplane/idle.js';
 import { UsageError } from './args.js';
 
 export interface VhostOptions {

@@ -2,10 +2,10 @@
 // missing values are errors), values are turned into SimOptions here, and range checks are left
 // to resolveSimOptions (sim/options.ts), whose errors `flagFor` maps back to the flag.
 import { parseArgs } from 'node:util';
-import { RING_KINDS, type RingKind } from '../../sim/queues.js';
-import { SIM_MODES, type SimMode, type SimOptions } from '../../sim/options.js';
-import { TOPOLOGIES, MAX_WORKERS, type Topology } from '../../sim/workers/topology.js';
-import { IDLE_MODES, type IdleMode } from '../dataplane/idle.js';
+import { RING_KINDS, type RingKind } from '../sim/queues.js';
+import { SIM_MODES, type SimMode, type SimOptions } from '../sim/options.js';
+import { TOPOLOGIES, MAX_WORKERS, type Topology } from '../sim/workers/topology.js';
+import { IDLE_MODES, type IdleMode } from '../src/dataplane/idle.js';
 import { parseVhost, type VhostCommand } from './vhost-args.js';
 
 export type Command =

@@ -10,10 +10,10 @@ import { VHOST_USAGE } from './vhost-usage.js';
 import { runVhost } from './vhost-run.js';
 import { formatSummary } from './format.js';
 import { ProgressLine } from './progress.js';
-import { runSimulation, type SimResult } from '../../sim/run.js';
-import { runSimulationOnWorkers } from '../../sim/workers/run.js';
-import { SimOptionError } from '../../sim/options.js';
-import { loadEngine } from '../node.js';
+import { runSimulation, type SimResult } from '../sim/run.js';
+import { runSimulationOnWorkers } from '../sim/workers/run.js';
+import { SimOptionError } from '../sim/options.js';
+import { loadEngine } from '../src/node.js';
 
 export interface CliIO {
   stdout(s: string): void;

@@ -1,5 +1,5 @@
 // A progress line on a terminal: redrawn in place with a carriage return, erased at the end.
-import type { SimProgress } from '../../sim/run.js';
+import type { SimProgress } from '../sim/run.js';
 import { formatProgress } from './format.js';
 
 const ERASE_LINE = '\r\x1b[K';

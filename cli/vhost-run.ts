@@ -4,11 +4,11 @@
 // or SIGTERM).
 import { openSync, closeSync } from 'node:fs';
 import { ActivitySpan } from './vhost-activity.js';
-import { createSharedMemory, MemoryPlan } from '../index.js';
-import { loadEngine } from '../node.js';
-import { VhostUserServer } from '../vhost-user/server.js';
-import { NetDevice } from '../vhost-user/net/device.js';
-import type { NetCounters } from '../virtio-net/queue-pair.js';
+import { createSharedMemory, MemoryPlan } from '../src/index.js';
+import { loadEngine } from '../src/node.js';
+import { VhostUserServer } from '../src/vhost-user/server.js';
+import { NetDevice } from '../src/vhost-user/net/device.js';
+import type { NetCounters } from '../src/virtio-net/queue-pair.js';
 import type { VhostCommand } from './vhost-args.js';
 import { summarize, formatVhostSummary, formatRates } from './vhost-format.js';
 import type { CliIO } from './main.js';

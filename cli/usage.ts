@@ -1,7 +1,7 @@
 // Help texts.
-import { SIM_DEFAULTS } from '../../sim/options.js';
-import { MIN_FRAME_SIZE, MAX_FRAME_SIZE } from '../../sim/frame.js';
-import { MAX_QUEUE_SIZE } from '../../assembly/layout/split.js';
+import { SIM_DEFAULTS } from '../sim/options.js';
+import { MIN_FRAME_SIZE, MAX_FRAME_SIZE } from '../sim/frame.js';
+import { MAX_QUEUE_SIZE } from '../assembly/layout/split.js';
 
 export const MAIN_USAGE = `Usage: virtqueue <command> [options]
 
