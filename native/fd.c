@@ -47,7 +47,36 @@ static napi_value close_js(napi_env env, napi_callback_info info) {
   return vqn_undefined(env);
 }
 
+// fdSeals(fd) -> the file's seals (F_GET_SEALS: F_SEAL_* bits), or -1 when the file cannot be
+// sealed at all (not a memfd, or created without MFD_ALLOW_SEALING... EINVAL).
+static napi_value fd_seals_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int fd;
+  if (!vqn_args(env, info, 1, argv, NULL, "fdSeals")) return NULL;
+  if (!vqn_fd(env, argv[0], "fdSeals", &fd)) return NULL;
+  int seals = fcntl(fd, F_GET_SEALS);
+  if (seals < 0) {
+    if (errno == EINVAL) return vqn_number(env, -1);
+    return vqn_throw_errno(env, errno, "fdSeals fd %d", fd);
+  }
+  return vqn_number(env, seals);
+}
+
+// setNonBlocking(fd): sets O_NONBLOCK, so a write to a full eventfd fails with EAGAIN instead of
+// blocking the thread that signals it.
+static napi_value set_non_blocking_js(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  int fd;
+  if (!vqn_args(env, info, 1, argv, NULL, "setNonBlocking")) return NULL;
+  if (!vqn_fd(env, argv[0], "setNonBlocking", &fd)) return NULL;
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return vqn_throw_errno(env, errno, "setNonBlocking fd %d", fd);
+  return vqn_undefined(env);
+}
+
 bool vqn_init_fd(napi_env env, napi_value exports) {
   return vqn_export(env, exports, "memfdCreate", memfd_create_js) &&
-         vqn_export(env, exports, "close", close_js);
+         vqn_export(env, exports, "close", close_js) &&
+         vqn_export(env, exports, "fdSeals", fd_seals_js) &&
+         vqn_export(env, exports, "setNonBlocking", set_non_blocking_js);
 }

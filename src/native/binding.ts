@@ -45,6 +45,8 @@ export interface NativeReceived {
 export interface NativeBinding {
   memfdCreate(name: string, size: number): number;
   close(fd: number): void;
+  fdSeals(fd: number): number;
+  setNonBlocking(fd: number): void;
   mapIntoMemory(view: Uint8Array, offset: number, fd: number, fdOffset: number, length: number): void;
   unmapFromMemory(view: Uint8Array, offset: number, length: number): void;
   mappings(): NativeMapping[];

@@ -45,16 +45,27 @@ export class EventFd {
   /**
    * Calls `onSignal` with the count taken each time the eventfd is signalled (from the event
    * loop; the main thread never blocks). With EFD_SEMAPHORE it is called once per unit. While
-   * watched, the eventfd keeps the process running unless unref() is called.
+   * watched, the eventfd keeps the process running unless unref() is called. A failure (the
+   * poll reports an error, reading fails) stops the watch and goes to `onError` when given
+   * (else it is thrown from the event loop).
    */
-  watch(onSignal: (count: bigint) => void): void {
+  watch(onSignal: (count: bigint) => void, onError?: (e: Error) => void): void {
     if (this.closed) throw new Error(`eventfd ${this.fd} is closed`);
     this.unwatch();
+    const fail = (e: Error): void => {
+      if (this.watcher === w) this.unwatch();
+      if (onError) onError(e); else throw e;
+    };
     const w = watchFd(this.fd, (error) => {
-      if (error !== null) throw new Error(`eventfd ${this.fd}: ${error}`);
+      if (error !== null) return fail(new Error(`eventfd ${this.fd}: ${error}`));
       // Level-triggered: at most a bounded number per wakeup; the loop comes back for the rest.
       for (let i = 0; i < 1024 && this.watcher === w; i++) {
-        const count = this.take();
+        let count: bigint | null;
+        try {
+          count = this.take();
+        } catch (e) {
+          return fail(e as Error);
+        }
         if (count === null) break;
         onSignal(count);
       }

@@ -1,7 +1,7 @@
 // The native bridge (Linux, Node only): what vhost-user needs and Node cannot do. Import it from
 // here; the browser-safe core (src/index.ts) never does.
 export { native, nativeAddonPath, type NativeMapping, type NativeReceived, type PollCallback } from './binding.js';
-export { memfdCreate, close } from './fd.js';
+export { memfdCreate, close, fdSeals, setNonBlocking, fdKind, F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE, type FdKind } from './fd.js';
 export {
   mapIntoMemory, unmapFromMemory, mappings, allMappings, memoryBaseAddress, PAGE_SIZE,
   type Mapping, type SharedMemoryLike,

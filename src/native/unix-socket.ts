@@ -72,6 +72,11 @@ export class UnixSocket extends EventEmitter<SocketEvents> {
     return this.isClosed;
   }
 
+  /** Sends not yet wholly in the kernel (the peer is not reading, or not fast enough). */
+  get pendingSends(): number {
+    return this.queue.length;
+  }
+
   /**
    * Sends `data`, with `fds` attached to its first byte (the receiver gets copies; the caller keeps
    * and still owns its own, and may close them once this resolves). Sends are written in order.

@@ -3,7 +3,7 @@
 // engine DeviceQueue once it is ready (num, addresses, base, kick or polling, enabled) and hands
 // it to the device model (device-model.ts), which runs it. Every handler checks its input before
 // changing anything; what happens on error is `handle`'s comment.
-import { close as closeFd } from '../native/index.js';
+import { close as closeFd, fdKind, fdSeals, setNonBlocking, F_SEAL_SHRINK } from '../native/index.js';
 import { RING_FEATURES, type FeatureSet } from '../features.js';
 import type { Engine } from '../engine.js';
 import type { RingLayout } from '../ring.js';
@@ -26,6 +26,12 @@ export interface BackendOptions {
   window: MemoryWindow;
   /** The device type behind the back-end. */
   device: VhostUserDevice;
+  /**
+   * Refuse guest memory a front-end could shrink under the mapping (a memfd without
+   * F_SEAL_SHRINK, or a plain file): touching pages cut off from a mapping kills the process
+   * (SIGBUS). Default false: such memory is accepted with a warning in the log.
+   */
+  requireSealedMemory?: boolean;
   log?: (line: string) => void;
 }
 
@@ -329,12 +335,47 @@ export class VhostUserBackend {
   /** SET_MEM_TABLE: checks the new table whole, stops the rings, remaps, restarts them. */
   private setMemTable(m: Message): void {
     const regions = readMemTable(m);
+    this.checkMemoryFds(m);
     this.memory.check(regions, m.fds);
     const running = this.rings.filter((r) => r.running);
     for (const r of running) this.stop(r, m.request);
     this.memory.replace(regions, m.fds);
     // The fds are closed by handle(): the mappings keep the pages.
     for (const r of this.rings) this.tryStart(r);
+  }
+
+  /**
+   * Guest memory must be a memfd or a file (hugetlbfs, /dev/shm). One that can shrink under the
+   * mapping is refused with requireSealedMemory, else accepted with a warning.
+   */
+  private checkMemoryFds(m: Message): void {
+    for (const fd of m.fds) {
+      const kind = fdKind(fd);
+      if (kind !== 'memfd' && kind !== 'file') this.invalid(m, `a memory region's fd is a ${kind}, not a memfd or a file`);
+      const sealed = kind === 'memfd' && (fdSeals(fd) & F_SEAL_SHRINK) !== 0;
+      if (sealed) continue;
+      const why = `fd of a memory region ${kind === 'memfd' ? 'is a memfd without F_SEAL_SHRINK' : 'is a file that cannot be sealed'}: the front-end could shrink it under the mapping`;
+      if (this.opts.requireSealedMemory) this.invalid(m, why);
+      this.log(`SET_MEM_TABLE: warning: ${why}`);
+    }
+  }
+
+  /**
+   * A kick, call or err fd must be an eventfd (vhost-user.rst: "an eventfd"): anything else
+   * (a pipe, the front-end's own socket) would be read or written as one. It is made
+   * non-blocking, so signalling a full counter fails instead of stalling the thread.
+   */
+  private checkEventFd(m: Message, index: number, fd: number | undefined, what: string): void {
+    if (fd === undefined) return;
+    let kind: string;
+    try {
+      kind = fdKind(fd);
+      if (kind === 'eventfd') { setNonBlocking(fd); return; }
+    } catch (e) {
+      kind = `bad fd (${(e as Error).message})`;
+    }
+    this.closeQuietly(fd);
+    this.invalid(m, `vring ${index}: the ${what} fd is a ${kind}, not an eventfd`);
   }
 
   /** SET_VRING_NUM: Queue Size, 1 to 32768 (a power of two unless RING_PACKED), ring stopped. */
@@ -385,8 +426,9 @@ export class VhostUserBackend {
     const v = readVringFd(m);
     const r = this.ring(m, v.index);
     m.fds.splice(0);
+    this.checkEventFd(m, v.index, v.fd, 'kick');
     try {
-      r.setKick(v.fd, (count) => this.onKick(r, count));
+      r.setKick(v.fd, (count) => this.onKick(r, count), (e) => this.log(`vring ${r.index}: kick fd failed (${e.message}); the ring is polled`));
     } catch (e) {
       this.invalid(m, `vring ${v.index}: cannot watch the kick fd: ${(e as Error).message}`);
     }
@@ -398,6 +440,7 @@ export class VhostUserBackend {
     const v = readVringFd(m);
     const r = this.ring(m, v.index);
     m.fds.splice(0);
+    this.checkEventFd(m, v.index, v.fd, 'call');
     // The device model switches to the new fd before the old one is closed.
     if (r.running) {
       try {
@@ -415,6 +458,7 @@ export class VhostUserBackend {
     const v = readVringFd(m);
     const r = this.ring(m, v.index);
     m.fds.splice(0);
+    this.checkEventFd(m, v.index, v.fd, 'err');
     r.setErr(v.fd);
   }
 

@@ -1,8 +1,10 @@
 // One front-end connection: reads the socket exactly `reader.wanted` bytes at a time (so each
 // message's fds stay with its header), hands each message to the back-end session and sends its
-// replies. On a protocol error that ends the connection, on hang-up or on a socket error it logs
-// the reason, closes the session (rings stopped, fds closed, guest memory unmapped) and the
-// socket, and reports the end once.
+// replies. Replies have back-pressure: while one waits for room in the socket, no more requests
+// are read (a front-end that does not read its replies stops being served, it does not grow the
+// back-end's memory). On a protocol error that ends the connection, on hang-up or on a socket
+// error it logs the reason, closes the session (rings stopped, fds closed, guest memory
+// unmapped) and the socket, and reports the end once.
 import { close, type UnixSocket, type Received } from '../native/index.js';
 import * as P from './protocol.js';
 import type { Message } from './message.js';
@@ -47,9 +49,7 @@ export class VhostUserConnection {
       messages = this.reader.push(got.data, got.fds, closeAll);
       while (messages.length > 0 && !this.ended) {
         const m = messages.shift()!;
-        for (const reply of this.backend.handle(m)) {
-          this.socket.send(reply).catch((e: Error) => this.end(`sending a reply: ${e.message}`));
-        }
+        for (const reply of this.backend.handle(m)) this.reply(reply);
       }
     } catch (e) {
       this.end((e as Error).message);
@@ -57,6 +57,15 @@ export class VhostUserConnection {
       for (const m of messages) closeAll(m.fds);
       if (!this.ended) this.socket.maxBytes = this.reader.wanted;
     }
+  }
+
+  private reply(bytes: Uint8Array): void {
+    const s = this.socket;
+    s.send(bytes).then(() => {
+      if (s.pendingSends === 0 && !this.ended) s.resume();
+    }, (e: Error) => this.end(`sending a reply: ${e.message}`));
+    // The kernel buffer is full: read nothing more until the front-end has taken its replies.
+    if (s.pendingSends > 0) s.pause();
   }
 
   private end(reason: string): void {

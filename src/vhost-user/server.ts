@@ -82,6 +82,11 @@ export class VhostUserServer extends EventEmitter<ServerEvents> {
     return this.isClosed;
   }
 
+  /** Replies of the current session not yet taken by the front-end's socket (0 when none). */
+  get replyBacklog(): number {
+    return this.current?.socket.pendingSends ?? 0;
+  }
+
   /** Stops listening (or reconnecting) and ends the current session. */
   close(): void {
     if (this.isClosed) return;

@@ -162,8 +162,11 @@ export class Vring {
     return this.callFd;
   }
 
-  /** Takes `fd` (undefined: the front-end polls) as the kick; `onKick` runs on each signal with the kicks taken. */
-  setKick(fd: number | undefined, onKick: (count: number) => void): void {
+  /**
+   * Takes `fd` (undefined: the front-end polls) as the kick; `onKick` runs on each signal with
+   * the kicks taken; `onError` if the fd fails (the kick is then dropped: the ring polls).
+   */
+  setKick(fd: number | undefined, onKick: (count: number) => void, onError: (e: Error) => void = () => undefined): void {
     this.kickFd?.close();
     this.kickFd = undefined;
     this.kickSet = true;
@@ -171,7 +174,10 @@ export class Vring {
     const e = new EventFd(fd);
     this.kickFd = e;
     try {
-      e.watch((count) => onKick(Number(count)));
+      e.watch((count) => onKick(Number(count)), (err) => {
+        if (this.kickFd === e) { this.kickFd = undefined; e.close(); }
+        onError(err);
+      });
     } catch (err) {
       this.kickFd = undefined;
       e.close();

@@ -89,6 +89,13 @@ export class RawFrontEnd {
     return this.send(request, u64Payload(value), [], flags);
   }
 
+  /** Takes every reply that arrived and was not read: returns how many. */
+  drain(): number {
+    const n = this.replies.length;
+    this.replies.length = 0;
+    return n;
+  }
+
   /** Resolves once the back-end has closed the connection. */
   closedByBackend(ms = 5_000): Promise<void> {
     if (this.hungUp) return Promise.resolve();
