@@ -162,7 +162,7 @@ export const PDRV_ORDER = 84;
 export const PDRV_ORDER_HEAD = 88;
 
 // Packed device block (packed/device.ts), after the common header. Region fields sit at the
-// same offsets as the split device's (DEV_REGIONS .. DEV_MAX_CHAIN), so regions.ts serves both.
+// same offsets as the split device's (DEV_REGIONS .. DEV_MAX_CHAIN), so shared/regions.ts serves both.
 //
 //   40 nextAvail   ring slot where the next available descriptor is expected
 //   44 availWrap   wrap counter it must carry

@@ -15,7 +15,7 @@ import {
 } from "../layout/mempool";
 import { RING_CAPACITY } from "../layout/ring";
 import { ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS } from "../layout/errors";
-import { inMemory } from "../common";
+import { inMemory } from "../shared/common";
 import { dequeue } from "../ring/dequeue";
 import { enterPool, refusePool } from "./pool";
 import { markHeld } from "./debug";

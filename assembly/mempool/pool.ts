@@ -16,7 +16,7 @@ import {
   RING_CAPACITY, RING_MASK, RING_PROD_HEAD, RING_PROD_TAIL, RING_ENTRIES, RING_MAX_CAPACITY,
 } from "../layout/ring";
 import { ERR_BAD_CONTROL_BLOCK, ERR_BAD_CONFIG } from "../layout/errors";
-import { inMemory } from "../common";
+import { inMemory } from "../shared/common";
 import { enterRingAny, ringInit, countOf } from "../ring/ring";
 
 /** Checks that `pool` is a mempool header and `cache` one of its cache blocks. */

@@ -13,7 +13,7 @@ import {
 } from "../layout/mempool";
 import { RING_CAPACITY } from "../layout/ring";
 import { ERR_OUT_OF_MEMORY_BOUNDS, ERR_MEMPOOL_OVERFLOW } from "../layout/errors";
-import { inMemory } from "../common";
+import { inMemory } from "../shared/common";
 import { enqueue } from "../ring/enqueue";
 import { enterPool, refusePool } from "./pool";
 import { markFree, unmarkFree } from "./debug";

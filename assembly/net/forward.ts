@@ -25,7 +25,7 @@ import {
   SEG_SIZE, SEG_OFFSET, SEG_LEN, USED_REC_SIZE, USED_REC_ID, USED_REC_LEN,
 } from "../layout/batch";
 import { ERR_BAD_CONTROL_BLOCK, ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_SEGMENTS_FULL } from "../layout/errors";
-import { inMemory } from "../common";
+import { inMemory } from "../shared/common";
 import { devicePop, devicePush, deviceUnpop, deviceInterruptNeeded } from "./device";
 import { scatterStream, gatherHead, copyBytes } from "./scatter";
 

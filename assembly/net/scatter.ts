@@ -9,7 +9,7 @@ import {
   USED_REC_SIZE, USED_REC_ID, USED_REC_LEN,
 } from "../layout/batch";
 import { ERR_OUT_OF_MEMORY_BOUNDS } from "../layout/errors";
-import { inMemory } from "../common";
+import { inMemory } from "../shared/common";
 
 /**
  * Copies n bytes. Frames are small: below 256 bytes an inline loop of 8-byte moves beats

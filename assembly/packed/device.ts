@@ -31,10 +31,10 @@ import {
   ERR_INDIRECT_IN_LIST,
 } from "../layout/errors";
 import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
-import { enter, enterAny, breakQueue, refuse, queueSize, hasFeature, checkArea, inMemory } from "../common";
-import { regionsCheck, translateWhole, translateInto } from "../regions";
-import { recordSingle } from "../chain-record";
-import { inFlight, markPopped, clearShadow, checkUsedRecords } from "../device-shadow";
+import { enter, enterAny, breakQueue, refuse, queueSize, hasFeature, checkArea, inMemory } from "../shared/common";
+import { regionsCheck, translateWhole, translateInto } from "../shared/regions";
+import { recordSingle } from "../shared/chain-record";
+import { inFlight, markPopped, clearShadow, checkUsedRecords } from "../shared/device-shadow";
 import { isAvailable, usedBits, validPackedQueueSize, packedNeedEvent } from "./flags";
 
 const KIND = CB_KIND_PACKED_DEVICE;

@@ -29,8 +29,8 @@ import {
   ERR_USED_ID_OUT_OF_RANGE, ERR_USED_ID_NOT_IN_FLIGHT, ERR_USED_LEN_TOO_LARGE,
 } from "../layout/errors";
 import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
-import { enter, enterAny, breakQueue, refuse, queueSize, hasFeature, checkArea, inMemory } from "../common";
-import { checkAddBurst, detachAll } from "../driver-common";
+import { enter, enterAny, breakQueue, refuse, queueSize, hasFeature, checkArea, inMemory } from "../shared/common";
+import { checkAddBurst, detachAll } from "../shared/driver-common";
 import { isUsed, availableBits, validPackedQueueSize, packedNeedEvent } from "./flags";
 
 const KIND = CB_KIND_PACKED_DRIVER;

@@ -12,7 +12,7 @@ import {
   RING_CAPACITY, RING_PROD_TAIL, RING_CONS_HEAD, RING_CONS_TAIL, RING_ENTRY_SIZE,
 } from "../layout/ring";
 import { ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS } from "../layout/errors";
-import { inMemory } from "../common";
+import { inMemory } from "../shared/common";
 import { enterRing, refuseRing, waitTurn, copyOut } from "./ring";
 
 /** Dequeues up to n handles into dst[0..n); see enqueue() for the constant flags. */

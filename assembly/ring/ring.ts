@@ -38,7 +38,7 @@ import {
   RING_SPIN_BEFORE_SLEEP, RING_SLEEP_NS, RING_SLEEP_POLLS,
 } from "../layout/ring";
 import { ERR_BAD_CONTROL_BLOCK, ERR_BAD_CONFIG, ERR_RING_STALLED } from "../layout/errors";
-import { inMemory } from "../common";
+import { inMemory } from "../shared/common";
 
 /** Checks that `r` is a ring header; returns 0, ERR_BAD_CONTROL_BLOCK, or the sticky status. */
 export function enterRing(r: u32): i32 {

@@ -33,10 +33,10 @@ import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
 import {
   enter, enterAny, breakQueue, refuse, queueSize, hasFeature, needEvent, validQueueSize,
   checkArea, inMemory,
-} from "../common";
-import { regionsCheck, translateWhole, translateInto } from "../regions";
-import { recordSingle } from "../chain-record";
-import { inFlight, markPopped, clearShadow, checkUsedRecords } from "../device-shadow";
+} from "../shared/common";
+import { regionsCheck, translateWhole, translateInto } from "../shared/regions";
+import { recordSingle } from "../shared/chain-record";
+import { inFlight, markPopped, clearShadow, checkUsedRecords } from "../shared/device-shadow";
 
 const KIND = CB_KIND_SPLIT_DEVICE;
 

@@ -36,8 +36,8 @@ import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
 import {
   enter, enterAny, breakQueue, refuse, queueSize, hasFeature, needEvent, validQueueSize,
   checkArea, inMemory,
-} from "../common";
-import { checkAddBurst, detachAll } from "../driver-common";
+} from "../shared/common";
+import { checkAddBurst, detachAll } from "../shared/driver-common";
 
 const KIND = CB_KIND_SPLIT_DRIVER;
 

@@ -1,6 +1,6 @@
 // Guest address translation for the reference device: a list of non-overlapping guest ranges,
 // each placed at a Wasm offset. Plain loops over a plain array; the engine's version is
-// assembly/regions.ts.
+// assembly/shared/regions.ts.
 import * as Q from '../../assembly/layout/queue.js';
 import type { RefRegion, RefSegment } from './types.js';
 

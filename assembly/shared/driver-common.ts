@@ -3,12 +3,12 @@
 // entry format (layout/queue.ts).
 import {
   SHADOW_SIZE, SHADOW_TOKEN, SHADOW_FLAGS, SHADOW_F_IN_FLIGHT,
-} from "./layout/queue";
+} from "../layout/queue";
 import {
   CHAIN_SIZE, CHAIN_SEG, CHAIN_NREAD, CHAIN_NWRITE, SEG_SIZE, SEG_LEN, USED_REC_SIZE, USED_REC_ID,
   USED_REC_LEN,
-} from "./layout/batch";
-import { ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS } from "./layout/errors";
+} from "../layout/batch";
+import { ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS } from "../layout/errors";
 import { refuse, inMemory } from "./common";
 
 /**

@@ -2,9 +2,9 @@
 import {
   CB_KIND, CB_STATUS, CB_DETAIL, CB_QUEUE_SIZE, CB_FEATURES_LO, CB_FEATURES_HI,
   QUEUE_CB_SIZE, QUEUE_CB_ALIGN,
-} from "./layout/queue";
-import { ERR_BAD_CONTROL_BLOCK, ERR_BAD_CONFIG } from "./layout/errors";
-import { MAX_QUEUE_SIZE } from "./layout/split";
+} from "../layout/queue";
+import { ERR_BAD_CONTROL_BLOCK, ERR_BAD_CONFIG } from "../layout/errors";
+import { MAX_QUEUE_SIZE } from "../layout/split";
 
 /** Bytes of linear memory. u64 because 65536 pages (4 GiB) does not fit in u32. */
 // @ts-ignore: decorator

@@ -5,8 +5,8 @@
 import {
   PDEV_SHADOW_SIZE, PDEV_SHADOW_NDESC, PDEV_SHADOW_FLAGS, PDEV_SHADOW_WRITE_LEN, PDEV_F_IN_FLIGHT,
   PDEV_F_PUSHING,
-} from "./layout/queue";
-import { USED_REC_SIZE, USED_REC_ID } from "./layout/batch";
+} from "../layout/queue";
+import { USED_REC_SIZE, USED_REC_ID } from "../layout/batch";
 
 // @ts-ignore: decorator
 @inline export function inFlight(shadow: u32, id: u32): bool {

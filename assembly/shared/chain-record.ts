@@ -4,7 +4,7 @@
 import {
   CHAIN_ID, CHAIN_SEG, CHAIN_NREAD, CHAIN_NWRITE, CHAIN_READ_LEN, CHAIN_WRITE_LEN, CHAIN_DESCS,
   SEG_SIZE, SEG_OFFSET, SEG_LEN,
-} from "./layout/batch";
+} from "../layout/batch";
 import { translateHinted } from "./regions";
 
 /**

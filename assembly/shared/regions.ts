@@ -4,11 +4,11 @@
 import {
   REGION_SIZE, REGION_GPA, REGION_LEN, REGION_OFFSET, MAX_REGIONS,
   DEV_REGIONS, DEV_NUM_REGIONS, DEV_LAST_REGION,
-} from "./layout/queue";
-import { SEG_SIZE, SEG_OFFSET, SEG_LEN } from "./layout/batch";
+} from "../layout/queue";
+import { SEG_SIZE, SEG_OFFSET, SEG_LEN } from "../layout/batch";
 import {
   ERR_BAD_CONFIG, ERR_BUFFER_NOT_IN_REGIONS, ERR_SEGMENTS_FULL,
-} from "./layout/errors";
+} from "../layout/errors";
 import { inMemory, memoryBytes } from "./common";
 
 /**
