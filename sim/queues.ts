@@ -62,8 +62,8 @@ export function queueBytes(kind: RingKind, c: QueueConfig): number {
   const order = c.inOrder ? 2 * (q * 2 + pad) : 0;
   if (kind === 'split') {
     const a = splitAreaSizes(q);
-    return a.desc + a.avail + a.used + 3 * pad + blocks + q * Q.SHADOW_SIZE + q * Q.PDEV_SHADOW_SIZE + 2 * pad + indirect + regions + order;
+    return a.desc + a.avail + a.used + 3 * pad + blocks + q * Q.SHADOW_SIZE + q * Q.DSHADOW_SIZE + 2 * pad + indirect + regions + order;
   }
   const ring = q * P.PDESC_SIZE + 2 * (P.EVENT_SIZE + pad) + pad;
-  return ring + blocks + q * Q.SHADOW_SIZE + q * Q.PDEV_SHADOW_SIZE + 2 * pad + indirect + regions + order;
+  return ring + blocks + q * Q.SHADOW_SIZE + q * Q.DSHADOW_SIZE + 2 * pad + indirect + regions + order;
 }

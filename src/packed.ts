@@ -91,7 +91,7 @@ export class PackedDevice extends DeviceHandle {
   constructor(engine: Engine, plan: MemoryPlan, ring: RingAreas, opts: PackedDeviceOptions = {}) {
     super(engine, plan, ring, opts, packedDeviceOps(engine));
     const n = ring.queueSize;
-    this.set(Q.PDEV_SHADOW, this.reserve(plan, n * Q.PDEV_SHADOW_SIZE, 64, 'packed device shadow'));
+    this.set(Q.PDEV_SHADOW, this.reserve(plan, n * Q.DSHADOW_SIZE, 64, 'packed device shadow'));
     if (has(opts.features ?? 0n, RING_FEATURES.IN_ORDER)) this.set(Q.PDEV_ORDER, this.reserve(plan, n * 2, 64, 'packed device order'));
     this.startAvail = opts.nextAvail ?? 0;
     this.startWrap = opts.availWrapCounter ?? 1;

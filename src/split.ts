@@ -52,7 +52,7 @@ const splitDriverOps = (e: Engine): DriverOps => ({
   reset: e.exports.splitDriverReset, add: e.exports.splitDriverAdd, kickNeeded: e.exports.splitDriverKickNeeded,
   collect: e.exports.splitDriverCollect, enableInterrupts: e.exports.splitDriverEnableInterrupts,
   disableInterrupts: e.exports.splitDriverDisableInterrupts, detach: e.exports.splitDriverDetach,
-  numFreeField: Q.DRV_NUM_FREE, inFlightField: Q.DRV_IN_FLIGHT,
+  numFreeField: Q.SDRV_NUM_FREE, inFlightField: Q.SDRV_IN_FLIGHT,
 });
 
 /** The driver side of a split ring. */
@@ -65,11 +65,11 @@ export class SplitDriver extends DriverHandle {
     super(engine, plan, ring, features, splitDriverOps(engine));
     this.ring = ring;
     const n = ring.queueSize;
-    this.set(Q.DRV_SHADOW, this.reserve(plan, n * Q.SHADOW_SIZE, 64, 'driver shadow'));
+    this.set(Q.SDRV_SHADOW, this.reserve(plan, n * Q.SHADOW_SIZE, 64, 'driver shadow'));
     const indirectMax = checkIndirectMax(opts.indirectMax);
     if (indirectMax > 0 && has(features, RING_FEATURES.INDIRECT_DESC)) {
-      this.set(Q.DRV_INDIRECT, this.reserve(plan, n * indirectMax * S.DESC_SIZE, 64, 'indirect tables'));
-      this.set(Q.DRV_INDIRECT_MAX, indirectMax);
+      this.set(Q.SDRV_INDIRECT, this.reserve(plan, n * indirectMax * S.DESC_SIZE, 64, 'indirect tables'));
+      this.set(Q.SDRV_INDIRECT_MAX, indirectMax);
     }
     this.set(Q.CB_OPTIONS, opts.interrupts ? Q.CB_OPT_NOTIFY : 0);
     this.startIdx = (opts.startIdx ?? 0) & 0xffff;
@@ -77,11 +77,11 @@ export class SplitDriver extends DriverHandle {
   }
 
   protected override prepareReset(): void {
-    this.set(Q.DRV_AVAIL_IDX, this.startIdx);
+    this.set(Q.SDRV_AVAIL_IDX, this.startIdx);
   }
 
-  get availIdx(): number { return this.get(Q.DRV_AVAIL_IDX); }
-  get lastUsedIdx(): number { return this.get(Q.DRV_LAST_USED); }
+  get availIdx(): number { return this.get(Q.SDRV_AVAIL_IDX); }
+  get lastUsedIdx(): number { return this.get(Q.SDRV_LAST_USED); }
 }
 
 export interface SplitDeviceOptions extends DeviceHandleOptions {
@@ -96,7 +96,7 @@ const splitDeviceOps = (e: Engine): DeviceOps => ({
   reset: e.exports.splitDeviceReset, setRegions: e.exports.splitDeviceSetRegions, pop: e.exports.splitDevicePop,
   push: e.exports.splitDevicePush, interruptNeeded: e.exports.splitDeviceInterruptNeeded,
   enableNotify: e.exports.splitDeviceEnableNotify, disableNotify: e.exports.splitDeviceDisableNotify,
-  inFlightField: Q.DEV_IN_FLIGHT,
+  inFlightField: Q.SDEV_IN_FLIGHT,
 });
 
 /** The device side of a split ring. */
@@ -109,20 +109,20 @@ export class SplitDevice extends DeviceHandle {
     super(engine, plan, ring, opts, splitDeviceOps(engine));
     this.ring = ring;
     const n = ring.queueSize;
-    this.set(Q.DEV_SHADOW, this.reserve(plan, n * Q.PDEV_SHADOW_SIZE, 64, 'split device shadow'));
-    if (has(opts.features ?? 0n, RING_FEATURES.IN_ORDER)) this.set(Q.DEV_ORDER, this.reserve(plan, n * 2, 64, 'split device order'));
+    this.set(Q.SDEV_SHADOW, this.reserve(plan, n * Q.DSHADOW_SIZE, 64, 'split device shadow'));
+    if (has(opts.features ?? 0n, RING_FEATURES.IN_ORDER)) this.set(Q.SDEV_ORDER, this.reserve(plan, n * 2, 64, 'split device order'));
     this.startIdx = (opts.startIdx ?? 0) & 0xffff;
     this.startUsed = (opts.usedIdx ?? this.startIdx) & 0xffff;
     this.reset();
   }
 
   protected override prepareReset(): void {
-    this.set(Q.DEV_LAST_AVAIL, this.startIdx);
-    this.set(Q.DEV_USED_IDX, this.startUsed);
+    this.set(Q.SDEV_LAST_AVAIL, this.startIdx);
+    this.set(Q.SDEV_USED_IDX, this.startUsed);
   }
 
-  get lastAvailIdx(): number { return this.get(Q.DEV_LAST_AVAIL); }
-  get usedIdx(): number { return this.get(Q.DEV_USED_IDX); }
+  get lastAvailIdx(): number { return this.get(Q.SDEV_LAST_AVAIL); }
+  get usedIdx(): number { return this.get(Q.SDEV_USED_IDX); }
 
   /** Split indices are free-running 16-bit counters: the wrap fields are 0. */
   position(): RingPosition {

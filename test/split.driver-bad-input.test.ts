@@ -47,7 +47,7 @@ function collected(p: SplitPair): [token: number, len: number][] {
 
 /** Ranges a collect may write: the control block, the private shadow state, the output array. */
 function collectRanges(p: SplitPair): Range[] {
-  const shadow = p.engine.u32[(p.driver.cb + Q.DRV_SHADOW) >>> 2];
+  const shadow = p.engine.u32[(p.driver.cb + Q.SDRV_SHADOW) >>> 2];
   return [
     [p.driver.cb, p.driver.cb + Q.QUEUE_CB_SIZE],
     [shadow, shadow + Q_SIZE * Q.SHADOW_SIZE],

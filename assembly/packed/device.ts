@@ -11,7 +11,7 @@ import {
   CB_KIND_PACKED_DEVICE, DEV_REGIONS, DEV_NUM_REGIONS, DEV_LAST_REGION, DEV_MAX_CHAIN,
   PDEV_NEXT_AVAIL, PDEV_AVAIL_WRAP, PDEV_NEXT_USED, PDEV_USED_WRAP, PDEV_IN_FLIGHT,
   PDEV_IN_FLIGHT_DESCS, PDEV_SHADOW, PDEV_SIGNALLED, PDEV_ORDER, PDEV_ORDER_HEAD,
-  PDEV_SHADOW_SIZE, PDEV_SHADOW_NDESC, PDEV_SHADOW_FLAGS, PDEV_SHADOW_WRITE_LEN, PDEV_F_IN_FLIGHT,
+  DSHADOW_SIZE, DSHADOW_NDESC, DSHADOW_FLAGS, DSHADOW_WRITE_LEN, DSHADOW_F_IN_FLIGHT,
 } from "../layout/queue";
 import {
   PDESC_SIZE, PDESC_ADDR, PDESC_LEN, PDESC_ID, PDESC_FLAGS, PDESC_ALIGN, PDESC_F_NEXT,
@@ -56,7 +56,7 @@ export function packedDeviceReset(cb: u32): i32 {
   if (checkArea(desc, PDESC_ALIGN, <u64>q * PDESC_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, desc);
   if (checkArea(driverArea, EVENT_ALIGN, EVENT_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, driverArea);
   if (checkArea(deviceArea, EVENT_ALIGN, EVENT_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, deviceArea);
-  if (checkArea(shadow, 4, <u64>q * PDEV_SHADOW_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, shadow);
+  if (checkArea(shadow, 4, <u64>q * DSHADOW_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, shadow);
   if (hasFeature(cb, F_IN_ORDER) && checkArea(load<u32>(cb + PDEV_ORDER), 2, <u64>q * 2) != 0) return refuse(cb, ERR_BAD_CONFIG, 0);
   if (regionsCheck(load<u32>(cb + DEV_REGIONS), load<u32>(cb + DEV_NUM_REGIONS)) != 0) return refuse(cb, ERR_BAD_CONFIG, 0);
   const maxChain = load<u32>(cb + DEV_MAX_CHAIN);
@@ -297,10 +297,10 @@ export function packedDevicePush(cb: u32, elems: u32, n: u32): i32 {
     const e = elems + i * USED_REC_SIZE;
     const id = load<u32>(e + USED_REC_ID);
     const len = load<u32>(e + USED_REC_LEN);
-    const sh = shadow + id * PDEV_SHADOW_SIZE;
-    const nd = <u32>load<u16>(sh + PDEV_SHADOW_NDESC);
-    const complete = len == load<u32>(sh + PDEV_SHADOW_WRITE_LEN);
-    store<u16>(sh + PDEV_SHADOW_FLAGS, 0);
+    const sh = shadow + id * DSHADOW_SIZE;
+    const nd = <u32>load<u16>(sh + DSHADOW_NDESC);
+    const complete = len == load<u32>(sh + DSHADOW_WRITE_LEN);
+    store<u16>(sh + DSHADOW_FLAGS, 0);
     descs += nd;
     slot += nd;
     if (slot >= q) { slot -= q; wrap ^= 1; }
@@ -386,9 +386,9 @@ export function packedDeviceUnpop(cb: u32, chains: u32, n: u32): i32 {
   if (bad >= 0) return refuse(cb, ERR_BAD_ARGUMENT, <u32>bad);
   let descs: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
-    const sh = shadow + load<u32>(chains + i * CHAIN_SIZE + CHAIN_ID) * PDEV_SHADOW_SIZE;
-    descs += <u32>load<u16>(sh + PDEV_SHADOW_NDESC);
-    store<u16>(sh + PDEV_SHADOW_FLAGS, 0);
+    const sh = shadow + load<u32>(chains + i * CHAIN_SIZE + CHAIN_ID) * DSHADOW_SIZE;
+    descs += <u32>load<u16>(sh + DSHADOW_NDESC);
+    store<u16>(sh + DSHADOW_FLAGS, 0);
   }
   let slot = <i32>load<u32>(cb + PDEV_NEXT_AVAIL) - <i32>descs;
   let wrap = load<u32>(cb + PDEV_AVAIL_WRAP);

@@ -1,29 +1,29 @@
 // The device's private record of what it has popped and not yet returned, one entry per buffer
-// id (packed) or chain head (split), in the format of layout/queue.ts PDEV_SHADOW_*. With it the
+// id (packed) or chain head (split), in the format of layout/queue.ts DSHADOW_*. With it the
 // device refuses a driver that offers a buffer twice, and a caller that returns one twice; with
 // IN_ORDER a FIFO of popped ids also checks that buffers are returned in the order they came.
 import {
-  PDEV_SHADOW_SIZE, PDEV_SHADOW_NDESC, PDEV_SHADOW_FLAGS, PDEV_SHADOW_WRITE_LEN, PDEV_F_IN_FLIGHT,
-  PDEV_F_PUSHING,
+  DSHADOW_SIZE, DSHADOW_NDESC, DSHADOW_FLAGS, DSHADOW_WRITE_LEN, DSHADOW_F_IN_FLIGHT,
+  DSHADOW_F_PUSHING,
 } from "../layout/queue";
 import { USED_REC_SIZE, USED_REC_ID } from "../layout/batch";
 
 // @ts-ignore: decorator
 @inline export function inFlight(shadow: u32, id: u32): bool {
-  return (load<u16>(shadow + id * PDEV_SHADOW_SIZE + PDEV_SHADOW_FLAGS) & PDEV_F_IN_FLIGHT) != 0;
+  return (load<u16>(shadow + id * DSHADOW_SIZE + DSHADOW_FLAGS) & DSHADOW_F_IN_FLIGHT) != 0;
 }
 
 /** Records id as popped: the ring slots it took and its writable capacity. */
 // @ts-ignore: decorator
 @inline export function markPopped(shadow: u32, id: u32, nDesc: u32, writeLen: u32): void {
-  const e = shadow + id * PDEV_SHADOW_SIZE;
-  store<u16>(e + PDEV_SHADOW_NDESC, nDesc);
-  store<u16>(e + PDEV_SHADOW_FLAGS, PDEV_F_IN_FLIGHT);
-  store<u32>(e + PDEV_SHADOW_WRITE_LEN, writeLen);
+  const e = shadow + id * DSHADOW_SIZE;
+  store<u16>(e + DSHADOW_NDESC, nDesc);
+  store<u16>(e + DSHADOW_FLAGS, DSHADOW_F_IN_FLIGHT);
+  store<u32>(e + DSHADOW_WRITE_LEN, writeLen);
 }
 
 export function clearShadow(shadow: u32, q: u32): void {
-  for (let i: u32 = 0; i < q; i++) store<u16>(shadow + i * PDEV_SHADOW_SIZE + PDEV_SHADOW_FLAGS, 0);
+  for (let i: u32 = 0; i < q; i++) store<u16>(shadow + i * DSHADOW_SIZE + DSHADOW_FLAGS, 0);
 }
 
 /**
@@ -39,18 +39,18 @@ export function checkUsedRecords(shadow: u32, q: u32, elems: u32, n: u32, inOrde
   for (; i < n; i++) {
     const id = load<u32>(elems + i * stride + USED_REC_ID);
     if (id >= q) { bad = <i32>i; break; }
-    const a = shadow + id * PDEV_SHADOW_SIZE + PDEV_SHADOW_FLAGS;
+    const a = shadow + id * DSHADOW_SIZE + DSHADOW_FLAGS;
     const f = <u32>load<u16>(a);
     // PUSHING marks the ids already seen in this burst, so a second record for one fails.
-    if ((f & PDEV_F_IN_FLIGHT) == 0 || (f & PDEV_F_PUSHING) != 0) { bad = <i32>i; break; }
+    if ((f & DSHADOW_F_IN_FLIGHT) == 0 || (f & DSHADOW_F_PUSHING) != 0) { bad = <i32>i; break; }
     if (inOrder && <u32>load<u16>(order + ((orderHead + i) % q) * 2) != id) { bad = <i32>i; break; }
-    store<u16>(a, f | PDEV_F_PUSHING);
+    store<u16>(a, f | DSHADOW_F_PUSHING);
   }
   // Undo the marks (on success the caller clears the whole entry as it writes each record).
   if (bad >= 0) {
     for (let j: u32 = 0; j < i; j++) {
-      const a = shadow + load<u32>(elems + j * stride + USED_REC_ID) * PDEV_SHADOW_SIZE + PDEV_SHADOW_FLAGS;
-      store<u16>(a, load<u16>(a) & ~PDEV_F_PUSHING);
+      const a = shadow + load<u32>(elems + j * stride + USED_REC_ID) * DSHADOW_SIZE + DSHADOW_FLAGS;
+      store<u16>(a, load<u16>(a) & ~DSHADOW_F_PUSHING);
     }
   }
   return bad;

@@ -8,9 +8,9 @@
 import {
   CB_STATUS, CB_DETAIL, CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY,
   CB_KIND_SPLIT_DEVICE,
-  DEV_LAST_AVAIL, DEV_USED_IDX, DEV_SIGNAL_IDX, DEV_IN_FLIGHT, DEV_REGIONS, DEV_NUM_REGIONS,
-  DEV_LAST_REGION, DEV_MAX_CHAIN, DEV_SHADOW, DEV_ORDER, DEV_ORDER_HEAD, PDEV_SHADOW_SIZE,
-  PDEV_SHADOW_FLAGS, PDEV_SHADOW_WRITE_LEN,
+  SDEV_LAST_AVAIL, SDEV_USED_IDX, SDEV_SIGNAL_IDX, SDEV_IN_FLIGHT, DEV_REGIONS, DEV_NUM_REGIONS,
+  DEV_LAST_REGION, DEV_MAX_CHAIN, SDEV_SHADOW, SDEV_ORDER, SDEV_ORDER_HEAD, DSHADOW_SIZE,
+  DSHADOW_FLAGS, DSHADOW_WRITE_LEN,
 } from "../layout/queue";
 import {
   DESC_SIZE, DESC_ADDR, DESC_LEN, DESC_FLAGS, DESC_NEXT, DESC_ALIGN, DESC_F_NEXT, DESC_F_WRITE,
@@ -52,7 +52,7 @@ const KIND = CB_KIND_SPLIT_DEVICE;
 
 /**
  * Checks the configuration and the region table, and initialises the device side from the
- * indices the host left in DEV_LAST_AVAIL (vhost-user's SET_VRING_BASE) and DEV_USED_IDX:
+ * indices the host left in SDEV_LAST_AVAIL (vhost-user's SET_VRING_BASE) and SDEV_USED_IDX:
  * writes used.flags, used.idx and avail_event. Returns 0 or ERR_BAD_CONFIG.
  */
 export function splitDeviceReset(cb: u32): i32 {
@@ -67,19 +67,19 @@ export function splitDeviceReset(cb: u32): i32 {
   if (checkArea(avail, AVAIL_ALIGN, <u64>q * AVAIL_ELEM_SIZE + AVAIL_RING + AVAIL_TRAILER) != 0) return refuse(cb, ERR_BAD_CONFIG, avail);
   if (checkArea(used, USED_ALIGN, <u64>q * USED_ELEM_SIZE + USED_RING + USED_TRAILER) != 0) return refuse(cb, ERR_BAD_CONFIG, used);
   if (regionsCheck(load<u32>(cb + DEV_REGIONS), load<u32>(cb + DEV_NUM_REGIONS)) != 0) return refuse(cb, ERR_BAD_CONFIG, 0);
-  const shadow = load<u32>(cb + DEV_SHADOW);
-  if (checkArea(shadow, 4, <u64>q * PDEV_SHADOW_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, shadow);
-  if (hasFeature(cb, F_IN_ORDER) && checkArea(load<u32>(cb + DEV_ORDER), 2, <u64>q * 2) != 0) return refuse(cb, ERR_BAD_CONFIG, 0);
+  const shadow = load<u32>(cb + SDEV_SHADOW);
+  if (checkArea(shadow, 4, <u64>q * DSHADOW_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, shadow);
+  if (hasFeature(cb, F_IN_ORDER) && checkArea(load<u32>(cb + SDEV_ORDER), 2, <u64>q * 2) != 0) return refuse(cb, ERR_BAD_CONFIG, 0);
   const maxChain = load<u32>(cb + DEV_MAX_CHAIN);
   if (maxChain == 0 || maxChain > q) store<u32>(cb + DEV_MAX_CHAIN, q);
 
-  const lastAvail = load<u32>(cb + DEV_LAST_AVAIL) & 0xffff;
-  const usedIdx = load<u32>(cb + DEV_USED_IDX) & 0xffff;
-  store<u32>(cb + DEV_LAST_AVAIL, lastAvail);
-  store<u32>(cb + DEV_USED_IDX, usedIdx);
-  store<u32>(cb + DEV_SIGNAL_IDX, usedIdx);
-  store<u32>(cb + DEV_IN_FLIGHT, 0);
-  store<u32>(cb + DEV_ORDER_HEAD, 0);
+  const lastAvail = load<u32>(cb + SDEV_LAST_AVAIL) & 0xffff;
+  const usedIdx = load<u32>(cb + SDEV_USED_IDX) & 0xffff;
+  store<u32>(cb + SDEV_LAST_AVAIL, lastAvail);
+  store<u32>(cb + SDEV_USED_IDX, usedIdx);
+  store<u32>(cb + SDEV_SIGNAL_IDX, usedIdx);
+  store<u32>(cb + SDEV_IN_FLIGHT, 0);
+  store<u32>(cb + SDEV_ORDER_HEAD, 0);
   store<u32>(cb + DEV_LAST_REGION, 0);
   clearShadow(shadow, q);
   store<i32>(cb + CB_STATUS, 0);
@@ -224,16 +224,16 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
   // CONSUME avail.idx (acquire). Pairs with the driver's release store in splitDriverAdd: the
   // ring entries and descriptors are read only after the index that covers them.
   const availIdx = <u32>atomic.load<u16>(avail + AVAIL_IDX);
-  let last = load<u32>(cb + DEV_LAST_AVAIL);
+  let last = load<u32>(cb + SDEV_LAST_AVAIL);
   const pending = (availIdx - last) & 0xffff;
   // 2.7.6 / 2.7.13.3: the driver can have at most Queue Size chains outstanding.
   if (pending > q) return breakQueue(cb, ERR_AVAIL_IDX_JUMP, availIdx);
   const n = pending < maxChains ? pending : maxChains;
-  const shadow = load<u32>(cb + DEV_SHADOW);
+  const shadow = load<u32>(cb + SDEV_SHADOW);
   const inOrder = hasFeature(cb, F_IN_ORDER);
-  const order = load<u32>(cb + DEV_ORDER);
-  const orderHead = load<u32>(cb + DEV_ORDER_HEAD);
-  const popped = load<u32>(cb + DEV_IN_FLIGHT);
+  const order = load<u32>(cb + SDEV_ORDER);
+  const orderHead = load<u32>(cb + SDEV_ORDER_HEAD);
+  const popped = load<u32>(cb + SDEV_IN_FLIGHT);
   let got: u32 = 0;
   let segAt: u32 = 0;
   let err: i32 = 0;
@@ -252,8 +252,8 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
     last = (last + 1) & 0xffff;
   }
   if (got > 0) {
-    store<u32>(cb + DEV_LAST_AVAIL, last);
-    store<u32>(cb + DEV_IN_FLIGHT, popped + got);
+    store<u32>(cb + SDEV_LAST_AVAIL, last);
+    store<u32>(cb + SDEV_IN_FLIGHT, popped + got);
     if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) {
       // 2.7.10: ask for a kick when the driver publishes the entry at index `last`.
       atomic.store<u16>(availEventAddr(cb, q), last);
@@ -280,18 +280,18 @@ export function splitDevicePush(cb: u32, elems: u32, n: u32): i32 {
   if (rc != 0) return rc;
   if (!inMemory(elems, <u64>n * USED_REC_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, elems);
   const q = queueSize(cb);
-  const popped = load<u32>(cb + DEV_IN_FLIGHT);
+  const popped = load<u32>(cb + SDEV_IN_FLIGHT);
   // No more than popped, and no more than the used ring holds (2.7.8: Queue Size elements; a
   // driver that broke the rules can have the device pop more than that).
   if (n > popped || n > q) return refuse(cb, ERR_BAD_ARGUMENT, n);
-  const shadow = load<u32>(cb + DEV_SHADOW);
+  const shadow = load<u32>(cb + SDEV_SHADOW);
   const inOrder = hasFeature(cb, F_IN_ORDER);
-  const orderHead = load<u32>(cb + DEV_ORDER_HEAD);
-  const bad = checkUsedRecords(shadow, q, elems, n, inOrder, load<u32>(cb + DEV_ORDER), orderHead, USED_REC_SIZE);
+  const orderHead = load<u32>(cb + SDEV_ORDER_HEAD);
+  const bad = checkUsedRecords(shadow, q, elems, n, inOrder, load<u32>(cb + SDEV_ORDER), orderHead, USED_REC_SIZE);
   if (bad >= 0) return refuse(cb, ERR_BAD_ARGUMENT, <u32>bad);
   const used = load<u32>(cb + CB_DEVICE_AREA);
   const ring = used + USED_RING;
-  let u = load<u32>(cb + DEV_USED_IDX);
+  let u = load<u32>(cb + SDEV_USED_IDX);
   if (!inOrder) {
     // A used record has the layout of a used element, so copy in at most two runs (before and
     // after the ring wraps).
@@ -300,7 +300,7 @@ export function splitDevicePush(cb: u32, elems: u32, n: u32): i32 {
     memory.copy(ring + start * USED_ELEM_SIZE, elems, firstRun * USED_ELEM_SIZE);
     if (firstRun < n) memory.copy(ring, elems + firstRun * USED_REC_SIZE, (n - firstRun) * USED_ELEM_SIZE);
     for (let i: u32 = 0; i < n; i++) {
-      store<u16>(shadow + load<u32>(elems + i * USED_REC_SIZE + USED_REC_ID) * PDEV_SHADOW_SIZE + PDEV_SHADOW_FLAGS, 0);
+      store<u16>(shadow + load<u32>(elems + i * USED_REC_SIZE + USED_REC_ID) * DSHADOW_SIZE + DSHADOW_FLAGS, 0);
     }
   } else {
     let runStart = u;
@@ -308,20 +308,20 @@ export function splitDevicePush(cb: u32, elems: u32, n: u32): i32 {
       const e = elems + i * USED_REC_SIZE;
       const id = load<u32>(e + USED_REC_ID);
       const len = load<u32>(e + USED_REC_LEN);
-      const sh = shadow + id * PDEV_SHADOW_SIZE;
-      const complete = len == load<u32>(sh + PDEV_SHADOW_WRITE_LEN);
-      store<u16>(sh + PDEV_SHADOW_FLAGS, 0);
+      const sh = shadow + id * DSHADOW_SIZE;
+      const complete = len == load<u32>(sh + DSHADOW_WRITE_LEN);
+      store<u16>(sh + DSHADOW_FLAGS, 0);
       if (complete && i + 1 < n) continue;
       const slot = ring + (runStart & (q - 1)) * USED_ELEM_SIZE;
       store<u32>(slot + USED_ELEM_ID, id);
       store<u32>(slot + USED_ELEM_LEN, len);
       runStart = (u + i + 1) & 0xffff;
     }
-    store<u32>(cb + DEV_ORDER_HEAD, (orderHead + n) % q);
+    store<u32>(cb + SDEV_ORDER_HEAD, (orderHead + n) % q);
   }
   u = (u + n) & 0xffff;
-  store<u32>(cb + DEV_USED_IDX, u);
-  store<u32>(cb + DEV_IN_FLIGHT, popped - n);
+  store<u32>(cb + SDEV_USED_IDX, u);
+  store<u32>(cb + SDEV_IN_FLIGHT, popped - n);
   // PUBLISH used.idx (release). Pairs with the driver's acquire load in splitDriverCollect:
   // 2.7.8.2 wants len (and the data) written before the index moves.
   atomic.store<u16>(used + USED_IDX, u);
@@ -336,9 +336,9 @@ export function splitDevicePush(cb: u32, elems: u32, n: u32): i32 {
 export function splitDeviceInterruptNeeded(cb: u32): i32 {
   const rc = enter(cb, KIND);
   if (rc != 0) return rc;
-  const newIdx = load<u32>(cb + DEV_USED_IDX);
-  const oldIdx = load<u32>(cb + DEV_SIGNAL_IDX);
-  store<u32>(cb + DEV_SIGNAL_IDX, newIdx);
+  const newIdx = load<u32>(cb + SDEV_USED_IDX);
+  const oldIdx = load<u32>(cb + SDEV_SIGNAL_IDX);
+  store<u32>(cb + SDEV_SIGNAL_IDX, newIdx);
   if (newIdx == oldIdx) return 0;
   // Full barrier between the used.idx store (seq-cst, in push) and these seq-cst loads.
   if (hasFeature(cb, F_EVENT_IDX)) {
@@ -359,7 +359,7 @@ export function splitDeviceEnableNotify(cb: u32): i32 {
   const q = queueSize(cb);
   const avail = load<u32>(cb + CB_DRIVER_AREA);
   const used = load<u32>(cb + CB_DEVICE_AREA);
-  const last = load<u32>(cb + DEV_LAST_AVAIL);
+  const last = load<u32>(cb + SDEV_LAST_AVAIL);
   store<u32>(cb + CB_OPTIONS, load<u32>(cb + CB_OPTIONS) | CB_OPT_NOTIFY);
   if (hasFeature(cb, F_EVENT_IDX)) atomic.store<u16>(availEventAddr(cb, q), last);
   else atomic.store<u16>(used + USED_FLAGS, 0);
@@ -394,15 +394,15 @@ export function splitDeviceUnpop(cb: u32, chains: u32, n: u32): i32 {
   if (n == 0) return 0;
   if (!inMemory(chains, <u64>n * CHAIN_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, chains);
   const q = queueSize(cb);
-  const popped = load<u32>(cb + DEV_IN_FLIGHT);
+  const popped = load<u32>(cb + SDEV_IN_FLIGHT);
   if (n > popped) return refuse(cb, ERR_BAD_ARGUMENT, n);
-  const shadow = load<u32>(cb + DEV_SHADOW);
-  const bad = checkUsedRecords(shadow, q, chains, n, hasFeature(cb, F_IN_ORDER), load<u32>(cb + DEV_ORDER), load<u32>(cb + DEV_ORDER_HEAD) + popped - n, CHAIN_SIZE);
+  const shadow = load<u32>(cb + SDEV_SHADOW);
+  const bad = checkUsedRecords(shadow, q, chains, n, hasFeature(cb, F_IN_ORDER), load<u32>(cb + SDEV_ORDER), load<u32>(cb + SDEV_ORDER_HEAD) + popped - n, CHAIN_SIZE);
   if (bad >= 0) return refuse(cb, ERR_BAD_ARGUMENT, <u32>bad);
   for (let i: u32 = 0; i < n; i++) {
-    store<u16>(shadow + load<u32>(chains + i * CHAIN_SIZE + CHAIN_ID) * PDEV_SHADOW_SIZE + PDEV_SHADOW_FLAGS, 0);
+    store<u16>(shadow + load<u32>(chains + i * CHAIN_SIZE + CHAIN_ID) * DSHADOW_SIZE + DSHADOW_FLAGS, 0);
   }
-  store<u32>(cb + DEV_LAST_AVAIL, (load<u32>(cb + DEV_LAST_AVAIL) - n) & 0xffff);
-  store<u32>(cb + DEV_IN_FLIGHT, popped - n);
+  store<u32>(cb + SDEV_LAST_AVAIL, (load<u32>(cb + SDEV_LAST_AVAIL) - n) & 0xffff);
+  store<u32>(cb + SDEV_IN_FLIGHT, popped - n);
   return <i32>n;
 }

@@ -13,8 +13,8 @@
 import {
   CB_QUEUE_SIZE, CB_STATUS, CB_DETAIL, CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS,
   CB_OPT_NOTIFY, CB_KIND_SPLIT_DRIVER,
-  DRV_FREE_HEAD, DRV_NUM_FREE, DRV_AVAIL_IDX, DRV_KICK_IDX, DRV_LAST_USED, DRV_IN_FLIGHT,
-  DRV_SHADOW, DRV_INDIRECT, DRV_INDIRECT_MAX, DRV_FREE_TAIL, DRV_OLDEST,
+  SDRV_FREE_HEAD, SDRV_NUM_FREE, SDRV_AVAIL_IDX, SDRV_KICK_IDX, SDRV_LAST_USED, SDRV_IN_FLIGHT,
+  SDRV_SHADOW, SDRV_INDIRECT, SDRV_INDIRECT_MAX, SDRV_FREE_TAIL, SDRV_OLDEST,
   SHADOW_SIZE, SHADOW_TOKEN, SHADOW_WRITE_LEN, SHADOW_NEXT, SHADOW_NDESC, SHADOW_TAIL,
   SHADOW_FLAGS, SHADOW_F_IN_FLIGHT, SHADOW_F_INDIRECT, NONE_16,
 } from "../layout/queue";
@@ -54,7 +54,7 @@ const KIND = CB_KIND_SPLIT_DRIVER;
 /**
  * Checks the configuration the host wrote into the block and initialises the driver side:
  * empty free list of all descriptors, avail.flags, avail.idx and used_event. The starting
- * index is whatever the host left in DRV_AVAIL_IDX (0 after a device reset; tests start near
+ * index is whatever the host left in SDRV_AVAIL_IDX (0 after a device reset; tests start near
  * 65535 to cross the 16-bit wrap early). Returns 0 or ERR_BAD_CONFIG.
  */
 export function splitDriverReset(cb: u32): i32 {
@@ -65,27 +65,27 @@ export function splitDriverReset(cb: u32): i32 {
   const desc = load<u32>(cb + CB_DESC);
   const avail = load<u32>(cb + CB_DRIVER_AREA);
   const used = load<u32>(cb + CB_DEVICE_AREA);
-  const shadow = load<u32>(cb + DRV_SHADOW);
+  const shadow = load<u32>(cb + SDRV_SHADOW);
   if (checkArea(desc, DESC_ALIGN, <u64>q * DESC_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, desc);
   if (checkArea(avail, AVAIL_ALIGN, <u64>q * AVAIL_ELEM_SIZE + AVAIL_RING + AVAIL_TRAILER) != 0) return refuse(cb, ERR_BAD_CONFIG, avail);
   if (checkArea(used, USED_ALIGN, <u64>q * USED_ELEM_SIZE + USED_RING + USED_TRAILER) != 0) return refuse(cb, ERR_BAD_CONFIG, used);
   if (checkArea(shadow, 4, <u64>q * SHADOW_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, shadow);
-  const ind = load<u32>(cb + DRV_INDIRECT);
+  const ind = load<u32>(cb + SDRV_INDIRECT);
   if (ind != 0) {
-    const indMax = load<u32>(cb + DRV_INDIRECT_MAX);
+    const indMax = load<u32>(cb + SDRV_INDIRECT_MAX);
     if (indMax == 0 || indMax > 0xffff) return refuse(cb, ERR_BAD_CONFIG, indMax);
     if (checkArea(ind, DESC_ALIGN, <u64>q * indMax * DESC_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, ind);
   }
 
-  const start = load<u32>(cb + DRV_AVAIL_IDX) & 0xffff;
-  store<u32>(cb + DRV_AVAIL_IDX, start);
-  store<u32>(cb + DRV_KICK_IDX, start);
-  store<u32>(cb + DRV_LAST_USED, start);
-  store<u32>(cb + DRV_IN_FLIGHT, 0);
-  store<u32>(cb + DRV_FREE_HEAD, 0);
-  store<u32>(cb + DRV_FREE_TAIL, q - 1);
-  store<u32>(cb + DRV_OLDEST, 0);
-  store<u32>(cb + DRV_NUM_FREE, q);
+  const start = load<u32>(cb + SDRV_AVAIL_IDX) & 0xffff;
+  store<u32>(cb + SDRV_AVAIL_IDX, start);
+  store<u32>(cb + SDRV_KICK_IDX, start);
+  store<u32>(cb + SDRV_LAST_USED, start);
+  store<u32>(cb + SDRV_IN_FLIGHT, 0);
+  store<u32>(cb + SDRV_FREE_HEAD, 0);
+  store<u32>(cb + SDRV_FREE_TAIL, q - 1);
+  store<u32>(cb + SDRV_OLDEST, 0);
+  store<u32>(cb + SDRV_NUM_FREE, q);
   store<i32>(cb + CB_STATUS, 0);
   store<u32>(cb + CB_DETAIL, 0);
   for (let i: u32 = 0; i < q; i++) {
@@ -119,9 +119,9 @@ export function splitDriverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
   const rc = enter(cb, KIND);
   if (rc != 0) return rc;
   const q = queueSize(cb);
-  const indirect = load<u32>(cb + DRV_INDIRECT);
+  const indirect = load<u32>(cb + SDRV_INDIRECT);
   const useIndirect = indirect != 0 && hasFeature(cb, F_INDIRECT_DESC);
-  const indMax: u32 = useIndirect ? load<u32>(cb + DRV_INDIRECT_MAX) : 0;
+  const indMax: u32 = useIndirect ? load<u32>(cb + SDRV_INDIRECT_MAX) : 0;
 
   // Pass 1: check every record; nothing is written.
   const bad = checkAddBurst(cb, q, chains, segs, n);
@@ -130,11 +130,11 @@ export function splitDriverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
   // Pass 2: write descriptors and ring entries, in order, while descriptors last.
   const desc = load<u32>(cb + CB_DESC);
   const avail = load<u32>(cb + CB_DRIVER_AREA);
-  const shadow = load<u32>(cb + DRV_SHADOW);
-  let freeHead = load<u32>(cb + DRV_FREE_HEAD);
-  let numFree = load<u32>(cb + DRV_NUM_FREE);
-  let availIdx = load<u32>(cb + DRV_AVAIL_IDX);
-  const inFlight = load<u32>(cb + DRV_IN_FLIGHT);
+  const shadow = load<u32>(cb + SDRV_SHADOW);
+  let freeHead = load<u32>(cb + SDRV_FREE_HEAD);
+  let numFree = load<u32>(cb + SDRV_NUM_FREE);
+  let availIdx = load<u32>(cb + SDRV_AVAIL_IDX);
+  const inFlight = load<u32>(cb + SDRV_IN_FLIGHT);
   let added: u32 = 0;
   for (; added < n; added++) {
     const c = chains + added * CHAIN_SIZE;
@@ -185,7 +185,7 @@ export function splitDriverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
       freeHead = i;
     }
     numFree -= need;
-    if (inFlight + added == 0) store<u32>(cb + DRV_OLDEST, head);
+    if (inFlight + added == 0) store<u32>(cb + SDRV_OLDEST, head);
     const h = shadow + head * SHADOW_SIZE;
     store<u32>(h + SHADOW_TOKEN, load<u32>(c + CHAIN_ID));
     store<u32>(h + SHADOW_WRITE_LEN, writeLen);
@@ -196,10 +196,10 @@ export function splitDriverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
     availIdx = (availIdx + 1) & 0xffff;
   }
   if (added > 0) {
-    store<u32>(cb + DRV_FREE_HEAD, freeHead);
-    store<u32>(cb + DRV_NUM_FREE, numFree);
-    store<u32>(cb + DRV_AVAIL_IDX, availIdx);
-    store<u32>(cb + DRV_IN_FLIGHT, inFlight + added);
+    store<u32>(cb + SDRV_FREE_HEAD, freeHead);
+    store<u32>(cb + SDRV_NUM_FREE, numFree);
+    store<u32>(cb + SDRV_AVAIL_IDX, availIdx);
+    store<u32>(cb + SDRV_IN_FLIGHT, inFlight + added);
     // PUBLISH avail.idx (release). Pairs with the device's acquire load in splitDevicePop:
     // the descriptors and ring entries written above are visible before the new index.
     atomic.store<u16>(avail + AVAIL_IDX, availIdx);
@@ -215,9 +215,9 @@ export function splitDriverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
 export function splitDriverKickNeeded(cb: u32): i32 {
   const rc = enter(cb, KIND);
   if (rc != 0) return rc;
-  const newIdx = load<u32>(cb + DRV_AVAIL_IDX);
-  const oldIdx = load<u32>(cb + DRV_KICK_IDX);
-  store<u32>(cb + DRV_KICK_IDX, newIdx);
+  const newIdx = load<u32>(cb + SDRV_AVAIL_IDX);
+  const oldIdx = load<u32>(cb + SDRV_KICK_IDX);
+  store<u32>(cb + SDRV_KICK_IDX, newIdx);
   if (newIdx == oldIdx) return 0;
   // The avail.idx store in splitDriverAdd and the loads below are sequentially consistent
   // atomics, which gives the full barrier 2.7.13.4 asks for: either the device sees our new
@@ -243,18 +243,18 @@ export function splitDriverCollect(cb: u32, out: u32, max: u32): i32 {
   if (!inMemory(out, <u64>max * USED_REC_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, out);
   const q = queueSize(cb);
   const used = load<u32>(cb + CB_DEVICE_AREA);
-  const shadow = load<u32>(cb + DRV_SHADOW);
+  const shadow = load<u32>(cb + SDRV_SHADOW);
   // CONSUME used.idx (acquire). Pairs with the device's release store in splitDevicePush:
   // the used elements below are read only after the index that covers them.
   const usedIdx = <u32>atomic.load<u16>(used + USED_IDX);
-  let last = load<u32>(cb + DRV_LAST_USED);
-  const inFlight = load<u32>(cb + DRV_IN_FLIGHT);
+  let last = load<u32>(cb + SDRV_LAST_USED);
+  const inFlight = load<u32>(cb + SDRV_IN_FLIGHT);
   const pending = (usedIdx - last) & 0xffff;
   if (pending > inFlight) return breakQueue(cb, ERR_USED_IDX_JUMP, usedIdx);
   if (hasFeature(cb, F_IN_ORDER)) return collectInOrder(cb, q, out, max, usedIdx, pending);
   const n = pending < max ? pending : max;
-  let freeHead = load<u32>(cb + DRV_FREE_HEAD);
-  let numFree = load<u32>(cb + DRV_NUM_FREE);
+  let freeHead = load<u32>(cb + SDRV_FREE_HEAD);
+  let numFree = load<u32>(cb + SDRV_NUM_FREE);
   let got: u32 = 0;
   let err: i32 = 0;
   let detail: u32 = 0;
@@ -278,10 +278,10 @@ export function splitDriverCollect(cb: u32, out: u32, max: u32): i32 {
     last = (last + 1) & 0xffff;
   }
   if (got > 0) {
-    store<u32>(cb + DRV_FREE_HEAD, freeHead);
-    store<u32>(cb + DRV_NUM_FREE, numFree);
-    store<u32>(cb + DRV_LAST_USED, last);
-    store<u32>(cb + DRV_IN_FLIGHT, inFlight - got);
+    store<u32>(cb + SDRV_FREE_HEAD, freeHead);
+    store<u32>(cb + SDRV_NUM_FREE, numFree);
+    store<u32>(cb + SDRV_LAST_USED, last);
+    store<u32>(cb + SDRV_IN_FLIGHT, inFlight - got);
     if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) {
       // 2.7.7.1: ask to be notified when the device writes the entry at index `last`.
       atomic.store<u16>(usedEventAddr(cb, q), last);
@@ -298,17 +298,17 @@ export function splitDriverCollect(cb: u32, out: u32, max: u32): i32 {
  * splitDriverCollect with VIRTIO_F_IN_ORDER (2.7.9): the used element at lastUsed names the
  * last chain of a run; every chain made available before it in the run was used completely
  * (reported with its whole writable length) and the index moves past the whole run. Chains are
- * in flight in ring order from DRV_OLDEST, each nDesc descriptors after the one before.
+ * in flight in ring order from SDRV_OLDEST, each nDesc descriptors after the one before.
  */
 function collectInOrder(cb: u32, q: u32, out: u32, max: u32, usedIdx: u32, pending: u32): i32 {
   const used = load<u32>(cb + CB_DEVICE_AREA);
-  const shadow = load<u32>(cb + DRV_SHADOW);
-  let last = load<u32>(cb + DRV_LAST_USED);
-  let inFlight = load<u32>(cb + DRV_IN_FLIGHT);
-  let oldest = load<u32>(cb + DRV_OLDEST);
-  let freeHead = load<u32>(cb + DRV_FREE_HEAD);
-  let freeTail = load<u32>(cb + DRV_FREE_TAIL);
-  let numFree = load<u32>(cb + DRV_NUM_FREE);
+  const shadow = load<u32>(cb + SDRV_SHADOW);
+  let last = load<u32>(cb + SDRV_LAST_USED);
+  let inFlight = load<u32>(cb + SDRV_IN_FLIGHT);
+  let oldest = load<u32>(cb + SDRV_OLDEST);
+  let freeHead = load<u32>(cb + SDRV_FREE_HEAD);
+  let freeTail = load<u32>(cb + SDRV_FREE_TAIL);
+  let numFree = load<u32>(cb + SDRV_NUM_FREE);
   let got: u32 = 0;
   let err: i32 = 0;
   let detail: u32 = 0;
@@ -357,12 +357,12 @@ function collectInOrder(cb: u32, q: u32, out: u32, max: u32, usedIdx: u32, pendi
     last = (last + count) & 0xffff;
   }
   if (got > 0) {
-    store<u32>(cb + DRV_FREE_HEAD, freeHead);
-    store<u32>(cb + DRV_FREE_TAIL, freeTail);
-    store<u32>(cb + DRV_NUM_FREE, numFree);
-    store<u32>(cb + DRV_LAST_USED, last);
-    store<u32>(cb + DRV_IN_FLIGHT, inFlight);
-    store<u32>(cb + DRV_OLDEST, oldest);
+    store<u32>(cb + SDRV_FREE_HEAD, freeHead);
+    store<u32>(cb + SDRV_FREE_TAIL, freeTail);
+    store<u32>(cb + SDRV_NUM_FREE, numFree);
+    store<u32>(cb + SDRV_LAST_USED, last);
+    store<u32>(cb + SDRV_IN_FLIGHT, inFlight);
+    store<u32>(cb + SDRV_OLDEST, oldest);
     if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) {
       atomic.store<u16>(usedEventAddr(cb, q), last);
     }
@@ -384,7 +384,7 @@ export function splitDriverEnableInterrupts(cb: u32): i32 {
   const q = queueSize(cb);
   const avail = load<u32>(cb + CB_DRIVER_AREA);
   const used = load<u32>(cb + CB_DEVICE_AREA);
-  const last = load<u32>(cb + DRV_LAST_USED);
+  const last = load<u32>(cb + SDRV_LAST_USED);
   store<u32>(cb + CB_OPTIONS, load<u32>(cb + CB_OPTIONS) | CB_OPT_NOTIFY);
   if (hasFeature(cb, F_EVENT_IDX)) atomic.store<u16>(usedEventAddr(cb, q), last);
   else atomic.store<u16>(avail + AVAIL_FLAGS, 0);
@@ -415,5 +415,5 @@ export function splitDriverDisableInterrupts(cb: u32): i32 {
 export function splitDriverDetach(cb: u32, out: u32, max: u32): i32 {
   const rc = enterAny(cb, KIND);
   if (rc != 0) return rc;
-  return detachAll(cb, queueSize(cb), load<u32>(cb + DRV_SHADOW), DRV_IN_FLIGHT, out, max);
+  return detachAll(cb, queueSize(cb), load<u32>(cb + SDRV_SHADOW), SDRV_IN_FLIGHT, out, max);
 }

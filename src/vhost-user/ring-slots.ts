@@ -8,7 +8,7 @@ import { MAX_VRING_NUM } from './vring.js';
 
 /** Bytes a device side of the largest queue needs, with alignment slack. */
 export const RING_SLOT_BYTES =
-  Q.QUEUE_CB_SIZE + Q.MAX_REGIONS * Q.REGION_SIZE + MAX_VRING_NUM * Q.PDEV_SHADOW_SIZE + MAX_VRING_NUM * 2 + 4 * 64;
+  Q.QUEUE_CB_SIZE + Q.MAX_REGIONS * Q.REGION_SIZE + MAX_VRING_NUM * Q.DSHADOW_SIZE + MAX_VRING_NUM * 2 + 4 * 64;
 
 export class RingSlots {
   private readonly starts: number[];

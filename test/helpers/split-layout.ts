@@ -41,7 +41,7 @@ const deviceState = (d: SplitDevice | RefSplitDevice) => ({
 export const splitLayout: Layout<SplitTypes> = {
   descSize: S.DESC_SIZE,
   indirectFlag: S.DESC_F_INDIRECT,
-  indirectFields: { base: Q.DRV_INDIRECT, max: Q.DRV_INDIRECT_MAX },
+  indirectFields: { base: Q.SDRV_INDIRECT, max: Q.SDRV_INDIRECT_MAX },
   features: (p) => commonFeatures(p) | (p.inOrder ? RING_FEATURES.VERSION_1 | RING_FEATURES.IN_ORDER : 0n),
 
   driver(engine, plan, params, features) {
