@@ -1,25 +1,37 @@
-// `virtqueue` command line. Returns the exit status instead of exiting, so output written to a
-// pipe is flushed before the process ends (bin/virtqueue.js sets process.exitCode).
+// `virtqueue` command line: picks the command and runs it. Returns the exit status instead of
+// exiting, so output written to a pipe is flushed before the process ends (bin/virtqueue.js
+// sets process.exitCode).
 //
 //   0  the run finished and lost nothing (every frame delivered or dropped on purpose)
-//   1  frames were lost, or the run failed (engine error, stall)
+//   1  frames were lost, or the run failed (engine error, stall, socket)
 //   2  bad command line, or something asked for that is not implemented yet
-import { parseCommandLine, flagFor, UsageError, type Command } from './args.js';
-import { MAIN_USAGE, SIM_USAGE } from './usage.js';
-import { VHOST_USAGE } from './vhost-usage.js';
-import { runVhost } from './vhost-run.js';
-import { formatSummary } from './format.js';
-import { ProgressLine } from './progress.js';
-import { runSimulation, type SimResult } from '../sim/run.js';
-import { runSimulationOnWorkers } from '../sim/workers/run.js';
-import { SimOptionError } from '../sim/options.js';
-import { loadEngine } from '../src/node.js';
+import { UsageError, type CliIO } from './common.js';
+import { MAIN_USAGE } from './usage.js';
+import { parseSim, type SimCommand } from './sim/args.js';
+import { SIM_USAGE } from './sim/usage.js';
+import { runSim } from './sim/run.js';
+import { parseVhost, type VhostCommand } from './vhost/args.js';
+import { VHOST_USAGE } from './vhost/usage.js';
+import { runVhost } from './vhost/run.js';
 
-export interface CliIO {
-  stdout(s: string): void;
-  stderr(s: string): void;
-  /** Whether stderr is a terminal (live progress goes there). */
-  stderrIsTTY: boolean;
+export type Command =
+  | { kind: 'help'; topic: 'main' | 'sim' | 'vhost' }
+  | SimCommand
+  | VhostCommand;
+
+export function parseCommandLine(argv: readonly string[]): Command {
+  const [first, ...rest] = argv;
+  if (first === undefined) throw new UsageError("missing command (try 'virtqueue --help')");
+  if (first === '--help' || first === '-h' || first === 'help') {
+    if (rest.length === 0) return { kind: 'help', topic: 'main' };
+    if (rest.length === 1 && rest[0] === 'sim') return { kind: 'help', topic: 'sim' };
+    if (rest.length === 1 && rest[0] === 'vhost') return { kind: 'help', topic: 'vhost' };
+    throw new UsageError(`no help on '${rest.join(' ')}' (try 'virtqueue --help')`);
+  }
+  if (first === 'sim') return parseSim(rest);
+  if (first === 'vhost') return parseVhost(rest);
+  if (first.startsWith('-')) throw new UsageError(`unknown option '${first}' before the command (try 'virtqueue --help')`);
+  throw new UsageError(`unknown command '${first}' (try 'virtqueue --help')`);
 }
 
 const processIO = (): CliIO => ({
@@ -28,7 +40,7 @@ const processIO = (): CliIO => ({
   stderrIsTTY: process.stderr.isTTY === true,
 });
 
-const firstLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0];
+const USAGE = { main: MAIN_USAGE, sim: SIM_USAGE, vhost: VHOST_USAGE };
 
 export async function main(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
   let cmd: Command;
@@ -38,25 +50,6 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     if (e instanceof UsageError) { io.stderr(`virtqueue: ${e.message}\n`); return 2; }
     throw e;
   }
-  if (cmd.kind === 'help') {
-    io.stdout(cmd.topic === 'sim' ? SIM_USAGE : cmd.topic === 'vhost' ? VHOST_USAGE : MAIN_USAGE);
-    return 0;
-  }
-  if (cmd.kind === 'vhost') return runVhost(cmd, io);
-
-  const progress = io.stderrIsTTY && !cmd.json ? new ProgressLine(io.stderr) : undefined;
-  let result: SimResult;
-  try {
-    result = cmd.threads
-      ? await runSimulationOnWorkers({ ...cmd.options, ...cmd.threads, loadEngine })
-      : runSimulation({ ...cmd.options, loadEngine }, progress?.update);
-  } catch (e) {
-    progress?.clear();
-    if (e instanceof SimOptionError) { io.stderr(`virtqueue: ${flagFor(e.option)} ${e.problem}\n`); return 2; }
-    io.stderr(`virtqueue: error: ${firstLine(e)}\n`);
-    return 1;
-  }
-  progress?.clear();
-  io.stdout(cmd.json ? `${JSON.stringify(result)}\n` : formatSummary(result));
-  return result.lost === 0 ? 0 : 1;
+  if (cmd.kind === 'help') { io.stdout(USAGE[cmd.topic]); return 0; }
+  return cmd.kind === 'sim' ? runSim(cmd, io) : runVhost(cmd, io);
 }

@@ -92,6 +92,7 @@ describe('bad arguments: one line on stderr, exit status 2', () => {
     ['unknown flag', ['sim', '--bogus']],
     ['non-numeric packets', ['sim', '--packets', 'lots']],
     ['fractional packets', ['sim', '--packets', '2.5']],
+    ['packets in exponent form (digits only, as every integer flag)', ['sim', '--packets', '1e4']],
     ['missing value', ['sim', '--packets']],
     ['queue size not a power of two', ['sim', '--queue-size', '300']],
     ['queue size above 32768', ['sim', '--queue-size', '65536']],

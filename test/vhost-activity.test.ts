@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ActivitySpan } from '../cli/vhost-activity.js';
-import { summarize } from '../cli/vhost-format.js';
+import { ActivitySpan } from '../cli/vhost/activity.js';
+import { summarize } from '../cli/vhost/format.js';
 import { zeroNetCounters } from '../src/virtio-net/queue-pair.js';
 
 describe('vhost rates over the time traffic flowed', () => {

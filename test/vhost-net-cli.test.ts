@@ -21,7 +21,7 @@ afterAll(removeSocketDir);
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = fileURLToPath(new URL('../bin/virtqueue.js', import.meta.url));
-const compiledCli = fileURLToPath(new URL('../dist/cli/vhost-run.js', import.meta.url));
+const compiledCli = fileURLToPath(new URL('../dist/cli/vhost/run.js', import.meta.url));
 
 beforeAll(() => {
   if (!existsSync(compiledCli)) throw new Error(`${compiledCli} is missing: run \`npm run build\` first (npm test does it in pretest)`);

@@ -1,6 +1,6 @@
 // Output of `virtqueue vhost`: the summary (text or JSON) and the live per-queue rates line.
-import type { NetCounters } from '../src/virtio-net/queue-pair.js';
-import type { WorkerStats } from '../src/dataplane/control.js';
+import type { NetCounters } from '../../src/virtio-net/queue-pair.js';
+import type { WorkerStats } from '../../src/dataplane/control.js';
 
 export interface VhostSummary {
   socket: string;

@@ -3,20 +3,19 @@
 // Dataplane workers), live rates on a terminal, and the summary at the end (--duration, SIGINT
 // or SIGTERM).
 import { openSync, closeSync } from 'node:fs';
-import { ActivitySpan } from './vhost-activity.js';
-import { createSharedMemory, MemoryPlan } from '../src/index.js';
-import { loadEngine } from '../src/node.js';
-import { VhostUserServer } from '../src/vhost-user/server.js';
-import { NetDevice } from '../src/vhost-user/net/device.js';
-import type { NetCounters } from '../src/virtio-net/queue-pair.js';
-import type { VhostCommand } from './vhost-args.js';
-import { summarize, formatVhostSummary, formatRates } from './vhost-format.js';
-import type { CliIO } from './main.js';
+import { createSharedMemory, MemoryPlan } from '../../src/index.js';
+import { loadEngine } from '../../src/node.js';
+import { VhostUserServer } from '../../src/vhost-user/server.js';
+import { NetDevice } from '../../src/vhost-user/net/device.js';
+import type { NetCounters } from '../../src/virtio-net/queue-pair.js';
+import { ERASE_LINE, firstLine, type CliIO } from '../common.js';
+import type { VhostCommand } from './args.js';
+import { ActivitySpan } from './activity.js';
+import { summarize, formatVhostSummary, formatRates } from './format.js';
 
 const MiB = 1 << 20;
 /** Ring state (one slot per vring), then the device's burst arrays. */
 const PRIVATE_BYTES = 64 * MiB;
-const ERASE_LINE = '\r\x1b[K';
 
 export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
   const o = cmd.options;
@@ -28,7 +27,7 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
     try {
       closeSync(openSync(o.pcap, 'w'));
     } catch (e) {
-      io.stderr(`virtqueue: --pcap ${o.pcap}: ${(e as Error).message.split('\n')[0]}\n`);
+      io.stderr(`virtqueue: --pcap ${o.pcap}: ${firstLine(e)}\n`);
       return 1;
     }
   }
@@ -39,7 +38,7 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
       workers: o.workers, idle: o.idle, pcap: o.pcap === undefined ? undefined : { path: o.pcap, maxFrames: o.pcapMax }, log,
     });
   } catch (e) {
-    io.stderr(`virtqueue: cannot start the dataplane: ${(e as Error).message.split('\n')[0]}\n`);
+    io.stderr(`virtqueue: cannot start the dataplane: ${firstLine(e)}\n`);
     return 1;
   }
   const serverOpts = {
@@ -51,7 +50,7 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
     server = o.client ? VhostUserServer.connect(o.socket, serverOpts) : VhostUserServer.listen(o.socket, serverOpts);
   } catch (e) {
     await device.close();
-    io.stderr(`virtqueue: ${o.socket}: ${(e as Error).message.split('\n')[0]}\n`);
+    io.stderr(`virtqueue: ${o.socket}: ${firstLine(e)}\n`);
     return 1;
   }
   let sessions = 0;

@@ -1,5 +1,5 @@
 // Human-readable output of a simulation: the summary and the live progress line.
-import type { SimResult, SimProgress } from '../sim/run.js';
+import type { SimResult, SimProgress } from '../../sim/run.js';
 
 const int = (n: number): string => n.toLocaleString('en-US');
 

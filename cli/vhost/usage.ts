@@ -1,5 +1,5 @@
 // Help text of `virtqueue vhost`.
-import { VHOST_DEFAULTS, MAX_QUEUES, MAX_GUEST_MEM } from './vhost-args.js';
+import { VHOST_DEFAULTS, MAX_QUEUES, MAX_GUEST_MEM } from './args.js';
 
 export const VHOST_USAGE = `Usage: virtqueue vhost --socket PATH [options]
 

@@ -1,8 +1,7 @@
 // A progress line on a terminal: redrawn in place with a carriage return, erased at the end.
-import type { SimProgress } from '../sim/run.js';
+import type { SimProgress } from '../../sim/run.js';
+import { ERASE_LINE } from '../common.js';
 import { formatProgress } from './format.js';
-
-const ERASE_LINE = '\r\x1b[K';
 
 export class ProgressLine {
   private shown = false;

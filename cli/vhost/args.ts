@@ -1,0 +1,67 @@
+// `virtqueue vhost` flags -> VhostOptions. Same rules as the sim's (cli/common.ts: strict
+// parseArgs, one-line UsageErrors, one integer parser); ranges checked here.
+import { NET_MODES as FWD_MODES, type NetMode as FwdMode } from '../../src/virtio-net/queue-pair.js';
+import { IDLE_MODES, type IdleMode } from '../../src/dataplane/idle.js';
+import { UsageError, parseFlags, stringFlag, wholeNumber, oneOf } from '../common.js';
+
+export interface VhostOptions {
+  socket: string;
+  client: boolean;
+  queues: number;
+  fwd: FwdMode;
+  /** Seconds; undefined: until SIGINT or SIGTERM. */
+  duration?: number;
+  pcap?: string;
+  pcapMax: number;
+  burst: number;
+  /** Guest memory window, MiB. */
+  guestMem: number;
+  /** Dataplane workers serving the queue pairs. */
+  workers: number;
+  idle: IdleMode;
+}
+
+export const VHOST_DEFAULTS = { queues: 1, fwd: 'io' as FwdMode, pcapMax: 100_000, burst: 32, guestMem: 2048, workers: 1, idle: 'adaptive' as IdleMode };
+export const MAX_QUEUES = 16;
+export const MAX_GUEST_MEM = 3968;
+
+export interface VhostCommand { kind: 'vhost'; options: VhostOptions; json: boolean }
+
+export function parseVhost(args: string[]): VhostCommand | { kind: 'help'; topic: 'vhost' } {
+  const values = parseFlags(args, {
+    'socket': { type: 'string' }, 'client': { type: 'boolean' }, 'queues': { type: 'string' }, 'fwd': { type: 'string' },
+    'duration': { type: 'string' }, 'pcap': { type: 'string' }, 'pcap-max': { type: 'string' }, 'burst': { type: 'string' },
+    'guest-mem': { type: 'string' }, 'workers': { type: 'string' }, 'idle': { type: 'string' },
+    'json': { type: 'boolean' }, 'help': { type: 'boolean', short: 'h' },
+  });
+  if (values.help) return { kind: 'help', topic: 'vhost' };
+  const str = (k: string): string | undefined => stringFlag(values, k);
+  const socket = str('socket');
+  if (socket === undefined || socket === '') throw new UsageError('--socket PATH is required');
+  const fwd = oneOf<FwdMode>(FWD_MODES)('--fwd', str('fwd') ?? VHOST_DEFAULTS.fwd);
+  let duration: number | undefined;
+  const d = str('duration');
+  if (d !== undefined) {
+    if (!/^(\d+\.?\d*|\.\d+)$/.test(d) || !(Number(d) > 0)) throw new UsageError(`--duration expects a positive number of seconds, got '${d}'`);
+    duration = Number(d);
+  }
+  const pcap = str('pcap');
+  if (pcap === '') throw new UsageError('--pcap expects a file name');
+  if (str('pcap-max') !== undefined && pcap === undefined) throw new UsageError('--pcap-max needs --pcap');
+  const queues = str('queues') === undefined ? VHOST_DEFAULTS.queues : wholeNumber('--queues', str('queues')!, { min: 1, max: MAX_QUEUES });
+  const workers = str('workers') === undefined ? VHOST_DEFAULTS.workers : wholeNumber('--workers', str('workers')!, { min: 1, max: MAX_QUEUES });
+  if (workers > queues) throw new UsageError(`--workers ${workers} is more than the ${queues} queue pair${queues > 1 ? 's' : ''} to serve`);
+  if (pcap !== undefined && workers > 1) throw new UsageError('--pcap needs --workers 1 (one capture file, written by one worker)');
+  const idle = oneOf<IdleMode>(IDLE_MODES)('--idle', str('idle') ?? VHOST_DEFAULTS.idle);
+  return {
+    kind: 'vhost',
+    json: values.json === true,
+    options: {
+      socket, client: values.client === true, fwd, duration, pcap,
+      queues, workers, idle,
+      pcapMax: str('pcap-max') === undefined ? VHOST_DEFAULTS.pcapMax : wholeNumber('--pcap-max', str('pcap-max')!, { min: 1, max: 2 ** 31 }),
+      burst: str('burst') === undefined ? VHOST_DEFAULTS.burst : wholeNumber('--burst', str('burst')!, { min: 1, max: 256 }),
+      guestMem: str('guest-mem') === undefined ? VHOST_DEFAULTS.guestMem : wholeNumber('--guest-mem', str('guest-mem')!, { min: 16, max: MAX_GUEST_MEM }),
+    },
+  };
+}
