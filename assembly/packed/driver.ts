@@ -25,8 +25,8 @@ import {
   USED_REC_SIZE, USED_REC_ID, USED_REC_LEN,
 } from "../layout/batch";
 import {
-  ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS, ERR_SEGMENTS_FULL,
-  ERR_USED_ID_OUT_OF_RANGE, ERR_USED_ID_NOT_IN_FLIGHT, ERR_USED_LEN_TOO_LARGE,
+  ERR_BAD_CONFIG, ERR_OUT_OF_MEMORY_BOUNDS, ERR_SEGMENTS_FULL, ERR_USED_ID_OUT_OF_RANGE,
+  ERR_USED_ID_NOT_IN_FLIGHT, ERR_USED_LEN_TOO_LARGE,
 } from "../layout/errors";
 import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
 import { enter, enterAny, breakQueue, refuse, queueSize, hasFeature, checkArea, inMemory } from "../shared/common";

@@ -6,7 +6,7 @@ import {
   DSHADOW_SIZE, DSHADOW_NDESC, DSHADOW_FLAGS, DSHADOW_WRITE_LEN, DSHADOW_F_IN_FLIGHT,
   DSHADOW_F_PUSHING,
 } from "../layout/queue";
-import { USED_REC_SIZE, USED_REC_ID } from "../layout/batch";
+import { USED_REC_ID } from "../layout/batch";
 
 // @ts-ignore: decorator
 @inline export function inFlight(shadow: u32, id: u32): bool {

@@ -13,10 +13,9 @@ import {
   DSHADOW_FLAGS, DSHADOW_WRITE_LEN,
 } from "../layout/queue";
 import {
-  DESC_SIZE, DESC_ADDR, DESC_LEN, DESC_FLAGS, DESC_NEXT, DESC_ALIGN, DESC_F_NEXT, DESC_F_WRITE,
-  DESC_F_INDIRECT, AVAIL_FLAGS, AVAIL_IDX, AVAIL_RING, AVAIL_ELEM_SIZE, AVAIL_TRAILER, AVAIL_ALIGN,
-  AVAIL_F_NO_INTERRUPT, USED_FLAGS, USED_IDX, USED_RING, USED_ELEM_SIZE, USED_TRAILER, USED_ALIGN,
-  USED_F_NO_NOTIFY, USED_ELEM_ID, USED_ELEM_LEN,
+  DESC_SIZE, DESC_ADDR, DESC_LEN, DESC_FLAGS, DESC_NEXT, DESC_F_NEXT, DESC_F_WRITE,
+  DESC_F_INDIRECT, AVAIL_FLAGS, AVAIL_IDX, AVAIL_RING, AVAIL_ELEM_SIZE, AVAIL_F_NO_INTERRUPT,
+  USED_FLAGS, USED_IDX, USED_RING, USED_ELEM_SIZE, USED_F_NO_NOTIFY, USED_ELEM_ID, USED_ELEM_LEN,
 } from "../layout/split";
 import {
   CHAIN_SIZE, CHAIN_ID, CHAIN_SEG, CHAIN_NREAD, CHAIN_NWRITE, CHAIN_READ_LEN, CHAIN_WRITE_LEN,
@@ -34,21 +33,12 @@ import {
   enter, enterAny, breakQueue, refuse, queueSize, hasFeature, needEvent, validQueueSize,
   checkArea, inMemory,
 } from "../shared/common";
+import { usedEventAddr, availEventAddr, checkSplitAreas } from "./areas";
 import { regionsCheck, translateWhole, translateInto } from "../shared/regions";
 import { recordSingle } from "../shared/chain-record";
 import { inFlight, markPopped, clearShadow, checkUsedRecords } from "../shared/device-shadow";
 
 const KIND = CB_KIND_SPLIT_DEVICE;
-
-// @ts-ignore: decorator
-@inline function usedEventAddr(cb: u32, q: u32): u32 {
-  return load<u32>(cb + CB_DRIVER_AREA) + AVAIL_RING + q * AVAIL_ELEM_SIZE;
-}
-
-// @ts-ignore: decorator
-@inline function availEventAddr(cb: u32, q: u32): u32 {
-  return load<u32>(cb + CB_DEVICE_AREA) + USED_RING + q * USED_ELEM_SIZE;
-}
 
 /**
  * Checks the configuration and the region table, and initialises the device side from the
@@ -60,12 +50,8 @@ export function splitDeviceReset(cb: u32): i32 {
   if (rc != 0) return rc;
   const q = queueSize(cb);
   if (!validQueueSize(q)) return refuse(cb, ERR_BAD_CONFIG, q);
-  const desc = load<u32>(cb + CB_DESC);
-  const avail = load<u32>(cb + CB_DRIVER_AREA);
-  const used = load<u32>(cb + CB_DEVICE_AREA);
-  if (checkArea(desc, DESC_ALIGN, <u64>q * DESC_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, desc);
-  if (checkArea(avail, AVAIL_ALIGN, <u64>q * AVAIL_ELEM_SIZE + AVAIL_RING + AVAIL_TRAILER) != 0) return refuse(cb, ERR_BAD_CONFIG, avail);
-  if (checkArea(used, USED_ALIGN, <u64>q * USED_ELEM_SIZE + USED_RING + USED_TRAILER) != 0) return refuse(cb, ERR_BAD_CONFIG, used);
+  const areas = checkSplitAreas(cb, q);
+  if (areas != 0) return areas;
   if (regionsCheck(load<u32>(cb + DEV_REGIONS), load<u32>(cb + DEV_NUM_REGIONS)) != 0) return refuse(cb, ERR_BAD_CONFIG, 0);
   const shadow = load<u32>(cb + SDEV_SHADOW);
   if (checkArea(shadow, 4, <u64>q * DSHADOW_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, shadow);
@@ -84,6 +70,7 @@ export function splitDeviceReset(cb: u32): i32 {
   clearShadow(shadow, q);
   store<i32>(cb + CB_STATUS, 0);
   store<u32>(cb + CB_DETAIL, 0);
+  const used = load<u32>(cb + CB_DEVICE_AREA);
   const eventIdx = hasFeature(cb, F_EVENT_IDX);
   const notify = (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0;
   // 2.7.10.1 (device side of it): with EVENT_IDX the device keeps used.flags at 0.

@@ -11,45 +11,34 @@
 // front of the list (LIFO), or with VIRTIO_F_IN_ORDER on its tail, which keeps allocation in ring
 // order as 2.7.5.2 asks (next = x + 1, and 0 after the last descriptor of the table).
 import {
-  CB_QUEUE_SIZE, CB_STATUS, CB_DETAIL, CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS,
-  CB_OPT_NOTIFY, CB_KIND_SPLIT_DRIVER,
-  SDRV_FREE_HEAD, SDRV_NUM_FREE, SDRV_AVAIL_IDX, SDRV_KICK_IDX, SDRV_LAST_USED, SDRV_IN_FLIGHT,
-  SDRV_SHADOW, SDRV_INDIRECT, SDRV_INDIRECT_MAX, SDRV_FREE_TAIL, SDRV_OLDEST,
-  SHADOW_SIZE, SHADOW_TOKEN, SHADOW_WRITE_LEN, SHADOW_NEXT, SHADOW_NDESC, SHADOW_TAIL,
+  CB_STATUS, CB_DETAIL, CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY,
+  CB_KIND_SPLIT_DRIVER, SDRV_FREE_HEAD, SDRV_NUM_FREE, SDRV_AVAIL_IDX, SDRV_KICK_IDX,
+  SDRV_LAST_USED, SDRV_IN_FLIGHT, SDRV_SHADOW, SDRV_INDIRECT, SDRV_INDIRECT_MAX, SDRV_FREE_TAIL,
+  SDRV_OLDEST, SHADOW_SIZE, SHADOW_TOKEN, SHADOW_WRITE_LEN, SHADOW_NEXT, SHADOW_NDESC, SHADOW_TAIL,
   SHADOW_FLAGS, SHADOW_F_IN_FLIGHT, SHADOW_F_INDIRECT, NONE_16,
 } from "../layout/queue";
 import {
   DESC_SIZE, DESC_ADDR, DESC_LEN, DESC_FLAGS, DESC_NEXT, DESC_ALIGN, DESC_F_NEXT, DESC_F_WRITE,
-  DESC_F_INDIRECT, AVAIL_FLAGS, AVAIL_IDX, AVAIL_RING, AVAIL_ELEM_SIZE, AVAIL_TRAILER, AVAIL_ALIGN,
-  AVAIL_F_NO_INTERRUPT, USED_FLAGS, USED_IDX, USED_RING, USED_ELEM_SIZE, USED_ELEM_ID,
-  USED_ELEM_LEN, USED_TRAILER, USED_ALIGN, USED_F_NO_NOTIFY,
+  DESC_F_INDIRECT, AVAIL_FLAGS, AVAIL_IDX, AVAIL_RING, AVAIL_ELEM_SIZE, AVAIL_F_NO_INTERRUPT,
+  USED_FLAGS, USED_IDX, USED_RING, USED_ELEM_SIZE, USED_ELEM_ID, USED_ELEM_LEN, USED_F_NO_NOTIFY,
 } from "../layout/split";
 import {
   CHAIN_SIZE, CHAIN_ID, CHAIN_SEG, CHAIN_NREAD, CHAIN_NWRITE, SEG_SIZE, SEG_OFFSET, SEG_LEN,
   USED_REC_SIZE, USED_REC_ID, USED_REC_LEN,
 } from "../layout/batch";
 import {
-  ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS, ERR_USED_IDX_JUMP,
-  ERR_USED_ID_OUT_OF_RANGE, ERR_USED_ID_NOT_IN_FLIGHT, ERR_USED_LEN_TOO_LARGE, ERR_SEGMENTS_FULL,
+  ERR_BAD_CONFIG, ERR_OUT_OF_MEMORY_BOUNDS, ERR_USED_IDX_JUMP, ERR_USED_ID_OUT_OF_RANGE,
+  ERR_USED_ID_NOT_IN_FLIGHT, ERR_USED_LEN_TOO_LARGE, ERR_SEGMENTS_FULL,
 } from "../layout/errors";
 import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
 import {
   enter, enterAny, breakQueue, refuse, queueSize, hasFeature, needEvent, validQueueSize,
   checkArea, inMemory,
 } from "../shared/common";
+import { usedEventAddr, availEventAddr, checkSplitAreas } from "./areas";
 import { checkAddBurst, detachAll } from "../shared/driver-common";
 
 const KIND = CB_KIND_SPLIT_DRIVER;
-
-// @ts-ignore: decorator
-@inline function usedEventAddr(cb: u32, q: u32): u32 {
-  return load<u32>(cb + CB_DRIVER_AREA) + AVAIL_RING + q * AVAIL_ELEM_SIZE;
-}
-
-// @ts-ignore: decorator
-@inline function availEventAddr(cb: u32, q: u32): u32 {
-  return load<u32>(cb + CB_DEVICE_AREA) + USED_RING + q * USED_ELEM_SIZE;
-}
 
 /**
  * Checks the configuration the host wrote into the block and initialises the driver side:
@@ -62,13 +51,9 @@ export function splitDriverReset(cb: u32): i32 {
   if (rc != 0) return rc;
   const q = queueSize(cb);
   if (!validQueueSize(q)) return refuse(cb, ERR_BAD_CONFIG, q);
-  const desc = load<u32>(cb + CB_DESC);
-  const avail = load<u32>(cb + CB_DRIVER_AREA);
-  const used = load<u32>(cb + CB_DEVICE_AREA);
+  const areas = checkSplitAreas(cb, q);
+  if (areas != 0) return areas;
   const shadow = load<u32>(cb + SDRV_SHADOW);
-  if (checkArea(desc, DESC_ALIGN, <u64>q * DESC_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, desc);
-  if (checkArea(avail, AVAIL_ALIGN, <u64>q * AVAIL_ELEM_SIZE + AVAIL_RING + AVAIL_TRAILER) != 0) return refuse(cb, ERR_BAD_CONFIG, avail);
-  if (checkArea(used, USED_ALIGN, <u64>q * USED_ELEM_SIZE + USED_RING + USED_TRAILER) != 0) return refuse(cb, ERR_BAD_CONFIG, used);
   if (checkArea(shadow, 4, <u64>q * SHADOW_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, shadow);
   const ind = load<u32>(cb + SDRV_INDIRECT);
   if (ind != 0) {
@@ -97,6 +82,7 @@ export function splitDriverReset(cb: u32): i32 {
     store<u16>(s + SHADOW_TAIL, i);
     store<u16>(s + SHADOW_FLAGS, 0);
   }
+  const avail = load<u32>(cb + CB_DRIVER_AREA);
   const eventIdx = hasFeature(cb, F_EVENT_IDX);
   const notify = (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0;
   // 2.7.7.1: with EVENT_IDX the driver MUST keep avail.flags at 0; otherwise flags is 0 or 1.
