@@ -23,17 +23,20 @@ import {
   CHAIN_DESCS, SEG_SIZE, USED_REC_SIZE, USED_REC_ID, USED_REC_LEN,
 } from "../layout/batch";
 import {
-  ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS, ERR_SEGMENTS_FULL,
-  ERR_CHAIN_TOO_LONG, ERR_INDIRECT_NOT_NEGOTIATED, ERR_INDIRECT_NESTED, ERR_INDIRECT_WITH_NEXT,
+  ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS, ERR_CHAIN_TOO_LONG,
+  ERR_INDIRECT_NOT_NEGOTIATED, ERR_INDIRECT_NESTED, ERR_INDIRECT_WITH_NEXT,
   ERR_INDIRECT_BAD_LENGTH, ERR_BUFFER_NOT_IN_REGIONS, ERR_BUFFER_ADDRESS_OVERFLOW,
   ERR_WRITABLE_BEFORE_READABLE, ERR_CHAIN_TOO_MANY_BYTES, ERR_PACKED_DESC_NOT_AVAILABLE,
   ERR_PACKED_ID_OUT_OF_RANGE, ERR_PACKED_ID_IN_FLIGHT, ERR_PACKED_RING_OVERRUN,
   ERR_INDIRECT_IN_LIST,
 } from "../layout/errors";
 import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
-import { enter, enterAny, breakQueue, refuse, queueSize, hasFeature, checkArea, inMemory } from "../shared/common";
+import {
+  enter, enterAny, refuse, queueSize, hasFeature, checkArea, inMemory,
+} from "../shared/common";
 import { regionsCheck, translateWhole, translateInto } from "../shared/regions";
 import { recordSingle } from "../shared/chain-record";
+import { endPop } from "../shared/device-common";
 import { inFlight, markPopped, clearShadow, checkUsedRecords } from "../shared/device-shadow";
 import { isAvailable, usedBits, validPackedQueueSize, packedNeedEvent } from "./flags";
 
@@ -254,12 +257,7 @@ export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32,
     store<u32>(cb + PDEV_IN_FLIGHT_DESCS, inFlightDescs);
     if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) writeDeviceEvent(cb, true);
   }
-  if (err == ERR_SEGMENTS_FULL) return got > 0 ? <i32>got : refuse(cb, err, load<u32>(cb + CB_DETAIL));
-  if (err != 0) {
-    breakQueue(cb, err, load<u32>(cb + CB_DETAIL));
-    return got > 0 ? <i32>got : err;
-  }
-  return <i32>got;
+  return endPop(cb, got, err);
 }
 
 /**

@@ -29,7 +29,9 @@ import {
   ERR_USED_ID_NOT_IN_FLIGHT, ERR_USED_LEN_TOO_LARGE,
 } from "../layout/errors";
 import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
-import { enter, enterAny, breakQueue, refuse, queueSize, hasFeature, checkArea, inMemory } from "../shared/common";
+import {
+  enter, enterAny, refuse, queueSize, hasFeature, checkArea, inMemory, endBurst,
+} from "../shared/common";
 import { checkAddBurst, detachAll } from "../shared/driver-common";
 import { isUsed, availableBits, validPackedQueueSize, packedNeedEvent } from "./flags";
 
@@ -301,11 +303,7 @@ export function packedDriverCollect(cb: u32, out: u32, max: u32): i32 {
     store<u32>(cb + PDRV_ORDER_HEAD, orderHead);
     if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) writeDriverEvent(cb, true);
   }
-  if (err != 0) {
-    breakQueue(cb, err, detail);
-    return got > 0 ? <i32>got : err;
-  }
-  return <i32>got;
+  return endBurst(cb, got, err, detail);
 }
 
 /** Asks for used buffer notifications again; returns 1 when a used buffer is already waiting. */

@@ -48,6 +48,20 @@ export function refuse(cb: u32, code: i32, detail: u32): i32 {
   return code;
 }
 
+/**
+ * The end of a burst that took `got` entries and then stopped at `err` (0: it did not): a fault
+ * breaks the queue (with `detail`), and the call still returns what it took before the fault;
+ * only a burst that took nothing returns the fault itself. The next call reports it (sticky).
+ */
+// @ts-ignore: decorator
+@inline export function endBurst(cb: u32, got: u32, err: i32, detail: u32): i32 {
+  if (err != 0) {
+    breakQueue(cb, err, detail);
+    return got > 0 ? <i32>got : err;
+  }
+  return <i32>got;
+}
+
 // @ts-ignore: decorator
 @inline export function queueSize(cb: u32): u32 {
   return load<u32>(cb + CB_QUEUE_SIZE);

@@ -22,7 +22,7 @@ import {
   CHAIN_DESCS, SEG_SIZE, USED_REC_SIZE, USED_REC_ID, USED_REC_LEN,
 } from "../layout/batch";
 import {
-  ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS, ERR_SEGMENTS_FULL,
+  ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS,
   ERR_AVAIL_IDX_JUMP, ERR_HEAD_OUT_OF_RANGE, ERR_NEXT_OUT_OF_RANGE, ERR_CHAIN_TOO_LONG,
   ERR_INDIRECT_NOT_NEGOTIATED, ERR_INDIRECT_NESTED, ERR_INDIRECT_WITH_NEXT,
   ERR_INDIRECT_BAD_LENGTH, ERR_BUFFER_NOT_IN_REGIONS, ERR_BUFFER_ADDRESS_OVERFLOW,
@@ -36,6 +36,7 @@ import {
 import { usedEventAddr, availEventAddr, checkSplitAreas } from "./areas";
 import { regionsCheck, translateWhole, translateInto } from "../shared/regions";
 import { recordSingle } from "../shared/chain-record";
+import { endPop } from "../shared/device-common";
 import { inFlight, markPopped, clearShadow, checkUsedRecords } from "../shared/device-shadow";
 
 const KIND = CB_KIND_SPLIT_DEVICE;
@@ -246,12 +247,7 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
       atomic.store<u16>(availEventAddr(cb, q), last);
     }
   }
-  if (err == ERR_SEGMENTS_FULL) return got > 0 ? <i32>got : refuse(cb, err, load<u32>(cb + CB_DETAIL));
-  if (err != 0) {
-    breakQueue(cb, err, load<u32>(cb + CB_DETAIL));
-    return got > 0 ? <i32>got : err;
-  }
-  return <i32>got;
+  return endPop(cb, got, err);
 }
 
 /**

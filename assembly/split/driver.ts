@@ -33,7 +33,7 @@ import {
 import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
 import {
   enter, enterAny, breakQueue, refuse, queueSize, hasFeature, needEvent, validQueueSize,
-  checkArea, inMemory,
+  checkArea, inMemory, endBurst,
 } from "../shared/common";
 import { usedEventAddr, availEventAddr, checkSplitAreas } from "./areas";
 import { checkAddBurst, detachAll } from "../shared/driver-common";
@@ -273,11 +273,7 @@ export function splitDriverCollect(cb: u32, out: u32, max: u32): i32 {
       atomic.store<u16>(usedEventAddr(cb, q), last);
     }
   }
-  if (err != 0) {
-    breakQueue(cb, err, detail);
-    return got > 0 ? <i32>got : err;
-  }
-  return <i32>got;
+  return endBurst(cb, got, err, detail);
 }
 
 /**
@@ -353,11 +349,7 @@ function collectInOrder(cb: u32, q: u32, out: u32, max: u32, usedIdx: u32, pendi
       atomic.store<u16>(usedEventAddr(cb, q), last);
     }
   }
-  if (err != 0) {
-    breakQueue(cb, err, detail);
-    return got > 0 ? <i32>got : err;
-  }
-  return <i32>got;
+  return endBurst(cb, got, err, detail);
 }
 
 /**
