@@ -43,6 +43,8 @@ export interface EngineExports {
   /** Either layout's device Enable/DisableNotify, by the control block's kind. */
   deviceEnableNotify(cb: number): number;
   deviceDisableNotify(cb: number): number;
+  /** Scatter-gather copy between two segment lists (assembly/net/scatter.ts). */
+  sgCopy(dst: number, dstN: number, dstSkip: number, src: number, srcN: number, srcSkip: number, bytes: number): number;
   // Dataplane (assembly/ring, assembly/mempool): ring and pool headers instead of control blocks.
   ringInit(ring: number): number;
   ringCount(ring: number): number;
