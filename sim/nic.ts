@@ -17,7 +17,8 @@
 // push the NIC asks interruptNeeded() and reports the queues that want an interrupt.
 //
 // Everything is per burst: pops of up to `burst` chains and at most one push per queue per tick,
-// with the per-packet work (copies, checks) done in JS on typed arrays over the shared memory.
+// with the per-packet checks done in JS on typed arrays over the shared memory and each frame
+// copy one call of the engine's scatter-gather copy (sglist.ts).
 import { ChainBatch, UsedBatch } from '../src/batch.js';
 import type { Engine } from '../src/engine.js';
 import type { MemoryPlan } from '../src/memory.js';
@@ -113,8 +114,8 @@ export class SoftNic {
     this.rxPop = new ChainBatch(engine, plan, c.burst, c.burst * c.maxSegs);
     this.txUsed = new UsedBatch(engine, plan, q);
     this.rxUsed = new UsedBatch(engine, plan, q);
-    this.txStore = new ChainStore(q, c.maxSegs);
-    this.rxStore = new ChainStore(q, c.maxSegs);
+    this.txStore = new ChainStore(engine, plan, q, c.maxSegs);
+    this.rxStore = new ChainStore(engine, plan, q, c.maxSegs);
     this.ready = new U32Fifo(q);
     this.rxHeld = new U32Fifo(q);
     this.due = new Uint32Array(q);
@@ -248,7 +249,7 @@ export class SoftNic {
         if (this.txStore.isFlatAligned(head)) {
           rcv.receive(this.txStore.firstOffset(head), bytes);
         } else if (bytes <= this.scratchLen) {
-          gatherFrom(this.u8, this.txStore, head, this.scratch, bytes);
+          gatherFrom(this.txStore, head, this.scratch, bytes);
           rcv.receive(this.scratch, bytes);
         } else {
           rcv.reject(); // longer than any frame this NIC knows
@@ -270,7 +271,7 @@ export class SoftNic {
           stampPacket(this.u8, this.u32, this.rxStore.firstOffset(head), this.frameSize, seq, this.key);
         } else {
           stampPacket(this.u8, this.u32, this.scratch, this.frameSize, seq, this.key);
-          scatterInto(this.u8, this.scratch, this.rxStore, head, this.packetLen);
+          scatterInto(this.scratch, this.rxStore, head, this.packetLen);
         }
         this.rxUsed.push(head, this.packetLen);
         this.rxDelivered++;
@@ -296,7 +297,7 @@ export class SoftNic {
         this.completeTx(txHead);
         continue;
       }
-      copyBetween(this.u8, this.txStore, txHead, this.rxStore, rxHead, bytes);
+      copyBetween(this.txStore, txHead, this.rxStore, rxHead, bytes);
       this.rxUsed.push(rxHead, bytes);
       this.rxDelivered++;
       this.completeTx(txHead);

@@ -9,6 +9,7 @@ import { PacketPool } from './pool.js';
 import { Receiver } from './receiver.js';
 import { CompletionScheduler } from './scheduler.js';
 import { SoftNic } from './nic.js';
+import { ChainStore } from './sglist.js';
 import { NetDriver } from './netdriver.js';
 import { openQueue, queueBytes, type QueueConfig, type RingKind } from './queues.js';
 import { resolveSimOptions, MAX_SEGMENTS, type SimOptions, type SimMode } from './options.js';
@@ -103,6 +104,7 @@ export function runSimulation(options: SimOptions, onProgress?: (p: SimProgress)
   const q = o.queueSize;
   const batches = 2 * (maxChains * 24 + maxChains * o.segments * 8 + q * 8 + 256) // driver
     + 2 * (o.batch * 24 + o.batch * NIC_MAX_SEGS * 8 + q * 8 + 256) // NIC
+    + 2 * ChainStore.planBytes(q, NIC_MAX_SEGS) // NIC: the chains it holds
     + NET_HDR_SIZE + MAX_FRAME_SIZE + 64;
   const bytes = WASM_PAGE + 2 * queueBytes(o.ring, qc) + poolCount * stride + 4096 + batches + WASM_PAGE;
   const memory = createSharedMemory(bytes);

@@ -300,12 +300,12 @@ describe('segment copies', () => {
     batch.clear();
     batch.begin(0); batch.read(src, 12); batch.read(src + 12, 50); batch.read(src + 62, 38); batch.end();
     batch.begin(1); batch.write(dst, 7); batch.write(dst + 7, 60); batch.write(dst + 67, 40); batch.end();
-    const a = new ChainStore(4, 4), b = new ChainStore(4, 4);
+    const a = new ChainStore(engine, plan, 4, 4), b = new ChainStore(engine, plan, 4, 4);
     expect(a.hold(batch, 0)).toBe(true);
     expect(b.hold(batch, 1)).toBe(true);
     expect(a.bytes[0]).toBe(100);
     expect(b.bytes[1]).toBe(107);
-    copyBetween(engine.u8, a, 0, b, 1, len);
+    copyBetween(a, 0, b, 1, len);
     expect(engine.u8.slice(dst, dst + len)).toEqual(engine.u8.slice(src, src + len));
     expect(engine.u8[dst + len]).toBe(0);
   });
@@ -318,8 +318,8 @@ describe('segment copies', () => {
     batch.begin(0);
     for (let i = 0; i < 3; i++) batch.read(8192 + i * 16, 16);
     batch.end();
-    expect(new ChainStore(1, 2).hold(batch, 0)).toBe(false);
-    expect(new ChainStore(1, 3).hold(batch, 0)).toBe(true);
+    expect(new ChainStore(engine, plan, 1, 2).hold(batch, 0)).toBe(false);
+    expect(new ChainStore(engine, plan, 1, 3).hold(batch, 0)).toBe(true);
   });
 });
 

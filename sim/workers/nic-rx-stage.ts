@@ -16,12 +16,11 @@ import type { StageResult } from './nic-tx-stage.js';
 
 export function createTask(c: StageConfig, ctx: TaskContext): Task {
   const engine = ctx.engine;
-  const u8 = engine.u8;
   const plan = arenaPlan(engine, c.arena);
   const q = c.queueSize;
   const rx = deviceOf(engine, plan, c.queue);
-  const table = new ChainStore(q, c.maxSegs, { buffer: ctx.memory.buffer, addr: c.table });
-  const store = new ChainStore(q, c.maxSegs);
+  const table = new ChainStore(engine, plan, q, c.maxSegs, c.table);
+  const store = new ChainStore(engine, plan, q, c.maxSegs);
   const fromTx = HandleRing.attach(engine, c.toRx);
   const done = HandleRing.attach(engine, c.txDone);
   const fromTxWake = new RingWake(ctx.memory, c.toRxWake.addr, c.toRxWake.worker, ctx.ring);
@@ -74,7 +73,7 @@ export function createTask(c: StageConfig, ctx: TaskContext): Task {
           malformed++;
           used.push(rxHead, 0);
         } else {
-          copyBetween(u8, table, txHead, store, rxHead, bytes);
+          copyBetween(table, txHead, store, rxHead, bytes);
           used.push(rxHead, bytes);
         }
         back.handles[back.count++] = txHead;

@@ -20,7 +20,7 @@ export function createTask(c: StageConfig, ctx: TaskContext): Task {
   const plan = arenaPlan(engine, c.arena);
   const q = c.queueSize;
   const tx = deviceOf(engine, plan, c.queue);
-  const table = new ChainStore(q, c.maxSegs, { buffer: ctx.memory.buffer, addr: c.table });
+  const table = new ChainStore(engine, plan, q, c.maxSegs, c.table);
   const toRx = HandleRing.attach(engine, c.toRx);
   const done = HandleRing.attach(engine, c.txDone);
   const toRxWake = new RingWake(ctx.memory, c.toRxWake.addr, c.toRxWake.worker, ctx.ring);

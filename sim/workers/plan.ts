@@ -41,12 +41,20 @@ export function planWorkerSim(o: ResolvedWorkerSimOptions, loadEngine: (m: WebAs
   // Each task's arena: its queue handles' private state, its burst arrays, slack.
   const arenaBytes = 2 * queueBytes(o.ring, qc) + 4 * (maxChains * 24 + maxChains * Math.max(o.segments, NIC_MAX_SEGS) * 8 + q * 8 + 256)
     + 4 * q + NET_HDR_SIZE + MAX_FRAME_SIZE + WASM_PAGE;
+  // The NIC's own ChainStores, in the arena of the task that holds them: two for the NIC task,
+  // one for the rx stage (the tx stage's transmit chains are in the shared chain table).
+  const storeBytes = ChainStore.planBytes(q, NIC_MAX_SEGS);
   const bytes = WASM_PAGE + 2 * queueBytes(o.ring, qc) + poolCount * eltSize(bufferSize) + ringBytes(nextPow2(poolCount)) + 4096
-    + controlBytes(o.workers) + 8 * 64 + 2 * ringBytes(nextPow2(q)) + ChainStore.bytes(q, NIC_MAX_SEGS) + 4 * arenaBytes + WASM_PAGE;
+    + controlBytes(o.workers) + 8 * 64 + 2 * ringBytes(nextPow2(q)) + ChainStore.bytes(q, NIC_MAX_SEGS) + 4 * arenaBytes + 2 * storeBytes
+    + WASM_PAGE;
   const memory = createSharedMemory(bytes);
   const engine = loadEngine(memory);
   const plan = new MemoryPlan(memory);
-  const arena = (): Arena => { const start = plan.alloc(arenaBytes, 64, 'task arena'); return { start, end: start + arenaBytes }; };
+  const arena = (extra = 0): Arena => {
+    const size = arenaBytes + extra;
+    const start = plan.alloc(size, 64, 'task arena');
+    return { start, end: start + size };
+  };
   const word = (label: string): number => plan.alloc(64, 64, label); // one word per cache line
 
   const features: FeatureSet = RING_FEATURES.VERSION_1 | (o.eventIdx ? RING_FEATURES.EVENT_IDX : 0n)
@@ -67,7 +75,7 @@ export function planWorkerSim(o: ResolvedWorkerSimOptions, loadEngine: (m: WebAs
     const kicks: SignalRef = { addr: word('kicks'), worker: at.nic };
     tasks.push(driverSpec(at.driver, kicks, kicks));
     const nic: NicTaskConfig = {
-      arena: arena(), tx, rx, queueSize: q, batch: o.batch, frameSize: o.frameSize, packets: o.packets, key, maxSegs: NIC_MAX_SEGS,
+      arena: arena(2 * storeBytes), tx, rx, queueSize: q, batch: o.batch, frameSize: o.frameSize, packets: o.packets, key, maxSegs: NIC_MAX_SEGS,
       latency: o.latency, jitter: o.jitter, outOfOrder: o.outOfOrder, seed: deriveSeed(o.seed, 1), kicks, irq,
     };
     tasks.push({ name: 'nic', worker: at.nic, module: builtModule('sim/workers/nic-task.js'), config: nic });
@@ -83,7 +91,7 @@ export function planWorkerSim(o: ResolvedWorkerSimOptions, loadEngine: (m: WebAs
       irq,
     };
     const txStage: StageConfig = { ...shared, arena: arena(), queue: tx, kicks: kickTx };
-    const rxStage: StageConfig = { ...shared, arena: arena(), queue: rx, kicks: kickRx };
+    const rxStage: StageConfig = { ...shared, arena: arena(storeBytes), queue: rx, kicks: kickRx };
     tasks.push({ name: 'nic tx stage', worker: at.txStage, module: builtModule('sim/workers/nic-tx-stage.js'), config: txStage });
     tasks.push({ name: 'nic rx stage', worker: at.rxStage, module: builtModule('sim/workers/nic-rx-stage.js'), config: rxStage });
   }
