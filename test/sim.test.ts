@@ -6,7 +6,7 @@ import { SimOptionError, type SimOptions } from '../sim/options.js';
 import { Receiver, orderChecksumOf } from '../sim/receiver.js';
 import { NET_HDR_SIZE, stampPacket } from '../sim/frame.js';
 import { CompletionScheduler } from '../sim/scheduler.js';
-import { ChainStore, copyBetween } from '../sim/sglist.js';
+import { ChainStore, copyBetween, gatherFrom, scatterInto } from '../sim/sglist.js';
 import { Prng } from '../sim/prng.js';
 import { ChainBatch, MemoryPlan, createSharedMemory } from '../src/index.js';
 import { loadEngine } from '../src/node.js';
@@ -320,6 +320,85 @@ describe('segment copies', () => {
     batch.end();
     expect(new ChainStore(engine, plan, 1, 2).hold(batch, 0)).toBe(false);
     expect(new ChainStore(engine, plan, 1, 3).hold(batch, 0)).toBe(true);
+  });
+
+  it('ChainStore keeps a held chain as SEG records at addr + head * maxSegs * 8, with its bytes and segments', () => {
+    const memory = createSharedMemory(1 << 20);
+    const engine = loadEngine(memory);
+    const plan = new MemoryPlan(memory);
+    const batch = new ChainBatch(engine, plan, 2, 8);
+    batch.begin(3); batch.write(8192, 17); batch.write(9000, 1); batch.write(10000, 100); batch.end();
+    // A store over an area planned elsewhere (as the pipeline's shared chain table is).
+    const area = plan.alloc(ChainStore.bytes(4, 4), 64, 'test chain table');
+    const store = new ChainStore(engine, plan, 4, 4, area);
+    expect(store.hold(batch, 0)).toBe(true);
+    expect(store.addr).toBe(area);
+    expect(store.segs(3)).toBe(area + 3 * 4 * 8);
+    expect([...engine.u32.subarray(store.segs(3) >>> 2, (store.segs(3) >>> 2) + 6)]).toEqual([8192, 17, 9000, 1, 10000, 100]);
+    expect(store.bytes[3]).toBe(118);
+    expect(store.nSegs[3]).toBe(3);
+    expect(store.bytes.byteOffset).toBe(area + 4 * 4 * 8);
+    expect(store.nSegs.byteOffset).toBe(area + 4 * 4 * 8 + 4 * 4);
+    expect(store.nSegs.byteOffset + store.nSegs.byteLength).toBe(area + ChainStore.bytes(4, 4));
+    expect(store.isFlatAligned(3)).toBe(false);
+    expect(store.firstOffset(3)).toBe(8192);
+  });
+
+  it('the engine\'s sgCopy moves frames cut 17 + 1 + 100 into 50 + 50 + 50 byte for byte, and no further', () => {
+    const memory = createSharedMemory(1 << 20);
+    const engine = loadEngine(memory);
+    const plan = new MemoryPlan(memory);
+    const u8 = engine.u8;
+    const batch = new ChainBatch(engine, plan, 2, 8);
+    // Source segments scattered over memory; destination segments with a canary gap between
+    // them and after the last one.
+    const srcAt = [8192, 9001, 10003], srcLen = [17, 1, 100];
+    const dstAt = [16384, 16384 + 64, 16384 + 128], dstLen = [50, 50, 50];
+    const canary = 0xa5;
+    u8.fill(canary, 16384 - 64, 16384 + 256);
+    const rnd = new Prng(7);
+    const frame = Uint8Array.from({ length: 118 }, () => rnd.next() & 0xff);
+    let k = 0;
+    for (let j = 0; j < 3; j++) for (let i = 0; i < srcLen[j]; i++) u8[srcAt[j] + i] = frame[k++];
+    batch.begin(5); for (let j = 0; j < 3; j++) batch.read(srcAt[j], srcLen[j]); batch.end();
+    batch.begin(2); for (let j = 0; j < 3; j++) batch.write(dstAt[j], dstLen[j]); batch.end();
+    const tx = new ChainStore(engine, plan, 8, 4), rx = new ChainStore(engine, plan, 8, 4);
+    expect(tx.hold(batch, 0)).toBe(true);
+    expect(rx.hold(batch, 1)).toBe(true);
+    expect(rx.bytes[2]).toBe(150);
+
+    /** The bytes of chain 2's destination segments, in order, and whether every byte outside them is still the canary. */
+    const received = (): Uint8Array => Uint8Array.from(dstAt.flatMap((at, j) => [...u8.subarray(at, at + dstLen[j])]));
+    const outsideIntact = (): boolean => {
+      for (let a = 16384 - 64; a < 16384 + 256; a++) {
+        if (!dstAt.some((at, j) => a >= at && a < at + dstLen[j]) && u8[a] !== canary) return false;
+      }
+      return true;
+    };
+
+    copyBetween(tx, 5, rx, 2, 118);
+    expect(received().subarray(0, 118)).toEqual(frame);
+    expect(received().subarray(118).every((b) => b === canary)).toBe(true); // the rest of the last segment
+    expect(outsideIntact()).toBe(true);
+
+    // Gather into contiguous memory, and scatter from it, through the one-segment scratch list.
+    const flat = 32768;
+    u8.fill(canary, flat, flat + 200);
+    gatherFrom(tx, 5, flat, 118);
+    expect(u8.subarray(flat, flat + 118)).toEqual(frame);
+    expect(u8[flat + 118]).toBe(canary);
+    u8.fill(canary, 16384 - 64, 16384 + 256);
+    scatterInto(flat, rx, 2, 118);
+    expect(received().subarray(0, 118)).toEqual(frame);
+    expect(outsideIntact()).toBe(true);
+
+    // More than the destination holds: the engine copies what fits, never past the last
+    // segment, and the caller hears of it.
+    u8.fill(canary, 16384 - 64, 16384 + 256);
+    for (let i = 0; i < 200; i++) u8[flat + i] = i;
+    expect(() => scatterInto(flat, rx, 2, 200)).toThrow(/150 of 200/);
+    expect(received()).toEqual(u8.subarray(flat, flat + 150));
+    expect(outsideIntact()).toBe(true);
   });
 });
 
