@@ -119,7 +119,12 @@ describe('vhost-user back-end, well-behaved front-end', () => {
       expect([...r.device.rarpMac!]).toEqual([1, 2, 3, 4, 5, 6]);
       const mtu2 = readConfig(await fe.call(R.GET_CONFIG, configPayload(10, 0, new Uint8Array(2))));
       expect([...mtu2.data]).toEqual([0x78, 0x05]);
-      expect(readU64(await fe.call(R.GET_PROTOCOL_FEATURES))).toBe(r.server.session!.negotiatedProtocolFeatures | (1n << 4n) | (1n << 2n));
+      // Offered: the back-end's own (MQ, REPLY_ACK, STATUS, RESET_DEVICE, CONFIGURE_MEM_SLOTS)
+      // and the device model's (here CONFIG, NET_MTU, RARP).
+      const PF = P.ProtocolFeature;
+      const offered = [PF.MQ, PF.REPLY_ACK, PF.STATUS, PF.RESET_DEVICE, PF.CONFIGURE_MEM_SLOTS, PF.CONFIG, PF.NET_MTU, PF.RARP]
+        .reduce((s, b) => s | (1n << BigInt(b)), 0n);
+      expect(readU64(await fe.call(R.GET_PROTOCOL_FEATURES))).toBe(offered);
     } finally {
       fe.close();
       r.close();

@@ -4,15 +4,15 @@
 // it to the device model (device-model.ts), which runs it. Every handler checks its input before
 // changing anything; what happens on error is `handle`'s comment.
 import { close as closeFd, fdKind, fdSeals, setNonBlocking, F_SEAL_SHRINK } from '../native/index.js';
-import { RING_FEATURES, type FeatureSet } from '../features.js';
+import { RING_FEATURES, featureProblems, type FeatureSet } from '../features.js';
 import type { Engine } from '../engine.js';
 import type { RingLayout } from '../ring.js';
 import * as P from './protocol.js';
 import {
   ProtocolError, encodeReply, u64Payload, statePayload, readEmpty, readU64, readState, readAddr, readMemTable,
-  readVringFd, readConfig, configPayload, type Message,
+  readVringFd, readConfig, configPayload, readSingleRegion, type Message,
 } from './message.js';
-import { GuestMemory } from './guest-memory.js';
+import { GuestMemory, MAX_MEM_SLOTS } from './guest-memory.js';
 import type { MemoryWindow } from './memory-table.js';
 import type { RingSlots } from './ring-slots.js';
 import { Vring, vringAreas, vringNumProblem, vringBase, vringBaseProblem, buildRingDevice } from './vring.js';
@@ -37,9 +37,11 @@ export interface BackendOptions {
 
 const PF = P.ProtocolFeature;
 /** Protocol features the generic back-end implements itself; a device model adds its own. */
-export const BACKEND_PROTOCOL_FEATURES: bigint = [PF.MQ, PF.REPLY_ACK, PF.STATUS]
+export const BACKEND_PROTOCOL_FEATURES: bigint = [PF.MQ, PF.REPLY_ACK, PF.STATUS, PF.RESET_DEVICE, PF.CONFIGURE_MEM_SLOTS]
   .reduce((s, b) => s | (1n << BigInt(b)), 0n);
 const PROTOCOL_FEATURES_BIT = 1n << BigInt(P.F_PROTOCOL_FEATURES);
+/** Device status bit FEATURES_OK (VIRTIO 1.2 2.1). */
+const STATUS_FEATURES_OK = 8;
 
 /** A request this back-end does not carry out; harmless to ignore when no ack was asked for. */
 class Refused extends Error {}
@@ -265,6 +267,10 @@ export class VhostUserBackend {
     on(R.SET_PROTOCOL_FEATURES, false, (m) => this.setProtocolFeatures(m));
     on(R.SET_OWNER, false, (m) => this.setOwner(m));
     on(R.RESET_OWNER, false, (m) => this.resetOwner(m));
+    on(R.RESET_DEVICE, false, (m) => this.resetDevice(m));
+    on(R.GET_MAX_MEM_SLOTS, true, (m) => this.getMaxMemSlots(m));
+    on(R.ADD_MEM_REG, false, (m) => this.addMemReg(m), 'any');
+    on(R.REM_MEM_REG, false, (m) => this.remMemReg(m), 'any');
     on(R.SET_MEM_TABLE, false, (m) => this.setMemTable(m), 'any');
     on(R.SET_VRING_NUM, false, (m) => this.setVringNum(m));
     on(R.SET_VRING_ADDR, false, (m) => this.setVringAddr(m));
@@ -322,14 +328,72 @@ export class VhostUserBackend {
     this.owner = true;
   }
 
-  /** RESET_OWNER: every ring stopped and disabled. */
+  /** RESET_OWNER (deprecated; QEMU sends it on a device reset): the device reset, and no owner. */
   private resetOwner(m: Message): void {
     readEmpty(m);
+    this.reset(m);
+    this.owner = false;
+  }
+
+  /**
+   * RESET_DEVICE: "disable all rings and reset all internal device state to the initial state,
+   * ready to be reinitialized" (vhost-user.rst); the session, its owner, protocol features and
+   * guest memory stay.
+   */
+  private resetDevice(m: Message): void {
+    readEmpty(m);
+    this.reset(m);
+  }
+
+  /** Every ring stopped and forgotten (num, addresses, base, fds), features and status back to 0. */
+  private reset(m: Message): void {
     for (const r of this.rings) {
       this.stop(r, m.request);
-      r.enabled = false;
+      r.forget();
     }
-    this.owner = false;
+    this.features = 0n;
+    this.featuresSet = false;
+    this.status = 0;
+  }
+
+  /** GET_MAX_MEM_SLOTS (CONFIGURE_MEM_SLOTS): how many regions ADD_MEM_REG may map. */
+  private getMaxMemSlots(m: Message): Uint8Array {
+    readEmpty(m);
+    return u64Payload(BigInt(MAX_MEM_SLOTS));
+  }
+
+  /**
+   * ADD_MEM_REG: one more region, with its fd. The rings that run are stopped, their device side
+   * gets the new region table, and they start again (nothing is held between bursts, so nothing
+   * is lost).
+   */
+  private addMemReg(m: Message): void {
+    const region = readSingleRegion(m);
+    if (m.fds.length !== 1) throw new ProtocolError(m.request, `${m.fds.length} file descriptors, expected 1`, true);
+    this.checkMemoryFds(m);
+    const running = this.rings.filter((r) => r.running);
+    for (const r of running) this.stop(r, m.request);
+    try {
+      this.memory.add(region, m.fds[0]);
+    } finally {
+      for (const r of this.rings) this.tryStart(r);
+    }
+  }
+
+  /**
+   * REM_MEM_REG: unmaps the region with that guest address, size and user address. Rings whose
+   * areas were in it stay stopped (with a log line); the others start again on the new table.
+   */
+  private remMemReg(m: Message): void {
+    const region = readSingleRegion(m);
+    if (m.fds.length > 1) throw new ProtocolError(m.request, `${m.fds.length} file descriptors, expected at most 1`, true);
+    const running = this.rings.filter((r) => r.running);
+    for (const r of running) this.stop(r, m.request);
+    try {
+      this.memory.remove(region);
+    } finally {
+      for (const r of this.rings) this.tryStart(r);
+    }
   }
 
   /** SET_MEM_TABLE: checks the new table whole, stops the rings, remaps, restarts them. */
@@ -482,7 +546,16 @@ export class VhostUserBackend {
   private setStatus(m: Message): void {
     const v = readU64(m);
     if (v > 0xffn) this.invalid(m, `status 0x${v.toString(16)} does not fit a byte`);
-    this.status = Number(v);
+    let status = Number(v);
+    // 3.1.1: the device refuses features it cannot work with by not setting FEATURES_OK.
+    const problems = featureProblems(this.features);
+    if ((status & STATUS_FEATURES_OK) !== 0 && problems.length > 0) {
+      this.log(`SET_STATUS: FEATURES_OK not set: ${problems.join('; ')}`);
+      status &= ~STATUS_FEATURES_OK;
+    }
+    // Writing 0 resets the device (2.1.2): the rings stop (their state is kept for GET_VRING_BASE).
+    if (status === 0) for (const r of this.rings) this.stop(r, m.request);
+    this.status = status;
   }
 
   /** GET_STATUS: the last status set. */

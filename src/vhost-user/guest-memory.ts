@@ -6,11 +6,14 @@ import { fstatSync } from 'node:fs';
 import { mapIntoMemory, unmapFromMemory, PAGE_SIZE } from '../native/index.js';
 import type { Region } from '../queue-side.js';
 import type { MemRegion } from './message.js';
-import { memoryTableProblem, placeRegions, translateUser, type MemoryWindow, type PlacedRegion } from './memory-table.js';
+import { memoryTableProblem, placeRegions, placeRegion, translateUser, type MemoryWindow, type PlacedRegion } from './memory-table.js';
 
 export class GuestMemoryError extends Error {
   override name = 'GuestMemoryError';
 }
+
+/** Most regions ADD_MEM_REG may bring (GET_MAX_MEM_SLOTS); the engine's region table holds 64. */
+export const MAX_MEM_SLOTS = 32;
 
 export class GuestMemory {
   private table: PlacedRegion[] = [];
@@ -52,17 +55,7 @@ export class GuestMemory {
     } catch (e) {
       throw new GuestMemoryError((e as Error).message);
     }
-    regions.forEach((r, i) => {
-      let size: bigint;
-      try {
-        size = fstatSync(fds[i], { bigint: true }).size;
-      } catch (e) {
-        throw new GuestMemoryError(`region ${i}: fd ${fds[i]}: ${(e as Error).message}`);
-      }
-      if (r.mmapOffset + r.size > size) {
-        throw new GuestMemoryError(`region ${i}: [0x${r.mmapOffset.toString(16)}, +0x${r.size.toString(16)}) reaches past the end of its ${size}-byte file`);
-      }
-    });
+    regions.forEach((r, i) => this.checkFileSize(r, fds[i], i));
     return placed;
   }
 
@@ -84,6 +77,52 @@ export class GuestMemory {
       throw new GuestMemoryError(`mapping region ${done.length}: ${(e as Error).message}`);
     }
     this.table = placed;
+  }
+
+  /**
+   * ADD_MEM_REG: maps one more region (checked against the others as a whole table, placed in a
+   * free gap of the window). On failure nothing changes.
+   */
+  add(region: MemRegion, fd: number): void {
+    const problem = memoryTableProblem([...this.table, region], PAGE_SIZE, MAX_MEM_SLOTS);
+    if (problem !== null) throw new GuestMemoryError(problem);
+    let placed: PlacedRegion;
+    try {
+      placed = placeRegion(region, this.table, this.window);
+    } catch (e) {
+      throw new GuestMemoryError((e as Error).message);
+    }
+    this.checkFileSize(region, fd, 0);
+    try {
+      mapIntoMemory(this.memory, placed.offset, fd, Number(region.mmapOffset), Number(region.size));
+    } catch (e) {
+      throw new GuestMemoryError(`mapping the region: ${(e as Error).message}`);
+    }
+    this.table = [...this.table, placed];
+  }
+
+  /**
+   * REM_MEM_REG: unmaps the region with the same guest address, size and user address
+   * (vhost-user.rst: the mmap offset is not compared). Throws when there is none.
+   */
+  remove(region: MemRegion): void {
+    const i = this.table.findIndex((r) => r.gpa === region.gpa && r.size === region.size && r.uaddr === region.uaddr);
+    if (i < 0) throw new GuestMemoryError(`no region at gpa 0x${region.gpa.toString(16)} of size 0x${region.size.toString(16)} and user address 0x${region.uaddr.toString(16)}`);
+    const r = this.table[i];
+    this.table = this.table.filter((_, k) => k !== i);
+    unmapFromMemory(this.memory, r.offset, Number(r.size));
+  }
+
+  private checkFileSize(r: MemRegion, fd: number, i: number): void {
+    let size: bigint;
+    try {
+      size = fstatSync(fd, { bigint: true }).size;
+    } catch (e) {
+      throw new GuestMemoryError(`region ${i}: fd ${fd}: ${(e as Error).message}`);
+    }
+    if (r.mmapOffset + r.size > size) {
+      throw new GuestMemoryError(`region ${i}: [0x${r.mmapOffset.toString(16)}, +0x${r.size.toString(16)}) reaches past the end of its ${size}-byte file`);
+    }
   }
 
   /** Unmaps every region (zero pages come back in the window). */

@@ -23,9 +23,9 @@ const U64_END = 1n << 64n;
  * size and file offset, not reaching past 2^64 in guest or user address space or file offset, no
  * two overlapping in guest or user address space, at most MEM_TABLE_MAX_REGIONS.
  */
-export function memoryTableProblem(regions: readonly MemRegion[], pageSize: number): string | null {
+export function memoryTableProblem(regions: readonly MemRegion[], pageSize: number, maxRegions: number = P.MEM_TABLE_MAX_REGIONS): string | null {
   if (regions.length === 0) return 'no regions';
-  if (regions.length > P.MEM_TABLE_MAX_REGIONS) return `${regions.length} regions; at most ${P.MEM_TABLE_MAX_REGIONS}`;
+  if (regions.length > maxRegions) return `${regions.length} regions; at most ${maxRegions}`;
   const page = BigInt(pageSize);
   for (const [i, r] of regions.entries()) {
     const name = `region ${i} (gpa 0x${r.gpa.toString(16)}, size 0x${r.size.toString(16)})`;
@@ -58,6 +58,24 @@ export function placeRegions(regions: readonly MemRegion[], window: MemoryWindow
     at += Number(r.size);
     return placed;
   });
+}
+
+/**
+ * Places one more region (ADD_MEM_REG) in the first gap of the window that holds it, after the
+ * regions already there. Throws a RangeError when no gap is big enough.
+ */
+export function placeRegion(region: MemRegion, placed: readonly PlacedRegion[], window: MemoryWindow): PlacedRegion {
+  const size = Number(region.size);
+  const taken = [...placed].sort((a, b) => a.offset - b.offset);
+  let at = window.offset;
+  for (const r of taken) {
+    if (r.offset - at >= size) break;
+    at = Math.max(at, r.offset + Number(r.size));
+  }
+  if (at + size > window.offset + window.size || region.size > BigInt(window.size)) {
+    throw new RangeError(`a region of ${region.size} bytes does not fit any gap of the back-end's ${window.size}-byte window`);
+  }
+  return { ...region, offset: at };
 }
 
 /** The Wasm offset of [uaddr, uaddr + length) if it lies inside one region, else undefined. */

@@ -193,17 +193,25 @@ export function configPayload(offset: number, flags: number, data: Uint8Array): 
   return b;
 }
 
+function writeRegion(v: DataView, at: number, r: MemRegion): void {
+  v.setBigUint64(at + P.REGION_GPA, r.gpa, true);
+  v.setBigUint64(at + P.REGION_LEN, r.size, true);
+  v.setBigUint64(at + P.REGION_UADDR, r.uaddr, true);
+  v.setBigUint64(at + P.REGION_MMAP_OFFSET, r.mmapOffset, true);
+}
+
 export function memTablePayload(regions: readonly MemRegion[]): Uint8Array {
   const b = new Uint8Array(P.MEM_HEADER + regions.length * P.REGION_SIZE);
   const v = view(b);
   v.setUint32(0, regions.length, true);
-  regions.forEach((r, i) => {
-    const at = P.MEM_HEADER + i * P.REGION_SIZE;
-    v.setBigUint64(at + P.REGION_GPA, r.gpa, true);
-    v.setBigUint64(at + P.REGION_LEN, r.size, true);
-    v.setBigUint64(at + P.REGION_UADDR, r.uaddr, true);
-    v.setBigUint64(at + P.REGION_MMAP_OFFSET, r.mmapOffset, true);
-  });
+  regions.forEach((r, i) => writeRegion(v, P.MEM_HEADER + i * P.REGION_SIZE, r));
+  return b;
+}
+
+/** ADD_MEM_REG / REM_MEM_REG: 8 bytes of padding, then one region. */
+export function singleRegionPayload(r: MemRegion): Uint8Array {
+  const b = new Uint8Array(P.SINGLE_REGION_SIZE);
+  writeRegion(view(b), 8, r);
   return b;
 }
 

@@ -202,6 +202,13 @@ export class Vring {
     this.errFd = fd;
   }
 
+  /** Back to a ring nobody set up: no num, addresses or base, disabled, every fd closed. */
+  forget(): void {
+    this.closeFds();
+    this.num = this.addr = this.base = undefined;
+    this.enabled = false;
+  }
+
   /** Closes every fd the ring owns. */
   closeFds(): void {
     this.dropKick();

@@ -23,8 +23,9 @@ export interface GuestRing {
 export async function negotiate(fe: RawFrontEnd, features = FEATURES.VERSION_1 | F_PROTOCOL, protocol = PROTOCOL): Promise<bigint> {
   const offered = await fe.getU64(P.Request.GET_FEATURES);
   if (offered & F_PROTOCOL) {
-    await fe.getU64(P.Request.GET_PROTOCOL_FEATURES);
-    await fe.setU64(P.Request.SET_PROTOCOL_FEATURES, protocol);
+    // As QEMU and DPDK do: ask for what both sides know.
+    const theirs = await fe.getU64(P.Request.GET_PROTOCOL_FEATURES);
+    await fe.setU64(P.Request.SET_PROTOCOL_FEATURES, protocol & theirs);
   }
   if (protocol & (1n << BigInt(PF.REPLY_ACK))) {
     expect(await fe.acked(P.Request.SET_OWNER)).toBe(0n);

@@ -47,7 +47,9 @@ export interface NetDeviceOptions {
 }
 
 const PF = P.ProtocolFeature;
-const NET_PROTOCOL_FEATURES = [PF.CONFIG, PF.NET_MTU, PF.RARP].reduce((s, b) => s | (1n << BigInt(b)), 0n);
+// No CONFIG: a virtio-net front-end keeps the config space itself (QEMU warns when a net
+// back-end offers it); GET_CONFIG is still answered for a front-end that asks.
+const NET_PROTOCOL_FEATURES = [PF.NET_MTU, PF.RARP].reduce((s, b) => s | (1n << BigInt(b)), 0n);
 export const MAX_QUEUE_PAIRS = 16;
 
 export interface NetDeviceStats {
