@@ -7,11 +7,10 @@
 // in flight, lists are bounded by maxChain, the driver may never have more descriptors
 // outstanding than the ring holds, and every address goes through the region table.
 import {
-  CB_STATUS, CB_DETAIL, CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY,
-  CB_KIND_PACKED_DEVICE, DEV_REGIONS, DEV_NUM_REGIONS, DEV_LAST_REGION, DEV_MAX_CHAIN,
-  PDEV_NEXT_AVAIL, PDEV_AVAIL_WRAP, PDEV_NEXT_USED, PDEV_USED_WRAP, PDEV_IN_FLIGHT,
-  PDEV_IN_FLIGHT_DESCS, PDEV_SHADOW, PDEV_SIGNALLED, PDEV_ORDER, PDEV_ORDER_HEAD, DSHADOW_SIZE,
-  DSHADOW_NDESC, DSHADOW_FLAGS, DSHADOW_WRITE_LEN,
+  CB_DETAIL, CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY,
+  CB_KIND_PACKED_DEVICE, DEV_MAX_CHAIN, PDEV_NEXT_AVAIL, PDEV_AVAIL_WRAP, PDEV_NEXT_USED,
+  PDEV_USED_WRAP, PDEV_IN_FLIGHT, PDEV_IN_FLIGHT_DESCS, PDEV_SHADOW, PDEV_SIGNALLED, PDEV_ORDER,
+  PDEV_ORDER_HEAD, DSHADOW_SIZE, DSHADOW_NDESC, DSHADOW_FLAGS, DSHADOW_WRITE_LEN,
 } from "../layout/queue";
 import {
   PDESC_SIZE, PDESC_ADDR, PDESC_LEN, PDESC_ID, PDESC_FLAGS, PDESC_ALIGN, PDESC_F_NEXT,
@@ -31,13 +30,11 @@ import {
   ERR_INDIRECT_IN_LIST,
 } from "../layout/errors";
 import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
-import {
-  enter, enterAny, refuse, queueSize, hasFeature, checkArea, inMemory,
-} from "../shared/common";
-import { regionsCheck, translateWhole, translateInto } from "../shared/regions";
+import { enter, enterAny, refuse, queueSize, hasFeature, checkArea, inMemory, checkShadowArea, checkOrderArea } from "../shared/common";
+import { translateWhole, translateInto } from "../shared/regions";
 import { recordSingle } from "../shared/chain-record";
-import { endPop } from "../shared/device-common";
-import { inFlight, markPopped, clearShadow, checkUsedRecords } from "../shared/device-shadow";
+import { endPop, checkDeviceRegions, clearDeviceState, setRegions } from "../shared/device-common";
+import { inFlight, markPopped, checkUsedRecords } from "../shared/device-shadow";
 import { isAvailable, usedBits, validPackedQueueSize, packedNeedEvent } from "./flags";
 
 const KIND = CB_KIND_PACKED_DEVICE;
@@ -59,11 +56,9 @@ export function packedDeviceReset(cb: u32): i32 {
   if (checkArea(desc, PDESC_ALIGN, <u64>q * PDESC_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, desc);
   if (checkArea(driverArea, EVENT_ALIGN, EVENT_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, driverArea);
   if (checkArea(deviceArea, EVENT_ALIGN, EVENT_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, deviceArea);
-  if (checkArea(shadow, 4, <u64>q * DSHADOW_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, shadow);
-  if (hasFeature(cb, F_IN_ORDER) && checkArea(load<u32>(cb + PDEV_ORDER), 2, <u64>q * 2) != 0) return refuse(cb, ERR_BAD_CONFIG, 0);
-  if (regionsCheck(load<u32>(cb + DEV_REGIONS), load<u32>(cb + DEV_NUM_REGIONS)) != 0) return refuse(cb, ERR_BAD_CONFIG, 0);
-  const maxChain = load<u32>(cb + DEV_MAX_CHAIN);
-  if (maxChain == 0 || maxChain > q) store<u32>(cb + DEV_MAX_CHAIN, q);
+  const bad = checkShadowArea(cb, shadow, <u64>q * DSHADOW_SIZE) || checkOrderArea(cb, q, PDEV_ORDER)
+    || checkDeviceRegions(cb);
+  if (bad != 0) return bad;
   const nextAvail = load<u32>(cb + PDEV_NEXT_AVAIL);
   const nextUsed = load<u32>(cb + PDEV_NEXT_USED);
   if (nextAvail >= q || nextUsed >= q) return refuse(cb, ERR_BAD_CONFIG, nextAvail);
@@ -73,10 +68,7 @@ export function packedDeviceReset(cb: u32): i32 {
   store<u32>(cb + PDEV_IN_FLIGHT_DESCS, 0);
   store<u32>(cb + PDEV_SIGNALLED, 0);
   store<u32>(cb + PDEV_ORDER_HEAD, 0);
-  store<u32>(cb + DEV_LAST_REGION, 0);
-  store<i32>(cb + CB_STATUS, 0);
-  store<u32>(cb + CB_DETAIL, 0);
-  clearShadow(shadow, q);
+  clearDeviceState(cb, q, shadow);
   writeDeviceEvent(cb, (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0);
   return 0;
 }
@@ -95,11 +87,7 @@ function writeDeviceEvent(cb: u32, notify: bool): void {
 export function packedDeviceSetRegions(cb: u32, table: u32, n: u32): i32 {
   const rc = enterAny(cb, KIND);
   if (rc != 0) return rc;
-  if (regionsCheck(table, n) != 0) return refuse(cb, ERR_BAD_CONFIG, n);
-  store<u32>(cb + DEV_REGIONS, table);
-  store<u32>(cb + DEV_NUM_REGIONS, n);
-  store<u32>(cb + DEV_LAST_REGION, 0);
-  return 0;
+  return setRegions(cb, table, n);
 }
 
 /**

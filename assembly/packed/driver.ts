@@ -9,11 +9,11 @@
 // private shadow `next` links, starting 0, 1, 2, ...; a collected id goes back on the front.
 // Every descriptor of a list carries the id (the spec needs it only in the last, 2.8.6).
 import {
-  CB_STATUS, CB_DETAIL, CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY,
-  CB_KIND_PACKED_DRIVER, PDRV_NEXT_AVAIL, PDRV_AVAIL_WRAP, PDRV_NEXT_USED, PDRV_USED_WRAP,
-  PDRV_NUM_FREE, PDRV_FREE_ID, PDRV_IN_FLIGHT, PDRV_SHADOW, PDRV_INDIRECT, PDRV_INDIRECT_MAX,
-  PDRV_ADDED, PDRV_ORDER, PDRV_ORDER_HEAD, SHADOW_SIZE, SHADOW_TOKEN, SHADOW_WRITE_LEN,
-  SHADOW_NEXT, SHADOW_NDESC, SHADOW_FLAGS, SHADOW_F_IN_FLIGHT, SHADOW_F_INDIRECT, NONE_16,
+  CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY, CB_KIND_PACKED_DRIVER,
+  PDRV_NEXT_AVAIL, PDRV_AVAIL_WRAP, PDRV_NEXT_USED, PDRV_USED_WRAP, PDRV_NUM_FREE, PDRV_FREE_ID,
+  PDRV_IN_FLIGHT, PDRV_SHADOW, PDRV_INDIRECT, PDRV_INDIRECT_MAX, PDRV_ADDED, PDRV_ORDER,
+  PDRV_ORDER_HEAD, SHADOW_SIZE, SHADOW_TOKEN, SHADOW_WRITE_LEN, SHADOW_NEXT, SHADOW_NDESC,
+  SHADOW_FLAGS, SHADOW_F_IN_FLIGHT, SHADOW_F_INDIRECT, NONE_16,
 } from "../layout/queue";
 import {
   PDESC_SIZE, PDESC_ADDR, PDESC_LEN, PDESC_ID, PDESC_FLAGS, PDESC_ALIGN, PDESC_F_NEXT,
@@ -29,10 +29,8 @@ import {
   ERR_USED_ID_NOT_IN_FLIGHT, ERR_USED_LEN_TOO_LARGE,
 } from "../layout/errors";
 import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
-import {
-  enter, enterAny, refuse, queueSize, hasFeature, checkArea, inMemory, endBurst,
-} from "../shared/common";
-import { checkAddBurst, detachAll } from "../shared/driver-common";
+import { enter, enterAny, refuse, queueSize, hasFeature, checkArea, inMemory, endBurst, clearFault, checkShadowArea, checkOrderArea } from "../shared/common";
+import { checkAddBurst, detachAll, checkIndirectArea, resetDriverShadow } from "../shared/driver-common";
 import { isUsed, availableBits, validPackedQueueSize, packedNeedEvent } from "./flags";
 
 const KIND = CB_KIND_PACKED_DRIVER;
@@ -61,14 +59,9 @@ export function packedDriverReset(cb: u32): i32 {
   if (checkArea(desc, PDESC_ALIGN, <u64>q * PDESC_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, desc);
   if (checkArea(load<u32>(cb + CB_DRIVER_AREA), EVENT_ALIGN, EVENT_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, 0);
   if (checkArea(load<u32>(cb + CB_DEVICE_AREA), EVENT_ALIGN, EVENT_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, 0);
-  if (checkArea(shadow, 4, <u64>q * SHADOW_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, shadow);
-  if (hasFeature(cb, F_IN_ORDER) && checkArea(load<u32>(cb + PDRV_ORDER), 2, <u64>q * 2) != 0) return refuse(cb, ERR_BAD_CONFIG, 0);
-  const ind = load<u32>(cb + PDRV_INDIRECT);
-  if (ind != 0) {
-    const indMax = load<u32>(cb + PDRV_INDIRECT_MAX);
-    if (indMax == 0 || indMax > 0xffff) return refuse(cb, ERR_BAD_CONFIG, indMax);
-    if (checkArea(ind, PDESC_ALIGN, <u64>q * indMax * PDESC_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, ind);
-  }
+  const bad = checkShadowArea(cb, shadow, <u64>q * SHADOW_SIZE) || checkOrderArea(cb, q, PDRV_ORDER)
+    || checkIndirectArea(cb, q, PDRV_INDIRECT, PDRV_INDIRECT_MAX, PDESC_ALIGN, PDESC_SIZE);
+  if (bad != 0) return bad;
   memory.fill(desc, 0, q * PDESC_SIZE);
   store<u32>(cb + PDRV_NEXT_AVAIL, 0);
   store<u32>(cb + PDRV_AVAIL_WRAP, 1);
@@ -79,16 +72,8 @@ export function packedDriverReset(cb: u32): i32 {
   store<u32>(cb + PDRV_IN_FLIGHT, 0);
   store<u32>(cb + PDRV_ADDED, 0);
   store<u32>(cb + PDRV_ORDER_HEAD, 0);
-  store<i32>(cb + CB_STATUS, 0);
-  store<u32>(cb + CB_DETAIL, 0);
-  for (let i: u32 = 0; i < q; i++) {
-    const s = shadow + i * SHADOW_SIZE;
-    store<u32>(s + SHADOW_TOKEN, 0);
-    store<u32>(s + SHADOW_WRITE_LEN, 0);
-    store<u16>(s + SHADOW_NEXT, i + 1 < q ? i + 1 : NONE_16);
-    store<u16>(s + SHADOW_NDESC, 0);
-    store<u16>(s + SHADOW_FLAGS, 0);
-  }
+  clearFault(cb);
+  resetDriverShadow(shadow, q);
   writeDriverEvent(cb, (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0);
   return 0;
 }

@@ -5,6 +5,7 @@ import {
 } from "../layout/queue";
 import { ERR_BAD_CONTROL_BLOCK, ERR_BAD_CONFIG } from "../layout/errors";
 import { MAX_QUEUE_SIZE } from "../layout/split";
+import { F_IN_ORDER } from "../layout/features";
 
 /** Bytes of linear memory. u64 because 65536 pages (4 GiB) does not fit in u32. */
 // @ts-ignore: decorator
@@ -40,6 +41,12 @@ export function breakQueue(cb: u32, code: i32, detail: u32): i32 {
   store<i32>(cb + CB_STATUS, code);
   store<u32>(cb + CB_DETAIL, detail);
   return code;
+}
+
+/** Makes the queue healthy again (reset): no status, no detail. */
+export function clearFault(cb: u32): void {
+  store<i32>(cb + CB_STATUS, 0);
+  store<u32>(cb + CB_DETAIL, 0);
 }
 
 /** Records `detail` for a caller error (the queue stays healthy) and returns `code`. */
@@ -94,4 +101,20 @@ export function validQueueSize(q: u32): bool {
 export function checkArea(ptr: u32, align: u32, size: u64): i32 {
   if (ptr == 0 || (ptr & (align - 1)) != 0 || !inMemory(ptr, size)) return ERR_BAD_CONFIG;
   return 0;
+}
+
+/**
+ * Reset check of a side's private per-entry state (driver or device shadow): `bytes` at `shadow`,
+ * 4-aligned, inside memory. Returns 0, or ERR_BAD_CONFIG with CB_DETAIL = shadow.
+ */
+export function checkShadowArea(cb: u32, shadow: u32, bytes: u64): i32 {
+  return checkArea(shadow, 4, bytes) != 0 ? refuse(cb, ERR_BAD_CONFIG, shadow) : 0;
+}
+
+/**
+ * Reset check of the in-order FIFO (q u16 ids at the address in field `field` of the block),
+ * needed only with IN_ORDER. Returns 0, or ERR_BAD_CONFIG with CB_DETAIL = 0.
+ */
+export function checkOrderArea(cb: u32, q: u32, field: u32): i32 {
+  return hasFeature(cb, F_IN_ORDER) && checkArea(load<u32>(cb + field), 2, <u64>q * 2) != 0 ? refuse(cb, ERR_BAD_CONFIG, 0) : 0;
 }

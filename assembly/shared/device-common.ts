@@ -1,8 +1,44 @@
 // What the split and packed devices do alike, apart from their private record of the buffers
-// they hold (device-shadow.ts): the end of a pop burst.
-import { CB_DETAIL } from "../layout/queue";
-import { ERR_SEGMENTS_FULL } from "../layout/errors";
-import { refuse, endBurst } from "./common";
+// they hold (device-shadow.ts): the region fields both blocks hold at the same offsets (DEV_*),
+// and the end of a pop burst.
+import {
+  CB_DETAIL, DEV_REGIONS, DEV_NUM_REGIONS, DEV_LAST_REGION, DEV_MAX_CHAIN,
+} from "../layout/queue";
+import { ERR_BAD_CONFIG, ERR_SEGMENTS_FULL } from "../layout/errors";
+import { refuse, endBurst, clearFault } from "./common";
+import { regionsCheck } from "./regions";
+import { clearShadow } from "./device-shadow";
+
+/** Reset check of the region table the host left in the block. Returns 0, or ERR_BAD_CONFIG (detail 0). */
+export function checkDeviceRegions(cb: u32): i32 {
+  return regionsCheck(load<u32>(cb + DEV_REGIONS), load<u32>(cb + DEV_NUM_REGIONS)) != 0 ? refuse(cb, ERR_BAD_CONFIG, 0) : 0;
+}
+
+/**
+ * The part of a device reset both layouts share, once every check has passed: the longest
+ * chain accepted is at most Queue Size (0 means Queue Size), no region hint, no buffer held
+ * (the `q` shadow entries at `shadow`), no fault.
+ */
+export function clearDeviceState(cb: u32, q: u32, shadow: u32): void {
+  const maxChain = load<u32>(cb + DEV_MAX_CHAIN);
+  if (maxChain == 0 || maxChain > q) store<u32>(cb + DEV_MAX_CHAIN, q);
+  store<u32>(cb + DEV_LAST_REGION, 0);
+  clearShadow(shadow, q);
+  clearFault(cb);
+}
+
+/**
+ * Replaces the region table (the host changed it while the queue is stopped: vhost-user
+ * SET_MEM_TABLE). A bad table marks nothing broken: it is refused (ERR_BAD_CONFIG, detail n) and
+ * the old one stays.
+ */
+export function setRegions(cb: u32, table: u32, n: u32): i32 {
+  if (regionsCheck(table, n) != 0) return refuse(cb, ERR_BAD_CONFIG, n);
+  store<u32>(cb + DEV_REGIONS, table);
+  store<u32>(cb + DEV_NUM_REGIONS, n);
+  store<u32>(cb + DEV_LAST_REGION, 0);
+  return 0;
+}
 
 /**
  * The end of a pop that took `got` chains and stopped at `err` (0: it did not; CB_DETAIL holds

@@ -1,15 +1,49 @@
-// What the split and packed drivers share: checking a burst before anything is written, and
-// taking back every buffer in flight at teardown. Both keep per-buffer state in the SHADOW_*
-// entry format (layout/queue.ts).
+// What the split and packed drivers share: the reset of their private state and the check of
+// their indirect tables, checking a burst before anything is written, and taking back every
+// buffer in flight at teardown. Both keep per-buffer state in the SHADOW_* entry format
+// (layout/queue.ts).
 import {
-  SHADOW_SIZE, SHADOW_TOKEN, SHADOW_FLAGS, SHADOW_F_IN_FLIGHT,
+  SHADOW_SIZE, SHADOW_TOKEN, SHADOW_WRITE_LEN, SHADOW_NEXT, SHADOW_NDESC, SHADOW_TAIL, SHADOW_FLAGS,
+  SHADOW_F_IN_FLIGHT, NONE_16,
 } from "../layout/queue";
 import {
   CHAIN_SIZE, CHAIN_SEG, CHAIN_NREAD, CHAIN_NWRITE, SEG_SIZE, SEG_LEN, USED_REC_SIZE, USED_REC_ID,
   USED_REC_LEN,
 } from "../layout/batch";
-import { ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS } from "../layout/errors";
-import { refuse, inMemory } from "./common";
+import { ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS } from "../layout/errors";
+import { refuse, inMemory, checkArea } from "./common";
+
+/**
+ * Reset check of the indirect tables: none when the address in field `tableField` is 0;
+ * otherwise the block's `maxField` descriptors per table (1..65535), q tables of `descSize`-byte
+ * descriptors, `align`-aligned, inside memory. Returns 0, or ERR_BAD_CONFIG with CB_DETAIL = the
+ * bad count or address.
+ */
+export function checkIndirectArea(cb: u32, q: u32, tableField: u32, maxField: u32, align: u32, descSize: u32): i32 {
+  const ind = load<u32>(cb + tableField);
+  if (ind == 0) return 0;
+  const indMax = load<u32>(cb + maxField);
+  if (indMax == 0 || indMax > 0xffff) return refuse(cb, ERR_BAD_CONFIG, indMax);
+  if (checkArea(ind, align, <u64>q * indMax * descSize) != 0) return refuse(cb, ERR_BAD_CONFIG, ind);
+  return 0;
+}
+
+/**
+ * Starts the `q` shadow entries at `shadow` afresh: nothing in flight, and every entry on the
+ * free list in order (0, 1, ... q - 1, each one's NEXT the one after). SHADOW_TAIL, which only the
+ * split driver uses, starts at the entry itself (a chain of one).
+ */
+export function resetDriverShadow(shadow: u32, q: u32): void {
+  for (let i: u32 = 0; i < q; i++) {
+    const s = shadow + i * SHADOW_SIZE;
+    store<u32>(s + SHADOW_TOKEN, 0);
+    store<u32>(s + SHADOW_WRITE_LEN, 0);
+    store<u16>(s + SHADOW_NEXT, i + 1 < q ? i + 1 : NONE_16);
+    store<u16>(s + SHADOW_NDESC, 0);
+    store<u16>(s + SHADOW_TAIL, i);
+    store<u16>(s + SHADOW_FLAGS, 0);
+  }
+}
 
 /**
  * Checks every chain record of a burst before the driver writes anything: at least one

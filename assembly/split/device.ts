@@ -7,10 +7,9 @@
 // and a violation marks the queue broken (CB_STATUS) with the rule it broke.
 import {
   CB_STATUS, CB_DETAIL, CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY,
-  CB_KIND_SPLIT_DEVICE,
-  SDEV_LAST_AVAIL, SDEV_USED_IDX, SDEV_SIGNAL_IDX, SDEV_IN_FLIGHT, DEV_REGIONS, DEV_NUM_REGIONS,
-  DEV_LAST_REGION, DEV_MAX_CHAIN, SDEV_SHADOW, SDEV_ORDER, SDEV_ORDER_HEAD, DSHADOW_SIZE,
-  DSHADOW_FLAGS, DSHADOW_WRITE_LEN,
+  CB_KIND_SPLIT_DEVICE, SDEV_LAST_AVAIL, SDEV_USED_IDX, SDEV_SIGNAL_IDX, SDEV_IN_FLIGHT,
+  DEV_MAX_CHAIN, SDEV_SHADOW, SDEV_ORDER, SDEV_ORDER_HEAD, DSHADOW_SIZE, DSHADOW_FLAGS,
+  DSHADOW_WRITE_LEN,
 } from "../layout/queue";
 import {
   DESC_SIZE, DESC_ADDR, DESC_LEN, DESC_FLAGS, DESC_NEXT, DESC_F_NEXT, DESC_F_WRITE,
@@ -30,14 +29,14 @@ import {
 } from "../layout/errors";
 import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
 import {
-  enter, enterAny, breakQueue, refuse, queueSize, hasFeature, needEvent, validQueueSize,
-  checkArea, inMemory,
+  enter, enterAny, breakQueue, refuse, queueSize, hasFeature, needEvent, validQueueSize, inMemory,
+  checkShadowArea, checkOrderArea,
 } from "../shared/common";
 import { usedEventAddr, availEventAddr, checkSplitAreas } from "./areas";
-import { regionsCheck, translateWhole, translateInto } from "../shared/regions";
+import { translateWhole, translateInto } from "../shared/regions";
 import { recordSingle } from "../shared/chain-record";
-import { endPop } from "../shared/device-common";
-import { inFlight, markPopped, clearShadow, checkUsedRecords } from "../shared/device-shadow";
+import { endPop, checkDeviceRegions, clearDeviceState, setRegions } from "../shared/device-common";
+import { inFlight, markPopped, checkUsedRecords } from "../shared/device-shadow";
 
 const KIND = CB_KIND_SPLIT_DEVICE;
 
@@ -51,14 +50,10 @@ export function splitDeviceReset(cb: u32): i32 {
   if (rc != 0) return rc;
   const q = queueSize(cb);
   if (!validQueueSize(q)) return refuse(cb, ERR_BAD_CONFIG, q);
-  const areas = checkSplitAreas(cb, q);
-  if (areas != 0) return areas;
-  if (regionsCheck(load<u32>(cb + DEV_REGIONS), load<u32>(cb + DEV_NUM_REGIONS)) != 0) return refuse(cb, ERR_BAD_CONFIG, 0);
   const shadow = load<u32>(cb + SDEV_SHADOW);
-  if (checkArea(shadow, 4, <u64>q * DSHADOW_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, shadow);
-  if (hasFeature(cb, F_IN_ORDER) && checkArea(load<u32>(cb + SDEV_ORDER), 2, <u64>q * 2) != 0) return refuse(cb, ERR_BAD_CONFIG, 0);
-  const maxChain = load<u32>(cb + DEV_MAX_CHAIN);
-  if (maxChain == 0 || maxChain > q) store<u32>(cb + DEV_MAX_CHAIN, q);
+  const bad = checkSplitAreas(cb, q) || checkDeviceRegions(cb)
+    || checkShadowArea(cb, shadow, <u64>q * DSHADOW_SIZE) || checkOrderArea(cb, q, SDEV_ORDER);
+  if (bad != 0) return bad;
 
   const lastAvail = load<u32>(cb + SDEV_LAST_AVAIL) & 0xffff;
   const usedIdx = load<u32>(cb + SDEV_USED_IDX) & 0xffff;
@@ -67,10 +62,7 @@ export function splitDeviceReset(cb: u32): i32 {
   store<u32>(cb + SDEV_SIGNAL_IDX, usedIdx);
   store<u32>(cb + SDEV_IN_FLIGHT, 0);
   store<u32>(cb + SDEV_ORDER_HEAD, 0);
-  store<u32>(cb + DEV_LAST_REGION, 0);
-  clearShadow(shadow, q);
-  store<i32>(cb + CB_STATUS, 0);
-  store<u32>(cb + CB_DETAIL, 0);
+  clearDeviceState(cb, q, shadow);
   const used = load<u32>(cb + CB_DEVICE_AREA);
   const eventIdx = hasFeature(cb, F_EVENT_IDX);
   const notify = (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0;
@@ -88,11 +80,7 @@ export function splitDeviceReset(cb: u32): i32 {
 export function splitDeviceSetRegions(cb: u32, table: u32, n: u32): i32 {
   const rc = enterAny(cb, KIND);
   if (rc != 0) return rc;
-  if (regionsCheck(table, n) != 0) return refuse(cb, ERR_BAD_CONFIG, n);
-  store<u32>(cb + DEV_REGIONS, table);
-  store<u32>(cb + DEV_NUM_REGIONS, n);
-  store<u32>(cb + DEV_LAST_REGION, 0);
-  return 0;
+  return setRegions(cb, table, n);
 }
 
 /**

@@ -11,11 +11,11 @@
 // front of the list (LIFO), or with VIRTIO_F_IN_ORDER on its tail, which keeps allocation in ring
 // order as 2.7.5.2 asks (next = x + 1, and 0 after the last descriptor of the table).
 import {
-  CB_STATUS, CB_DETAIL, CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY,
-  CB_KIND_SPLIT_DRIVER, SDRV_FREE_HEAD, SDRV_NUM_FREE, SDRV_AVAIL_IDX, SDRV_KICK_IDX,
-  SDRV_LAST_USED, SDRV_IN_FLIGHT, SDRV_SHADOW, SDRV_INDIRECT, SDRV_INDIRECT_MAX, SDRV_FREE_TAIL,
-  SDRV_OLDEST, SHADOW_SIZE, SHADOW_TOKEN, SHADOW_WRITE_LEN, SHADOW_NEXT, SHADOW_NDESC, SHADOW_TAIL,
-  SHADOW_FLAGS, SHADOW_F_IN_FLIGHT, SHADOW_F_INDIRECT, NONE_16,
+  CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY, CB_KIND_SPLIT_DRIVER,
+  SDRV_FREE_HEAD, SDRV_NUM_FREE, SDRV_AVAIL_IDX, SDRV_KICK_IDX, SDRV_LAST_USED, SDRV_IN_FLIGHT,
+  SDRV_SHADOW, SDRV_INDIRECT, SDRV_INDIRECT_MAX, SDRV_FREE_TAIL, SDRV_OLDEST, SHADOW_SIZE,
+  SHADOW_TOKEN, SHADOW_WRITE_LEN, SHADOW_NEXT, SHADOW_NDESC, SHADOW_TAIL, SHADOW_FLAGS,
+  SHADOW_F_IN_FLIGHT, SHADOW_F_INDIRECT, NONE_16,
 } from "../layout/queue";
 import {
   DESC_SIZE, DESC_ADDR, DESC_LEN, DESC_FLAGS, DESC_NEXT, DESC_ALIGN, DESC_F_NEXT, DESC_F_WRITE,
@@ -32,11 +32,11 @@ import {
 } from "../layout/errors";
 import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
 import {
-  enter, enterAny, breakQueue, refuse, queueSize, hasFeature, needEvent, validQueueSize,
-  checkArea, inMemory, endBurst,
+  enter, enterAny, breakQueue, refuse, queueSize, hasFeature, needEvent, validQueueSize, inMemory,
+  endBurst, clearFault, checkShadowArea,
 } from "../shared/common";
 import { usedEventAddr, availEventAddr, checkSplitAreas } from "./areas";
-import { checkAddBurst, detachAll } from "../shared/driver-common";
+import { checkAddBurst, detachAll, checkIndirectArea, resetDriverShadow } from "../shared/driver-common";
 
 const KIND = CB_KIND_SPLIT_DRIVER;
 
@@ -51,16 +51,10 @@ export function splitDriverReset(cb: u32): i32 {
   if (rc != 0) return rc;
   const q = queueSize(cb);
   if (!validQueueSize(q)) return refuse(cb, ERR_BAD_CONFIG, q);
-  const areas = checkSplitAreas(cb, q);
-  if (areas != 0) return areas;
   const shadow = load<u32>(cb + SDRV_SHADOW);
-  if (checkArea(shadow, 4, <u64>q * SHADOW_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, shadow);
-  const ind = load<u32>(cb + SDRV_INDIRECT);
-  if (ind != 0) {
-    const indMax = load<u32>(cb + SDRV_INDIRECT_MAX);
-    if (indMax == 0 || indMax > 0xffff) return refuse(cb, ERR_BAD_CONFIG, indMax);
-    if (checkArea(ind, DESC_ALIGN, <u64>q * indMax * DESC_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, ind);
-  }
+  const bad = checkSplitAreas(cb, q) || checkShadowArea(cb, shadow, <u64>q * SHADOW_SIZE)
+    || checkIndirectArea(cb, q, SDRV_INDIRECT, SDRV_INDIRECT_MAX, DESC_ALIGN, DESC_SIZE);
+  if (bad != 0) return bad;
 
   const start = load<u32>(cb + SDRV_AVAIL_IDX) & 0xffff;
   store<u32>(cb + SDRV_AVAIL_IDX, start);
@@ -71,17 +65,8 @@ export function splitDriverReset(cb: u32): i32 {
   store<u32>(cb + SDRV_FREE_TAIL, q - 1);
   store<u32>(cb + SDRV_OLDEST, 0);
   store<u32>(cb + SDRV_NUM_FREE, q);
-  store<i32>(cb + CB_STATUS, 0);
-  store<u32>(cb + CB_DETAIL, 0);
-  for (let i: u32 = 0; i < q; i++) {
-    const s = shadow + i * SHADOW_SIZE;
-    store<u32>(s + SHADOW_TOKEN, 0);
-    store<u32>(s + SHADOW_WRITE_LEN, 0);
-    store<u16>(s + SHADOW_NEXT, i + 1 < q ? i + 1 : NONE_16);
-    store<u16>(s + SHADOW_NDESC, 0);
-    store<u16>(s + SHADOW_TAIL, i);
-    store<u16>(s + SHADOW_FLAGS, 0);
-  }
+  clearFault(cb);
+  resetDriverShadow(shadow, q);
   const avail = load<u32>(cb + CB_DRIVER_AREA);
   const eventIdx = hasFeature(cb, F_EVENT_IDX);
   const notify = (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0;
