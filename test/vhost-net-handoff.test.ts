@@ -45,7 +45,9 @@ describe('vring handoff to the workers', () => {
       for (const [index, q] of [[1, p.txq], [0, p.rxq]] as const) {
         const reply = await w.fe.call(P.Request.GET_VRING_BASE, statePayload(index, 0));
         // Right after the reply: poison the whole descriptor table and announce five more chains.
-        const { desc, avail, used } = q.ring;
+        const { desc } = q.ring;
+        const avail = q.ring.avail!;
+        const used = q.ring.used!;
         u8.fill(0xff, desc, desc + 16 * 64);
         u16[(avail + 2) >>> 1] += 5;
         const usedBefore = u8.slice(used, used + 4 + 8 * 64);

@@ -3,7 +3,7 @@
 // transmits frames with a 12-byte virtio_net_hdr and collects what comes back, reassembling
 // frames that span several buffers by the header's num_buffers (VIRTIO 1.2 5.1.6.4).
 import { expect } from 'vitest';
-import { allocSplitRing, ChainBatch, UsedBatch, SplitDriver, FEATURES } from '../../src/index.js';
+import { allocRing, createDriver, ChainBatch, UsedBatch, FEATURES, type RingLayout, type RingAreas, type DriverQueue } from '../../src/index.js';
 import { EventFd, type UnixSocket } from '../../src/native/index.js';
 import * as P from '../../src/vhost-user/protocol.js';
 import { statePayload, addrPayload, u64Payload } from '../../src/vhost-user/message.js';
@@ -24,17 +24,19 @@ export interface Received {
 }
 
 class GuestQueue {
-  readonly driver: SplitDriver;
+  readonly driver: DriverQueue;
   readonly kick = EventFd.create();
   readonly call = EventFd.create();
-  readonly ring;
+  /** Split rings also have `avail` and `used` (the driver and device areas). */
+  readonly ring: RingAreas & { avail?: number; used?: number };
   readonly batch: ChainBatch;
   readonly used: UsedBatch;
   readonly arena: number;
 
-  constructor(readonly g: Guest, readonly num: number, readonly bufSize: number) {
-    this.ring = allocSplitRing(g.plan, num);
-    this.driver = new SplitDriver(g.engine, g.privatePlan, this.ring, { features: FEATURES.VERSION_1 });
+  constructor(readonly g: Guest, readonly num: number, readonly bufSize: number, readonly layout: RingLayout = 'split') {
+    this.ring = allocRing(g.plan, { layout, queueSize: num });
+    const features = FEATURES.VERSION_1 | (layout === 'packed' ? FEATURES.RING_PACKED : 0n);
+    this.driver = createDriver(g.engine, g.privatePlan, layout, this.ring, { features });
     this.batch = new ChainBatch(g.engine, g.privatePlan, num, num);
     this.used = new UsedBatch(g.engine, g.privatePlan, num);
     this.arena = g.plan.alloc(num * bufSize, 64, 'buffers');
@@ -58,9 +60,9 @@ export class GuestPair {
   readonly received: Received[] = [];
   txDone = 0;
 
-  constructor(readonly g: Guest, readonly index: number, num: number, rxBufSize: number) {
-    this.rxq = new GuestQueue(g, num, rxBufSize);
-    this.txq = new GuestQueue(g, num, 16384);
+  constructor(readonly g: Guest, readonly index: number, num: number, rxBufSize: number, layout: RingLayout = 'split') {
+    this.rxq = new GuestQueue(g, num, rxBufSize, layout);
+    this.txq = new GuestQueue(g, num, 16384, layout);
   }
 
   /** Makes receive buffers ids [from, from + n) available. */
@@ -131,13 +133,14 @@ export class GuestPair {
 }
 
 /** Sets up vrings 2k and 2k+1 for pair k: num, base 0, addresses, call, kick, enable. */
-export async function setupPair(fe: RawFrontEnd, g: Guest, k: number, num = 64, rxBufSize = 2048): Promise<GuestPair> {
-  const pair = new GuestPair(g, k, num, rxBufSize);
+export async function setupPair(fe: RawFrontEnd, g: Guest, k: number, num = 64, rxBufSize = 2048, layout: RingLayout = 'split'): Promise<GuestPair> {
+  const pair = new GuestPair(g, k, num, rxBufSize, layout);
   for (const [index, q] of [[2 * k, pair.rxq], [2 * k + 1, pair.txq]] as const) {
     expect(await fe.acked(P.Request.SET_VRING_NUM, statePayload(index, num))).toBe(0n);
-    expect(await fe.acked(P.Request.SET_VRING_BASE, statePayload(index, 0))).toBe(0n);
+    // A fresh packed ring: slot 0, wrap counters 1 (both halves, as QEMU sends it).
+    expect(await fe.acked(P.Request.SET_VRING_BASE, statePayload(index, layout === 'packed' ? 0x8000_8000 : 0))).toBe(0n);
     expect(await fe.acked(P.Request.SET_VRING_ADDR, addrPayload({
-      index, flags: 0, desc: g.uaddr(q.ring.desc), avail: g.uaddr(q.ring.avail), used: g.uaddr(q.ring.used), log: 0n,
+      index, flags: 0, desc: g.uaddr(q.ring.desc), avail: g.uaddr(q.ring.driver), used: g.uaddr(q.ring.device), log: 0n,
     }))).toBe(0n);
     expect(await fe.acked(P.Request.SET_VRING_CALL, u64Payload(BigInt(index)), [q.call.fd])).toBe(0n);
     expect(await fe.acked(P.Request.SET_VRING_KICK, u64Payload(BigInt(index)), [q.kick.fd])).toBe(0n);

@@ -1,6 +1,6 @@
 // A vhost-user back-end with the virtio-net device model attached, a guest and a connected,
 // negotiated front-end with `pairs` queue pairs: the whole world of one vhost-net test.
-import { FEATURES, MemoryPlan } from '../../src/index.js';
+import { FEATURES, MemoryPlan, type RingLayout } from '../../src/index.js';
 import { NetDevice, type NetMode as FwdMode } from '../../src/vhost-user/net/index.js';
 import { RawFrontEnd } from './vhost-user-frontend.js';
 import { rig, guest, backend, MiB, type Rig, type Guest } from './vhost-user-rig.js';
@@ -29,6 +29,7 @@ export interface NetWorldOptions {
   pcap?: { path: string; maxFrames: number };
   workers?: number;
   workerModule?: string;
+  layout?: RingLayout;
 }
 
 /** The virtio-net device on its workers behind a server, with no front-end yet. */
@@ -77,15 +78,19 @@ export async function netWorld(o: NetWorldOptions = {}): Promise<NetWorld> {
   const w: NetWorld = {
     r, g, device, fe: undefined as unknown as RawFrontEnd, pairs: [],
     reconnect: async () => {
+      // The previous session's rings and buffers are gone: plan guest memory afresh.
+      g.plan = new MemoryPlan(g.memory, { start: g.gpa, end: g.gpa + g.size });
+      g.privatePlan = new MemoryPlan(g.memory, { start: 64 * 1024, end: g.gpa });
       const fe = RawFrontEnd.connect(r.path);
       w.fe = fe;
       let features = FEATURES.VERSION_1 | F_PROTOCOL;
       if (o.mergeable) features |= FEATURES.NET_MRG_RXBUF;
       if (pairs > 1) features |= FEATURES.NET_MQ | FEATURES.NET_CTRL_VQ;
+      if (o.layout === 'packed') features |= FEATURES.RING_PACKED;
       await negotiate(fe, features);
       await setMemTable(fe, g);
       w.pairs = [];
-      for (let k = 0; k < pairs; k++) w.pairs.push(await setupPair(fe, g, k, o.num ?? 64, o.rxBufSize ?? 2048));
+      for (let k = 0; k < pairs; k++) w.pairs.push(await setupPair(fe, g, k, o.num ?? 64, o.rxBufSize ?? 2048, o.layout));
     },
     close: async () => {
       w.fe?.close();
