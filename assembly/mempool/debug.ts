@@ -7,7 +7,11 @@ import {
 import { ERR_MEMPOOL_BAD_HANDLE, ERR_MEMPOOL_NOT_HELD } from "../layout/errors";
 import { refusePool } from "./pool";
 
-/** Marks handles objs[0..n) held (after a get). */
+/**
+ * Marks handles objs[0..n) held (after a get). [R16] publish each buffer's state; pairs with [A16]
+ * in markFree, on whichever thread puts the buffer (the handle travels there through a ring,
+ * [R11]/[A11], or stays on this thread).
+ */
 export function markHeld(objs: u32, n: u32): void {
   for (let i: u32 = 0; i < n; i++) atomic.store<u32>(load<u32>(objs + (i << 2)) + BUF_STATE, BUF_STATE_HELD);
 }
@@ -30,7 +34,9 @@ export function markFree(pool: u32, objs: u32, n: u32): i32 {
   }
   for (let i: u32 = 0; i < n; i++) {
     const h = load<u32>(objs + (i << 2));
+    // [A16] consume the state (HELD from [R16] in markHeld) and move it to FREE, in one step.
     if (atomic.cmpxchg<u32>(h + BUF_STATE, BUF_STATE_HELD, BUF_STATE_FREE) != BUF_STATE_HELD) {
+      // [R16] hold again the buffers this call freed.
       for (let j: u32 = 0; j < i; j++) atomic.store<u32>(load<u32>(objs + (j << 2)) + BUF_STATE, BUF_STATE_HELD);
       return refusePool(pool, ERR_MEMPOOL_NOT_HELD, i);
     }

@@ -92,11 +92,11 @@ export function mempoolInit(pool: u32): i32 {
     store<u32>(h + BUF_INDEX, i);
     store<u32>(h + BUF_DATA_OFF, BUF_HDR_SIZE + headroom);
     store<u32>(h + BUF_DATA_LEN, 0);
-    atomic.store<u32>(h + BUF_STATE, BUF_STATE_FREE);
+    atomic.store<u32>(h + BUF_STATE, BUF_STATE_FREE); // [R16] (debug mode's state word; goes out with [R11] below)
     store<u32>(ring + RING_ENTRIES + (((start + i) & mask) << 2), h);
   }
   atomic.store<u32>(ring + RING_PROD_HEAD, start + size);
-  // PUBLISH the full ring: pairs with the CONSUME of prodTail in dequeue.
+  // [R11] publish the full ring: pairs with [A11] in dequeue.
   atomic.store<u32>(ring + RING_PROD_TAIL, start + size);
   for (let i: u32 = 0; i < nCaches; i++) {
     const c = caches + i * cStride;

@@ -79,7 +79,9 @@ function writeDeviceEvent(cb: u32, notify: bool): void {
   const flags: u32 = !notify ? RING_EVENT_FLAGS_DISABLE
     : hasFeature(cb, F_EVENT_IDX) ? RING_EVENT_FLAGS_DESC : RING_EVENT_FLAGS_ENABLE;
   const offWrap = load<u32>(cb + PDEV_NEXT_AVAIL) | (load<u32>(cb + PDEV_AVAIL_WRAP) << EVENT_WRAP_SHIFT);
-  // One 32-bit store, so the driver never sees new flags with a stale offset.
+  // [R9] publish the device event suppression structure; pairs with [A9] in
+  // packedDriverKickNeeded. One 32-bit store, so the driver never sees new flags with a stale
+  // offset.
   atomic.store<u32>(area + EVENT_OFF_WRAP, offWrap | (flags << (EVENT_FLAGS * 8)));
 }
 
@@ -211,8 +213,8 @@ export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32,
   let segAt: u32 = 0;
   let err: i32 = 0;
   for (; got < maxChains; got++) {
-    // CONSUME the list's first flags (acquire). Pairs with the driver's release store of those
-    // flags in packedDriverAdd: the rest of the list is read only after it.
+    // [A5] consume the list's first flags (acquire): the rest of the list is read only after
+    // them. Pairs with [R5] in packedDriverAdd.
     const headFlags = <u32>atomic.load<u16>(desc + slot * PDESC_SIZE + PDESC_FLAGS);
     if (!isAvailable(headFlags, wrap)) break;
     const rec = chains + got * CHAIN_SIZE;
@@ -309,8 +311,8 @@ export function packedDevicePush(cb: u32, elems: u32, n: u32): i32 {
   store<u32>(cb + PDEV_IN_FLIGHT_DESCS, load<u32>(cb + PDEV_IN_FLIGHT_DESCS) - descs);
   store<u32>(cb + PDEV_SIGNALLED, load<u32>(cb + PDEV_SIGNALLED) + descs);
   if (inOrder) store<u32>(cb + PDEV_ORDER_HEAD, (orderHead + n) % q);
-  // PUBLISH the burst (release): the first used descriptor's flags go last. Pairs with the
-  // driver's acquire load of flags in packedDriverCollect.
+  // [R6] publish the burst (release): the first used descriptor's flags go last. Pairs with
+  // [A6] in packedDriverCollect.
   atomic.store<u16>(firstFlagsAddr, firstFlags);
   return <i32>n;
 }
@@ -325,7 +327,9 @@ export function packedDeviceInterruptNeeded(cb: u32): i32 {
   const count = load<u32>(cb + PDEV_SIGNALLED);
   store<u32>(cb + PDEV_SIGNALLED, 0);
   if (count == 0) return 0;
-  // Seq-cst load after the seq-cst flags store in push: the full barrier 2.8.21.2 asks for.
+  // [A10] consume the driver event suppression structure; pairs with [R10] in writeDriverEvent
+  // (packed/driver.ts). Seq-cst load after the seq-cst [R6] flags store in push: the full
+  // barrier 2.8.21.2 asks for.
   const ev = atomic.load<u32>(load<u32>(cb + CB_DRIVER_AREA) + EVENT_OFF_WRAP);
   const flags = (ev >>> (EVENT_FLAGS * 8)) & 3;
   if (flags == RING_EVENT_FLAGS_DISABLE) return 0;
@@ -340,6 +344,8 @@ export function packedDeviceEnableNotify(cb: u32): i32 {
   store<u32>(cb + CB_OPTIONS, load<u32>(cb + CB_OPTIONS) | CB_OPT_NOTIFY);
   writeDeviceEvent(cb, true);
   const slot = load<u32>(cb + PDEV_NEXT_AVAIL);
+  // [A5] consume the next slot's flags; pairs with [R5] in packedDriverAdd. After the seq-cst
+  // [R9] store: the driver either sees the request or we see the buffer it made available.
   const f = <u32>atomic.load<u16>(load<u32>(cb + CB_DESC) + slot * PDESC_SIZE + PDESC_FLAGS);
   return isAvailable(f, load<u32>(cb + PDEV_AVAIL_WRAP)) ? 1 : 0;
 }

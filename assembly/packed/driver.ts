@@ -41,7 +41,9 @@ function writeDriverEvent(cb: u32, notify: bool): void {
   const flags: u32 = !notify ? RING_EVENT_FLAGS_DISABLE
     : hasFeature(cb, F_EVENT_IDX) ? RING_EVENT_FLAGS_DESC : RING_EVENT_FLAGS_ENABLE;
   const offWrap = load<u32>(cb + PDRV_NEXT_USED) | (load<u32>(cb + PDRV_USED_WRAP) << EVENT_WRAP_SHIFT);
-  // One 32-bit store, so the device never sees new flags with a stale offset.
+  // [R10] publish the driver event suppression structure; pairs with [A10] in
+  // packedDeviceInterruptNeeded. One 32-bit store, so the device never sees new flags with a
+  // stale offset.
   atomic.store<u32>(area + EVENT_OFF_WRAP, offWrap | (flags << (EVENT_FLAGS * 8)));
 }
 
@@ -179,8 +181,8 @@ export function packedDriverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
     store<u32>(cb + PDRV_FREE_ID, freeId);
     store<u32>(cb + PDRV_IN_FLIGHT, inFlight);
     store<u32>(cb + PDRV_ADDED, load<u32>(cb + PDRV_ADDED) + descs);
-    // PUBLISH the burst (release). Pairs with the device's acquire load of these flags in
-    // packedDevicePop: every descriptor written above is visible once this one is.
+    // [R5] publish the burst (release): every descriptor written above is visible once this
+    // one is. Pairs with [A5] in packedDevicePop.
     atomic.store<u16>(firstFlagsAddr, firstFlags);
   }
   return <i32>added;
@@ -193,7 +195,9 @@ export function packedDriverKickNeeded(cb: u32): i32 {
   const count = load<u32>(cb + PDRV_ADDED);
   store<u32>(cb + PDRV_ADDED, 0);
   if (count == 0) return 0;
-  // Seq-cst load after the seq-cst flags store in add: the barrier 2.8.21.3.1 requires.
+  // [A9] consume the device event suppression structure; pairs with [R9] in writeDeviceEvent
+  // (packed/device.ts). Seq-cst load after the seq-cst [R5] flags store in add: the barrier
+  // 2.8.21.3.1 requires.
   const ev = atomic.load<u32>(load<u32>(cb + CB_DEVICE_AREA) + EVENT_OFF_WRAP);
   const flags = (ev >>> (EVENT_FLAGS * 8)) & 3;
   if (flags == RING_EVENT_FLAGS_DISABLE) return 0;
@@ -236,8 +240,8 @@ export function packedDriverCollect(cb: u32, out: u32, max: u32): i32 {
   let detail: u32 = 0;
   while (got < max && inFlight > 0) {
     const d = desc + slot * PDESC_SIZE;
-    // CONSUME the used descriptor (acquire). Pairs with the device's release store of the
-    // burst's first used flags in packedDevicePush.
+    // [A6] consume the used descriptor (acquire); pairs with [R6], the store of the burst's
+    // first used flags in packedDevicePush.
     const flags = <u32>atomic.load<u16>(d + PDESC_FLAGS);
     if (!isUsed(flags, wrap)) break;
     const id = <u32>load<u16>(d + PDESC_ID);
@@ -299,6 +303,8 @@ export function packedDriverEnableInterrupts(cb: u32): i32 {
   writeDriverEvent(cb, true);
   if (load<u32>(cb + PDRV_IN_FLIGHT) == 0) return 0;
   const slot = load<u32>(cb + PDRV_NEXT_USED);
+  // [A6] consume the next slot's flags; pairs with [R6] in packedDevicePush. After the seq-cst
+  // [R10] store: the device either sees the request or we see the buffer it used.
   const f = <u32>atomic.load<u16>(load<u32>(cb + CB_DESC) + slot * PDESC_SIZE + PDESC_FLAGS);
   return isUsed(f, load<u32>(cb + PDRV_USED_WRAP)) ? 1 : 0;
 }

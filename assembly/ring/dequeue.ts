@@ -27,22 +27,25 @@ import { enterRing, refuseRing, waitTurn, copyOut } from "./ring";
   let head: u32;
   let k: u32;
   if (multi) {
+    // [A15] read consHead; pairs with the other consumers' [R15] compare-and-swap.
     head = atomic.load<u32>(r + RING_CONS_HEAD);
     for (;;) {
-      // CONSUME prodTail: pairs with the PUBLISH of prodTail in enqueue or mempoolInit (those
-      // entries are written). If `head` is stale the difference may be too large; the compare-and-swap
+      // [A11] consume prodTail: pairs with [R11] in enqueue or mempoolInit (those entries are
+      // written). If `head` is stale the difference may be too large; the compare-and-swap
       // below then fails.
       const ready = atomic.load<u32>(r + RING_PROD_TAIL) - head;
       k = n <= ready ? n : bulk ? 0 : ready;
       if (k == 0) return 0;
+      // [R15] claim [head, head + k) by moving consHead; pairs with [A15] (and, failing, reads
+      // the head another consumer moved, as [A15] does).
       const seen = atomic.cmpxchg<u32>(r + RING_CONS_HEAD, head, head + k);
       if (seen == head) break;
       head = seen;
     }
   } else {
     head = load<u32>(r + RING_CONS_HEAD); // written by this thread only
-    // CONSUME prodTail: pairs with the PUBLISH of prodTail in enqueue or mempoolInit (those
-    // entries are written).
+    // [A11] consume prodTail: pairs with [R11] in enqueue or mempoolInit (those entries are
+    // written).
     const ready = atomic.load<u32>(r + RING_PROD_TAIL) - head;
     k = n <= ready ? n : bulk ? 0 : ready;
     if (k == 0) return 0;
@@ -54,8 +57,8 @@ import { enterRing, refuseRing, waitTurn, copyOut } from "./ring";
     const w = waitTurn(r, r + RING_CONS_TAIL, head);
     if (w != 0) return w;
   }
-  // PUBLISH the free slots: pairs with the CONSUME of consTail in enqueue (a producer may now
-  // overwrite them), in a later consumer's waitTurn, and in ringCount.
+  // [R12] publish the free slots: pairs with [A12] in enqueue (a producer may now overwrite
+  // them), in a later consumer's waitTurn, and in ringCount.
   atomic.store<u32>(r + RING_CONS_TAIL, head + k);
   return <i32>k;
 }

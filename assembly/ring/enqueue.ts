@@ -32,20 +32,23 @@ import { enterRing, refuseRing, waitTurn, copyIn } from "./ring";
   let head: u32;
   let k: u32;
   if (multi) {
+    // [A14] read prodHead; pairs with the other producers' [R14] compare-and-swap.
     head = atomic.load<u32>(r + RING_PROD_HEAD);
     for (;;) {
-      // CONSUME consTail: pairs with the PUBLISH of consTail in dequeue (those slots are free).
-      // If `head` is stale the difference may wrap; the compare-and-swap below then fails.
+      // [A12] consume consTail: pairs with [R12] in dequeue (those slots are free). If `head`
+      // is stale the difference may wrap; the compare-and-swap below then fails.
       const room = cap - (head - atomic.load<u32>(r + RING_CONS_TAIL));
       k = n <= room ? n : bulk ? 0 : room;
       if (k == 0) return 0;
+      // [R14] claim [head, head + k) by moving prodHead; pairs with [A14] (and, failing, reads
+      // the head another producer moved, as [A14] does).
       const seen = atomic.cmpxchg<u32>(r + RING_PROD_HEAD, head, head + k);
       if (seen == head) break;
       head = seen;
     }
   } else {
     head = load<u32>(r + RING_PROD_HEAD); // written by this thread only
-    // CONSUME consTail: pairs with the PUBLISH of consTail in dequeue (those slots are free).
+    // [A12] consume consTail: pairs with [R12] in dequeue (those slots are free).
     const room = cap - (head - atomic.load<u32>(r + RING_CONS_TAIL));
     k = n <= room ? n : bulk ? 0 : room;
     if (k == 0) return 0;
@@ -57,8 +60,8 @@ import { enterRing, refuseRing, waitTurn, copyIn } from "./ring";
     const w = waitTurn(r, r + RING_PROD_TAIL, head);
     if (w != 0) return w;
   }
-  // PUBLISH the entries: pairs with the CONSUME of prodTail in dequeue (and in a later
-  // producer's waitTurn, and in ringCount).
+  // [R11] publish the entries: pairs with [A11] in dequeue (and in a later producer's
+  // waitTurn, and in ringCount).
   atomic.store<u32>(r + RING_PROD_TAIL, head + k);
   return <i32>k;
 }

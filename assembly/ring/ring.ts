@@ -43,7 +43,7 @@ import { inMemory } from "../shared/common";
 /** Checks that `r` is a ring header; returns 0, ERR_BAD_CONTROL_BLOCK, or the sticky status. */
 export function enterRing(r: u32): i32 {
   const rc = enterRingAny(r);
-  // CONSUME the status: pairs with the PUBLISH in ringInit (healthy, and the indices it set) and
+  // [A13] consume the status; pairs with [R13] in ringInit (healthy, and the indices it set) and
   // in waitTurn (broken).
   return rc != 0 ? rc : atomic.load<i32>(r + RING_STATUS);
 }
@@ -75,12 +75,13 @@ export function ringInit(r: u32): i32 {
   const start = load<u32>(r + RING_START);
   store<u32>(r + RING_MASK, cap - 1);
   store<u32>(r + RING_DETAIL, 0);
+  // The four indices go out with [R13] below (nobody may use the ring during an init).
   atomic.store<u32>(r + RING_PROD_HEAD, start);
   atomic.store<u32>(r + RING_CONS_HEAD, start);
   atomic.store<u32>(r + RING_CONS_TAIL, start);
-  // PUBLISH the empty ring: pairs with the CONSUME of RING_STATUS in enterRing (a thread that
-  // sees status 0 after this sees the indices above).
   atomic.store<u32>(r + RING_PROD_TAIL, start);
+  // [R13] publish the empty ring; pairs with [A13] in enterRing (a thread that sees status 0
+  // after this sees the indices above).
   atomic.store<i32>(r + RING_STATUS, 0);
   return 0;
 }
@@ -105,12 +106,12 @@ export function ringFreeCount(r: u32): i32 {
 // @ts-ignore: decorator
 @inline export function countOf(r: u32): u32 {
   const cap = load<u32>(r + RING_CAPACITY);
-  // CONSUME consTail, then prodTail: pairs with the PUBLISH of each in dequeue/enqueue (and of
-  // prodTail in mempoolInit's fill). In this
-  // order the tail read second is the newer one, so the difference is never negative; it can
-  // exceed the capacity (the consumers moved on meanwhile), hence the clamp.
-  const consTail = atomic.load<u32>(r + RING_CONS_TAIL);
-  const n = atomic.load<u32>(r + RING_PROD_TAIL) - consTail;
+  // [A12] consume consTail, then [A11] prodTail: pairs with [R12] in dequeue and [R11] in
+  // enqueue (and mempoolInit's fill). In this order the tail read second is the newer one, so
+  // the difference is never negative; it can exceed the capacity (the consumers moved on
+  // meanwhile), hence the clamp.
+  const consTail = atomic.load<u32>(r + RING_CONS_TAIL); // [A12]
+  const n = atomic.load<u32>(r + RING_PROD_TAIL) - consTail; // [A11]
   return n > cap ? cap : n;
 }
 
@@ -125,7 +126,8 @@ export function waitTurn(r: u32, tailAt: u32, turn: u32): i32 {
   if (limit == 0) limit = <u64>RING_DEFAULT_SPIN_LIMIT;
   const sleep = (load<u32>(r + RING_FLAGS) & RING_F_SLEEP) != 0;
   let polls: u64 = 0;
-  // CONSUME the tail: pairs with the earlier producer's (consumer's) PUBLISH of the same tail.
+  // [A11] / [A12] consume the tail (prodTail for a producer, consTail for a consumer): pairs
+  // with the earlier producer's [R11] (consumer's [R12]) store of the same tail.
   for (let tail = atomic.load<u32>(tailAt); tail != turn; tail = atomic.load<u32>(tailAt)) {
     polls++;
     let checkStatus = (polls & (RING_STATUS_POLL - 1)) == 0;
@@ -136,11 +138,11 @@ export function waitTurn(r: u32, tailAt: u32, turn: u32): i32 {
       checkStatus = true;
     }
     if (checkStatus) {
-      const status = atomic.load<i32>(r + RING_STATUS);
+      const status = atomic.load<i32>(r + RING_STATUS); // [A13], as in enterRing
       if (status != 0) return status;
     }
     if (polls >= limit) {
-      // PUBLISH the breakage: pairs with the CONSUME of RING_STATUS here and in enterRing.
+      // [R13] publish the breakage; pairs with [A13] here and in enterRing.
       if (atomic.cmpxchg<i32>(r + RING_STATUS, 0, ERR_RING_STALLED) == 0) store<u32>(r + RING_DETAIL, turn);
       return ERR_RING_STALLED;
     }

@@ -69,6 +69,7 @@ export function splitDeviceReset(cb: u32): i32 {
   // 2.7.10.1 (device side of it): with EVENT_IDX the device keeps used.flags at 0.
   store<u16>(used + USED_FLAGS, eventIdx || notify ? 0 : USED_F_NO_NOTIFY);
   store<u16>(availEventAddr(cb, q), lastAvail);
+  // [R4] publish used.idx, its starting value (the fields above go with it); pairs with [A4].
   atomic.store<u16>(used + USED_IDX, usedIdx);
   return 0;
 }
@@ -197,8 +198,8 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
   if (!inMemory(segs, <u64>maxSegs * SEG_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, segs);
   const q = queueSize(cb);
   const avail = load<u32>(cb + CB_DRIVER_AREA);
-  // CONSUME avail.idx (acquire). Pairs with the driver's release store in splitDriverAdd: the
-  // ring entries and descriptors are read only after the index that covers them.
+  // [A3] consume avail.idx (acquire): the ring entries and descriptors are read only after the
+  // index that covers them. Pairs with [R3] in splitDriverAdd.
   const availIdx = <u32>atomic.load<u16>(avail + AVAIL_IDX);
   let last = load<u32>(cb + SDEV_LAST_AVAIL);
   const pending = (availIdx - last) & 0xffff;
@@ -232,6 +233,7 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
     store<u32>(cb + SDEV_IN_FLIGHT, popped + got);
     if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) {
       // 2.7.10: ask for a kick when the driver publishes the entry at index `last`.
+      // [R7] publish avail_event; pairs with [A7] in splitDriverKickNeeded.
       atomic.store<u16>(availEventAddr(cb, q), last);
     }
   }
@@ -293,8 +295,8 @@ export function splitDevicePush(cb: u32, elems: u32, n: u32): i32 {
   u = (u + n) & 0xffff;
   store<u32>(cb + SDEV_USED_IDX, u);
   store<u32>(cb + SDEV_IN_FLIGHT, popped - n);
-  // PUBLISH used.idx (release). Pairs with the driver's acquire load in splitDriverCollect:
-  // 2.7.8.2 wants len (and the data) written before the index moves.
+  // [R4] publish used.idx (release): 2.7.8.2 wants len (and the data) written before the index
+  // moves. Pairs with [A4] in splitDriverCollect.
   atomic.store<u16>(used + USED_IDX, u);
   return <i32>n;
 }
@@ -311,13 +313,15 @@ export function splitDeviceInterruptNeeded(cb: u32): i32 {
   const oldIdx = load<u32>(cb + SDEV_SIGNAL_IDX);
   store<u32>(cb + SDEV_SIGNAL_IDX, newIdx);
   if (newIdx == oldIdx) return 0;
-  // Full barrier between the used.idx store (seq-cst, in push) and these seq-cst loads.
+  // [A8] consume the driver's interrupt request (used_event, or avail.flags); pairs with [R8]
+  // in splitDriverCollect and splitDriver{Enable,Disable}Interrupts. Full barrier between the
+  // [R4] used.idx store (seq-cst, in push) and these seq-cst loads.
   if (hasFeature(cb, F_EVENT_IDX)) {
-    const event = <u32>atomic.load<u16>(usedEventAddr(cb, queueSize(cb)));
+    const event = <u32>atomic.load<u16>(usedEventAddr(cb, queueSize(cb))); // [A8] used_event
     return needEvent(event, newIdx, oldIdx) ? 1 : 0;
   }
   const avail = load<u32>(cb + CB_DRIVER_AREA);
-  return (atomic.load<u16>(avail + AVAIL_FLAGS) & AVAIL_F_NO_INTERRUPT) != 0 ? 0 : 1;
+  return (atomic.load<u16>(avail + AVAIL_FLAGS) & AVAIL_F_NO_INTERRUPT) != 0 ? 0 : 1; // [A8] avail.flags
 }
 
 /**
@@ -332,10 +336,12 @@ export function splitDeviceEnableNotify(cb: u32): i32 {
   const used = load<u32>(cb + CB_DEVICE_AREA);
   const last = load<u32>(cb + SDEV_LAST_AVAIL);
   store<u32>(cb + CB_OPTIONS, load<u32>(cb + CB_OPTIONS) | CB_OPT_NOTIFY);
+  // [R7] publish the request (avail_event, or used.flags); pairs with [A7] in splitDriverKickNeeded.
   if (hasFeature(cb, F_EVENT_IDX)) atomic.store<u16>(availEventAddr(cb, q), last);
   else atomic.store<u16>(used + USED_FLAGS, 0);
-  // Sequentially consistent store, then load: the driver either sees the request or we see
-  // the chains it published before looking.
+  // [A3] consume avail.idx; pairs with [R3] in splitDriverAdd. Sequentially consistent store,
+  // then load: the driver either sees the request or we see the chains it published before
+  // looking.
   return <u32>atomic.load<u16>(avail + AVAIL_IDX) != last ? 1 : 0;
 }
 
@@ -345,6 +351,7 @@ export function splitDeviceDisableNotify(cb: u32): i32 {
   if (rc != 0) return rc;
   store<u32>(cb + CB_OPTIONS, load<u32>(cb + CB_OPTIONS) & ~CB_OPT_NOTIFY);
   if (!hasFeature(cb, F_EVENT_IDX)) {
+    // [R7] publish used.flags NO_NOTIFY; pairs with [A7] in splitDriverKickNeeded.
     atomic.store<u16>(load<u32>(cb + CB_DEVICE_AREA) + USED_FLAGS, USED_F_NO_NOTIFY);
   }
   return 0;

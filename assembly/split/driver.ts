@@ -73,6 +73,7 @@ export function splitDriverReset(cb: u32): i32 {
   // 2.7.7.1: with EVENT_IDX the driver MUST keep avail.flags at 0; otherwise flags is 0 or 1.
   store<u16>(avail + AVAIL_FLAGS, eventIdx || notify ? 0 : AVAIL_F_NO_INTERRUPT);
   store<u16>(usedEventAddr(cb, q), start);
+  // [R3] publish avail.idx, its starting value (the fields above go with it); pairs with [A3].
   atomic.store<u16>(avail + AVAIL_IDX, start);
   return 0;
 }
@@ -171,8 +172,8 @@ export function splitDriverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
     store<u32>(cb + SDRV_NUM_FREE, numFree);
     store<u32>(cb + SDRV_AVAIL_IDX, availIdx);
     store<u32>(cb + SDRV_IN_FLIGHT, inFlight + added);
-    // PUBLISH avail.idx (release). Pairs with the device's acquire load in splitDevicePop:
-    // the descriptors and ring entries written above are visible before the new index.
+    // [R3] publish avail.idx (release): the descriptors and ring entries written above are
+    // visible before the new index. Pairs with [A3] in splitDevicePop.
     atomic.store<u16>(avail + AVAIL_IDX, availIdx);
   }
   return <i32>added;
@@ -190,15 +191,16 @@ export function splitDriverKickNeeded(cb: u32): i32 {
   const oldIdx = load<u32>(cb + SDRV_KICK_IDX);
   store<u32>(cb + SDRV_KICK_IDX, newIdx);
   if (newIdx == oldIdx) return 0;
-  // The avail.idx store in splitDriverAdd and the loads below are sequentially consistent
-  // atomics, which gives the full barrier 2.7.13.4 asks for: either the device sees our new
-  // index, or we see the suppression state it wrote before it last looked.
+  // [A7] consume the device's kick request (avail_event, or used.flags); pairs with [R7] in
+  // splitDevicePop and splitDevice{Enable,Disable}Notify. The [R3] store in splitDriverAdd and
+  // these loads are sequentially consistent atomics, which gives the full barrier 2.7.13.4 asks
+  // for: either the device sees our new index, or we see the request it wrote before it looked.
   if (hasFeature(cb, F_EVENT_IDX)) {
-    const event = <u32>atomic.load<u16>(availEventAddr(cb, queueSize(cb)));
+    const event = <u32>atomic.load<u16>(availEventAddr(cb, queueSize(cb))); // [A7] avail_event
     return needEvent(event, newIdx, oldIdx) ? 1 : 0;
   }
   const used = load<u32>(cb + CB_DEVICE_AREA);
-  return (atomic.load<u16>(used + USED_FLAGS) & USED_F_NO_NOTIFY) != 0 ? 0 : 1;
+  return (atomic.load<u16>(used + USED_FLAGS) & USED_F_NO_NOTIFY) != 0 ? 0 : 1; // [A7] used.flags
 }
 
 /**
@@ -215,8 +217,8 @@ export function splitDriverCollect(cb: u32, out: u32, max: u32): i32 {
   const q = queueSize(cb);
   const used = load<u32>(cb + CB_DEVICE_AREA);
   const shadow = load<u32>(cb + SDRV_SHADOW);
-  // CONSUME used.idx (acquire). Pairs with the device's release store in splitDevicePush:
-  // the used elements below are read only after the index that covers them.
+  // [A4] consume used.idx (acquire): the used elements below are read only after the index
+  // that covers them. Pairs with [R4] in splitDevicePush.
   const usedIdx = <u32>atomic.load<u16>(used + USED_IDX);
   let last = load<u32>(cb + SDRV_LAST_USED);
   const inFlight = load<u32>(cb + SDRV_IN_FLIGHT);
@@ -255,6 +257,7 @@ export function splitDriverCollect(cb: u32, out: u32, max: u32): i32 {
     store<u32>(cb + SDRV_IN_FLIGHT, inFlight - got);
     if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) {
       // 2.7.7.1: ask to be notified when the device writes the entry at index `last`.
+      // [R8] publish used_event; pairs with [A8] in splitDeviceInterruptNeeded.
       atomic.store<u16>(usedEventAddr(cb, q), last);
     }
   }
@@ -331,7 +334,7 @@ function collectInOrder(cb: u32, q: u32, out: u32, max: u32, usedIdx: u32, pendi
     store<u32>(cb + SDRV_IN_FLIGHT, inFlight);
     store<u32>(cb + SDRV_OLDEST, oldest);
     if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) {
-      atomic.store<u16>(usedEventAddr(cb, q), last);
+      atomic.store<u16>(usedEventAddr(cb, q), last); // [R8] publish used_event, as in splitDriverCollect
     }
   }
   return endBurst(cb, got, err, detail);
@@ -349,10 +352,13 @@ export function splitDriverEnableInterrupts(cb: u32): i32 {
   const used = load<u32>(cb + CB_DEVICE_AREA);
   const last = load<u32>(cb + SDRV_LAST_USED);
   store<u32>(cb + CB_OPTIONS, load<u32>(cb + CB_OPTIONS) | CB_OPT_NOTIFY);
+  // [R8] publish the request (used_event, or avail.flags); pairs with [A8] in
+  // splitDeviceInterruptNeeded.
   if (hasFeature(cb, F_EVENT_IDX)) atomic.store<u16>(usedEventAddr(cb, q), last);
   else atomic.store<u16>(avail + AVAIL_FLAGS, 0);
-  // Sequentially consistent store, then load: the device either sees the request or we see
-  // the entries it published before looking.
+  // [A4] consume used.idx; pairs with [R4] in splitDevicePush. Sequentially consistent store,
+  // then load: the device either sees the request or we see the entries it published before
+  // looking.
   return <u32>atomic.load<u16>(used + USED_IDX) != last ? 1 : 0;
 }
 
@@ -365,6 +371,7 @@ export function splitDriverDisableInterrupts(cb: u32): i32 {
   if (rc != 0) return rc;
   store<u32>(cb + CB_OPTIONS, load<u32>(cb + CB_OPTIONS) & ~CB_OPT_NOTIFY);
   if (!hasFeature(cb, F_EVENT_IDX)) {
+    // [R8] publish avail.flags NO_INTERRUPT; pairs with [A8] in splitDeviceInterruptNeeded.
     atomic.store<u16>(load<u32>(cb + CB_DRIVER_AREA) + AVAIL_FLAGS, AVAIL_F_NO_INTERRUPT);
   }
   return 0;

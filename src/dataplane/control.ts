@@ -82,56 +82,64 @@ export class DataplaneControl {
   private counterIdx(i: number, c: number): number { return (this.addr + CTL_WORKERS + i * WORKER_STRIDE + W_COUNTERS + 8 * c) >>> 3; }
 
   get stopping(): boolean {
-    // Pairs with requestStop's Atomics.store: once seen, the worker stops after this poll.
+    // [A17] consume the stop flag; pairs with [R17] in requestStop: once seen, the worker stops
+    // after this poll.
     return Atomics.load(this.i32, this.word(CTL_STOP)) !== 0;
   }
 
   /** Asks every worker to stop and wakes the sleeping ones. */
   requestStop(): void {
-    // The stop store comes before the doorbell adds: a worker that read its doorbell before the
-    // add does not sleep (the wait sees a new value); one that read it after sees stop = 1.
+    // [R17] publish the stop flag; pairs with [A17] in `stopping`. It comes before the [R18]
+    // doorbell adds: a worker that read its doorbell before the add does not sleep (the wait
+    // sees a new value); one that read it after sees stop = 1.
     Atomics.store(this.i32, this.word(CTL_STOP), 1);
     for (let i = 0; i < this.workers; i++) this.ring(i);
   }
 
-  /** Rings worker i's doorbell: pairs with the worker's Atomics.load of it before arming, and its Atomics.wait. */
+  /** Rings worker i's doorbell. */
   ring(i: number): void {
     const at = this.doorbell(i);
+    // [R18] publish a doorbell ring (the work, or the stop flag, stored before it goes with it);
+    // pairs with [A18], the worker's Atomics.load of the doorbell before arming and its Atomics.wait.
     Atomics.add(this.i32, at, 1);
     Atomics.notify(this.i32, at);
   }
 
   /** Records that the run's goal was reached (ctx.finish()); the main thread polls `done`. */
   finish(): void {
-    Atomics.store(this.i32, this.word(CTL_DONE), 1); // read by the main thread's Atomics.load in `done`
+    Atomics.store(this.i32, this.word(CTL_DONE), 1); // [R19] publish done; pairs with [A19] in `done`
   }
 
   get done(): boolean {
-    return Atomics.load(this.i32, this.word(CTL_DONE)) !== 0;
+    return Atomics.load(this.i32, this.word(CTL_DONE)) !== 0; // [A19] consume done; pairs with [R19] in finish
   }
 
   /** Records worker i as the first failure (later ones keep the first). */
   markFailed(i: number): void {
-    // compareExchange: only the first failing worker is recorded; read by `failedWorker`.
+    // [R20] publish the failed worker; pairs with [A20] in `failedWorker`. compareExchange: only
+    // the first failing worker is recorded.
     Atomics.compareExchange(this.i32, this.word(CTL_FAILED), 0, i + 1);
   }
 
   get failedWorker(): number {
-    return Atomics.load(this.i32, this.word(CTL_FAILED)) - 1;
+    return Atomics.load(this.i32, this.word(CTL_FAILED)) - 1; // [A20] consume; pairs with [R20] in markFailed
   }
 
   setState(i: number, s: WorkerState): void {
-    Atomics.store(this.i32, this.stateIdx(i), s); // read by stats() on the main thread
+    Atomics.store(this.i32, this.stateIdx(i), s); // [R21] publish the state; pairs with [A21] in stats()
   }
 
   /** Publishes worker i's counters (the worker keeps them in locals and calls this now and then). */
   publish(i: number, counters: readonly number[]): void {
-    // Each store is atomic, so a reader never sees a torn 64-bit value.
+    // [R22] publish the counters; pairs with [A22] in stats(). Each store is atomic, so a reader
+    // never sees a torn 64-bit value.
     for (let c = 0; c < COUNTER_NAMES.length; c++) Atomics.store(this.u64, this.counterIdx(i, c), BigInt(counters[c]));
   }
 
   /** Worker i's state and last published counters, read without stopping it. */
   stats(i: number): WorkerStats {
+    // [A21] consume the state (pairs with [R21] in setState), [A22] the counters (pairs with
+    // [R22] in publish): a snapshot, each word whole.
     const s: Record<string, number | string> = { worker: i, state: STATE_NAMES[Atomics.load(this.i32, this.stateIdx(i))] ?? 'failed' };
     COUNTER_NAMES.forEach((name, c) => { s[name] = Number(Atomics.load(this.u64, this.counterIdx(i, c))); });
     return s as unknown as WorkerStats;

@@ -210,11 +210,11 @@ export class MempoolCache {
 
   /** Handles in the cache now. */
   get length(): number {
-    return Atomics.load(this.pool.engine.u32, (this.addr + M.CACHE_LEN) >>> 2);
+    return Atomics.load(this.pool.engine.u32, (this.addr + M.CACHE_LEN) >>> 2); // a snapshot, whole: no label
   }
 
   stats(): CacheStats {
-    const c = (f: number): number => Number(Atomics.load(this.u64, (this.addr + f) >>> 3));
+    const c = (f: number): number => Number(Atomics.load(this.u64, (this.addr + f) >>> 3)); // snapshots, whole: no label
     return {
       len: this.length, gets: c(M.CACHE_GETS), puts: c(M.CACHE_PUTS), failedGets: c(M.CACHE_FAILED_GETS),
       refills: c(M.CACHE_REFILLS), flushes: c(M.CACHE_FLUSHES),

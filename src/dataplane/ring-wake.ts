@@ -17,19 +17,22 @@ export class RingWake {
 
   /** Consumer, before sleeping: raises the flag; true when `ring` is still empty (may sleep). */
   arm(ring: HandleRing): boolean {
-    Atomics.store(this.i32, this.at, 1); // pairs with the producer's Atomics.load in notify()
+    // [R23] raise the flag; pairs with [A23] in notify(). Then [A11] (ring.count): against the
+    // producer's [R11] then [A23], either we see the entries or it sees the flag.
+    Atomics.store(this.i32, this.at, 1);
     return ring.count === 0;
   }
 
   /** Consumer, after waking: lowers the flag (producers stop ringing). */
   disarm(): void {
-    Atomics.store(this.i32, this.at, 0);
+    Atomics.store(this.i32, this.at, 0); // [R23] lower the flag; pairs with [A23] in notify()
   }
 
   /** Producer, after an enqueue: rings the consumer if it raised the flag. */
   notify(): void {
-    // load first: the common case (consumer awake) costs no read-modify-write; the exchange
-    // makes sure one producer rings once per arm.
+    // [A23] consume the flag (pairs with [R23] in arm/disarm), after the enqueue's [R11]. Load
+    // first: the common case (consumer awake) costs no read-modify-write; the exchange makes sure
+    // one producer rings once per arm.
     if (Atomics.load(this.i32, this.at) !== 0 && Atomics.exchange(this.i32, this.at, 0) !== 0) this.ringDoorbell(this.consumer);
   }
 }

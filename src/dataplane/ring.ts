@@ -197,7 +197,7 @@ export class HandleRing {
 
   /** 0 while healthy, else the code that broke the ring (ERR_RING_STALLED). */
   get status(): number {
-    return Atomics.load(this.engine.i32, (this.addr + R.RING_STATUS) >>> 2);
+    return Atomics.load(this.engine.i32, (this.addr + R.RING_STATUS) >>> 2); // [A13]; pairs with [R13] (ringInit, a stalled wait)
   }
 
   get broken(): boolean {
@@ -206,6 +206,7 @@ export class HandleRing {
 
   /** The four free-running indices, for inspection and tests. */
   indices(): { prodHead: number; prodTail: number; consHead: number; consTail: number } {
+    // A snapshot, each index whole: orders nothing, so no label.
     const at = (f: number): number => Atomics.load(this.engine.u32, (this.addr + f) >>> 2);
     return { prodHead: at(R.RING_PROD_HEAD), prodTail: at(R.RING_PROD_TAIL), consHead: at(R.RING_CONS_HEAD), consTail: at(R.RING_CONS_TAIL) };
   }

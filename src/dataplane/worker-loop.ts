@@ -38,9 +38,10 @@ export function runWorkerLoop(ctl: DataplaneControl, index: number, tasks: reado
   let empty = 0;
 
   const sleep = (): void => {
-    // Read the doorbell before arming: a producer that publishes work after our arm() checked
-    // for it rings the doorbell (Atomics.add) afterwards, so the wait below sees a value other
-    // than `seq` and returns at once: no wakeup is lost between the check and the wait.
+    // [A18] consume the doorbell (pairs with [R18] in DataplaneControl.ring), before arming: a
+    // producer that publishes work after our arm() checked for it rings the doorbell
+    // (Atomics.add) afterwards, so the wait below sees a value other than `seq` and returns at
+    // once: no wakeup is lost between the check and the wait.
     const seq = Atomics.load(i32, doorbell);
     let armed = 0;
     let wakeable = true;
@@ -54,7 +55,8 @@ export function runWorkerLoop(ctl: DataplaneControl, index: number, tasks: reado
       c[3]++;
       ctl.setState(index, WorkerState.Sleeping);
       ctl.publish(index, c);
-      // Pairs with DataplaneControl.ring (Atomics.add then Atomics.notify on this word).
+      // [A18] as above: pairs with [R18] in DataplaneControl.ring (Atomics.add then
+      // Atomics.notify on this word).
       const r = Atomics.wait(i32, doorbell, seq, wakeable ? Infinity : UNARMED_SLEEP_MS);
       if (r === 'ok') c[4]++;
       ctl.setState(index, WorkerState.Running);
