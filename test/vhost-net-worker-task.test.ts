@@ -79,16 +79,28 @@ describe.each<RingLayout>(['split', 'packed'])('vhost-net worker task, %s rings'
     expect(w.collect(0)).toBe(32);
   });
 
-  it('arm() enables kicks on both rings and refuses to sleep when a chain slipped in; disarm() turns them off', () => {
+  it('io: arm() enables kicks on the transmit ring only (posted receive buffers are no work) and refuses to sleep when a frame slipped in', () => {
     const w = world(layout, 'io');
+    w.task.poll(32);
+    w.post(0, 8, true); // receive buffers waiting: the worker may still sleep
+    w.calls.clear();
+    expect(w.task.arm!()).toBe(true);
+    expect(Object.fromEntries(w.calls)).toEqual({ deviceEnableNotify: 1 });
+    w.task.disarm!();
+    w.post(1, 1, false);
+    expect(w.task.arm!()).toBe(false);
+    w.task.disarm!();
+    expect(w.calls.get('deviceDisableNotify')).toBe(2);
+  });
+
+  it('txonly: receive buffers are its work, so arm() watches the receive ring too', () => {
+    const w = world(layout, 'txonly');
     w.task.poll(32);
     w.calls.clear();
     expect(w.task.arm!()).toBe(true);
     expect(Object.fromEntries(w.calls)).toEqual({ deviceEnableNotify: 2 });
     w.task.disarm!();
-    w.post(1, 1, false);
+    w.post(0, 1, true);
     expect(w.task.arm!()).toBe(false);
-    w.task.disarm!();
-    expect(w.calls.get('deviceDisableNotify')).toBe(2 + 2);
   });
 });

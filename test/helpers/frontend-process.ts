@@ -4,8 +4,10 @@
 // a virtio-net driver in a loop: receive buffers always posted, 32-frame bursts transmitted,
 // everything collected. It prints one JSON line when frames flow ({"flowing": n}) and, with
 // --probe, round trips of GET_FEATURES measured while the traffic runs ({"probe": [...ms]}).
+// With --ping N it sends no stream but N lone frames, one every --gap ms (default 2, long enough
+// for an adaptive worker to fall asleep), kicking for each, and times each echo ({"ping": [...ms]}).
 //
-//   node dist/test/helpers/frontend-process.js SOCKET split|packed [--probe N] [--seconds S]
+//   node dist/test/helpers/frontend-process.js SOCKET split|packed [--probe N] [--ping N [--gap MS]] [--seconds S]
 import { createSharedMemory, MemoryPlan, allocRing, createDriver, ChainBatch, UsedBatch, FEATURES, type RingLayout } from '../../src/index.js';
 import { loadEngine } from '../../src/node.js';
 import { memfdCreate, mapIntoMemory, EventFd } from '../../src/native/index.js';
@@ -21,6 +23,8 @@ const flag = (name: string): number | undefined => {
   return i >= 0 ? Number(rest[i + 1]) : undefined;
 };
 const probes = flag('--probe') ?? 0;
+const pings = flag('--ping') ?? 0;
+const gapMs = flag('--gap') ?? 2;
 const seconds = flag('--seconds') ?? 3600;
 const NUM = 256;
 const BUF = 2048;
@@ -86,6 +90,43 @@ async function main(): Promise<void> {
   const probeMs: number[] = [];
   let probing = false;
   let lastProbe = 0;
+
+  if (pings > 0) {
+    // Lone frames: kick for each (the device asked for kicks before it slept), wait for the echo.
+    const rtt: number[] = [];
+    const one = (): void => {
+      const id = freeTx.pop()!;
+      const at = tx.bufs + id * BUF;
+      u8.fill(0, at, at + HDR);
+      u8.set(frame, at + HDR);
+      tx.batch.clear();
+      tx.batch.single(id, at, HDR + frame.length, false);
+      const t0 = performance.now();
+      tx.driver.add(tx.batch);
+      if (tx.driver.kickNeeded()) tx.kick.signal();
+      for (;;) {
+        const nr = rx.driver.collect(rx.used);
+        if (nr > 0) {
+          rtt.push(performance.now() - t0);
+          rx.batch.clear();
+          for (let i = 0; i < nr; i++) rx.batch.single(rx.used.id(i), rx.bufs + rx.used.id(i) * BUF, BUF, true);
+          rx.driver.add(rx.batch);
+          if (rx.driver.kickNeeded()) rx.kick.signal();
+          break;
+        }
+        if (performance.now() - t0 > 1000) fail(new Error('no echo within 1 s'));
+      }
+      const nt = tx.driver.collect(tx.used);
+      for (let i = 0; i < nt; i++) freeTx.push(tx.used.id(i));
+      if (rtt.length === pings) {
+        out({ ping: rtt });
+        process.exit(0);
+      }
+      setTimeout(one, gapMs);
+    };
+    setTimeout(one, 50);
+    return;
+  }
 
   const turn = (): void => {
     // Transmit a burst.

@@ -142,20 +142,28 @@ class PairWorker {
     this.q.txComplete();
   }
 
-  /** Turns kicks on for both rings; false when one already has work (then the worker polls on). */
+  /**
+   * Turns kicks on for the rings whose new buffers are work; false when one already has some
+   * (then the worker polls on). Transmit buffers are always work. Receive buffers are work only
+   * for txonly and for a RARP waiting to go: in the other modes a receive buffer only matters
+   * once a frame comes, and that frame's kick is on the transmit queue.
+   */
   arm(): boolean {
     if (this.changed) return false;
-    if (this.announcement && this.rx.cb !== 0) return false;
     let idle = true;
-    for (const cb of [this.tx.cb, this.rx.cb]) {
-      if (cb !== 0 && this.engine.exports.deviceEnableNotify(cb) === 1) idle = false;
+    for (const cb of this.armed()) {
+      if (this.engine.exports.deviceEnableNotify(cb) === 1) idle = false;
     }
-    // txonly has work whenever receive buffers are there: EnableNotify on rx said so above.
     return idle;
   }
 
   disarm(): void {
-    for (const cb of [this.tx.cb, this.rx.cb]) if (cb !== 0) this.engine.exports.deviceDisableNotify(cb);
+    for (const cb of this.armed()) this.engine.exports.deviceDisableNotify(cb);
+  }
+
+  private armed(): number[] {
+    const rxWork = this.mode === 'txonly' || this.announcement;
+    return [this.tx.cb, rxWork ? this.rx.cb : 0].filter((cb) => cb !== 0);
   }
 }
 
