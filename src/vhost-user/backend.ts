@@ -370,6 +370,7 @@ export class VhostUserBackend {
   private addMemReg(m: Message): void {
     const region = readSingleRegion(m);
     if (m.fds.length !== 1) throw new ProtocolError(m.request, `${m.fds.length} file descriptors, expected 1`, true);
+    if (this.memory.addRepeat(region)) return; // the same region again (QEMU < 8.0, one per queue pair); its fd is closed
     this.checkMemoryFds(m);
     const running = this.rings.filter((r) => r.running);
     for (const r of running) this.stop(r, m.request);

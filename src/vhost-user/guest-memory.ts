@@ -17,6 +17,8 @@ export const MAX_MEM_SLOTS = 32;
 
 export class GuestMemory {
   private table: PlacedRegion[] = [];
+  /** ADD_MEM_REGs of a region that was mapped already, by regionKey (see addRepeat). */
+  private repeats = new Map<string, number>();
 
   /** `window` must be page-aligned and inside `memory`. */
   constructor(readonly memory: WebAssembly.Memory, readonly window: MemoryWindow) {
@@ -80,6 +82,21 @@ export class GuestMemory {
   }
 
   /**
+   * ADD_MEM_REG of a region identical to a mapped one (guest address, size, user address and
+   * mmap offset: the same front-end memory): counted, not mapped again, and true is returned.
+   * QEMU before 8.0 sends ADD_MEM_REG from the vhost_dev of every queue pair of a multiqueue
+   * virtio-net (8.0 made it a one-time request), so each region comes once per queue pair.
+   * REM_MEM_REG then takes one count off before it unmaps (see remove).
+   */
+  addRepeat(region: MemRegion): boolean {
+    const same = this.table.some((r) => r.gpa === region.gpa && r.size === region.size && r.uaddr === region.uaddr && r.mmapOffset === region.mmapOffset);
+    if (!same) return false;
+    const key = regionKey(region);
+    this.repeats.set(key, (this.repeats.get(key) ?? 0) + 1);
+    return true;
+  }
+
+  /**
    * ADD_MEM_REG: maps one more region (checked against the others as a whole table, placed in a
    * free gap of the window). On failure nothing changes.
    */
@@ -108,6 +125,13 @@ export class GuestMemory {
   remove(region: MemRegion): void {
     const i = this.table.findIndex((r) => r.gpa === region.gpa && r.size === region.size && r.uaddr === region.uaddr);
     if (i < 0) throw new GuestMemoryError(`no region at gpa 0x${region.gpa.toString(16)} of size 0x${region.size.toString(16)} and user address 0x${region.uaddr.toString(16)}`);
+    const key = regionKey(region);
+    const repeats = this.repeats.get(key) ?? 0;
+    if (repeats > 0) {
+      if (repeats === 1) this.repeats.delete(key);
+      else this.repeats.set(key, repeats - 1);
+      return;
+    }
     const r = this.table[i];
     this.table = this.table.filter((_, k) => k !== i);
     unmapFromMemory(this.memory, r.offset, Number(r.size));
@@ -129,6 +153,10 @@ export class GuestMemory {
   clear(): void {
     const old = this.table;
     this.table = [];
+    this.repeats.clear();
     for (const r of old) unmapFromMemory(this.memory, r.offset, Number(r.size));
   }
 }
+
+/** A region as REM_MEM_REG names it: guest address, size and user address. */
+const regionKey = (r: MemRegion): string => `${r.gpa}:${r.size}:${r.uaddr}`;
