@@ -53,8 +53,9 @@ export abstract class DriverHandle extends QueueSide implements DriverQueue {
     this.ops = ops;
   }
 
+  /** rc, or a VirtqueueError for a negative one (the message is only built on failure). */
   private call(rc: number, what: string): number {
-    return this.engine.check(rc, this.cb, `${this.ops.label} ${what}`);
+    return rc >= 0 ? rc : this.engine.check(rc, this.cb, `${this.ops.label} ${what}`);
   }
 
   /** Back to an empty queue (after a device reset). Chains in flight are forgotten: detach first. */
@@ -132,8 +133,9 @@ export abstract class DeviceHandle extends QueueSide implements DeviceQueue {
     this.set(Q.CB_OPTIONS, opts.notify ? Q.CB_OPT_NOTIFY : 0);
   }
 
+  /** rc, or a VirtqueueError for a negative one (the message is only built on failure). */
   private call(rc: number, what: string): number {
-    return this.engine.check(rc, this.cb, `${this.ops.label} ${what}`);
+    return rc >= 0 ? rc : this.engine.check(rc, this.cb, `${this.ops.label} ${what}`);
   }
 
   /** Back to the start positions, healthy again. */
