@@ -25,12 +25,11 @@ import {
   USED_REC_SIZE, USED_REC_ID, USED_REC_LEN,
 } from "../layout/batch";
 import {
-  ERR_BAD_CONFIG, ERR_OUT_OF_MEMORY_BOUNDS, ERR_SEGMENTS_FULL, ERR_USED_ID_OUT_OF_RANGE,
-  ERR_USED_ID_NOT_IN_FLIGHT, ERR_USED_LEN_TOO_LARGE,
+  ERR_BAD_CONFIG, ERR_OUT_OF_MEMORY_BOUNDS, ERR_SEGMENTS_FULL, ERR_USED_ID_NOT_IN_FLIGHT,
 } from "../layout/errors";
 import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
 import { enter, enterAny, refuse, queueSize, hasFeature, checkArea, inMemory, endBurst, clearFault, checkShadowArea, checkOrderArea } from "../shared/common";
-import { checkAddBurst, detachAll, checkIndirectArea, resetDriverShadow } from "../shared/driver-common";
+import { checkAddBurst, checkUsedEntry, detachAll, checkIndirectArea, resetDriverShadow } from "../shared/driver-common";
 import { isUsed, availableBits, validPackedQueueSize, packedNeedEvent } from "./flags";
 
 const KIND = CB_KIND_PACKED_DRIVER;
@@ -247,10 +246,9 @@ export function packedDriverCollect(cb: u32, out: u32, max: u32): i32 {
     const id = <u32>load<u16>(d + PDESC_ID);
     // 2.8.4: the length is meaningful only when the device says it wrote (WRITE).
     const len = (flags & PDESC_F_WRITE) != 0 ? load<u32>(d + PDESC_LEN) : 0;
-    if (id >= q) { err = ERR_USED_ID_OUT_OF_RANGE; detail = id; break; }
+    const bad = checkUsedEntry(shadow, q, id, len);
+    if (bad != 0) { err = bad; detail = id; break; }
     const h = shadow + id * SHADOW_SIZE;
-    if ((load<u16>(h + SHADOW_FLAGS) & SHADOW_F_IN_FLIGHT) == 0) { err = ERR_USED_ID_NOT_IN_FLIGHT; detail = id; break; }
-    if (len > load<u32>(h + SHADOW_WRITE_LEN)) { err = ERR_USED_LEN_TOO_LARGE; detail = id; break; }
     let count: u32 = 1;
     if (inOrder) {
       // Find X in the order of availability; everything before it was used completely.

@@ -10,7 +10,10 @@ import {
   CHAIN_SIZE, CHAIN_SEG, CHAIN_NREAD, CHAIN_NWRITE, SEG_SIZE, SEG_LEN, USED_REC_SIZE, USED_REC_ID,
   USED_REC_LEN,
 } from "../layout/batch";
-import { ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS } from "../layout/errors";
+import {
+  ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS, ERR_USED_ID_OUT_OF_RANGE,
+  ERR_USED_ID_NOT_IN_FLIGHT, ERR_USED_LEN_TOO_LARGE,
+} from "../layout/errors";
 import { refuse, inMemory, checkArea } from "./common";
 
 /**
@@ -63,6 +66,20 @@ export function checkAddBurst(cb: u32, q: u32, chains: u32, segs: u32, n: u32): 
     for (let j: u32 = 0; j < k; j++) total += load<u32>(segs + (first + j) * SEG_SIZE + SEG_LEN);
     if (total > 0xffff_ffff) return refuse(cb, ERR_BAD_ARGUMENT, i);
   }
+  return 0;
+}
+
+/**
+ * Checks a used entry (2.7.8; 2.8.4 for packed) against the driver's private state: its id names
+ * a buffer (below q) the driver has in flight, and its length fits that buffer's writable
+ * capacity. Returns 0, or the error (the caller breaks the queue, with the id as detail).
+ */
+// @ts-ignore: decorator
+@inline export function checkUsedEntry(shadow: u32, q: u32, id: u32, len: u32): i32 {
+  if (id >= q) return ERR_USED_ID_OUT_OF_RANGE;
+  const h = shadow + id * SHADOW_SIZE;
+  if ((load<u16>(h + SHADOW_FLAGS) & SHADOW_F_IN_FLIGHT) == 0) return ERR_USED_ID_NOT_IN_FLIGHT;
+  if (len > load<u32>(h + SHADOW_WRITE_LEN)) return ERR_USED_LEN_TOO_LARGE;
   return 0;
 }
 

@@ -27,8 +27,8 @@ import {
   USED_REC_SIZE, USED_REC_ID, USED_REC_LEN,
 } from "../layout/batch";
 import {
-  ERR_BAD_CONFIG, ERR_OUT_OF_MEMORY_BOUNDS, ERR_USED_IDX_JUMP, ERR_USED_ID_OUT_OF_RANGE,
-  ERR_USED_ID_NOT_IN_FLIGHT, ERR_USED_LEN_TOO_LARGE, ERR_SEGMENTS_FULL,
+  ERR_BAD_CONFIG, ERR_OUT_OF_MEMORY_BOUNDS, ERR_USED_IDX_JUMP, ERR_USED_ID_NOT_IN_FLIGHT,
+  ERR_SEGMENTS_FULL,
 } from "../layout/errors";
 import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
 import {
@@ -36,7 +36,7 @@ import {
   endBurst, clearFault, checkShadowArea,
 } from "../shared/common";
 import { usedEventAddr, availEventAddr, checkSplitAreas } from "./areas";
-import { checkAddBurst, detachAll, checkIndirectArea, resetDriverShadow } from "../shared/driver-common";
+import { checkAddBurst, checkUsedEntry, detachAll, checkIndirectArea, resetDriverShadow } from "../shared/driver-common";
 
 const KIND = CB_KIND_SPLIT_DRIVER;
 
@@ -235,10 +235,9 @@ export function splitDriverCollect(cb: u32, out: u32, max: u32): i32 {
     const e = used + USED_RING + (last & (q - 1)) * USED_ELEM_SIZE;
     const id = load<u32>(e + USED_ELEM_ID);
     const len = load<u32>(e + USED_ELEM_LEN);
-    if (id >= q) { err = ERR_USED_ID_OUT_OF_RANGE; detail = id; break; }
+    const bad = checkUsedEntry(shadow, q, id, len);
+    if (bad != 0) { err = bad; detail = id; break; }
     const h = shadow + id * SHADOW_SIZE;
-    if ((load<u16>(h + SHADOW_FLAGS) & SHADOW_F_IN_FLIGHT) == 0) { err = ERR_USED_ID_NOT_IN_FLIGHT; detail = id; break; }
-    if (len > load<u32>(h + SHADOW_WRITE_LEN)) { err = ERR_USED_LEN_TOO_LARGE; detail = id; break; }
     const o = out + got * USED_REC_SIZE;
     store<u32>(o + USED_REC_ID, load<u32>(h + SHADOW_TOKEN));
     store<u32>(o + USED_REC_LEN, len);
@@ -286,10 +285,8 @@ function collectInOrder(cb: u32, q: u32, out: u32, max: u32, usedIdx: u32, pendi
     const e = used + USED_RING + (last & (q - 1)) * USED_ELEM_SIZE;
     const id = load<u32>(e + USED_ELEM_ID);
     const len = load<u32>(e + USED_ELEM_LEN);
-    if (id >= q) { err = ERR_USED_ID_OUT_OF_RANGE; detail = id; break; }
-    const hx = shadow + id * SHADOW_SIZE;
-    if ((load<u16>(hx + SHADOW_FLAGS) & SHADOW_F_IN_FLIGHT) == 0) { err = ERR_USED_ID_NOT_IN_FLIGHT; detail = id; break; }
-    if (len > load<u32>(hx + SHADOW_WRITE_LEN)) { err = ERR_USED_LEN_TOO_LARGE; detail = id; break; }
+    const bad = checkUsedEntry(shadow, q, id, len);
+    if (bad != 0) { err = bad; detail = id; break; }
     // Count the run: from the oldest chain to `id`, bounded by the chains in flight.
     let count: u32 = 1;
     let h = oldest;
