@@ -30,7 +30,9 @@ import {
   ERR_INDIRECT_IN_LIST,
 } from "../layout/errors";
 import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
-import { enter, enterAny, refuse, queueSize, hasFeature, checkArea, inMemory, checkShadowArea, checkOrderArea } from "../shared/common";
+import {
+  enter, enterAny, refuse, queueSize, hasFeature, checkArea, inMemory, checkShadowArea, checkOrderArea,
+} from "../shared/common";
 import { translateWhole, translateInto } from "../shared/regions";
 import { recordSingle } from "../shared/chain-record";
 import { endPop, checkDeviceRegions, clearDeviceState, setRegions } from "../shared/device-common";

@@ -28,8 +28,13 @@ import {
   ERR_BAD_CONFIG, ERR_OUT_OF_MEMORY_BOUNDS, ERR_SEGMENTS_FULL, ERR_USED_ID_NOT_IN_FLIGHT,
 } from "../layout/errors";
 import { F_EVENT_IDX, F_INDIRECT_DESC, F_IN_ORDER } from "../layout/features";
-import { enter, enterAny, refuse, queueSize, hasFeature, checkArea, inMemory, endBurst, clearFault, checkShadowArea, checkOrderArea } from "../shared/common";
-import { checkAddBurst, checkUsedEntry, detachAll, checkIndirectArea, resetDriverShadow } from "../shared/driver-common";
+import {
+  enter, enterAny, refuse, queueSize, hasFeature, checkArea, inMemory, endBurst, clearFault, checkShadowArea,
+  checkOrderArea,
+} from "../shared/common";
+import {
+  checkAddBurst, checkUsedEntry, detachAll, checkIndirectArea, resetDriverShadow,
+} from "../shared/driver-common";
 import { isUsed, availableBits, validPackedQueueSize, packedNeedEvent } from "./flags";
 
 const KIND = CB_KIND_PACKED_DRIVER;

@@ -32,11 +32,11 @@ import {
   enter, enterAny, breakQueue, refuse, queueSize, hasFeature, needEvent, validQueueSize, inMemory,
   checkShadowArea, checkOrderArea,
 } from "../shared/common";
-import { usedEventAddr, availEventAddr, checkSplitAreas } from "./areas";
 import { translateWhole, translateInto } from "../shared/regions";
 import { recordSingle } from "../shared/chain-record";
 import { endPop, checkDeviceRegions, clearDeviceState, setRegions } from "../shared/device-common";
 import { inFlight, markPopped, checkUsedRecords } from "../shared/device-shadow";
+import { usedEventAddr, availEventAddr, checkSplitAreas } from "./areas";
 
 const KIND = CB_KIND_SPLIT_DEVICE;
 

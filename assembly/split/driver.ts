@@ -35,8 +35,10 @@ import {
   enter, enterAny, breakQueue, refuse, queueSize, hasFeature, needEvent, validQueueSize, inMemory,
   endBurst, clearFault, checkShadowArea,
 } from "../shared/common";
+import {
+  checkAddBurst, checkUsedEntry, detachAll, checkIndirectArea, resetDriverShadow,
+} from "../shared/driver-common";
 import { usedEventAddr, availEventAddr, checkSplitAreas } from "./areas";
-import { checkAddBurst, checkUsedEntry, detachAll, checkIndirectArea, resetDriverShadow } from "../shared/driver-common";
 
 const KIND = CB_KIND_SPLIT_DRIVER;
 
