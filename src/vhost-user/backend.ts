@@ -4,7 +4,7 @@
 // it to the device model (device-model.ts), which runs it. Every handler checks its input before
 // changing anything; what happens on error is `handle`'s comment.
 import { close as closeFd, fdKind, fdSeals, setNonBlocking, F_SEAL_SHRINK } from '../native/index.js';
-import { RING_FEATURES, featureProblems, type FeatureSet } from '../features.js';
+import { FEATURES, RING_FEATURES, featureProblems, type FeatureSet } from '../features.js';
 import type { Engine } from '../engine.js';
 import type { RingLayout } from '../ring.js';
 import * as P from './protocol.js';
@@ -40,6 +40,12 @@ const PF = P.ProtocolFeature;
 export const BACKEND_PROTOCOL_FEATURES: bigint = [PF.MQ, PF.REPLY_ACK, PF.STATUS, PF.RESET_DEVICE, PF.CONFIGURE_MEM_SLOTS]
   .reduce((s, b) => s | (1n << BigInt(b)), 0n);
 const PROTOCOL_FEATURES_BIT = 1n << BigInt(P.F_PROTOCOL_FEATURES);
+/**
+ * Features a vhost-user front-end implements itself and leaves out of SET_FEATURES: virtio-net's
+ * control queue (QEMU's vhost-user net feature bits and DPDK virtio-user's set both omit
+ * NET_CTRL_VQ, and send NET_MQ without it). A dependency on them is met by the front-end.
+ */
+const FRONT_END_FEATURES: FeatureSet = FEATURES.NET_CTRL_VQ;
 /** Device status bit FEATURES_OK (VIRTIO 1.2 2.1). */
 const STATUS_FEATURES_OK = 8;
 
@@ -548,8 +554,9 @@ export class VhostUserBackend {
     const v = readU64(m);
     if (v > 0xffn) this.invalid(m, `status 0x${v.toString(16)} does not fit a byte`);
     let status = Number(v);
-    // 3.1.1: the device refuses features it cannot work with by not setting FEATURES_OK.
-    const problems = featureProblems(this.features);
+    // 3.1.1: the device refuses features it cannot work with by not setting FEATURES_OK. What
+    // the front-end implements itself is not in SET_FEATURES, and needs no back-end support.
+    const problems = featureProblems(this.features | FRONT_END_FEATURES);
     if ((status & STATUS_FEATURES_OK) !== 0 && problems.length > 0) {
       this.log(`SET_STATUS: FEATURES_OK not set: ${problems.join('; ')}`);
       status &= ~STATUS_FEATURES_OK;
