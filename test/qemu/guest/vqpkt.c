@@ -1,0 +1,187 @@
+/*
+ * vqpkt: a raw Ethernet frame sender and counter for the QEMU guest tests (test/qemu/).
+ *
+ * Built by the harness with `gcc -static -O2` and put into the guest's initramfs. It opens an
+ * AF_PACKET socket on an interface, sends COUNT frames of SIZE bytes (destination MAC to the end
+ * of the payload, no FCS) with ethertype 0x88b5 (IEEE local experimental) at RATE frames per
+ * second to DST, and counts the frames of that ethertype it receives meanwhile and for WAIT ms
+ * after the last one (the echo of `virtqueue vhost --fwd io` or `--fwd macswap`). It prints one
+ * line the harness parses:
+ *
+ *   VQPKT if=eth0 cpu=0 sent=N send_errors=E rx=R rx_swapped=S rx_same=M seconds=T
+ *
+ * rx counts every received frame with the ethertype, rx_swapped those whose destination is our
+ * MAC and source DST (macswap), rx_same those that came back unchanged (io: destination DST,
+ * source our MAC). Frames are paced on CLOCK_MONOTONIC; a send that finds the queue full
+ * (ENOBUFS/EAGAIN) is retried after 1 ms, up to 1000 times, then counted as an error.
+ *
+ * Usage: vqpkt -i IFACE -n COUNT [-s SIZE] [-r RATE] [-d DSTMAC] [-w WAIT_MS] [-c CPU] [-t TAG]
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ETHERTYPE_VQ 0x88b5
+#define MAGIC 0x76717074u /* "vqpt" */
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int parse_mac(const char *s, unsigned char mac[6]) {
+  unsigned v[6];
+  if (sscanf(s, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6) return -1;
+  for (int i = 0; i < 6; i++) {
+    if (v[i] > 255) return -1;
+    mac[i] = (unsigned char)v[i];
+  }
+  return 0;
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: vqpkt -i IFACE -n COUNT [-s SIZE] [-r RATE] [-d DSTMAC] [-w WAIT_MS] [-c CPU] [-t TAG]\n");
+  exit(2);
+}
+
+struct counts {
+  unsigned long rx, swapped, same;
+};
+
+static unsigned char me[6], dst[6];
+
+/* Reads every frame waiting on the socket (non-blocking). */
+static void drain(int fd, struct counts *c) {
+  unsigned char buf[2048];
+  for (;;) {
+    struct sockaddr_ll from;
+    socklen_t fl = sizeof from;
+    ssize_t n = recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+    if (n < 0) return;
+    if (from.sll_pkttype == PACKET_OUTGOING) continue; /* our own frames, seen on the way out */
+    if (n < 14 || buf[12] != (ETHERTYPE_VQ >> 8) || buf[13] != (ETHERTYPE_VQ & 0xff)) continue;
+    c->rx++;
+    if (memcmp(buf, me, 6) == 0 && memcmp(buf + 6, dst, 6) == 0) c->swapped++;
+    else if (memcmp(buf, dst, 6) == 0 && memcmp(buf + 6, me, 6) == 0) c->same++;
+  }
+}
+
+int main(int argc, char **argv) {
+  const char *ifname = NULL, *tag = "";
+  long count = -1, size = 64, wait_ms = 0, cpu = -1;
+  double rate = 1000;
+  parse_mac("02:00:00:00:00:02", dst);
+  int opt;
+  while ((opt = getopt(argc, argv, "i:n:s:r:d:w:c:t:")) != -1) {
+    switch (opt) {
+      case 'i': ifname = optarg; break;
+      case 'n': count = atol(optarg); break;
+      case 's': size = atol(optarg); break;
+      case 'r': rate = atof(optarg); break;
+      case 'd': if (parse_mac(optarg, dst)) usage(); break;
+      case 'w': wait_ms = atol(optarg); break;
+      case 'c': cpu = atol(optarg); break;
+      case 't': tag = optarg; break;
+      default: usage();
+    }
+  }
+  if (!ifname || count < 0 || size < 60 || size > 1514 || rate <= 0) usage();
+
+  if (cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET((int)cpu, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0) { perror("vqpkt: sched_setaffinity"); return 1; }
+  }
+
+  /* One socket sends (protocol 0: it receives nothing), one receives our ethertype only. */
+  int tx = socket(AF_PACKET, SOCK_RAW, 0);
+  int rx = socket(AF_PACKET, SOCK_RAW, htons(ETHERTYPE_VQ));
+  if (tx < 0 || rx < 0) { perror("vqpkt: socket"); return 1; }
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+  if (ioctl(tx, SIOCGIFINDEX, &ifr) != 0) { perror("vqpkt: SIOCGIFINDEX"); return 1; }
+  int ifindex = ifr.ifr_ifindex;
+  if (ioctl(tx, SIOCGIFHWADDR, &ifr) != 0) { perror("vqpkt: SIOCGIFHWADDR"); return 1; }
+  memcpy(me, ifr.ifr_hwaddr.sa_data, 6);
+
+  struct sockaddr_ll sll;
+  memset(&sll, 0, sizeof sll);
+  sll.sll_family = AF_PACKET;
+  sll.sll_ifindex = ifindex;
+  sll.sll_protocol = htons(ETHERTYPE_VQ);
+  if (bind(rx, (struct sockaddr *)&sll, sizeof sll) != 0) { perror("vqpkt: bind rx"); return 1; }
+  struct sockaddr_ll to = sll;
+  to.sll_halen = 6;
+  memcpy(to.sll_addr, dst, 6);
+
+  unsigned char frame[1514];
+  memset(frame, 0, sizeof frame);
+  memcpy(frame, dst, 6);
+  memcpy(frame + 6, me, 6);
+  frame[12] = ETHERTYPE_VQ >> 8;
+  frame[13] = ETHERTYPE_VQ & 0xff;
+  uint32_t magic = htonl(MAGIC);
+  memcpy(frame + 14, &magic, 4);
+  for (long i = 22; i < size; i++) frame[i] = (unsigned char)i;
+
+  struct counts c = {0, 0, 0};
+  unsigned long sent = 0, errors = 0;
+  double t0 = now();
+  for (long i = 0; i < count; i++) {
+    double due = t0 + (double)i / rate;
+    for (;;) {
+      double left = due - now();
+      if (left <= 0) break;
+      /* Wait for the due time, reading the echo meanwhile. */
+      struct pollfd p = {rx, POLLIN, 0};
+      int ms = (int)(left * 1000);
+      if (poll(&p, 1, ms > 0 ? ms : 0) > 0) drain(rx, &c);
+      else if (ms == 0) break;
+    }
+    uint32_t seq = htonl((uint32_t)i);
+    memcpy(frame + 18, &seq, 4);
+    int tries = 0;
+    for (;;) {
+      ssize_t n = sendto(tx, frame, (size_t)size, 0, (struct sockaddr *)&to, sizeof to);
+      if (n == size) { sent++; break; }
+      if (n < 0 && (errno == ENOBUFS || errno == EAGAIN) && ++tries < 1000) {
+        drain(rx, &c);
+        usleep(1000);
+        continue;
+      }
+      if (errors++ == 0) perror("vqpkt: sendto");
+      break;
+    }
+    drain(rx, &c);
+  }
+  double t1 = now();
+  double end = t1 + (double)wait_ms / 1000;
+  for (;;) {
+    drain(rx, &c);
+    double left = end - now();
+    if (left <= 0) break;
+    struct pollfd p = {rx, POLLIN, 0};
+    int ms = (int)(left * 1000) + 1;
+    poll(&p, 1, ms);
+  }
+  printf("VQPKT%s%s if=%s cpu=%ld sent=%lu send_errors=%lu rx=%lu rx_swapped=%lu rx_same=%lu seconds=%.3f\n",
+         *tag ? " tag=" : "", tag, ifname, cpu, sent, errors, c.rx, c.swapped, c.same, t1 - t0);
+  fflush(stdout);
+  return errors ? 1 : 0;
+}
