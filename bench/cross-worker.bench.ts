@@ -6,7 +6,7 @@ import { crossWorker } from './cross-worker.js';
 import { machineInfo, describeMachine } from './machine.js';
 import { table } from './table.js';
 import { FEATURES, type FeatureSet } from '../src/index.js';
-import type { RingLayout } from '../src/ring.js';
+import type { RingLayout } from '../src/virtqueue/factory.js';
 
 const QUEUE_SIZE = Number(process.env.VIRTQUEUE_BENCH_QUEUE ?? 256);
 const PACKETS = Number(process.env.VIRTQUEUE_BENCH_PACKETS ?? 4_000_000);

@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import {
   createSharedMemory, MemoryPlan, ChainBatch, UsedBatch, type FeatureSet,
 } from '../src/index.js';
-import { allocRing, createDriver, createDevice, type RingLayout } from '../src/ring.js';
+import { allocRing, createDriver, createDevice, type RingLayout } from '../src/virtqueue/factory.js';
 import { engineModule, loadEngine } from '../src/node.js';
 import type { SideConfig } from './cross-worker-side.js';
 

@@ -5,7 +5,7 @@ import {
   type RefPoppedChain, type RefUsed,
 } from '../sim/reference/index.js';
 import { createSharedMemory, MemoryPlan, identityRegion } from '../src/index.js';
-import { allocRing, type RingLayout } from '../src/ring.js';
+import { allocRing, type RingLayout } from '../src/virtqueue/factory.js';
 import type { RoundTrip } from './roundtrip.js';
 
 interface RefDriver { add(c: readonly RefChain[]): number; kickNeeded(): number; collect(max: number): RefBurst<RefUsed> }

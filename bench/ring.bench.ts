@@ -6,7 +6,7 @@ import { engineRoundTrip, type RoundTrip } from './roundtrip.js';
 import { referenceRoundTrip } from './reference-roundtrip.js';
 import { machineInfo, describeMachine } from './machine.js';
 import { table } from './table.js';
-import type { RingLayout } from '../src/ring.js';
+import type { RingLayout } from '../src/virtqueue/factory.js';
 
 const QUEUE_SIZE = 256;
 const BATCHES = [1, 8, 32];

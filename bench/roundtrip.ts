@@ -2,7 +2,7 @@
 // pops them and returns them used, the driver collects them. The same shape for every
 // implementation, so their rates compare directly.
 import { createSharedMemory, MemoryPlan, ChainBatch, UsedBatch, type FeatureSet } from '../src/index.js';
-import { allocRing, createDriver, createDevice, type RingLayout } from '../src/ring.js';
+import { allocRing, createDriver, createDevice, type RingLayout } from '../src/virtqueue/factory.js';
 import { loadEngine } from '../src/node.js';
 
 export interface RoundTrip {

@@ -15,7 +15,7 @@
 // virtio_net_hdr and the frame is split evenly over the rest (as Linux does); receive buffers are
 // split evenly over their whole size, so the device's copy crosses segment boundaries at other
 // places than the transmit side's.
-import { ChainBatch, UsedBatch } from '../src/batch.js';
+import { ChainBatch, UsedBatch } from '../src/virtqueue/batch.js';
 import type { Engine } from '../src/engine.js';
 import type { MemoryPlan } from '../src/memory.js';
 import { NET_HDR_SIZE, stampPacket } from './frame.js';

@@ -19,7 +19,7 @@
 // Everything is per burst: pops of up to `burst` chains and at most one push per queue per tick,
 // with the per-packet checks done in JS on typed arrays over the shared memory and each frame
 // copy one call of the engine's scatter-gather copy (sglist.ts).
-import { ChainBatch, UsedBatch } from '../src/batch.js';
+import { ChainBatch, UsedBatch } from '../src/virtqueue/batch.js';
 import type { Engine } from '../src/engine.js';
 import type { MemoryPlan } from '../src/memory.js';
 import { NET_HDR_SIZE, MAX_FRAME_SIZE, stampPacket } from './frame.js';

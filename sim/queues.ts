@@ -1,10 +1,10 @@
 // One virtqueue as the simulator sees it: a driver handle and a device handle over the same
 // ring, whatever the ring format. The NIC and the net driver only use the two interfaces below,
 // so a new ring format is one more branch in `openQueue` (and `queueBytes`).
-import { allocRing, createDriver, createDevice, RING_LAYOUTS, type RingLayout } from '../src/ring.js';
-import type { DriverQueue, DeviceQueue } from '../src/queue-side.js';
+import { allocRing, createDriver, createDevice, RING_LAYOUTS, type RingLayout } from '../src/virtqueue/factory.js';
+import type { DriverQueue, DeviceQueue } from '../src/virtqueue/queue-side.js';
 import * as P from '../assembly/layout/packed.js';
-import { splitAreaSizes } from '../src/layout.js';
+import { splitAreaSizes } from '../src/virtqueue/layout.js';
 import { RING_FEATURES, type FeatureSet } from '../src/features.js';
 import * as Q from '../assembly/layout/queue.js';
 import * as S from '../assembly/layout/split.js';

@@ -1,7 +1,7 @@
 // Raw access to a packed ring's memory (VIRTIO 1.2, 2.8), field by field. No rules enforced:
 // tests use it to write what no correct driver or device would.
 import * as P from '../assembly/layout/packed.js';
-import type { RingAreas } from '../src/queue-side.js';
+import type { RingAreas } from '../src/virtqueue/queue-side.js';
 
 export interface PackedDesc {
   addr: bigint;

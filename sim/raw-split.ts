@@ -2,8 +2,8 @@
 // are enforced here: the reference model builds on it, and the bad-input tests use it to write
 // rings no correct driver or device would.
 import * as S from '../assembly/layout/split.js';
-import type { SplitRingAddrs } from '../src/split.js';
-import { usedEventOffset, availEventOffset } from '../src/layout.js';
+import type { SplitRingAddrs } from '../src/virtqueue/split.js';
+import { usedEventOffset, availEventOffset } from '../src/virtqueue/layout.js';
 
 export interface Desc {
   addr: bigint;

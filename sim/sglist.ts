@@ -9,7 +9,7 @@
 // engine call each, and the frame bytes move in the same code as on the vhost-user data path.
 // The two sides may cut the same bytes at different places.
 import { SEG_SIZE, SEG_OFFSET, SEG_LEN } from '../assembly/layout/batch.js';
-import type { ChainBatch } from '../src/batch.js';
+import type { ChainBatch } from '../src/virtqueue/batch.js';
 import type { Engine, EngineExports } from '../src/engine.js';
 import type { MemoryPlan } from '../src/memory.js';
 

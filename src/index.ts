@@ -1,11 +1,11 @@
 // Public, browser-safe API. Node-only helpers (finding the engine on disk) are in ./node.js.
 export { Engine, type EngineExports } from './engine.js';
 export { createSharedMemory, MemoryPlan, WASM_PAGE, type Allocation } from './memory.js';
-export { ChainBatch, UsedBatch } from './batch.js';
+export { ChainBatch, UsedBatch } from './virtqueue/batch.js';
 export {
   SplitDriver, SplitDevice, allocSplitRing, identityRegion, validQueueSize,
   type SplitRingAddrs, type SplitDriverOptions, type SplitDeviceOptions, type Region,
-} from './split.js';
+} from './virtqueue/split.js';
 export { VirtqueueError, ERRORS, type ErrorInfo } from './errors.js';
 export {
   RING_FEATURES, FEATURES, SUPPORTED, featureWords, featureNames, featuresFromNames, featureProblems,
@@ -14,14 +14,14 @@ export {
 export {
   PackedDriver, PackedDevice, allocPackedRing, validPackedQueueSize,
   type PackedDriverOptions, type PackedDeviceOptions,
-} from './packed.js';
-export { QueueSide, RegionTable, type RingAreas } from './queue-side.js';
-export * as layout from './layout.js';
+} from './virtqueue/packed.js';
+export { QueueSide, RegionTable, type RingAreas } from './virtqueue/queue-side.js';
+export * as layout from './virtqueue/layout.js';
 export {
   allocRing, createDriver, createDevice, RING_LAYOUTS,
   type RingLayout, type RingSpec, type DriverOptions, type DeviceOptions,
-} from './ring.js';
-export type { DriverQueue, DeviceQueue } from './queue-side.js';
+} from './virtqueue/factory.js';
+export type { DriverQueue, DeviceQueue } from './virtqueue/queue-side.js';
 export {
   HandleRing, HandleBurst, ringBytes, type RingOptions, type ProducerMode, type ConsumerMode, type RingWait,
 } from './dataplane/ring.js';

@@ -5,7 +5,7 @@ import {
   createSharedMemory, MemoryPlan, ChainBatch, UsedBatch, RING_FEATURES, VirtqueueError,
   type FeatureSet,
 } from '../src/index.js';
-import { PackedDriver, PackedDevice, allocPackedRing } from '../src/packed.js';
+import { PackedDriver, PackedDevice, allocPackedRing } from '../src/virtqueue/packed.js';
 import { loadEngine } from '../src/node.js';
 import { RawPackedRing } from '../sim/raw-packed.js';
 import * as E from '../assembly/layout/errors.js';

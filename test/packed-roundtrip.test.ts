@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   createSharedMemory, MemoryPlan, ChainBatch, UsedBatch, RING_FEATURES, type FeatureSet,
 } from '../src/index.js';
-import { PackedDriver, PackedDevice, allocPackedRing } from '../src/packed.js';
+import { PackedDriver, PackedDevice, allocPackedRing } from '../src/virtqueue/packed.js';
 import { loadEngine } from '../src/node.js';
 
 function packedPair(queueSize: number, features: FeatureSet) {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import * as E from '../assembly/layout/errors.js';
 import * as S from '../assembly/layout/split.js';
 import { RING_FEATURES, VirtqueueError } from '../src/index.js';
-import { splitAreaSizes, usedEventOffset } from '../src/layout.js';
+import { splitAreaSizes, usedEventOffset } from '../src/virtqueue/layout.js';
 import { splitPair } from './helpers/split-pair.js';
 import { splitWorld, type SplitParams } from './helpers/split-layout.js';
 import { tamperAvail } from './helpers/split-commands.js';

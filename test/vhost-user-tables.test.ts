@@ -8,7 +8,7 @@ import { loadEngine } from '../src/node.js';
 import { memoryTableProblem, placeRegions, translateUser } from '../src/vhost-user/memory-table.js';
 import { vringAreas, vringNumProblem, buildRingDevice, vringBase, vringBaseProblem, packedBaseToPosition } from '../src/vhost-user/vring.js';
 import { readNetConfig } from '../src/vhost-user/net/config.js';
-import type { DeviceQueue } from '../src/queue-side.js';
+import type { DeviceQueue } from '../src/virtqueue/queue-side.js';
 import type { MemRegion } from '../src/vhost-user/message.js';
 
 const PAGE = 4096;

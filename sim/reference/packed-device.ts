@@ -22,7 +22,7 @@ import * as P from '../../assembly/layout/packed.js';
 import * as E from '../../assembly/layout/errors.js';
 import * as F from '../../assembly/layout/features.js';
 import { RawPackedRing } from '../raw-packed.js';
-import type { RingAreas } from '../../src/queue-side.js';
+import type { RingAreas } from '../../src/virtqueue/queue-side.js';
 import { areaOk } from './area.js';
 import { regionsValid } from './regions.js';
 import { isAvailable, usedBits, advance, validPackedQueueSize, type RingPosition } from './packed-ring.js';

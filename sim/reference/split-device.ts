@@ -21,7 +21,7 @@ import * as S from '../../assembly/layout/split.js';
 import * as E from '../../assembly/layout/errors.js';
 import * as F from '../../assembly/layout/features.js';
 import { RawSplitRing } from '../raw-split.js';
-import type { SplitRingAddrs } from '../../src/split.js';
+import type { SplitRingAddrs } from '../../src/virtqueue/split.js';
 import { eventPublished } from './event-idx.js';
 import { badRingArea, validQueueSize } from './area.js';
 import { regionsValid, translatePieces, translateWhole } from './regions.js';

@@ -1,6 +1,6 @@
 // Serialisable configs of the simulator's worker tasks: numbers and strings only (addresses in
 // the shared memory, sizes, worker indices), built by plan.ts on the main thread.
-import type { RingAreas } from '../../src/queue-side.js';
+import type { RingAreas } from '../../src/virtqueue/queue-side.js';
 import type { RingKind } from '../queues.js';
 
 /** Private memory a task plans its queue handles and burst arrays in: [start, end). */

@@ -1,8 +1,8 @@
 // Building a task's queue handles inside its worker, in the task's own arena of the shared
 // memory, over ring areas the main thread planned.
 import { MemoryPlan } from '../../src/memory.js';
-import { createDevice, createDriver } from '../../src/ring.js';
-import type { DeviceQueue, DriverQueue } from '../../src/queue-side.js';
+import { createDevice, createDriver } from '../../src/virtqueue/factory.js';
+import type { DeviceQueue, DriverQueue } from '../../src/virtqueue/queue-side.js';
 import type { Engine } from '../../src/engine.js';
 import type { Arena, QueueRef } from './config.js';
 

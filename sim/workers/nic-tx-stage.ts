@@ -2,7 +2,7 @@
 // transmit chains, records their segments in the shared chain table and passes the heads to the
 // receive stage over a HandleRing (toRx); takes back the heads the receive stage is done with
 // (txDone) and returns those chains used. Kicks (TX) wake it; it interrupts the driver.
-import { ChainBatch, UsedBatch } from '../../src/batch.js';
+import { ChainBatch, UsedBatch } from '../../src/virtqueue/batch.js';
 import { HandleBurst, HandleRing } from '../../src/dataplane/ring.js';
 import { RingWake } from '../../src/dataplane/ring-wake.js';
 import type { Task, TaskContext } from '../../src/dataplane/task.js';

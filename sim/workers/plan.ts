@@ -2,7 +2,7 @@
 // packet pool (a shared Mempool), the Dataplane control area, the signal words, the pipeline's
 // rings and chain table, and one private arena per task; and the task specs that point at them.
 import { createSharedMemory, MemoryPlan, WASM_PAGE } from '../../src/memory.js';
-import { allocRing } from '../../src/ring.js';
+import { allocRing } from '../../src/virtqueue/factory.js';
 import { RING_FEATURES, type FeatureSet } from '../../src/features.js';
 import { Mempool, eltSize } from '../../src/dataplane/mempool.js';
 import { HandleRing, ringBytes } from '../../src/dataplane/ring.js';

@@ -6,7 +6,7 @@
 import { close as closeFd, fdKind, fdSeals, setNonBlocking, F_SEAL_SHRINK } from '../native/index.js';
 import { FEATURES, RING_FEATURES, featureProblems, type FeatureSet } from '../features.js';
 import type { Engine } from '../engine.js';
-import type { RingLayout } from '../ring.js';
+import type { RingLayout } from '../virtqueue/factory.js';
 import * as P from './protocol.js';
 import {
   ProtocolError, encodeReply, u64Payload, statePayload, readEmpty, readU64, readState, readAddr, readMemTable,

@@ -4,8 +4,8 @@
 // and runs the vrings it is handed (on the thread and in the way it likes: net/ hands them to
 // Dataplane workers).
 import type { FeatureSet } from '../features.js';
-import type { DeviceQueue } from '../queue-side.js';
-import type { RingLayout } from '../ring.js';
+import type { DeviceQueue } from '../virtqueue/queue-side.js';
+import type { RingLayout } from '../virtqueue/factory.js';
 
 /** A vring that is ready to run, as handed to the device model. */
 export interface StartedVring {

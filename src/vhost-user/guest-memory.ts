@@ -4,7 +4,7 @@
 // All or nothing: a table that cannot be mapped whole leaves nothing mapped.
 import { fstatSync } from 'node:fs';
 import { mapIntoMemory, unmapFromMemory, PAGE_SIZE } from '../native/index.js';
-import type { Region } from '../queue-side.js';
+import type { Region } from '../virtqueue/queue-side.js';
 import type { MemRegion } from './message.js';
 import { memoryTableProblem, placeRegions, placeRegion, translateUser, type MemoryWindow, type PlacedRegion } from './memory-table.js';
 

@@ -4,13 +4,13 @@
 // (SET_VRING_ADDR), how its DeviceQueue is built from the vhost-user ring state, and how that
 // state is encoded in SET_VRING_BASE and GET_VRING_BASE for either layout.
 import { close, EventFd } from '../native/index.js';
-import { splitAreaSizes } from '../layout.js';
+import { splitAreaSizes } from '../virtqueue/layout.js';
 import * as PK from '../../assembly/layout/packed.js';
 import * as S from '../../assembly/layout/split.js';
-import { SplitDevice } from '../split.js';
-import { PackedDevice } from '../packed.js';
-import type { DeviceQueue, Region, RingAreas, RingPosition } from '../queue-side.js';
-import type { RingLayout } from '../ring.js';
+import { SplitDevice } from '../virtqueue/split.js';
+import { PackedDevice } from '../virtqueue/packed.js';
+import type { DeviceQueue, Region, RingAreas, RingPosition } from '../virtqueue/queue-side.js';
+import type { RingLayout } from '../virtqueue/factory.js';
 import type { Engine } from '../engine.js';
 import type { MemoryPlan } from '../memory.js';
 import type { FeatureSet } from '../features.js';

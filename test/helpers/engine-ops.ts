@@ -4,9 +4,9 @@
 import { VirtqueueError } from '../../src/index.js';
 import { CB_DETAIL } from '../../assembly/layout/queue.js';
 import type { RefBurst, RefChain, RefPoppedChain, RefUsed } from '../../sim/reference/index.js';
-import type { ChainBatch, UsedBatch } from '../../src/batch.js';
+import type { ChainBatch, UsedBatch } from '../../src/virtqueue/batch.js';
 import type { Engine } from '../../src/engine.js';
-import type { DriverHandle, DeviceHandle } from '../../src/queue-handles.js';
+import type { DriverHandle, DeviceHandle } from '../../src/virtqueue/queue-handles.js';
 
 /** The engine half of a model pair, whatever the ring layout (split ModelPair, PackedPair). */
 export interface EngineSide {

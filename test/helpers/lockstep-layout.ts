@@ -2,7 +2,7 @@
 // works with and one small adapter object per layout, split-layout.ts (VIRTIO 1.2, 2.7: split
 // virtqueue) and packed-layout.ts (2.8: packed virtqueue). Everything else the two share.
 import type { Engine, MemoryPlan, ChainBatch, UsedBatch } from '../../src/index.js';
-import type { DriverHandle, DeviceHandle } from '../../src/queue-handles.js';
+import type { DriverHandle, DeviceHandle } from '../../src/virtqueue/queue-handles.js';
 import type { RefBurst, RefChain, RefPoppedChain, RefRegion, RefUsed, RingPosition } from '../../sim/reference/index.js';
 
 /** Run parameters of both layouts (each adds its own). */

@@ -3,8 +3,8 @@
 // structures (off_wrap, flags; 2.8.10). Descriptors go round the ring in order, each lap with its
 // wrap counter, so the world can check the four ring positions (driver and device, avail and used).
 import { RING_FEATURES } from '../../src/index.js';
-import { PackedDriver, PackedDevice, allocPackedRing } from '../../src/packed.js';
-import type { RingAreas } from '../../src/queue-side.js';
+import { PackedDriver, PackedDevice, allocPackedRing } from '../../src/virtqueue/packed.js';
+import type { RingAreas } from '../../src/virtqueue/queue-side.js';
 import * as Q from '../../assembly/layout/queue.js';
 import * as P from '../../assembly/layout/packed.js';
 import { RawPackedRing, type PackedDesc } from '../../sim/raw-packed.js';

@@ -3,7 +3,7 @@
 // used_event) and the used ring (flags, idx, ring[Queue Size] of {id, len}, avail_event).
 // Descriptors are linked by `next` in any order, so the ring's positions are its 16-bit indices.
 import { SplitDriver, SplitDevice, allocSplitRing, RING_FEATURES, type SplitRingAddrs } from '../../src/index.js';
-import { splitAreaSizes } from '../../src/layout.js';
+import { splitAreaSizes } from '../../src/virtqueue/layout.js';
 import * as Q from '../../assembly/layout/queue.js';
 import * as S from '../../assembly/layout/split.js';
 import { RawSplitRing, type Desc } from '../../sim/raw-split.js';

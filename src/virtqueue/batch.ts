@@ -1,9 +1,9 @@
 // Burst arrays in shared memory: chain records with their segments, and used records
 // (layout in assembly/layout/batch.ts). The host fills or reads them through typed views, so a
 // burst crosses into Wasm with one call and allocates nothing.
-import * as B from '../assembly/layout/batch.js';
-import type { Engine } from './engine.js';
-import type { MemoryPlan } from './memory.js';
+import * as B from '../../assembly/layout/batch.js';
+import type { Engine } from '../engine.js';
+import type { MemoryPlan } from '../memory.js';
 
 /**
  * Chains and their segments. A driver fills it (begin, read/write segments, end) and adds it;

@@ -1,10 +1,10 @@
 // The burst methods every driver and device handle shares, whatever the layout: each layout
 // supplies its engine exports (an ops table) and the control block fields it reports from.
-import * as Q from '../assembly/layout/queue.js';
+import * as Q from '../../assembly/layout/queue.js';
 import { QueueSide, RegionTable, identityRegion, type DeviceQueue, type DriverQueue, type Region, type RingAreas } from './queue-side.js';
-import type { FeatureSet } from './features.js';
-import type { Engine } from './engine.js';
-import type { MemoryPlan } from './memory.js';
+import type { FeatureSet } from '../features.js';
+import type { Engine } from '../engine.js';
+import type { MemoryPlan } from '../memory.js';
 import type { ChainBatch, UsedBatch } from './batch.js';
 
 type Op1 = (cb: number) => number;

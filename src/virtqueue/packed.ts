@@ -1,12 +1,12 @@
 // Typed handles for the two sides of a packed virtqueue (VIRTIO 1.2, 2.8). Same burst API as
-// the split handles (src/split.ts), so callers switch layouts with one option.
-import * as Q from '../assembly/layout/queue.js';
-import * as P from '../assembly/layout/packed.js';
-import { has, RING_FEATURES, type FeatureSet } from './features.js';
+// the split handles (split.ts), so callers switch layouts with one option.
+import * as Q from '../../assembly/layout/queue.js';
+import * as P from '../../assembly/layout/packed.js';
+import { has, RING_FEATURES, type FeatureSet } from '../features.js';
 import type { RingAreas, RingPosition } from './queue-side.js';
 import { DriverHandle, DeviceHandle, checkIndirectMax, type DriverOps, type DeviceOps, type DeviceHandleOptions } from './queue-handles.js';
-import type { Engine } from './engine.js';
-import type { MemoryPlan } from './memory.js';
+import type { Engine } from '../engine.js';
+import type { MemoryPlan } from '../memory.js';
 
 export function validPackedQueueSize(n: number): boolean {
   return Number.isInteger(n) && n >= 1 && n <= P.PACKED_MAX_QUEUE_SIZE;

@@ -1,11 +1,11 @@
-// The host's view of the shared layout (assembly/layout/*.ts, compiled by both sides), plus the
-// few sizes derived from it.
-export * as split from '../assembly/layout/split.js';
-export * as queue from '../assembly/layout/queue.js';
-export * as batch from '../assembly/layout/batch.js';
-export * as features from '../assembly/layout/features.js';
-export * as errors from '../assembly/layout/errors.js';
-import * as S from '../assembly/layout/split.js';
+// The host's view of the virtqueue's shared layout (assembly/layout/*.ts, compiled by both
+// sides), plus the few sizes derived from it.
+export * as split from '../../assembly/layout/split.js';
+export * as queue from '../../assembly/layout/queue.js';
+export * as batch from '../../assembly/layout/batch.js';
+export * as features from '../../assembly/layout/features.js';
+export * as errors from '../../assembly/layout/errors.js';
+import * as S from '../../assembly/layout/split.js';
 
 /** Bytes of each split ring area for a queue of `n` entries (2.7, size column). */
 export function splitAreaSizes(n: number): { desc: number; avail: number; used: number } {

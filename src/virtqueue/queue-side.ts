@@ -1,9 +1,9 @@
 // What every queue handle shares, whatever the layout and side: a control block in shared
 // memory with the common header (assembly/layout/queue.ts), and for devices a region table.
-import * as Q from '../assembly/layout/queue.js';
-import { featureWords, type FeatureSet } from './features.js';
-import type { Engine } from './engine.js';
-import type { MemoryPlan } from './memory.js';
+import * as Q from '../../assembly/layout/queue.js';
+import { featureWords, type FeatureSet } from '../features.js';
+import type { Engine } from '../engine.js';
+import type { MemoryPlan } from '../memory.js';
 
 /** Where a ring's three areas live (Wasm offsets), whatever the layout. */
 export interface RingAreas {

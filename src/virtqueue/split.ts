@@ -1,14 +1,14 @@
 // Typed handles for the two sides of a split virtqueue (VIRTIO 1.2, 2.7). Each side owns a
 // control block in shared memory; the handle writes its configuration, resets it through the
 // engine, and turns engine results into counts or VirtqueueErrors.
-import * as Q from '../assembly/layout/queue.js';
-import * as S from '../assembly/layout/split.js';
+import * as Q from '../../assembly/layout/queue.js';
+import * as S from '../../assembly/layout/split.js';
 import { splitAreaSizes } from './layout.js';
-import { has, RING_FEATURES, type FeatureSet } from './features.js';
+import { has, RING_FEATURES, type FeatureSet } from '../features.js';
 import { identityRegion, type Region, type RingAreas, type RingPosition } from './queue-side.js';
 import { DriverHandle, DeviceHandle, checkIndirectMax, type DriverOps, type DeviceOps, type DeviceHandleOptions } from './queue-handles.js';
-import type { Engine } from './engine.js';
-import type { MemoryPlan } from './memory.js';
+import type { Engine } from '../engine.js';
+import type { MemoryPlan } from '../memory.js';
 
 export { identityRegion, type Region };
 

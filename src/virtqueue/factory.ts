@@ -3,9 +3,9 @@
 import { allocSplitRing, SplitDriver, SplitDevice } from './split.js';
 import { allocPackedRing, PackedDriver, PackedDevice } from './packed.js';
 import type { DeviceQueue, DriverQueue, Region, RingAreas } from './queue-side.js';
-import type { FeatureSet } from './features.js';
-import type { Engine } from './engine.js';
-import type { MemoryPlan } from './memory.js';
+import type { FeatureSet } from '../features.js';
+import type { Engine } from '../engine.js';
+import type { MemoryPlan } from '../memory.js';
 
 export type RingLayout = 'split' | 'packed';
 
