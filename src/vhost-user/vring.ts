@@ -7,10 +7,8 @@ import { close, EventFd } from '../native/index.js';
 import { splitAreaSizes } from '../virtqueue/layout.js';
 import * as PK from '../../assembly/layout/packed.js';
 import * as S from '../../assembly/layout/split.js';
-import { SplitDevice } from '../virtqueue/split.js';
-import { PackedDevice } from '../virtqueue/packed.js';
+import { createDevice, type RingLayout } from '../virtqueue/factory.js';
 import type { DeviceQueue, Region, RingAreas, RingPosition } from '../virtqueue/queue-side.js';
-import type { RingLayout } from '../virtqueue/factory.js';
 import type { Engine } from '../engine.js';
 import type { MemoryPlan } from '../memory.js';
 import type { FeatureSet } from '../features.js';
@@ -113,17 +111,18 @@ export interface RingDeviceSpec {
   notify: boolean;
 }
 
+/** Where a vring's device starts: its SET_VRING_BASE value, and for a split ring its used ring. */
+function startPosition(engine: Engine, s: RingDeviceSpec): RingPosition {
+  if (s.layout === 'packed') return packedBaseToPosition(s.base);
+  // The used index comes from guest memory (see above): used.idx, a u16 at offset 2 of the used ring.
+  const usedIdx = engine.u16[(s.areas.device + S.USED_IDX) >>> 1];
+  return { nextAvail: s.base & 0xffff, availWrap: 0, nextUsed: usedIdx, usedWrap: 0 };
+}
+
 /** Builds the engine's device side of a vring from its vhost-user state. */
 export function buildRingDevice(engine: Engine, plan: MemoryPlan, s: RingDeviceSpec): DeviceQueue {
-  const common = { features: s.features, regions: s.regions, notify: s.notify };
-  if (s.layout === 'split') {
-    // The used index comes from guest memory (see above): used.idx, a u16 at offset 2 of the used ring.
-    const usedIdx = engine.u16[(s.areas.device + S.USED_IDX) >>> 1];
-    return new SplitDevice(engine, plan, { ...s.areas, avail: s.areas.driver, used: s.areas.device }, { ...common, startIdx: s.base & 0xffff, usedIdx });
-  }
-  const p = packedBaseToPosition(s.base);
-  return new PackedDevice(engine, plan, s.areas, {
-    ...common, nextAvail: p.nextAvail, availWrapCounter: p.availWrap, nextUsed: p.nextUsed, usedWrapCounter: p.usedWrap,
+  return createDevice(engine, plan, s.layout, s.areas, {
+    features: s.features, regions: s.regions, notify: s.notify, start: startPosition(engine, s),
   });
 }
 

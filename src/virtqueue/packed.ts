@@ -2,9 +2,9 @@
 // the split handles (split.ts), so callers switch layouts with one option.
 import * as Q from '../../assembly/layout/queue.js';
 import * as P from '../../assembly/layout/packed.js';
-import { has, RING_FEATURES, type FeatureSet } from '../features.js';
+import { has, RING_FEATURES } from '../features.js';
 import type { RingAreas, RingPosition } from './queue-side.js';
-import { DriverHandle, DeviceHandle, checkIndirectMax, type DriverOps, type DeviceOps, type DeviceHandleOptions } from './queue-handles.js';
+import { DriverHandle, DeviceHandle, checkIndirectMax, type DriverOps, type DeviceOps, type DriverHandleOptions, type DeviceHandleOptions } from './queue-handles.js';
 import type { Engine } from '../engine.js';
 import type { MemoryPlan } from '../memory.js';
 
@@ -25,13 +25,7 @@ export function allocPackedRing(plan: MemoryPlan, queueSize: number): RingAreas 
   };
 }
 
-export interface PackedDriverOptions {
-  features?: FeatureSet;
-  /** Descriptors per indirect table; 0 disables indirect (default 16 when INDIRECT_DESC is set). */
-  indirectMax?: number;
-  /** Ask for used buffer notifications from the start (default false: polling). */
-  interrupts?: boolean;
-}
+export type PackedDriverOptions = DriverHandleOptions;
 
 const packedDriverOps = (e: Engine): DriverOps => ({
   label: 'packed driver', kind: Q.CB_KIND_PACKED_DRIVER,
@@ -44,8 +38,8 @@ const packedDriverOps = (e: Engine): DriverOps => ({
 /** The driver side of a packed ring. */
 export class PackedDriver extends DriverHandle {
   constructor(engine: Engine, plan: MemoryPlan, ring: RingAreas, opts: PackedDriverOptions = {}) {
+    super(engine, plan, ring, opts, packedDriverOps(engine));
     const features = opts.features ?? 0n;
-    super(engine, plan, ring, features, packedDriverOps(engine));
     const n = ring.queueSize;
     this.set(Q.PDRV_SHADOW, this.reserve(plan, n * Q.SHADOW_SIZE, 64, 'packed driver shadow'));
     if (has(features, RING_FEATURES.IN_ORDER)) this.set(Q.PDRV_ORDER, this.reserve(plan, n * 2, 64, 'packed driver order'));
@@ -54,7 +48,6 @@ export class PackedDriver extends DriverHandle {
       this.set(Q.PDRV_INDIRECT, this.reserve(plan, n * indirectMax * P.PDESC_SIZE, 64, 'packed indirect tables'));
       this.set(Q.PDRV_INDIRECT_MAX, indirectMax);
     }
-    this.set(Q.CB_OPTIONS, opts.interrupts ? Q.CB_OPT_NOTIFY : 0);
     this.reset();
   }
 

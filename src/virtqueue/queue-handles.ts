@@ -44,13 +44,22 @@ export interface DeviceOps {
   inFlightField: number;
 }
 
+export interface DriverHandleOptions {
+  features?: FeatureSet;
+  /** Descriptors per indirect table; 0 disables indirect (default 16 when INDIRECT_DESC is set). */
+  indirectMax?: number;
+  /** Ask for used buffer notifications from the start (default false: polling). */
+  interrupts?: boolean;
+}
+
 /** The driver side: makes chains available and collects them once used. */
 export abstract class DriverHandle extends QueueSide implements DriverQueue {
   private readonly ops: DriverOps;
 
-  protected constructor(engine: Engine, plan: MemoryPlan, areas: RingAreas, features: FeatureSet, ops: DriverOps) {
-    super(engine, plan, areas, ops.kind, features);
+  protected constructor(engine: Engine, plan: MemoryPlan, areas: RingAreas, opts: DriverHandleOptions, ops: DriverOps) {
+    super(engine, plan, areas, ops.kind, opts.features ?? 0n);
     this.ops = ops;
+    this.set(Q.CB_OPTIONS, opts.interrupts ? Q.CB_OPT_NOTIFY : 0);
   }
 
   /** rc, or a VirtqueueError for a negative one (the message is only built on failure). */

@@ -4,9 +4,9 @@
 import * as Q from '../../assembly/layout/queue.js';
 import * as S from '../../assembly/layout/split.js';
 import { splitAreaSizes } from './layout.js';
-import { has, RING_FEATURES, type FeatureSet } from '../features.js';
+import { has, RING_FEATURES } from '../features.js';
 import { identityRegion, type Region, type RingAreas, type RingPosition } from './queue-side.js';
-import { DriverHandle, DeviceHandle, checkIndirectMax, type DriverOps, type DeviceOps, type DeviceHandleOptions } from './queue-handles.js';
+import { DriverHandle, DeviceHandle, checkIndirectMax, type DriverOps, type DeviceOps, type DriverHandleOptions, type DeviceHandleOptions } from './queue-handles.js';
 import type { Engine } from '../engine.js';
 import type { MemoryPlan } from '../memory.js';
 
@@ -37,14 +37,9 @@ export function allocSplitRing(plan: MemoryPlan, queueSize: number): SplitRingAd
   return { queueSize, desc, avail, used, driver: avail, device: used };
 }
 
-export interface SplitDriverOptions {
-  features?: FeatureSet;
-  /** Descriptors per indirect table; 0 disables indirect (default 16 when INDIRECT_DESC is set). */
-  indirectMax?: number;
+export interface SplitDriverOptions extends DriverHandleOptions {
   /** First avail.idx (default 0). Tests start near 65535 to cross the 16-bit wrap early. */
   startIdx?: number;
-  /** Ask for used buffer notifications from the start (default false: polling). */
-  interrupts?: boolean;
 }
 
 const splitDriverOps = (e: Engine): DriverOps => ({
@@ -61,9 +56,9 @@ export class SplitDriver extends DriverHandle {
   private readonly startIdx: number;
 
   constructor(engine: Engine, plan: MemoryPlan, ring: SplitRingAddrs, opts: SplitDriverOptions = {}) {
-    const features = opts.features ?? 0n;
-    super(engine, plan, ring, features, splitDriverOps(engine));
+    super(engine, plan, ring, opts, splitDriverOps(engine));
     this.ring = ring;
+    const features = opts.features ?? 0n;
     const n = ring.queueSize;
     this.set(Q.SDRV_SHADOW, this.reserve(plan, n * Q.SHADOW_SIZE, 64, 'driver shadow'));
     const indirectMax = checkIndirectMax(opts.indirectMax);
@@ -71,7 +66,6 @@ export class SplitDriver extends DriverHandle {
       this.set(Q.SDRV_INDIRECT, this.reserve(plan, n * indirectMax * S.DESC_SIZE, 64, 'indirect tables'));
       this.set(Q.SDRV_INDIRECT_MAX, indirectMax);
     }
-    this.set(Q.CB_OPTIONS, opts.interrupts ? Q.CB_OPT_NOTIFY : 0);
     this.startIdx = (opts.startIdx ?? 0) & 0xffff;
     this.reset();
   }
