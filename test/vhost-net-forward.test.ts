@@ -5,7 +5,7 @@
 import * as P from '../src/vhost-user/protocol.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkFdLeaks } from './helpers/fd-leaks.js';
-import { nextEvent, until } from './helpers/within.js';
+import { nextEvent, until, sleep } from './helpers/within.js';
 import { removeSocketDir } from './helpers/vhost-user-rig.js';
 import { netWorld } from './helpers/vhost-net-rig.js';
 import { testFrame } from './helpers/vhost-net-frontend.js';
@@ -60,6 +60,32 @@ describe('virtio-net device model, forwarding', () => {
       expect([...f.subarray(22, 28)]).toEqual(mac);
       expect([...f.subarray(32, 38)]).toEqual(mac);
       expect(w.device.totals().txPackets).toBe(1);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('SEND_RARP to a front-end that goes before posting a buffer is dropped with its session, not sent to the next one', async () => {
+    const w = await netWorld({ mode: 'rxonly' });
+    try {
+      const payload = new Uint8Array(8);
+      payload.set([0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc]);
+      await w.fe.send(P.Request.SEND_RARP, payload);
+      expect(await w.fe.getU64(P.Request.GET_QUEUE_NUM)).toBe(4n); // the RARP was taken
+      const ended = nextEvent(w.r.server, 'sessionEnd');
+      w.fe.close();
+      await ended;
+      for (const p of w.pairs) p.close();
+      await w.reconnect();
+      const p = w.pairs[0];
+      p.postRx(4);
+      p.send([testFrame(64, 1)]);
+      await p.transmitted(1);
+      await until(() => w.device.totals().rxPackets === 1, 'the frame counted');
+      await sleep(50);
+      p.collect();
+      expect(p.received).toEqual([]);
+      expect(w.device.totals().txPackets).toBe(0);
     } finally {
       await w.close();
     }

@@ -119,6 +119,21 @@ describe('memory slots', () => {
         const huge = { ...second.region, size: 1n << 40n };
         expect(await fe.acked(R.ADD_MEM_REG, singleRegionPayload(huge), [second.fd])).not.toBe(0n);
         expect(mappings(r.memory)).toHaveLength(1);
+        // A truncated region: the session ends (the payload cannot be read).
+        await fe.send(R.ADD_MEM_REG, singleRegionPayload(second.region).subarray(0, 20), [second.fd]);
+        await fe.closedByBackend();
+        expect(r.log.join('\n')).toMatch(/ADD_MEM_REG: payload of 20 bytes, expected 40/);
+      } finally {
+        second.close();
+      }
+    });
+  });
+
+  it('ADD_MEM_REG without its fd ends the session', async () => {
+    await withSession(async (r, g, fe) => {
+      expect(await setMemTable(fe, g)).toBe(0n);
+      const second = secondRegion(g);
+      try {
         // No fd with the region: the front-end would believe it mapped; the session ends.
         await fe.send(R.ADD_MEM_REG, singleRegionPayload(second.region));
         await fe.closedByBackend();
