@@ -23,13 +23,13 @@ export { deviceEnableNotify, deviceDisableNotify } from "./net/device";
 export { sgCopy } from "./net/scatter";
 export {
   ringInit, ringCount, ringFreeCount,
-} from "./ring/ring";
+} from "./dataplane/handle-ring/ring";
 export {
   ringEnqueueBulkSp, ringEnqueueBulkMp, ringEnqueueBurstSp, ringEnqueueBurstMp,
-} from "./ring/enqueue";
+} from "./dataplane/handle-ring/enqueue";
 export {
   ringDequeueBulkSc, ringDequeueBulkMc, ringDequeueBurstSc, ringDequeueBurstMc,
-} from "./ring/dequeue";
-export { mempoolInit, mempoolFreeCount } from "./mempool/pool";
-export { mempoolGetBulk } from "./mempool/get";
-export { mempoolPutBulk, mempoolCacheFlush } from "./mempool/put";
+} from "./dataplane/handle-ring/dequeue";
+export { mempoolInit, mempoolFreeCount } from "./dataplane/mempool/pool";
+export { mempoolGetBulk } from "./dataplane/mempool/get";
+export { mempoolPutBulk, mempoolCacheFlush } from "./dataplane/mempool/put";

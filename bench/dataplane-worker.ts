@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { Engine } from '../src/engine.js';
-import { HandleRing, HandleBurst } from '../src/dataplane/ring.js';
+import { HandleRing, HandleBurst } from '../src/dataplane/handle-ring.js';
 
 interface Job {
   module: WebAssembly.Module;

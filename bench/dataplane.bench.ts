@@ -8,7 +8,7 @@ import { Bench } from 'tinybench';
 import { Worker } from 'node:worker_threads';
 import { createSharedMemory, MemoryPlan } from '../src/index.js';
 import { engineModule, loadEngine } from '../src/node.js';
-import { HandleBurst, HandleRing, type ConsumerMode, type ProducerMode } from '../src/dataplane/ring.js';
+import { HandleBurst, HandleRing, type ConsumerMode, type ProducerMode } from '../src/dataplane/handle-ring.js';
 import { Mempool } from '../src/dataplane/mempool.js';
 import { Engine } from '../src/engine.js';
 import { machineInfo, describeMachine } from './machine.js';

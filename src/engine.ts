@@ -45,7 +45,7 @@ export interface EngineExports {
   deviceDisableNotify(cb: number): number;
   /** Scatter-gather copy between two segment lists (assembly/net/scatter.ts). */
   sgCopy(dst: number, dstN: number, dstSkip: number, src: number, srcN: number, srcSkip: number, bytes: number): number;
-  // Dataplane (assembly/ring, assembly/mempool): ring and pool headers instead of control blocks.
+  // Dataplane (assembly/dataplane/: handle-ring/, mempool/): ring and pool headers instead of control blocks.
   ringInit(ring: number): number;
   ringCount(ring: number): number;
   ringFreeCount(ring: number): number;

@@ -24,9 +24,9 @@ export {
 export type { DriverQueue, DeviceQueue } from './virtqueue/queue-side.js';
 export {
   HandleRing, HandleBurst, ringBytes, type RingOptions, type ProducerMode, type ConsumerMode, type RingWait,
-} from './dataplane/ring.js';
+} from './dataplane/handle-ring.js';
 export { Mempool, MempoolCache, type MempoolOptions, type MempoolStats, type CacheStats } from './dataplane/mempool.js';
 export { DataplaneControl, WorkerState, type WorkerStats } from './dataplane/control.js';
-export { RingWake } from './dataplane/ring-wake.js';
+export { RingWake } from './dataplane/handle-ring-wake.js';
 export { IDLE_MODES, type IdleMode, type IdleOptions } from './dataplane/idle.js';
 export type { Task, TaskContext, TaskModule, TaskSpec } from './dataplane/task.js';

@@ -3,8 +3,8 @@
 // on its doorbell and is woken by the producer's notify (the ring's wake flag).
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Dataplane } from '../src/dataplane/dataplane.js';
-import { RingWake } from '../src/dataplane/ring-wake.js';
-import { HandleBurst } from '../src/dataplane/ring.js';
+import { RingWake } from '../src/dataplane/handle-ring-wake.js';
+import { HandleBurst } from '../src/dataplane/handle-ring.js';
 import type { IdleMode } from '../src/dataplane/idle.js';
 import { dataplaneWorld, requireDist } from './helpers/dataplane-world.js';
 import { sleep } from './helpers/within.js';

@@ -13,13 +13,13 @@ import { Worker } from 'node:worker_threads';
 import * as M from '../assembly/layout/mempool.js';
 import { createSharedMemory, MemoryPlan, Engine } from '../src/index.js';
 import { engineModule } from '../src/node.js';
-import { HandleBurst, HandleRing, type ConsumerMode, type ProducerMode, type RingWait } from '../src/dataplane/ring.js';
+import { HandleBurst, HandleRing, type ConsumerMode, type ProducerMode, type RingWait } from '../src/dataplane/handle-ring.js';
 import { Mempool } from '../src/dataplane/mempool.js';
 
 const DEADLINE_MS = 60_000; // liveness bound only; nothing here asserts how fast anything ran
 
 function requireDist(): void {
-  for (const f of ['../dist/src/dataplane/ring.js', '../dist/src/dataplane/mempool.js', '../dist/src/engine.js']) {
+  for (const f of ['../dist/src/dataplane/handle-ring.js', '../dist/src/dataplane/mempool.js', '../dist/src/engine.js']) {
     const url = new URL(f, import.meta.url);
     if (!existsSync(url)) {
       throw new Error(`${fileURLToPath(url)} is missing: the workers run the built package; run \`npm run build\` (\`npm test\` does it first)`);
@@ -63,7 +63,8 @@ async function runWorkers(script: string, data: object[], ctl: Int32Array): Prom
 
 describe('handle ring under concurrent workers', () => {
   // 'sleep' wherever more threads wait on one side than this 2-core machine has cores to spare
-  // (a pure spin then convoys: correct, but far too slow for a test; see assembly/ring/ring.ts).
+  // (a pure spin then convoys: correct, but far too slow for a test; see
+  // assembly/dataplane/handle-ring/ring.ts).
   const scenarios: { name: string; producer: ProducerMode; consumer: ConsumerMode; wait: RingWait; roles: ('p' | 'c' | 'pc')[]; count: number; capacity: number }[] = [
     { name: '4 workers producing and consuming (mp/mc, sleeping waits)', producer: 'mp', consumer: 'mc', wait: 'sleep', roles: ['pc', 'pc', 'pc', 'pc'], count: 60_000, capacity: 64 },
     { name: '2 workers producing and consuming (mp/mc, spinning waits)', producer: 'mp', consumer: 'mc', wait: 'spin', roles: ['pc', 'pc'], count: 100_000, capacity: 32 },

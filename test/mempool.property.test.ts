@@ -1,17 +1,17 @@
-// Model-based tests of the mempool (assembly/mempool): gets, puts and flushes through several
-// caches against an exact model (test/helpers/mempool-world.ts), checking after every step the
-// handles handed out, each cache's contents, every counter, the buffer states (debug pools) and
+// Model-based tests of the mempool (assembly/dataplane/mempool): gets, puts and flushes through
+// several caches against an exact model (test/helpers/mempool-world.ts), checking after every step
+// the handles handed out, each cache's contents, every counter, the buffer states (debug pools) and
 // conservation (free in ring + caches + held == size). Sequential; test/dataplane-stress.test.ts
 // runs several workers at once.
 // Runs per property: VIRTQUEUE_PROPERTY_RUNS (default 200).
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as M from '../assembly/layout/mempool.js';
-import * as R from '../assembly/layout/ring.js';
+import * as R from '../assembly/layout/handle-ring.js';
 import * as E from '../assembly/layout/errors.js';
 import { createSharedMemory, MemoryPlan, VirtqueueError } from '../src/index.js';
 import { loadEngine } from '../src/node.js';
-import { HandleBurst } from '../src/dataplane/ring.js';
+import { HandleBurst } from '../src/dataplane/handle-ring.js';
 import { Mempool, cacheStride, eltSize } from '../src/dataplane/mempool.js';
 import { PoolWorld, type PoolParams } from './helpers/mempool-world.js';
 

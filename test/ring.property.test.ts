@@ -1,16 +1,16 @@
-// Model-based tests of the handle ring (assembly/ring): every export, in every mode, against a
-// plain array. Sequential (one thread): what is checked is each call's contract - bulk all or
-// nothing, burst as many as possible, FIFO order, the counters, the free-running indices across
-// the 2^32 wrap - and the caller errors. The waiting path of the Mp/Mc variants is driven by a
-// second thread at the end; test/dataplane-stress.test.ts runs real concurrent traffic.
+// Model-based tests of the handle ring (assembly/dataplane/handle-ring): every export, in every
+// mode, against a plain array. Sequential (one thread): what is checked is each call's contract -
+// bulk all or nothing, burst as many as possible, FIFO order, the counters, the free-running
+// indices across the 2^32 wrap - and the caller errors. The waiting path of the Mp/Mc variants is
+// driven by a second thread at the end; test/dataplane-stress.test.ts runs real concurrent traffic.
 // Runs per property: VIRTQUEUE_PROPERTY_RUNS (default 200).
 import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import * as R from '../assembly/layout/ring.js';
+import * as R from '../assembly/layout/handle-ring.js';
 import * as E from '../assembly/layout/errors.js';
 import { createSharedMemory, MemoryPlan, VirtqueueError } from '../src/index.js';
 import { engineModule, loadEngine } from '../src/node.js';
-import { HandleBurst, HandleRing, type RingWait } from '../src/dataplane/ring.js';
+import { HandleBurst, HandleRing, type RingWait } from '../src/dataplane/handle-ring.js';
 import { RingWorld, handleFor, type RingParams } from './helpers/ring-world.js';
 import { BoundedCaller } from './helpers/bounded-call.js';
 

@@ -37,8 +37,8 @@ export const ERR_USED_ID_OUT_OF_RANGE = -41;
 export const ERR_USED_ID_NOT_IN_FLIGHT = -42;
 export const ERR_USED_LEN_TOO_LARGE = -43;
 
-// Dataplane: handle rings (ring/) and mempools (mempool/). Bad addresses, configurations and
-// burst arrays reuse the caller codes above (-1 .. -4).
+// Dataplane: handle rings (dataplane/handle-ring/) and mempools (dataplane/mempool/). Bad
+// addresses, configurations and burst arrays reuse the caller codes above (-1 .. -4).
 // A multi-producer (multi-consumer) waited RING_SPIN_LIMIT polls for an earlier one to publish
 // and gave up: that thread stopped (or was terminated) inside a call. The ring is broken (sticky
 // RING_STATUS) until ringInit; the entries of the calls caught in between are lost.

@@ -1,7 +1,7 @@
-// Mempool (assembly/mempool/), after DPDK's rte_mempool: a fixed number of fixed-size buffers in
-// shared memory, a free ring of their handles (layout/ring.ts, used multi-producer and
-// multi-consumer), and one cache per worker so that most gets and puts touch only memory that
-// worker owns.
+// Mempool (assembly/dataplane/mempool/), after DPDK's rte_mempool: a fixed number of fixed-size
+// buffers in shared memory, a free ring of their handles (layout/handle-ring.ts, used
+// multi-producer and multi-consumer), and one cache per worker so that most gets and puts touch
+// only memory that worker owns.
 //
 // A handle is the Wasm offset of the buffer's header (never 0: page 0 is not planned). The
 // holder reaches the data without a lookup (data = handle + dataOff), the handle fits the

@@ -2,7 +2,7 @@
 // main thread can count free buffers while the driver runs, with a small local stash in front
 // of it so that buffers cross into Wasm a burst at a time, not one by one. A token is the
 // buffer's handle (the Wasm offset of its header); its data starts dataOff bytes further.
-import { HandleBurst } from '../../src/dataplane/ring.js';
+import { HandleBurst } from '../../src/dataplane/handle-ring.js';
 import type { Mempool, MempoolCache } from '../../src/dataplane/mempool.js';
 import type { BufferPool } from '../pool.js';
 

@@ -3,8 +3,8 @@
 // table) into a receive buffer it pops, returns the receive chain used, and hands the transmit
 // head back (txDone) for the tx stage to complete. A frame waits for a receive buffer (no drop).
 import { ChainBatch, UsedBatch } from '../../src/virtqueue/batch.js';
-import { HandleBurst, HandleRing } from '../../src/dataplane/ring.js';
-import { RingWake } from '../../src/dataplane/ring-wake.js';
+import { HandleBurst, HandleRing } from '../../src/dataplane/handle-ring.js';
+import { RingWake } from '../../src/dataplane/handle-ring-wake.js';
 import type { Task, TaskContext } from '../../src/dataplane/task.js';
 import { ChainStore, copyBetween } from '../sglist.js';
 import { U32Fifo } from '../fifo.js';

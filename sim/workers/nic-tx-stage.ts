@@ -3,8 +3,8 @@
 // receive stage over a HandleRing (toRx); takes back the heads the receive stage is done with
 // (txDone) and returns those chains used. Kicks (TX) wake it; it interrupts the driver.
 import { ChainBatch, UsedBatch } from '../../src/virtqueue/batch.js';
-import { HandleBurst, HandleRing } from '../../src/dataplane/ring.js';
-import { RingWake } from '../../src/dataplane/ring-wake.js';
+import { HandleBurst, HandleRing } from '../../src/dataplane/handle-ring.js';
+import { RingWake } from '../../src/dataplane/handle-ring-wake.js';
 import type { Task, TaskContext } from '../../src/dataplane/task.js';
 import { NET_HDR_SIZE } from '../frame.js';
 import { ChainStore } from '../sglist.js';

@@ -5,7 +5,7 @@ import { createSharedMemory, MemoryPlan, WASM_PAGE } from '../../src/memory.js';
 import { allocRing } from '../../src/virtqueue/factory.js';
 import { RING_FEATURES, type FeatureSet } from '../../src/features.js';
 import { Mempool, eltSize } from '../../src/dataplane/mempool.js';
-import { HandleRing, ringBytes } from '../../src/dataplane/ring.js';
+import { HandleRing, ringBytes } from '../../src/dataplane/handle-ring.js';
 import { DataplaneControl, controlBytes } from '../../src/dataplane/control.js';
 import { builtModule } from '../../src/dataplane/built.js';
 import type { TaskSpec } from '../../src/dataplane/task.js';

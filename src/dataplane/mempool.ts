@@ -1,10 +1,11 @@
-// Host handle for a mempool (assembly/mempool/, layout in assembly/layout/mempool.ts): fixed-size
-// buffers in shared memory, a multi-producer/multi-consumer free ring, and one cache per worker.
+// Host handle for a mempool (assembly/dataplane/mempool/, layout in assembly/layout/mempool.ts):
+// fixed-size buffers in shared memory, a multi-producer/multi-consumer free ring, and one cache
+// per worker.
 // A worker attaches to the pool by address and uses its own cache slot; every get and put moves
 // a whole burst of handles (HandleBurst) in one engine call.
 import * as M from '../../assembly/layout/mempool.js';
-import * as R from '../../assembly/layout/ring.js';
-import { HandleRing, ringBytes, writeRingConfig, type HandleBurst, type RingWait } from './ring.js';
+import * as R from '../../assembly/layout/handle-ring.js';
+import { HandleRing, ringBytes, writeRingConfig, type HandleBurst, type RingWait } from './handle-ring.js';
 import type { Engine } from '../engine.js';
 import type { MemoryPlan } from '../memory.js';
 

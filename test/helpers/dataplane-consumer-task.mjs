@@ -1,9 +1,9 @@
 // Dataplane task (test): consumes handles from a HandleRing and returns them to a mempool; calls
 // ctx.finish() once `expected` handles came. Sleeps (adaptive idle) with the ring's wake flag.
 // Runs the built package (dist/).
-import { HandleRing, HandleBurst } from '../../dist/src/dataplane/ring.js';
+import { HandleRing, HandleBurst } from '../../dist/src/dataplane/handle-ring.js';
 import { Mempool } from '../../dist/src/dataplane/mempool.js';
-import { RingWake } from '../../dist/src/dataplane/ring-wake.js';
+import { RingWake } from '../../dist/src/dataplane/handle-ring-wake.js';
 
 export function createTask(c, ctx) {
   const ring = HandleRing.attach(ctx.engine, c.ring);

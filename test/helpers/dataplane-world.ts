@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createSharedMemory, MemoryPlan } from '../../src/index.js';
 import { loadEngine } from '../../src/node.js';
-import { HandleBurst, HandleRing } from '../../src/dataplane/ring.js';
+import { HandleBurst, HandleRing } from '../../src/dataplane/handle-ring.js';
 import { Mempool } from '../../src/dataplane/mempool.js';
 import { DataplaneControl } from '../../src/dataplane/control.js';
 import type { TaskSpec } from '../../src/dataplane/task.js';

@@ -7,7 +7,7 @@
 // put, so a write by anyone else shows). Stops holding some buffers and reports them.
 import { parentPort, workerData } from 'node:worker_threads';
 import { Engine } from '../../dist/src/engine.js';
-import { HandleBurst } from '../../dist/src/dataplane/ring.js';
+import { HandleBurst } from '../../dist/src/dataplane/handle-ring.js';
 import { Mempool } from '../../dist/src/dataplane/mempool.js';
 
 const { workers, module, memory, poolAddr, burstAt, burstCap, ctlAt, holdersAt, id, iterations, dataBytes, flushAtEnd } = workerData;

@@ -7,7 +7,7 @@ import { expect } from 'vitest';
 import * as M from '../../assembly/layout/mempool.js';
 import * as E from '../../assembly/layout/errors.js';
 import { MemoryPlan, type Engine } from '../../src/index.js';
-import { HandleBurst } from '../../src/dataplane/ring.js';
+import { HandleBurst } from '../../src/dataplane/handle-ring.js';
 import { Mempool, type CacheStats } from '../../src/dataplane/mempool.js';
 
 export interface PoolParams {

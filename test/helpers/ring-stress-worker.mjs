@@ -6,7 +6,7 @@
 // package (dist/). Exits when everything was consumed or the done flag is set.
 import { parentPort, workerData } from 'node:worker_threads';
 import { Engine } from '../../dist/src/engine.js';
-import { HandleRing, HandleBurst } from '../../dist/src/dataplane/ring.js';
+import { HandleRing, HandleBurst } from '../../dist/src/dataplane/handle-ring.js';
 
 const { workers, module, memory, ringAddr, burstAt, burstCap, ctlAt, seenAt, id, produce, consume, count, producers, total } = workerData;
 // ctl[0] done (main -> workers), ctl[1] failed, ctl[2] handles consumed (all consumers), ctl[3] ready.

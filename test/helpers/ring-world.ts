@@ -2,10 +2,10 @@
 // array model of it. Each step runs one call on both and compares the result, the handles moved,
 // the untouched rest of the burst array, the counters and the four free-running indices.
 import { expect } from 'vitest';
-import * as R from '../../assembly/layout/ring.js';
+import * as R from '../../assembly/layout/handle-ring.js';
 import * as E from '../../assembly/layout/errors.js';
 import { MemoryPlan, type Engine, type EngineExports } from '../../src/index.js';
-import { HandleRing } from '../../src/dataplane/ring.js';
+import { HandleRing } from '../../src/dataplane/handle-ring.js';
 
 export interface RingParams {
   /** log2 of the capacity. */

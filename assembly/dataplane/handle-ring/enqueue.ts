@@ -11,9 +11,9 @@
 // The handle array is bounds-checked before anything is reserved.
 import {
   RING_CAPACITY, RING_PROD_HEAD, RING_PROD_TAIL, RING_CONS_TAIL, RING_ENTRY_SIZE,
-} from "../layout/ring";
-import { ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS } from "../layout/errors";
-import { inMemory } from "../shared/common";
+} from "../../layout/handle-ring";
+import { ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS } from "../../layout/errors";
+import { inMemory } from "../../shared/common";
 import { enterRing, refuseRing, waitTurn, copyIn } from "./ring";
 
 /**

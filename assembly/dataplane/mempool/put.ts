@@ -10,11 +10,11 @@
 import {
   POOL_FLAGS, POOL_RING, POOL_CACHE_SIZE, POOL_FLUSH_THRESH, POOL_F_DEBUG, CACHE_LEN,
   CACHE_PUTS, CACHE_FLUSHES, CACHE_OBJS,
-} from "../layout/mempool";
-import { RING_CAPACITY } from "../layout/ring";
-import { ERR_OUT_OF_MEMORY_BOUNDS, ERR_MEMPOOL_OVERFLOW } from "../layout/errors";
-import { inMemory } from "../shared/common";
-import { enqueue } from "../ring/enqueue";
+} from "../../layout/mempool";
+import { RING_CAPACITY } from "../../layout/handle-ring";
+import { ERR_OUT_OF_MEMORY_BOUNDS, ERR_MEMPOOL_OVERFLOW } from "../../layout/errors";
+import { inMemory } from "../../shared/common";
+import { enqueue } from "../handle-ring/enqueue";
 import { enterPool, refusePool } from "./pool";
 import { markFree, unmarkFree } from "./debug";
 

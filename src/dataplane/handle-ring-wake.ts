@@ -3,7 +3,7 @@
 // checks the ring; the producer enqueues, then checks the flag and, if set, clears it and rings
 // the consumer's doorbell. Both sides are sequentially consistent atomics (the ring's indices
 // are Wasm atomics too), so either the consumer sees the entries or the producer sees the flag.
-import type { HandleRing } from './ring.js';
+import type { HandleRing } from './handle-ring.js';
 
 export class RingWake {
   private readonly i32: Int32Array;

@@ -1,11 +1,11 @@
-// Ring of 32-bit handles (layout/ring.ts): the header checks, ringInit, the counters, and the
-// one place a multi-producer or multi-consumer call waits for another thread.
+// Ring of 32-bit handles (layout/handle-ring.ts): the header checks, ringInit, the counters, and
+// the one place a multi-producer or multi-consumer call waits for another thread.
 //
 // Modes: the concurrency contract is in the export's name (ringEnqueueBulkSp, ...Mp, ...) rather
 // than in a mode flag the engine reads on every call. The contract is a property of the callers,
-// which the host knows when it builds its handle (src/dataplane/ring.ts binds the exports once,
-// from the ring's RING_F_* flags); a name keeps it visible at every call site and in stack traces,
-// and costs no load or branch on the data path. The Sp/Sc variants skip the compare-and-swap and
+// which the host knows when it builds its handle (src/dataplane/handle-ring.ts binds the exports
+// once, from the ring's RING_F_* flags); a name keeps it visible at every call site and in stack
+// traces, and costs no load or branch on the data path. The Sp/Sc variants skip the compare-and-swap and
 // the wait; calling one while another thread uses the same side is a caller bug the engine cannot
 // see (as in DPDK).
 //
@@ -36,9 +36,9 @@ import {
   RING_PROD_HEAD, RING_PROD_TAIL, RING_CONS_HEAD, RING_CONS_TAIL, RING_ENTRIES, RING_ENTRY_SIZE,
   RING_ALIGN, KIND_RING, RING_MAX_CAPACITY, RING_DEFAULT_SPIN_LIMIT, RING_STATUS_POLL, RING_F_SLEEP,
   RING_SPIN_BEFORE_SLEEP, RING_SLEEP_NS, RING_SLEEP_POLLS,
-} from "../layout/ring";
-import { ERR_BAD_CONTROL_BLOCK, ERR_BAD_CONFIG, ERR_RING_STALLED } from "../layout/errors";
-import { inMemory } from "../shared/common";
+} from "../../layout/handle-ring";
+import { ERR_BAD_CONTROL_BLOCK, ERR_BAD_CONFIG, ERR_RING_STALLED } from "../../layout/errors";
+import { inMemory } from "../../shared/common";
 
 /** Checks that `r` is a ring header; returns 0, ERR_BAD_CONTROL_BLOCK, or the sticky status. */
 export function enterRing(r: u32): i32 {

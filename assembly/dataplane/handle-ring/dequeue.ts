@@ -10,9 +10,9 @@
 // capacity is refused (ERR_BAD_ARGUMENT). The output array is bounds-checked first.
 import {
   RING_CAPACITY, RING_PROD_TAIL, RING_CONS_HEAD, RING_CONS_TAIL, RING_ENTRY_SIZE,
-} from "../layout/ring";
-import { ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS } from "../layout/errors";
-import { inMemory } from "../shared/common";
+} from "../../layout/handle-ring";
+import { ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS } from "../../layout/errors";
+import { inMemory } from "../../shared/common";
 import { enterRing, refuseRing, waitTurn, copyOut } from "./ring";
 
 /** Dequeues up to n handles into dst[0..n); see enqueue() for the constant flags. */

@@ -3,8 +3,8 @@
 // corrupting the free ring. Off by default: it touches every buffer's header on get and put.
 import {
   POOL_SIZE, POOL_ELT_SIZE, POOL_BUFFERS, BUF_POOL, BUF_STATE, BUF_STATE_FREE, BUF_STATE_HELD,
-} from "../layout/mempool";
-import { ERR_MEMPOOL_BAD_HANDLE, ERR_MEMPOOL_NOT_HELD } from "../layout/errors";
+} from "../../layout/mempool";
+import { ERR_MEMPOOL_BAD_HANDLE, ERR_MEMPOOL_NOT_HELD } from "../../layout/errors";
 import { refusePool } from "./pool";
 
 /**

@@ -12,11 +12,11 @@
 import {
   POOL_SIZE, POOL_FLAGS, POOL_RING, POOL_CACHE_SIZE, POOL_F_DEBUG, CACHE_LEN, CACHE_GETS,
   CACHE_FAILED_GETS, CACHE_REFILLS, CACHE_OBJS,
-} from "../layout/mempool";
-import { RING_CAPACITY } from "../layout/ring";
-import { ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS } from "../layout/errors";
-import { inMemory } from "../shared/common";
-import { dequeue } from "../ring/dequeue";
+} from "../../layout/mempool";
+import { RING_CAPACITY } from "../../layout/handle-ring";
+import { ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS } from "../../layout/errors";
+import { inMemory } from "../../shared/common";
+import { dequeue } from "../handle-ring/dequeue";
 import { enterPool, refusePool } from "./pool";
 import { markHeld } from "./debug";
 

@@ -11,13 +11,13 @@ import {
   BUF_POOL, BUF_INDEX, BUF_DATA_OFF, BUF_DATA_LEN, BUF_STATE, BUF_HDR_SIZE, BUF_STATE_FREE,
   CACHE_POOL, CACHE_INDEX, CACHE_LEN, CACHE_GETS, CACHE_PUTS, CACHE_FAILED_GETS, CACHE_REFILLS,
   CACHE_FLUSHES, CACHE_OBJS, CACHE_ALIGN, CACHE_OBJS_FACTOR, CACHE_MAX_SIZE,
-} from "../layout/mempool";
+} from "../../layout/mempool";
 import {
   RING_CAPACITY, RING_MASK, RING_PROD_HEAD, RING_PROD_TAIL, RING_ENTRIES, RING_MAX_CAPACITY,
-} from "../layout/ring";
-import { ERR_BAD_CONTROL_BLOCK, ERR_BAD_CONFIG } from "../layout/errors";
-import { inMemory } from "../shared/common";
-import { enterRingAny, ringInit, countOf } from "../ring/ring";
+} from "../../layout/handle-ring";
+import { ERR_BAD_CONTROL_BLOCK, ERR_BAD_CONFIG } from "../../layout/errors";
+import { inMemory } from "../../shared/common";
+import { enterRingAny, ringInit, countOf } from "../handle-ring/ring";
 
 /** Checks that `pool` is a mempool header and `cache` one of its cache blocks. */
 export function enterPool(pool: u32, cache: u32): i32 {

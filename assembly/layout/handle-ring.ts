@@ -1,6 +1,6 @@
-// Ring of 32-bit handles (assembly/ring/), after DPDK's rte_ring: a fixed-size lockless FIFO in
-// shared memory that any number of worker threads may use at once, each through the export whose
-// name states its concurrency contract (Sp/Mp enqueue, Sc/Mc dequeue).
+// Ring of 32-bit handles (assembly/dataplane/handle-ring/), after DPDK's rte_ring: a fixed-size
+// lockless FIFO in shared memory that any number of worker threads may use at once, each through
+// the export whose name states its concurrency contract (Sp/Mp enqueue, Sc/Mc dequeue).
 //
 // The four indices are free-running unsigned 32-bit counters: they are never masked when stored,
 // only when an entry is addressed (entry = index & mask), and all differences are taken modulo

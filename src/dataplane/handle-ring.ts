@@ -1,8 +1,9 @@
-// Host handle for a ring of 32-bit handles (assembly/ring/, layout in assembly/layout/ring.ts).
+// Host handle for a ring of 32-bit handles (assembly/dataplane/handle-ring/, layout in
+// assembly/layout/handle-ring.ts).
 // Handles cross into Wasm through HandleBurst arrays in shared memory: one engine call moves a
 // whole burst. The producer and consumer modes are chosen at creation and stored in the ring's
 // flags, so a worker that attaches to the same ring binds the same exports.
-import * as R from '../../assembly/layout/ring.js';
+import * as R from '../../assembly/layout/handle-ring.js';
 import type { Engine, EngineExports } from '../engine.js';
 import type { MemoryPlan } from '../memory.js';
 
