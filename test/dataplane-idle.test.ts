@@ -17,7 +17,7 @@ const PER_ROUND = 4;
 async function slowProducer(idle: IdleMode) {
   const w = dataplaneWorld(1);
   const dp = await Dataplane.start({ memory: w.memory, control: w.control, workers: 1, tasks: [w.consumer(0, ROUNDS * PER_ROUND)], idle: { mode: idle, spinPolls: 64 } });
-  const wake = new RingWake(w.memory, w.wake, 0, (i) => dp.ring(i));
+  const wake = new RingWake(w.memory, w.wake, 0, (i) => dp.ringDoorbell(i));
   const cache = w.pool.cache(0);
   const burst = HandleBurst.alloc(w.engine, w.plan, PER_ROUND);
   try {

@@ -37,7 +37,7 @@ function world(layout: RingLayout, mode: NetMode) {
   const q = NetQueuePair.create(real, plan, { hdrSize: 12, mergeable: false, mode });
   const handoffs = [0, 1].map((i) => new HandoffWriter(memory, plan.alloc(HANDOFF_SIZE, 64), i, () => undefined, () => false));
   for (const h of handoffs) h.clear();
-  const ctx = { engine, memory, worker: 0, workers: 1, burst: 32, ring: () => undefined, finish: () => undefined } as TaskContext;
+  const ctx = { engine, memory, worker: 0, workers: 1, burst: 32, ringDoorbell: () => undefined, finish: () => undefined } as TaskContext;
   const task = createTask({ mode, pairs: [{ index: 0, netq: q.addr, rx: handoffs[0].addr, tx: handoffs[1].addr, scratch: plan.alloc(PAIR_SCRATCH_BYTES, 64) }] }, ctx);
   // Hand both rings over (no worker thread here: the task applies the change on its next poll).
   handoffs.forEach((h, i) => h.set({ cb: devices[i].cb, callFd: undefined, hdrSize: 12, mergeable: false }));

@@ -23,8 +23,8 @@ export function createTask(c: StageConfig, ctx: TaskContext): Task {
   const table = new ChainStore(engine, plan, q, c.maxSegs, c.table);
   const toRx = HandleRing.attach(engine, c.toRx);
   const done = HandleRing.attach(engine, c.txDone);
-  const toRxWake = new RingWake(ctx.memory, c.toRxWake.addr, c.toRxWake.worker, ctx.ring);
-  const doneWake = new RingWake(ctx.memory, c.txDoneWake.addr, c.txDoneWake.worker, ctx.ring);
+  const toRxWake = new RingWake(ctx.memory, c.toRxWake.addr, c.toRxWake.worker, ctx.ringDoorbell);
+  const doneWake = new RingWake(ctx.memory, c.txDoneWake.addr, c.txDoneWake.worker, ctx.ringDoorbell);
   const popped = new ChainBatch(engine, plan, ctx.burst, ctx.burst * c.maxSegs);
   const used = new UsedBatch(engine, plan, q);
   const back = HandleBurst.alloc(engine, plan, q);

@@ -16,11 +16,11 @@ export class Signal {
   /** Sends `bits` (nothing when 0). */
   send(bits: number): void {
     if (bits === 0) return;
-    // The OR comes before the doorbell's Atomics.add (in ctx.ring): a receiver that read its
+    // The OR comes before the doorbell's Atomics.add (in ctx.ringDoorbell): a receiver that read its
     // doorbell before the add wakes (or does not sleep); one that read it after sees the bits
     // in pending().
     Atomics.or(this.i32, this.at, bits);
-    this.ctx.ring(this.target);
+    this.ctx.ringDoorbell(this.target);
   }
 
   /** Takes every bit sent so far; pairs with send's Atomics.or. */

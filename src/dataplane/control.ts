@@ -93,11 +93,11 @@ export class DataplaneControl {
     // doorbell adds: a worker that read its doorbell before the add does not sleep (the wait
     // sees a new value); one that read it after sees stop = 1.
     Atomics.store(this.i32, this.word(CTL_STOP), 1);
-    for (let i = 0; i < this.workers; i++) this.ring(i);
+    for (let i = 0; i < this.workers; i++) this.ringDoorbell(i);
   }
 
   /** Rings worker i's doorbell. */
-  ring(i: number): void {
+  ringDoorbell(i: number): void {
     const at = this.doorbell(i);
     // [R18] publish a doorbell ring (the work, or the stop flag, stored before it goes with it);
     // pairs with [A18], the worker's Atomics.load of the doorbell before arming and its Atomics.wait.

@@ -134,8 +134,8 @@ export class Dataplane {
   }
 
   /** Rings worker i's doorbell (for a producer on the main thread). */
-  ring(worker: number): void {
-    this.control.ring(worker);
+  ringDoorbell(worker: number): void {
+    this.control.ringDoorbell(worker);
   }
 
   /**

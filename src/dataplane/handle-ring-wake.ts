@@ -9,7 +9,7 @@ export class RingWake {
   private readonly i32: Int32Array;
   private readonly at: number;
 
-  /** `addr`: a 4-byte word in the shared memory; `ring(w)` rings worker w's doorbell. */
+  /** `addr`: a 4-byte word in the shared memory; `ringDoorbell(w)` rings worker w's doorbell. */
   constructor(memory: WebAssembly.Memory, addr: number, private readonly consumer: number, private readonly ringDoorbell: (worker: number) => void) {
     this.i32 = new Int32Array(memory.buffer);
     this.at = addr >>> 2;

@@ -32,7 +32,7 @@ export interface TaskContext {
   readonly workers: number;
   readonly burst: number;
   /** Rings worker i's doorbell (after publishing work that worker's task asked to be notified of). */
-  ring(worker: number): void;
+  ringDoorbell(worker: number): void;
   /** Reports that the run's goal is reached (the main thread sees it in Dataplane.done). */
   finish(): void;
 }

@@ -39,7 +39,7 @@ try {
   const engine = Engine.instantiateSync(d.module, d.memory);
   const ctx: TaskContext = {
     engine, memory: d.memory, worker: d.index, workers: d.workers, burst: d.burst,
-    ring: (w) => ctl.ring(w),
+    ringDoorbell: (w) => ctl.ringDoorbell(w),
     finish: () => ctl.finish(),
   };
   const tasks: LoopTask[] = [];

@@ -38,8 +38,8 @@ export function runWorkerLoop(ctl: DataplaneControl, index: number, tasks: reado
   let empty = 0;
 
   const sleep = (): void => {
-    // [A18] consume the doorbell (pairs with [R18] in DataplaneControl.ring), before arming: a
-    // producer that publishes work after our arm() checked for it rings the doorbell
+    // [A18] consume the doorbell (pairs with [R18] in DataplaneControl.ringDoorbell), before
+    // arming: a producer that publishes work after our arm() checked for it rings the doorbell
     // (Atomics.add) afterwards, so the wait below sees a value other than `seq` and returns at
     // once: no wakeup is lost between the check and the wait.
     const seq = Atomics.load(i32, doorbell);
@@ -55,7 +55,7 @@ export function runWorkerLoop(ctl: DataplaneControl, index: number, tasks: reado
       c[3]++;
       ctl.setState(index, WorkerState.Sleeping);
       ctl.publish(index, c);
-      // [A18] as above: pairs with [R18] in DataplaneControl.ring (Atomics.add then
+      // [A18] as above: pairs with [R18] in DataplaneControl.ringDoorbell (Atomics.add then
       // Atomics.notify on this word).
       const r = Atomics.wait(i32, doorbell, seq, wakeable ? Infinity : UNARMED_SLEEP_MS);
       if (r === 'ok') c[4]++;

@@ -9,7 +9,7 @@ export function createTask(c, ctx) {
   const ring = HandleRing.attach(ctx.engine, c.ring);
   const cache = Mempool.attach(ctx.engine, c.pool).cache(c.cache);
   const burst = new HandleBurst(ctx.engine, c.burstAt, c.burstCap);
-  const wake = new RingWake(ctx.memory, c.wake, ctx.worker, ctx.ring);
+  const wake = new RingWake(ctx.memory, c.wake, ctx.worker, ctx.ringDoorbell);
   let consumed = 0;
   return {
     poll(max) {

@@ -95,7 +95,7 @@ export class NetDevice implements VhostUserDevice {
     this.pairs = Array.from({ length: pairs }, () => NetQueuePair.create(engine, plan, { hdrSize: 12, mergeable: false, mode: opts.mode, burst: opts.burst }));
     this.handoffs = Array.from({ length: this.vrings }, (_, i) => new HandoffWriter(
       engine.memory, plan.alloc(HANDOFF_SIZE, 64, `vring ${i} handoff`), i,
-      () => this.control.ring(this.workerOf(i)), () => !this.down,
+      () => this.control.ringDoorbell(this.workerOf(i)), () => !this.down,
     ));
     for (const h of this.handoffs) h.clear();
     this.refs = this.pairs.map((q, k) => ({
@@ -194,7 +194,7 @@ export class NetDevice implements VhostUserDevice {
 
   kicked(index: number, count: number): void {
     this.pairs[index >> 1].addKicks((index & 1) === 0, count);
-    this.control.ring(this.workerOf(index));
+    this.control.ringDoorbell(this.workerOf(index));
   }
 
   /** SEND_RARP: broadcast a RARP for `mac` on the first receive queue (5.1.2: receiveq1). */
