@@ -1,7 +1,10 @@
 // The burst methods every driver and device handle shares, whatever the layout: each layout
 // supplies its engine exports (an ops table) and the control block fields it reports from.
 import * as Q from '../../assembly/layout/queue.js';
-import { QueueSide, RegionTable, identityRegion, type DeviceQueue, type DriverQueue, type Region, type RingAreas } from './queue-side.js';
+import {
+  QueueSide, RegionTable, identityRegion,
+  type DeviceQueue, type DriverQueue, type Region, type RingAreas, type RingPosition, type SideOps,
+} from './queue-side.js';
 import type { FeatureSet } from '../features.js';
 import type { Engine } from '../engine.js';
 import type { MemoryPlan } from '../memory.js';
@@ -16,11 +19,7 @@ export function checkIndirectMax(v: number | undefined): number {
   return n;
 }
 
-export interface DriverOps {
-  /** 'split driver' or 'packed driver', for error messages. */
-  label: string;
-  kind: number;
-  reset: Op1;
+export interface DriverOps extends SideOps {
   add: (cb: number, chains: number, segs: number, n: number) => number;
   kickNeeded: Op1;
   collect: (cb: number, out: number, max: number) => number;
@@ -31,10 +30,7 @@ export interface DriverOps {
   inFlightField: number;
 }
 
-export interface DeviceOps {
-  label: string;
-  kind: number;
-  reset: Op1;
+export interface DeviceOps extends SideOps {
   setRegions: (cb: number, table: number, n: number) => number;
   pop: (cb: number, chains: number, segs: number, maxChains: number, maxSegs: number) => number;
   push: (cb: number, elems: number, n: number) => number;
@@ -53,28 +49,11 @@ export interface DriverHandleOptions {
 }
 
 /** The driver side: makes chains available and collects them once used. */
-export abstract class DriverHandle extends QueueSide implements DriverQueue {
-  private readonly ops: DriverOps;
-
+export abstract class DriverHandle extends QueueSide<DriverOps> implements DriverQueue {
   protected constructor(engine: Engine, plan: MemoryPlan, areas: RingAreas, opts: DriverHandleOptions, ops: DriverOps) {
-    super(engine, plan, areas, ops.kind, opts.features ?? 0n);
-    this.ops = ops;
+    super(engine, plan, areas, ops, opts.features ?? 0n);
     this.set(Q.CB_OPTIONS, opts.interrupts ? Q.CB_OPT_NOTIFY : 0);
   }
-
-  /** rc, or a VirtqueueError for a negative one (the message is only built on failure). */
-  private call(rc: number, what: string): number {
-    return rc >= 0 ? rc : this.engine.check(rc, this.cb, `${this.ops.label} ${what}`);
-  }
-
-  /** Back to an empty queue (after a device reset). Chains in flight are forgotten: detach first. */
-  reset(): void {
-    this.prepareReset();
-    this.call(this.ops.reset(this.cb), 'reset');
-  }
-
-  /** Layout-specific fields to set before the engine resets the block. */
-  protected prepareReset(): void {}
 
   /** Makes the batch's chains available, in order, as far as the ring has room. Returns how many. */
   add(batch: ChainBatch): number {
@@ -126,14 +105,12 @@ export interface DeviceHandleOptions {
 }
 
 /** The device side: pops available chains and returns them used. */
-export abstract class DeviceHandle extends QueueSide implements DeviceQueue {
-  abstract position(): import('./queue-side.js').RingPosition;
-  private readonly ops: DeviceOps;
+export abstract class DeviceHandle extends QueueSide<DeviceOps> implements DeviceQueue {
+  abstract position(): RingPosition;
   private readonly regionTable: RegionTable;
 
   protected constructor(engine: Engine, plan: MemoryPlan, areas: RingAreas, opts: DeviceHandleOptions, ops: DeviceOps) {
-    super(engine, plan, areas, ops.kind, opts.features ?? 0n);
-    this.ops = ops;
+    super(engine, plan, areas, ops, opts.features ?? 0n);
     this.regionTable = new RegionTable(engine, plan);
     this.regionTable.write(opts.regions ?? [identityRegion(engine.memory)]);
     this.set(Q.DEV_REGIONS, this.regionTable.ptr);
@@ -141,19 +118,6 @@ export abstract class DeviceHandle extends QueueSide implements DeviceQueue {
     this.set(Q.DEV_MAX_CHAIN, opts.maxChain ?? 0);
     this.set(Q.CB_OPTIONS, opts.notify ? Q.CB_OPT_NOTIFY : 0);
   }
-
-  /** rc, or a VirtqueueError for a negative one (the message is only built on failure). */
-  private call(rc: number, what: string): number {
-    return rc >= 0 ? rc : this.engine.check(rc, this.cb, `${this.ops.label} ${what}`);
-  }
-
-  /** Back to the start positions, healthy again. */
-  reset(): void {
-    this.prepareReset();
-    this.call(this.ops.reset(this.cb), 'reset');
-  }
-
-  protected prepareReset(): void {}
 
   /** Replaces the region table (queue stopped). If the engine refuses it, the old one stays. */
   setRegions(regions: Region[]): void {

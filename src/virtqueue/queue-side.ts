@@ -1,5 +1,6 @@
 // What every queue handle shares, whatever the layout and side: a control block in shared
-// memory with the common header (assembly/layout/queue.ts), and for devices a region table.
+// memory with the common header (assembly/layout/queue.ts), the check of each engine call's
+// result, the reset, and for devices a region table.
 import * as Q from '../../assembly/layout/queue.js';
 import { featureWords, type FeatureSet } from '../features.js';
 import type { Engine } from '../engine.js';
@@ -40,18 +41,30 @@ export function identityRegion(memory: WebAssembly.Memory): Region {
   return { gpa: 65536n, size: BigInt(memory.buffer.byteLength - 65536), offset: 65536 };
 }
 
-export abstract class QueueSide {
+/** What every side of every layout has in the engine: a kind of control block and a reset. */
+export interface SideOps {
+  /** 'split driver', 'packed device', ...: names the side in error messages. */
+  label: string;
+  /** The control block's CB_KIND_*. */
+  kind: number;
+  reset: (cb: number) => number;
+}
+
+export abstract class QueueSide<O extends SideOps = SideOps> {
   readonly engine: Engine;
   readonly cb: number;
   readonly areas: RingAreas;
+  /** The layout's engine exports for this side. */
+  protected readonly ops: O;
   private readonly own: [start: number, end: number][] = [];
 
-  protected constructor(engine: Engine, plan: MemoryPlan, areas: RingAreas, kind: number, features: FeatureSet) {
+  protected constructor(engine: Engine, plan: MemoryPlan, areas: RingAreas, ops: O, features: FeatureSet) {
     this.engine = engine;
     this.areas = areas;
+    this.ops = ops;
     this.cb = this.reserve(plan, Q.QUEUE_CB_SIZE, Q.QUEUE_CB_ALIGN, 'control block');
     const [lo, hi] = featureWords(features);
-    this.set(Q.CB_KIND, kind);
+    this.set(Q.CB_KIND, ops.kind);
     this.set(Q.CB_QUEUE_SIZE, areas.queueSize);
     this.set(Q.CB_FEATURES_LO, lo);
     this.set(Q.CB_FEATURES_HI, hi);
@@ -59,6 +72,23 @@ export abstract class QueueSide {
     this.set(Q.CB_DRIVER_AREA, areas.driver);
     this.set(Q.CB_DEVICE_AREA, areas.device);
   }
+
+  /** rc, or a VirtqueueError for a negative one (the message is only built on failure). */
+  protected call(rc: number, what: string): number {
+    return rc >= 0 ? rc : this.engine.check(rc, this.cb, `${this.ops.label} ${what}`);
+  }
+
+  /**
+   * Back to the start positions, healthy again. A driver's queue is then empty (after a device
+   * reset): chains in flight are forgotten, detach them first.
+   */
+  reset(): void {
+    this.prepareReset();
+    this.call(this.ops.reset(this.cb), 'reset');
+  }
+
+  /** Layout-specific fields to set before the engine resets the block. */
+  protected prepareReset(): void {}
 
   /** Allocates private state of this side (never shared with the peer) and remembers it. */
   protected reserve(plan: MemoryPlan, size: number, align: number, label: string): number {
