@@ -1,0 +1,79 @@
+// npm run bench:net: the engine's virtio-net data path in one thread (assembly/net/forward.ts).
+// Engine drivers post 32 receive buffers and transmit 32 frames per round; one netForward call
+// moves the burst. Timed: the netForward call alone. Rows: rxonly (pop and return the transmit
+// chains: the per-burst cost without a copy), io (plus popping receive buffers and one copy per
+// frame, header written in place), macswap (io plus the MAC swap), split and packed, 64 and
+// 1518-byte frames. The copy's cost is the io / rxonly ratio of the same run.
+//
+// VIRTQUEUE_BENCH_ROUNDS (100000) bursts per row.
+import { createSharedMemory, MemoryPlan, allocRing, createDriver, createDevice, ChainBatch, UsedBatch, FEATURES, type RingLayout } from '../src/index.js';
+import { loadEngine } from '../src/node.js';
+import { NetQueuePair, type NetMode } from '../src/virtio-net/queue-pair.js';
+import { machineInfo, describeMachine } from './machine.js';
+import { table } from './table.js';
+
+const ROUNDS = Number(process.env.VIRTQUEUE_BENCH_ROUNDS ?? 100_000);
+const BURST = 32;
+const HDR = 12;
+
+/** Nanoseconds per frame of netForward alone, over ROUNDS bursts of 32 (after a warm-up). */
+function measure(layout: RingLayout, mode: NetMode, size: number): number {
+  const memory = createSharedMemory(64 << 20);
+  const engine = loadEngine(memory);
+  const plan = new MemoryPlan(memory);
+  const features = FEATURES.VERSION_1 | FEATURES.EVENT_IDX | (layout === 'packed' ? FEATURES.RING_PACKED : 0n);
+  const [txR, rxR] = [0, 1].map(() => allocRing(plan, { layout, queueSize: 256 }));
+  const txD = createDriver(engine, plan, layout, txR, { features });
+  const rxD = createDriver(engine, plan, layout, rxR, { features });
+  const pair = NetQueuePair.create(engine, plan, { hdrSize: HDR, mergeable: false, mode, burst: BURST });
+  pair.attach(createDevice(engine, plan, layout, txR, { features }).cb, createDevice(engine, plan, layout, rxR, { features }).cb);
+  const tb = new ChainBatch(engine, plan, BURST);
+  const rb = new ChainBatch(engine, plan, BURST);
+  const used = new UsedBatch(engine, plan, 256);
+  const tx = Array.from({ length: BURST }, () => plan.alloc(2048, 64));
+  const rx = Array.from({ length: BURST }, () => plan.alloc(2048, 64));
+  let ns = 0;
+  let frames = 0;
+  for (let round = -1000; round < ROUNDS; round++) {
+    tb.clear();
+    rb.clear();
+    for (let i = 0; i < BURST; i++) {
+      tb.single(i, tx[i], HDR + size, false);
+      rb.single(i, rx[i], 2048, true);
+    }
+    txD.add(tb);
+    if (mode !== 'rxonly') rxD.add(rb); // rxonly never takes a receive buffer
+    const t0 = performance.now();
+    const n = pair.forward();
+    const t1 = performance.now();
+    if (n !== BURST) throw new Error(`${layout} ${mode} ${size}: forward took ${n} frames, expected ${BURST}`);
+    if (round >= 0) { ns += (t1 - t0) * 1e6; frames += n; }
+    txD.collect(used);
+    if (mode !== 'rxonly' && rxD.collect(used) !== BURST) throw new Error(`${mode}: receive buffers not used`);
+  }
+  const c = pair.counters();
+  if (c.dropped !== 0) throw new Error(`${layout} ${mode} ${size}: ${c.dropped} frames dropped`);
+  return ns / frames;
+}
+
+function main(): void {
+  const rows: (string | number)[][] = [];
+  const results = [];
+  for (const layout of ['split', 'packed'] as RingLayout[]) {
+    for (const size of [64, 1518]) {
+      const rxonly = measure(layout, 'rxonly', size);
+      const io = measure(layout, 'io', size);
+      const macswap = measure(layout, 'macswap', size);
+      rows.push([layout, size, rxonly.toFixed(1), io.toFixed(1), macswap.toFixed(1), (1e3 / io).toFixed(2), `${(io / rxonly).toFixed(2)}x`]);
+      results.push({ layout, frameBytes: size, nsPerFrame: { rxonly, io, macswap }, ioMpps: 1e3 / io, ioVsRxonly: io / rxonly });
+      process.stderr.write(`  ${layout} ${size} B: rxonly ${rxonly.toFixed(1)} ns, io ${io.toFixed(1)} ns, macswap ${macswap.toFixed(1)} ns per frame\n`);
+    }
+  }
+  const machine = machineInfo();
+  console.log(`\nvirtio-net data path in one thread: ns per frame of netForward, bursts of ${BURST}, ${ROUNDS} bursts per row`);
+  console.log(`Machine: ${describeMachine(machine)}\n`);
+  console.log(table(['ring', 'frame bytes', 'rxonly ns', 'io ns', 'macswap ns', 'io Mpps (one core)', 'io / rxonly'], rows));
+  console.log(JSON.stringify({ bench: 'net-forward', burst: BURST, rounds: ROUNDS, machine, results }));
+}
+
+main();
