@@ -6,48 +6,18 @@
 // An identical region (guest address, size, user address, mmap offset) is now counted instead of
 // mapped again, and REM_MEM_REG unmaps it at its last copy.
 import { afterAll, describe, expect, it } from 'vitest';
-import { FEATURES } from '../src/index.js';
-import { memfdCreate, close, mapIntoMemory, unmapFromMemory, mappings } from '../src/native/index.js';
+import { mappings } from '../src/native/index.js';
 import * as P from '../src/vhost-user/protocol.js';
-import { singleRegionPayload, type MemRegion } from '../src/vhost-user/message.js';
+import { singleRegionPayload } from '../src/vhost-user/message.js';
 import { checkFdLeaks } from './helpers/fd-leaks.js';
-import { nextEvent } from './helpers/within.js';
-import { RawFrontEnd } from './helpers/vhost-user-frontend.js';
-import { rig, guest, removeSocketDir, UADDR, MiB, type Rig, type Guest } from './helpers/vhost-user-rig.js';
-import { negotiate, setMemTable, setupRings, closeRings, F_PROTOCOL } from './helpers/vhost-user-setup.js';
+import { withSession, secondRegion } from './helpers/vhost-user-session.js';
+import { removeSocketDir } from './helpers/vhost-user-rig.js';
+import { setMemTable, setupRings, closeRings } from './helpers/vhost-user-setup.js';
 
 checkFdLeaks();
 afterAll(removeSocketDir);
 
 const R = P.Request;
-const PF = P.ProtocolFeature;
-
-function secondRegion(g: Guest): { fd: number; region: MemRegion; close(): void } {
-  const size = 2 * MiB;
-  const gpa = 12 * MiB;
-  const fd = memfdCreate('guest-ram-2', size);
-  mapIntoMemory(g.memory, gpa, fd, 0, size);
-  return {
-    fd, region: { gpa: BigInt(gpa), size: BigInt(size), uaddr: UADDR + 0x1000_0000n, mmapOffset: 0n },
-    close: () => { unmapFromMemory(g.memory, gpa, size); close(fd); },
-  };
-}
-
-async function withSession(body: (r: Rig, g: Guest, fe: RawFrontEnd) => Promise<void>): Promise<void> {
-  const r = rig();
-  const g = guest(2 * MiB);
-  const fe = RawFrontEnd.connect(r.path);
-  try {
-    await negotiate(fe, FEATURES.VERSION_1 | F_PROTOCOL, [PF.MQ, PF.REPLY_ACK, PF.STATUS, PF.CONFIGURE_MEM_SLOTS].reduce((s, b) => s | (1n << BigInt(b)), 0n));
-    await body(r, g, fe);
-  } finally {
-    fe.close();
-    if (r.server.session) await nextEvent(r.server, 'sessionEnd');
-    r.close();
-    g.close();
-    expect(mappings(r.memory)).toEqual([]);
-  }
-}
 
 describe('ADD_MEM_REG of a region already mapped (QEMU < 8.0, one per queue pair)', () => {
   it('is acknowledged without a second mapping or a ring restart; REM_MEM_REG unmaps at the last copy', async () => {

@@ -5,48 +5,19 @@
 // ends the session, and leaves no fd or mapping behind.
 import { afterAll, describe, expect, it } from 'vitest';
 import { ChainBatch, FEATURES, RING_FEATURES, MemoryPlan } from '../src/index.js';
-import { memfdCreate, close, mapIntoMemory, unmapFromMemory, mappings } from '../src/native/index.js';
+import { mappings } from '../src/native/index.js';
 import * as P from '../src/vhost-user/protocol.js';
-import { singleRegionPayload, statePayload, readState, u64Payload, readU64, type MemRegion } from '../src/vhost-user/message.js';
+import { singleRegionPayload, statePayload, readState, u64Payload, readU64 } from '../src/vhost-user/message.js';
 import { checkFdLeaks } from './helpers/fd-leaks.js';
-import { nextEvent } from './helpers/within.js';
-import { RawFrontEnd } from './helpers/vhost-user-frontend.js';
-import { rig, guest, removeSocketDir, UADDR, MiB, type Rig, type Guest } from './helpers/vhost-user-rig.js';
-import { negotiate, setMemTable, setupRings, closeRings, F_PROTOCOL } from './helpers/vhost-user-setup.js';
+import { withSession, secondRegion } from './helpers/vhost-user-session.js';
+import { removeSocketDir, MiB } from './helpers/vhost-user-rig.js';
+import { setMemTable, setupRings, closeRings, F_PROTOCOL } from './helpers/vhost-user-setup.js';
 
 checkFdLeaks();
 afterAll(removeSocketDir);
 
 const R = P.Request;
 const PF = P.ProtocolFeature;
-
-/** A second region of guest memory: a memfd at gpa 12 MiB of the guest's memory. */
-function secondRegion(g: Guest): { fd: number; region: MemRegion; close(): void } {
-  const size = 2 * MiB;
-  const gpa = 12 * MiB;
-  const fd = memfdCreate('guest-ram-2', size);
-  mapIntoMemory(g.memory, gpa, fd, 0, size);
-  return {
-    fd, region: { gpa: BigInt(gpa), size: BigInt(size), uaddr: UADDR + 0x1000_0000n, mmapOffset: 0n },
-    close: () => { unmapFromMemory(g.memory, gpa, size); close(fd); },
-  };
-}
-
-async function withSession(body: (r: Rig, g: Guest, fe: RawFrontEnd) => Promise<void>): Promise<void> {
-  const r = rig();
-  const g = guest(2 * MiB);
-  const fe = RawFrontEnd.connect(r.path);
-  try {
-    await negotiate(fe, FEATURES.VERSION_1 | F_PROTOCOL, [PF.MQ, PF.REPLY_ACK, PF.STATUS, PF.RESET_DEVICE, PF.CONFIGURE_MEM_SLOTS].reduce((s, b) => s | (1n << BigInt(b)), 0n));
-    await body(r, g, fe);
-  } finally {
-    fe.close();
-    if (r.server.session) await nextEvent(r.server, 'sessionEnd');
-    r.close();
-    g.close();
-    expect(mappings(r.memory)).toEqual([]);
-  }
-}
 
 describe('memory slots', () => {
   it('offers CONFIGURE_MEM_SLOTS and RESET_DEVICE, and 32 slots', async () => {
