@@ -62,21 +62,29 @@ static bool clear_path(napi_env env, const struct sockaddr_un *addr) {
   return true;
 }
 
-// unixListen(path, backlog) -> fd
+// unixListen(path, backlog, mode) -> fd. The socket file gets `mode` (e.g. 0600) between bind()
+// and listen(): nobody can connect before listen(), so no peer gets in under wider permissions.
 static napi_value listen_js(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
+  napi_value argv[3];
   struct sockaddr_un addr;
-  int64_t backlog;
-  if (!vqn_args(env, info, 2, argv, NULL, "listen")) return NULL;
+  int64_t backlog, mode;
+  if (!vqn_args(env, info, 3, argv, NULL, "listen")) return NULL;
   if (!socket_path(env, argv[0], "listen", &addr)) return NULL;
   if (!vqn_int(env, argv[1], "listen", "backlog", 1, 4096, &backlog)) return NULL;
+  if (!vqn_int(env, argv[2], "listen", "mode", 0, 0777, &mode)) return NULL;
   if (addr.sun_path[0] == '\0') return vqn_throw_range(env, "listen: path is empty");
   if (!clear_path(env, &addr)) return NULL;
   int fd = new_socket();
   if (fd < 0) return vqn_throw_errno(env, errno, "listen %s: socket", addr.sun_path);
-  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(fd, (int)backlog) < 0) {
+  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
     int err = errno;
     close(fd);
+    return vqn_throw_errno(env, err, "listen %s", addr.sun_path);
+  }
+  if (chmod(addr.sun_path, (mode_t)mode) < 0 || listen(fd, (int)backlog) < 0) {
+    int err = errno;
+    close(fd);
+    unlink(addr.sun_path);
     return vqn_throw_errno(env, err, "listen %s", addr.sun_path);
   }
   return vqn_number(env, fd);

@@ -150,7 +150,7 @@ describe('UnixServer.listen', () => {
 
   it('replaces a stale socket (nobody accepting), which refuses connections until then', async () => {
     const path = socketPath();
-    close(native.unixListen(path, 1)); // a server that died without removing its socket
+    close(native.unixListen(path, 1, 0o600)); // a server that died without removing its socket
     expect(existsSync(path)).toBe(true);
     expect(() => UnixSocket.connect(path)).toThrow(new RegExp(`^connect ${path}: ECONNREFUSED \\(Connection refused\\)$`));
     const server = UnixServer.listen(path);

@@ -154,7 +154,7 @@ describe('virtqueue vhost', () => {
   });
 
   it('bad flags: one line on stderr, exit status 2', () => {
-    for (const args of [['--socket'], [], ['--socket', 'x', '--fwd', 'loop'], ['--socket', 'x', '--queues', '17'], ['--socket', 'x', '--duration', '-1'], ['--socket', 'x', '--pcap-max', '5']]) {
+    for (const args of [['--socket'], [], ['--socket', 'x', '--fwd', 'loop'], ['--socket', 'x', '--queues', '17'], ['--socket', 'x', '--duration', '-1'], ['--socket', 'x', '--pcap-max', '5'], ['--socket', 'x', '--socket-mode', '999'], ['--socket', 'x', '--client', '--socket-mode', '600']]) {
       const r = spawnSync(process.execPath, [bin, 'vhost', ...args], { cwd: root, encoding: 'utf8', timeout: 30_000 });
       expect(r.status, args.join(' ')).toBe(2);
       expect(r.stdout).toBe('');

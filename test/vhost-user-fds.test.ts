@@ -8,17 +8,20 @@
 // - a front-end that never reads its replies: the back-end stops reading its requests instead of
 //   queueing replies without bound;
 // - guest memory that could shrink under the mapping (a memfd without F_SEAL_SHRINK) is refused
-//   when the back-end requires sealed memory, and warned about otherwise.
-import { openSync, closeSync } from 'node:fs';
+//   when the back-end requires sealed memory, and warned about otherwise;
+// - the listening socket is only this user's (0600) unless --socket-mode says otherwise, and is
+//   never created over a symlink or a file that is not a socket.
+import { openSync, closeSync, statSync, writeFileSync, symlinkSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FEATURES } from '../src/index.js';
-import { EventFd, eventfdCreate, EFD_CLOEXEC, memfdCreate, close, mappings, native } from '../src/native/index.js';
+import { EventFd, eventfdCreate, EFD_CLOEXEC, memfdCreate, close, mappings, native, UnixServer } from '../src/native/index.js';
 import * as P from '../src/vhost-user/protocol.js';
 import { encode, u64Payload, memTablePayload } from '../src/vhost-user/message.js';
 import { checkFdLeaks } from './helpers/fd-leaks.js';
 import { nextEvent, until, sleep } from './helpers/within.js';
 import { RawFrontEnd } from './helpers/vhost-user-frontend.js';
-import { rig, guest, removeSocketDir, type Rig } from './helpers/vhost-user-rig.js';
+import { rig, guest, removeSocketDir, socketDir, type Rig } from './helpers/vhost-user-rig.js';
 import { negotiate, F_PROTOCOL } from './helpers/vhost-user-setup.js';
 import { netWorld } from './helpers/vhost-net-rig.js';
 import { testFrame } from './helpers/vhost-net-frontend.js';
@@ -138,6 +141,28 @@ describe('a front-end that does not read its replies', () => {
       }, 'all 20000 replies', 20_000);
       await sent;
     });
+  });
+});
+
+describe('the listening socket', () => {
+  it('is created with mode 0600 unless told otherwise, never over a symlink or a file that is not a socket', async () => {
+    const dir = socketDir();
+    const path = join(dir, 'mode.sock');
+    const r = rig();
+    try {
+      expect(statSync(r.path).mode & 0o777).toBe(0o600);
+      const s = UnixServer.listen(path, { mode: 0o660 });
+      expect(statSync(path).mode & 0o777).toBe(0o660);
+      s.close();
+      const target = join(dir, 'target');
+      writeFileSync(target, 'precious');
+      symlinkSync(target, join(dir, 'link.sock'));
+      expect(() => UnixServer.listen(join(dir, 'link.sock'))).toThrow(/not a socket; refusing to replace it/);
+      expect(() => UnixServer.listen(target)).toThrow(/not a socket; refusing to replace it/);
+      expect(readFileSync(target, 'utf8')).toBe('precious');
+    } finally {
+      r.close();
+    }
   });
 });
 

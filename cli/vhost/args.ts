@@ -19,9 +19,11 @@ export interface VhostOptions {
   /** Dataplane workers serving the queue pairs. */
   workers: number;
   idle: IdleMode;
+  /** Permissions of the listening socket file. */
+  socketMode: number;
 }
 
-export const VHOST_DEFAULTS = { queues: 1, fwd: 'io' as FwdMode, pcapMax: 100_000, burst: 32, guestMem: 2048, workers: 1, idle: 'adaptive' as IdleMode };
+export const VHOST_DEFAULTS = { queues: 1, fwd: 'io' as FwdMode, pcapMax: 100_000, burst: 32, guestMem: 2048, workers: 1, idle: 'adaptive' as IdleMode, socketMode: 0o600 };
 export const MAX_QUEUES = 16;
 export const MAX_GUEST_MEM = 3968;
 
@@ -31,12 +33,13 @@ export function parseVhost(args: string[]): VhostCommand | { kind: 'help'; topic
   const values = parseFlags(args, {
     'socket': { type: 'string' }, 'client': { type: 'boolean' }, 'queues': { type: 'string' }, 'fwd': { type: 'string' },
     'duration': { type: 'string' }, 'pcap': { type: 'string' }, 'pcap-max': { type: 'string' }, 'burst': { type: 'string' },
-    'guest-mem': { type: 'string' }, 'workers': { type: 'string' }, 'idle': { type: 'string' },
+    'guest-mem': { type: 'string' }, 'workers': { type: 'string' }, 'idle': { type: 'string' }, 'socket-mode': { type: 'string' },
     'json': { type: 'boolean' }, 'help': { type: 'boolean', short: 'h' },
   });
   if (values.help) return { kind: 'help', topic: 'vhost' };
   const str = (k: string): string | undefined => stringFlag(values, k);
   const socket = str('socket');
+  const client = values.client === true;
   if (socket === undefined || socket === '') throw new UsageError('--socket PATH is required');
   const fwd = oneOf<FwdMode>(FWD_MODES)('--fwd', str('fwd') ?? VHOST_DEFAULTS.fwd);
   let duration: number | undefined;
@@ -53,12 +56,15 @@ export function parseVhost(args: string[]): VhostCommand | { kind: 'help'; topic
   if (workers > queues) throw new UsageError(`--workers ${workers} is more than the ${queues} queue pair${queues > 1 ? 's' : ''} to serve`);
   if (pcap !== undefined && workers > 1) throw new UsageError('--pcap needs --workers 1 (one capture file, written by one worker)');
   const idle = oneOf<IdleMode>(IDLE_MODES)('--idle', str('idle') ?? VHOST_DEFAULTS.idle);
+  const mode = str('socket-mode');
+  if (mode !== undefined && !/^0?[0-7]{3}$/.test(mode)) throw new UsageError(`--socket-mode expects octal permissions such as 600 or 0660, got '${mode}'`);
+  if (mode !== undefined && client) throw new UsageError('--socket-mode applies to the socket the back-end listens on, not with --client');
   return {
     kind: 'vhost',
     json: values.json === true,
     options: {
-      socket, client: values.client === true, fwd, duration, pcap,
-      queues, workers, idle,
+      socket, client, fwd, duration, pcap,
+      queues, workers, idle, socketMode: mode === undefined ? VHOST_DEFAULTS.socketMode : parseInt(mode, 8),
       pcapMax: str('pcap-max') === undefined ? VHOST_DEFAULTS.pcapMax : wholeNumber('--pcap-max', str('pcap-max')!, { min: 1, max: 2 ** 31 }),
       burst: str('burst') === undefined ? VHOST_DEFAULTS.burst : wholeNumber('--burst', str('burst')!, { min: 1, max: 256 }),
       guestMem: str('guest-mem') === undefined ? VHOST_DEFAULTS.guestMem : wholeNumber('--guest-mem', str('guest-mem')!, { min: 16, max: MAX_GUEST_MEM }),

@@ -31,6 +31,8 @@ Options:
                         worker k mod N (default ${VHOST_DEFAULTS.workers})
   --idle MODE           adaptive: a worker whose queues are idle re-enables kicks and sleeps
                         until one comes; poll: it never sleeps (default ${VHOST_DEFAULTS.idle})
+  --socket-mode MODE    permissions of the socket file the back-end listens on, octal
+                        (default 600: only this user's processes may connect)
   --burst N             chains per burst, 1 to 256 (default ${VHOST_DEFAULTS.burst})
   --guest-mem MIB       room for the front-end's memory regions, MiB, 16 to ${MAX_GUEST_MEM} (default ${VHOST_DEFAULTS.guestMem})
   --json                print the summary as one JSON object (the last line of stdout)

@@ -62,7 +62,7 @@ export interface NativeBinding {
   readonly POLL_READABLE: number;
   readonly POLL_WRITABLE: number;
   readonly POLL_DISCONNECT: number;
-  unixListen(path: string, backlog: number): number;
+  unixListen(path: string, backlog: number, mode: number): number;
   unixAccept(fd: number): number | null;
   unixConnect(path: string): number;
   unixSend(fd: number, data: Uint8Array, fds: readonly number[]): number | null;

@@ -10,6 +10,8 @@ import { UnixSocket, type UnixSocketOptions } from './unix-socket.js';
 export interface UnixServerOptions {
   /** listen() backlog (default 16). */
   backlog?: number;
+  /** Permissions of the socket file (default 0o600: only this user may connect). */
+  mode?: number;
   /** Options for each accepted socket. */
   socket?: UnixSocketOptions;
 }
@@ -34,7 +36,7 @@ export class UnixServer extends EventEmitter<ServerEvents> {
 
   /** Listens at `path` (ENAMETOOLONG past 107 bytes; EADDRINUSE if a server is there). */
   static listen(path: string, opts: UnixServerOptions = {}): UnixServer {
-    const fd = native.unixListen(path, opts.backlog ?? 16);
+    const fd = native.unixListen(path, opts.backlog ?? 16, opts.mode ?? 0o600);
     try {
       return new UnixServer(path, fd, opts);
     } catch (e) {

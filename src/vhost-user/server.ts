@@ -12,6 +12,8 @@ import { RingSlots } from './ring-slots.js';
 export interface VhostUserServerOptions extends Omit<BackendOptions, 'slots'> {
   /** Where the per-vring device state is reserved (one slot per vring of the device, once). */
   plan: MemoryPlan;
+  /** Permissions of the listening socket file (default 0o600). */
+  socketMode?: number;
 }
 
 export interface ClientModeOptions {
@@ -39,7 +41,7 @@ export class VhostUserServer extends EventEmitter<ServerEvents> {
   /** Listens at `path` for front-ends (EADDRINUSE if a live server is there). */
   static listen(path: string, opts: VhostUserServerOptions): VhostUserServer {
     const s = new VhostUserServer(opts);
-    s.listener = UnixServer.listen(path);
+    s.listener = UnixServer.listen(path, { mode: opts.socketMode });
     s.listener.on('connection', (socket) => s.accept(socket));
     s.listener.on('error', (e) => s.log(`listening socket: ${e.message}`));
     return s;
