@@ -43,6 +43,8 @@ function expectClean(r: Run, boots = 1): void {
   expect(r.backend.errors, msg).toBe(0);
 }
 
+const LAYOUTS = ['split', 'packed'] as const;
+
 describe.skipIf(skipWithoutQemu())('QEMU guests against virtqueue vhost', () => {
   let dir: string;
   let n = 0;
@@ -117,7 +119,7 @@ describe.skipIf(skipWithoutQemu())('QEMU guests against virtqueue vhost', () => 
     expect(r.backend.connections, msg).toBe(1);
   });
 
-  it('two queue pairs (mq=on, --queues 2, two vCPUs): each pair carries one sender\'s frames, echoed (io)', async () => {
+  it.each(LAYOUTS)('two queue pairs (mq=on, --queues 2, two vCPUs): each pair carries one sender\'s frames, echoed (io), %s rings', async (layout) => {
     // virtio_net uses min(vCPUs, queue pairs) pairs and maps CPU k to transmit queue k (XPS);
     // io sends each frame back on the pair it came from.
     const script = [
@@ -129,7 +131,7 @@ describe.skipIf(skipWithoutQemu())('QEMU guests against virtqueue vhost', () => 
       SETTLE,
       'vq_counters eth0',
     ].join('\n');
-    const r = await run({ queues: 2, smp: 2, script }, { fwd: 'io', queues: 2 });
+    const r = await run({ packed: layout === 'packed', queues: 2, smp: 2, script }, { fwd: 'io', queues: 2 });
     expectClean(r);
     const msg = why(r);
     expect(r.guest.console, msg).toMatch(/VQ-QUEUES rx-0 rx-1 tx-0 tx-1/);
@@ -151,8 +153,8 @@ describe.skipIf(skipWithoutQemu())('QEMU guests against virtqueue vhost', () => 
     expect(r.log, msg).not.toMatch(/FEATURES_OK not set|ADD_MEM_REG: failed/);
   });
 
-  it('QEMU as the server (server=on,wait=off), virtqueue vhost --client', async () => {
-    const r = await run({ server: true, script: `${send()}\n${SETTLE}\nvq_counters eth0` }, { fwd: 'rxonly', client: true });
+  it.each(LAYOUTS)('QEMU as the server (server=on,wait=off), virtqueue vhost --client, %s rings', async (layout) => {
+    const r = await run({ packed: layout === 'packed', server: true, script: `${send()}\n${SETTLE}\nvq_counters eth0` }, { fwd: 'rxonly', client: true });
     expectClean(r);
     const c = lastCounters(r.guest)!;
     const msg = why(r);
@@ -162,8 +164,8 @@ describe.skipIf(skipWithoutQemu())('QEMU guests against virtqueue vhost', () => 
     expect(r.backend.role, msg).toBe('client');
   });
 
-  it('macswap: the guest receives its frames back with the MACs swapped', async () => {
-    const r = await run({ script: `${send('-w 1500')}\nvq_counters eth0` }, { fwd: 'macswap' });
+  it.each(LAYOUTS)('macswap: the guest receives its frames back with the MACs swapped, %s rings', async (layout) => {
+    const r = await run({ packed: layout === 'packed', script: `${send('-w 1500')}\nvq_counters eth0` }, { fwd: 'macswap' });
     expectClean(r);
     const c = lastCounters(r.guest)!;
     const msg = why(r);
@@ -178,7 +180,7 @@ describe.skipIf(skipWithoutQemu())('QEMU guests against virtqueue vhost', () => 
     expect(r.backend.dropped, msg).toBe(0);
   });
 
-  it('a guest that reboots: the rings are reset and set up again, traffic flows on the second boot', async () => {
+  it.each(LAYOUTS)('a guest that reboots: the rings are reset and set up again, traffic flows on the second boot, %s rings', async (layout) => {
     // vq_ask returns the boot count the harness saw on the console.
     const script = [
       'boot=$(vq_ask)',
@@ -192,7 +194,7 @@ describe.skipIf(skipWithoutQemu())('QEMU guests against virtqueue vhost', () => 
       send('-w 1500'),
       'vq_counters eth0',
     ].join('\n');
-    const r = await run({ allowReboot: true, script }, { fwd: 'io' });
+    const r = await run({ packed: layout === 'packed', allowReboot: true, script }, { fwd: 'io' });
     expectClean(r, 2);
     const msg = why(r);
     expect(r.guest.console, msg).toMatch(/VQ-BOOT-NUMBER 1[\s\S]*VQ-BOOT-NUMBER 2/);
@@ -208,7 +210,8 @@ describe.skipIf(skipWithoutQemu())('QEMU guests against virtqueue vhost', () => 
     expect(r.backend.connections, msg).toBe(1); // the same connection across the reset
   });
 
-  it('the back-end SIGKILLed mid-traffic and started again: QEMU reconnects (reconnect=1) and traffic resumes', async () => {
+  /** The back-end SIGKILLed mid-traffic and started again on the same socket; QEMU reconnects. */
+  async function backendRestart(layout: 'split' | 'packed', timeoutMs?: number): Promise<void> {
     ready();
     const socket = path.join(dir, `g${++n}.sock`);
     const script = [
@@ -225,7 +228,7 @@ describe.skipIf(skipWithoutQemu())('QEMU guests against virtqueue vhost', () => 
     try {
       first = await startBackend({ socket, fwd: 'io', guestMemMb: MEM_MB, duration: 90 });
       guest = startGuest({
-        socket, memMb: MEM_MB, reconnect: 1, script,
+        socket, memMb: MEM_MB, reconnect: 1, script, packed: layout === 'packed', timeoutMs,
         answer: async () => {
           // The first back-end dies 1.5 s into phase 1; a new one listens on the same path.
           await new Promise((res) => setTimeout(res, 1_500));
@@ -264,5 +267,16 @@ describe.skipIf(skipWithoutQemu())('QEMU guests against virtqueue vhost', () => 
       await first?.kill();
       await second?.kill();
     }
-  });
+  }
+
+  it('the back-end SIGKILLed mid-traffic and started again: QEMU reconnects (reconnect=1) and traffic resumes, split rings', () => backendRestart('split'));
+
+  // Packed rings after a back-end crash: QEMU resends the ring position of the last start
+  // (QEMU 7.2's virtio_queue_packed_restore_last_avail_idx restores nothing: a packed ring keeps
+  // no index in guest memory), so the new back-end cannot know where the driver got to without
+  // inflight tracking (VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD, the crash-and-migration issue). It
+  // waits at a slot the driver has long passed and the guest's traffic stalls. Expected to fail
+  // until then (a shorter deadline: it only waits for the stall); when it passes, make it a
+  // plain test.
+  it.fails('the back-end SIGKILLed mid-traffic and started again, packed rings: stalls without inflight tracking', () => backendRestart('packed', 25_000));
 });
