@@ -19,6 +19,7 @@ import { EventFd, eventfdCreate, EFD_CLOEXEC, memfdCreate, close, mappings, nati
 import * as P from '../src/vhost-user/protocol.js';
 import { encode, u64Payload, memTablePayload } from '../src/vhost-user/message.js';
 import { checkFdLeaks } from './helpers/fd-leaks.js';
+import { expectServesNext } from './helpers/vhost-user-session.js';
 import { nextEvent, until, sleep } from './helpers/within.js';
 import { RawFrontEnd } from './helpers/vhost-user-frontend.js';
 import { rig, guest, removeSocketDir, socketDir, type Rig } from './helpers/vhost-user-rig.js';
@@ -41,12 +42,9 @@ async function session(body: (r: Rig, fe: RawFrontEnd) => Promise<void>, opts: P
   } finally {
     fe.close();
     if (r.server.session) await nextEvent(r.server, 'sessionEnd');
-    const again = RawFrontEnd.connect(r.path);
     try {
-      expect(await again.getU64(R.GET_FEATURES) & F_PROTOCOL).toBe(F_PROTOCOL);
+      await expectServesNext(r);
     } finally {
-      again.close();
-      await nextEvent(r.server, 'sessionEnd');
       r.close();
     }
     expect(mappings(r.memory)).toEqual([]);
@@ -86,10 +84,7 @@ describe('kick, call and err fds must be eventfds', () => {
       fe.close();
       await ended;
       // A next front-end is served (before, every later connection was refused).
-      const again = RawFrontEnd.connect(r.path);
-      expect(await again.getU64(R.GET_FEATURES) & F_PROTOCOL).toBe(F_PROTOCOL);
-      again.close();
-      await nextEvent(r.server, 'sessionEnd');
+      await expectServesNext(r);
     } finally {
       r.close();
     }

@@ -41,6 +41,9 @@ export interface VringState {
   mergeable: boolean;
 }
 
+/** A ring nobody runs. */
+export const STOPPED: VringState = Object.freeze({ cb: 0, callFd: undefined, hdrSize: 12, mergeable: false });
+
 /** Why a handoff could not complete: the worker did not acknowledge in time. */
 export class HandoffTimeout extends Error {
   constructor(readonly index: number, readonly ms: number) {
@@ -53,6 +56,7 @@ export class HandoffTimeout extends Error {
 export class HandoffWriter {
   private readonly i32: Int32Array;
   private readonly u8: Uint8Array;
+  private last: VringState = STOPPED;
 
   /**
    * `wake` rings the serving worker's doorbell (it may be asleep); `alive` says whether a worker
@@ -68,10 +72,17 @@ export class HandoffWriter {
   clear(): void {
     this.u8.fill(0, this.addr, this.addr + HANDOFF_SIZE);
     this.i32[(this.addr + HANDOFF_CALL_FD) >>> 2] = -1;
+    this.last = STOPPED;
+  }
+
+  /** The state handed over last (the control plane is the record's only writer). */
+  get state(): VringState {
+    return this.last;
   }
 
   /** Hands the ring over (cb != 0), changes it, or takes it back (cb = 0); returns once the worker applied it. */
   set(s: VringState): void {
+    this.last = { ...s };
     const w = (f: number, v: number): void => { this.i32[(this.addr + f) >>> 2] = v; };
     w(HANDOFF_CB, s.cb);
     w(HANDOFF_CALL_FD, s.callFd ?? -1);

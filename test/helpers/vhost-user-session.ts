@@ -26,6 +26,17 @@ export function secondRegion(g: Guest): { fd: number; region: MemRegion; close()
   };
 }
 
+/** After a session ended, the server serves the next front-end: it negotiates, then goes. */
+export async function expectServesNext(r: Rig): Promise<void> {
+  const again = RawFrontEnd.connect(r.path);
+  try {
+    expect(await again.getU64(P.Request.GET_FEATURES) & F_PROTOCOL).toBe(F_PROTOCOL);
+  } finally {
+    again.close();
+    await nextEvent(r.server, 'sessionEnd');
+  }
+}
+
 /** Runs `body` in a negotiated session on a fresh rig and a 2 MiB guest; checks nothing stays mapped. */
 export async function withSession(body: (r: Rig, g: Guest, fe: RawFrontEnd) => Promise<void>): Promise<void> {
   const r = rig();

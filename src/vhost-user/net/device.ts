@@ -18,8 +18,7 @@ import { NetQueuePair, zeroNetCounters, addNetCounters, type NetCounters, type N
 import { netHdrSize, mergeable } from '../../virtio-net/header.js';
 import * as P from '../protocol.js';
 import type { StartedVring, VhostUserDevice } from '../device-model.js';
-import { HandoffWriter, HANDOFF_SIZE } from '../handoff.js';
-import * as H from '../handoff.js';
+import { HandoffWriter, HANDOFF_SIZE, STOPPED } from '../handoff.js';
 import { readNetConfig, NET_S_LINK_UP } from './config.js';
 import { PAIR_SCRATCH_BYTES, type NetWorkerConfig, type PairRef } from './worker-task.js';
 
@@ -183,13 +182,12 @@ export class NetDevice implements VhostUserDevice {
   }
 
   vringStopped(index: number): void {
-    this.handoffs[index].set({ cb: 0, callFd: undefined, hdrSize: 12, mergeable: false });
+    this.handoffs[index].set(STOPPED);
   }
 
   callChanged(index: number, fd: number | undefined): void {
     const h = this.handoffs[index];
-    const cur = this.stateOf(index);
-    h.set({ ...cur, callFd: fd });
+    h.set({ ...h.state, callFd: fd });
   }
 
   kicked(index: number, count: number): void {
@@ -206,20 +204,9 @@ export class NetDevice implements VhostUserDevice {
     this.endSession = end;
   }
 
-  private stateOf(index: number): { cb: number; callFd: number | undefined; hdrSize: number; mergeable: boolean } {
-    const u32 = this.opts.engine.u32;
-    const i32 = this.opts.engine.i32;
-    const a = this.handoffs[index].addr;
-    const fd = i32[(a + H.HANDOFF_CALL_FD) >>> 2];
-    return {
-      cb: u32[(a + H.HANDOFF_CB) >>> 2], callFd: fd < 0 ? undefined : fd, hdrSize: u32[(a + H.HANDOFF_HDR_SIZE) >>> 2],
-      mergeable: (u32[(a + H.HANDOFF_FLAGS) >>> 2] & H.HANDOFF_F_MRG_RXBUF) !== 0,
-    };
-  }
-
   /** Vrings a worker is running now (handed over and not taken back). */
   runningVrings(): number[] {
-    return this.handoffs.flatMap((h, i) => (this.stateOf(i).cb !== 0 ? [i] : []));
+    return this.handoffs.flatMap((h, i) => (h.state.cb !== 0 ? [i] : []));
   }
 
   // -- Counters and teardown ----------------------------------------------------------------------
