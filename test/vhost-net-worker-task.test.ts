@@ -93,6 +93,21 @@ describe.each<RingLayout>(['split', 'packed'])('vhost-net worker task, %s rings'
     expect(w.calls.get('deviceDisableNotify')).toBe(2);
   });
 
+  it('CVE-2019-3900 (Linux vhost-net: no bound on the work one busy queue gets): a full transmit ring yields one burst per poll', () => {
+    // The class: vhost-net's handlers looped while the guest kept its rings busy, starving every
+    // other queue and the host. Here one poll moves at most one burst (32 chains) per queue pair
+    // whatever the ring holds, then the worker goes on to its next pair and its control work.
+    const w = world(layout, 'rxonly');
+    w.task.poll(32);
+    w.post(1, 128, false);
+    w.calls.clear();
+    const moved = [0, 1, 2, 3, 4].map(() => w.task.poll(32));
+    expect(moved).toEqual([32, 32, 32, 32, 0]);
+    expect(w.calls.get('netForward')).toBe(5);
+    expect(w.collect(1)).toBe(128);
+    expect(w.q.counters()).toMatchObject({ rxPackets: 128, txPackets: 0 });
+  });
+
   it('txonly: receive buffers are its work, so arm() watches the receive ring too', () => {
     const w = world(layout, 'txonly');
     w.task.poll(32);

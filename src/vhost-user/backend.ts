@@ -463,6 +463,12 @@ export class VhostUserBackend {
   private setVringAddr(m: Message): void {
     const a = readAddr(m);
     const r = this.ring(m, a.index);
+    // vhost-user.rst, SET_VRING_ADDR: bit 0 of the flags (VHOST_VRING_F_LOG) asks for the used
+    // ring's writes to be logged for migration. This back-end offers no dirty-page logging
+    // (neither VHOST_F_LOG_ALL nor LOG_SHMFD), so a ring that asks for it is refused rather than
+    // left unlogged; every other bit is reserved.
+    if ((a.flags & P.VRING_F_LOG) !== 0) this.invalid(m, `vring ${a.index}: VHOST_VRING_F_LOG asks for dirty-page logging, which this back-end does not offer (no VHOST_F_LOG_ALL)`);
+    if (a.flags !== 0) this.invalid(m, `vring ${a.index}: reserved address flags 0x${a.flags.toString(16)}`);
     if (r.num === undefined) this.invalid(m, `vring ${a.index}: addresses before SET_VRING_NUM`);
     if (this.memory.regions.length === 0) this.invalid(m, `vring ${a.index}: addresses before SET_MEM_TABLE`);
     const areas = vringAreas(this.layout, r.num, a, (u, n) => this.memory.translateUser(u, n));

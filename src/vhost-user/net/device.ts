@@ -17,6 +17,8 @@ import type { IdleMode } from '../../dataplane/idle.js';
 import { NetQueuePair, zeroNetCounters, addNetCounters, type NetCounters, type NetMode } from '../../virtio-net/queue-pair.js';
 import { netHdrSize, mergeable } from '../../virtio-net/header.js';
 import * as P from '../protocol.js';
+import { VirtqueueError } from '../../errors.js';
+import type { RingLayout } from '../../virtqueue/factory.js';
 import type { StartedVring, VhostUserDevice } from '../device-model.js';
 import { HandoffWriter, HANDOFF_SIZE, STOPPED } from '../handoff.js';
 import { readNetConfig, NET_S_LINK_UP } from './config.js';
@@ -63,6 +65,8 @@ export class NetDevice implements VhostUserDevice {
   readonly workers: number;
   private readonly pairs: NetQueuePair[];
   private readonly handoffs: HandoffWriter[];
+  /** Each vring's layout while it runs (for naming the spec section of an engine error). */
+  private readonly layouts: (RingLayout | undefined)[] = [];
   private readonly control: DataplaneControl;
   private readonly refs: PairRef[];
   private dataplane: Dataplane | undefined;
@@ -176,6 +180,7 @@ export class NetDevice implements VhostUserDevice {
   }
 
   vringStarted(v: StartedVring): void {
+    this.layouts[v.index] = v.layout;
     this.handoffs[v.index].set({
       cb: v.device.cb, callFd: v.callFd, hdrSize: netHdrSize(v.features), mergeable: mergeable(v.features),
     });
@@ -191,6 +196,8 @@ export class NetDevice implements VhostUserDevice {
   }
 
   kicked(index: number, count: number): void {
+    // A front-end kicking a ring the engine stopped learns why in the log without waiting for stats.
+    this.reportFaults();
     this.pairs[index >> 1].addKicks((index & 1) === 0, count);
     this.control.ringDoorbell(this.workerOf(index));
   }
@@ -228,7 +235,9 @@ export class NetDevice implements VhostUserDevice {
   private reportFaults(): void {
     for (const h of this.handoffs) {
       const code = h.takeFault();
-      if (code !== 0) this.log(`vring ${h.index}: the engine stopped the ring (code ${code}); not polled until the front-end restarts it`);
+      if (code === 0) continue;
+      const why = new VirtqueueError(code, 0, `${this.layouts[h.index] ?? 'split'} vring ${h.index}`).message.replace(/ \[(\w+), detail 0\]/, ' [$1]');
+      this.log(`${why}; not polled until the front-end restarts it`);
     }
   }
 

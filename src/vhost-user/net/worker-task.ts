@@ -40,6 +40,12 @@ class PairWorker {
   readonly rx: HandoffReader;
   readonly tx: HandoffReader;
   private announcement = false;
+  /**
+   * NETQ_EV_BROKEN_TX / _RX of rings the engine stopped since they were last handed over: each
+   * is reported once, and a broken transmit ring is not polled again until the control plane
+   * hands it over anew (a broken receive ring only means frames are dropped, as with no buffers).
+   */
+  private broken = 0;
   private readonly u8: Uint8Array;
   private readonly frame = new Uint8Array(65536 + 64);
 
@@ -58,6 +64,8 @@ class PairWorker {
 
   /** Applies the control plane's changes to both rings; acknowledges each. */
   sync(): void {
+    if (this.rx.changed) this.broken &= ~N.NETQ_EV_BROKEN_RX;
+    if (this.tx.changed) this.broken &= ~N.NETQ_EV_BROKEN_TX;
     if (this.rx.changed) {
       const mac = this.rx.apply((r) => this.use(r));
       // A RARP waits for a receive buffer, but never outlives the ring it was asked on.
@@ -87,7 +95,7 @@ class PairWorker {
       this.after(n);
       if (n > 0) work += n;
     }
-    if (this.tx.cb !== 0) {
+    if (this.tx.cb !== 0 && (this.broken & N.NETQ_EV_BROKEN_TX) === 0) {
       const n = this.q.forward();
       if (n > 0 && this.pcap) this.capture(n);
       this.after(n);
@@ -110,8 +118,10 @@ class PairWorker {
     if (ev === 0) return;
     if (ev & N.NETQ_EV_CALL_TX && this.tx.callFd >= 0) eventfdWrite(this.tx.callFd, 1);
     if (ev & N.NETQ_EV_CALL_RX && this.rx.callFd >= 0) eventfdWrite(this.rx.callFd, 1);
-    if (ev & N.NETQ_EV_BROKEN_TX) this.tx.fault(rc < 0 ? rc : this.q.status);
-    if (ev & N.NETQ_EV_BROKEN_RX) this.rx.fault(this.q.status);
+    const fresh = ev & ~this.broken;
+    if (fresh & N.NETQ_EV_BROKEN_TX) this.tx.fault(rc < 0 ? rc : this.q.status);
+    if (fresh & N.NETQ_EV_BROKEN_RX) this.rx.fault(this.q.status);
+    this.broken |= ev & (N.NETQ_EV_BROKEN_TX | N.NETQ_EV_BROKEN_RX);
   }
 
   /** Writes the frames the last forward() took to the capture, then returns their chains. */
@@ -163,7 +173,8 @@ class PairWorker {
 
   private armed(): number[] {
     const rxWork = this.mode === 'txonly' || this.announcement;
-    return [this.tx.cb, rxWork ? this.rx.cb : 0].filter((cb) => cb !== 0);
+    const txWork = (this.broken & N.NETQ_EV_BROKEN_TX) === 0;
+    return [txWork ? this.tx.cb : 0, rxWork ? this.rx.cb : 0].filter((cb) => cb !== 0);
   }
 }
 
