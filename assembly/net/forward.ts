@@ -306,6 +306,12 @@ export function netForward(q: u32): i32 {
   count(q, NETQ_RX_BYTES, bytes);
   count(q, NETQ_TX_PACKETS, sent);
   count(q, NETQ_TX_BYTES, sentBytes);
+  // Publish order: the receive buffers first, then the transmit chains. A device that dies
+  // between the two leaves transmit chains the front-end still sees in flight, so a restarted
+  // device takes them again and a frame may arrive twice; the other order would return the
+  // transmit chains of frames whose receive buffers were never published, and lose them.
+  // At least once, never lost: the same choice a NIC makes by completing a transmit only after
+  // the frame has left.
   if (rx != 0) finishRx(q, rx);
   if ((opts & NETQ_OPT_HOLD_TX) != 0) {
     store<u32>(q + NETQ_HELD, <u32>n);
