@@ -5,7 +5,8 @@
 
 NAPI_MODULE_INIT() {
   if (!vqn_init_fd(env, exports) || !vqn_init_mapping(env, exports) || !vqn_init_eventfd(env, exports) ||
-      !vqn_init_poll(env, exports) || !vqn_init_unix(env, exports) || !vqn_init_unix_msg(env, exports)) {
+      !vqn_init_poll(env, exports) || !vqn_init_unix(env, exports) || !vqn_init_unix_msg(env, exports) ||
+      !vqn_init_memory_faults(env, exports)) {
     return NULL;
   }
   return exports;

@@ -61,6 +61,7 @@ bool vqn_init_eventfd(napi_env env, napi_value exports);
 bool vqn_init_poll(napi_env env, napi_value exports);
 bool vqn_init_unix(napi_env env, napi_value exports);
 bool vqn_init_unix_msg(napi_env env, napi_value exports);
+bool vqn_init_memory_faults(napi_env env, napi_value exports);
 
 // Process-wide set of fds with a live poll watcher (poll.c): close() refuses them.
 bool vqn_fd_watched(int fd);

@@ -8,15 +8,24 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-// memfdCreate(name, size) -> fd. Close-on-exec; sized with ftruncate; sealed against shrinking,
-// so a mapping of it can never fault on pages cut off under it (it may still grow).
+// memfdCreate(name, size[, seals]) -> fd. Close-on-exec; sized with ftruncate; then sealed with
+// `seals` (F_SEAL_* bits), by default F_SEAL_SHRINK, so a mapping of it can never fault on pages
+// cut off under it (it may still grow). 0 leaves it unsealed (a file a peer could shrink).
 static napi_value memfd_create_js(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
+  napi_value argv[3];
   char name[250];  // memfd_create allows 249 bytes
-  int64_t size;
-  if (!vqn_args(env, info, 2, argv, NULL, "memfdCreate")) return NULL;
+  int64_t size, seals = F_SEAL_SHRINK;
+  size_t argc = 3;
+  napi_valuetype seals_type = napi_undefined;
+  VQN_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL), NULL);
+  if (argc < 2) return vqn_throw_type(env, "memfdCreate: expected 2 or 3 arguments, got %zu", argc);
   if (!vqn_string(env, argv[0], "memfdCreate", "name", name, sizeof name)) return NULL;
   if (!vqn_int(env, argv[1], "memfdCreate", "size", 0, VQN_MAX_SAFE_INT, &size)) return NULL;
+  if (argc > 2) VQN_CALL(env, napi_typeof(env, argv[2], &seals_type), NULL);
+  if (seals_type != napi_undefined && !vqn_int(env, argv[2], "memfdCreate", "seals", 0, INT32_MAX, &seals)) return NULL;
+  if (seals & ~(int64_t)(F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)) {
+    return vqn_throw_range(env, "memfdCreate: unknown seals 0x%llx", (unsigned long long)seals);
+  }
   int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) return vqn_throw_errno(env, errno, "memfdCreate %s", name);
   if (ftruncate(fd, (off_t)size) < 0) {
@@ -24,7 +33,7 @@ static napi_value memfd_create_js(napi_env env, napi_callback_info info) {
     close(fd);
     return vqn_throw_errno(env, err, "memfdCreate %s: ftruncate to %lld bytes", name, (long long)size);
   }
-  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK) < 0) {
+  if (seals != 0 && fcntl(fd, F_ADD_SEALS, (int)seals) < 0) {
     int err = errno;
     close(fd);
     return vqn_throw_errno(env, err, "memfdCreate %s: seal", name);

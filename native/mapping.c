@@ -1,8 +1,11 @@
 // mapIntoMemory / unmapFromMemory / mappings: a file (a memfd, a peer's guest memory) mapped
 // MAP_SHARED | MAP_FIXED over pages of a shared WebAssembly.Memory, so the Wasm engine and every
-// thread sharing the memory read and write the file's pages directly.
+// thread sharing the memory read and write the file's pages directly. Every mapping is guarded
+// against its file shrinking under it (fault-guard.h): a fault there leaves zero pages, not a
+// dead process.
 #define _GNU_SOURCE
 #include "mapping.h"
+#include "fault-guard.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -47,6 +50,22 @@ static bool file_covers(napi_env env, int fd, int64_t fd_offset, int64_t length)
   return true;
 }
 
+// Locked: takes mapping `m` away (zero pages back, its guard slot released) and out of the
+// registry, and returns its pin for the caller to delete; NULL with *err set when the pages
+// could not be replaced (nothing changed).
+static napi_ref undo(vqn_mapping *m, int *err) {
+  vqn_guard_retire_begin(m->guard);
+  *err = vqn_zero_pages(m->base + m->offset, m->length);
+  if (*err != 0) {
+    vqn_guard_retire_cancel(m->guard);
+    return NULL;
+  }
+  vqn_guard_retire_end(m->guard);
+  napi_ref pin = m->pin;
+  vqn_registry_remove(m);
+  return pin;
+}
+
 // mapIntoMemory(view, offset, fd, fdOffset, length)
 static napi_value map_js(napi_env env, napi_callback_info info) {
   const char *fn = "mapIntoMemory";
@@ -61,8 +80,11 @@ static napi_value map_js(napi_env env, napi_callback_info info) {
   if (!page_aligned(env, fn, "fdOffset", fd_offset)) return NULL;
   if (!file_covers(env, fd, fd_offset, length)) return NULL;
 
+  int guard_err = vqn_guard_install();
+  if (guard_err != 0) return vqn_throw_errno(env, guard_err, "%s: installing the SIGBUS handler", fn);
+
   vqn_mapping m = {.env = env, .pin = NULL, .base = (uintptr_t)base, .offset = (uint64_t)offset,
-                   .length = (uint64_t)length, .fd_offset = (uint64_t)fd_offset, .fd = fd};
+                   .length = (uint64_t)length, .fd_offset = (uint64_t)fd_offset, .fd = fd, .guard = -1};
   uintptr_t addr = m.base + m.offset;
   vqn_registry_lock();
   const vqn_mapping *hit = vqn_registry_overlap(addr, m.length);
@@ -81,20 +103,29 @@ static napi_value map_js(napi_env env, napi_callback_info info) {
     return vqn_throw_errno(env, err, "%s fd %d", fn, fd);
   }
   munmap(trial, (size_t)length);
+  // Guarded before it exists: the file may shrink the moment it is mapped.
+  uint64_t id = 0;
+  m.guard = vqn_guard_add(m.base, m.offset, m.length, fd, m.fd_offset, &id);
+  if (m.guard < 0) {
+    vqn_registry_unlock();
+    return vqn_throw_code(env, "ENOSPC", "%s: %d mappings are live already, the most the SIGBUS guard keeps", fn,
+                          VQN_GUARD_SLOTS);
+  }
   void *p = mmap((void *)addr, (size_t)length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, (off_t)fd_offset);
-  if (p == MAP_FAILED) {
-    int err = errno;
+  int err = p == MAP_FAILED ? errno : 0;
+  if (err == 0 && (napi_create_reference(env, argv[0], 1, &m.pin) != napi_ok || !vqn_registry_add(&m))) {
+    if (m.pin) napi_delete_reference(env, m.pin);
+    err = ENOMEM;
+  }
+  if (err != 0) {
     // Only resource exhaustion is left to fail here, after the kernel may have unmapped part of
     // the range: never leave a hole in the memory (zero pages are what unmapping leaves too).
+    vqn_guard_retire_begin(m.guard);
     vqn_zero_pages(addr, m.length);
+    vqn_guard_retire_end(m.guard);
     vqn_registry_unlock();
-    return vqn_throw_errno(env, err, "%s fd %d", fn, fd);
-  }
-  if (napi_create_reference(env, argv[0], 1, &m.pin) != napi_ok || !vqn_registry_add(&m)) {
-    if (m.pin) napi_delete_reference(env, m.pin);
-    vqn_zero_pages(addr, m.length);
-    vqn_registry_unlock();
-    return vqn_throw_errno(env, ENOMEM, "%s: registering the mapping", fn);
+    return p == MAP_FAILED ? vqn_throw_errno(env, err, "%s fd %d", fn, fd)
+                           : vqn_throw_errno(env, err, "%s: registering the mapping", fn);
   }
   vqn_registry_unlock();
   return vqn_undefined(env);
@@ -120,13 +151,12 @@ static napi_value unmap_js(napi_env env, napi_callback_info info) {
     return vqn_throw_code(env, "EPERM", "%s: [%" PRId64 ", %" PRId64 ") was mapped by another thread", fn, offset,
                           offset + length);
   }
-  int err = vqn_zero_pages((uintptr_t)base + (uint64_t)offset, (uint64_t)length);
-  if (err != 0) {
+  int err;
+  napi_ref pin = undo(m, &err);
+  if (pin == NULL) {
     vqn_registry_unlock();
     return vqn_throw_errno(env, err, "%s [%" PRId64 ", %" PRId64 ")", fn, offset, offset + length);
   }
-  napi_ref pin = m->pin;
-  vqn_registry_remove(m);
   vqn_registry_unlock();
   napi_delete_reference(env, pin);
   return vqn_undefined(env);
@@ -178,9 +208,13 @@ static void drop_env_mappings(void *arg) {
       i++;
       continue;
     }
-    vqn_zero_pages(m->base + m->offset, m->length);
-    napi_delete_reference(env, m->pin);
-    vqn_registry_remove(m);
+    int err;
+    napi_ref pin = undo(m, &err);
+    if (pin == NULL) {  // out of memory for page tables: leave it mapped, and go on
+      i++;
+      continue;
+    }
+    napi_delete_reference(env, pin);
   }
   vqn_registry_unlock();
 }

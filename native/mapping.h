@@ -22,6 +22,7 @@ typedef struct {
   uint64_t length;
   uint64_t fd_offset;
   int fd;            // as given when mapped (the mapping holds the file, not the fd)
+  int guard;         // its slot in the SIGBUS guard's table (fault-guard.h)
 } vqn_mapping;
 
 // All of these take the registry lock themselves, except where noted.

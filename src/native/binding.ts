@@ -1,6 +1,10 @@
 // Loads the native bridge (build/Release/virtqueue_native.node, built by `npm install` or
-// `npm run build:native` from native/*.c) and types what it exports. Node-only and Linux-only:
-// nothing on the browser-safe path (src/index.ts) imports src/native/.
+// `npm run build:native` from native/*.c) and types what it exports. VIRTQUEUE_NATIVE=asan loads
+// the AddressSanitizer + UBSan build instead (build/Release/virtqueue_native_asan.node, from
+// `npm run build:native:asan`; the process must have the sanitizer runtime preloaded, as
+// .ci/sanitize does). Node-only and Linux-only: nothing on the browser-safe path (src/index.ts)
+// imports src/native/.
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -42,8 +46,29 @@ export interface NativeReceived {
   truncated: boolean;
 }
 
+/** A fault the SIGBUS guard caught in a mapping whose file shrank (native/fault-guard.h). */
+export interface NativeMemoryFault {
+  /** 1, 2, ...: the fault's number in this process. */
+  seq: number;
+  /** Id of the mapping: 1, 2, ... in the order mappings were made in this process. */
+  mapping: number;
+  /** Address of the memory's backing store. */
+  base: number;
+  /** The mapping: offset in the memory, length, the fd given when mapping and its file offset. */
+  offset: number;
+  length: number;
+  fd: number;
+  fdOffset: number;
+  /** The faulting byte, from the mapping's start. */
+  address: number;
+  /** Kernel thread id of the thread that touched it. */
+  thread: number;
+  /** Zero pages replaced the whole mapping (false only if that failed: the process then died of it). */
+  replaced: boolean;
+}
+
 export interface NativeBinding {
-  memfdCreate(name: string, size: number): number;
+  memfdCreate(name: string, size: number, seals?: number): number;
   close(fd: number): void;
   fdSeals(fd: number): number;
   setNonBlocking(fd: number): void;
@@ -67,22 +92,55 @@ export interface NativeBinding {
   unixConnect(path: string): number;
   unixSend(fd: number, data: Uint8Array, fds: readonly number[]): number | null;
   unixReceive(fd: number, maxBytes: number, maxFds: number): NativeReceived | null;
+  memoryFaultCount(): number;
+  memoryFaults(after: number): NativeMemoryFault[];
+  memoryFaultWatch(): number;
+  memoryFaultUnwatch(fd: number): void;
+  sigbusGuardInstalled(): boolean;
+  /** Test hook: a real SIGBUS outside every guarded mapping (the process dies of it). */
+  faultOutsideMappings(): number;
+}
+
+/** Which build of the addon: VIRTQUEUE_NATIVE unset or "release", or "asan" (sanitizers). */
+export type NativeVariant = 'release' | 'asan';
+
+/** The variant VIRTQUEUE_NATIVE asks for; throws on anything else. */
+export function nativeVariant(env: NodeJS.ProcessEnv = process.env): NativeVariant {
+  const v = env.VIRTQUEUE_NATIVE;
+  if (v === undefined || v === '' || v === 'release') return 'release';
+  if (v === 'asan') return 'asan';
+  throw new Error(`VIRTQUEUE_NATIVE=${v}: unknown build of the native bridge (expected "release" or "asan")`);
 }
 
 /** Path of the built addon, from src/native/ (vitest) or dist/src/native/ (compiled). */
-export function nativeAddonPath(): string {
+export function nativeAddonPath(variant: NativeVariant = nativeVariant()): string {
   const here = fileURLToPath(import.meta.url);
   const up = here.includes('/dist/') ? '../../../' : '../../';
-  return fileURLToPath(new URL(`${up}build/Release/virtqueue_native.node`, import.meta.url));
+  const file = variant === 'asan' ? 'virtqueue_native_asan.node' : 'virtqueue_native.node';
+  return fileURLToPath(new URL(`${up}build/Release/${file}`, import.meta.url));
+}
+
+/** Whether AddressSanitizer's runtime is loaded in this process (it must come first: LD_PRELOAD). */
+function asanRuntimeLoaded(): boolean {
+  return /\/libasan\.so/.test(readFileSync('/proc/self/maps', 'utf8'));
 }
 
 function load(): NativeBinding {
-  const path = nativeAddonPath();
+  const variant = nativeVariant();
+  const path = nativeAddonPath(variant);
+  if (variant === 'asan') {
+    // Checked here: loading it without the runtime preloaded makes ASan abort the process.
+    if (!existsSync(path)) throw new Error(`VIRTQUEUE_NATIVE=asan: the sanitizer build is not at ${path}: run \`npm run build:native:asan\``);
+    if (!asanRuntimeLoaded()) {
+      throw new Error('VIRTQUEUE_NATIVE=asan: the AddressSanitizer runtime is not loaded: run with LD_PRELOAD="$(gcc -print-file-name=libasan.so)" (see .ci/sanitize)');
+    }
+  }
   try {
     return createRequire(import.meta.url)(path) as NativeBinding;
   } catch (e) {
     const why = (e as Error).message;
-    throw new Error(`cannot load the native bridge at ${path}: run \`npm run build:native\` (${why})`);
+    const build = variant === 'asan' ? 'npm run build:native:asan' : 'npm run build:native';
+    throw new Error(`cannot load the native bridge at ${path}: run \`${build}\` (${why})`);
   }
 }
 

@@ -6,10 +6,12 @@ import { native } from './binding.js';
 /**
  * An anonymous shared-memory file of `size` bytes (memfd_create, close-on-exec), sealed against
  * shrinking so nothing mapped from it can lose its pages. Read and write it with fs.readSync /
- * fs.writeSync, map it with mapIntoMemory, pass it to a peer with UnixSocket.send.
+ * fs.writeSync, map it with mapIntoMemory, pass it to a peer with UnixSocket.send. `seals`
+ * (F_SEAL_* bits, default F_SEAL_SHRINK) are the seals it gets; 0 leaves it unsealed, a file
+ * that can be shrunk under its mappings as a careless or hostile peer's could.
  */
-export function memfdCreate(name: string, size: number): number {
-  return native.memfdCreate(name, size);
+export function memfdCreate(name: string, size: number, seals?: number): number {
+  return native.memfdCreate(name, size, seals);
 }
 
 /** Closes an fd. Refused (EBUSY) while a watcher still watches it: close the watcher first. */

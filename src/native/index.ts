@@ -1,6 +1,8 @@
 // The native bridge (Linux, Node only): what vhost-user needs and Node cannot do. Import it from
 // here; the browser-safe core (src/index.ts) never does.
-export { native, nativeAddonPath, type NativeMapping, type NativeReceived, type PollCallback } from './binding.js';
+export {
+  native, nativeAddonPath, nativeVariant, type NativeVariant, type NativeMapping, type NativeMemoryFault, type NativeReceived, type PollCallback,
+} from './binding.js';
 export { memfdCreate, close, fdSeals, setNonBlocking, fdKind, F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE, type FdKind } from './fd.js';
 export {
   mapIntoMemory, unmapFromMemory, mappings, allMappings, memoryBaseAddress, PAGE_SIZE,
@@ -10,5 +12,6 @@ export {
   eventfdCreate, eventfdWrite, eventfdRead, EventFd, EFD_NONBLOCK, EFD_CLOEXEC, EFD_SEMAPHORE,
 } from './eventfd.js';
 export { watchFd, POLL, type FdWatcher } from './poll.js';
+export { memoryFaultCount, memoryFaults, onMemoryFault, nextMemoryFault, sigbusGuardInstalled, type MemoryFault } from './memory-faults.js';
 export { UnixSocket, type UnixSocketOptions, type Received } from './unix-socket.js';
 export { UnixServer, type UnixServerOptions } from './unix-server.js';

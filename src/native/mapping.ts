@@ -29,6 +29,10 @@ function view(memory: SharedMemoryLike): Uint8Array {
  * (MAP_SHARED | MAP_FIXED), replacing what was there. Everything page-aligned; the range inside
  * the memory and inside the file; no overlap with a live mapping. The memory is kept alive until
  * unmapped. A thread's mappings are undone when that thread ends.
+ *
+ * If the file shrinks while mapped, the first access to a page past its new end (from any
+ * thread, JS or Wasm) does not kill the process with SIGBUS: zero pages replace the whole
+ * mapping, the access reads zeros, and the fault is reported (memory-faults.ts).
  */
 export function mapIntoMemory(memory: SharedMemoryLike, offset: number, fd: number, fdOffset: number, length: number): void {
   native.mapIntoMemory(view(memory), offset, fd, fdOffset, length);
