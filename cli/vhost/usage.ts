@@ -1,5 +1,5 @@
 // Help text of `virtqueue vhost`.
-import { VHOST_DEFAULTS, MAX_QUEUES, MAX_GUEST_MEM } from './args.js';
+import { VHOST_DEFAULTS, MAX_QUEUES, MAX_GUEST_MEM, MAX_MESSAGE_TIMEOUT_MS } from './args.js';
 
 export const VHOST_USAGE = `Usage: virtqueue vhost --socket PATH [options]
 
@@ -33,6 +33,11 @@ Options:
                         until one comes; poll: it never sleeps (default ${VHOST_DEFAULTS.idle})
   --socket-mode MODE    permissions of the socket file the back-end listens on, octal
                         (default 600: only this user's processes may connect)
+  --message-timeout MS  most time a vhost-user message may take from its first byte to its
+                        last; a front-end that sends part of one and stalls loses its session
+                        (logged with the request and the bytes that came). A session idle
+                        between messages never times out. 0 to ${MAX_MESSAGE_TIMEOUT_MS}, 0 for no
+                        limit (default ${VHOST_DEFAULTS.messageTimeoutMs})
   --burst N             chains per burst, 1 to 256 (default ${VHOST_DEFAULTS.burst})
   --guest-mem MIB       room for the front-end's memory regions, MiB, 16 to ${MAX_GUEST_MEM} (default ${VHOST_DEFAULTS.guestMem})
   --json                print the summary as one JSON object (the last line of stdout)

@@ -18,6 +18,22 @@ export class MessageReader {
     return this.payload ? this.payload.length - this.have : P.HEADER_SIZE - this.have;
   }
 
+  /** Some bytes of a message arrived and it is not complete yet. */
+  get midMessage(): boolean {
+    return this.payload !== undefined || this.have !== 0;
+  }
+
+  /**
+   * What arrived of the message not yet complete: its request (once the header is read), the
+   * bytes so far and the bytes it has in all (header included; the header's 12 until its size
+   * field is read). Undefined between messages.
+   */
+  get progress(): { request: number | undefined; have: number; of: number } | undefined {
+    if (!this.midMessage) return undefined;
+    if (!this.payload) return { request: undefined, have: this.have, of: P.HEADER_SIZE };
+    return { request: this.request, have: P.HEADER_SIZE + this.have, of: P.HEADER_SIZE + this.payload.length };
+  }
+
   /** File descriptors held for a message not yet complete (closed by the owner on teardown). */
   get pendingFds(): readonly number[] {
     return this.fds;

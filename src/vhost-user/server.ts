@@ -1,12 +1,14 @@
 // The vhost-user back-end's socket: listens at a path (never replacing a live socket), serves one
 // front-end at a time (a second connection is closed with a log line), and after a session ends
 // (hang-up or protocol error) is ready for the next. Client mode (the front-end listens, e.g.
-// QEMU's `server=on`) connects instead, with backoff, and reconnects after each session.
+// QEMU's `server=on`) connects instead, with backoff, and reconnects after each session. A
+// front-end that sends part of a message and stalls loses its session after `messageTimeoutMs`
+// (connection.ts), so it cannot keep the server from the next one.
 import { EventEmitter } from 'node:events';
 import { UnixServer, UnixSocket } from '../native/index.js';
 import type { MemoryPlan } from '../memory.js';
 import { VhostUserBackend, type BackendOptions } from './backend.js';
-import { VhostUserConnection } from './connection.js';
+import { VhostUserConnection, messageTimeoutProblem } from './connection.js';
 import { RingSlots } from './ring-slots.js';
 
 export interface VhostUserServerOptions extends Omit<BackendOptions, 'slots'> {
@@ -14,6 +16,11 @@ export interface VhostUserServerOptions extends Omit<BackendOptions, 'slots'> {
   plan: MemoryPlan;
   /** Permissions of the listening socket file (default 0o600). */
   socketMode?: number;
+  /**
+   * Most time a message may take from its first byte to its last, in ms (default 5000; 0: no
+   * limit). A session idle between messages never times out.
+   */
+  messageTimeoutMs?: number;
 }
 
 export interface ClientModeOptions {
@@ -34,6 +41,8 @@ export class VhostUserServer extends EventEmitter<ServerEvents> {
 
   private constructor(private readonly opts: VhostUserServerOptions) {
     super();
+    const problem = messageTimeoutProblem(opts.messageTimeoutMs ?? 0);
+    if (problem !== null) throw new RangeError(problem);
     this.slots = new RingSlots(opts.plan, opts.device.vrings);
     this.log = opts.log ?? ((line) => console.warn(`vhost-user: ${line}`));
   }
@@ -121,7 +130,7 @@ export class VhostUserServer extends EventEmitter<ServerEvents> {
       if (this.current === conn) this.current = undefined;
       this.opts.device.bindSession?.(undefined);
       this.emit('sessionEnd', reason);
-    });
+    }, { messageTimeoutMs: this.opts.messageTimeoutMs });
     this.current = conn;
     this.opts.device.bindSession?.((reason) => conn.close(reason));
     this.emit('session', backend);
