@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 enum { FREE, LIVE, RETIRING, RETIRED };
@@ -41,9 +42,6 @@ static _Atomic int wakers[VQN_FAULT_WAKERS] = {[0 ... VQN_FAULT_WAKERS - 1] = -1
 static _Atomic uint64_t fault_count = 0;
 static _Atomic uint64_t next_id = 0;
 static _Atomic int busy = 0;
-// Faults at one address of a retired mapping in a row (see on_retired).
-static _Atomic uintptr_t retired_addr = 0;
-static _Atomic int retired_streak = 0;
 
 static struct sigaction previous;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -91,12 +89,27 @@ static void record(slot_t *s, uintptr_t addr, bool replaced) {
   atomic_store_explicit(&r->seq, n + 1, memory_order_release);
 }
 
+// Whether the byte at `addr` can be read now, asked of the kernel (a copy from a page that
+// cannot be read fails with EFAULT instead of raising a signal). A fault is handled some time
+// after it was raised: by then its mapping may have been unmapped, even replaced by a new one at
+// the same address. Where process_vm_readv is not allowed (a seccomp filter), access() on the
+// address as a path is asked instead: it reads up to the first zero byte, so it may also fail
+// for a page after this one (the fault is then taken as it came: no worse than no probe).
+static bool readable(uintptr_t addr) {
+  unsigned char byte;
+  struct iovec local = {&byte, 1}, remote = {(void *)addr, 1};
+  if (syscall(SYS_process_vm_readv, (long)getpid(), &local, 1UL, &remote, 1UL, 0UL) == 1) return true;
+  if (errno == EFAULT) return false;
+  return syscall(SYS_access, (const char *)addr, F_OK) == 0 || errno != EFAULT;
+}
+
 // A fault in a live mapping: the first thread to get here replaces the whole mapping with zero
 // pages (the session that owns it is over: a consistent all-zero view beats a half-truncated
 // one), records it and wakes the watchers; the others retry once it is done.
 static verdict_t on_live(slot_t *s, uintptr_t addr) {
-  int expected = INTACT;
-  if (atomic_compare_exchange_strong(&s->faulted, &expected, REPLACING)) {
+  int expected = atomic_load(&s->faulted);
+  if (expected == INTACT && readable(addr)) return RETRY;  // stale: raised in a mapping since gone
+  if (expected == INTACT && atomic_compare_exchange_strong(&s->faulted, &expected, REPLACING)) {
     uintptr_t start = atomic_load(&s->start);
     uint64_t length = atomic_load(&s->length);
     bool ok = zero_pages(start, length) == (void *)start;
@@ -108,32 +121,35 @@ static verdict_t on_live(slot_t *s, uintptr_t addr) {
   return expected == REPLACE_FAILED ? NOT_OURS : RETRY;
 }
 
-// A fault in a mapping being unmapped, or unmapped since the fault was raised: its pages are (or
-// are about to be) zero pages, so the access is retried. Zero pages cannot raise BUS_ADRERR, so
-// the same address faulting again and again once the slot is RETIRED means something else was
-// mapped there since: that fault is not ours.
+// A fault where no live mapping is but one is being unmapped, or was since the fault was raised.
+// While it is unmapped the pages are about to become zero pages: the access is retried. After,
+// it is retried only if the page reads now (zero pages cannot fault: a page that still does
+// belongs to something mapped there since, and the fault is not ours).
 static verdict_t on_retired(int state, uintptr_t addr) {
   if (state == RETIRING) return RETRY;
-  if (atomic_exchange(&retired_addr, addr) != addr) {
-    atomic_store(&retired_streak, 1);
-    return RETRY;
-  }
-  return atomic_fetch_add(&retired_streak, 1) < 3 ? RETRY : NOT_OURS;
+  return readable(addr) ? RETRY : NOT_OURS;
+}
+
+// Whether slot `s` covers `addr`, with its state (never while the slot is being rewritten).
+static bool covers(slot_t *s, uintptr_t addr, int *state) {
+  uint64_t gen = atomic_load(&s->gen);
+  if (gen & 1) return false;
+  *state = atomic_load(&s->state);
+  if (*state == FREE) return false;
+  uintptr_t start = atomic_load(&s->start);
+  uint64_t length = atomic_load(&s->length);
+  return addr >= start && addr - start < length && atomic_load(&s->gen) == gen;
 }
 
 static verdict_t judge(uintptr_t addr) {
+  // A live mapping first: older ones at the same address may be retired in other slots.
+  int state, gone = FREE;
   for (int i = 0; i < VQN_GUARD_SLOTS; i++) {
-    slot_t *s = &slots[i];
-    uint64_t gen = atomic_load(&s->gen);
-    if (gen & 1) continue;
-    int state = atomic_load(&s->state);
-    if (state == FREE) continue;
-    uintptr_t start = atomic_load(&s->start);
-    uint64_t length = atomic_load(&s->length);
-    if (addr < start || addr - start >= length || atomic_load(&s->gen) != gen) continue;
-    return state == LIVE ? on_live(s, addr) : on_retired(state, addr);
+    if (!covers(&slots[i], addr, &state)) continue;
+    if (state == LIVE) return on_live(&slots[i], addr);
+    if (gone != RETIRING) gone = state;
   }
-  return NOT_OURS;
+  return gone == FREE ? NOT_OURS : on_retired(gone, addr);
 }
 
 // Not a fault of a guarded mapping: whatever would have happened without the guard.
@@ -201,8 +217,7 @@ bool vqn_guard_installed(void) { return atomic_load(&installed); }
 // -- Writers (under the registry mutex) -----------------------------------------------------------
 
 int vqn_guard_add(uintptr_t base, uint64_t offset, uint64_t length, int fd, uint64_t fd_offset, uint64_t *id) {
-  // A free slot first; else the retired one that has been retired longest is as good as any
-  // (a handler still looking for it finds the address nowhere: see on_retired).
+  // A free slot first, else a retired one (a late fault in it is judged by reading the page).
   int pick = -1;
   for (int i = 0; i < VQN_GUARD_SLOTS && pick < 0; i++) if (atomic_load(&slots[i].state) == FREE) pick = i;
   for (int i = 0; i < VQN_GUARD_SLOTS && pick < 0; i++) if (atomic_load(&slots[i].state) == RETIRED) pick = i;
