@@ -3,7 +3,9 @@
 // engine DeviceQueue once it is ready (num, addresses, base, kick or polling, enabled) and hands
 // it to the device model (device-model.ts), which runs it. Every handler checks its input before
 // changing anything; what happens on error is `handle`'s comment.
-import { close as closeFd, fdKind, fdSeals, setNonBlocking, F_SEAL_SHRINK } from '../native/index.js';
+import {
+  close as closeFd, fdKind, fdSeals, setNonBlocking, F_SEAL_SHRINK, memoryFaultCount, memoryFaults, onMemoryFault, type MemoryFault,
+} from '../native/index.js';
 import { FEATURES, RING_FEATURES, featureProblems, type FeatureSet } from '../features.js';
 import type { Engine } from '../engine.js';
 import type { RingLayout } from '../virtqueue/factory.js';
@@ -28,10 +30,13 @@ export interface BackendOptions {
   device: VhostUserDevice;
   /**
    * Refuse guest memory a front-end could shrink under the mapping (a memfd without
-   * F_SEAL_SHRINK, or a plain file): touching pages cut off from a mapping kills the process
-   * (SIGBUS). Default false: such memory is accepted with a warning in the log.
+   * F_SEAL_SHRINK, or a plain file). Default false: such memory is accepted with a warning in the
+   * log; if it does shrink, the first touch of a page cut off (from any thread) reads zeros
+   * instead of killing the process (the native SIGBUS guard), and the session ends with the reason.
    */
   requireSealedMemory?: boolean;
+  /** Ends this session from inside (guest memory shrank under its mapping); without it the back-end only closes itself. */
+  endSession?: (reason: string) => void;
   log?: (line: string) => void;
 }
 
@@ -77,6 +82,10 @@ export class VhostUserBackend {
   private closed = false;
   private readonly log: (line: string) => void;
   private readonly handlers: Map<number, Handler>;
+  /** Faults of the SIGBUS guard numbered up to this one came before the session. */
+  private readonly faultsBefore: number;
+  private readonly stopFaultWatch: () => void;
+  private faultReported = false;
 
   constructor(private readonly opts: BackendOptions) {
     this.device = opts.device;
@@ -90,6 +99,8 @@ export class VhostUserBackend {
     this.rings = Array.from({ length: n }, (_, i) => new Vring(i));
     this.log = opts.log ?? ((line) => console.warn(`vhost-user: ${line}`));
     this.handlers = this.table();
+    this.faultsBefore = memoryFaultCount();
+    this.stopFaultWatch = onMemoryFault((f) => this.onMemoryFault(f));
   }
 
   get negotiatedFeatures(): FeatureSet {
@@ -160,10 +171,33 @@ export class VhostUserBackend {
     }
   }
 
+  /**
+   * The front-end shrank the file behind a region of guest memory and a thread touched a page cut
+   * off: the guard put zero pages over the region (rings there may read zeros and be marked
+   * broken), and the session ends, since its guest memory is no longer the front-end's.
+   */
+  private onMemoryFault(f: MemoryFault): void {
+    const why = this.closed ? undefined : this.memory.faultReason(f);
+    if (why === undefined) return;
+    this.faultReported = true;
+    if (this.opts.endSession) {
+      this.opts.endSession(why);
+    } else {
+      this.log(why);
+      this.close();
+    }
+  }
+
   /** Ends the session: stops every ring, closes every fd it owns, unmaps guest memory. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.stopFaultWatch();
+    // A fault the event loop has not delivered yet (the session ended for another reason first).
+    for (const f of this.faultReported ? [] : memoryFaults(this.faultsBefore)) {
+      const why = this.memory.faultReason(f);
+      if (why !== undefined) this.log(`closing: ${why}`);
+    }
     for (const r of this.rings) {
       try {
         this.stop(r);
@@ -425,7 +459,7 @@ export class VhostUserBackend {
       if (kind !== 'memfd' && kind !== 'file') this.invalid(m, `a memory region's fd is a ${kind}, not a memfd or a file`);
       const sealed = kind === 'memfd' && (fdSeals(fd) & F_SEAL_SHRINK) !== 0;
       if (sealed) continue;
-      const why = `fd of a memory region ${kind === 'memfd' ? 'is a memfd without F_SEAL_SHRINK' : 'is a file that cannot be sealed'}: the front-end could shrink it under the mapping`;
+      const why = `fd of a memory region ${kind === 'memfd' ? 'is a memfd without F_SEAL_SHRINK' : 'is a file that cannot be sealed'}: the front-end could shrink it under the mapping (the session would end)`;
       if (this.opts.requireSealedMemory) this.invalid(m, why);
       this.log(`SET_MEM_TABLE: warning: ${why}`);
     }

@@ -3,7 +3,7 @@
 // the device's region table) and front-end user addresses (for vring addresses) to Wasm offsets.
 // All or nothing: a table that cannot be mapped whole leaves nothing mapped.
 import { fstatSync } from 'node:fs';
-import { mapIntoMemory, unmapFromMemory, PAGE_SIZE } from '../native/index.js';
+import { mapIntoMemory, unmapFromMemory, memoryBaseAddress, PAGE_SIZE, type MemoryFault } from '../native/index.js';
 import type { Region } from '../virtqueue/queue-side.js';
 import type { MemRegion } from './message.js';
 import { memoryTableProblem, placeRegions, placeRegion, translateUser, type MemoryWindow, type PlacedRegion } from './memory-table.js';
@@ -19,6 +19,8 @@ export class GuestMemory {
   private table: PlacedRegion[] = [];
   /** ADD_MEM_REGs of a region that was mapped already, by regionKey (see addRepeat). */
   private repeats = new Map<string, number>();
+  /** The memory's address in this process, as faults name it (asked for once, when first needed). */
+  private base: number | undefined;
 
   /** `window` must be page-aligned and inside `memory`. */
   constructor(readonly memory: WebAssembly.Memory, readonly window: MemoryWindow) {
@@ -147,6 +149,21 @@ export class GuestMemory {
     if (r.mmapOffset + r.size > size) {
       throw new GuestMemoryError(`region ${i}: [0x${r.mmapOffset.toString(16)}, +0x${r.size.toString(16)}) reaches past the end of its ${size}-byte file`);
     }
+  }
+
+  /**
+   * What a fault of the SIGBUS guard (src/native/memory-faults.ts) says about this guest memory:
+   * the reason to end the session when it hit one of the regions mapped now, else undefined.
+   * The front-end shrank the file behind the region; the guard has put zero pages over it.
+   */
+  faultReason(f: MemoryFault): string | undefined {
+    if (f.base !== (this.base ??= memoryBaseAddress(this.memory))) return undefined;
+    const i = this.table.findIndex((r) => r.offset === f.offset && Number(r.size) === f.length && Number(r.mmapOffset) === f.fdOffset);
+    if (i < 0) return undefined;
+    const r = this.table[i];
+    const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
+    return `guest memory region ${i} (gpa ${hex(r.gpa)}, size ${hex(r.size)}) shrank under its mapping: SIGBUS at offset ${hex(f.address)} ` +
+      `(gpa ${hex(r.gpa + BigInt(f.address))}): the front-end truncated the file it sent for it (memfd without F_SEAL_SHRINK)`;
   }
 
   /** Unmaps every region (zero pages come back in the window). */

@@ -11,7 +11,7 @@ import { VhostUserBackend, type BackendOptions } from './backend.js';
 import { VhostUserConnection, messageTimeoutProblem } from './connection.js';
 import { RingSlots } from './ring-slots.js';
 
-export interface VhostUserServerOptions extends Omit<BackendOptions, 'slots'> {
+export interface VhostUserServerOptions extends Omit<BackendOptions, 'slots' | 'endSession'> {
   /** Where the per-vring device state is reserved (one slot per vring of the device, once). */
   plan: MemoryPlan;
   /** Permissions of the listening socket file (default 0o600). */
@@ -119,8 +119,9 @@ export class VhostUserServer extends EventEmitter<ServerEvents> {
       return;
     }
     let backend: VhostUserBackend;
+    let endSession = (_reason: string): void => undefined;
     try {
-      backend = new VhostUserBackend({ ...this.opts, slots: this.slots, log: this.log });
+      backend = new VhostUserBackend({ ...this.opts, slots: this.slots, log: this.log, endSession: (reason) => endSession(reason) });
     } catch (e) {
       this.log(`cannot start a session: ${(e as Error).message}`);
       socket.close();
@@ -132,6 +133,7 @@ export class VhostUserServer extends EventEmitter<ServerEvents> {
       this.emit('sessionEnd', reason);
     }, { messageTimeoutMs: this.opts.messageTimeoutMs });
     this.current = conn;
+    endSession = (reason) => conn.close(reason);
     this.opts.device.bindSession?.((reason) => conn.close(reason));
     this.emit('session', backend);
   }

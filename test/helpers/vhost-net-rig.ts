@@ -32,6 +32,8 @@ export interface NetWorldOptions {
   layout?: RingLayout;
   /** Bytes of guest memory (default 8 MiB, up to the end of the guest's Wasm memory). */
   guestSize?: number;
+  /** Seals of the guest memory's memfd (default F_SEAL_SHRINK; 0: the test can shrink it). */
+  guestSeals?: number;
 }
 
 /** The virtio-net device on its workers behind a server, with no front-end yet. */
@@ -76,7 +78,7 @@ export async function netWorld(o: NetWorldOptions = {}): Promise<NetWorld> {
   const pairs = o.pairs ?? 1;
   const devicePairs = o.devicePairs ?? Math.max(pairs, 4);
   const { r, device, close } = await netDevice({ mode: o.mode, pairs: devicePairs, workers: o.workers, pcap: o.pcap, workerModule: o.workerModule });
-  const g = guest(o.guestSize ?? 8 * MiB);
+  const g = guest(o.guestSize ?? 8 * MiB, o.guestSeals);
   const w: NetWorld = {
     r, g, device, fe: undefined as unknown as RawFrontEnd, pairs: [],
     reconnect: async () => {

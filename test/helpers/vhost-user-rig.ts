@@ -150,11 +150,12 @@ export interface Guest {
 
 export const UADDR = 0x7f00_0000_0000n;
 
-export function guest(size = 4 * MiB): Guest {
+/** `seals`: the memfd's F_SEAL_* bits (default F_SEAL_SHRINK; 0 for a file the test can shrink). */
+export function guest(size = 4 * MiB, seals?: number): Guest {
   const memory = createSharedMemory(16 * MiB);
   const engine = loadEngine(memory);
   const gpa = 8 * MiB;
-  const fd = memfdCreate('guest-ram', size);
+  const fd = memfdCreate('guest-ram', size, seals);
   mapIntoMemory(memory, gpa, fd, 0, size);
   return {
     fd, memory, engine, gpa, size,
