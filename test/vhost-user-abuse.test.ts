@@ -5,6 +5,8 @@
 //   server survives, serves the next front-end, and keeps no session, socket or fd of them;
 // - a peer that sends part of a message and stalls: the message timeout ends the session with a
 //   reason naming the request and the bytes that came; a session idle between messages stays;
+// - a peer that floods control messages: read at the message rate (a token bucket), every one
+//   answered in order, the limit told once in the log;
 // - memory tables and ADD_MEM_REG larger than the back-end's window: refused, nothing mapped.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -18,8 +20,8 @@ import { memfdCreate, close, mappings } from '../src/native/index.js';
 import * as P from '../src/vhost-user/protocol.js';
 import { encode, memTablePayload, u64Payload, singleRegionPayload, type MemRegion } from '../src/vhost-user/message.js';
 import type { VhostUserBackend } from '../src/vhost-user/backend.js';
-import { VhostUserServer } from '../src/vhost-user/server.js';
-import { DEFAULT_MESSAGE_TIMEOUT_MS } from '../src/vhost-user/connection.js';
+import { VhostUserServer, type VhostUserServerOptions } from '../src/vhost-user/server.js';
+import { DEFAULT_MESSAGE_TIMEOUT_MS, DEFAULT_MESSAGE_RATE } from '../src/vhost-user/connection.js';
 import { parseVhost } from '../cli/vhost/args.js';
 import { VHOST_USAGE } from '../cli/vhost/usage.js';
 import { UsageError } from '../cli/common.js';
@@ -45,6 +47,15 @@ async function collect(): Promise<void> {
     await new Promise((r) => setImmediate(r));
     gc();
   }
+}
+
+/** Options of a server built here rather than by the rig (whose servers have no message rate limit). */
+function serverOptions(log: (line: string) => void): VhostUserServerOptions {
+  const { memory, engine } = backend();
+  return {
+    engine, plan: new MemoryPlan(memory, { start: 64 * 1024, end: 8 * MiB }), window: WINDOW, log,
+    device: new RecordingDevice(FEATURES.VERSION_1 | F_PROTOCOL, 1, [2, 0, 0, 0, 0, 1], 1500),
+  };
 }
 
 /** The log lines of ended connections. */
@@ -257,11 +268,11 @@ describe('a peer that sends part of a message and stalls: the message timeout', 
 
   it(`is ${DEFAULT_MESSAGE_TIMEOUT_MS} ms unless set; 0 means no limit; a value that is not a whole number of ms is refused before listening`, async () => {
     expect(DEFAULT_MESSAGE_TIMEOUT_MS).toBeGreaterThanOrEqual(1000);
-    const { memory, engine } = backend();
-    const base = { engine, plan: new MemoryPlan(memory, { start: 64 * 1024, end: 8 * MiB }), window: WINDOW, device: new RecordingDevice(FEATURES.VERSION_1, 1, [2, 0, 0, 0, 0, 1], 1500), log: () => undefined };
+    const base = serverOptions(() => undefined);
     for (const bad of [-1, 1.5, Number.NaN, Infinity]) {
       const path = `${socketDir()}/bad-timeout.sock`;
       expect(() => VhostUserServer.listen(path, { ...base, messageTimeoutMs: bad })).toThrow(/message timeout .* expected a whole number of milliseconds/);
+      expect(() => VhostUserServer.listen(path, { ...base, messageRate: bad })).toThrow(/message rate .* expected a whole number of messages per second/);
       expect(existsSync(path)).toBe(false);
     }
     // 0: no limit. Half a header stays pending (the session is still served) well past the default.
@@ -283,7 +294,7 @@ describe('a peer that sends part of a message and stalls: the message timeout', 
 });
 
 describe('virtqueue vhost --message-timeout', () => {
-  it('parses a whole number of ms (0 for no limit), refuses anything else, and is in --help', () => {
+  it('and --message-rate: parse a whole number (0 for no limit), refuse anything else, and are in --help', () => {
     const opts = (...a: string[]) => {
       const c = parseVhost(['--socket', 's', ...a]);
       if (c.kind !== 'vhost') throw new Error('not a vhost command');
@@ -296,6 +307,13 @@ describe('virtqueue vhost --message-timeout', () => {
       expect(() => opts('--message-timeout', bad), bad).toThrow(UsageError);
     }
     expect(VHOST_USAGE).toMatch(/--message-timeout MS .*\n(.*\n)*.* idle\s+between messages never times out/);
+    expect(opts().messageRate).toBe(DEFAULT_MESSAGE_RATE);
+    expect(opts('--message-rate', '50').messageRate).toBe(50);
+    expect(opts('--message-rate', '0').messageRate).toBe(0);
+    for (const bad of ['-5', '2.5', 'many', '1000001']) {
+      expect(() => opts('--message-rate', bad), bad).toThrow(UsageError);
+    }
+    expect(VHOST_USAGE).toMatch(/--message-rate N .*\n(.*\n)*.*0 for no limit \(default 1000\)/);
   });
 
   it('a stalled front-end is logged by the CLI with the request and bytes, and the next one is served', async () => {
@@ -326,6 +344,95 @@ describe('virtqueue vhost --message-timeout', () => {
     } finally {
       child.kill('SIGKILL');
       await exited;
+    }
+  });
+});
+
+describe('a peer that floods control messages: read at the message rate', () => {
+  /**
+   * Sends `n` GET_FEATURES in one write and reads the replies, checking that by each reply's
+   * arrival no more were read than the burst and the rate allow (`rate` a second since the flood
+   * began, plus the burst and a few for the bucket's granularity). Returns the seconds it took.
+   */
+  async function flood(fe: RawFrontEnd, n: number, rate: number, offered: bigint): Promise<number> {
+    const one = encode(R.GET_FEATURES, P.VERSION);
+    const all = new Uint8Array(one.length * n);
+    for (let i = 0; i < n; i++) all.set(one, i * one.length);
+    const t0 = performance.now();
+    const sending = fe.sendRaw(all);
+    for (let i = 1; i <= n; i++) {
+      const m = await fe.next();
+      const seconds = (performance.now() - t0) / 1000;
+      expect({ request: m?.request, flags: m?.flags }).toEqual({ request: R.GET_FEATURES, flags: P.VERSION | P.FLAG_REPLY });
+      expect(new DataView(m!.payload.buffer, m!.payload.byteOffset).getBigUint64(0, true)).toBe(offered);
+      if (i > rate + rate * seconds + Math.max(2, rate / 100) + 2) throw new Error(`reply ${i} after ${seconds.toFixed(3)} s: more than ${rate} a second were read`);
+    }
+    await sending;
+    return (performance.now() - t0) / 1000;
+  }
+
+  it('600 GET_FEATURES at once at a rate of 200: each answered, in order, none faster than the rate allows; the session goes on; logged once', async () => {
+    const r = rig({ messageRate: 200 });
+    const fe = RawFrontEnd.connect(r.path);
+    try {
+      const offered = await negotiate(fe);
+      expect(r.log).toEqual([]); // a negotiation is far below the limit
+      const seconds = await flood(fe, 600, 200, offered);
+      // The burst (200, less what the negotiation took), then 200 a second for the other 400 or so.
+      expect(seconds).toBeGreaterThan(1.5);
+      expect(r.log.filter((l) => l.includes('messages a second'))).toEqual(['the front-end sends more than 200 messages a second: reading them at that rate']);
+      expect(await fe.getU64(R.GET_QUEUE_NUM)).toBe(2n);
+      expect(ends(r)).toEqual([]);
+    } finally {
+      fe.close();
+      await nextEvent(r.server, 'sessionEnd');
+      r.close();
+    }
+  });
+
+  it(`a server's default is ${DEFAULT_MESSAGE_RATE} messages a second: 1,300 at once are read at that rate`, async () => {
+    const log: string[] = [];
+    const server = VhostUserServer.listen(join(socketDir(), 'default-rate.sock'), serverOptions((l) => log.push(l)));
+    const fe = RawFrontEnd.connect(join(socketDir(), 'default-rate.sock'));
+    try {
+      const offered = await fe.getU64(R.GET_FEATURES);
+      await flood(fe, 1_300, DEFAULT_MESSAGE_RATE, offered);
+      expect(log).toContain(`the front-end sends more than ${DEFAULT_MESSAGE_RATE} messages a second: reading them at that rate`);
+    } finally {
+      fe.close();
+      if (server.session) await nextEvent(server, 'sessionEnd');
+      server.close();
+    }
+  });
+
+  it('a throttled front-end that also leaves its replies unread is served again, every reply in order, once it reads', async () => {
+    // 40,000 requests at 20,000 a second: the replies of the burst alone overflow the socket, so
+    // reading stops for both reasons (back-pressure and the rate) and must start again.
+    const N = 40_000;
+    const r = rig({ messageRate: 20_000 });
+    const fe = RawFrontEnd.connect(r.path);
+    try {
+      const offered = await negotiate(fe);
+      fe.socket.pause();
+      const one = encode(R.GET_FEATURES, P.VERSION);
+      const all = new Uint8Array(one.length * N);
+      for (let i = 0; i < N; i++) all.set(one, i * one.length);
+      const sending = fe.sendRaw(all);
+      await sleep(300);
+      expect(r.server.replyBacklog).toBeGreaterThan(0);
+      fe.socket.resume();
+      for (let i = 0; i < N; i++) {
+        const m = await fe.next();
+        if (m?.request !== R.GET_FEATURES) throw new Error(`reply ${i}: ${m === undefined ? 'none' : P.requestName(m.request)}`);
+      }
+      await sending;
+      expect(await fe.getU64(R.GET_FEATURES)).toBe(offered);
+      expect(r.log.filter((l) => l.includes('messages a second'))).toHaveLength(1);
+      expect(ends(r)).toEqual([]);
+    } finally {
+      fe.close();
+      await nextEvent(r.server, 'sessionEnd');
+      r.close();
     }
   });
 });

@@ -2,7 +2,7 @@
 // parseArgs, one-line UsageErrors, one integer parser); ranges checked here.
 import { NET_MODES as FWD_MODES, type NetMode as FwdMode } from '../../src/virtio-net/queue-pair.js';
 import { IDLE_MODES, type IdleMode } from '../../src/dataplane/idle.js';
-import { DEFAULT_MESSAGE_TIMEOUT_MS } from '../../src/vhost-user/connection.js';
+import { DEFAULT_MESSAGE_TIMEOUT_MS, DEFAULT_MESSAGE_RATE } from '../../src/vhost-user/connection.js';
 import { UsageError, parseFlags, stringFlag, wholeNumber, oneOf } from '../common.js';
 
 export interface VhostOptions {
@@ -24,11 +24,14 @@ export interface VhostOptions {
   socketMode: number;
   /** Most time from a message's first byte to its last, ms (0: no limit). */
   messageTimeoutMs: number;
+  /** Most vhost-user messages read per second (0: no limit). */
+  messageRate: number;
 }
 
-export const VHOST_DEFAULTS = { queues: 1, fwd: 'io' as FwdMode, pcapMax: 100_000, burst: 32, guestMem: 2048, workers: 1, idle: 'adaptive' as IdleMode, socketMode: 0o600, messageTimeoutMs: DEFAULT_MESSAGE_TIMEOUT_MS };
+export const VHOST_DEFAULTS = { queues: 1, fwd: 'io' as FwdMode, pcapMax: 100_000, burst: 32, guestMem: 2048, workers: 1, idle: 'adaptive' as IdleMode, socketMode: 0o600, messageTimeoutMs: DEFAULT_MESSAGE_TIMEOUT_MS, messageRate: DEFAULT_MESSAGE_RATE };
 /** --message-timeout at most an hour. */
 export const MAX_MESSAGE_TIMEOUT_MS = 3_600_000;
+export const MAX_MESSAGE_RATE = 1_000_000;
 export const MAX_QUEUES = 16;
 export const MAX_GUEST_MEM = 3968;
 
@@ -39,7 +42,7 @@ export function parseVhost(args: string[]): VhostCommand | { kind: 'help'; topic
     'socket': { type: 'string' }, 'client': { type: 'boolean' }, 'queues': { type: 'string' }, 'fwd': { type: 'string' },
     'duration': { type: 'string' }, 'pcap': { type: 'string' }, 'pcap-max': { type: 'string' }, 'burst': { type: 'string' },
     'guest-mem': { type: 'string' }, 'workers': { type: 'string' }, 'idle': { type: 'string' }, 'socket-mode': { type: 'string' },
-    'message-timeout': { type: 'string' }, 'json': { type: 'boolean' }, 'help': { type: 'boolean', short: 'h' },
+    'message-timeout': { type: 'string' }, 'message-rate': { type: 'string' }, 'json': { type: 'boolean' }, 'help': { type: 'boolean', short: 'h' },
   });
   if (values.help) return { kind: 'help', topic: 'vhost' };
   const str = (k: string): string | undefined => stringFlag(values, k);
@@ -72,6 +75,8 @@ export function parseVhost(args: string[]): VhostCommand | { kind: 'help'; topic
       queues, workers, idle, socketMode: mode === undefined ? VHOST_DEFAULTS.socketMode : parseInt(mode, 8),
       messageTimeoutMs: str('message-timeout') === undefined ? VHOST_DEFAULTS.messageTimeoutMs
         : wholeNumber('--message-timeout', str('message-timeout')!, { min: 0, max: MAX_MESSAGE_TIMEOUT_MS }),
+      messageRate: str('message-rate') === undefined ? VHOST_DEFAULTS.messageRate
+        : wholeNumber('--message-rate', str('message-rate')!, { min: 0, max: MAX_MESSAGE_RATE }),
       pcapMax: str('pcap-max') === undefined ? VHOST_DEFAULTS.pcapMax : wholeNumber('--pcap-max', str('pcap-max')!, { min: 1, max: 2 ** 31 }),
       burst: str('burst') === undefined ? VHOST_DEFAULTS.burst : wholeNumber('--burst', str('burst')!, { min: 1, max: 256 }),
       guestMem: str('guest-mem') === undefined ? VHOST_DEFAULTS.guestMem : wholeNumber('--guest-mem', str('guest-mem')!, { min: 16, max: MAX_GUEST_MEM }),

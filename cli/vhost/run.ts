@@ -44,7 +44,7 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
   const serverOpts = {
     engine, plan: new MemoryPlan(memory, { start: 64 * 1024, end: 32 * MiB }),
     window: { offset: PRIVATE_BYTES, size: o.guestMem * MiB }, device, log, socketMode: o.socketMode,
-    messageTimeoutMs: o.messageTimeoutMs,
+    messageTimeoutMs: o.messageTimeoutMs, messageRate: o.messageRate,
   };
   let server: VhostUserServer;
   try {

@@ -1,5 +1,5 @@
 // Help text of `virtqueue vhost`.
-import { VHOST_DEFAULTS, MAX_QUEUES, MAX_GUEST_MEM, MAX_MESSAGE_TIMEOUT_MS } from './args.js';
+import { VHOST_DEFAULTS, MAX_QUEUES, MAX_GUEST_MEM, MAX_MESSAGE_TIMEOUT_MS, MAX_MESSAGE_RATE } from './args.js';
 
 export const VHOST_USAGE = `Usage: virtqueue vhost --socket PATH [options]
 
@@ -38,6 +38,10 @@ Options:
                         (logged with the request and the bytes that came). A session idle
                         between messages never times out. 0 to ${MAX_MESSAGE_TIMEOUT_MS}, 0 for no
                         limit (default ${VHOST_DEFAULTS.messageTimeoutMs})
+  --message-rate N      read at most N vhost-user messages a second from the front-end, in
+                        bursts of up to N (a front-end sets up with a few hundred); one that
+                        floods is read at that rate, so answering it leaves the cores to the
+                        workers. 0 to ${MAX_MESSAGE_RATE}, 0 for no limit (default ${VHOST_DEFAULTS.messageRate})
   --burst N             chains per burst, 1 to 256 (default ${VHOST_DEFAULTS.burst})
   --guest-mem MIB       room for the front-end's memory regions, MiB, 16 to ${MAX_GUEST_MEM} (default ${VHOST_DEFAULTS.guestMem})
   --json                print the summary as one JSON object (the last line of stdout)

@@ -9,6 +9,12 @@
 // A message must arrive whole within `messageTimeoutMs` of its first byte: a front-end that sends
 // part of one and stalls would otherwise hold the session (and the server, which serves one at a
 // time) for ever. Between messages there is no limit: QEMU may send nothing for hours.
+//
+// Messages are read at most `messageRate` a second, with a burst of as many (a token bucket):
+// answering them is the main thread's work, and on a machine with few cores every message
+// answered is time taken from the workers that move the frames. A well-behaved front-end sends a
+// few hundred messages when it sets up, never near the limit; one that floods is read at that rate
+// (the rest waits in the socket, as with unread replies) and told once in the log.
 import { close, type UnixSocket, type Received } from '../native/index.js';
 import * as P from './protocol.js';
 import type { Message } from './message.js';
@@ -18,14 +24,24 @@ import type { VhostUserBackend } from './backend.js';
 /** How long a message may take from its first byte to its last, by default (ms). */
 export const DEFAULT_MESSAGE_TIMEOUT_MS = 5_000;
 
+/** Messages read per second (and the burst taken at once), by default. */
+export const DEFAULT_MESSAGE_RATE = 1_000;
+
 export interface ConnectionOptions {
   /** Most time from a message's first byte to its last (default 5000 ms; 0: no limit). */
   messageTimeoutMs?: number;
+  /** Most messages read per second, with a burst of as many (default 1000; 0: no limit). */
+  messageRate?: number;
 }
 
 /** Why `ms` cannot be a message timeout (null when it can). */
 export function messageTimeoutProblem(ms: number): string | null {
   return Number.isSafeInteger(ms) && ms >= 0 ? null : `message timeout ${ms} ms: expected a whole number of milliseconds, 0 for none`;
+}
+
+/** Why `n` cannot be a message rate (null when it can). */
+export function messageRateProblem(n: number): string | null {
+  return Number.isSafeInteger(n) && n >= 0 ? null : `message rate ${n}: expected a whole number of messages per second, 0 for none`;
 }
 
 export class VhostUserConnection {
@@ -34,13 +50,22 @@ export class VhostUserConnection {
   private readonly timeoutMs: number;
   /** Running while a message is incomplete; cleared when it completes. */
   private timer: NodeJS.Timeout | undefined;
+  private readonly rate: number;
+  /** Messages that may be read now (a token bucket of `rate` tokens, refilled at `rate` a second). */
+  private tokens: number;
+  private refilledAt = performance.now();
+  /** Set while reading waits for the bucket to refill. */
+  private throttle: NodeJS.Timeout | undefined;
+  private throttled = false;
 
   constructor(readonly socket: UnixSocket, readonly backend: VhostUserBackend,
               private readonly log: (line: string) => void, private readonly onEnd: (reason: string) => void,
               opts: ConnectionOptions = {}) {
     this.timeoutMs = opts.messageTimeoutMs ?? DEFAULT_MESSAGE_TIMEOUT_MS;
-    const problem = messageTimeoutProblem(this.timeoutMs);
+    this.rate = opts.messageRate ?? DEFAULT_MESSAGE_RATE;
+    const problem = messageTimeoutProblem(this.timeoutMs) ?? messageRateProblem(this.rate);
     if (problem !== null) throw new RangeError(problem);
+    this.tokens = this.rate;
     socket.maxFds = P.MEM_TABLE_MAX_REGIONS;
     socket.maxBytes = this.reader.wanted;
     socket.on('data', (got) => this.onData(got));
@@ -75,7 +100,9 @@ export class VhostUserConnection {
       while (messages.length > 0 && !this.ended) {
         const m = messages.shift()!;
         for (const reply of this.backend.handle(m)) this.reply(reply);
+        this.tokens--;
       }
+      if (this.rate > 0 && !this.ended) this.pace();
     } catch (e) {
       this.end((e as Error).message);
     } finally {
@@ -85,6 +112,27 @@ export class VhostUserConnection {
         if (this.reader.midMessage) this.startTimer();
       }
     }
+  }
+
+  /**
+   * Refills the bucket for the time gone by; when it is empty, stops reading until the next
+   * message may be read. Reading stops between two messages (each read ends with a message's
+   * last byte or earlier), so no message timeout runs meanwhile.
+   */
+  private pace(): void {
+    const now = performance.now();
+    this.tokens = Math.min(this.rate, this.tokens + ((now - this.refilledAt) * this.rate) / 1000);
+    this.refilledAt = now;
+    if (this.tokens >= 1 || this.throttle !== undefined) return;
+    if (!this.throttled) {
+      this.throttled = true;
+      this.log(`the front-end sends more than ${this.rate} messages a second: reading them at that rate`);
+    }
+    this.socket.pause();
+    this.throttle = setTimeout(() => {
+      this.throttle = undefined;
+      if (!this.ended && this.socket.pendingSends === 0) this.socket.resume();
+    }, Math.ceil(((Math.max(1, this.rate / 100) - this.tokens) * 1000) / this.rate)); // at least 10 ms of messages at a time
   }
 
   /** Starts the clock of the message whose first bytes just came (if it is not running yet). */
@@ -116,7 +164,7 @@ export class VhostUserConnection {
   private reply(bytes: Uint8Array): void {
     const s = this.socket;
     s.send(bytes).then(() => {
-      if (s.pendingSends === 0 && !this.ended) s.resume();
+      if (s.pendingSends === 0 && !this.ended && this.throttle === undefined) s.resume();
     }, (e: Error) => this.end(`sending a reply: ${e.message}`));
     // The kernel buffer is full: read nothing more until the front-end has taken its replies.
     if (s.pendingSends > 0) s.pause();
@@ -126,6 +174,8 @@ export class VhostUserConnection {
     if (this.ended) return;
     this.ended = true;
     this.stopTimer();
+    if (this.throttle !== undefined) clearTimeout(this.throttle);
+    this.throttle = undefined;
     this.log(`connection ended: ${reason}`);
     try {
       this.backend.close();

@@ -3,12 +3,13 @@
 // (hang-up or protocol error) is ready for the next. Client mode (the front-end listens, e.g.
 // QEMU's `server=on`) connects instead, with backoff, and reconnects after each session. A
 // front-end that sends part of a message and stalls loses its session after `messageTimeoutMs`
-// (connection.ts), so it cannot keep the server from the next one.
+// (connection.ts), so it cannot keep the server from the next one; one that floods is read at
+// `messageRate` messages a second.
 import { EventEmitter } from 'node:events';
 import { UnixServer, UnixSocket } from '../native/index.js';
 import type { MemoryPlan } from '../memory.js';
 import { VhostUserBackend, type BackendOptions } from './backend.js';
-import { VhostUserConnection, messageTimeoutProblem } from './connection.js';
+import { VhostUserConnection, messageTimeoutProblem, messageRateProblem } from './connection.js';
 import { RingSlots } from './ring-slots.js';
 
 export interface VhostUserServerOptions extends Omit<BackendOptions, 'slots' | 'endSession'> {
@@ -21,6 +22,11 @@ export interface VhostUserServerOptions extends Omit<BackendOptions, 'slots' | '
    * limit). A session idle between messages never times out.
    */
   messageTimeoutMs?: number;
+  /**
+   * Most messages read per second from a front-end, with a burst of as many (default 1000; 0: no
+   * limit): a flood of control messages takes at most that much of the main thread.
+   */
+  messageRate?: number;
 }
 
 export interface ClientModeOptions {
@@ -41,7 +47,7 @@ export class VhostUserServer extends EventEmitter<ServerEvents> {
 
   private constructor(private readonly opts: VhostUserServerOptions) {
     super();
-    const problem = messageTimeoutProblem(opts.messageTimeoutMs ?? 0);
+    const problem = messageTimeoutProblem(opts.messageTimeoutMs ?? 0) ?? messageRateProblem(opts.messageRate ?? 0);
     if (problem !== null) throw new RangeError(problem);
     this.slots = new RingSlots(opts.plan, opts.device.vrings);
     this.log = opts.log ?? ((line) => console.warn(`vhost-user: ${line}`));
@@ -131,7 +137,7 @@ export class VhostUserServer extends EventEmitter<ServerEvents> {
       if (this.current === conn) this.current = undefined;
       this.opts.device.bindSession?.(undefined);
       this.emit('sessionEnd', reason);
-    }, { messageTimeoutMs: this.opts.messageTimeoutMs });
+    }, { messageTimeoutMs: this.opts.messageTimeoutMs, messageRate: this.opts.messageRate });
     this.current = conn;
     endSession = (reason) => conn.close(reason);
     this.opts.device.bindSession?.((reason) => conn.close(reason));

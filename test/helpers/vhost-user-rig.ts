@@ -123,7 +123,8 @@ export function rig(opts: RigOptions = {}): Rig {
   const server = VhostUserServer.listen(path, {
     engine, plan: new MemoryPlan(memory, { start: 64 * 1024, end: 8 * MiB }), window: WINDOW,
     log: (l) => log.push(l), device: opts.device ?? recording, requireSealedMemory: opts.requireSealedMemory,
-    messageTimeoutMs: opts.messageTimeoutMs,
+    // Tests send messages by the thousand in one session: no rate limit unless a test asks.
+    messageTimeoutMs: opts.messageTimeoutMs, messageRate: opts.messageRate ?? 0,
   });
   return {
     path, server, memory, engine, log, device: recording, events: recording.events, ready: recording.ready,
