@@ -1,0 +1,391 @@
+// The engine's device side of a fuzz world, every call checked against the invariants of a
+// device facing a hostile driver:
+// - a call returns a count, or an error of the known set with its layout's spec section;
+// - each chain it hands over has its segments inside the region table, a buffer id below Queue
+//   Size that the device does not already hold, and lengths that add up;
+// - it writes nothing outside its own private state, the caller's batch arrays and what the
+//   spec gives the device: the used ring (split) or the used descriptors it writes back
+//   (packed), and its event suppression fields; a push writes only the slots it uses;
+// - once broken, every call (until reset) fails with the same code and changes no byte at all.
+// It keeps its own record of the buffers the device holds (ids, pop order, writable capacity),
+// and plays the device's application too: it fills the writable segments it was handed
+// before returning them used.
+import * as E from '../../assembly/layout/errors.js';
+import * as B from '../../assembly/layout/batch.js';
+import * as P from '../../assembly/layout/packed.js';
+import * as Q from '../../assembly/layout/queue.js';
+import type { Range } from '../helpers/memory-diff.js';
+import type { Rng } from './harness.js';
+import type { Trace } from './trace.js';
+import { DEVICE_PEER_ERRORS, errorName, peerFaultProblem } from './known-errors.js';
+import {
+  POP_SEG_ROOM, batchRanges, inRegionTable, paramsLabel, privateRanges, ringAreas, shuffled, splitFields,
+  type RingWorld,
+} from './ring-world.js';
+
+interface Held {
+  writeLen: number;
+  /** Ring descriptors (split: of the main table) or slots (packed) the buffer took. */
+  descs: number;
+  /** Its writable segments, [offset, len] pairs: where the device's application writes. */
+  writable: number[];
+}
+
+interface DeviceExports {
+  pop(cb: number, chains: number, segs: number, maxChains: number, maxSegs: number): number;
+  push(cb: number, elems: number, n: number): number;
+  unpop(cb: number, chains: number, n: number): number;
+  interrupt(cb: number): number;
+  enable(cb: number): number;
+  disable(cb: number): number;
+}
+
+const bucket = (n: number, top: number): string => (n >= top ? `${top}+` : String(n));
+
+export class CheckedDevice {
+  /** Buffers the device holds, by id. */
+  readonly held = new Map<number, Held>();
+  /** Held ids in the order they were popped. */
+  order: number[] = [];
+  /** The status that broke the queue (0 while healthy). */
+  brokenCode = 0;
+  /** Calls made since the queue broke. */
+  stickyCalls = 0;
+  private readonly x: DeviceExports;
+  private readonly own: Range[];
+  private readonly notifyAreas: Range[];
+  private readonly popAreas: Range[];
+  private readonly pushAreas: Range[];
+  private readonly resetAreas: Range[];
+  private readonly detail: Range;
+
+  constructor(private readonly w: RingWorld, private readonly features: Set<string>, private readonly trace: Trace) {
+    const e = w.engine.exports;
+    this.x = w.layout === 'split'
+      ? { pop: e.splitDevicePop, push: e.splitDevicePush, unpop: e.splitDeviceUnpop, interrupt: e.splitDeviceInterruptNeeded, enable: e.splitDeviceEnableNotify, disable: e.splitDeviceDisableNotify }
+      : { pop: e.packedDevicePop, push: e.packedDevicePush, unpop: e.packedDeviceUnpop, interrupt: e.packedDeviceInterruptNeeded, enable: e.packedDeviceEnableNotify, disable: e.packedDeviceDisableNotify };
+    this.own = privateRanges(w.device);
+    const cb = w.device.cb;
+    this.detail = [cb + Q.CB_DETAIL, cb + Q.CB_DETAIL + 4];
+    if (w.layout === 'split') {
+      const f = splitFields(w);
+      this.popAreas = [f.availEvent];
+      this.pushAreas = [f.usedIdx, f.usedRing];
+      this.notifyAreas = [f.usedFlags, f.availEvent];
+      this.resetAreas = [f.usedFlags, f.usedIdx, f.availEvent];
+    } else {
+      const a = ringAreas(w);
+      this.popAreas = [a.device];
+      this.pushAreas = [a.desc];
+      this.notifyAreas = [a.device];
+      this.resetAreas = [a.device];
+    }
+  }
+
+  private fail(what: string): never {
+    throw new Error(`${paramsLabel(this.w.params)}: ${what}`);
+  }
+
+  private feature(f: string): void {
+    this.features.add(f);
+  }
+
+  /**
+   * Runs one engine call under the memory guard. On a broken queue the call must fail with the
+   * breaking code and change nothing; otherwise it may write `allowed` only (`callerError`:
+   * only CB_DETAIL, for a refusal that must change nothing). Records a new break.
+   */
+  private run(name: string, args: string, allowed: Range[], call: () => number, callerError = false): number {
+    const w = this.w;
+    const sticky = this.brokenCode !== 0;
+    w.guard.before(sticky);
+    const rc = call();
+    this.trace.add(`device ${name}(${args}) -> ${rc < 0 ? errorName(rc) : rc}`);
+    const strays = w.guard.strays(sticky ? [] : callerError ? [this.detail] : [...this.own, ...allowed]);
+    if (strays.length > 0) this.fail(`device ${name} (rc ${rc}) wrote outside its areas at ${strays.slice(0, 4).join(', ')}`);
+    if (sticky) {
+      this.stickyCalls++;
+      if (rc !== this.brokenCode) this.fail(`device ${name} on a queue broken by ${errorName(this.brokenCode)} returned ${rc}`);
+      if (w.device.status !== this.brokenCode) this.fail(`device ${name}: status changed from ${this.brokenCode} to ${w.device.status} before a reset`);
+      this.feature(`${name}:sticky`);
+      return rc;
+    }
+    const status = w.device.status;
+    if (status !== 0) {
+      if (rc < 0 && rc !== status) this.fail(`device ${name} returned ${rc} but marked the queue broken with ${status}`);
+      const why = peerFaultProblem(status, w.engine.u32[(w.device.cb + Q.CB_DETAIL) >>> 2], w.layout, `device ${name}`, DEVICE_PEER_ERRORS[w.layout]);
+      if (why) this.fail(why);
+      this.brokenCode = status;
+      this.stickyCalls = 0;
+      this.feature(`${name}:broke${rc > 0 ? '-after-some' : ''}:${errorName(status)}`);
+    }
+    return rc;
+  }
+
+  /** Pops up to `max` chains into one of the pop batches and checks every chain handed over. */
+  pop(rng: Rng): number {
+    const w = this.w;
+    const room = rng.below(POP_SEG_ROOM.length);
+    const b = w.popBatches[room]!;
+    const max = rng.chance(0.5) ? b.maxChains : 1 + rng.below(Math.min(4, b.maxChains));
+    const before = w.device.position();
+    const rc = this.run('pop', `max ${max}, room ${b.maxSegs}`, [...this.popAreas, ...batchRanges(b)], () => this.x.pop(w.device.cb, b.chainsPtr, b.segsPtr, max, b.maxSegs));
+    if (this.brokenCode !== 0 && this.stickyCalls > 0) return rc;
+    if (rc < 0 && w.device.status === 0) {
+      // The caller's segment array cannot hold the next chain: a refusal, nothing taken.
+      if (rc !== E.ERR_SEGMENTS_FULL) this.fail(`device pop: caller error ${errorName(rc)} for a valid burst`);
+      this.feature(`pop:room${POP_SEG_ROOM[room]}:SEGMENTS_FULL`);
+      this.expectPosition(before, 0, 'pop refused');
+      return rc;
+    }
+    if (rc > max) this.fail(`device pop returned ${rc} chains, asked for at most ${max}`);
+    const got = Math.max(rc, 0);
+    let seg = 0;
+    let slots = 0;
+    for (let i = 0; i < got; i++) {
+      const id = b.id(i);
+      if (id >= w.q) this.fail(`device pop: chain ${i} has id ${id} >= Queue Size ${w.q}`);
+      if (this.held.has(id)) this.fail(`device pop: chain ${i} has id ${id}, which the device already holds`);
+      if (b.firstSeg(i) !== seg) this.fail(`device pop: chain ${i} starts at segment ${b.firstSeg(i)}, expected ${seg}`);
+      const nR = b.nRead(i);
+      const nW = b.nWrite(i);
+      const descs = b.descs(i);
+      if (descs < 1 || descs > w.q) this.fail(`device pop: chain ${i} took ${descs} descriptors (Queue Size ${w.q})`);
+      let readLen = 0;
+      let writeLen = 0;
+      const writable: number[] = [];
+      for (let j = 0; j < nR + nW; j++) {
+        const off = b.segOffset(seg + j);
+        const len = b.segLen(seg + j);
+        if (len === 0) this.fail(`device pop: chain ${i} has an empty segment`);
+        if (!inRegionTable(w, off, len)) this.fail(`device pop: chain ${i} segment [${off}, ${off + len}) lies outside the region table`);
+        if (j < nR) readLen += len;
+        else { writeLen += len; writable.push(off, len); }
+      }
+      if (readLen !== b.readLen(i) || writeLen !== b.writeLen(i)) {
+        this.fail(`device pop: chain ${i} says ${b.readLen(i)}/${b.writeLen(i)} bytes, its segments hold ${readLen}/${writeLen}`);
+      }
+      seg += nR + nW;
+      slots += descs;
+      this.held.set(id, { writeLen, descs, writable });
+      this.trace.add(`  popped id ${id}: ${descs} descs, ${nR}r/${nW}w segs, ${readLen}/${writeLen} bytes`);
+      this.order.push(id);
+      this.feature(`chain:d${bucket(descs, 4)}:r${bucket(nR, 3)}w${bucket(nW, 3)}${nR + nW > descs ? ':split' : ''}`);
+    }
+    if (seg > b.maxSegs) this.fail(`device pop: ${seg} segments in an array of ${b.maxSegs}`);
+    this.expectPosition(before, w.layout === 'split' ? got : slots, 'pop');
+    if (w.device.inFlight !== this.held.size) this.fail(`device pop: inFlight ${w.device.inFlight}, holding ${this.held.size}`);
+    if (w.device.status === 0) this.feature(`pop:${got === 0 ? 'empty' : got === max ? 'full' : 'some'}`);
+    return rc;
+  }
+
+  /** The available side moved forward by `n` (split: entries; packed: slots, wrapping). */
+  private expectPosition(before: { nextAvail: number; availWrap: number }, n: number, what: string): void {
+    const now = this.w.device.position();
+    if (this.w.layout === 'split') {
+      if (((now.nextAvail - before.nextAvail) & 0xffff) !== n) this.fail(`device ${what}: last_avail_idx moved ${before.nextAvail} -> ${now.nextAvail}, expected +${n}`);
+      return;
+    }
+    const q = this.w.q;
+    const abs = before.nextAvail + n;
+    const slot = abs % q;
+    const wrap = (before.availWrap ^ (Math.floor(abs / q) & 1)) >>> 0;
+    if (now.nextAvail !== slot || now.availWrap !== wrap) {
+      this.fail(`device ${what}: available position ${before.nextAvail}/${before.availWrap} -> ${now.nextAvail}/${now.availWrap}, expected ${slot}/${wrap}`);
+    }
+  }
+
+  /** Returns some held buffers used (in pop order with IN_ORDER), after writing into them. */
+  push(rng: Rng): number {
+    const w = this.w;
+    const u = w.usedBatch;
+    u.clear();
+    const ids = this.pickHeld(rng, w.params.inOrder);
+    if (this.brokenCode === 0 && rng.chance(0.04)) return this.badPush(rng, ids);
+    const lens: number[] = [];
+    for (const id of ids) {
+      const h = this.held.get(id)!;
+      const len = rng.chance(0.4) ? h.writeLen : rng.chance(0.2) ? 0 : rng.below(h.writeLen + 1);
+      this.fillWritable(h, len);
+      u.push(id, len);
+      lens.push(len);
+    }
+    const n = ids.length;
+    const pos = w.device.position();
+    const descs = ids.reduce((s, id) => s + this.held.get(id)!.descs, 0);
+    const rc = this.run('push', ids.map((id, i) => `${id}/${lens[i]}`).join(' '), this.pushAreas, () => this.x.push(w.device.cb, u.ptr, n));
+    if (this.brokenCode !== 0) return rc;
+    if (rc !== n) this.fail(`device push of ${n} held buffers returned ${rc}`);
+    this.checkWriteBack(pos, ids, lens, descs);
+    for (const id of ids) this.held.delete(id);
+    this.order = this.order.filter((id) => this.held.has(id));
+    if (w.device.inFlight !== this.held.size) this.fail(`device push: inFlight ${w.device.inFlight}, holding ${this.held.size}`);
+    this.feature(`push:${bucket(n, 4)}`);
+    return rc;
+  }
+
+  /** Held ids to return: the oldest in pop order, or any in any order. */
+  private pickHeld(rng: Rng, inOrder: boolean): number[] {
+    if (this.order.length === 0) return [];
+    const n = rng.chance(0.3) ? this.order.length : 1 + rng.below(this.order.length);
+    return inOrder ? this.order.slice(0, n) : shuffled(rng, this.order).slice(0, n);
+  }
+
+  /** A push the caller got wrong: it must be refused with nothing changed but the detail. */
+  private badPush(rng: Rng, ids: number[]): number {
+    const w = this.w;
+    const u = w.usedBatch;
+    let how: string;
+    const unheld = [...Array(w.q).keys()].find((i) => !this.held.has(i));
+    const r = rng.below(4);
+    if (r === 0 && ids.length > 0) { ids.push(ids[0]!); how = 'twice'; }
+    else if (r === 1 && w.params.inOrder && ids.length > 1) { ids.reverse(); how = 'out-of-order'; }
+    else if (r === 2 && unheld !== undefined) { ids.splice(rng.below(ids.length + 1), 0, unheld); how = 'not-held'; }
+    else { ids.push(w.q + rng.below(0x10000)); how = 'out-of-range'; }
+    for (const id of ids) u.push(id, 0);
+    const rc = this.run('push', `${how}: ${ids.join(' ')}`, [], () => this.x.push(w.device.cb, u.ptr, ids.length), true);
+    if (rc !== E.ERR_BAD_ARGUMENT) this.fail(`device push of a bad burst (${how}: ${ids.join(',')}) returned ${rc}`);
+    if (w.device.status !== 0) this.fail(`device push of a bad burst broke the queue`);
+    this.feature(`push:caller:${how}`);
+    return rc;
+  }
+
+  /** The device's application writes the first bytes of what it reports as used. */
+  private fillWritable(h: Held, len: number): void {
+    const u8 = this.w.engine.u8;
+    let left = Math.min(len, 64);
+    for (let k = 0; k < h.writable.length && left > 0; k += 2) {
+      const n = Math.min(left, h.writable[k + 1]!);
+      u8.fill(0xa5, h.writable[k]!, h.writable[k]! + n);
+      left -= n;
+    }
+  }
+
+  /**
+   * A push wrote only the used slots it owns: split, the used elements from used.idx on (one
+   * per record, fewer when IN_ORDER folds a run); packed, the first slot of each buffer (or run)
+   * from the device's used position on, each a used descriptor with the record's id and length.
+   */
+  private checkWriteBack(pos: { nextUsed: number; usedWrap: number }, ids: number[], lens: number[], descs: number): void {
+    const w = this.w;
+    const q = w.q;
+    const now = w.device.position();
+    const n = ids.length;
+    if (w.layout === 'split') {
+      const f = splitFields(w);
+      if (((now.nextUsed - pos.nextUsed) & 0xffff) !== n) this.fail(`device push: used.idx ${pos.nextUsed} -> ${now.nextUsed} for ${n} records`);
+      const owned = new Set<number>();
+      for (let i = 0; i < Math.min(n, q); i++) owned.add((pos.nextUsed + i) & (q - 1));
+      for (let s = 0; s < q; s++) {
+        const at = f.usedRing[0] + s * 8;
+        if (!owned.has(s) && w.guard.changed(at, at + 8)) this.fail(`device push wrote used element ${s}, outside the ${n} it owns from ${pos.nextUsed}`);
+      }
+      if (!w.params.inOrder) {
+        for (let i = 0; i < n; i++) {
+          const e = w.split!.usedElem(pos.nextUsed + i);
+          if (e.id !== ids[i] || e.len !== lens[i]) this.fail(`device push: used element ${i} is ${e.id}/${e.len}, pushed ${ids[i]}/${lens[i]}`);
+        }
+      }
+      return;
+    }
+    const abs = pos.nextUsed + descs;
+    if (now.nextUsed !== abs % q || now.usedWrap !== ((pos.usedWrap ^ (Math.floor(abs / q) & 1)) >>> 0)) {
+      this.fail(`device push: used position ${pos.nextUsed}/${pos.usedWrap} -> ${now.nextUsed}/${now.usedWrap} after ${descs} slots`);
+    }
+    const owned = new Set<number>();
+    for (let i = 0; i < Math.min(descs, q); i++) owned.add((pos.nextUsed + i) % q);
+    for (let s = 0; s < q; s++) {
+      const at = w.desc + s * P.PDESC_SIZE;
+      if (!owned.has(s) && w.guard.changed(at, at + P.PDESC_SIZE)) this.fail(`device push wrote slot ${s}, outside the ${descs} it owns from ${pos.nextUsed}`);
+    }
+    if (!w.params.inOrder) {
+      let slot = pos.nextUsed;
+      let wrap = pos.usedWrap;
+      for (let i = 0; i < n; i++) {
+        const d = w.packed!.readDesc(slot);
+        const bits = d.flags & (P.PDESC_F_AVAIL | P.PDESC_F_USED | P.PDESC_F_WRITE);
+        // 2.8.3: WRITE says the device wrote data.
+        const want = (wrap ? P.PDESC_F_AVAIL | P.PDESC_F_USED : 0) | (lens[i]! > 0 ? P.PDESC_F_WRITE : 0);
+        if (d.id !== ids[i] || d.len !== lens[i] || bits !== want) {
+          this.fail(`device push: slot ${slot} holds id ${d.id} len ${d.len} flags ${d.flags}, pushed ${ids[i]}/${lens[i]} with wrap ${wrap}`);
+        }
+        slot += this.held.get(ids[i]!)!.descs;
+        if (slot >= q) { slot -= q; wrap ^= 1; }
+      }
+    }
+  }
+
+  /** Gives back the newest `k` held buffers unused (or, now and then, a refused bad list). */
+  unpop(rng: Rng): number {
+    const w = this.w;
+    const b = w.popBatches[0]!;
+    const k = Math.min(this.order.length, 1 + rng.below(3));
+    let ids = this.order.slice(this.order.length - k);
+    const bad = this.brokenCode === 0 && rng.chance(0.1);
+    if (bad) ids = rng.chance(0.5) || ids.length < 2 || !w.params.inOrder ? [...ids, w.q + rng.below(100)] : [...ids].reverse();
+    if (ids.length > b.maxChains) ids = ids.slice(0, b.maxChains);
+    for (let i = 0; i < ids.length; i++) w.engine.u32[(b.chainsPtr + i * B.CHAIN_SIZE + B.CHAIN_ID) >>> 2] = ids[i]!;
+    const before = w.device.position();
+    const descs = bad ? 0 : ids.reduce((s, id) => s + this.held.get(id)!.descs, 0);
+    const rc = this.run('unpop', ids.join(' '), [], () => this.x.unpop(w.device.cb, b.chainsPtr, ids.length), bad);
+    if (this.brokenCode !== 0) return rc;
+    if (bad) {
+      if (rc !== E.ERR_BAD_ARGUMENT) this.fail(`device unpop of a bad list ${ids.join(',')} returned ${rc}`);
+      this.feature('unpop:caller');
+      return rc;
+    }
+    if (rc !== ids.length) this.fail(`device unpop of ${ids.length} newest buffers returned ${rc}`);
+    // Back by what they took, as if never popped.
+    const now = w.device.position();
+    if (w.layout === 'split') {
+      if (((before.nextAvail - now.nextAvail) & 0xffff) !== ids.length) this.fail(`device unpop: last_avail_idx ${before.nextAvail} -> ${now.nextAvail} for ${ids.length}`);
+    } else {
+      const back = (before.nextAvail - descs + w.q) % w.q;
+      const wrap = before.nextAvail - descs < 0 ? before.availWrap ^ 1 : before.availWrap;
+      if (now.nextAvail !== back || now.availWrap !== wrap) this.fail(`device unpop: position ${before.nextAvail}/${before.availWrap} -> ${now.nextAvail}/${now.availWrap} for ${descs} slots`);
+    }
+    for (const id of ids) this.held.delete(id);
+    this.order = this.order.slice(0, this.order.length - ids.length);
+    if (w.device.inFlight !== this.held.size) this.fail(`device unpop: inFlight ${w.device.inFlight}, holding ${this.held.size}`);
+    this.feature(`unpop:${ids.length}`);
+    return rc;
+  }
+
+  interrupt(): number {
+    const rc = this.run('interrupt', '', [], () => this.x.interrupt(this.w.device.cb));
+    if (this.brokenCode !== 0) return rc;
+    if (rc !== 0 && rc !== 1) this.fail(`device interruptNeeded returned ${rc}`);
+    this.feature(`interrupt:${rc}`);
+    return rc;
+  }
+
+  enableNotify(): number {
+    const rc = this.run('enableNotify', '', this.notifyAreas, () => this.x.enable(this.w.device.cb));
+    if (this.brokenCode !== 0) return rc;
+    if (rc !== 0 && rc !== 1) this.fail(`device enableNotify returned ${rc}`);
+    this.feature(`enableNotify:${rc}`);
+    return rc;
+  }
+
+  disableNotify(): number {
+    const rc = this.run('disableNotify', '', this.notifyAreas, () => this.x.disable(this.w.device.cb));
+    if (this.brokenCode === 0 && rc !== 0) this.fail(`device disableNotify returned ${rc}`);
+    return rc;
+  }
+
+  /** Reset: back to the start position, healthy, holding nothing; writes only its own fields. */
+  reset(): void {
+    const w = this.w;
+    w.guard.before(true);
+    w.device.reset();
+    this.trace.add('device reset');
+    const strays = w.guard.strays([...this.own, ...this.resetAreas]);
+    if (strays.length > 0) this.fail(`device reset wrote outside its areas at ${strays.slice(0, 4).join(', ')}`);
+    if (w.device.status !== 0 || w.device.inFlight !== 0) this.fail(`device reset left status ${w.device.status}, inFlight ${w.device.inFlight}`);
+    this.feature(this.brokenCode !== 0 ? `reset:after:${errorName(this.brokenCode)}` : 'reset');
+    this.held.clear();
+    this.order = [];
+    this.brokenCode = 0;
+    this.stickyCalls = 0;
+  }
+}

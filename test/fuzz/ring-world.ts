@@ -1,0 +1,243 @@
+// The world every ring fuzz target runs in: one ring (split or packed) in a small fresh shared
+// memory, the engine's driver and device over it, a buffer arena, the device's region table,
+// burst batches and a memory guard. Run parameters (Queue Size, features, region cuts, start
+// index ...) are drawn from the case's seed, so a case replays from its seed alone.
+import {
+  createSharedMemory, MemoryPlan, ChainBatch, UsedBatch, RING_FEATURES, SplitDriver, SplitDevice,
+  allocSplitRing, PackedDriver, PackedDevice, allocPackedRing, type Engine, type Region,
+  type RingLayout, type SplitRingAddrs, type FeatureSet,
+} from '../../src/index.js';
+import { loadEngine } from '../../src/node.js';
+import { splitAreaSizes } from '../../src/virtqueue/layout.js';
+import type { DriverHandle, DeviceHandle } from '../../src/virtqueue/queue-handles.js';
+import { RawSplitRing } from '../../sim/raw-split.js';
+import { RawPackedRing } from '../../sim/raw-packed.js';
+import * as Q from '../../assembly/layout/queue.js';
+import * as S from '../../assembly/layout/split.js';
+import * as P from '../../assembly/layout/packed.js';
+import type { Range } from '../helpers/memory-diff.js';
+import { MemoryGuard } from './memory-guard.js';
+import type { Rng } from './harness.js';
+
+export interface WorldParams {
+  layout: RingLayout;
+  queueSize: number;
+  indirect: boolean;
+  inOrder: boolean;
+  eventIdx: boolean;
+  /** Descriptors per driver indirect table. */
+  indirectMax: number;
+  /** Longest chain the device accepts (0: Queue Size). */
+  maxChain: number;
+  notify: boolean;
+  interrupts: boolean;
+  /** Split: first avail.idx / used.idx of both sides (often just below the 16-bit wrap). */
+  startIdx: number;
+  /** Pieces the arena's region is cut into (a buffer across a cut becomes two segments). */
+  cuts: number;
+}
+
+const SPLIT_SIZES = [1, 2, 4, 8, 16, 32, 64, 256];
+const PACKED_SIZES = [1, 2, 3, 5, 8, 16, 64, 100, 256];
+
+/** Queue sizes lean small (more wraps, more full rings per operation); the rest is a coin toss. */
+export function drawParams(rng: Rng, layout: RingLayout): WorldParams {
+  const sizes = layout === 'split' ? SPLIT_SIZES : PACKED_SIZES;
+  const queueSize = sizes[Math.min(rng.below(sizes.length), rng.below(sizes.length))]!;
+  return {
+    layout,
+    queueSize,
+    indirect: rng.chance(0.5),
+    inOrder: rng.chance(0.35),
+    eventIdx: rng.chance(0.5),
+    indirectMax: rng.pick([2, 4, 8]),
+    maxChain: rng.chance(0.2) ? 1 + rng.below(queueSize) : 0,
+    notify: rng.chance(0.5),
+    interrupts: rng.chance(0.5),
+    startIdx: rng.pick([0, 0, 0xffff - rng.below(8), rng.below(0x10000)]),
+    cuts: 1 + rng.below(3),
+  };
+}
+
+/** `xs` in a random order (Fisher-Yates), as a new array. */
+export function shuffled<T>(rng: Rng, xs: readonly T[]): T[] {
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = rng.below(i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+export function paramsLabel(p: WorldParams): string {
+  const f = [p.indirect && 'indirect', p.inOrder && 'in-order', p.eventIdx && 'event-idx'].filter(Boolean).join('+');
+  return `${p.layout} q${p.queueSize}${f ? ' ' + f : ''}`;
+}
+
+/** Guest address of a region far from its Wasm offset. */
+export const ALIAS_GPA = 0x7_0000_0000n;
+/** A region ending exactly at 2^64. */
+export const TOP_GPA = (1n << 64n) - 4096n;
+export const ARENA_BYTES = 16384;
+const MEMORY_BYTES = 512 << 10;
+
+/** Segments a pop batch has room for: one, a few, plenty. */
+export const POP_SEG_ROOM = [1, 3, 8, 2048] as const;
+export const MAX_ADD_CHAINS = 8;
+export const MAX_ADD_SEGS = 64;
+
+export interface RingWorld {
+  params: WorldParams;
+  layout: RingLayout;
+  q: number;
+  features: FeatureSet;
+  engine: Engine;
+  plan: MemoryPlan;
+  desc: number;
+  /** Split: available ring; packed: driver event suppression. */
+  driverArea: number;
+  /** Split: used ring; packed: device event suppression. */
+  deviceArea: number;
+  driver: DriverHandle;
+  device: DeviceHandle;
+  split?: RawSplitRing;
+  packed?: RawPackedRing;
+  arena: number;
+  arenaEnd: number;
+  /** The driver's indirect tables (identity-mapped for the device), or 0. */
+  indirectBase: number;
+  indirectBytes: number;
+  regions: Region[];
+  addBatch: ChainBatch;
+  popBatches: ChainBatch[];
+  usedBatch: UsedBatch;
+  collectBatch: UsedBatch;
+  guard: MemoryGuard;
+}
+
+function features(p: WorldParams): FeatureSet {
+  let f = RING_FEATURES.VERSION_1;
+  if (p.indirect) f |= RING_FEATURES.INDIRECT_DESC;
+  if (p.inOrder) f |= RING_FEATURES.IN_ORDER;
+  if (p.eventIdx) f |= RING_FEATURES.EVENT_IDX;
+  if (p.layout === 'packed') f |= RING_FEATURES.RING_PACKED;
+  return f;
+}
+
+export function openWorld(p: WorldParams): RingWorld {
+  const q = p.queueSize;
+  const feats = features(p);
+  const memory = createSharedMemory(MEMORY_BYTES);
+  const engine = loadEngine(memory);
+  // Offset 0 stays out of the plan; nothing else needs the rest of page 0.
+  const plan = new MemoryPlan(memory, { start: 4096 });
+  const common = { features: feats, indirectMax: p.indirectMax, interrupts: p.interrupts };
+  let driver: DriverHandle;
+  let areas: { desc: number; driver: number; device: number };
+  let split: RawSplitRing | undefined;
+  let packed: RawPackedRing | undefined;
+  let splitRing: SplitRingAddrs | undefined;
+  if (p.layout === 'split') {
+    splitRing = allocSplitRing(plan, q);
+    areas = splitRing;
+    driver = new SplitDriver(engine, plan, splitRing, { ...common, startIdx: p.startIdx });
+    split = new RawSplitRing(engine.view, splitRing);
+  } else {
+    const ring = allocPackedRing(plan, q);
+    areas = ring;
+    driver = new PackedDriver(engine, plan, ring, common);
+    packed = new RawPackedRing(engine.view, ring);
+  }
+  const indField = p.layout === 'split' ? Q.SDRV_INDIRECT : Q.PDRV_INDIRECT;
+  const indirectBase = engine.u32[(driver.cb + indField) >>> 2];
+  const indirectBytes = indirectBase !== 0 ? q * p.indirectMax * 16 : 0;
+
+  const arena = plan.alloc(ARENA_BYTES, 4096, 'fuzz buffer arena');
+  const arenaEnd = arena + ARENA_BYTES;
+  const regions: Region[] = [];
+  let from = arena;
+  for (let i = 1; i <= p.cuts; i++) {
+    const to = i === p.cuts ? arenaEnd : arena + Math.floor((ARENA_BYTES * i) / p.cuts) - 8 * i;
+    regions.push({ gpa: BigInt(from), size: BigInt(to - from), offset: from });
+    from = to;
+  }
+  if (indirectBase !== 0) regions.push({ gpa: BigInt(indirectBase), size: BigInt(indirectBytes), offset: indirectBase });
+  // Two more regions far from their Wasm offsets, each over its own bytes with a gap after them,
+  // so that every region's Wasm range is its own: a segment inside none of them whole was
+  // translated wrong.
+  regions.push({ gpa: ALIAS_GPA, size: 4096n, offset: plan.alloc(4096 + 256, 4096, 'fuzz alias region') });
+  regions.push({ gpa: TOP_GPA, size: 4096n, offset: plan.alloc(4096 + 256, 4096, 'fuzz top region') });
+
+  const devOpts = { features: feats, regions, maxChain: p.maxChain || undefined, notify: p.notify };
+  const device: DeviceHandle = splitRing
+    ? new SplitDevice(engine, plan, splitRing, { ...devOpts, startIdx: p.startIdx })
+    : new PackedDevice(engine, plan, areas as never, devOpts);
+
+  const world: RingWorld = {
+    params: p, layout: p.layout, q, features: feats, engine, plan,
+    desc: areas.desc, driverArea: areas.driver, deviceArea: areas.device,
+    driver, device, split, packed, arena, arenaEnd, indirectBase, indirectBytes, regions,
+    addBatch: new ChainBatch(engine, plan, MAX_ADD_CHAINS, MAX_ADD_SEGS),
+    popBatches: POP_SEG_ROOM.map((room) => new ChainBatch(engine, plan, q + 1, room)),
+    usedBatch: new UsedBatch(engine, plan, q + 4),
+    collectBatch: new UsedBatch(engine, plan, q + 4),
+    guard: undefined as unknown as MemoryGuard,
+  };
+  world.guard = new MemoryGuard(engine.u8, plan.start + plan.used, 64);
+  return world;
+}
+
+/** [start, end) of every descriptor area, ring and event field the two sides share. */
+export function ringAreas(w: RingWorld): { desc: Range; driver: Range; device: Range } {
+  if (w.layout === 'split') {
+    const s = splitAreaSizes(w.q);
+    return { desc: [w.desc, w.desc + s.desc], driver: [w.driverArea, w.driverArea + s.avail], device: [w.deviceArea, w.deviceArea + s.used] };
+  }
+  return {
+    desc: [w.desc, w.desc + w.q * P.PDESC_SIZE],
+    driver: [w.driverArea, w.driverArea + P.EVENT_SIZE],
+    device: [w.deviceArea, w.deviceArea + P.EVENT_SIZE],
+  };
+}
+
+/** The split ring's fields, each as a [start, end) range. */
+export function splitFields(w: RingWorld) {
+  const a = w.driverArea;
+  const u = w.deviceArea;
+  const q = w.q;
+  return {
+    availFlags: [a + S.AVAIL_FLAGS, a + S.AVAIL_FLAGS + 2] as Range,
+    availIdxRing: [a + S.AVAIL_IDX, a + S.AVAIL_RING + q * S.AVAIL_ELEM_SIZE] as Range,
+    usedEvent: [a + S.AVAIL_RING + q * S.AVAIL_ELEM_SIZE, a + S.AVAIL_RING + q * S.AVAIL_ELEM_SIZE + 2] as Range,
+    usedFlags: [u + S.USED_FLAGS, u + S.USED_FLAGS + 2] as Range,
+    usedIdx: [u + S.USED_IDX, u + S.USED_IDX + 2] as Range,
+    usedRing: [u + S.USED_RING, u + S.USED_RING + q * S.USED_ELEM_SIZE] as Range,
+    availEvent: [u + S.USED_RING + q * S.USED_ELEM_SIZE, u + S.USED_RING + q * S.USED_ELEM_SIZE + 2] as Range,
+  };
+}
+
+/** The side's private areas (control block, shadow, order FIFO, driver indirect tables) as ranges. */
+export const privateRanges = (side: DriverHandle | DeviceHandle): Range[] =>
+  side.privateAreas.map(([a, b]): Range => [a, b]);
+
+export const batchRanges = (b: ChainBatch): Range[] => [
+  [b.chainsPtr, b.chainsPtr + b.maxChains * 24],
+  [b.segsPtr, b.segsPtr + b.maxSegs * 8],
+];
+
+export const usedBatchRange = (b: UsedBatch): Range => [b.ptr, b.ptr + b.capacity * 8];
+
+/** Whether [off, off + len) lies inside one region's Wasm range. */
+export function inRegionTable(w: RingWorld, off: number, len: number): boolean {
+  for (const r of w.regions) {
+    if (off >= r.offset && off + len <= r.offset + Number(r.size)) return true;
+  }
+  return false;
+}
+
+/**
+ * Descriptors (ring slots) a chain of `k` segments takes when the driver adds it: one with an
+ * indirect table for 2 to indirectMax segments, else one per segment.
+ */
+export const driverDescs = (w: RingWorld, k: number): number =>
+  w.indirectBase !== 0 && k > 1 && k <= w.params.indirectMax ? 1 : k;
