@@ -9,6 +9,7 @@ export {
 export {
   splitDeviceReset, splitDeviceSetRegions, splitDevicePop, splitDevicePush,
   splitDeviceInterruptNeeded, splitDeviceEnableNotify, splitDeviceDisableNotify, splitDeviceUnpop,
+  splitDeviceRecoverInflight,
 } from "./split/device";
 export {
   packedDriverReset, packedDriverAdd, packedDriverKickNeeded, packedDriverCollect,
@@ -17,6 +18,7 @@ export {
 export {
   packedDeviceReset, packedDeviceSetRegions, packedDevicePop, packedDevicePush,
   packedDeviceInterruptNeeded, packedDeviceEnableNotify, packedDeviceDisableNotify, packedDeviceUnpop,
+  packedDeviceRecoverInflight,
 } from "./packed/device";
 export { netReset, netForward, netTxComplete, netInject } from "./net/forward";
 export { deviceEnableNotify, deviceDisableNotify } from "./net/device";

@@ -20,6 +20,8 @@ export interface EngineExports {
   splitDeviceEnableNotify(cb: number): number;
   splitDeviceDisableNotify(cb: number): number;
   splitDeviceUnpop(cb: number, chains: number, n: number): number;
+  /** Inflight I/O tracking: recovers the region at DEV_INFLIGHT and sets the start indices (before the reset). */
+  splitDeviceRecoverInflight(cb: number): number;
   packedDriverReset(cb: number): number;
   packedDriverAdd(cb: number, chains: number, segs: number, n: number): number;
   packedDriverKickNeeded(cb: number): number;
@@ -35,6 +37,8 @@ export interface EngineExports {
   packedDeviceEnableNotify(cb: number): number;
   packedDeviceDisableNotify(cb: number): number;
   packedDeviceUnpop(cb: number, chains: number, n: number): number;
+  /** Inflight I/O tracking: recovers the region at DEV_INFLIGHT and sets the start positions (before the reset). */
+  packedDeviceRecoverInflight(cb: number): number;
   // virtio-net data path (assembly/net): a queue pair block (layout/net.ts) instead of a control block.
   netReset(q: number): number;
   netForward(q: number): number;

@@ -5,7 +5,7 @@ import * as E from '../assembly/layout/errors.js';
 export interface ErrorInfo {
   /** Stable name, e.g. 'CHAIN_TOO_LONG'. */
   name: string;
-  /** VIRTIO 1.2 section whose rule was broken, or '' for a caller error. */
+  /** VIRTIO 1.2 section whose rule was broken (or the vhost-user.rst section), or '' for a caller error. */
   section: string;
   /** What went wrong; `detail` names the index or value involved. */
   message: string;
@@ -17,6 +17,9 @@ export interface ErrorInfo {
 
 const info = (name: string, section: string, message: string, breaksQueue: boolean, packedSection?: string): ErrorInfo =>
   ({ name, section, message, breaksQueue, packedSection });
+
+/** Where the inflight region's rules are (not a VIRTIO section). */
+const INFLIGHT = 'vhost-user.rst "Inflight I/O tracking"';
 
 export const ERRORS: ReadonlyMap<number, ErrorInfo> = new Map([
   [E.ERR_BAD_CONTROL_BLOCK, info('BAD_CONTROL_BLOCK', '', 'not a control block of this kind (wrong address, alignment or kind)', false)],
@@ -46,6 +49,9 @@ export const ERRORS: ReadonlyMap<number, ErrorInfo> = new Map([
   [E.ERR_USED_ID_OUT_OF_RANGE, info('USED_ID_OUT_OF_RANGE', '2.7.8', 'used element id is not a descriptor index (>= Queue Size)', true, '2.8.22')],
   [E.ERR_USED_ID_NOT_IN_FLIGHT, info('USED_ID_NOT_IN_FLIGHT', '2.7.8', 'used element id is not the head of a chain in flight', true, '2.8.22')],
   [E.ERR_USED_LEN_TOO_LARGE, info('USED_LEN_TOO_LARGE', '2.7.8.2', 'used length exceeds the chain\'s device-writable capacity', true, '2.8.4')],
+  [E.ERR_INFLIGHT_BAD_REGION, info('INFLIGHT_BAD_REGION', INFLIGHT, 'the inflight region is not one for this queue (version not 1, or desc_num not the Queue Size)', false)],
+  [E.ERR_INFLIGHT_INCONSISTENT, info('INFLIGHT_INCONSISTENT', INFLIGHT, 'the inflight region cannot be resumed in order (an index out of range, a last batch longer than the queue, counters with gaps, or chains that are not the next ones after the committed used position); out-of-order resubmission is not implemented', false)],
+  [E.ERR_INFLIGHT_INDEX, info('INFLIGHT_INDEX', INFLIGHT, 'the inflight region\'s free list names an entry outside the region', true)],
   [E.ERR_RING_STALLED, info('RING_STALLED', '', 'a multi-producer or multi-consumer ring call waited too long for an earlier one to publish (a thread stopped inside a ring call)', true)],
   [E.ERR_MEMPOOL_BAD_HANDLE, info('MEMPOOL_BAD_HANDLE', '', 'put of a handle that is not a buffer of this pool (detail: its position in the burst)', false)],
   [E.ERR_MEMPOOL_NOT_HELD, info('MEMPOOL_NOT_HELD', '', 'put of a buffer that is not held: put twice or never taken (detail: its position in the burst)', false)],
@@ -60,7 +66,7 @@ export class VirtqueueError extends Error {
   constructor(code: number, detail: number, where: string) {
     const i = ERRORS.get(code) ?? info(`ERROR_${code}`, '', `unknown engine error ${code}`, false);
     const section = where.startsWith('packed') && i.packedSection ? i.packedSection : i.section;
-    const rule = section ? ` (VIRTIO 1.2 §${section})` : '';
+    const rule = !section ? '' : section.startsWith('vhost-user') ? ` (${section})` : ` (VIRTIO 1.2 §${section})`;
     const broken = i.breaksQueue ? '; the queue is broken until reset' : '';
     super(`${where}: ${i.message}${rule} [${i.name}, detail ${detail}]${broken}`);
     this.name = 'VirtqueueError';

@@ -37,6 +37,17 @@ export const ERR_USED_ID_OUT_OF_RANGE = -41;
 export const ERR_USED_ID_NOT_IN_FLIGHT = -42;
 export const ERR_USED_LEN_TOO_LARGE = -43;
 
+// Inflight I/O tracking (vhost-user.rst "Inflight I/O tracking"; layout/inflight.ts). The
+// region is shared with the front-end, so nothing read from it is trusted.
+// Recovery: the region's header is not one for this queue (version, desc_num); nothing changed.
+export const ERR_INFLIGHT_BAD_REGION = -50;
+// Recovery: the region's entries cannot be resumed in order (an index out of range, a last
+// batch longer than the queue, counters with gaps, chains that are not the next ones in the
+// ring after the committed used position); the ring position was not changed.
+export const ERR_INFLIGHT_INCONSISTENT = -51;
+// Pop: the region's free list named an entry out of range (queue marked broken).
+export const ERR_INFLIGHT_INDEX = -52;
+
 // Dataplane: handle rings (dataplane/handle-ring/) and mempools (dataplane/mempool/). Bad
 // addresses, configurations and burst arrays reuse the caller codes above (-1 .. -4).
 // A multi-producer (multi-consumer) waited RING_SPIN_LIMIT polls for an earlier one to publish

@@ -113,6 +113,17 @@ export const DEV_NUM_REGIONS = 60;
 export const DEV_LAST_REGION = 64;
 export const DEV_MAX_CHAIN = 68;
 
+// Inflight I/O tracking (vhost-user.rst "Inflight I/O tracking"; layout/inflight.ts), the same
+// offsets in both device blocks, after every layout's own fields:
+//
+//   96  DEV_INFLIGHT          Wasm offset of this queue's inflight region, 0 = no tracking
+//   100 PDEV_INFLIGHT_HEADS   packed only: Wasm offset of Queue Size u32s (layout/inflight.ts
+//                             IHEAD_SIZE), the head and last region entry of each popped buffer id
+//   104 DEV_INFLIGHT_COUNTER  u64: the global counter the next popped chain gets
+export const DEV_INFLIGHT = 96;
+export const PDEV_INFLIGHT_HEADS = 100;
+export const DEV_INFLIGHT_COUNTER = 104;
+
 // Split device block (split/device.ts), SDEV_*, after the common header:
 //
 //   40 SDEV_LAST_AVAIL  next available ring index to read (free-running)
@@ -124,6 +135,7 @@ export const DEV_MAX_CHAIN = 68;
 //                       in flight, their writable capacity
 //   76 SDEV_ORDER       Wasm offset of the FIFO of popped heads (qsize u16), IN_ORDER only
 //   80 SDEV_ORDER_HEAD  FIFO slot of the oldest popped head
+//   96..111             DEV_INFLIGHT, DEV_INFLIGHT_COUNTER
 export const SDEV_LAST_AVAIL = 40;
 export const SDEV_USED_IDX = 44;
 export const SDEV_SIGNAL_IDX = 48;
@@ -188,6 +200,7 @@ export const PDRV_ORDER_HEAD = 88;
 //   84 PDEV_SIGNALLED        used descriptors written since the last interrupt decision
 //   88 PDEV_ORDER            Wasm offset of the in-order FIFO of popped ids (qsize u16), IN_ORDER only
 //   92 PDEV_ORDER_HEAD       FIFO slot of the oldest popped buffer
+//   96..111                  DEV_INFLIGHT, PDEV_INFLIGHT_HEADS, DEV_INFLIGHT_COUNTER
 export const PDEV_NEXT_AVAIL = 40;
 export const PDEV_AVAIL_WRAP = 44;
 export const PDEV_NEXT_USED = 48;

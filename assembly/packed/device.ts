@@ -10,7 +10,7 @@ import {
   CB_DETAIL, CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY,
   CB_KIND_PACKED_DEVICE, DEV_MAX_CHAIN, PDEV_NEXT_AVAIL, PDEV_AVAIL_WRAP, PDEV_NEXT_USED,
   PDEV_USED_WRAP, PDEV_IN_FLIGHT, PDEV_IN_FLIGHT_DESCS, PDEV_SHADOW, PDEV_SIGNALLED, PDEV_ORDER,
-  PDEV_ORDER_HEAD, DSHADOW_SIZE, DSHADOW_NDESC, DSHADOW_FLAGS, DSHADOW_WRITE_LEN,
+  PDEV_ORDER_HEAD, DSHADOW_SIZE, DSHADOW_NDESC, DSHADOW_FLAGS, DSHADOW_WRITE_LEN, PDEV_INFLIGHT_HEADS,
 } from "../layout/queue";
 import {
   PDESC_SIZE, PDESC_ADDR, PDESC_LEN, PDESC_ID, PDESC_FLAGS, PDESC_ALIGN, PDESC_F_NEXT,
@@ -37,29 +37,32 @@ import { translateWhole, translateInto } from "../shared/regions";
 import { recordSingle } from "../shared/chain-record";
 import { endPop, checkDeviceRegions, clearDeviceState, setRegions } from "../shared/device-common";
 import { inFlight, markPopped, checkUsedRecords } from "../shared/device-shadow";
+import { inflightRegion, inflightCounter, setInflightCounter, checkInflightArea } from "../shared/inflight";
 import { isAvailable, usedBits, validPackedQueueSize, packedNeedEvent } from "./flags";
+import {
+  packedInflightBytes, packedInflightHeadsBytes, packedInflightFormat, packedInflightPop,
+  packedInflightRelease, packedInflightUsed, packedInflightPushed, packedInflightUnpop,
+  packedInflightRecover,
+} from "./inflight";
 
 const KIND = CB_KIND_PACKED_DEVICE;
 
 /**
  * Checks the configuration and initialises the device side from the positions the host left in
  * PDEV_NEXT_AVAIL / PDEV_AVAIL_WRAP and PDEV_NEXT_USED / PDEV_USED_WRAP (0 and 1 on a fresh
- * ring; vhost-user's SET_VRING_BASE otherwise). Writes only the device event suppression area.
+ * ring; vhost-user's SET_VRING_BASE otherwise). Writes only the device event suppression area,
+ * and with an inflight region (DEV_INFLIGHT) formats it for this queue, nothing in flight
+ * (packed/inflight.ts).
  */
 export function packedDeviceReset(cb: u32): i32 {
   const rc = enterAny(cb, KIND);
   if (rc != 0) return rc;
   const q = queueSize(cb);
   if (!validPackedQueueSize(q)) return refuse(cb, ERR_BAD_CONFIG, q);
-  const desc = load<u32>(cb + CB_DESC);
-  const driverArea = load<u32>(cb + CB_DRIVER_AREA);
-  const deviceArea = load<u32>(cb + CB_DEVICE_AREA);
   const shadow = load<u32>(cb + PDEV_SHADOW);
-  if (checkArea(desc, PDESC_ALIGN, <u64>q * PDESC_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, desc);
-  if (checkArea(driverArea, EVENT_ALIGN, EVENT_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, driverArea);
-  if (checkArea(deviceArea, EVENT_ALIGN, EVENT_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, deviceArea);
-  const bad = checkShadowArea(cb, shadow, <u64>q * DSHADOW_SIZE) || checkOrderArea(cb, q, PDEV_ORDER)
-    || checkDeviceRegions(cb);
+  const region = inflightRegion(cb);
+  const bad = checkPackedAreas(cb, q) || checkShadowArea(cb, shadow, <u64>q * DSHADOW_SIZE)
+    || checkOrderArea(cb, q, PDEV_ORDER) || checkDeviceRegions(cb) || (region != 0 ? checkInflight(cb, q, region) : 0);
   if (bad != 0) return bad;
   const nextAvail = load<u32>(cb + PDEV_NEXT_AVAIL);
   const nextUsed = load<u32>(cb + PDEV_NEXT_USED);
@@ -71,8 +74,46 @@ export function packedDeviceReset(cb: u32): i32 {
   store<u32>(cb + PDEV_SIGNALLED, 0);
   store<u32>(cb + PDEV_ORDER_HEAD, 0);
   clearDeviceState(cb, q, shadow);
+  if (region != 0) packedInflightFormat(cb, region, q, nextUsed, load<u32>(cb + PDEV_USED_WRAP));
   writeDeviceEvent(cb, (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0);
   return 0;
+}
+
+/** The descriptor ring and both event suppression areas aligned and inside memory, else ERR_BAD_CONFIG. */
+function checkPackedAreas(cb: u32, q: u32): i32 {
+  const desc = load<u32>(cb + CB_DESC);
+  const driverArea = load<u32>(cb + CB_DRIVER_AREA);
+  const deviceArea = load<u32>(cb + CB_DEVICE_AREA);
+  if (checkArea(desc, PDESC_ALIGN, <u64>q * PDESC_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, desc);
+  if (checkArea(driverArea, EVENT_ALIGN, EVENT_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, driverArea);
+  if (checkArea(deviceArea, EVENT_ALIGN, EVENT_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, deviceArea);
+  return 0;
+}
+
+/** The inflight region and the private head map (PDEV_INFLIGHT_HEADS) in place, else ERR_BAD_CONFIG. */
+function checkInflight(cb: u32, q: u32, region: u32): i32 {
+  const heads = load<u32>(cb + PDEV_INFLIGHT_HEADS);
+  return checkInflightArea(cb, region, packedInflightBytes(q)) || checkShadowArea(cb, heads, packedInflightHeadsBytes(q));
+}
+
+/**
+ * After a back-end restart, before the reset: recovers the inflight region (DEV_INFLIGHT) per
+ * vhost-user.rst "Inflight I/O tracking", "When reconnecting", and sets the start positions
+ * (both sides) to the committed used position, so that the buffers that were in flight are
+ * popped again in order (in-order resubmission only: packed/inflight.ts). Returns how many
+ * buffers were in flight, ERR_BAD_CONFIG (configuration or no region), ERR_INFLIGHT_BAD_REGION or
+ * ERR_INFLIGHT_INCONSISTENT (the positions and the ring are then left alone).
+ */
+export function packedDeviceRecoverInflight(cb: u32): i32 {
+  const rc = enterAny(cb, KIND);
+  if (rc != 0) return rc;
+  const q = queueSize(cb);
+  if (!validPackedQueueSize(q)) return refuse(cb, ERR_BAD_CONFIG, q);
+  const region = inflightRegion(cb);
+  if (region == 0) return refuse(cb, ERR_BAD_CONFIG, 0);
+  const bad = checkPackedAreas(cb, q) || checkInflight(cb, q, region);
+  if (bad != 0) return bad;
+  return packedInflightRecover(cb, q);
 }
 
 /** Writes the device event suppression structure: kicks wanted or not (2.8.10). */
@@ -211,6 +252,8 @@ export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32,
   let popped = load<u32>(cb + PDEV_IN_FLIGHT);
   let inFlightDescs = load<u32>(cb + PDEV_IN_FLIGHT_DESCS);
   const orderHead = load<u32>(cb + PDEV_ORDER_HEAD);
+  const region = inflightRegion(cb);
+  let counter = inflightCounter(cb);
   let got: u32 = 0;
   let segAt: u32 = 0;
   let err: i32 = 0;
@@ -234,6 +277,11 @@ export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32,
     if (inFlight(shadow, id)) { store<u32>(cb + CB_DETAIL, id); err = ERR_PACKED_ID_IN_FLIGHT; break; }
     // The driver cannot have more descriptors outstanding than the ring holds (2.8).
     if (inFlightDescs + n > q) { store<u32>(cb + CB_DETAIL, slot); err = ERR_PACKED_RING_OVERRUN; break; }
+    if (region != 0) {
+      const c = packedInflightPop(cb, region, q, slot, n, id, counter);
+      if (c < 0) { err = <i32>c; break; }
+      counter = <u64>c;
+    }
     markPopped(shadow, id, n, load<u32>(rec + CHAIN_WRITE_LEN));
     if (inOrder) store<u16>(order + ((orderHead + popped) % q) * 2, id);
     popped++;
@@ -247,6 +295,7 @@ export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32,
     store<u32>(cb + PDEV_AVAIL_WRAP, wrap);
     store<u32>(cb + PDEV_IN_FLIGHT, popped);
     store<u32>(cb + PDEV_IN_FLIGHT_DESCS, inFlightDescs);
+    if (region != 0) setInflightCounter(cb, counter);
     if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) writeDeviceEvent(cb, true);
   }
   return endPop(cb, got, err);
@@ -275,8 +324,12 @@ export function packedDevicePush(cb: u32, elems: u32, n: u32): i32 {
   const bad = checkUsedRecords(shadow, q, elems, n, inOrder, order, orderHead, USED_REC_SIZE);
   if (bad >= 0) return refuse(cb, ERR_BAD_ARGUMENT, <u32>bad);
   const desc = load<u32>(cb + CB_DESC);
-  let slot = load<u32>(cb + PDEV_NEXT_USED);
-  let wrap = load<u32>(cb + PDEV_USED_WRAP);
+  const region = inflightRegion(cb);
+  if (region != 0) packedInflightRelease(cb, region, elems, n);
+  const oldSlot = load<u32>(cb + PDEV_NEXT_USED);
+  const oldWrap = load<u32>(cb + PDEV_USED_WRAP);
+  let slot = oldSlot;
+  let wrap = oldWrap;
   let firstFlagsAddr: u32 = 0;
   let firstFlags: u32 = 0;
   let groupSlot = slot;
@@ -313,9 +366,11 @@ export function packedDevicePush(cb: u32, elems: u32, n: u32): i32 {
   store<u32>(cb + PDEV_IN_FLIGHT_DESCS, load<u32>(cb + PDEV_IN_FLIGHT_DESCS) - descs);
   store<u32>(cb + PDEV_SIGNALLED, load<u32>(cb + PDEV_SIGNALLED) + descs);
   if (inOrder) store<u32>(cb + PDEV_ORDER_HEAD, (orderHead + n) % q);
+  if (region != 0) packedInflightUsed(region, slot, wrap, oldSlot, oldWrap);
   // [R6] publish the burst (release): the first used descriptor's flags go last. Pairs with
-  // [A6] in packedDriverCollect.
+  // [A6] in packedDriverCollect (and packedInflightRecover).
   atomic.store<u16>(firstFlagsAddr, firstFlags);
+  if (region != 0) packedInflightPushed(cb, region, elems, n, slot, wrap);
   return <i32>n;
 }
 
@@ -384,6 +439,8 @@ export function packedDeviceUnpop(cb: u32, chains: u32, n: u32): i32 {
     descs += <u32>load<u16>(sh + DSHADOW_NDESC);
     store<u16>(sh + DSHADOW_FLAGS, 0);
   }
+  const region = inflightRegion(cb);
+  if (region != 0) packedInflightUnpop(cb, region, chains, n);
   let slot = <i32>load<u32>(cb + PDEV_NEXT_AVAIL) - <i32>descs;
   let wrap = load<u32>(cb + PDEV_AVAIL_WRAP);
   if (slot < 0) { slot += <i32>q; wrap ^= 1; }

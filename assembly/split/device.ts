@@ -36,14 +36,20 @@ import { translateWhole, translateInto } from "../shared/regions";
 import { recordSingle } from "../shared/chain-record";
 import { endPop, checkDeviceRegions, clearDeviceState, setRegions } from "../shared/device-common";
 import { inFlight, markPopped, checkUsedRecords } from "../shared/device-shadow";
+import { inflightRegion, inflightCounter, setInflightCounter, checkInflightArea } from "../shared/inflight";
 import { usedEventAddr, availEventAddr, checkSplitAreas } from "./areas";
+import {
+  splitInflightBytes, splitInflightFormat, splitInflightPop, splitInflightBatch, splitInflightPushed,
+  splitInflightUnpop, splitInflightRecover,
+} from "./inflight";
 
 const KIND = CB_KIND_SPLIT_DEVICE;
 
 /**
  * Checks the configuration and the region table, and initialises the device side from the
  * indices the host left in SDEV_LAST_AVAIL (vhost-user's SET_VRING_BASE) and SDEV_USED_IDX:
- * writes used.flags, used.idx and avail_event. Returns 0 or ERR_BAD_CONFIG.
+ * writes used.flags, used.idx and avail_event. With an inflight region (DEV_INFLIGHT) formats it
+ * for this queue, nothing in flight (split/inflight.ts). Returns 0 or ERR_BAD_CONFIG.
  */
 export function splitDeviceReset(cb: u32): i32 {
   const rc = enterAny(cb, KIND);
@@ -51,8 +57,10 @@ export function splitDeviceReset(cb: u32): i32 {
   const q = queueSize(cb);
   if (!validQueueSize(q)) return refuse(cb, ERR_BAD_CONFIG, q);
   const shadow = load<u32>(cb + SDEV_SHADOW);
+  const region = inflightRegion(cb);
   const bad = checkSplitAreas(cb, q) || checkDeviceRegions(cb)
-    || checkShadowArea(cb, shadow, <u64>q * DSHADOW_SIZE) || checkOrderArea(cb, q, SDEV_ORDER);
+    || checkShadowArea(cb, shadow, <u64>q * DSHADOW_SIZE) || checkOrderArea(cb, q, SDEV_ORDER)
+    || (region != 0 ? checkInflightArea(cb, region, splitInflightBytes(q)) : 0);
   if (bad != 0) return bad;
 
   const lastAvail = load<u32>(cb + SDEV_LAST_AVAIL) & 0xffff;
@@ -63,6 +71,7 @@ export function splitDeviceReset(cb: u32): i32 {
   store<u32>(cb + SDEV_IN_FLIGHT, 0);
   store<u32>(cb + SDEV_ORDER_HEAD, 0);
   clearDeviceState(cb, q, shadow);
+  if (region != 0) splitInflightFormat(cb, region, q, usedIdx);
   const used = load<u32>(cb + CB_DEVICE_AREA);
   const eventIdx = hasFeature(cb, F_EVENT_IDX);
   const notify = (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0;
@@ -72,6 +81,26 @@ export function splitDeviceReset(cb: u32): i32 {
   // [R4] publish used.idx, its starting value (the fields above go with it); pairs with [A4].
   atomic.store<u16>(used + USED_IDX, usedIdx);
   return 0;
+}
+
+/**
+ * After a back-end restart, before the reset: recovers the inflight region (DEV_INFLIGHT) per
+ * vhost-user.rst "Inflight I/O tracking", "When reconnecting", and sets the start indices
+ * (SDEV_LAST_AVAIL, SDEV_USED_IDX) to where the device resumes: used.idx, with the chains that
+ * were in flight popped again in order (in-order resubmission only: split/inflight.ts). Returns
+ * how many chains were in flight, ERR_BAD_CONFIG (configuration or no region),
+ * ERR_INFLIGHT_BAD_REGION or ERR_INFLIGHT_INCONSISTENT (the indices are then left alone).
+ */
+export function splitDeviceRecoverInflight(cb: u32): i32 {
+  const rc = enterAny(cb, KIND);
+  if (rc != 0) return rc;
+  const q = queueSize(cb);
+  if (!validQueueSize(q)) return refuse(cb, ERR_BAD_CONFIG, q);
+  const region = inflightRegion(cb);
+  if (region == 0) return refuse(cb, ERR_BAD_CONFIG, 0);
+  const bad = checkSplitAreas(cb, q) || checkInflightArea(cb, region, splitInflightBytes(q));
+  if (bad != 0) return bad;
+  return splitInflightRecover(cb, q);
 }
 
 /**
@@ -211,6 +240,8 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
   const order = load<u32>(cb + SDEV_ORDER);
   const orderHead = load<u32>(cb + SDEV_ORDER_HEAD);
   const popped = load<u32>(cb + SDEV_IN_FLIGHT);
+  const region = inflightRegion(cb);
+  let counter = inflightCounter(cb);
   let got: u32 = 0;
   let segAt: u32 = 0;
   let err: i32 = 0;
@@ -224,6 +255,7 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
     const r = singleDescriptor(cb, q, head, rec, segs, segAt, maxSegs) || walkChain(cb, q, head, rec, segs, segAt, maxSegs);
     if (r < 0) { err = r; break; }
     markPopped(shadow, head, load<u16>(rec + CHAIN_DESCS), load<u32>(rec + CHAIN_WRITE_LEN));
+    if (region != 0) counter = splitInflightPop(region, head, counter);
     if (inOrder) store<u16>(order + ((orderHead + popped + got) % q) * 2, head);
     segAt += <u32>r;
     last = (last + 1) & 0xffff;
@@ -231,6 +263,7 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
   if (got > 0) {
     store<u32>(cb + SDEV_LAST_AVAIL, last);
     store<u32>(cb + SDEV_IN_FLIGHT, popped + got);
+    if (region != 0) setInflightCounter(cb, counter);
     if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) {
       // 2.7.10: ask for a kick when the driver publishes the entry at index `last`.
       // [R7] publish avail_event; pairs with [A7] in splitDriverKickNeeded.
@@ -264,6 +297,8 @@ export function splitDevicePush(cb: u32, elems: u32, n: u32): i32 {
   if (bad >= 0) return refuse(cb, ERR_BAD_ARGUMENT, <u32>bad);
   const used = load<u32>(cb + CB_DEVICE_AREA);
   const ring = used + USED_RING;
+  const region = inflightRegion(cb);
+  if (region != 0) splitInflightBatch(region, elems, n);
   let u = load<u32>(cb + SDEV_USED_IDX);
   if (!inOrder) {
     // A used record has the layout of a used element, so copy in at most two runs (before and
@@ -296,8 +331,9 @@ export function splitDevicePush(cb: u32, elems: u32, n: u32): i32 {
   store<u32>(cb + SDEV_USED_IDX, u);
   store<u32>(cb + SDEV_IN_FLIGHT, popped - n);
   // [R4] publish used.idx (release): 2.7.8.2 wants len (and the data) written before the index
-  // moves. Pairs with [A4] in splitDriverCollect.
+  // moves. Pairs with [A4] in splitDriverCollect (and splitInflightRecover).
   atomic.store<u16>(used + USED_IDX, u);
+  if (region != 0) splitInflightPushed(region, elems, n, u);
   return <i32>n;
 }
 
@@ -380,6 +416,8 @@ export function splitDeviceUnpop(cb: u32, chains: u32, n: u32): i32 {
   for (let i: u32 = 0; i < n; i++) {
     store<u16>(shadow + load<u32>(chains + i * CHAIN_SIZE + CHAIN_ID) * DSHADOW_SIZE + DSHADOW_FLAGS, 0);
   }
+  const region = inflightRegion(cb);
+  if (region != 0) splitInflightUnpop(cb, region, chains, n);
   store<u32>(cb + SDEV_LAST_AVAIL, (load<u32>(cb + SDEV_LAST_AVAIL) - n) & 0xffff);
   store<u32>(cb + SDEV_IN_FLIGHT, popped - n);
   return <i32>n;

@@ -2,6 +2,7 @@
 // the split handles (split.ts), so callers switch layouts with one option.
 import * as Q from '../../assembly/layout/queue.js';
 import * as P from '../../assembly/layout/packed.js';
+import * as I from '../../assembly/layout/inflight.js';
 import { has, RING_FEATURES } from '../features.js';
 import type { RingAreas, RingPosition } from './queue-side.js';
 import { DriverHandle, DeviceHandle, checkIndirectMax, type DriverOps, type DeviceOps, type DriverHandleOptions, type DeviceHandleOptions } from './queue-handles.js';
@@ -71,26 +72,39 @@ const packedDeviceOps = (e: Engine): DeviceOps => ({
   reset: e.exports.packedDeviceReset, setRegions: e.exports.packedDeviceSetRegions, pop: e.exports.packedDevicePop,
   push: e.exports.packedDevicePush, interruptNeeded: e.exports.packedDeviceInterruptNeeded,
   enableNotify: e.exports.packedDeviceEnableNotify, disableNotify: e.exports.packedDeviceDisableNotify,
-  inFlightField: Q.PDEV_IN_FLIGHT,
+  recoverInflight: e.exports.packedDeviceRecoverInflight, inFlightField: Q.PDEV_IN_FLIGHT,
 });
 
 /** The device side of a packed ring. */
 export class PackedDevice extends DeviceHandle {
-  private readonly startAvail: number;
-  private readonly startWrap: number;
-  private readonly startUsed: number;
-  private readonly startUsedWrap: number;
+  private startAvail: number;
+  private startWrap: number;
+  private startUsed: number;
+  private startUsedWrap: number;
 
   constructor(engine: Engine, plan: MemoryPlan, ring: RingAreas, opts: PackedDeviceOptions = {}) {
     super(engine, plan, ring, opts, packedDeviceOps(engine));
     const n = ring.queueSize;
     this.set(Q.PDEV_SHADOW, this.reserve(plan, n * Q.DSHADOW_SIZE, 64, 'packed device shadow'));
     if (has(opts.features ?? 0n, RING_FEATURES.IN_ORDER)) this.set(Q.PDEV_ORDER, this.reserve(plan, n * 2, 64, 'packed device order'));
+    if (opts.inflight) this.set(Q.PDEV_INFLIGHT_HEADS, this.reserve(plan, n * I.IHEAD_SIZE, 64, 'packed inflight heads'));
     this.startAvail = opts.nextAvail ?? 0;
     this.startWrap = opts.availWrapCounter ?? 1;
     this.startUsed = opts.nextUsed ?? this.startAvail;
     this.startUsedWrap = opts.usedWrapCounter ?? this.startWrap;
+    this.resumeInflight(opts.inflight);
     this.reset();
+  }
+
+  protected override get start(): RingPosition {
+    return { nextAvail: this.startAvail, availWrap: this.startWrap, nextUsed: this.startUsed, usedWrap: this.startUsedWrap };
+  }
+
+  protected override set start(p: RingPosition) {
+    this.startAvail = p.nextAvail;
+    this.startWrap = p.availWrap;
+    this.startUsed = p.nextUsed;
+    this.startUsedWrap = p.usedWrap;
   }
 
   protected override prepareReset(): void {

@@ -9,6 +9,7 @@ import type { FeatureSet } from '../features.js';
 import type { Engine } from '../engine.js';
 import type { MemoryPlan } from '../memory.js';
 import type { ChainBatch, UsedBatch } from './batch.js';
+import type { InflightOptions, InflightRecovery } from './inflight.js';
 
 type Op1 = (cb: number) => number;
 
@@ -37,6 +38,8 @@ export interface DeviceOps extends SideOps {
   interruptNeeded: Op1;
   enableNotify: Op1;
   disableNotify: Op1;
+  /** Inflight I/O tracking: recovers the region and writes the position to resume at (before the reset). */
+  recoverInflight: Op1;
   inFlightField: number;
 }
 
@@ -102,12 +105,15 @@ export interface DeviceHandleOptions {
   maxChain?: number;
   /** Ask for kicks from the start (default false: polling). */
   notify?: boolean;
+  /** Inflight I/O tracking (vhost-user.rst "Inflight I/O tracking") into this region; none by default. */
+  inflight?: InflightOptions;
 }
 
 /** The device side: pops available chains and returns them used. */
 export abstract class DeviceHandle extends QueueSide<DeviceOps> implements DeviceQueue {
   abstract position(): RingPosition;
   private readonly regionTable: RegionTable;
+  private recovery: InflightRecovery | undefined;
 
   protected constructor(engine: Engine, plan: MemoryPlan, areas: RingAreas, opts: DeviceHandleOptions, ops: DeviceOps) {
     super(engine, plan, areas, ops, opts.features ?? 0n);
@@ -117,6 +123,28 @@ export abstract class DeviceHandle extends QueueSide<DeviceOps> implements Devic
     this.set(Q.DEV_NUM_REGIONS, this.regionTable.length);
     this.set(Q.DEV_MAX_CHAIN, opts.maxChain ?? 0);
     this.set(Q.CB_OPTIONS, opts.notify ? Q.CB_OPT_NOTIFY : 0);
+    this.set(Q.DEV_INFLIGHT, opts.inflight?.region ?? 0);
+  }
+
+  /** The start position the next reset takes (the layout's start fields). */
+  protected abstract get start(): RingPosition;
+  protected abstract set start(p: RingPosition);
+
+  /**
+   * With `inflight.resume`: recovers the region (the block and private areas set up) and makes
+   * the position it names the start. Call before the first reset.
+   */
+  protected resumeInflight(o: InflightOptions | undefined): void {
+    if (!o?.resume) return;
+    const from = this.start;
+    const inflight = this.call(this.ops.recoverInflight(this.cb), 'inflight recovery');
+    this.start = this.position();
+    this.recovery = { inflight, from, to: this.start };
+  }
+
+  /** What the region said when the device resumed from it (undefined: it did not). */
+  get recovered(): InflightRecovery | undefined {
+    return this.recovery;
   }
 
   /** Replaces the region table (queue stopped). If the engine refuses it, the old one stays. */

@@ -198,4 +198,6 @@ export interface DeviceQueue {
   disableNotify(): void;
   /** Where the device is in its ring (what a stopped vhost-user vring reports). */
   position(): RingPosition;
+  /** What its inflight region said when it resumed from one (undefined: it did not). */
+  readonly recovered: import('./inflight.js').InflightRecovery | undefined;
 }

@@ -90,14 +90,14 @@ const splitDeviceOps = (e: Engine): DeviceOps => ({
   reset: e.exports.splitDeviceReset, setRegions: e.exports.splitDeviceSetRegions, pop: e.exports.splitDevicePop,
   push: e.exports.splitDevicePush, interruptNeeded: e.exports.splitDeviceInterruptNeeded,
   enableNotify: e.exports.splitDeviceEnableNotify, disableNotify: e.exports.splitDeviceDisableNotify,
-  inFlightField: Q.SDEV_IN_FLIGHT,
+  recoverInflight: e.exports.splitDeviceRecoverInflight, inFlightField: Q.SDEV_IN_FLIGHT,
 });
 
 /** The device side of a split ring. */
 export class SplitDevice extends DeviceHandle {
   readonly ring: SplitRingAddrs;
-  private readonly startIdx: number;
-  private readonly startUsed: number;
+  private startIdx: number;
+  private startUsed: number;
 
   constructor(engine: Engine, plan: MemoryPlan, ring: SplitRingAddrs, opts: SplitDeviceOptions = {}) {
     super(engine, plan, ring, opts, splitDeviceOps(engine));
@@ -107,12 +107,22 @@ export class SplitDevice extends DeviceHandle {
     if (has(opts.features ?? 0n, RING_FEATURES.IN_ORDER)) this.set(Q.SDEV_ORDER, this.reserve(plan, n * 2, 64, 'split device order'));
     this.startIdx = (opts.startIdx ?? 0) & 0xffff;
     this.startUsed = (opts.usedIdx ?? this.startIdx) & 0xffff;
+    this.resumeInflight(opts.inflight);
     this.reset();
   }
 
   protected override prepareReset(): void {
     this.set(Q.SDEV_LAST_AVAIL, this.startIdx);
     this.set(Q.SDEV_USED_IDX, this.startUsed);
+  }
+
+  protected override get start(): RingPosition {
+    return { nextAvail: this.startIdx, availWrap: 0, nextUsed: this.startUsed, usedWrap: 0 };
+  }
+
+  protected override set start(p: RingPosition) {
+    this.startIdx = p.nextAvail & 0xffff;
+    this.startUsed = p.nextUsed & 0xffff;
   }
 
   get lastAvailIdx(): number { return this.get(Q.SDEV_LAST_AVAIL); }
