@@ -480,7 +480,9 @@ export class Drafter {
         // Fds with a request that takes none, or the wrong number with one that takes some.
         const extra: FdSpec[] = Array.from({ length: 1 + rng.below(2) }, () => ({ kind: rng.pick(ANY_KIND) }));
         dr.fds = [...dr.fds, ...extra];
-        return known ? ends('extra-fds') : Object.assign(dr, { mutation: 'extra-fds' });
+        // REM_MEM_REG may come with the region's fd (QEMU sends it) or without.
+        const fine = !known || (dr.request === R.REM_MEM_REG && dr.fds.length <= 1);
+        return fine ? Object.assign(dr, { mutation: 'extra-fds' }) : ends('extra-fds');
       }
       case 4: {
         if (!TAKES_FDS.has(dr.request) || dr.fds.length === 0) return dr;

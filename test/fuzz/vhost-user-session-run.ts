@@ -16,7 +16,7 @@ import { ftruncateSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryPlan } from '../../src/index.js';
-import { mappings } from '../../src/native/index.js';
+import { mappings, type Mapping } from '../../src/native/index.js';
 import * as P from '../../src/vhost-user/protocol.js';
 import { encode, readU64, type Message } from '../../src/vhost-user/message.js';
 import { BACKEND_PROTOCOL_FEATURES } from '../../src/vhost-user/backend.js';
@@ -124,6 +124,8 @@ const mayEnd = (dr: Sent): boolean => dr.expect === 'end' || (!dr.needAck && (dr
 const mustEnd = (dr: Sent): boolean => dr.expect === 'end' || (!dr.needAck && dr.expect === 'nack');
 
 class Failure extends Error {}
+
+const MEMORY_REQUESTS: ReadonlySet<number> = new Set([R.SET_MEM_TABLE, R.ADD_MEM_REG, R.REM_MEM_REG]);
 
 /** VIRTQUEUE_FUZZ_VERBOSE=1 prints every message sent and the back-end's log of each session (for replaying one seed). */
 const verbose = process.env.VIRTQUEUE_FUZZ_VERBOSE === '1';
@@ -301,6 +303,9 @@ class Session {
     const header = bytes.subarray(0, P.HEADER_SIZE);
     const size = (n: number): void => new DataView(header.buffer, header.byteOffset).setUint32(P.HDR_SIZE, n, true);
     const reply = !this.desynced && wantsReply(dr, this.model.replyAck);
+    // The guest memory mapped before a memory request the back-end has all it was sent before.
+    const memoryBefore = MEMORY_REQUESTS.has(dr.request) && reply && this.inflight.length === 0 && !this.held
+      ? mappings(this.srv.rig.memory) : undefined;
     this.ops++;
     try {
       // A batched message goes out with the next one (neither has fds or waits for a reply).
@@ -375,7 +380,9 @@ class Session {
       this.fail(`no reply to ${this.describe(dr)} within ${DEADLINE_MS} ms (a hang)`);
     }
     if (m === undefined) return this.endedWhile(dr);
-    this.features.add(`${label(dr)}:${this.checkReply(dr, m)}`);
+    const outcome = this.checkReply(dr, m);
+    if (memoryBefore) this.checkMemory(dr, outcome, memoryBefore);
+    this.features.add(`${label(dr)}:${outcome}`);
     this.inflight = [];
     this.logMark = this.log.length;
   }
@@ -470,6 +477,36 @@ class Session {
     if (dr.expect === 'ack0') this.fail(`${what} was refused: ${refusals.join(' | ') || '(nothing logged)'}`);
     if (refusals.length === 0) this.fail(`${what} was refused with nothing in the log saying why`);
     return `ack1:${reasonClass(refusals[0].replace(/^\S+: (failed|refused): /, ''))}`;
+  }
+
+  /**
+   * After an acked memory request: a refused one changed nothing mapped (a SET_MEM_TABLE that
+   * fails while mapping leaves nothing mapped: guest-memory.ts, all or nothing); SET_MEM_TABLE
+   * carried out maps exactly its regions; ADD_MEM_REG adds at most one, REM_MEM_REG removes at
+   * most one (a region added again is counted, not mapped twice).
+   */
+  private checkMemory(dr: Sent, outcome: string, before: Mapping[]): void {
+    // Memory that shrank ends the session whenever the guard's fault is delivered (unmapping it all).
+    if (this.shrunk) return;
+    const after = mappings(this.srv.rig.memory);
+    const key = (ms: Mapping[]): string => JSON.stringify(ms.map((x) => [x.offset, x.length, x.fdOffset]).sort((a, b) => a[0] - b[0]));
+    const what = this.describe(dr);
+    if (outcome.startsWith('ack1')) {
+      if (key(after) === key(before)) return;
+      if (dr.request === R.SET_MEM_TABLE && after.length === 0 && /mapping region/.test(outcome)) return;
+      this.fail(`${what} was refused (${outcome}) but guest memory changed: ${key(before)} -> ${key(after)}`);
+    }
+    if (outcome !== 'ack0') return;
+    if (dr.request === R.SET_MEM_TABLE) {
+      const v = new DataView(dr.payload.buffer, dr.payload.byteOffset);
+      const sizes = Array.from({ length: v.getUint32(0, true) }, (_, i) => Number(v.getBigUint64(P.MEM_HEADER + i * P.REGION_SIZE + P.REGION_LEN, true)));
+      if (JSON.stringify(after.map((x) => x.length).sort()) !== JSON.stringify(sizes.sort())) {
+        this.fail(`${what} was carried out but the mappings are ${key(after)}`);
+      }
+    } else {
+      const d = after.length - before.length;
+      if (d !== 0 && d !== (dr.request === R.ADD_MEM_REG ? 1 : -1)) this.fail(`${what} was carried out but the mappings went ${key(before)} -> ${key(after)}`);
+    }
   }
 
   /** Ends a session that is still going: it must still answer GET_QUEUE_NUM (or have a reason to have ended). */
