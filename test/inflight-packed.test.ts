@@ -1,0 +1,367 @@
+// Inflight I/O tracking on the packed device (vhost-user.rst "Inflight I/O tracking", packed
+// virtqueue): the region bytes after each pop, push and unpop follow the spec's rules (free
+// list, head entries, descriptor copies, used_idx and its old copy), and a new device resuming
+// from the region of one that "died" at each point of a push (before its flags were written,
+// after, before any push) resumes at the committed used position and pops again exactly the
+// buffers the driver has not got back; the slots a dying push had begun to overwrite are written
+// back from the copies. Lists of several descriptors, a queue size that is not a power of two,
+// wrap counters flipping. Regions that cannot be resumed in order are refused.
+import { describe, expect, it } from 'vitest';
+import {
+  createSharedMemory, MemoryPlan, ChainBatch, UsedBatch, PackedDriver, PackedDevice, allocPackedRing,
+  VirtqueueError, RING_FEATURES, type FeatureSet,
+} from '../src/index.js';
+import { loadEngine } from '../src/node.js';
+import { inflightRegionSize } from '../src/virtqueue/inflight.js';
+import * as P from '../assembly/layout/packed.js';
+import * as I from '../assembly/layout/inflight.js';
+import * as B from '../assembly/layout/batch.js';
+import { readPackedRegion, packedEntry, packedFreeList, type PackedRegion } from './helpers/inflight-region.js';
+
+const Q = 10;
+
+/** The head entries in flight, oldest first. */
+const headsByCounter = (r: PackedRegion): number[] =>
+  r.desc.map((e, i) => [e, i] as const).filter(([e]) => e.inflight === 1).sort(([a], [b]) => Number(a.counter - b.counter)).map(([, i]) => i);
+
+/** A packed ring of Q slots, a driver, and a region to track into. Token t has 1 + t % 3 descriptors. */
+function world(features: FeatureSet = 0n) {
+  const memory = createSharedMemory(4 << 20);
+  const engine = loadEngine(memory);
+  const plan = new MemoryPlan(memory);
+  const ring = allocPackedRing(plan, Q);
+  const region = plan.alloc(inflightRegionSize('packed', Q), 64, 'inflight region');
+  const buffers = plan.alloc(64 * 512, 64);
+  const driver = new PackedDriver(engine, plan, ring, { features });
+  const add = new ChainBatch(engine, plan, Q, 3 * Q);
+  const popped = new ChainBatch(engine, plan, Q, 3 * Q);
+  const used = new UsedBatch(engine, plan, Q);
+  const got = new UsedBatch(engine, plan, Q);
+  const descsOf = (t: number): number => 1 + (t % 3);
+  const device = (opts: { resume?: boolean; nextAvail?: number; availWrapCounter?: number } = {}): PackedDevice => new PackedDevice(engine, plan, ring, {
+    features, inflight: { region, resume: opts.resume }, nextAvail: opts.nextAvail ?? 0, availWrapCounter: opts.availWrapCounter ?? 1,
+  });
+  const r = (): PackedRegion => readPackedRegion(engine.view, region, Q);
+  /** Offers tokens (a readable header then writable buffers); returns how many the ring took. */
+  const offer = (tokens: number[]): number => {
+    add.clear();
+    for (const t of tokens) {
+      const at = buffers + (t % 64) * 512;
+      add.begin(t);
+      add.read(at, 12);
+      for (let k = 1; k < descsOf(t); k++) add.write(at + 64 * k, 64);
+      add.end();
+    }
+    return driver.add(add);
+  };
+  /** Pops; returns [buffer id, write length] of each. */
+  const pop = (d: PackedDevice, max = Q): [number, number][] => {
+    const n = d.pop(popped, max);
+    return Array.from({ length: n }, (_, i) => [popped.id(i), popped.writeLen(i)]);
+  };
+  const push = (d: PackedDevice, ids: [number, number][]): void => {
+    used.clear();
+    for (const [id, len] of ids) used.push(id, len);
+    d.push(used);
+  };
+  const collect = (): number[] => {
+    const n = driver.collect(got);
+    return Array.from({ length: n }, (_, i) => got.id(i));
+  };
+  const ringBytes = (): Uint8Array => engine.u8.slice(ring.desc, ring.desc + Q * P.PDESC_SIZE);
+  return { engine, ring, region, driver, device, offer, pop, push, collect, r, ringBytes, popped, descsOf };
+}
+
+describe('packed inflight region: the spec\'s rules at each step', () => {
+  it('reset formats it: version 1, desc_num, every entry free (next = i + 1), used_idx at the start with its wrap counter', () => {
+    const w = world();
+    w.engine.u8.fill(0x5a, w.region, w.region + inflightRegionSize('packed', Q));
+    w.device({ nextAvail: 3, availWrapCounter: 0 });
+    const r = w.r();
+    expect([r.version, r.descNum, r.freeHead, r.oldFreeHead]).toEqual([1, Q, 0, 0]);
+    expect([r.usedIdx, r.oldUsedIdx, r.usedWrap, r.oldUsedWrap]).toEqual([3, 3, 0, 0]);
+    expect(r.desc.map((e) => e.next)).toEqual(Array.from({ length: Q }, (_, i) => i + 1));
+    expect(r.desc.every((e) => e.inflight === 0)).toBe(true);
+  });
+
+  it('pop: each list takes entries from the free list (head: num, last, counter, inflight), with a copy of every descriptor', () => {
+    const w = world();
+    const d = w.device();
+    expect(w.offer([0, 1, 2])).toBe(3); // 1, 2 and 3 descriptors: slots 0, 1-2, 3-5
+    const before = w.ringBytes();
+    const got = w.pop(d);
+    expect(got.map(([id]) => id)).toHaveLength(3);
+    const r = w.r();
+    // Entries 0..5 in free-list order: head entries 0, 1 and 3.
+    expect([r.freeHead, r.oldFreeHead]).toEqual([6, 6]);
+    const heads = [0, 1, 3];
+    heads.forEach((h, k) => {
+      expect(r.desc[h].inflight).toBe(1);
+      expect(r.desc[h].counter).toBe(BigInt(k));
+      expect(r.desc[h].num).toBe(k + 1);
+      expect(r.desc[h].last).toBe(h + k);
+    });
+    expect(r.desc.filter((e) => e.inflight === 1)).toHaveLength(3);
+    // Entry j holds the descriptor of slot j, as popped.
+    const v = new DataView(before.buffer);
+    for (let j = 0; j < 6; j++) {
+      const s = j * P.PDESC_SIZE;
+      expect([r.desc[j].addr, r.desc[j].len, r.desc[j].id, r.desc[j].flags]).toEqual([
+        v.getBigUint64(s + P.PDESC_ADDR, true), v.getUint32(s + P.PDESC_LEN, true), v.getUint16(s + P.PDESC_ID, true), v.getUint16(s + P.PDESC_FLAGS, true),
+      ]);
+    }
+    // The last copy of each list carries the buffer id.
+    heads.forEach((h, k) => expect(r.desc[r.desc[h].last].id).toBe(got[k][0]));
+  });
+
+  it('push: entries back on the free list (head first), used_idx and old_used_idx past the batch, nothing in flight', () => {
+    const w = world();
+    const d = w.device();
+    w.offer([0, 1, 2]);
+    const got = w.pop(d);
+    w.push(d, [got[1], got[0]]); // out of order: the spec's free list does not care
+    const r = w.r();
+    // Steps 1-4 for got[1] (entries 1-2) then got[0] (entry 0): free_head = 0 -> 0's last (0) -> 1 -> 2 -> 6.
+    expect(r.freeHead).toBe(0);
+    expect(packedFreeList(r)).toEqual([0, 1, 2, 6, 7, 8, 9]);
+    expect(r.oldFreeHead).toBe(r.freeHead);
+    expect([r.usedIdx, r.oldUsedIdx, r.usedWrap, r.oldUsedWrap]).toEqual([3, 3, 1, 1]);
+    expect([r.desc[0].inflight, r.desc[1].inflight, r.desc[3].inflight]).toEqual([0, 0, 1]);
+  });
+
+  it('unpop: the buffers given back leave no entry in flight and their entries are free again; the counter goes back', () => {
+    const w = world();
+    const d = w.device();
+    w.offer([0, 1, 2]);
+    const got = w.pop(d);
+    w.engine.exports.packedDeviceUnpop(d.cb, w.popped.chainsPtr + 1 * B.CHAIN_SIZE, 2);
+    let r = w.r();
+    expect(r.desc.filter((e) => e.inflight === 1).map((e) => e.counter)).toEqual([0n]);
+    expect(packedFreeList(r).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const again = w.pop(d);
+    expect(again).toEqual(got.slice(1));
+    r = w.r();
+    expect(r.desc.filter((e) => e.inflight === 1).map((e) => e.counter).sort()).toEqual([0n, 1n, 2n]);
+  });
+});
+
+describe('packed inflight region: a new device resumes where the old one died', () => {
+  /** Runs the ring until every token offered came back to the driver, each exactly once. */
+  function finish(w: ReturnType<typeof world>, d: PackedDevice, offered: number[], already: number[]): void {
+    const back = [...already];
+    for (let round = 0; round < 6; round++) {
+      const ids = w.pop(d);
+      if (ids.length > 0) w.push(d, ids);
+      back.push(...w.collect());
+    }
+    expect([...back].sort((a, b) => a - b)).toEqual([...offered].sort((a, b) => a - b));
+  }
+
+  /** Runs `rounds` of offer / pop / push / collect so that the wrap counters flip. */
+  function warm(w: ReturnType<typeof world>, d: PackedDevice, rounds: number): void {
+    let t = 100;
+    for (let i = 0; i < rounds; i++) {
+      const toks = [t++, t++];
+      w.offer(toks);
+      w.push(d, w.pop(d));
+      expect(w.collect().sort()).toEqual(toks);
+    }
+  }
+
+  it('died with buffers popped and none pushed: the stale base the front-end resends is replaced by the committed position', () => {
+    const w = world();
+    const d1 = w.device();
+    warm(w, d1, 4); // 17 descriptors: past the end of the ring once
+    const at = d1.position();
+    expect(at.usedWrap).toBe(0);
+    expect(w.offer([0, 1, 2])).toBe(3);
+    const got = w.pop(d1);
+    // QEMU resends the position of the session start: slot 0, wrap 1.
+    const d2 = w.device({ resume: true, nextAvail: 0, availWrapCounter: 1 });
+    expect(d2.recovered).toEqual({
+      inflight: 3, from: { nextAvail: 0, availWrap: 1, nextUsed: 0, usedWrap: 1 }, to: { nextAvail: at.nextUsed, availWrap: 0, nextUsed: at.nextUsed, usedWrap: 0 },
+    });
+    const again = w.pop(d2);
+    expect(again).toEqual(got);
+    w.push(d2, again);
+    finish(w, d2, [0, 1, 2], []);
+  });
+
+  it('died after a whole push: resumes past it', () => {
+    const w = world();
+    const d1 = w.device();
+    w.offer([0, 1, 2, 3]);
+    const got = w.pop(d1);
+    w.push(d1, got.slice(0, 2));
+    const back = w.collect();
+    expect(back).toEqual([0, 1]);
+    const d2 = w.device({ resume: true });
+    expect(d2.recovered?.inflight).toBe(2);
+    expect(d2.recovered?.to).toEqual({ nextAvail: 3, availWrap: 1, nextUsed: 3, usedWrap: 1 });
+    const again = w.pop(d2);
+    expect(again).toEqual(got.slice(2));
+    w.push(d2, again);
+    finish(w, d2, [0, 1, 2, 3], back);
+  });
+
+  for (const [name, features] of [['', 0n], [' (IN_ORDER: one used descriptor for the batch)', RING_FEATURES.IN_ORDER]] as const) {
+    it(`died during a push before its flags were written: rolled back, the overwritten slots written back from the copies${name}`, () => {
+      const w = world(features);
+      const d1 = w.device();
+      warm(w, d1, 3);
+      expect(w.offer([0, 1, 2, 3])).toBe(4);
+      const got = w.pop(d1);
+      const ringBefore = w.ringBytes();
+      const regionBefore = w.r();
+      const from = d1.position();
+      // The whole push, with the lengths written: then undo what had not happened yet when it died.
+      w.push(d1, got.slice(0, 3).map(([id]) => [id, 7]));
+      const after = d1.position();
+      const v = w.engine.view;
+      // Its first used descriptor's flags (the publish) never written: as they were.
+      const first = w.ring.desc + from.nextUsed * P.PDESC_SIZE + P.PDESC_FLAGS;
+      v.setUint16(first, new DataView(ringBefore.buffer).getUint16(from.nextUsed * P.PDESC_SIZE + P.PDESC_FLAGS, true), true);
+      // Region: step 5 done (used_idx moved), steps 7 and 8 not (heads in flight, old_* behind).
+      v.setBigUint64(w.region + I.IPACKED_USED_WORD,
+        BigInt(after.nextUsed) | (BigInt(from.nextUsed) << 16n) | (BigInt(after.usedWrap) << 32n) | (BigInt(from.usedWrap) << 40n), true);
+      for (const h of headsByCounter(regionBefore).slice(0, 3)) v.setUint8(packedEntry(w.region, h) + I.IPACKED_D_INFLIGHT, 1);
+      v.setUint16(w.region + I.IPACKED_OLD_FREE_HEAD, regionBefore.oldFreeHead, true);
+      expect(w.collect()).toEqual([]); // the driver saw nothing
+      expect(w.ringBytes()).not.toEqual(ringBefore);
+
+      const d2 = w.device({ resume: true });
+      expect(d2.recovered?.inflight).toBe(4);
+      expect(d2.recovered?.to).toEqual({ nextAvail: from.nextUsed, availWrap: from.usedWrap, nextUsed: from.nextUsed, usedWrap: from.usedWrap });
+      expect(w.ringBytes()).toEqual(ringBefore);
+      // Popped again with their original lengths.
+      const again = w.pop(d2);
+      expect(again).toEqual(got);
+      w.push(d2, again);
+      finish(w, d2, [0, 1, 2, 3], []);
+    });
+  }
+
+  it('died during a push after its flags were written: committed, those buffers are not popped again', () => {
+    const w = world();
+    const d1 = w.device();
+    warm(w, d1, 4);
+    w.offer([0, 1, 2, 3]);
+    const got = w.pop(d1);
+    const regionBefore = w.r();
+    const from = d1.position();
+    w.push(d1, got.slice(0, 2));
+    const after = d1.position();
+    const v = w.engine.view;
+    // Steps 7 and 8 not done: the two heads still in flight, old_* behind.
+    for (const h of headsByCounter(regionBefore).slice(0, 2)) v.setUint8(packedEntry(w.region, h) + I.IPACKED_D_INFLIGHT, 1);
+    v.setUint16(w.region + I.IPACKED_OLD_FREE_HEAD, regionBefore.oldFreeHead, true);
+    v.setBigUint64(w.region + I.IPACKED_USED_WORD,
+      BigInt(after.nextUsed) | (BigInt(from.nextUsed) << 16n) | (BigInt(after.usedWrap) << 32n) | (BigInt(from.usedWrap) << 40n), true);
+    const back = w.collect();
+    expect(back).toEqual([0, 1]);
+    const d2 = w.device({ resume: true });
+    expect(d2.recovered?.inflight).toBe(2);
+    expect(d2.recovered?.to).toEqual({ nextAvail: after.nextUsed, availWrap: after.usedWrap, nextUsed: after.nextUsed, usedWrap: after.usedWrap });
+    const again = w.pop(d2);
+    expect(again).toEqual(got.slice(2));
+    w.push(d2, again);
+    finish(w, d2, [0, 1, 2, 3], back);
+  });
+
+  it('died in the middle of recording a pop: the half-recorded list is not in flight, and is popped again', () => {
+    const w = world();
+    const d1 = w.device();
+    w.offer([0, 1]);
+    const got = w.pop(d1);
+    // The second list's head entry lost its inflight mark (it is stored last).
+    const r = w.r();
+    const second = r.desc.findIndex((e) => e.inflight === 1 && e.counter === 1n);
+    w.engine.view.setUint8(packedEntry(w.region, second) + I.IPACKED_D_INFLIGHT, 0);
+    const d2 = w.device({ resume: true });
+    expect(d2.recovered?.inflight).toBe(1);
+    expect(w.pop(d2)).toEqual(got);
+  });
+});
+
+describe('packed inflight region: refused when it cannot be resumed in order (vhost-user.rst "Inflight I/O tracking")', () => {
+  function refused(w: ReturnType<typeof world>, name: string): VirtqueueError {
+    const ring = w.ringBytes();
+    let err: unknown;
+    try {
+      w.device({ resume: true });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(VirtqueueError);
+    const e = err as VirtqueueError;
+    expect(e.info.name).toBe(name);
+    expect(e.message).toContain('vhost-user.rst "Inflight I/O tracking"');
+    expect(w.ringBytes()).toEqual(ring); // nothing written back
+    return e;
+  }
+
+  function popped(w: ReturnType<typeof world>): [number, number][] {
+    const d1 = w.device();
+    w.offer([0, 1, 2]);
+    return w.pop(d1);
+  }
+
+  it('version 0 and a desc_num that is not the Queue Size', () => {
+    const w = world();
+    refused(w, 'INFLIGHT_BAD_REGION');
+    popped(w);
+    w.engine.view.setUint16(w.region + I.INFLIGHT_DESC_NUM, 11, true);
+    expect(refused(w, 'INFLIGHT_BAD_REGION').detail).toBe(11);
+  });
+
+  it('out-of-order completion: a later buffer used while an earlier one is in flight', () => {
+    const w = world();
+    const d1 = w.device();
+    w.offer([0, 1, 2]);
+    const got = w.pop(d1);
+    w.push(d1, [got[2]]);
+    expect(refused(w, 'INFLIGHT_INCONSISTENT').message).toMatch(/out-of-order resubmission is not implemented/);
+  });
+
+  it('counters with a gap; a copy that is not the ring\'s descriptor; a list whose num runs past the ring; used_idx out of range', () => {
+    const v = (w: ReturnType<typeof world>) => w.engine.view;
+    let w = world();
+    popped(w);
+    v(w).setBigUint64(packedEntry(w.region, 3) + I.IPACKED_D_COUNTER, 9n, true);
+    refused(w, 'INFLIGHT_INCONSISTENT');
+
+    w = world();
+    popped(w);
+    v(w).setUint32(packedEntry(w.region, 4) + I.IPACKED_D_LEN, 4096, true);
+    expect(refused(w, 'INFLIGHT_INCONSISTENT').detail).toBe(4);
+
+    w = world();
+    popped(w);
+    v(w).setUint16(packedEntry(w.region, 3) + I.IPACKED_D_NUM, Q, true);
+    refused(w, 'INFLIGHT_INCONSISTENT');
+
+    w = world();
+    popped(w);
+    v(w).setUint16(w.region + I.IPACKED_OLD_USED_IDX, Q, true);
+    v(w).setUint16(w.region + I.IPACKED_USED_IDX, Q, true);
+    refused(w, 'INFLIGHT_INCONSISTENT');
+  });
+
+  it('pop with a free list naming an entry out of range: the queue is broken (INFLIGHT_INDEX), nothing marked in flight', () => {
+    const w = world();
+    const d = w.device();
+    w.engine.view.setUint16(w.region + I.IPACKED_OLD_FREE_HEAD, 0x7fff, true);
+    w.offer([0]);
+    let err: unknown;
+    try {
+      w.pop(d);
+    } catch (e) {
+      err = e;
+    }
+    expect((err as VirtqueueError).info.name).toBe('INFLIGHT_INDEX');
+    expect((err as VirtqueueError).detail).toBe(0x7fff);
+    expect(d.broken).toBe(true);
+    expect(d.inFlight).toBe(0);
+    expect(w.r().desc.every((e) => e.inflight === 0)).toBe(true);
+  });
+});
