@@ -125,6 +125,10 @@ export class FrontEndModel {
   regions: MemRegion[] = [];
   /** Each vring's last Queue Size sent. */
   nums: number[] = [];
+  /** Each vring's SET_VRING_BASE carried out (undefined: none since the start or a reset). */
+  bases: (number | undefined)[] = [];
+  /** RING_PACKED was negotiated at some point (ring bases are then encoded per layout). */
+  everPacked = false;
   /** Slots for regions never announced before (guest and user addresses nobody used). */
   private fresh = 16;
 
@@ -141,6 +145,7 @@ export class FrontEndModel {
   }
 
   reset(): void {
+    this.bases = [];
     this.features = 0n;
     this.featuresSet = false;
     this.status = [0];
@@ -205,7 +210,11 @@ export class Drafter {
         }
         const v = this.features();
         const samePacking = !m.featuresSet || ((v ^ m.features) & FEATURES.RING_PACKED) === 0n;
-        return this.d(request, u64Payload(v), samePacking ? 'ack0' : 'any', { apply: (x) => { x.features = v; x.featuresSet = true; } });
+        return this.d(request, u64Payload(v), samePacking ? 'ack0' : 'any', { apply: (x) => {
+          x.features = v;
+          x.featuresSet = true;
+          x.everPacked ||= (v & FEATURES.RING_PACKED) !== 0n;
+        } });
       }
       case R.SET_PROTOCOL_FEATURES: {
         if (mutate) {
@@ -237,8 +246,11 @@ export class Drafter {
       case R.SET_VRING_BASE: {
         const i = this.vring;
         if (mutate && rng.chance(0.4)) return this.d(request, statePayload(this.badVring(), 0), 'nack', { mutation: 'vring-out-of-range' });
-        const fresh = env.traffic?.layout === 'packed' || m.packed ? 0x8000_8000 : 0;
-        return this.d(request, statePayload(i, mutate ? rng.edgy(32) : fresh), 'any', mutate ? { mutation: 'base-edge' } : {});
+        // Split rings resume anywhere (a front-end migrated or restarted); traffic starts at 0.
+        const packed = env.traffic?.layout === 'packed' || m.packed;
+        const start = packed ? 0x8000_8000 : env.traffic || rng.chance(0.5) ? 0 : rng.below(0x10000);
+        const v = mutate ? rng.edgy(32) : start;
+        return this.d(request, statePayload(i, v), 'any', { mutation: mutate ? 'base-edge' : undefined, apply: (x) => { x.bases[i] = v; } });
       }
       case R.SET_VRING_ADDR: {
         const i = this.vring;

@@ -410,7 +410,9 @@ class Session {
       this.features.add(`${label(dr)}:ended-desynced:${reasonClass(why)}`);
       return;
     }
-    if (this.shrunk && /shrank under its mapping/.test(why)) {
+    // Memory truncated by this front-end: a region that shrank under its mapping, or (a table
+    // still in flight when it was truncated) one found too small for its file.
+    if (this.shrunk && /shrank under its mapping|reaches past the end of its/.test(why)) {
       this.features.add(`shrink:ended:${reasonClass(why)}`);
       return;
     }
@@ -454,6 +456,13 @@ class Session {
           if (size !== P.STATE_SIZE) this.fail(`the reply to ${what} has ${size} bytes, expected ${P.STATE_SIZE}`);
           const index = new DataView(m.payload.buffer, m.payload.byteOffset).getUint32(0, true);
           if (index !== dr.vring) this.fail(`GET_VRING_BASE for vring ${dr.vring} answered for vring ${index}`);
+          // Nothing consumed a control session's rings: a split ring's base is what was set (0 if nothing was).
+          const num = new DataView(m.payload.buffer, m.payload.byteOffset).getUint32(4, true);
+          const want = this.model.bases[index] ?? 0;
+          if (!this.srv.net && !this.model.everPacked && num !== want) {
+            this.fail(`GET_VRING_BASE for vring ${index} answered ${num}; SET_VRING_BASE set ${want} and nothing consumed the ring since`);
+          }
+          this.expectStopped([index], what);
           break;
         }
         case R.GET_CONFIG: {
@@ -471,12 +480,26 @@ class Session {
       if (dr.expect === 'nack' || dr.expect === 'refuse') this.fail(`${what} was acked 0: it must be refused`);
       if (refusals.length > 0) this.fail(`${what} was acked 0 but the log says it failed: ${refusals.join(' | ')}`);
       dr.apply?.(this.model);
+      const v = new DataView(dr.payload.buffer, dr.payload.byteOffset);
+      if (dr.request === R.RESET_DEVICE || dr.request === R.RESET_OWNER || (dr.request === R.SET_STATUS && v.getBigUint64(0, true) === 0n)) {
+        this.expectStopped(Array.from({ length: this.env.vrings }, (_, i) => i), what);
+      } else if (dr.request === R.SET_VRING_ENABLE && v.getUint32(4, true) === 0) {
+        this.expectStopped([v.getUint32(0, true)], what);
+      }
       return 'ack0';
     }
     if (ack !== 1n) this.fail(`${what} was acked ${ack} (the back-end acks 0 or 1)`);
     if (dr.expect === 'ack0') this.fail(`${what} was refused: ${refusals.join(' | ') || '(nothing logged)'}`);
     if (refusals.length === 0) this.fail(`${what} was refused with nothing in the log saying why`);
     return `ack1:${reasonClass(refusals[0].replace(/^\S+: (failed|refused): /, ''))}`;
+  }
+
+  /** The device model has let go of these vrings by the time the reply to `what` came (vhost-user.rst: "stop the ring"). */
+  private expectStopped(vrings: number[], what: string): void {
+    if (this.shrunk) return;
+    const running = this.srv.net ? this.srv.net.device.runningVrings() : [...this.srv.rig.ready.keys()];
+    const still = vrings.filter((i) => running.includes(i));
+    if (still.length > 0) this.fail(`after ${what} vrings ${still.join(', ')} still run on the device`);
   }
 
   /**
