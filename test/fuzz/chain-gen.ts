@@ -16,12 +16,12 @@ export interface AddedChain {
 
 export type BurstKind = 'ok' | 'overlong' | 'huge';
 
-/** A segment length: mostly small, sometimes empty or a whole page. */
+/** A segment length: mostly small, sometimes empty or large. */
 function segLen(rng: Rng): number {
   switch (rng.below(8)) {
     case 0: return 0;
     case 1: return 1;
-    case 2: return 4096;
+    case 2: return 2048;
     default: return 1 + rng.below(256);
   }
 }

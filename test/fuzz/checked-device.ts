@@ -17,6 +17,8 @@ import * as Q from '../../assembly/layout/queue.js';
 import type { Range } from '../helpers/memory-diff.js';
 import type { Rng } from './harness.js';
 import type { Trace } from './trace.js';
+import { packedListSegments, splitChainSegments, type Segment } from './expected-chain.js';
+import type { ChainBatch } from '../../src/index.js';
 import { DEVICE_PEER_ERRORS, errorName, peerFaultProblem } from './known-errors.js';
 import {
   POP_SEG_ROOM, batchRanges, inRegionTable, paramsLabel, privateRanges, ringAreas, shuffled, splitFields,
@@ -98,7 +100,7 @@ export class CheckedDevice {
   private run(name: string, args: string, allowed: Range[], call: () => number, callerError = false): number {
     const w = this.w;
     const sticky = this.brokenCode !== 0;
-    w.guard.before(sticky);
+    w.guard.before(sticky && this.stickyCalls === 0);
     const rc = call();
     this.trace.add(`device ${name}(${args}) -> ${rc < 0 ? errorName(rc) : rc}`);
     const strays = w.guard.strays(sticky ? [] : callerError ? [this.detail] : [...this.own, ...allowed]);
@@ -165,6 +167,7 @@ export class CheckedDevice {
       if (readLen !== b.readLen(i) || writeLen !== b.writeLen(i)) {
         this.fail(`device pop: chain ${i} says ${b.readLen(i)}/${b.writeLen(i)} bytes, its segments hold ${readLen}/${writeLen}`);
       }
+      this.checkAgainstRing(b, i, seg, w.layout === 'split' ? before.nextAvail + i : (before.nextAvail + slots) % w.q);
       seg += nR + nW;
       slots += descs;
       this.held.set(id, { writeLen, descs, writable });
@@ -177,6 +180,30 @@ export class CheckedDevice {
     if (w.device.inFlight !== this.held.size) this.fail(`device pop: inFlight ${w.device.inFlight}, holding ${this.held.size}`);
     if (w.device.status === 0) this.feature(`pop:${got === 0 ? 'empty' : got === max ? 'full' : 'some'}`);
     return rc;
+  }
+
+  /**
+   * Chain `i` of `b` (its segments from `seg`) is what the ring describes: split, the head the
+   * available ring names at index `at`, its descriptors' buffers translated; packed, the list at
+   * slot `at`, with the id of its last descriptor.
+   */
+  private checkAgainstRing(b: ChainBatch, i: number, seg: number, at: number): void {
+    const w = this.w;
+    let want: Segment[] | undefined;
+    if (w.layout === 'split') {
+      const head = w.split!.availRing(at & 0xffff);
+      if (b.id(i) !== head) this.fail(`device pop: chain ${i} has id ${b.id(i)}, the available ring names ${head}`);
+      want = splitChainSegments(w, head, b.descs(i));
+    } else {
+      const list = packedListSegments(w, at, b.descs(i));
+      if (list && list.id !== b.id(i)) this.fail(`device pop: chain ${i} has id ${b.id(i)}, its last descriptor says ${list.id}`);
+      want = list?.segs;
+    }
+    if (!want) this.fail(`device pop: chain ${i} (id ${b.id(i)}, ${b.descs(i)} descriptors) is not a valid chain in the ring`);
+    const nR = b.nRead(i);
+    const got = Array.from({ length: nR + b.nWrite(i) }, (_, j) => ({ offset: b.segOffset(seg + j), len: b.segLen(seg + j), writable: j >= nR }));
+    const fmt = (x: Segment[]): string => x.map((g) => `${g.writable ? 'w' : 'r'}${g.offset}+${g.len}`).join(' ');
+    if (fmt(got) !== fmt(want)) this.fail(`device pop: chain ${i} (id ${b.id(i)}) has segments ${fmt(got)}, its descriptors translate to ${fmt(want)}`);
   }
 
   /** The available side moved forward by `n` (split: entries; packed: slots, wrapping). */
@@ -227,7 +254,8 @@ export class CheckedDevice {
   /** Held ids to return: the oldest in pop order, or any in any order. */
   private pickHeld(rng: Rng, inOrder: boolean): number[] {
     if (this.order.length === 0) return [];
-    const n = rng.chance(0.3) ? this.order.length : 1 + rng.below(this.order.length);
+    const most = Math.min(this.order.length, this.w.usedBatch.capacity - 1);
+    const n = rng.chance(0.3) ? most : 1 + rng.below(most);
     return inOrder ? this.order.slice(0, n) : shuffled(rng, this.order).slice(0, n);
   }
 

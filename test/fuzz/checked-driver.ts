@@ -83,7 +83,7 @@ export class CheckedDriver {
   private run(name: string, args: string, allowed: Range[], call: () => number, callerError = false): number {
     const w = this.w;
     const sticky = this.brokenCode !== 0;
-    w.guard.before(sticky);
+    w.guard.before(sticky && this.stickyCalls === 0);
     const rc = call();
     this.trace.add(`driver ${name}(${args}) -> ${rc < 0 ? errorName(rc) : rc}`);
     const strays = w.guard.strays(sticky ? [] : callerError ? [this.detail] : [...this.own, ...allowed]);

@@ -12,7 +12,7 @@ import { Rng } from './harness.js';
 import { fillAddBatch } from './chain-gen.js';
 import { CheckedDevice } from './checked-device.js';
 import { hostileDriver } from './hostile-driver.js';
-import { drawParams, openWorld, paramsLabel, type RingWorld } from './ring-world.js';
+import { caseOps, drawParams, openWorld, paramsLabel, type RingWorld } from './ring-world.js';
 
 /** The engine's own driver, used honestly and not checked here (the device is under test). */
 class HonestDriver {
@@ -69,7 +69,7 @@ export function deviceTarget(layout: RingLayout): FuzzCase {
     const dev = new CheckedDevice(w, features, trace);
     const driver = new HonestDriver(w, trace);
     const hostile = hostileDriver(w, dev);
-    const ops = 300 + rng.below(2700);
+    const ops = caseOps(rng, params.queueSize);
     const hostileRate = rng.pick([0.02, 0.08, 0.2, 0.4]);
     features.add(`params:${paramsLabel(params)}`);
     let i = 0;

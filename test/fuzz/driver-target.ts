@@ -10,7 +10,7 @@ import { actKind } from './hostile-values.js';
 import { Rng } from './harness.js';
 import { CheckedDriver } from './checked-driver.js';
 import { hostileDevice } from './hostile-device.js';
-import { drawParams, openWorld, paramsLabel, shuffled, type RingWorld } from './ring-world.js';
+import { caseOps, drawParams, openWorld, paramsLabel, shuffled, type RingWorld } from './ring-world.js';
 
 /** The engine's own device, used mostly honestly and not checked here (the driver is under test). */
 class PeerDevice {
@@ -37,7 +37,7 @@ class PeerDevice {
     if (this.held.length === 0) return 'empty';
     const u = this.w.usedBatch;
     u.clear();
-    const n = 1 + rng.below(this.held.length);
+    const n = 1 + rng.below(Math.min(this.held.length, u.capacity));
     let pick = this.held.slice(0, n);
     let how = 'ok';
     if (!this.w.params.inOrder || rng.chance(0.05)) {
@@ -87,7 +87,7 @@ export function driverTarget(layout: RingLayout): FuzzCase {
     const drv = new CheckedDriver(w, features, trace);
     const dev = new PeerDevice(w, trace);
     const hostile = hostileDevice(w, drv);
-    const ops = 300 + rng.below(2700);
+    const ops = caseOps(rng, params.queueSize);
     const hostileRate = rng.pick([0.02, 0.08, 0.2, 0.4]);
     features.add(`params:${paramsLabel(params)}`);
     /** Takes everything back (checked) and starts both sides afresh, as after a device reset. */

@@ -13,7 +13,7 @@ import type { CheckedDevice } from './checked-device.js';
 import {
   fmtDesc, hostileAddr, hostileFlags, hostileIndex, hostileLen, regionEdge, scribble, type HostileAct,
 } from './hostile-values.js';
-import { ALIAS_GPA, ARENA_BYTES, ringAreas, type RingWorld } from './ring-world.js';
+import { ALIAS_GPA, ARENA_BYTES, SIDE_REGION_BYTES, ringAreas, type RingWorld } from './ring-world.js';
 
 const { DESC_F_NEXT: NEXT, DESC_F_WRITE: WRITE, DESC_F_INDIRECT: INDIRECT } = S;
 
@@ -64,12 +64,13 @@ function chainWithFault(w: RingWorld, rng: Rng, k: number, idx: number[], tableS
 
 /** Where a table of `bytes` goes in the arena (16-aligned, sometimes not), and its guest address. */
 function tablePlace(w: RingWorld, rng: Rng, bytes: number): { at: number; gpa: bigint } {
+  // The hostile driver writes guest memory only: the table lies inside the arena.
   const slots = Math.max(1, Math.floor((ARENA_BYTES - bytes - 8) / 16));
   const at = w.arena + 16 * rng.below(slots) + (rng.chance(0.05) ? 8 : 0);
-  if (rng.chance(0.2) && bytes <= 4096) {
+  if (rng.chance(0.2) && bytes <= SIDE_REGION_BYTES) {
     // In the region far from its Wasm offset.
     const alias = w.regions[w.regions.length - 2]!;
-    const off = 16 * rng.below((4096 - bytes) / 16 + 1);
+    const off = 16 * rng.below((SIDE_REGION_BYTES - bytes) / 16 + 1);
     return { at: alias.offset + off, gpa: ALIAS_GPA + BigInt(off) };
   }
   return { at, gpa: BigInt(at) };
@@ -81,8 +82,10 @@ function tableLen(rng: Rng, n: number): number {
   return rng.pick([0, 8, n * 16 - 8, n * 16 + 8, (n + 1) * 16, 0xffff_fff0]);
 }
 
+/** Entries of a crafted table: a few, or about Queue Size (as many as the arena holds). */
 function tableSizeFor(w: RingWorld, rng: Rng): number {
-  return rng.chance(0.9) ? 1 + rng.below(Math.min(w.q, 6)) : w.q + rng.below(2);
+  const n = rng.chance(0.9) ? 1 + rng.below(Math.min(w.q, 6)) : w.q + rng.below(2);
+  return Math.min(n, ARENA_BYTES / 16 - 1);
 }
 
 // -------------------------------------------------------------------------------------------

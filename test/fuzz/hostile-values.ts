@@ -2,7 +2,7 @@
 // guest addresses at and across region borders, around 2^64, outside every region; lengths 0,
 // 1, 16-multiples and not, up to 2^32 - 1; 16-bit indices and ids at and past Queue Size.
 import type { Rng } from './harness.js';
-import { ALIAS_GPA, ARENA_BYTES, TOP_GPA, type RingWorld } from './ring-world.js';
+import { ALIAS_GPA, ARENA_BYTES, SIDE_REGION_BYTES, TOP_GPA, type RingWorld } from './ring-world.js';
 
 const U64 = (1n << 64n) - 1n;
 
@@ -32,8 +32,8 @@ export function hostileAddr(w: RingWorld, rng: Rng, len: number): bigint {
     case 4: return regionEdge(w, rng, len);
     case 5:
       return w.indirectBase !== 0 ? BigInt(w.indirectBase + 16 * rng.below(w.indirectBytes / 16)) : BigInt(w.arena);
-    case 6: return ALIAS_GPA + BigInt(rng.below(4096));
-    case 7: return TOP_GPA + BigInt(rng.below(4096)); // the region ending at 2^64
+    case 6: return ALIAS_GPA + BigInt(rng.below(SIDE_REGION_BYTES + 64));
+    case 7: return TOP_GPA + BigInt(rng.below(SIDE_REGION_BYTES)); // the region ending at 2^64
     case 8: return U64 - BigInt(rng.below(64)); // runs past 2^64
     case 9: return BigInt(rng.pick([0, 0x100, w.desc, w.driverArea, w.deviceArea, w.device.cb])); // not guest buffer memory
     case 10: return BigInt(w.arenaEnd - rng.below(64)); // off the end of the arena

@@ -33,7 +33,17 @@ export const errorName = (code: number): string => ERRORS.get(code)?.name ?? `UN
  * Returns a description of what is wrong, or '' when it is fine.
  */
 export function peerFaultProblem(code: number, detail: number, layout: RingLayout, where: string, allowed: ReadonlySet<number>): string {
-  if (!allowed.has(code)) return `${where}: ${errorName(code)} (${code}) is not a ${layout} ${where.split(' ')[1]} peer error`;
+  const key = `${layout} ${where} ${code}`;
+  let p = checked.get(key);
+  if (p === undefined) checked.set(key, p = faultProblem(code, detail, layout, where, allowed));
+  return p;
+}
+
+/** Verdicts of peerFaultProblem so far (the message depends on the code, not on the detail). */
+const checked = new Map<string, string>();
+
+function faultProblem(code: number, detail: number, layout: RingLayout, where: string, allowed: ReadonlySet<number>): string {
+  if (!allowed.has(code)) return `${layout} ${where}: ${errorName(code)} (${code}) is not an error this side reports about its peer`;
   const e = new VirtqueueError(code, detail, `${layout} ${where}`);
   if (!e.info.breaksQueue) return `${where}: ${e.info.name} does not break the queue`;
   const chapter = layout === 'split' ? '2.7' : '2.8';

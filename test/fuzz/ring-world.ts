@@ -7,6 +7,7 @@ import {
   allocSplitRing, PackedDriver, PackedDevice, allocPackedRing, type Engine, type Region,
   type RingLayout, type SplitRingAddrs, type FeatureSet,
 } from '../../src/index.js';
+import type { RingPosition } from '../../src/virtqueue/queue-side.js';
 import { loadEngine } from '../../src/node.js';
 import { splitAreaSizes } from '../../src/virtqueue/layout.js';
 import type { DriverHandle, DeviceHandle } from '../../src/virtqueue/queue-handles.js';
@@ -35,19 +36,33 @@ export interface WorldParams {
   startIdx: number;
   /** Pieces the arena's region is cut into (a buffer across a cut becomes two segments). */
   cuts: number;
+  /**
+   * Where the device starts (vhost-user SET_VRING_BASE), when not where the driver does: split,
+   * its first used.idx; packed, its slots and wrap counters.
+   */
+  deviceStart?: RingPosition;
 }
 
 const SPLIT_SIZES = [1, 2, 4, 8, 16, 32, 64, 256];
 const PACKED_SIZES = [1, 2, 3, 5, 8, 16, 64, 100, 256];
+/** Now and then a large queue (slower to check: every call copies more memory). */
+const LARGE_SIZES = { split: [1024, 32768], packed: [1000, 32768] };
 
 /** Queue sizes lean small (more wraps, more full rings per operation); the rest is a coin toss. */
 export function drawParams(rng: Rng, layout: RingLayout): WorldParams {
   const sizes = layout === 'split' ? SPLIT_SIZES : PACKED_SIZES;
-  const queueSize = sizes[Math.min(rng.below(sizes.length), rng.below(sizes.length))]!;
+  const queueSize = rng.chance(0.01) ? rng.pick(LARGE_SIZES[layout])
+    : sizes[Math.min(rng.below(sizes.length), rng.below(sizes.length))]!;
+  const q = queueSize;
+  const deviceStart = !rng.chance(0.2) ? undefined : layout === 'split'
+    ? { nextAvail: 0, availWrap: 0, nextUsed: rng.edgy(16), usedWrap: 0 }
+    : { nextAvail: rng.below(q), availWrap: rng.below(2), nextUsed: rng.below(q), usedWrap: rng.below(2) };
   return {
+    deviceStart,
     layout,
     queueSize,
-    indirect: rng.chance(0.5),
+    // Not with the largest queues: q indirect tables would be most of what each call copies.
+    indirect: q <= 1024 && rng.chance(0.5),
     inOrder: rng.chance(0.35),
     eventIdx: rng.chance(0.5),
     indirectMax: rng.pick([2, 4, 8]),
@@ -69,21 +84,29 @@ export function shuffled<T>(rng: Rng, xs: readonly T[]): T[] {
   return out;
 }
 
+/** Operations in a case: fewer with the largest queues, whose checks copy more memory. */
+export const caseOps = (rng: Rng, q: number): number => (q > 1024 ? 100 + rng.below(200) : 300 + rng.below(2700));
+
 export function paramsLabel(p: WorldParams): string {
   const f = [p.indirect && 'indirect', p.inOrder && 'in-order', p.eventIdx && 'event-idx'].filter(Boolean).join('+');
-  return `${p.layout} q${p.queueSize}${f ? ' ' + f : ''}`;
+  return `${p.layout} q${p.queueSize}${f ? ' ' + f : ''}${p.deviceStart ? ' device-start' : ''}`;
 }
 
+/** Bytes of each of the two small regions beside the arena. */
+export const SIDE_REGION_BYTES = 1024;
 /** Guest address of a region far from its Wasm offset. */
 export const ALIAS_GPA = 0x7_0000_0000n;
 /** A region ending exactly at 2^64. */
-export const TOP_GPA = (1n << 64n) - 4096n;
-export const ARENA_BYTES = 16384;
-const MEMORY_BYTES = 512 << 10;
+export const TOP_GPA = (1n << 64n) - BigInt(SIDE_REGION_BYTES);
+export const ARENA_BYTES = 8192;
+/** Memory for a queue of `q`: small, so that copying it is cheap. */
+const memoryBytes = (q: number): number => (q <= 256 ? 512 << 10 : q <= 1024 ? 2 << 20 : 24 << 20);
 
 /** Segments a pop batch has room for: one, a few, plenty. */
-export const POP_SEG_ROOM = [1, 3, 8, 2048] as const;
+export const POP_SEG_ROOM = [1, 3, 8, 512] as const;
 export const MAX_ADD_CHAINS = 8;
+/** Chains a pop, push or collect burst has room for (the whole queue, up to this). */
+export const MAX_BURST = 256;
 export const MAX_ADD_SEGS = 64;
 
 export interface RingWorld {
@@ -127,7 +150,7 @@ function features(p: WorldParams): FeatureSet {
 export function openWorld(p: WorldParams): RingWorld {
   const q = p.queueSize;
   const feats = features(p);
-  const memory = createSharedMemory(MEMORY_BYTES);
+  const memory = createSharedMemory(memoryBytes(q));
   const engine = loadEngine(memory);
   // Offset 0 stays out of the plan; nothing else needs the rest of page 0.
   const plan = new MemoryPlan(memory, { start: 4096 });
@@ -165,22 +188,26 @@ export function openWorld(p: WorldParams): RingWorld {
   // Two more regions far from their Wasm offsets, each over its own bytes with a gap after them,
   // so that every region's Wasm range is its own: a segment inside none of them whole was
   // translated wrong.
-  regions.push({ gpa: ALIAS_GPA, size: 4096n, offset: plan.alloc(4096 + 256, 4096, 'fuzz alias region') });
-  regions.push({ gpa: TOP_GPA, size: 4096n, offset: plan.alloc(4096 + 256, 4096, 'fuzz top region') });
+  const side = BigInt(SIDE_REGION_BYTES);
+  regions.push({ gpa: ALIAS_GPA, size: side, offset: plan.alloc(SIDE_REGION_BYTES + 64, 64, 'fuzz alias region') + 64 });
+  regions.push({ gpa: TOP_GPA, size: side, offset: plan.alloc(SIDE_REGION_BYTES + 64, 64, 'fuzz top region') + 64 });
 
   const devOpts = { features: feats, regions, maxChain: p.maxChain || undefined, notify: p.notify };
+  const at = p.deviceStart;
   const device: DeviceHandle = splitRing
-    ? new SplitDevice(engine, plan, splitRing, { ...devOpts, startIdx: p.startIdx })
-    : new PackedDevice(engine, plan, areas as never, devOpts);
+    ? new SplitDevice(engine, plan, splitRing, { ...devOpts, startIdx: p.startIdx, usedIdx: at?.nextUsed })
+    : new PackedDevice(engine, plan, areas as never, {
+      ...devOpts, nextAvail: at?.nextAvail, availWrapCounter: at?.availWrap, nextUsed: at?.nextUsed, usedWrapCounter: at?.usedWrap,
+    });
 
   const world: RingWorld = {
     params: p, layout: p.layout, q, features: feats, engine, plan,
     desc: areas.desc, driverArea: areas.driver, deviceArea: areas.device,
     driver, device, split, packed, arena, arenaEnd, indirectBase, indirectBytes, regions,
     addBatch: new ChainBatch(engine, plan, MAX_ADD_CHAINS, MAX_ADD_SEGS),
-    popBatches: POP_SEG_ROOM.map((room) => new ChainBatch(engine, plan, q + 1, room)),
-    usedBatch: new UsedBatch(engine, plan, q + 4),
-    collectBatch: new UsedBatch(engine, plan, q + 4),
+    popBatches: POP_SEG_ROOM.map((room) => new ChainBatch(engine, plan, Math.min(q, MAX_BURST) + 1, room)),
+    usedBatch: new UsedBatch(engine, plan, Math.min(q, MAX_BURST) + 4),
+    collectBatch: new UsedBatch(engine, plan, Math.min(q, MAX_BURST) + 4),
     guard: undefined as unknown as MemoryGuard,
   };
   world.guard = new MemoryGuard(engine.u8, plan.start + plan.used, 64);

@@ -1,6 +1,7 @@
 // The last operations of a fuzz case, for the failure message (VIRTQUEUE_FUZZ_TRACE=1 prints
 // every one as it runs): what to write into a regression test.
 const KEEP = 40;
+const MAX_LINE = 2000;
 const printAll = process.env.VIRTQUEUE_FUZZ_TRACE === '1';
 
 export class Trace {
@@ -9,7 +10,7 @@ export class Trace {
 
   add(line: string): void {
     if (printAll) console.log(`${this.n} ${line}`);
-    this.last[this.n++ % KEEP] = line;
+    this.last[this.n++ % KEEP] = line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)} ...` : line;
   }
 
   /** The kept lines, oldest first, numbered. */
