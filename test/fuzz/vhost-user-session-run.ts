@@ -158,6 +158,8 @@ class Session {
   private partial = false;
   /** Memory the back-end mapped was truncated: the session may end for that at any time. */
   private shrunk = false;
+  /** Second front-ends that connected while this session was served (each must be refused). */
+  private intruders = 0;
   private readonly rxNext = [0, 0];
   private frames = 0;
 
@@ -216,8 +218,8 @@ class Session {
     if (ends.length !== 1 || ends[0] !== `connection ended: ${endReason}`) {
       this.fail(`the session ended with ${ends.length} 'connection ended' lines (${JSON.stringify(ends)}), reason ${endReason}`);
     }
-    const refused = this.log.find((l) => l.startsWith('refusing connection'));
-    if (refused) this.fail(`a connection was refused: ${refused}`);
+    const refused = this.log.filter((l) => l.startsWith('refusing connection'));
+    if (refused.length !== this.intruders) this.fail(`${refused.length} connections refused, ${this.intruders} tried while the session was served: ${refused.join(' | ')}`);
     if (srv.rig.server.session) this.fail('the server still serves a session after it ended');
     const mapped = mappings(srv.rig.memory);
     if (mapped.length > 0) this.fail(`guest memory still mapped after the session: ${JSON.stringify(mapped)}`);
@@ -238,7 +240,7 @@ class Session {
   }
 
   /** The bring-up, perturbed (steps dropped, repeated, something else first), then any requests. */
-  private *script(): Generator<Step | 'traffic' | 'kick' | 'shrink'> {
+  private *script(): Generator<Step | 'traffic' | 'kick' | 'shrink' | 'intruder'> {
     const { rng } = this;
     for (const s of bringUp(rng, this.env)) {
       if (rng.chance(0.04)) continue;
@@ -252,14 +254,30 @@ class Session {
       const x = rng.below(100);
       if (this.srv.net && x < 15) yield 'traffic';
       else if (x < 19) yield 'kick';
-      else if (x < 20) yield 'shrink';
+      else if (x < 20) yield rng.chance(0.7) ? 'shrink' : 'intruder';
       else if (x < 25) yield* ringSetup(rng.below(this.env.vrings));
       else yield { request: anyRequest(rng) };
     }
   }
 
-  private async step(step: Step | 'traffic' | 'kick' | 'shrink'): Promise<void> {
+  private async step(step: Step | 'traffic' | 'kick' | 'shrink' | 'intruder'): Promise<void> {
     if (step === 'traffic') return this.traffic();
+    if (step === 'intruder') {
+      // A second front-end while this one is served: closed at once (logged), this session goes
+      // on. Only when every message sent was answered (the session is surely still served).
+      if (this.inflight.length > 0 || this.held || this.shrunk || this.desynced) return;
+      const second = RawFrontEnd.connect(this.srv.rig.path);
+      this.intruders++;
+      try {
+        await second.closedByBackend(DEADLINE_MS);
+      } catch {
+        this.fail('a second front-end was not turned away while a session was served');
+      } finally {
+        second.close();
+      }
+      this.features.add(`intruder:${this.srv.name}`);
+      return;
+    }
     if (step === 'shrink') {
       // The front-end truncates memory it sent unsealed (accepted with a warning, or refused).
       const fds = this.fds.shrinkables;
