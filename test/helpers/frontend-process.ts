@@ -6,8 +6,13 @@
 // --probe, round trips of GET_FEATURES measured while the traffic runs ({"probe": [...ms]}).
 // With --ping N it sends no stream but N lone frames, one every --gap ms (default 2, long enough
 // for an adaptive worker to fall asleep), kicking for each, and times each echo ({"ping": [...ms]}).
+// With --measure S it counts the frames that come back over S seconds once traffic flows
+// ({"rate": {frames, seconds, fps, control}}); --flood W meanwhile keeps W harmless control
+// requests (GET_FEATURES, GET_QUEUE_NUM, GET_PROTOCOL_FEATURES, GET_MAX_MEM_SLOTS) in flight on
+// the vhost-user socket, sending another for each reply (control: replies in the window).
 //
-//   node dist/test/helpers/frontend-process.js SOCKET split|packed [--probe N] [--ping N [--gap MS]] [--seconds S]
+//   node dist/test/helpers/frontend-process.js SOCKET split|packed [--probe N] [--ping N [--gap MS]]
+//     [--measure S [--flood W]] [--seconds S]
 import { createSharedMemory, MemoryPlan, allocRing, createDriver, ChainBatch, UsedBatch, FEATURES, type RingLayout } from '../../src/index.js';
 import { loadEngine } from '../../src/node.js';
 import { memfdCreate, mapIntoMemory, EventFd } from '../../src/native/index.js';
@@ -26,6 +31,9 @@ const probes = flag('--probe') ?? 0;
 const pings = flag('--ping') ?? 0;
 const gapMs = flag('--gap') ?? 2;
 const seconds = flag('--seconds') ?? 3600;
+const measureS = flag('--measure') ?? 0;
+const floodW = flag('--flood') ?? 0;
+const FLOOD = [P.Request.GET_FEATURES, P.Request.GET_QUEUE_NUM, P.Request.GET_PROTOCOL_FEATURES, P.Request.GET_MAX_MEM_SLOTS];
 const NUM = 256;
 const BUF = 2048;
 const HDR = 12;
@@ -90,6 +98,12 @@ async function main(): Promise<void> {
   const probeMs: number[] = [];
   let probing = false;
   let lastProbe = 0;
+  // --measure: the window starts half a second after traffic flows.
+  let windowStart = 0;
+  let windowFrames = 0;
+  let inFlight = 0;
+  let floodSent = 0;
+  let answered = 0;
 
   if (pings > 0) {
     // Lone frames: kick for each (the device asked for kicks before it slept), wait for the echo.
@@ -156,6 +170,22 @@ async function main(): Promise<void> {
     if (!flowingSaid && received >= 1000) {
       flowingSaid = true;
       out({ flowing: received });
+    }
+    if (measureS > 0 && flowingSaid) {
+      const now = performance.now();
+      if (windowStart === 0) windowStart = now + 500;
+      else if (now >= windowStart) {
+        windowFrames += nr;
+        const got = fe.drain();
+        inFlight -= got;
+        answered += got;
+        for (; inFlight < floodW; inFlight++) void fe.send(FLOOD[floodSent++ % FLOOD.length]).catch(fail);
+        if (now - windowStart >= measureS * 1000) {
+          const s = (now - windowStart) / 1000;
+          out({ rate: { frames: windowFrames, seconds: s, fps: windowFrames / s, control: answered, flood: floodW } });
+          process.exit(0);
+        }
+      }
     }
     if (flowingSaid && probeMs.length < probes && !probing && performance.now() - lastProbe >= 5) {
       probing = true;
