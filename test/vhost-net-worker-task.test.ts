@@ -13,11 +13,12 @@ import { HandoffWriter, HANDOFF_SIZE } from '../src/vhost-user/handoff.js';
 import { createTask, PAIR_SCRATCH_BYTES } from '../src/vhost-user/net/worker-task.js';
 import type { TaskContext } from '../src/dataplane/task.js';
 
-function counted(engine: Engine): { engine: Engine; calls: Map<string, number> } {
+function counted(engine: Engine, onCall?: (name: string) => void): { engine: Engine; calls: Map<string, number> } {
   const calls = new Map<string, number>();
   const real = engine.exports as unknown as Record<string, (...a: number[]) => number>;
   const exports = Object.fromEntries(Object.keys(real).map((name) => [name, (...a: number[]) => {
     calls.set(name, (calls.get(name) ?? 0) + 1);
+    onCall?.(name);
     return real[name](...a);
   }])) as unknown as EngineExports;
   const e = Object.create(engine) as Engine;
@@ -25,10 +26,10 @@ function counted(engine: Engine): { engine: Engine; calls: Map<string, number> }
   return { engine: e, calls };
 }
 
-function world(layout: RingLayout, mode: NetMode) {
+function world(layout: RingLayout, mode: NetMode, onCall?: (name: string) => void) {
   const memory = createSharedMemory(64 << 20);
   const real = Engine.instantiateSync(engineModule(), memory);
-  const { engine, calls } = counted(real);
+  const { engine, calls } = counted(real, onCall);
   const plan = new MemoryPlan(memory);
   const features = FEATURES.VERSION_1 | FEATURES.EVENT_IDX | (layout === 'packed' ? FEATURES.RING_PACKED : 0n);
   const rings = [0, 1].map(() => allocRing(plan, { layout, queueSize: 256 }));
@@ -50,7 +51,7 @@ function world(layout: RingLayout, mode: NetMode) {
     expect(drivers[d].add(batch)).toBe(n);
   };
   const collect = (d: number): number => drivers[d].collect(used);
-  return { task, calls, post, collect, devices, q };
+  return { task, calls, post, collect, devices, q, rings, handoffs, u16: real.u16 };
 }
 
 describe.each<RingLayout>(['split', 'packed'])('vhost-net worker task, %s rings', (layout) => {
@@ -117,5 +118,41 @@ describe.each<RingLayout>(['split', 'packed'])('vhost-net worker task, %s rings'
     w.task.disarm!();
     w.post(0, 1, true);
     expect(w.task.arm!()).toBe(false);
+  });
+});
+
+describe('vhost-net worker task, rings handed over again', () => {
+  it('a transmit ring that broke, handed over anew while the worker applies its receive ring: the new transmit ring is polled', () => {
+    // Found by test/vhost-user-sigbus.test.ts: the worker cleared a ring's broken mark only if
+    // the ring's change was there when sync() began, but applied a change published since (the
+    // control plane hands the transmit ring over as soon as the receive ring's change is
+    // acknowledged, when a session ends and when the next one starts). The next session's
+    // transmit ring then stayed marked broken: never polled, its frames never forwarded.
+    let during: (() => void) | undefined;
+    const w = world('split', 'io', (name) => {
+      if (name === 'deviceDisableNotify' && during) {
+        const publish = during;
+        during = undefined;
+        publish();
+      }
+    });
+    w.task.poll(32); // applies the handoff
+    const availIdx = (w.rings[1].driver + 2) >>> 1;
+    w.u16[availIdx] = 30000; // the front-end breaks its transmit ring: avail.idx jumps ahead
+    expect(w.task.poll(32)).toBe(0);
+    expect(w.handoffs[1].takeFault()).not.toBe(0); // AVAIL_IDX_JUMP, reported
+    // Both rings handed over anew (reset): the transmit ring's change comes while the worker
+    // applies the receive ring's (the control plane runs on another thread).
+    w.u16[availIdx] = 0;
+    w.devices[1].reset();
+    const running = (i: number) => ({ cb: w.devices[i].cb, callFd: undefined, hdrSize: 12, mergeable: false });
+    during = () => w.handoffs[1].set(running(1));
+    w.handoffs[0].set(running(0));
+    w.post(0, 1, true);
+    w.post(1, 1, false);
+    expect(w.task.poll(32)).toBe(1); // applies both changes and forwards the frame
+    expect(during).toBeUndefined();
+    expect(w.collect(1)).toBe(1);
+    expect(w.collect(0)).toBe(1);
   });
 });

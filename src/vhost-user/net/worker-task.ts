@@ -64,9 +64,12 @@ class PairWorker {
 
   /** Applies the control plane's changes to both rings; acknowledges each. */
   sync(): void {
-    if (this.rx.changed) this.broken &= ~N.NETQ_EV_BROKEN_RX;
-    if (this.tx.changed) this.broken &= ~N.NETQ_EV_BROKEN_TX;
+    // A ring's broken mark goes with the change that hands it over anew, in the same step: the
+    // control plane may publish the next change at any moment (it hands over the transmit ring
+    // as soon as the receive ring's change is acknowledged), and a change applied without
+    // clearing the mark would leave a new session's transmit ring unpolled for good.
     if (this.rx.changed) {
+      this.broken &= ~N.NETQ_EV_BROKEN_RX;
       const mac = this.rx.apply((r) => this.use(r));
       // A RARP waits for a receive buffer, but never outlives the ring it was asked on.
       if (this.rx.cb === 0) this.announcement = false;
@@ -75,7 +78,10 @@ class PairWorker {
         this.announcement = true;
       }
     }
-    if (this.tx.changed) this.tx.apply((r) => this.use(r));
+    if (this.tx.changed) {
+      this.broken &= ~N.NETQ_EV_BROKEN_TX;
+      this.tx.apply((r) => this.use(r));
+    }
   }
 
   private use(r: HandoffReader): void {
