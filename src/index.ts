@@ -22,6 +22,7 @@ export {
   type RingLayout, type RingSpec, type DriverOptions, type DeviceOptions,
 } from './virtqueue/factory.js';
 export type { DriverQueue, DeviceQueue } from './virtqueue/queue-side.js';
+export { inflightRegionSize, type InflightOptions, type InflightRecovery } from './virtqueue/inflight.js';
 export {
   HandleRing, HandleBurst, ringBytes, type RingOptions, type ProducerMode, type ConsumerMode, type RingWait,
 } from './dataplane/handle-ring.js';

@@ -2,8 +2,9 @@
 // lib/vhost, Linux vhost), written against this back-end's design. Each test says what the class
 // was and checks the message that caused it is answered cleanly: refused with a non-zero ack
 // (the session goes on) or the connection ended with a logged reason, and no fd, mapping or
-// session left behind. Requests this back-end does not implement (dirty logging, inflight
-// tracking) are included: an unsupported request must be as harmless as a supported one.
+// session left behind. Requests this back-end does not implement (dirty logging) are included:
+// an unsupported request must be as harmless as a supported one. The rig offers inflight
+// tracking (PROTOCOL_F_INFLIGHT_SHMFD), so the inflight classes meet the real handlers.
 // The data-plane classes are in vhost-net-cve.test.ts.
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FEATURES } from '../src/index.js';
@@ -14,8 +15,9 @@ import { checkFdLeaks, openFds } from './helpers/fd-leaks.js';
 import { expectServesNext } from './helpers/vhost-user-session.js';
 import { nextEvent } from './helpers/within.js';
 import { RawFrontEnd } from './helpers/vhost-user-frontend.js';
-import { rig, guest, removeSocketDir, type Rig, type Guest } from './helpers/vhost-user-rig.js';
-import { negotiate, setMemTable, F_PROTOCOL } from './helpers/vhost-user-setup.js';
+import { rig, guest, removeSocketDir, INFLIGHT_WINDOW, type Rig, type Guest } from './helpers/vhost-user-rig.js';
+import { negotiate, setMemTable, F_PROTOCOL, PROTOCOL } from './helpers/vhost-user-setup.js';
+import { readInflight } from '../src/vhost-user/inflight.js';
 
 checkFdLeaks();
 afterAll(removeSocketDir);
@@ -29,7 +31,7 @@ let g: Guest;
 let fe: RawFrontEnd;
 
 beforeEach(() => {
-  r = rig();
+  r = rig({ inflight: { window: INFLIGHT_WINDOW } });
   g = guest();
   fe = RawFrontEnd.connect(r.path);
 });
@@ -169,12 +171,22 @@ describe('CVE-2020-10723 (DPDK): a vring index truncated to fewer bits than the 
   });
 });
 
+/** The inflight window's mappings (the back-end's inflight buffer). */
+const inflightMappings = (): unknown[] => mappings(r.memory).filter((m) => m.offset >= INFLIGHT_WINDOW.offset && m.offset < INFLIGHT_WINDOW.offset + INFLIGHT_WINDOW.size);
+
+/** A GET_INFLIGHT_FD refused: the request has a reply of its own, so an empty one (mmap_size 0, no fd). */
+function expectEmptyInflight(reply: { request: number; payload: Uint8Array; fds: number[] } | undefined): void {
+  expect(reply?.request).toBe(R.GET_INFLIGHT_FD);
+  expect(reply?.fds).toEqual([]);
+  expect(readInflight(reply as Parameters<typeof readInflight>[0]).mmapSize).toBe(0n);
+}
+
 describe('CVE-2020-10726 (DPDK): repeated GET_INFLIGHT_FD leaking fds and memory', () => {
   // The class: each GET_INFLIGHT_FD allocated a new shared-memory file and mapping without
-  // releasing the previous one. Inflight tracking is not offered here (no INFLIGHT_SHMFD), so the
-  // request must cost nothing however often it comes.
-  it('2,000 GET_INFLIGHT_FD requests: each nacked, no fd and no mapping made', async () => {
-    await negotiate(fe);
+  // releasing the previous one. Here each one replaces the previous buffer: whatever the count,
+  // the back-end holds one fd and one mapping.
+  it('2,000 GET_INFLIGHT_FD requests: each answered with a new buffer that replaces the last; one fd and one mapping kept', async () => {
+    await negotiate(fe, undefined, PROTOCOL | (1n << BigInt(PF.INFLIGHT_SHMFD)));
     const before = fdCount();
     for (let i = 0; i < 2000; i++) {
       await fe.send(R.GET_INFLIGHT_FD, inflightPayload(0n, 0n, 2, 256), [], P.VERSION | P.FLAG_NEED_REPLY);
@@ -182,8 +194,21 @@ describe('CVE-2020-10726 (DPDK): repeated GET_INFLIGHT_FD leaking fds and memory
     for (let i = 0; i < 2000; i++) {
       const reply = await fe.next();
       expect(reply?.request).toBe(R.GET_INFLIGHT_FD);
-      expect(reply?.fds).toEqual([]);
+      expect(reply?.fds).toHaveLength(1);
+      close(reply!.fds[0]);
     }
+    expect(fdCount()).toBe(before + 1);
+    expect(inflightMappings()).toHaveLength(1);
+    await expectAlive();
+  });
+
+  it('without PROTOCOL_F_INFLIGHT_SHMFD negotiated: 2,000 GET_INFLIGHT_FD requests, each answered empty, no fd and no mapping made', async () => {
+    await negotiate(fe);
+    const before = fdCount();
+    for (let i = 0; i < 2000; i++) {
+      await fe.send(R.GET_INFLIGHT_FD, inflightPayload(0n, 0n, 2, 256), [], P.VERSION | P.FLAG_NEED_REPLY);
+    }
+    for (let i = 0; i < 2000; i++) expectEmptyInflight(await fe.next());
     expect(fdCount()).toBe(before);
     expect(mappings(r.memory)).toEqual([]);
     await expectAlive();
@@ -194,21 +219,23 @@ describe('CVE-2021-3839 (DPDK): inflight payload fields (num_queues, queue_size,
   // The class: vhost_user_set_inflight_fd() trusted num_queues and the mmap size from the payload
   // and read or wrote past the region it mapped.
   it('SET_INFLIGHT_FD with num_queues 0xffff, queue_size 0xffff and a 1-page memfd: refused, fd closed, nothing mapped', async () => {
-    await negotiate(fe);
+    await negotiate(fe, undefined, PROTOCOL | (1n << BigInt(PF.INFLIGHT_SHMFD)));
     const before = fdCount();
     const memfd = memfdCreate('inflight', PAGE_SIZE);
     expect(await fe.acked(R.SET_INFLIGHT_FD, inflightPayload(BigInt(PAGE_SIZE) * 1024n, 0n, 0xffff, 0xffff), [memfd])).not.toBe(0n);
     close(memfd);
     expect(fdCount()).toBe(before);
     expect(mappings(r.memory)).toEqual([]);
+    expect(r.log.join('\n')).toMatch(/num_queues 65535: the device has 1 to 2 queues/);
     await expectAlive();
   });
 
-  it('GET_INFLIGHT_FD with a truncated (4-byte) and an oversized (4,000-byte) payload: each answered, the session goes on', async () => {
-    await negotiate(fe);
+  it('GET_INFLIGHT_FD with a truncated (4-byte) and an oversized (4,000-byte) payload: each answered empty, the session goes on', async () => {
+    await negotiate(fe, undefined, PROTOCOL | (1n << BigInt(PF.INFLIGHT_SHMFD)));
     for (const size of [4, 4000]) {
-      expect(await fe.acked(R.GET_INFLIGHT_FD, new Uint8Array(size))).not.toBe(0n);
+      expectEmptyInflight(await fe.call(R.GET_INFLIGHT_FD, new Uint8Array(size), [], P.VERSION | P.FLAG_NEED_REPLY));
     }
+    expect(mappings(r.memory)).toEqual([]);
     await expectAlive();
   });
 });
@@ -223,16 +250,20 @@ describe('CVE-2022-0669 (DPDK): SET_LOG_BASE without an fd, and inflight message
     await expectAlive();
   });
 
-  it('GET_INFLIGHT_FD and SET_INFLIGHT_FD with eight fds each: every fd closed', async () => {
-    await negotiate(fe);
+  it('GET_INFLIGHT_FD and SET_INFLIGHT_FD with eight fds each: refused, every fd closed', async () => {
+    await negotiate(fe, undefined, PROTOCOL | (1n << BigInt(PF.INFLIGHT_SHMFD)));
     const before = fdCount();
-    for (const request of [R.GET_INFLIGHT_FD, R.SET_INFLIGHT_FD]) {
-      const extra = someFds(8);
-      const ack = fe.acked(request, inflightPayload(BigInt(PAGE_SIZE), 0n, 1, 256), extra.fds);
-      extra.close();
-      expect(await ack).not.toBe(0n);
-      expect(fdCount()).toBe(before);
-    }
+    const get = someFds(8);
+    const reply = fe.call(R.GET_INFLIGHT_FD, inflightPayload(BigInt(PAGE_SIZE), 0n, 1, 256), get.fds, P.VERSION | P.FLAG_NEED_REPLY);
+    get.close();
+    expectEmptyInflight(await reply);
+    expect(fdCount()).toBe(before);
+    const set = someFds(8);
+    const ack = fe.acked(R.SET_INFLIGHT_FD, inflightPayload(BigInt(PAGE_SIZE), 0n, 1, 256), set.fds);
+    set.close();
+    expect(await ack).not.toBe(0n);
+    expect(fdCount()).toBe(before);
+    expect(mappings(r.memory)).toEqual([]);
     await expectAlive();
   });
 });

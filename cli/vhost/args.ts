@@ -26,7 +26,12 @@ export interface VhostOptions {
   messageTimeoutMs: number;
   /** Most vhost-user messages read per second (0: no limit). */
   messageRate: number;
+  /** The inflight state file (--state), undefined for none. */
+  state: string | undefined;
 }
+
+/** --state's default: next to the socket. */
+export const stateFileFor = (socket: string): string => `${socket}.inflight`;
 
 export const VHOST_DEFAULTS = { queues: 1, fwd: 'io' as FwdMode, pcapMax: 100_000, burst: 32, guestMem: 2048, workers: 1, idle: 'adaptive' as IdleMode, socketMode: 0o600, messageTimeoutMs: DEFAULT_MESSAGE_TIMEOUT_MS, messageRate: DEFAULT_MESSAGE_RATE };
 /** --message-timeout at most an hour. */
@@ -42,7 +47,8 @@ export function parseVhost(args: string[]): VhostCommand | { kind: 'help'; topic
     'socket': { type: 'string' }, 'client': { type: 'boolean' }, 'queues': { type: 'string' }, 'fwd': { type: 'string' },
     'duration': { type: 'string' }, 'pcap': { type: 'string' }, 'pcap-max': { type: 'string' }, 'burst': { type: 'string' },
     'guest-mem': { type: 'string' }, 'workers': { type: 'string' }, 'idle': { type: 'string' }, 'socket-mode': { type: 'string' },
-    'message-timeout': { type: 'string' }, 'message-rate': { type: 'string' }, 'json': { type: 'boolean' }, 'help': { type: 'boolean', short: 'h' },
+    'message-timeout': { type: 'string' }, 'message-rate': { type: 'string' }, 'state': { type: 'string' }, 'json': { type: 'boolean' },
+    'help': { type: 'boolean', short: 'h' },
   });
   if (values.help) return { kind: 'help', topic: 'vhost' };
   const str = (k: string): string | undefined => stringFlag(values, k);
@@ -67,11 +73,14 @@ export function parseVhost(args: string[]): VhostCommand | { kind: 'help'; topic
   const mode = str('socket-mode');
   if (mode !== undefined && !/^0?[0-7]{3}$/.test(mode)) throw new UsageError(`--socket-mode expects octal permissions such as 600 or 0660, got '${mode}'`);
   if (mode !== undefined && client) throw new UsageError('--socket-mode applies to the socket the back-end listens on, not with --client');
+  const stateArg = str('state');
+  if (stateArg === '') throw new UsageError('--state expects a file name, or none');
+  const state = stateArg === 'none' ? undefined : stateArg ?? stateFileFor(socket);
   return {
     kind: 'vhost',
     json: values.json === true,
     options: {
-      socket, client, fwd, duration, pcap,
+      socket, client, fwd, duration, pcap, state,
       queues, workers, idle, socketMode: mode === undefined ? VHOST_DEFAULTS.socketMode : parseInt(mode, 8),
       messageTimeoutMs: str('message-timeout') === undefined ? VHOST_DEFAULTS.messageTimeoutMs
         : wholeNumber('--message-timeout', str('message-timeout')!, { min: 0, max: MAX_MESSAGE_TIMEOUT_MS }),

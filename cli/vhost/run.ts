@@ -1,11 +1,13 @@
-// `virtqueue vhost`: one shared memory (private state below PRIVATE_BYTES, then the guest memory
-// window), the vhost-user server (or client) with the virtio-net device model (its queues on
-// Dataplane workers), live rates on a terminal, and the summary at the end (--duration, SIGINT
-// or SIGTERM).
+// `virtqueue vhost`: one shared memory (private state below PRIVATE_BYTES, then the window for
+// inflight regions, then the guest memory window), the inflight state file (--state), the
+// vhost-user server (or client) with the virtio-net device model (its queues on Dataplane
+// workers), live rates on a terminal, and the summary at the end (--duration, SIGINT or SIGTERM).
 import { openSync, closeSync } from 'node:fs';
 import { createSharedMemory, MemoryPlan } from '../../src/index.js';
 import { loadEngine } from '../../src/node.js';
 import { VhostUserServer } from '../../src/vhost-user/server.js';
+import { InflightStateFile } from '../../src/vhost-user/inflight-state.js';
+import { inflightWindowBytes } from '../../src/vhost-user/inflight.js';
 import { NetDevice } from '../../src/vhost-user/net/device.js';
 import type { NetCounters } from '../../src/virtio-net/queue-pair.js';
 import { ERASE_LINE, firstLine, type CliIO } from '../common.js';
@@ -17,11 +19,15 @@ const MiB = 1 << 20;
 /** Ring state (one slot per vring), then the device's burst arrays. */
 const PRIVATE_BYTES = 64 * MiB;
 
+/** Window for inflight regions, in whole MiB. */
+const inflightBytes = (vrings: number): number => Math.ceil(inflightWindowBytes(vrings) / MiB) * MiB;
+
 export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
   const o = cmd.options;
   const log = (line: string): void => io.stderr(`${live ? ERASE_LINE : ''}virtqueue vhost: ${line}\n`);
   let live = false;
-  const memory = createSharedMemory(PRIVATE_BYTES + o.guestMem * MiB);
+  const inflight = inflightBytes(2 * o.queues);
+  const memory = createSharedMemory(PRIVATE_BYTES + inflight + o.guestMem * MiB);
   const engine = loadEngine(memory);
   if (o.pcap !== undefined) {
     try {
@@ -31,6 +37,13 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
       return 1;
     }
   }
+  let state: InflightStateFile | undefined;
+  try {
+    state = o.state === undefined ? undefined : InflightStateFile.open(o.state, 2 * o.queues);
+  } catch (e) {
+    io.stderr(`virtqueue: --state: ${firstLine(e)}\n`);
+    return 1;
+  }
   let device: NetDevice;
   try {
     device = await NetDevice.start({
@@ -38,19 +51,22 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
       workers: o.workers, idle: o.idle, pcap: o.pcap === undefined ? undefined : { path: o.pcap, maxFrames: o.pcapMax }, log,
     });
   } catch (e) {
+    state?.close();
     io.stderr(`virtqueue: cannot start the dataplane: ${firstLine(e)}\n`);
     return 1;
   }
   const serverOpts = {
     engine, plan: new MemoryPlan(memory, { start: 64 * 1024, end: 32 * MiB }),
-    window: { offset: PRIVATE_BYTES, size: o.guestMem * MiB }, device, log, socketMode: o.socketMode,
+    window: { offset: PRIVATE_BYTES + inflight, size: o.guestMem * MiB }, device, log, socketMode: o.socketMode,
     messageTimeoutMs: o.messageTimeoutMs, messageRate: o.messageRate,
+    inflight: { window: { offset: PRIVATE_BYTES, size: inflight }, state },
   };
   let server: VhostUserServer;
   try {
     server = o.client ? VhostUserServer.connect(o.socket, serverOpts) : VhostUserServer.listen(o.socket, serverOpts);
   } catch (e) {
     await device.close();
+    state?.close();
     io.stderr(`virtqueue: ${o.socket}: ${firstLine(e)}\n`);
     return 1;
   }
@@ -105,6 +121,7 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
   if (live) io.stderr(ERASE_LINE);
   live = false;
   server.close();
+  state?.close();
   const results = await device.close();
   log(`stopping: ${reason}`);
   const s = summarize({ socket: o.socket, role: o.client ? 'client' : 'server', fwd: o.fwd, queues: o.queues, connections: sessions },

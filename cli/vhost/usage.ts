@@ -42,6 +42,14 @@ Options:
                         bursts of up to N (a front-end sets up with a few hundred); one that
                         floods is read at that rate, so answering it leaves the cores to the
                         workers. 0 to ${MAX_MESSAGE_RATE}, 0 for no limit (default ${VHOST_DEFAULTS.messageRate})
+  --state FILE|none     the inflight state file: each ring's inflight region (vhost-user.rst
+                        "Inflight I/O tracking") is kept there, so a back-end started after
+                        this one was killed resumes the rings of the same front-end where the
+                        device was, instead of at the position the front-end resends (stale for
+                        packed rings after a crash: QEMU keeps none); created with mode 0600,
+                        never through a symlink; none: no state file (front-ends that send
+                        GET/SET_INFLIGHT_FD keep theirs anyway) (default PATH.inflight, next
+                        to the socket)
   --burst N             chains per burst, 1 to 256 (default ${VHOST_DEFAULTS.burst})
   --guest-mem MIB       room for the front-end's memory regions, MiB, 16 to ${MAX_GUEST_MEM} (default ${VHOST_DEFAULTS.guestMem})
   --json                print the summary as one JSON object (the last line of stdout)

@@ -9,6 +9,8 @@ import {
 import { FEATURES, RING_FEATURES, featureProblems, type FeatureSet } from '../features.js';
 import type { Engine } from '../engine.js';
 import type { RingLayout } from '../virtqueue/factory.js';
+import type { DeviceQueue } from '../virtqueue/queue-side.js';
+import type { InflightOptions } from '../virtqueue/inflight.js';
 import * as P from './protocol.js';
 import {
   ProtocolError, encodeReply, u64Payload, statePayload, readEmpty, readU64, readState, readAddr, readMemTable,
@@ -19,6 +21,7 @@ import type { MemoryWindow } from './memory-table.js';
 import type { RingSlots } from './ring-slots.js';
 import { Vring, vringAreas, vringNumProblem, vringBase, vringBaseProblem, buildRingDevice } from './vring.js';
 import type { VhostUserDevice } from './device-model.js';
+import { InflightTracking, readInflight, inflightPayload, type InflightSpace } from './inflight.js';
 
 export interface BackendOptions {
   engine: Engine;
@@ -37,8 +40,17 @@ export interface BackendOptions {
   requireSealedMemory?: boolean;
   /** Ends this session from inside (guest memory shrank under its mapping); without it the back-end only closes itself. */
   endSession?: (reason: string) => void;
+  /**
+   * Inflight I/O tracking (inflight.ts): where regions are mapped, and the back-end's own state
+   * file. With it PROTOCOL_F_INFLIGHT_SHMFD is offered and every ring tracks into a region;
+   * without it neither.
+   */
+  inflight?: InflightSpace;
   log?: (line: string) => void;
 }
+
+/** An encoded reply, with the fds to send along (GET_INFLIGHT_FD's memfd). */
+export type Reply = Uint8Array & { fds?: readonly number[] };
 
 const PF = P.ProtocolFeature;
 /** Protocol features the generic back-end implements itself; a device model adds its own. */
@@ -63,7 +75,7 @@ interface Handler {
   reply: boolean;
   /** 'none': fds with it are a protocol error; 'any': its reader checks them. */
   fds: Fds;
-  run(m: Message): Uint8Array | void;
+  run(m: Message): Uint8Array | { payload: Uint8Array; fds: readonly number[] } | void;
 }
 
 const R = P.Request;
@@ -86,6 +98,7 @@ export class VhostUserBackend {
   private readonly faultsBefore: number;
   private readonly stopFaultWatch: () => void;
   private faultReported = false;
+  private readonly inflight: InflightTracking | undefined;
 
   constructor(private readonly opts: BackendOptions) {
     this.device = opts.device;
@@ -94,10 +107,12 @@ export class VhostUserBackend {
       throw new RangeError(`the device has ${n} vrings: needs 1 to ${Math.min(256, opts.slots.count)} (one slot each, a vring index is 8 bits)`);
     }
     this.offered = this.device.features | PROTOCOL_FEATURES_BIT;
-    this.offeredProtocol = BACKEND_PROTOCOL_FEATURES | this.device.protocolFeatures;
+    this.offeredProtocol = BACKEND_PROTOCOL_FEATURES | this.device.protocolFeatures
+      | (opts.inflight ? 1n << BigInt(PF.INFLIGHT_SHMFD) : 0n);
     this.memory = new GuestMemory(opts.engine.memory, opts.window);
     this.rings = Array.from({ length: n }, (_, i) => new Vring(i));
     this.log = opts.log ?? ((line) => console.warn(`vhost-user: ${line}`));
+    this.inflight = opts.inflight ? new InflightTracking(opts.engine.memory, opts.inflight, n, this.log) : undefined;
     this.handlers = this.table();
     this.faultsBefore = memoryFaultCount();
     this.stopFaultWatch = onMemoryFault((f) => this.onMemoryFault(f));
@@ -141,7 +156,7 @@ export class VhostUserBackend {
    * other bad request (the front-end would go on believing it worked), a malformed payload or
    * wrong fds throws a ProtocolError with close = true: the connection must end.
    */
-  handle(m: Message): Uint8Array[] {
+  handle(m: Message): Reply[] {
     const name = P.requestName(m.request);
     const needAck = this.replyAck && (m.flags & P.FLAG_NEED_REPLY) !== 0;
     const h = this.handlers.get(m.request);
@@ -151,8 +166,11 @@ export class VhostUserBackend {
       if (h.fds === 'none' && m.fds.length > 0) {
         throw new ProtocolError(m.request, `${m.fds.length} file descriptors with a request that takes none`, true);
       }
-      const payload = h.run(m);
-      if (h.reply) return [encodeReply(m.request, payload ?? new Uint8Array(0))];
+      const out = h.run(m);
+      if (h.reply) {
+        if (out === undefined || out instanceof Uint8Array) return [encodeReply(m.request, out ?? new Uint8Array(0))];
+        return [Object.assign(encodeReply(m.request, out.payload), { fds: out.fds })];
+      }
       return needAck ? [encodeReply(m.request, u64Payload(0n))] : [];
     } catch (e) {
       if (e instanceof ProtocolError && e.close) throw e;
@@ -206,6 +224,7 @@ export class VhostUserBackend {
       }
       r.closeFds();
     }
+    this.inflight?.close();
     this.memory.clear();
   }
 
@@ -244,10 +263,12 @@ export class VhostUserBackend {
       return;
     }
     let device;
+    const base = r.base;
+    const build = (inflight?: InflightOptions): DeviceQueue => buildRingDevice(this.opts.engine, this.opts.slots.planFor(r.index), {
+      layout, areas, features: this.features, regions: this.memory.deviceRegions(), base, notify: r.hasKickFd, inflight,
+    });
     try {
-      device = buildRingDevice(this.opts.engine, this.opts.slots.planFor(r.index), {
-        layout, areas, features: this.features, regions: this.memory.deviceRegions(), base: r.base, notify: r.hasKickFd,
-      });
+      device = this.inflight ? this.inflight.startRing({ index: r.index, layout, num: r.num, addr: r.addr }, build) : build();
     } catch (e) {
       this.log(`vring ${r.index} not started: ${(e as Error).message}`);
       return;
@@ -259,6 +280,7 @@ export class VhostUserBackend {
     } catch (e) {
       r.device = undefined;
       r.layout = undefined;
+      this.inflight?.ringStopped(r.index, false);
       this.log(`vring ${r.index} not started: the device model refused it: ${(e as Error).message}`);
     }
   }
@@ -266,9 +288,14 @@ export class VhostUserBackend {
   /**
    * Stops `r` if it runs, keeping where it got to as its base. The device model lets go of the
    * ring first; if it cannot, the session cannot go on safely (throws a ProtocolError that ends it).
+   * `told`: the front-end learns the position (GET_VRING_BASE) or resets the device, so inflight
+   * tracking has nothing to resume the ring from later.
    */
-  private stop(r: Vring, request = 0): void {
-    if (!r.device) return;
+  private stop(r: Vring, request = 0, told = false): void {
+    if (!r.device) {
+      if (told) this.inflight?.ringStopped(r.index, true);
+      return;
+    }
     const layout = r.layout!;
     const device = r.device;
     r.device = undefined;
@@ -279,6 +306,7 @@ export class VhostUserBackend {
       throw new ProtocolError(request, `vring ${r.index}: ${(e as Error).message}`, true);
     }
     r.base = vringBase(layout, device.position());
+    this.inflight?.ringStopped(r.index, told);
   }
 
   private notify(f: () => void): void {
@@ -298,7 +326,7 @@ export class VhostUserBackend {
 
   private table(): Map<number, Handler> {
     const t = new Map<number, Handler>();
-    const on = (request: number, reply: boolean, run: (m: Message) => Uint8Array | void, fds: Fds = 'none'): void => {
+    const on = (request: number, reply: boolean, run: Handler['run'], fds: Fds = 'none'): void => {
       t.set(request, { reply, fds, run });
     };
     on(R.GET_FEATURES, true, (m) => this.getFeatures(m));
@@ -327,6 +355,10 @@ export class VhostUserBackend {
     on(R.SET_CONFIG, false, (m) => this.setConfig(m));
     on(R.SEND_RARP, false, (m) => this.sendRarp(m));
     on(R.NET_SET_MTU, false, (m) => this.netSetMtu(m));
+    if (this.inflight) {
+      on(R.GET_INFLIGHT_FD, true, (m) => this.getInflightFd(m), 'any');
+      on(R.SET_INFLIGHT_FD, false, (m) => this.setInflightFd(m), 'any');
+    }
     return t;
   }
 
@@ -388,7 +420,7 @@ export class VhostUserBackend {
   /** Every ring stopped and forgotten (num, addresses, base, fds), features and status back to 0. */
   private reset(m: Message): void {
     for (const r of this.rings) {
-      this.stop(r, m.request);
+      this.stop(r, m.request, true);
       r.forget();
     }
     this.features = 0n;
@@ -410,12 +442,16 @@ export class VhostUserBackend {
   private addMemReg(m: Message): void {
     const region = readSingleRegion(m);
     if (m.fds.length !== 1) throw new ProtocolError(m.request, `${m.fds.length} file descriptors, expected 1`, true);
-    if (this.memory.addRepeat(region)) return; // the same region again (QEMU < 8.0, one per queue pair); its fd is closed
+    if (this.memory.addRepeat(region)) { // the same region again (QEMU < 8.0, one per queue pair); its fd is closed
+      this.inflight?.memoryAdded(region, m.fds[0]);
+      return;
+    }
     this.checkMemoryFds(m);
     const running = this.rings.filter((r) => r.running);
     for (const r of running) this.stop(r, m.request);
     try {
       this.memory.add(region, m.fds[0]);
+      this.inflight?.memoryAdded(region, m.fds[0]);
     } finally {
       for (const r of this.rings) this.tryStart(r);
     }
@@ -432,6 +468,7 @@ export class VhostUserBackend {
     for (const r of running) this.stop(r, m.request);
     try {
       this.memory.remove(region);
+      this.inflight?.memoryRemoved(region);
     } finally {
       for (const r of this.rings) this.tryStart(r);
     }
@@ -445,6 +482,7 @@ export class VhostUserBackend {
     const running = this.rings.filter((r) => r.running);
     for (const r of running) this.stop(r, m.request);
     this.memory.replace(regions, m.fds);
+    this.inflight?.memoryReplaced(regions, m.fds);
     // The fds are closed by handle(): the mappings keep the pages.
     for (const r of this.rings) this.tryStart(r);
   }
@@ -527,7 +565,7 @@ export class VhostUserBackend {
   private getVringBase(m: Message): Uint8Array {
     const s = readState(m);
     const r = this.ring(m, s.index);
-    this.stop(r, m.request);
+    this.stop(r, m.request, true);
     r.dropKick();
     return statePayload(s.index, r.base ?? 0);
   }
@@ -602,7 +640,7 @@ export class VhostUserBackend {
       status &= ~STATUS_FEATURES_OK;
     }
     // Writing 0 resets the device (2.1.2): the rings stop (their state is kept for GET_VRING_BASE).
-    if (status === 0) for (const r of this.rings) this.stop(r, m.request);
+    if (status === 0) for (const r of this.rings) this.stop(r, m.request, true);
     this.status = status;
   }
 
@@ -641,6 +679,64 @@ export class VhostUserBackend {
     if (!this.device.announce) throw new Refused('the device does not announce');
     const mac = u64Payload(v).slice(0, 6);
     this.notify(() => this.device.announce!(mac));
+  }
+
+  /**
+   * GET_INFLIGHT_FD (with PROTOCOL_F_INFLIGHT_SHMFD): a new buffer of num_queues inflight regions
+   * (inflight.ts), replacing the previous one; the reply carries its fd. The request has a reply
+   * of its own, so a refusal is an empty one (mmap_size 0, no fd: QEMU then goes on without
+   * inflight tracking), logged with the reason; the session goes on.
+   */
+  private getInflightFd(m: Message): { payload: Uint8Array; fds: readonly number[] } {
+    let numQueues = 0;
+    let queueSize = 0;
+    const none = (why: string): { payload: Uint8Array; fds: readonly number[] } => {
+      this.log(`GET_INFLIGHT_FD: refused: ${why} (answered with no region)`);
+      return { payload: inflightPayload({ mmapSize: 0n, mmapOffset: 0n, numQueues, queueSize }), fds: [] };
+    };
+    if (m.fds.length > 0) return none(`${m.fds.length} file descriptors with a request that takes none`);
+    let d;
+    try {
+      d = readInflight(m);
+    } catch (e) {
+      return none((e as Error).message.replace(/^vhost-user \S+: /, ''));
+    }
+    ({ numQueues, queueSize } = d);
+    if ((this.protocolFeatures & (1n << BigInt(PF.INFLIGHT_SHMFD))) === 0n) return none('PROTOCOL_F_INFLIGHT_SHMFD was not negotiated');
+    if (this.rings.some((r) => r.running)) return none('rings are running (the buffer changes only while every ring is stopped)');
+    try {
+      const { reply, fd } = this.inflight!.getFd(d, this.layout);
+      return { payload: inflightPayload(reply), fds: [fd] };
+    } catch (e) {
+      return none((e as Error).message);
+    }
+  }
+
+  /**
+   * SET_INFLIGHT_FD (with PROTOCOL_F_INFLIGHT_SHMFD): the front-end's buffer of inflight regions
+   * (after a back-end restart, the one it got before), checked to hold num_queues regions of
+   * queue_size entries and mapped, replacing the previous one; the back-end keeps its fd. Rings
+   * started after it resume from it.
+   */
+  private setInflightFd(m: Message): void {
+    const d = readInflight(m);
+    if ((this.protocolFeatures & (1n << BigInt(PF.INFLIGHT_SHMFD))) === 0n) this.invalid(m, 'PROTOCOL_F_INFLIGHT_SHMFD was not negotiated');
+    if (m.fds.length !== 1) this.invalid(m, `${m.fds.length} file descriptors, expected 1`);
+    if (this.rings.some((r) => r.running)) this.invalid(m, 'rings are running (the buffer changes only while every ring is stopped)');
+    const fd = m.fds[0];
+    const kind = fdKind(fd);
+    if (kind !== 'memfd' && kind !== 'file') this.invalid(m, `the inflight buffer's fd is a ${kind}, not a memfd or a file`);
+    if (kind !== 'memfd' || (fdSeals(fd) & F_SEAL_SHRINK) === 0) {
+      const why = 'the inflight buffer\'s fd can be shrunk under the mapping (not a memfd with F_SEAL_SHRINK)';
+      if (this.opts.requireSealedMemory) this.invalid(m, why);
+      this.log(`SET_INFLIGHT_FD: warning: ${why}`);
+    }
+    try {
+      this.inflight!.setFd(d, fd, this.layout);
+    } catch (e) {
+      this.invalid(m, (e as Error).message);
+    }
+    m.fds.splice(0); // taken over
   }
 
   /** NET_SET_MTU: the MTU the front-end wants (68 to 65535); the device model may refuse it. */

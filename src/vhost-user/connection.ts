@@ -19,7 +19,7 @@ import { close, type UnixSocket, type Received } from '../native/index.js';
 import * as P from './protocol.js';
 import type { Message } from './message.js';
 import { MessageReader } from './reader.js';
-import type { VhostUserBackend } from './backend.js';
+import type { VhostUserBackend, Reply } from './backend.js';
 
 /** How long a message may take from its first byte to its last, by default (ms). */
 export const DEFAULT_MESSAGE_TIMEOUT_MS = 5_000;
@@ -161,9 +161,9 @@ export class VhostUserConnection {
     return `no complete message within ${this.timeoutMs} ms of its first byte (${what} arrived)`;
   }
 
-  private reply(bytes: Uint8Array): void {
+  private reply(bytes: Reply): void {
     const s = this.socket;
-    s.send(bytes).then(() => {
+    s.send(bytes, bytes.fds ?? []).then(() => {
       if (s.pendingSends === 0 && !this.ended && this.throttle === undefined) s.resume();
     }, (e: Error) => this.end(`sending a reply: ${e.message}`));
     // The kernel buffer is full: read nothing more until the front-end has taken its replies.

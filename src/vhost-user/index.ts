@@ -13,6 +13,11 @@ export {
 export { RingSlots, RING_SLOT_BYTES } from './ring-slots.js';
 export type { VhostUserDevice, StartedVring } from './device-model.js';
 export { HandoffWriter, HandoffReader, HandoffTimeout, HANDOFF_SIZE, type VringState } from './handoff.js';
-export { VhostUserBackend, BACKEND_PROTOCOL_FEATURES, type BackendOptions } from './backend.js';
+export { VhostUserBackend, BACKEND_PROTOCOL_FEATURES, type BackendOptions, type Reply } from './backend.js';
+export {
+  InflightTracking, InflightWindow, inflightWindowBytes, readInflight, inflightPayload, INFLIGHT_PAYLOAD_SIZE,
+  type InflightSpace, type InflightDescription,
+} from './inflight.js';
+export { InflightStateFile, type RingIdentity, type StateRecord } from './inflight-state.js';
 export { VhostUserConnection } from './connection.js';
 export { VhostUserServer, type VhostUserServerOptions, type ClientModeOptions } from './server.js';

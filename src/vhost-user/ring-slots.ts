@@ -3,12 +3,13 @@
 // never frees, so each (re)start of a ring builds its DeviceQueue in a fresh plan over that
 // index's slot: connections can come and go forever without using up memory.
 import * as Q from '../../assembly/layout/queue.js';
+import * as I from '../../assembly/layout/inflight.js';
 import { MemoryPlan } from '../memory.js';
 import { MAX_VRING_NUM } from './vring.js';
 
-/** Bytes a device side of the largest queue needs, with alignment slack. */
+/** Bytes a device side of the largest queue needs (inflight tracking's head map included), with alignment slack. */
 export const RING_SLOT_BYTES =
-  Q.QUEUE_CB_SIZE + Q.MAX_REGIONS * Q.REGION_SIZE + MAX_VRING_NUM * Q.DSHADOW_SIZE + MAX_VRING_NUM * 2 + 4 * 64;
+  Q.QUEUE_CB_SIZE + Q.MAX_REGIONS * Q.REGION_SIZE + MAX_VRING_NUM * Q.DSHADOW_SIZE + MAX_VRING_NUM * 2 + MAX_VRING_NUM * I.IHEAD_SIZE + 5 * 64;
 
 export class RingSlots {
   private readonly starts: number[];

@@ -9,6 +9,7 @@ import * as PK from '../../assembly/layout/packed.js';
 import * as S from '../../assembly/layout/split.js';
 import { createDevice, type RingLayout } from '../virtqueue/factory.js';
 import type { DeviceQueue, Region, RingAreas, RingPosition } from '../virtqueue/queue-side.js';
+import type { InflightOptions } from '../virtqueue/inflight.js';
 import type { Engine } from '../engine.js';
 import type { MemoryPlan } from '../memory.js';
 import type { FeatureSet } from '../features.js';
@@ -109,6 +110,8 @@ export interface RingDeviceSpec {
   base: number;
   /** Ask for kicks from the start (false: the front-end polls, or the device model decides). */
   notify: boolean;
+  /** Inflight I/O tracking into this region (inflight.ts); none when undefined. */
+  inflight?: InflightOptions;
 }
 
 /** Where a vring's device starts: its SET_VRING_BASE value, and for a split ring its used ring. */
@@ -122,7 +125,7 @@ function startPosition(engine: Engine, s: RingDeviceSpec): RingPosition {
 /** Builds the engine's device side of a vring from its vhost-user state. */
 export function buildRingDevice(engine: Engine, plan: MemoryPlan, s: RingDeviceSpec): DeviceQueue {
   return createDevice(engine, plan, s.layout, s.areas, {
-    features: s.features, regions: s.regions, notify: s.notify, start: startPosition(engine, s),
+    features: s.features, regions: s.regions, notify: s.notify, start: startPosition(engine, s), inflight: s.inflight,
   });
 }
 

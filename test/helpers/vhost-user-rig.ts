@@ -18,15 +18,19 @@ import { VhostUserServer, type VhostUserServerOptions } from '../../src/vhost-us
 
 export const MiB = 1 << 20;
 
-/** The back-end's memory: private state below 16 MiB, guest memory window [16, 48) MiB. */
+/**
+ * The back-end's memory: private state below 16 MiB, guest memory window [16, 48) MiB, inflight
+ * regions' window [48, 56) MiB (used by rigs given `inflight: { window: INFLIGHT_WINDOW }`).
+ */
 let backendMemory: WebAssembly.Memory | undefined;
 let backendEngine: Engine | undefined;
 export function backend(): { memory: WebAssembly.Memory; engine: Engine } {
-  backendMemory ??= createSharedMemory(48 * MiB);
+  backendMemory ??= createSharedMemory(56 * MiB);
   backendEngine ??= loadEngine(backendMemory);
   return { memory: backendMemory, engine: backendEngine };
 }
 export const WINDOW = { offset: 16 * MiB, size: 32 * MiB };
+export const INFLIGHT_WINDOW = { offset: 48 * MiB, size: 8 * MiB };
 
 let dir = '';
 let n = 0;
@@ -124,7 +128,7 @@ export function rig(opts: RigOptions = {}): Rig {
     engine, plan: new MemoryPlan(memory, { start: 64 * 1024, end: 8 * MiB }), window: WINDOW,
     log: (l) => log.push(l), device: opts.device ?? recording, requireSealedMemory: opts.requireSealedMemory,
     // Tests send messages by the thousand in one session: no rate limit unless a test asks.
-    messageTimeoutMs: opts.messageTimeoutMs, messageRate: opts.messageRate ?? 0,
+    messageTimeoutMs: opts.messageTimeoutMs, messageRate: opts.messageRate ?? 0, inflight: opts.inflight,
   });
   return {
     path, server, memory, engine, log, device: recording, events: recording.events, ready: recording.ready,
