@@ -176,6 +176,8 @@ function ringAddrs(env: SessionEnv, m: FrontEndModel, i: number, num: number): {
 export class Drafter {
   /** The vring the next drafts are about (a bring-up step pins it), else drawn for each. */
   pinned: number | undefined;
+  /** Regions of at most 64 KiB (a burst of ADD_MEM_REG that fills every slot). */
+  small = false;
 
   constructor(private readonly rng: Rng, private readonly env: SessionEnv, private readonly m: FrontEndModel) {}
 
@@ -345,7 +347,8 @@ export class Drafter {
       const t = env.traffic;
       return this.d(R.SET_MEM_TABLE, memTablePayload([t.region]), 'ack0', { fds: [{ kind: 'guest' }], apply: (x) => { x.regions = [t.region]; } });
     }
-    const n = 1 + (rng.chance(0.7) ? 0 : rng.below(3));
+    // Mostly one region (QEMU with one memory backend), sometimes up to the 8 SET_MEM_TABLE carries.
+    const n = rng.chance(0.7) ? 1 : rng.chance(0.8) ? 2 + rng.below(2) : 1 + rng.below(P.MEM_TABLE_MAX_REGIONS);
     const regions: MemRegion[] = [];
     const fds: FdSpec[] = [];
     let refused = false;
@@ -376,14 +379,25 @@ export class Drafter {
     const { rng } = this;
     const r = regions[k];
     const size = Number(r.size);
+    /** Some ways need a region of two pages or more (memfd-small is one page). */
+    const twoPages = (): void => {
+      if (r.size >= 2n * PAGE) return;
+      r.size = 2n * PAGE;
+      fds[k] = { kind: 'memfd', size: Number(r.size + r.mmapOffset) };
+    };
     switch (rng.below(11)) {
       case 0: r.size = 0n; return 'zero-size';
       case 1: r.size += BigInt(1 + rng.below(PAGE_SIZE - 1)); fds[k] = { kind: 'memfd', size: Number(r.size + r.mmapOffset) + PAGE_SIZE }; return 'unaligned-size';
       case 2: r.mmapOffset += BigInt(rng.pick([1, 512, 2048])); fds[k] = { kind: 'memfd', size: size + 2 * PAGE_SIZE }; return 'unaligned-offset';
-      case 3: r.gpa = 0xffff_ffff_ffff_f000n; return 'past-2^64-gpa';
-      case 4: r.uaddr = 0xffff_ffff_ffff_f000n - PAGE; return 'past-2^64-uaddr';
+      case 3: case 4: {
+        // The last page of the address space, and a region of at least two pages from there.
+        twoPages();
+        if (rng.chance(0.5)) { r.gpa = 0xffff_ffff_ffff_f000n; return 'past-2^64-gpa'; }
+        r.uaddr = 0xffff_ffff_ffff_f000n;
+        return 'past-2^64-uaddr';
+      }
       case 5: r.size = 64n * BigInt(MiB); return 'bigger-than-window';
-      case 6: fds[k] = { kind: 'memfd-small' }; return 'file-too-small';
+      case 6: twoPages(); fds[k] = { kind: 'memfd-small' }; return 'file-too-small';
       case 7: r.mmapOffset = BigInt(size); fds[k] = { kind: 'memfd', size }; return 'offset-past-file';
       case 8: fds[k] = { kind: rng.pick(NOT_MEMORY) }; return `fd-${fds[k].kind}`;
       case 9: {
@@ -403,7 +417,8 @@ export class Drafter {
 
   private addMemReg(mutate: boolean): Draft {
     const { rng, m } = this;
-    const size = rng.pick([MiB, 2 * MiB]);
+    // Small regions too, so a session can fill all 32 slots (GET_MAX_MEM_SLOTS) inside the window.
+    const size = this.small || rng.chance(0.3) ? PAGE_SIZE * (1 + rng.below(16)) : rng.pick([MiB, 2 * MiB]);
     // A region in a slot never used: no overlap, no repeat of a mapped one.
     const region = slotRegion(m.freshSlot(), BigInt(size));
     const f = this.memoryFd(size);
@@ -549,6 +564,8 @@ export class Drafter {
 export interface Step {
   request: number;
   vring?: number;
+  /** Small regions (see Drafter.small). */
+  small?: boolean;
 }
 
 /** The order a front-end brings a device up in. */

@@ -240,7 +240,7 @@ class Session {
   }
 
   /** The bring-up, perturbed (steps dropped, repeated, something else first), then any requests. */
-  private *script(): Generator<Step | 'traffic' | 'kick' | 'shrink' | 'intruder'> {
+  private *script(): Generator<Step | 'traffic' | 'kick' | 'shrink' | 'intruder' | 'flood'> {
     const { rng } = this;
     for (const s of bringUp(rng, this.env)) {
       if (rng.chance(0.04)) continue;
@@ -256,12 +256,15 @@ class Session {
       else if (x < 19) yield 'kick';
       else if (x < 20) yield rng.chance(0.7) ? 'shrink' : 'intruder';
       else if (x < 25) yield* ringSetup(rng.below(this.env.vrings));
+      else if (x < 26) yield 'flood';
+      else if (x < 27) for (let n = 30 + rng.below(10); n > 0; n--) yield { request: R.ADD_MEM_REG, small: true };
       else yield { request: anyRequest(rng) };
     }
   }
 
-  private async step(step: Step | 'traffic' | 'kick' | 'shrink' | 'intruder'): Promise<void> {
+  private async step(step: Step | 'traffic' | 'kick' | 'shrink' | 'intruder' | 'flood'): Promise<void> {
     if (step === 'traffic') return this.traffic();
+    if (step === 'flood') return this.flood();
     if (step === 'intruder') {
       // A second front-end while this one is served: closed at once (logged), this session goes
       // on. Only when every message sent was answered (the session is surely still served).
@@ -294,13 +297,50 @@ class Session {
     }
     const { rng, model } = this;
     this.drafter.pinned = step.vring;
-    const dr = this.drafter.draft(step.request, rng.chance(this.desynced ? 0.3 : 0.1));
-    if (rng.chance(0.06)) this.drafter.structural(dr);
+    this.drafter.small = step.small ?? false;
+    // A burst (step.small) goes unmutated, so it gets as far as the slot limit.
+    const rate = step.small ? 0 : 1;
+    const dr = this.drafter.draft(step.request, rng.chance(rate * (this.desynced ? 0.3 : 0.1)));
+    if (rng.chance(rate * 0.06)) this.drafter.structural(dr);
     if (rng.chance(model.replyAck ? 0.8 : 0.15)) dr.flags |= P.FLAG_NEED_REPLY;
-    if (rng.chance(0.01)) Object.assign(dr, { wire: 'cut-and-hang-up', cut: rng.below(P.HEADER_SIZE + dr.payload.length) });
+    if (rng.chance(rate * 0.01)) Object.assign(dr, { wire: 'cut-and-hang-up', cut: rng.below(P.HEADER_SIZE + dr.payload.length) });
     const sent: Sent = { ...dr, needAck: model.replyAck && (dr.flags & P.FLAG_NEED_REPLY) !== 0 };
     if (verbose) console.log(`send ${this.describe(sent)}`);
     await this.send(sent);
+  }
+
+  /**
+   * Requests with replies, many in one write, before reading any reply: the back-end stops
+   * reading while its replies wait for room (connection.ts), and every reply still comes, in order.
+   */
+  private async flood(): Promise<void> {
+    if (this.inflight.length > 0 || this.held || this.desynced) return;
+    const { rng } = this;
+    const drafts: Sent[] = Array.from({ length: 20 + rng.below(500) }, () => {
+      const request = rng.pick([R.GET_FEATURES, R.GET_QUEUE_NUM, R.GET_STATUS, R.GET_PROTOCOL_FEATURES, R.GET_MAX_MEM_SLOTS]);
+      return { ...this.drafter.draft(request, false), flags: P.VERSION | (rng.chance(0.5) ? P.FLAG_NEED_REPLY : 0), needAck: false };
+    });
+    const bytes = Buffer.concat(drafts.map((d) => encode(d.request, d.flags, d.payload)));
+    this.ops += drafts.length;
+    try {
+      await this.fe.sendRaw(bytes);
+    } catch (e) {
+      if (!/EPIPE|ECONNRESET|closed/.test((e as Error).message)) throw e;
+    }
+    for (const dr of drafts) {
+      this.inflight.push(dr);
+      let m: Message | undefined;
+      try {
+        m = await this.fe.next(DEADLINE_MS);
+      } catch {
+        this.fail(`no reply to ${this.describe(dr)} of a flood of ${drafts.length} within ${DEADLINE_MS} ms (a hang)`);
+      }
+      if (m === undefined) return this.endedWhile(dr);
+      this.checkReply(dr, m);
+      this.inflight = [];
+    }
+    this.logMark = this.log.length;
+    this.features.add(`flood:${this.srv.name}`);
   }
 
   /** Materializes an fd the session context owns (traffic guest memory and ring eventfds). */
@@ -434,7 +474,9 @@ class Session {
       this.features.add(`shrink:ended:${reasonClass(why)}`);
       return;
     }
-    const culprit = this.inflight.find(mayEnd);
+    // The message the reason names, else the first that could end the session.
+    const named = /^vhost-user (\S+): /.exec(why)?.[1];
+    const culprit = this.inflight.filter(mayEnd).reverse().find((x) => name(x.request) === named) ?? this.inflight.find(mayEnd);
     if (!culprit) {
       this.fail(`the session ended (${why}) during ${this.describe(dr)}, though every message since the last reply ` +
         `was well-formed and either asked for an ack or cannot be refused: ${this.inflight.map((x) => this.describe(x)).join('; ')}`);
