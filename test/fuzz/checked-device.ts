@@ -18,10 +18,10 @@ import type { Range } from '../helpers/memory-diff.js';
 import type { Rng } from './harness.js';
 import type { Trace } from './trace.js';
 import { packedListSegments, splitChainSegments, type Segment } from './expected-chain.js';
-import type { ChainBatch } from '../../src/index.js';
+import { VirtqueueError, type ChainBatch, type Region } from '../../src/index.js';
 import { DEVICE_PEER_ERRORS, errorName, peerFaultProblem } from './known-errors.js';
 import {
-  POP_SEG_ROOM, batchRanges, inRegionTable, paramsLabel, privateRanges, ringAreas, shuffled, splitFields,
+  ALIAS_GPA, POP_SEG_ROOM, batchRanges, inRegionTable, paramsLabel, privateRanges, ringAreas, shuffled, splitFields,
   type RingWorld,
 } from './ring-world.js';
 
@@ -49,6 +49,11 @@ export class CheckedDevice {
   readonly held = new Map<number, Held>();
   /** Held ids in the order they were popped. */
   order: number[] = [];
+  /**
+   * The held ids popped after the last buffer returned used (in pop order): unpop may give back
+   * only the last ones popped (a buffer popped later and already pushed stands in the way).
+   */
+  private unpoppable: number[] = [];
   /** The status that broke the queue (0 while healthy). */
   brokenCode = 0;
   /** Calls made since the queue broke. */
@@ -173,6 +178,7 @@ export class CheckedDevice {
       this.held.set(id, { writeLen, descs, writable });
       this.trace.add(`  popped id ${id}: ${descs} descs, ${nR}r/${nW}w segs, ${readLen}/${writeLen} bytes`);
       this.order.push(id);
+      this.unpoppable.push(id);
       this.feature(`chain:d${bucket(descs, 4)}:r${bucket(nR, 3)}w${bucket(nW, 3)}${nR + nW > descs ? ':split' : ''}`);
     }
     if (seg > b.maxSegs) this.fail(`device pop: ${seg} segments in an array of ${b.maxSegs}`);
@@ -222,6 +228,36 @@ export class CheckedDevice {
     }
   }
 
+  /**
+   * The device's private record (shadow entries, IN_ORDER FIFO) holds exactly the buffers we
+   * hold, with the same writable bytes and ring descriptors, in pop order.
+   */
+  checkShadow(): void {
+    const w = this.w;
+    if (this.brokenCode !== 0) return;
+    const split = w.layout === 'split';
+    const f = (x: number): number => w.engine.u32[(w.device.cb + x) >>> 2]!;
+    const shadow = f(split ? Q.SDEV_SHADOW : Q.PDEV_SHADOW);
+    for (let id = 0; id < w.q; id++) {
+      const e = shadow + id * Q.DSHADOW_SIZE;
+      const inFlight = (w.engine.u16[(e + Q.DSHADOW_FLAGS) >>> 1]! & Q.DSHADOW_F_IN_FLIGHT) !== 0;
+      const h = this.held.get(id);
+      if (inFlight !== (h !== undefined)) this.fail(`device shadow: id ${id} ${inFlight ? 'in flight' : 'free'}, but the device ${h ? 'holds' : 'does not hold'} it`);
+      if (h && (w.engine.u32[(e + Q.DSHADOW_WRITE_LEN) >>> 2] !== h.writeLen || w.engine.u16[(e + Q.DSHADOW_NDESC) >>> 1] !== h.descs)) {
+        this.fail(`device shadow: id ${id} records other bytes or descriptors than it was popped with`);
+      }
+    }
+    if (w.params.inOrder) {
+      const order = f(split ? Q.SDEV_ORDER : Q.PDEV_ORDER);
+      const head = f(split ? Q.SDEV_ORDER_HEAD : Q.PDEV_ORDER_HEAD);
+      for (let i = 0; i < this.order.length; i++) {
+        const id = w.engine.u16[(order + ((head + i) % w.q) * 2) >>> 1];
+        if (id !== this.order[i]) this.fail(`device IN_ORDER FIFO: entry ${i} is ${id}, popped ${this.order[i]}`);
+      }
+    }
+    this.feature('shadow');
+  }
+
   /** Returns some held buffers used (in pop order with IN_ORDER), after writing into them. */
   push(rng: Rng): number {
     const w = this.w;
@@ -246,6 +282,8 @@ export class CheckedDevice {
     this.checkWriteBack(pos, ids, lens, descs);
     for (const id of ids) this.held.delete(id);
     this.order = this.order.filter((id) => this.held.has(id));
+    const last = Math.max(...ids.map((id) => this.unpoppable.indexOf(id)));
+    if (last >= 0) this.unpoppable = this.unpoppable.slice(last + 1);
     if (w.device.inFlight !== this.held.size) this.fail(`device push: inFlight ${w.device.inFlight}, holding ${this.held.size}`);
     this.feature(`push:${bucket(n, 4)}`);
     return rc;
@@ -308,11 +346,12 @@ export class CheckedDevice {
         const at = f.usedRing[0] + s * 8;
         if (!owned.has(s) && w.guard.changed(at, at + 8)) this.fail(`device push wrote used element ${s}, outside the ${n} it owns from ${pos.nextUsed}`);
       }
-      if (!w.params.inOrder) {
-        for (let i = 0; i < n; i++) {
-          const e = w.split!.usedElem(pos.nextUsed + i);
-          if (e.id !== ids[i] || e.len !== lens[i]) this.fail(`device push: used element ${i} is ${e.id}/${e.len}, pushed ${ids[i]}/${lens[i]}`);
-        }
+      let first = 0;
+      for (let i = 0; i < n; i++) {
+        if (!this.endsRun(ids, lens, i)) continue;
+        const e = w.split!.usedElem(pos.nextUsed + first);
+        if (e.id !== ids[i] || e.len !== lens[i]) this.fail(`device push: used element ${pos.nextUsed + first} is ${e.id}/${e.len}, pushed ${ids[i]}/${lens[i]}`);
+        first = i + 1;
       }
       return;
     }
@@ -326,29 +365,41 @@ export class CheckedDevice {
       const at = w.desc + s * P.PDESC_SIZE;
       if (!owned.has(s) && w.guard.changed(at, at + P.PDESC_SIZE)) this.fail(`device push wrote slot ${s}, outside the ${descs} it owns from ${pos.nextUsed}`);
     }
-    if (!w.params.inOrder) {
-      let slot = pos.nextUsed;
-      let wrap = pos.usedWrap;
-      for (let i = 0; i < n; i++) {
-        const d = w.packed!.readDesc(slot);
-        const bits = d.flags & (P.PDESC_F_AVAIL | P.PDESC_F_USED | P.PDESC_F_WRITE);
-        // 2.8.3: WRITE says the device wrote data.
-        const want = (wrap ? P.PDESC_F_AVAIL | P.PDESC_F_USED : 0) | (lens[i]! > 0 ? P.PDESC_F_WRITE : 0);
-        if (d.id !== ids[i] || d.len !== lens[i] || bits !== want) {
-          this.fail(`device push: slot ${slot} holds id ${d.id} len ${d.len} flags ${d.flags}, pushed ${ids[i]}/${lens[i]} with wrap ${wrap}`);
-        }
-        slot += this.held.get(ids[i]!)!.descs;
-        if (slot >= q) { slot -= q; wrap ^= 1; }
+    let slot = pos.nextUsed;
+    let wrap = pos.usedWrap;
+    let first = { slot, wrap };
+    for (let i = 0; i < n; i++) {
+      slot += this.held.get(ids[i]!)!.descs;
+      if (slot >= q) { slot -= q; wrap ^= 1; }
+      if (!this.endsRun(ids, lens, i)) continue;
+      const d = w.packed!.readDesc(first.slot);
+      const bits = d.flags & (P.PDESC_F_AVAIL | P.PDESC_F_USED | P.PDESC_F_WRITE);
+      // 2.8.3: WRITE says the device wrote data.
+      const want = (first.wrap ? P.PDESC_F_AVAIL | P.PDESC_F_USED : 0) | (lens[i]! > 0 ? P.PDESC_F_WRITE : 0);
+      if (d.id !== ids[i] || d.len !== lens[i] || bits !== want) {
+        this.fail(`device push: slot ${first.slot} holds id ${d.id} len ${d.len} flags ${d.flags}, pushed ${ids[i]}/${lens[i]} with wrap ${first.wrap}`);
       }
+      first = { slot, wrap };
     }
+  }
+
+  /**
+   * Whether record i of a push gets a used entry of its own: always, but with IN_ORDER a buffer
+   * used whole (its writable bytes all written) shares the entry of the next one in the burst
+   * (2.7.9, 2.8.8: one entry for a run, naming its last buffer, at its first's position).
+   */
+  private endsRun(ids: number[], lens: number[], i: number): boolean {
+    return !this.w.params.inOrder || i === ids.length - 1 || lens[i] !== this.held.get(ids[i]!)!.writeLen;
   }
 
   /** Gives back the newest `k` held buffers unused (or, now and then, a refused bad list). */
   unpop(rng: Rng): number {
     const w = this.w;
     const b = w.popBatches[0]!;
-    const k = Math.min(this.order.length, 1 + rng.below(3));
-    let ids = this.order.slice(this.order.length - k);
+    // Only the last chains popped, none pushed since (the contract of unpop, which the device
+    // cannot check without IN_ORDER: it keeps no pop order then).
+    const k = Math.min(this.unpoppable.length, 1 + rng.below(3));
+    let ids = this.unpoppable.slice(this.unpoppable.length - k);
     const bad = this.brokenCode === 0 && rng.chance(0.1);
     if (bad) ids = rng.chance(0.5) || ids.length < 2 || !w.params.inOrder ? [...ids, w.q + rng.below(100)] : [...ids].reverse();
     if (ids.length > b.maxChains) ids = ids.slice(0, b.maxChains);
@@ -373,7 +424,9 @@ export class CheckedDevice {
       if (now.nextAvail !== back || now.availWrap !== wrap) this.fail(`device unpop: position ${before.nextAvail}/${before.availWrap} -> ${now.nextAvail}/${now.availWrap} for ${descs} slots`);
     }
     for (const id of ids) this.held.delete(id);
-    this.order = this.order.slice(0, this.order.length - ids.length);
+    const back = new Set(ids);
+    this.order = this.order.filter((id) => !back.has(id));
+    this.unpoppable = this.unpoppable.slice(0, this.unpoppable.length - ids.length);
     if (w.device.inFlight !== this.held.size) this.fail(`device unpop: inFlight ${w.device.inFlight}, holding ${this.held.size}`);
     this.feature(`unpop:${ids.length}`);
     return rc;
@@ -401,6 +454,37 @@ export class CheckedDevice {
     return rc;
   }
 
+  /**
+   * Replaces the region table (vhost-user SET_MEM_TABLE): the same regions in another order, or
+   * (not in an honest case) without the two far ones; or now and then a table with two regions
+   * overlapping, which must be refused with the old table kept and the queue as it was.
+   */
+  setRegions(rng: Rng): void {
+    const w = this.w;
+    const table = w.engine.u32[(w.device.cb + Q.DEV_REGIONS) >>> 2]!;
+    let next = shuffled(rng, w.regions);
+    const far = (r: Region): boolean => r.gpa >= ALIAS_GPA;
+    if (!w.params.honest && rng.chance(0.3)) next = next.filter((r) => !far(r) || rng.chance(0.5));
+    const bad = rng.chance(0.15);
+    if (bad) next.splice(rng.below(next.length + 1), 0, { ...next[rng.below(next.length)]!, offset: w.arena });
+    const status = w.device.status;
+    w.guard.before();
+    let err: unknown;
+    try { w.device.setRegions(next); } catch (e) { err = e; }
+    const strays = w.guard.strays([...this.own, [table, table + Q.MAX_REGIONS * Q.REGION_SIZE]]);
+    if (strays.length > 0) this.fail(`device setRegions wrote outside its areas at ${strays.slice(0, 4).join(', ')}`);
+    this.trace.add(`device setRegions(${next.map((r) => `0x${r.gpa.toString(16)}+${r.size}`).join(' ')}) -> ${err ? (err as Error).message : 'ok'}`);
+    if (w.device.status !== status) this.fail(`device setRegions changed the status from ${status} to ${w.device.status}`);
+    if (bad) {
+      if (!(err instanceof VirtqueueError) || err.code !== E.ERR_BAD_CONFIG || err.info.breaksQueue) this.fail(`device setRegions of overlapping regions: ${String(err)}`);
+      this.feature('setRegions:refused');
+      return;
+    }
+    if (err) this.fail(`device setRegions of a valid table: ${String(err)}`);
+    w.regions = next;
+    this.feature('setRegions');
+  }
+
   /** Reset: back to the start position, healthy, holding nothing; writes only its own fields. */
   reset(): void {
     const w = this.w;
@@ -413,6 +497,7 @@ export class CheckedDevice {
     this.feature(this.brokenCode !== 0 ? `reset:after:${errorName(this.brokenCode)}` : 'reset');
     this.held.clear();
     this.order = [];
+    this.unpoppable = [];
     this.brokenCode = 0;
     this.stickyCalls = 0;
   }

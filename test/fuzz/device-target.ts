@@ -70,7 +70,7 @@ export function deviceTarget(layout: RingLayout): FuzzCase {
     const driver = new HonestDriver(w, trace);
     const hostile = hostileDriver(w, dev);
     const ops = caseOps(rng, params.queueSize);
-    const hostileRate = rng.pick([0.02, 0.08, 0.2, 0.4]);
+    const hostileRate = params.honest ? 0 : rng.pick([0.02, 0.08, 0.2, 0.4]);
     features.add(`params:${paramsLabel(params)}`);
     let i = 0;
     try {
@@ -94,11 +94,19 @@ export function deviceTarget(layout: RingLayout): FuzzCase {
           case 13: dev.interrupt(); break;
           case 14: dev.enableNotify(); break;
           case 15: dev.disableNotify(); break;
-          case 16: if (rng.chance(0.1)) { dev.reset(); driver.restart(); } else dev.pop(rng); break;
+          case 16: {
+            const r = rng.below(20);
+            if (r === 0) { dev.reset(); driver.restart(); } else if (r === 1) dev.setRegions(rng); else dev.pop(rng);
+            break;
+          }
           case 17: case 18: case 19: case 20: driver.add(rng); break;
           case 21: case 22: driver.collect(rng); break;
           default: driver.kick(); break;
         }
+        if (params.honest && (w.device.broken || driver.broken)) {
+          throw new Error(`with an honest driver the ${w.device.broken ? 'device' : 'driver'} broke: status ${w.device.broken ? w.device.status : w.driver.status}`);
+        }
+        if (i % 32 === 0) dev.checkShadow();
       }
       // A last pop over the whole memory: healthy or broken, it keeps to its areas.
       w.guard.fullNext();

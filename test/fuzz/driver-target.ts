@@ -40,11 +40,12 @@ class PeerDevice {
     const n = 1 + rng.below(Math.min(this.held.length, u.capacity));
     let pick = this.held.slice(0, n);
     let how = 'ok';
-    if (!this.w.params.inOrder || rng.chance(0.05)) {
+    const honest = this.w.params.honest;
+    if (!this.w.params.inOrder || (!honest && rng.chance(0.05))) {
       pick = shuffled(rng, this.held).slice(0, n);
       if (this.w.params.inOrder) how = 'out-of-order';
     }
-    const over = rng.chance(0.03) ? rng.below(n) : -1;
+    const over = !honest && rng.chance(0.03) ? rng.below(n) : -1;
     for (let i = 0; i < n; i++) {
       const c = pick[i]!;
       const len = i === over ? c.writeLen + 1 : rng.chance(0.5) ? c.writeLen : rng.below(c.writeLen + 1);
@@ -88,7 +89,7 @@ export function driverTarget(layout: RingLayout): FuzzCase {
     const dev = new PeerDevice(w, trace);
     const hostile = hostileDevice(w, drv);
     const ops = caseOps(rng, params.queueSize);
-    const hostileRate = rng.pick([0.02, 0.08, 0.2, 0.4]);
+    const hostileRate = params.honest ? 0 : rng.pick([0.02, 0.08, 0.2, 0.4]);
     features.add(`params:${paramsLabel(params)}`);
     /** Takes everything back (checked) and starts both sides afresh, as after a device reset. */
     const restart = (): void => {
@@ -121,6 +122,9 @@ export function driverTarget(layout: RingLayout): FuzzCase {
           case 15: case 16: case 17: case 18: dev.pop(rng); break;
           case 19: case 20: case 21: case 22: features.add(`device:push:${dev.push(rng)}`); break;
           default: dev.interrupt(); break;
+        }
+        if (params.honest && (w.device.broken || w.driver.broken)) {
+          throw new Error(`with an honest device the ${w.driver.broken ? 'driver' : 'device'} broke: status ${w.driver.broken ? w.driver.status : w.device.status}`);
         }
       }
       if (drv.brokenCode === 0) drv.checkFreeList();

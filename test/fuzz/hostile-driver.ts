@@ -69,7 +69,7 @@ function tablePlace(w: RingWorld, rng: Rng, bytes: number): { at: number; gpa: b
   const at = w.arena + 16 * rng.below(slots) + (rng.chance(0.05) ? 8 : 0);
   if (rng.chance(0.2) && bytes <= SIDE_REGION_BYTES) {
     // In the region far from its Wasm offset.
-    const alias = w.regions[w.regions.length - 2]!;
+    const alias = w.alias;
     const off = 16 * rng.below((SIDE_REGION_BYTES - bytes) / 16 + 1);
     return { at: alias.offset + off, gpa: ALIAS_GPA + BigInt(off) };
   }

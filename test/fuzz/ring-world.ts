@@ -41,6 +41,11 @@ export interface WorldParams {
    * its first used.idx; packed, its slots and wrap counters.
    */
   deviceStart?: RingPosition;
+  /**
+   * No hostile peer at all in this case: the engine's driver and device keep every rule, so
+   * neither side may ever find a fault (a break is a false alarm).
+   */
+  honest: boolean;
 }
 
 const SPLIT_SIZES = [1, 2, 4, 8, 16, 32, 64, 256];
@@ -54,10 +59,12 @@ export function drawParams(rng: Rng, layout: RingLayout): WorldParams {
   const queueSize = rng.chance(0.01) ? rng.pick(LARGE_SIZES[layout])
     : sizes[Math.min(rng.below(sizes.length), rng.below(sizes.length))]!;
   const q = queueSize;
-  const deviceStart = !rng.chance(0.2) ? undefined : layout === 'split'
+  const honest = rng.chance(0.1);
+  const deviceStart = honest || !rng.chance(0.2) ? undefined : layout === 'split'
     ? { nextAvail: 0, availWrap: 0, nextUsed: rng.edgy(16), usedWrap: 0 }
     : { nextAvail: rng.below(q), availWrap: rng.below(2), nextUsed: rng.below(q), usedWrap: rng.below(2) };
   return {
+    honest,
     deviceStart,
     layout,
     queueSize,
@@ -66,7 +73,8 @@ export function drawParams(rng: Rng, layout: RingLayout): WorldParams {
     inOrder: rng.chance(0.35),
     eventIdx: rng.chance(0.5),
     indirectMax: rng.pick([2, 4, 8]),
-    maxChain: rng.chance(0.2) ? 1 + rng.below(queueSize) : 0,
+    // A limit below Queue Size refuses chains the spec allows: not in an honest case.
+    maxChain: !honest && rng.chance(0.2) ? 1 + rng.below(queueSize) : 0,
     notify: rng.chance(0.5),
     interrupts: rng.chance(0.5),
     startIdx: rng.pick([0, 0, 0xffff - rng.below(8), rng.below(0x10000)]),
@@ -89,7 +97,7 @@ export const caseOps = (rng: Rng, q: number): number => (q > 1024 ? 100 + rng.be
 
 export function paramsLabel(p: WorldParams): string {
   const f = [p.indirect && 'indirect', p.inOrder && 'in-order', p.eventIdx && 'event-idx'].filter(Boolean).join('+');
-  return `${p.layout} q${p.queueSize}${f ? ' ' + f : ''}${p.deviceStart ? ' device-start' : ''}`;
+  return `${p.layout} q${p.queueSize}${f ? ' ' + f : ''}${p.deviceStart ? ' device-start' : ''}${p.honest ? ' honest' : ''}`;
 }
 
 /** Bytes of each of the two small regions beside the arena. */
@@ -130,7 +138,10 @@ export interface RingWorld {
   /** The driver's indirect tables (identity-mapped for the device), or 0. */
   indirectBase: number;
   indirectBytes: number;
+  /** The device's region table as it is now (setRegions may reorder it). */
   regions: Region[];
+  /** The region far from its Wasm offset (ALIAS_GPA). */
+  alias: Region;
   addBatch: ChainBatch;
   popBatches: ChainBatch[];
   usedBatch: UsedBatch;
@@ -189,7 +200,8 @@ export function openWorld(p: WorldParams): RingWorld {
   // so that every region's Wasm range is its own: a segment inside none of them whole was
   // translated wrong.
   const side = BigInt(SIDE_REGION_BYTES);
-  regions.push({ gpa: ALIAS_GPA, size: side, offset: plan.alloc(SIDE_REGION_BYTES + 64, 64, 'fuzz alias region') + 64 });
+  const alias = { gpa: ALIAS_GPA, size: side, offset: plan.alloc(SIDE_REGION_BYTES + 64, 64, 'fuzz alias region') + 64 };
+  regions.push(alias);
   regions.push({ gpa: TOP_GPA, size: side, offset: plan.alloc(SIDE_REGION_BYTES + 64, 64, 'fuzz top region') + 64 });
 
   const devOpts = { features: feats, regions, maxChain: p.maxChain || undefined, notify: p.notify };
@@ -203,7 +215,7 @@ export function openWorld(p: WorldParams): RingWorld {
   const world: RingWorld = {
     params: p, layout: p.layout, q, features: feats, engine, plan,
     desc: areas.desc, driverArea: areas.driver, deviceArea: areas.device,
-    driver, device, split, packed, arena, arenaEnd, indirectBase, indirectBytes, regions,
+    driver, device, split, packed, arena, arenaEnd, indirectBase, indirectBytes, regions: [...regions], alias,
     addBatch: new ChainBatch(engine, plan, MAX_ADD_CHAINS, MAX_ADD_SEGS),
     popBatches: POP_SEG_ROOM.map((room) => new ChainBatch(engine, plan, Math.min(q, MAX_BURST) + 1, room)),
     usedBatch: new UsedBatch(engine, plan, Math.min(q, MAX_BURST) + 4),
