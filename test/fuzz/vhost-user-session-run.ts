@@ -158,6 +158,14 @@ class Session {
   private partial = false;
   /** Memory the back-end mapped was truncated: the session may end for that at any time. */
   private shrunk = false;
+  /**
+   * The bring-up went as a front-end does it (nothing mutated, dropped, repeated or inserted,
+   * every ack 0) with a memory table: each vring enabled then runs.
+   */
+  private clean = true;
+  private careful = false;
+  private bringingUp = true;
+  private tableSet = false;
   /** Second front-ends that connected while this session was served (each must be refused). */
   private intruders = 0;
   private readonly rxNext = [0, 0];
@@ -242,13 +250,17 @@ class Session {
   /** The bring-up, perturbed (steps dropped, repeated, something else first), then any requests. */
   private *script(): Generator<Step | 'traffic' | 'kick' | 'shrink' | 'intruder' | 'flood'> {
     const { rng } = this;
+    // A quarter of the sessions bring the device up as a front-end would, and only then go wild.
+    this.careful = rng.chance(0.25);
+    const p = this.careful ? 0 : 1;
     for (const s of bringUp(rng, this.env)) {
-      if (rng.chance(0.04)) continue;
-      if (rng.chance(0.04)) yield { request: anyRequest(rng) };
+      if (rng.chance(p * 0.04)) { this.clean = false; continue; }
+      if (rng.chance(p * 0.04)) { this.clean = false; yield { request: anyRequest(rng) }; }
       yield s;
-      if (rng.chance(0.03)) yield s;
+      if (rng.chance(p * 0.03)) { this.clean = false; yield s; }
       if (this.srv.net && rng.chance(0.1)) yield 'traffic';
     }
+    this.bringingUp = false;
     const tail = Math.floor(-Math.log(1 - rng.u32() / 2 ** 32) * 30);
     for (let k = 0; k < tail; k++) {
       const x = rng.below(100);
@@ -298,12 +310,13 @@ class Session {
     const { rng, model } = this;
     this.drafter.pinned = step.vring;
     this.drafter.small = step.small ?? false;
-    // A burst (step.small) goes unmutated, so it gets as far as the slot limit.
-    const rate = step.small ? 0 : 1;
+    // A burst (step.small) goes unmutated, so it gets as far as the slot limit; so does a careful bring-up.
+    const rate = step.small || (this.careful && this.bringingUp) ? 0 : 1;
     const dr = this.drafter.draft(step.request, rng.chance(rate * (this.desynced ? 0.3 : 0.1)));
     if (rng.chance(rate * 0.06)) this.drafter.structural(dr);
     if (rng.chance(model.replyAck ? 0.8 : 0.15)) dr.flags |= P.FLAG_NEED_REPLY;
     if (rng.chance(rate * 0.01)) Object.assign(dr, { wire: 'cut-and-hang-up', cut: rng.below(P.HEADER_SIZE + dr.payload.length) });
+    if ((dr.mutation && dr.mutation !== 'no-fd') || dr.wire !== 'whole' || dr.claimedSize !== undefined) this.clean = false;
     const sent: Sent = { ...dr, needAck: model.replyAck && (dr.flags & P.FLAG_NEED_REPLY) !== 0 };
     if (verbose) console.log(`send ${this.describe(sent)}`);
     await this.send(sent);
@@ -545,10 +558,14 @@ class Session {
         this.expectStopped(Array.from({ length: this.env.vrings }, (_, i) => i), what);
       } else if (dr.request === R.SET_VRING_ENABLE && v.getUint32(4, true) === 0) {
         this.expectStopped([v.getUint32(0, true)], what);
+      } else if (dr.request === R.SET_VRING_ENABLE && this.clean && this.bringingUp && this.tableSet) {
+        this.expectRunning(v.getUint32(0, true), what);
       }
+      if (dr.request === R.SET_MEM_TABLE) this.tableSet = true;
       return 'ack0';
     }
     if (ack !== 1n) this.fail(`${what} was acked ${ack} (the back-end acks 0 or 1)`);
+    this.clean = false;
     if (dr.expect === 'ack0') this.fail(`${what} was refused: ${refusals.join(' | ') || '(nothing logged)'}`);
     if (refusals.length === 0) this.fail(`${what} was refused with nothing in the log saying why`);
     return `ack1:${reasonClass(refusals[0].replace(/^\S+: (failed|refused): /, ''))}`;
@@ -560,6 +577,17 @@ class Session {
     const running = this.srv.net ? this.srv.net.device.runningVrings() : [...this.srv.rig.ready.keys()];
     const still = vrings.filter((i) => running.includes(i));
     if (still.length > 0) this.fail(`after ${what} vrings ${still.join(', ')} still run on the device`);
+  }
+
+  /** Vring `index` was set up as a front-end does it: the device model runs it by the reply to `what`. */
+  private expectRunning(index: number, what: string): void {
+    if (this.shrunk) return;
+    const running = this.srv.net ? this.srv.net.device.runningVrings() : [...this.srv.rig.ready.keys()];
+    if (!running.includes(index)) {
+      this.fail(`vring ${index} was set up in order (num, base, addresses, call, kick) with a memory table, and ${what} was acked 0, ` +
+        `but the device does not run it; the log: ${this.log.slice(-5).join(' | ')}`);
+    }
+    this.features.add(`ring-runs:${this.srv.name}`);
   }
 
   /**
