@@ -63,7 +63,10 @@ export class FdZoo {
     // A pipe the kernel calls "pipe:[...]" (Node's own child stdio are socketpairs): the one between
     // two sleeps of a shell pipeline, reopened read-write and non-blocking through /proc (so nothing
     // here ever blocks on it), with 3 bytes in it as a front-end might leave.
-    const child = spawn('sh', ['-c', 'sleep 1000000 | sleep 1000000 & echo $!; wait'], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+    // (Without LD_PRELOAD: under the sanitizer build the shell need not carry its runtime.)
+    const env = { ...process.env };
+    delete env.LD_PRELOAD;
+    const child = spawn('sh', ['-c', 'sleep 1000000 | sleep 1000000 & echo $!; wait'], { stdio: ['ignore', 'pipe', 'ignore'], detached: true, env });
     const reader = await new Promise<number>((resolve, reject) => {
       child.stdout!.once('data', (b: Buffer) => resolve(Number(b.toString().trim())));
       child.once('error', reject);
