@@ -124,6 +124,12 @@ export const DEV_INFLIGHT = 96;
 export const PDEV_INFLIGHT_HEADS = 100;
 export const DEV_INFLIGHT_COUNTER = 104;
 
+// The pop serial, the same offset in both device blocks:
+//
+//   112 DEV_POP_SERIAL  the serial the next popped chain gets (DSHADOW_SERIAL; 0 after reset): unpop
+//                       gives back only the last chains popped, whose serials run up to it
+export const DEV_POP_SERIAL = 112;
+
 // Split device block (split/device.ts), SDEV_*, after the common header:
 //
 //   40 SDEV_LAST_AVAIL  next available ring index to read (free-running)
@@ -215,17 +221,19 @@ export const PDEV_ORDER_HEAD = 92;
 // Device shadow entry, DSHADOW_*, private to the device: one per buffer id (packed) or per
 // chain head (split), written by shared/device-shadow.ts.
 //
-//   0       2       4             8
-//   +-------+-------+-------------+
-//   | NDESC | FLAGS | WRITE_LEN   |
-//   +-------+-------+-------------+
+//   0       2       4             8             12
+//   +-------+-------+-------------+-------------+
+//   | NDESC | FLAGS | WRITE_LEN   | SERIAL      |
+//   +-------+-------+-------------+-------------+
 //   DSHADOW_NDESC      u16: ring slots the buffer took (what to skip when it is used)
 //   DSHADOW_FLAGS      u16: DSHADOW_F_IN_FLIGHT, DSHADOW_F_PUSHING (transient, while a push
 //                      checks its records)
 //   DSHADOW_WRITE_LEN  u32: writable capacity (in-order: a used length equal to it may be coalesced)
-export const DSHADOW_SIZE = 8;
+//   DSHADOW_SERIAL     u32: DEV_POP_SERIAL when it was popped (pop order, for unpop)
+export const DSHADOW_SIZE = 12;
 export const DSHADOW_NDESC = 0;
 export const DSHADOW_FLAGS = 2;
 export const DSHADOW_WRITE_LEN = 4;
+export const DSHADOW_SERIAL = 8;
 export const DSHADOW_F_IN_FLIGHT = 1;
 export const DSHADOW_F_PUSHING = 0x8000;

@@ -8,7 +8,7 @@
 // outstanding than the ring holds, and every address goes through the region table.
 import {
   CB_DETAIL, CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY,
-  CB_KIND_PACKED_DEVICE, DEV_MAX_CHAIN, PDEV_NEXT_AVAIL, PDEV_AVAIL_WRAP, PDEV_NEXT_USED,
+  CB_KIND_PACKED_DEVICE, DEV_MAX_CHAIN, DEV_POP_SERIAL, PDEV_NEXT_AVAIL, PDEV_AVAIL_WRAP, PDEV_NEXT_USED,
   PDEV_USED_WRAP, PDEV_IN_FLIGHT, PDEV_IN_FLIGHT_DESCS, PDEV_SHADOW, PDEV_SIGNALLED, PDEV_ORDER,
   PDEV_ORDER_HEAD, DSHADOW_SIZE, DSHADOW_NDESC, DSHADOW_FLAGS, DSHADOW_WRITE_LEN, PDEV_INFLIGHT_HEADS,
 } from "../layout/queue";
@@ -36,7 +36,7 @@ import {
 import { translateWhole, translateInto } from "../shared/regions";
 import { recordSingle } from "../shared/chain-record";
 import { endPop, checkDeviceRegions, clearDeviceState, setRegions } from "../shared/device-common";
-import { inFlight, markPopped, checkUsedRecords } from "../shared/device-shadow";
+import { inFlight, markPopped, checkUsedRecords, checkLastPopped } from "../shared/device-shadow";
 import { inflightRegion, inflightCounter, setInflightCounter, checkInflightArea } from "../shared/inflight";
 import { isAvailable, usedBits, validPackedQueueSize, packedNeedEvent } from "./flags";
 import {
@@ -254,6 +254,7 @@ export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32,
   const orderHead = load<u32>(cb + PDEV_ORDER_HEAD);
   const region = inflightRegion(cb);
   let counter = inflightCounter(cb);
+  const serial = load<u32>(cb + DEV_POP_SERIAL);
   let got: u32 = 0;
   let segAt: u32 = 0;
   let err: i32 = 0;
@@ -282,7 +283,7 @@ export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32,
       if (c < 0) { err = <i32>c; break; }
       counter = <u64>c;
     }
-    markPopped(shadow, id, n, load<u32>(rec + CHAIN_WRITE_LEN));
+    markPopped(shadow, id, n, load<u32>(rec + CHAIN_WRITE_LEN), serial + got);
     if (inOrder) store<u16>(order + ((orderHead + popped) % q) * 2, id);
     popped++;
     inFlightDescs += n;
@@ -295,6 +296,7 @@ export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32,
     store<u32>(cb + PDEV_AVAIL_WRAP, wrap);
     store<u32>(cb + PDEV_IN_FLIGHT, popped);
     store<u32>(cb + PDEV_IN_FLIGHT_DESCS, inFlightDescs);
+    store<u32>(cb + DEV_POP_SERIAL, serial + got);
     if (region != 0) setInflightCounter(cb, counter);
     if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) writeDeviceEvent(cb, true);
   }
@@ -431,6 +433,10 @@ export function packedDeviceUnpop(cb: u32, chains: u32, n: u32): i32 {
   const popped = load<u32>(cb + PDEV_IN_FLIGHT);
   if (n > popped) return refuse(cb, ERR_BAD_ARGUMENT, n);
   const shadow = load<u32>(cb + PDEV_SHADOW);
+  // The last buffers popped, in pop order (see splitDeviceUnpop), each in flight and named once.
+  const serial = load<u32>(cb + DEV_POP_SERIAL);
+  const late = checkLastPopped(shadow, q, chains, n, serial);
+  if (late >= 0) return refuse(cb, ERR_BAD_ARGUMENT, <u32>late);
   const bad = checkUsedRecords(shadow, q, chains, n, hasFeature(cb, F_IN_ORDER), load<u32>(cb + PDEV_ORDER), load<u32>(cb + PDEV_ORDER_HEAD) + popped - n, CHAIN_SIZE);
   if (bad >= 0) return refuse(cb, ERR_BAD_ARGUMENT, <u32>bad);
   let descs: u32 = 0;
@@ -448,5 +454,6 @@ export function packedDeviceUnpop(cb: u32, chains: u32, n: u32): i32 {
   store<u32>(cb + PDEV_AVAIL_WRAP, wrap);
   store<u32>(cb + PDEV_IN_FLIGHT, popped - n);
   store<u32>(cb + PDEV_IN_FLIGHT_DESCS, load<u32>(cb + PDEV_IN_FLIGHT_DESCS) - descs);
+  store<u32>(cb + DEV_POP_SERIAL, serial - n);
   return <i32>n;
 }

@@ -2,7 +2,7 @@
 // they hold (device-shadow.ts): the region fields both blocks hold at the same offsets (DEV_*),
 // and the end of a pop burst.
 import {
-  CB_DETAIL, DEV_REGIONS, DEV_NUM_REGIONS, DEV_LAST_REGION, DEV_MAX_CHAIN,
+  CB_DETAIL, DEV_REGIONS, DEV_NUM_REGIONS, DEV_LAST_REGION, DEV_MAX_CHAIN, DEV_POP_SERIAL,
 } from "../layout/queue";
 import { ERR_BAD_CONFIG, ERR_SEGMENTS_FULL } from "../layout/errors";
 import { refuse, endBurst, clearFault } from "./common";
@@ -16,13 +16,14 @@ export function checkDeviceRegions(cb: u32): i32 {
 
 /**
  * The part of a device reset both layouts share, once every check has passed: the longest
- * chain accepted is at most Queue Size (0 means Queue Size), no region hint, no buffer held
- * (the `q` shadow entries at `shadow`), no fault.
+ * chain accepted is at most Queue Size (0 means Queue Size), no region hint, pop serials from 0,
+ * no buffer held (the `q` shadow entries at `shadow`), no fault.
  */
 export function clearDeviceState(cb: u32, q: u32, shadow: u32): void {
   const maxChain = load<u32>(cb + DEV_MAX_CHAIN);
   if (maxChain == 0 || maxChain > q) store<u32>(cb + DEV_MAX_CHAIN, q);
   store<u32>(cb + DEV_LAST_REGION, 0);
+  store<u32>(cb + DEV_POP_SERIAL, 0);
   clearShadow(shadow, q);
   clearFault(cb);
 }

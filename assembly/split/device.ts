@@ -8,8 +8,8 @@
 import {
   CB_STATUS, CB_DETAIL, CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY,
   CB_KIND_SPLIT_DEVICE, SDEV_LAST_AVAIL, SDEV_USED_IDX, SDEV_SIGNAL_IDX, SDEV_IN_FLIGHT,
-  DEV_MAX_CHAIN, SDEV_SHADOW, SDEV_ORDER, SDEV_ORDER_HEAD, DSHADOW_SIZE, DSHADOW_FLAGS,
-  DSHADOW_WRITE_LEN,
+  DEV_MAX_CHAIN, DEV_POP_SERIAL, SDEV_SHADOW, SDEV_ORDER, SDEV_ORDER_HEAD, DSHADOW_SIZE,
+  DSHADOW_FLAGS, DSHADOW_WRITE_LEN,
 } from "../layout/queue";
 import {
   DESC_SIZE, DESC_ADDR, DESC_LEN, DESC_FLAGS, DESC_NEXT, DESC_F_NEXT, DESC_F_WRITE,
@@ -35,7 +35,7 @@ import {
 import { translateWhole, translateInto } from "../shared/regions";
 import { recordSingle } from "../shared/chain-record";
 import { endPop, checkDeviceRegions, clearDeviceState, setRegions } from "../shared/device-common";
-import { inFlight, markPopped, checkUsedRecords } from "../shared/device-shadow";
+import { inFlight, markPopped, checkUsedRecords, checkLastPopped } from "../shared/device-shadow";
 import { inflightRegion, inflightCounter, setInflightCounter, checkInflightArea } from "../shared/inflight";
 import { usedEventAddr, availEventAddr, checkSplitAreas } from "./areas";
 import {
@@ -242,6 +242,7 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
   const popped = load<u32>(cb + SDEV_IN_FLIGHT);
   const region = inflightRegion(cb);
   let counter = inflightCounter(cb);
+  const serial = load<u32>(cb + DEV_POP_SERIAL);
   let got: u32 = 0;
   let segAt: u32 = 0;
   let err: i32 = 0;
@@ -254,7 +255,7 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
     // anything else (and any fault) goes through walkChain, which checks every rule.
     const r = singleDescriptor(cb, q, head, rec, segs, segAt, maxSegs) || walkChain(cb, q, head, rec, segs, segAt, maxSegs);
     if (r < 0) { err = r; break; }
-    markPopped(shadow, head, load<u16>(rec + CHAIN_DESCS), load<u32>(rec + CHAIN_WRITE_LEN));
+    markPopped(shadow, head, load<u16>(rec + CHAIN_DESCS), load<u32>(rec + CHAIN_WRITE_LEN), serial + got);
     if (region != 0) counter = splitInflightPop(region, head, counter);
     if (inOrder) store<u16>(order + ((orderHead + popped + got) % q) * 2, head);
     segAt += <u32>r;
@@ -263,6 +264,7 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
   if (got > 0) {
     store<u32>(cb + SDEV_LAST_AVAIL, last);
     store<u32>(cb + SDEV_IN_FLIGHT, popped + got);
+    store<u32>(cb + DEV_POP_SERIAL, serial + got);
     if (region != 0) setInflightCounter(cb, counter);
     if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) {
       // 2.7.10: ask for a kick when the driver publishes the entry at index `last`.
@@ -398,9 +400,10 @@ export function splitDeviceDisableNotify(cb: u32): i32 {
  * they had never been popped: the next pop reads them again from the available ring. A device
  * takes a burst of buffers and returns the ones it did not fill, instead of holding them (so a
  * stopped ring's last_avail_idx counts only buffers that were really used, vhost-user
- * GET_VRING_BASE). The records must be the newest chains in flight; each is checked to be in
- * flight (and, with IN_ORDER, to be the newest in the pop order), else nothing changes and
- * ERR_BAD_ARGUMENT is returned. Returns n.
+ * GET_VRING_BASE). The records must be the last n chains popped, in pop order, none of them
+ * pushed since (a chain popped after them and already pushed stands in the way); each is
+ * checked, by its pop serial and its shadow entry, else nothing changes and ERR_BAD_ARGUMENT is
+ * returned. Returns n.
  */
 export function splitDeviceUnpop(cb: u32, chains: u32, n: u32): i32 {
   const rc = enter(cb, KIND);
@@ -411,6 +414,11 @@ export function splitDeviceUnpop(cb: u32, chains: u32, n: u32): i32 {
   const popped = load<u32>(cb + SDEV_IN_FLIGHT);
   if (n > popped) return refuse(cb, ERR_BAD_ARGUMENT, n);
   const shadow = load<u32>(cb + SDEV_SHADOW);
+  // The last chains popped, in pop order (nothing popped after them was pushed in between: the
+  // ring position moves back over exactly them), each in flight and named once.
+  const serial = load<u32>(cb + DEV_POP_SERIAL);
+  const late = checkLastPopped(shadow, q, chains, n, serial);
+  if (late >= 0) return refuse(cb, ERR_BAD_ARGUMENT, <u32>late);
   const bad = checkUsedRecords(shadow, q, chains, n, hasFeature(cb, F_IN_ORDER), load<u32>(cb + SDEV_ORDER), load<u32>(cb + SDEV_ORDER_HEAD) + popped - n, CHAIN_SIZE);
   if (bad >= 0) return refuse(cb, ERR_BAD_ARGUMENT, <u32>bad);
   for (let i: u32 = 0; i < n; i++) {
@@ -420,5 +428,6 @@ export function splitDeviceUnpop(cb: u32, chains: u32, n: u32): i32 {
   if (region != 0) splitInflightUnpop(cb, region, chains, n);
   store<u32>(cb + SDEV_LAST_AVAIL, (load<u32>(cb + SDEV_LAST_AVAIL) - n) & 0xffff);
   store<u32>(cb + SDEV_IN_FLIGHT, popped - n);
+  store<u32>(cb + DEV_POP_SERIAL, serial - n);
   return <i32>n;
 }
