@@ -19,7 +19,7 @@ import type { Rng } from './harness.js';
 import type { Trace } from './trace.js';
 import { packedListSegments, splitChainSegments, type Segment } from './expected-chain.js';
 import { VirtqueueError, type ChainBatch, type Region } from '../../src/index.js';
-import { DEVICE_PEER_ERRORS, errorName, peerFaultProblem } from './known-errors.js';
+import { DEVICE_PEER_ERRORS, INFLIGHT_PEER_ERRORS, errorName, peerFaultProblem } from './known-errors.js';
 import {
   ALIAS_GPA, POP_SEG_ROOM, batchRanges, inRegionTable, paramsLabel, privateRanges, ringAreas, shuffled, splitFields,
   type RingWorld,
@@ -51,7 +51,8 @@ export class CheckedDevice {
   order: number[] = [];
   /**
    * The held ids popped after the last buffer returned used (in pop order): unpop may give back
-   * only the last ones popped (a buffer popped later and already pushed stands in the way).
+   * only the last ones popped (a buffer popped later and already pushed stands in the way), and
+   * the device refuses any other.
    */
   private unpoppable: number[] = [];
   /** The status that broke the queue (0 while healthy). */
@@ -65,6 +66,8 @@ export class CheckedDevice {
   private readonly pushAreas: Range[];
   private readonly resetAreas: Range[];
   private readonly detail: Range;
+  private readonly inflightArea: Range[];
+  private readonly peerErrors: ReadonlySet<number>;
 
   constructor(private readonly w: RingWorld, private readonly features: Set<string>, private readonly trace: Trace) {
     const e = w.engine.exports;
@@ -87,6 +90,10 @@ export class CheckedDevice {
       this.notifyAreas = [a.device];
       this.resetAreas = [a.device];
     }
+    this.peerErrors = w.inflight ? new Set([...DEVICE_PEER_ERRORS[w.layout], ...INFLIGHT_PEER_ERRORS[w.layout]]) : DEVICE_PEER_ERRORS[w.layout];
+    // With inflight tracking, pop, push, unpop and reset keep the region up to date.
+    this.inflightArea = w.inflight ? [w.inflight] : [];
+    for (const areas of [this.popAreas, this.pushAreas, this.resetAreas]) areas.push(...this.inflightArea);
   }
 
   private fail(what: string): never {
@@ -120,7 +127,7 @@ export class CheckedDevice {
     const status = w.device.status;
     if (status !== 0) {
       if (rc < 0 && rc !== status) this.fail(`device ${name} returned ${rc} but marked the queue broken with ${status}`);
-      const why = peerFaultProblem(status, w.engine.u32[(w.device.cb + Q.CB_DETAIL) >>> 2], w.layout, `device ${name}`, DEVICE_PEER_ERRORS[w.layout]);
+      const why = peerFaultProblem(status, w.engine.u32[(w.device.cb + Q.CB_DETAIL) >>> 2], w.layout, `device ${name}`, this.peerErrors);
       if (why) this.fail(why);
       this.brokenCode = status;
       this.stickyCalls = 0;
@@ -396,21 +403,28 @@ export class CheckedDevice {
   unpop(rng: Rng): number {
     const w = this.w;
     const b = w.popBatches[0]!;
-    // Only the last chains popped, none pushed since (the contract of unpop, which the device
-    // cannot check without IN_ORDER: it keeps no pop order then).
+    // Only the last chains popped, in pop order, none pushed since (the contract of unpop).
     const k = Math.min(this.unpoppable.length, 1 + rng.below(3));
     let ids = this.unpoppable.slice(this.unpoppable.length - k);
     const bad = this.brokenCode === 0 && rng.chance(0.1);
-    if (bad) ids = rng.chance(0.5) || ids.length < 2 || !w.params.inOrder ? [...ids, w.q + rng.below(100)] : [...ids].reverse();
+    let how = '';
+    if (bad) {
+      // Held chains that are not the last popped: popped before one that was pushed since.
+      const early = this.order.filter((id) => !this.unpoppable.includes(id));
+      const r = rng.below(3);
+      if (r === 0 && early.length > 0) { ids = [early[rng.below(early.length)]!]; how = 'not-last'; }
+      else if (r === 1 && ids.length > 1) { ids = [...ids].reverse(); how = 'out-of-order'; }
+      else { ids = [...ids, w.q + rng.below(100)]; how = 'out-of-range'; }
+    }
     if (ids.length > b.maxChains) ids = ids.slice(0, b.maxChains);
     for (let i = 0; i < ids.length; i++) w.engine.u32[(b.chainsPtr + i * B.CHAIN_SIZE + B.CHAIN_ID) >>> 2] = ids[i]!;
     const before = w.device.position();
     const descs = bad ? 0 : ids.reduce((s, id) => s + this.held.get(id)!.descs, 0);
-    const rc = this.run('unpop', ids.join(' '), [], () => this.x.unpop(w.device.cb, b.chainsPtr, ids.length), bad);
+    const rc = this.run('unpop', ids.join(' '), this.inflightArea, () => this.x.unpop(w.device.cb, b.chainsPtr, ids.length), bad);
     if (this.brokenCode !== 0) return rc;
     if (bad) {
-      if (rc !== E.ERR_BAD_ARGUMENT) this.fail(`device unpop of a bad list ${ids.join(',')} returned ${rc}`);
-      this.feature('unpop:caller');
+      if (rc !== E.ERR_BAD_ARGUMENT) this.fail(`device unpop of a bad list (${how}: ${ids.join(',')}) returned ${rc}`);
+      this.feature(`unpop:caller:${how}`);
       return rc;
     }
     if (rc !== ids.length) this.fail(`device unpop of ${ids.length} newest buffers returned ${rc}`);

@@ -6,6 +6,7 @@
 // heads offered twice, wrong wrap counters, flag garbage; and plain scribbles.
 import * as S from '../../assembly/layout/split.js';
 import * as P from '../../assembly/layout/packed.js';
+import * as I from '../../assembly/layout/inflight.js';
 import type { PackedDesc } from '../../sim/raw-packed.js';
 import type { Desc } from '../../sim/raw-split.js';
 import type { Rng } from './harness.js';
@@ -271,6 +272,22 @@ function packedHostileDriver(w: RingWorld, dev: CheckedDevice): HostileAct {
   };
 }
 
+/**
+ * The front-end writes the inflight region too (it is shared with it): any bytes, or a free list
+ * head (packed) pointing anywhere.
+ */
+function inflightScribble(w: RingWorld, rng: Rng): string {
+  const [a] = w.inflight!;
+  if (w.layout === 'packed' && rng.chance(0.5)) {
+    const field = rng.pick([I.IPACKED_FREE_HEAD, I.IPACKED_OLD_FREE_HEAD]);
+    const v = rng.chance(0.5) ? rng.below(w.q + 2) : rng.edgy(16);
+    w.engine.view.setUint16(a + field, v, true);
+    return `inflight(free head field ${field} = ${v})`;
+  }
+  return `inflight:${scribble(w, rng, [w.inflight!])}`;
+}
+
 export function hostileDriver(w: RingWorld, dev: CheckedDevice): HostileAct {
-  return w.layout === 'split' ? splitHostileDriver(w, dev) : packedHostileDriver(w, dev);
+  const ring = w.layout === 'split' ? splitHostileDriver(w, dev) : packedHostileDriver(w, dev);
+  return w.inflight ? (rng) => (rng.chance(0.1) ? inflightScribble(w, rng) : ring(rng)) : ring;
 }

@@ -19,6 +19,12 @@ export const DEVICE_PEER_ERRORS: Record<RingLayout, ReadonlySet<number>> = {
   ]),
 };
 
+/** What a device with an inflight region may find wrong with it, per layout (its free list is read at pop). */
+export const INFLIGHT_PEER_ERRORS: Record<RingLayout, ReadonlySet<number>> = {
+  split: new Set(),
+  packed: new Set([E.ERR_INFLIGHT_INDEX]),
+};
+
 /** What a driver may find wrong with its device's used ring, per layout. */
 export const DRIVER_PEER_ERRORS: Record<RingLayout, ReadonlySet<number>> = {
   split: new Set([E.ERR_USED_IDX_JUMP, E.ERR_USED_ID_OUT_OF_RANGE, E.ERR_USED_ID_NOT_IN_FLIGHT, E.ERR_USED_LEN_TOO_LARGE]),
@@ -46,6 +52,9 @@ function faultProblem(code: number, detail: number, layout: RingLayout, where: s
   if (!allowed.has(code)) return `${layout} ${where}: ${errorName(code)} (${code}) is not an error this side reports about its peer`;
   const e = new VirtqueueError(code, detail, `${layout} ${where}`);
   if (!e.info.breaksQueue) return `${where}: ${e.info.name} does not break the queue`;
+  if (e.info.section.startsWith('vhost-user')) {
+    return e.message.includes(`(${e.info.section})`) ? '' : `${where}: "${e.message}" does not name ${e.info.section}`;
+  }
   const chapter = layout === 'split' ? '2.7' : '2.8';
   const m = /\(VIRTIO 1\.2 §(\d+(?:\.\d+)+)\)/.exec(e.message);
   if (!m) return `${where}: "${e.message}" names no spec section`;

@@ -10,6 +10,8 @@ import {
 import type { RingPosition } from '../../src/virtqueue/queue-side.js';
 import { loadEngine } from '../../src/node.js';
 import { splitAreaSizes } from '../../src/virtqueue/layout.js';
+import { inflightRegionSize } from '../../src/virtqueue/inflight.js';
+import * as I from '../../assembly/layout/inflight.js';
 import type { DriverHandle, DeviceHandle } from '../../src/virtqueue/queue-handles.js';
 import { RawSplitRing } from '../../sim/raw-split.js';
 import { RawPackedRing } from '../../sim/raw-packed.js';
@@ -46,6 +48,8 @@ export interface WorldParams {
    * neither side may ever find a fault (a break is a false alarm).
    */
   honest: boolean;
+  /** The device keeps an inflight region (vhost-user.rst "Inflight I/O tracking"). */
+  inflight: boolean;
 }
 
 const SPLIT_SIZES = [1, 2, 4, 8, 16, 32, 64, 256];
@@ -65,6 +69,7 @@ export function drawParams(rng: Rng, layout: RingLayout): WorldParams {
     : { nextAvail: rng.below(q), availWrap: rng.below(2), nextUsed: rng.below(q), usedWrap: rng.below(2) };
   return {
     honest,
+    inflight: q <= 1024 && rng.chance(0.25),
     deviceStart,
     layout,
     queueSize,
@@ -97,7 +102,8 @@ export const caseOps = (rng: Rng, q: number): number => (q > 1024 ? 100 + rng.be
 
 export function paramsLabel(p: WorldParams): string {
   const f = [p.indirect && 'indirect', p.inOrder && 'in-order', p.eventIdx && 'event-idx'].filter(Boolean).join('+');
-  return `${p.layout} q${p.queueSize}${f ? ' ' + f : ''}${p.deviceStart ? ' device-start' : ''}${p.honest ? ' honest' : ''}`;
+  const more = [p.deviceStart && 'device-start', p.inflight && 'inflight', p.honest && 'honest'].filter(Boolean).join(' ');
+  return `${p.layout} q${p.queueSize}${f ? ' ' + f : ''}${more ? ' ' + more : ''}`;
 }
 
 /** Bytes of each of the two small regions beside the arena. */
@@ -142,6 +148,8 @@ export interface RingWorld {
   regions: Region[];
   /** The region far from its Wasm offset (ALIAS_GPA). */
   alias: Region;
+  /** The device's inflight region, shared with the front-end (so the hostile peer writes it too). */
+  inflight?: Range;
   addBatch: ChainBatch;
   popBatches: ChainBatch[];
   usedBatch: UsedBatch;
@@ -204,7 +212,11 @@ export function openWorld(p: WorldParams): RingWorld {
   regions.push(alias);
   regions.push({ gpa: TOP_GPA, size: side, offset: plan.alloc(SIDE_REGION_BYTES + 64, 64, 'fuzz top region') + 64 });
 
-  const devOpts = { features: feats, regions, maxChain: p.maxChain || undefined, notify: p.notify };
+  const inflightAt = p.inflight ? plan.alloc(inflightRegionSize(p.layout, q), I.INFLIGHT_ALIGN, 'fuzz inflight region') : 0;
+  const devOpts = {
+    features: feats, regions, maxChain: p.maxChain || undefined, notify: p.notify,
+    inflight: p.inflight ? { region: inflightAt } : undefined,
+  };
   const at = p.deviceStart;
   const device: DeviceHandle = splitRing
     ? new SplitDevice(engine, plan, splitRing, { ...devOpts, startIdx: p.startIdx, usedIdx: at?.nextUsed })
@@ -216,6 +228,7 @@ export function openWorld(p: WorldParams): RingWorld {
     params: p, layout: p.layout, q, features: feats, engine, plan,
     desc: areas.desc, driverArea: areas.driver, deviceArea: areas.device,
     driver, device, split, packed, arena, arenaEnd, indirectBase, indirectBytes, regions: [...regions], alias,
+    inflight: p.inflight ? [inflightAt, inflightAt + inflightRegionSize(p.layout, q)] : undefined,
     addBatch: new ChainBatch(engine, plan, MAX_ADD_CHAINS, MAX_ADD_SEGS),
     popBatches: POP_SEG_ROOM.map((room) => new ChainBatch(engine, plan, Math.min(q, MAX_BURST) + 1, room)),
     usedBatch: new UsedBatch(engine, plan, Math.min(q, MAX_BURST) + 4),

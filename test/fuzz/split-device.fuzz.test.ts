@@ -6,9 +6,10 @@
 // (test/fuzz/harness.ts).
 import { describe } from 'vitest';
 import { deviceTarget } from './device-target.js';
-import { DEVICE_PEER_ERRORS } from './known-errors.js';
+import { DEVICE_PEER_ERRORS, INFLIGHT_PEER_ERRORS } from './known-errors.js';
 import { ringFuzzTest } from './ring-fuzz-test.js';
 
 describe('fuzz: split device', () => {
-  ringFuzzTest('split-device.fuzz', 'a hostile driver: every call returns, segments lie in the region table, no stray device write, only known errors, broken stays broken', deviceTarget('split'), DEVICE_PEER_ERRORS.split);
+  ringFuzzTest('split-device.fuzz', 'a hostile driver: every call returns, segments lie in the region table, no stray device write, only known errors, broken stays broken', deviceTarget('split'),
+    new Set([...DEVICE_PEER_ERRORS.split, ...INFLIGHT_PEER_ERRORS.split]));
 });
