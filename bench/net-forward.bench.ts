@@ -4,9 +4,15 @@
 // chains: the per-burst cost without a copy), io (plus popping receive buffers and one copy per
 // frame, header written in place), macswap (io plus the MAC swap), split and packed, 64 and
 // 1518-byte frames. The copy's cost is the io / rxonly ratio of the same run.
+// Inflight I/O tracking (vhost-user.rst "Inflight I/O tracking"): io at 64 B with both devices
+// tracking into a region against the same without, runs alternating (off, on, off, on ...), the
+// ratio of the medians.
 //
-// VIRTQUEUE_BENCH_ROUNDS (100000) bursts per row.
-import { createSharedMemory, MemoryPlan, allocRing, createDriver, createDevice, ChainBatch, UsedBatch, FEATURES, type RingLayout } from '../src/index.js';
+// VIRTQUEUE_BENCH_ROUNDS (100000) bursts per row; VIRTQUEUE_BENCH_NET=inflight runs only the
+// tracking comparison, =modes only the first table (default both).
+import {
+  createSharedMemory, MemoryPlan, allocRing, createDriver, createDevice, ChainBatch, UsedBatch, FEATURES, inflightRegionSize, type RingLayout,
+} from '../src/index.js';
 import { loadEngine } from '../src/node.js';
 import { NetQueuePair, type NetMode } from '../src/virtio-net/queue-pair.js';
 import { machineInfo, describeMachine } from './machine.js';
@@ -16,8 +22,11 @@ const ROUNDS = Number(process.env.VIRTQUEUE_BENCH_ROUNDS ?? 100_000);
 const BURST = 32;
 const HDR = 12;
 
-/** Nanoseconds per frame of netForward alone, over ROUNDS bursts of 32 (after a warm-up). */
-function measure(layout: RingLayout, mode: NetMode, size: number): number {
+/**
+ * Nanoseconds per frame of netForward alone, over ROUNDS bursts of 32 (after a warm-up); with
+ * `inflight` both devices keep an inflight region.
+ */
+function measure(layout: RingLayout, mode: NetMode, size: number, inflight = false): number {
   const memory = createSharedMemory(64 << 20);
   const engine = loadEngine(memory);
   const plan = new MemoryPlan(memory);
@@ -26,7 +35,10 @@ function measure(layout: RingLayout, mode: NetMode, size: number): number {
   const txD = createDriver(engine, plan, layout, txR, { features });
   const rxD = createDriver(engine, plan, layout, rxR, { features });
   const pair = NetQueuePair.create(engine, plan, { hdrSize: HDR, mergeable: false, mode, burst: BURST });
-  pair.attach(createDevice(engine, plan, layout, txR, { features }).cb, createDevice(engine, plan, layout, rxR, { features }).cb);
+  const device = (ring: typeof txR) => createDevice(engine, plan, layout, ring, {
+    features, inflight: inflight ? { region: plan.alloc(inflightRegionSize(layout, 256), 64, 'inflight region') } : undefined,
+  });
+  pair.attach(device(txR).cb, device(rxR).cb);
   const tb = new ChainBatch(engine, plan, BURST);
   const rb = new ChainBatch(engine, plan, BURST);
   const used = new UsedBatch(engine, plan, 256);
@@ -56,7 +68,42 @@ function measure(layout: RingLayout, mode: NetMode, size: number): number {
   return ns / frames;
 }
 
+const median = (v: number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1];
+
+/** io at 64 B, tracking off and on, alternating RUNS times each: the medians and their ratio. */
+function inflightCost(): { rows: (string | number)[][]; results: unknown[] } {
+  const RUNS = 3;
+  const rows: (string | number)[][] = [];
+  const results = [];
+  for (const layout of ['split', 'packed'] as RingLayout[]) {
+    const off: number[] = [];
+    const on: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      off.push(measure(layout, 'io', 64));
+      on.push(measure(layout, 'io', 64, true));
+    }
+    const [a, b] = [median(off), median(on)];
+    rows.push([layout, a.toFixed(1), b.toFixed(1), (b - a).toFixed(1), `${(b / a).toFixed(3)}x`]);
+    results.push({ layout, frameBytes: 64, mode: 'io', nsPerFrame: { off: a, on: b }, runs: { off, on }, onVsOff: b / a });
+    process.stderr.write(`  inflight ${layout}: off ${off.map((x) => x.toFixed(1)).join(' ')} ns, on ${on.map((x) => x.toFixed(1)).join(' ')} ns per frame\n`);
+  }
+  return { rows, results };
+}
+
 function main(): void {
+  const which = process.env.VIRTQUEUE_BENCH_NET ?? 'all';
+  const machine = machineInfo();
+  if (which === 'all' || which === 'modes') modes(machine);
+  if (which === 'all' || which === 'inflight') {
+    const { rows, results } = inflightCost();
+    console.log(`\nInflight I/O tracking: io, 64-byte frames, ns per frame of netForward, tracking off and on (runs alternating, median of 3), ${ROUNDS} bursts per run`);
+    console.log(`Machine: ${describeMachine(machine)}\n`);
+    console.log(table(['ring', 'off ns', 'on ns', 'on - off ns', 'on / off'], rows));
+    console.log(JSON.stringify({ bench: 'net-forward-inflight', burst: BURST, rounds: ROUNDS, machine, results }));
+  }
+}
+
+function modes(machine: ReturnType<typeof machineInfo>): void {
   const rows: (string | number)[][] = [];
   const results = [];
   for (const layout of ['split', 'packed'] as RingLayout[]) {
@@ -69,7 +116,6 @@ function main(): void {
       process.stderr.write(`  ${layout} ${size} B: rxonly ${rxonly.toFixed(1)} ns, io ${io.toFixed(1)} ns, macswap ${macswap.toFixed(1)} ns per frame\n`);
     }
   }
-  const machine = machineInfo();
   console.log(`\nvirtio-net data path in one thread: ns per frame of netForward, bursts of ${BURST}, ${ROUNDS} bursts per row`);
   console.log(`Machine: ${describeMachine(machine)}\n`);
   console.log(table(['ring', 'frame bytes', 'rxonly ns', 'io ns', 'macswap ns', 'io Mpps (one core)', 'io / rxonly'], rows));
