@@ -418,6 +418,19 @@ describe('the back-end\'s state file', () => {
       expect(deviceOf(r, 0).position()).toEqual({ nextAvail: 10, availWrap: 1, nextUsed: 10, usedWrap: 1 });
     });
 
+    it('SET_STATUS 0 alone keeps a ring resumable (QEMU tells the position with the GET_VRING_BASE that follows); RESET_DEVICE does not', async () => {
+      fe = await connect(r, g, 'packed', PROTOCOL | (1n << BigInt(P.ProtocolFeature.RESET_DEVICE)));
+      const pair = new GuestPair(g, 0, NUM, 2048, 'packed');
+      pairs.push(pair);
+      await startRings(fe, g, pair, [PACKED_BASE, PACKED_BASE]);
+      pair.postRx(10);
+      popPush(r, 10, 3);
+      expect(await fe.acked(R.SET_STATUS, u64Payload(0n))).toBe(0n);
+      expect([state.record(0).running, state.record(1).running]).toEqual([true, true]);
+      expect(await fe.acked(R.RESET_DEVICE)).toBe(0n);
+      expect([state.record(0).running, state.record(1).running]).toEqual([false, false]);
+    });
+
     it('another front-end (another guest memory file) starts fresh: the record is not its ring', async () => {
       await crashedSession();
       const g2 = guest();
@@ -451,3 +464,39 @@ describe('the back-end\'s state file', () => {
   });
 });
 
+
+describe('virtqueue vhost --state', () => {
+  it('defaults to PATH.inflight next to the socket; none turns it off; an empty name is refused; --help says so', async () => {
+    const { parseVhost } = await import('../cli/vhost/args.js');
+    const { VHOST_USAGE } = await import('../cli/vhost/usage.js');
+    const { UsageError } = await import('../cli/common.js');
+    const opts = (...a: string[]) => {
+      const c = parseVhost(['--socket', '/run/vu.sock', ...a]);
+      if (c.kind !== 'vhost') throw new Error('not a vhost command');
+      return c.options;
+    };
+    expect(opts().state).toBe('/run/vu.sock.inflight');
+    expect(opts('--state', '/var/lib/vq/state').state).toBe('/var/lib/vq/state');
+    expect(opts('--state', 'none').state).toBeUndefined();
+    expect(() => opts('--state', '')).toThrow(UsageError);
+    expect(VHOST_USAGE).toMatch(/--state FILE\|none .*\n(.*\n)*.*never through a symlink/);
+  });
+
+  it('the command creates the file next to its socket with mode 0600, and refuses a symlink (exit status 1)', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { virtqueueBin } = await import('./helpers/testpmd.js');
+    const dir = mkdtempSync(join(tmpdir(), 'vq-state-cli-'));
+    try {
+      const sock = join(dir, 'vu.sock');
+      const ok = spawnSync(process.execPath, [virtqueueBin(), 'vhost', '--socket', sock, '--duration', '0.3', '--guest-mem', '16', '--json'], { encoding: 'utf8', timeout: 30_000 });
+      expect(ok.status, ok.stderr).toBe(0);
+      expect(statSync(`${sock}.inflight`).mode & 0o777).toBe(0o600);
+      symlinkSync(`${sock}.inflight`, join(dir, 'link'));
+      const bad = spawnSync(process.execPath, [virtqueueBin(), 'vhost', '--socket', sock, '--state', join(dir, 'link'), '--duration', '0.3'], { encoding: 'utf8', timeout: 30_000 });
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toMatch(/virtqueue: --state: state file .*link is a symbolic link \(never followed\)/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -288,14 +288,11 @@ export class VhostUserBackend {
   /**
    * Stops `r` if it runs, keeping where it got to as its base. The device model lets go of the
    * ring first; if it cannot, the session cannot go on safely (throws a ProtocolError that ends it).
-   * `told`: the front-end learns the position (GET_VRING_BASE) or resets the device, so inflight
-   * tracking has nothing to resume the ring from later.
+   * `told`: the front-end learns the position (GET_VRING_BASE), so inflight tracking has nothing
+   * to resume the ring from later.
    */
   private stop(r: Vring, request = 0, told = false): void {
-    if (!r.device) {
-      if (told) this.inflight?.ringStopped(r.index, true);
-      return;
-    }
+    if (!r.device) return;
     const layout = r.layout!;
     const device = r.device;
     r.device = undefined;
@@ -420,7 +417,9 @@ export class VhostUserBackend {
   /** Every ring stopped and forgotten (num, addresses, base, fds), features and status back to 0. */
   private reset(m: Message): void {
     for (const r of this.rings) {
-      this.stop(r, m.request, true);
+      this.stop(r, m.request);
+      // The rings will be set up afresh: nothing of theirs is for a later back-end to resume.
+      this.inflight?.ringStopped(r.index, true);
       r.forget();
     }
     this.features = 0n;
@@ -639,8 +638,9 @@ export class VhostUserBackend {
       this.log(`SET_STATUS: FEATURES_OK not set: ${problems.join('; ')}`);
       status &= ~STATUS_FEATURES_OK;
     }
-    // Writing 0 resets the device (2.1.2): the rings stop (their state is kept for GET_VRING_BASE).
-    if (status === 0) for (const r of this.rings) this.stop(r, m.request, true);
+    // Writing 0 resets the device (2.1.2): the rings stop (their state is kept for GET_VRING_BASE,
+    // which QEMU sends next and which tells it where they stopped).
+    if (status === 0) for (const r of this.rings) this.stop(r, m.request);
     this.status = status;
   }
 
