@@ -334,6 +334,18 @@ class Session {
       return { ...this.drafter.draft(request, false), flags: P.VERSION | (rng.chance(0.5) ? P.FLAG_NEED_REPLY : 0), needAck: false };
     });
     const bytes = Buffer.concat(drafts.map((d) => encode(d.request, d.flags, d.payload)));
+    if (rng.chance(0.15)) {
+      // ... or many more, and the front-end leaves without reading a reply: the back-end, waiting
+      // for room for its replies, must still see the hang-up and end the session.
+      const more = Buffer.concat(Array.from({ length: 10 }, () => bytes));
+      this.fe.sendRaw(more).catch(() => undefined);
+      await new Promise((resolve) => setImmediate(resolve));
+      this.fe.close();
+      this.partial = true;
+      this.over = true;
+      this.features.add(`flood-and-leave:${this.srv.name}`);
+      return;
+    }
     this.ops += drafts.length;
     try {
       await this.fe.sendRaw(bytes);
