@@ -1,11 +1,13 @@
 // The engine's device side of a fuzz world, every call checked against the invariants of a
-// device facing a hostile driver:
+// device facing a hostile driver (besides those of every checked call, checked-side.ts):
 // - a call returns a count, or an error of the known set with its layout's spec section;
 // - each chain it hands over has its segments inside the region table, a buffer id below Queue
-//   Size that the device does not already hold, and lengths that add up;
+//   Size that the device does not already hold, lengths that add up, and is what the ring
+//   describes (expected-chain.ts);
 // - it writes nothing outside its own private state, the caller's batch arrays and what the
 //   spec gives the device: the used ring (split) or the used descriptors it writes back
-//   (packed), and its event suppression fields; a push writes only the slots it uses;
+//   (packed), its event suppression fields and its inflight region; a push writes only the
+//   slots it uses, with the records' ids and lengths;
 // - once broken, every call (until reset) fails with the same code and changes no byte at all.
 // It keeps its own record of the buffers the device holds (ids, pop order, writable capacity),
 // and plays the device's application too: it fills the writable segments it was handed
@@ -19,10 +21,10 @@ import type { Rng } from './harness.js';
 import type { Trace } from './trace.js';
 import { packedListSegments, splitChainSegments, type Segment } from './expected-chain.js';
 import { VirtqueueError, type ChainBatch, type Region } from '../../src/index.js';
-import { DEVICE_PEER_ERRORS, INFLIGHT_PEER_ERRORS, errorName, peerFaultProblem } from './known-errors.js';
+import { DEVICE_PEER_ERRORS, INFLIGHT_PEER_ERRORS, errorName } from './known-errors.js';
+import { CheckedSide } from './checked-side.js';
 import {
-  ALIAS_GPA, POP_SEG_ROOM, batchRanges, inRegionTable, paramsLabel, privateRanges, ringAreas, shuffled, splitFields,
-  type RingWorld,
+  ALIAS_GPA, POP_SEG_ROOM, batchRanges, inRegionTable, ringAreas, shuffled, splitFields, type RingWorld,
 } from './ring-world.js';
 
 interface Held {
@@ -44,7 +46,7 @@ interface DeviceExports {
 
 const bucket = (n: number, top: number): string => (n >= top ? `${top}+` : String(n));
 
-export class CheckedDevice {
+export class CheckedDevice extends CheckedSide {
   /** Buffers the device holds, by id. */
   readonly held = new Map<number, Held>();
   /** Held ids in the order they were popped. */
@@ -55,28 +57,20 @@ export class CheckedDevice {
    * the device refuses any other.
    */
   private unpoppable: number[] = [];
-  /** The status that broke the queue (0 while healthy). */
-  brokenCode = 0;
-  /** Calls made since the queue broke. */
-  stickyCalls = 0;
   private readonly x: DeviceExports;
-  private readonly own: Range[];
   private readonly notifyAreas: Range[];
   private readonly popAreas: Range[];
   private readonly pushAreas: Range[];
   private readonly resetAreas: Range[];
-  private readonly detail: Range;
   private readonly inflightArea: Range[];
-  private readonly peerErrors: ReadonlySet<number>;
 
-  constructor(private readonly w: RingWorld, private readonly features: Set<string>, private readonly trace: Trace) {
+  constructor(w: RingWorld, features: Set<string>, trace: Trace) {
+    const peerErrors = w.inflight ? new Set([...DEVICE_PEER_ERRORS[w.layout], ...INFLIGHT_PEER_ERRORS[w.layout]]) : DEVICE_PEER_ERRORS[w.layout];
+    super(w, 'device', w.device, peerErrors, features, trace);
     const e = w.engine.exports;
     this.x = w.layout === 'split'
       ? { pop: e.splitDevicePop, push: e.splitDevicePush, unpop: e.splitDeviceUnpop, interrupt: e.splitDeviceInterruptNeeded, enable: e.splitDeviceEnableNotify, disable: e.splitDeviceDisableNotify }
       : { pop: e.packedDevicePop, push: e.packedDevicePush, unpop: e.packedDeviceUnpop, interrupt: e.packedDeviceInterruptNeeded, enable: e.packedDeviceEnableNotify, disable: e.packedDeviceDisableNotify };
-    this.own = privateRanges(w.device);
-    const cb = w.device.cb;
-    this.detail = [cb + Q.CB_DETAIL, cb + Q.CB_DETAIL + 4];
     if (w.layout === 'split') {
       const f = splitFields(w);
       this.popAreas = [f.availEvent];
@@ -90,50 +84,9 @@ export class CheckedDevice {
       this.notifyAreas = [a.device];
       this.resetAreas = [a.device];
     }
-    this.peerErrors = w.inflight ? new Set([...DEVICE_PEER_ERRORS[w.layout], ...INFLIGHT_PEER_ERRORS[w.layout]]) : DEVICE_PEER_ERRORS[w.layout];
     // With inflight tracking, pop, push, unpop and reset keep the region up to date.
     this.inflightArea = w.inflight ? [w.inflight] : [];
     for (const areas of [this.popAreas, this.pushAreas, this.resetAreas]) areas.push(...this.inflightArea);
-  }
-
-  private fail(what: string): never {
-    throw new Error(`${paramsLabel(this.w.params)}: ${what}`);
-  }
-
-  private feature(f: string): void {
-    this.features.add(f);
-  }
-
-  /**
-   * Runs one engine call under the memory guard. On a broken queue the call must fail with the
-   * breaking code and change nothing; otherwise it may write `allowed` only (`callerError`:
-   * only CB_DETAIL, for a refusal that must change nothing). Records a new break.
-   */
-  private run(name: string, args: string, allowed: Range[], call: () => number, callerError = false): number {
-    const w = this.w;
-    const sticky = this.brokenCode !== 0;
-    w.guard.before(sticky && this.stickyCalls === 0);
-    const rc = call();
-    this.trace.add(`device ${name}(${args}) -> ${rc < 0 ? errorName(rc) : rc}`);
-    const strays = w.guard.strays(sticky ? [] : callerError ? [this.detail] : [...this.own, ...allowed]);
-    if (strays.length > 0) this.fail(`device ${name} (rc ${rc}) wrote outside its areas at ${strays.slice(0, 4).join(', ')}`);
-    if (sticky) {
-      this.stickyCalls++;
-      if (rc !== this.brokenCode) this.fail(`device ${name} on a queue broken by ${errorName(this.brokenCode)} returned ${rc}`);
-      if (w.device.status !== this.brokenCode) this.fail(`device ${name}: status changed from ${this.brokenCode} to ${w.device.status} before a reset`);
-      this.feature(`${name}:sticky`);
-      return rc;
-    }
-    const status = w.device.status;
-    if (status !== 0) {
-      if (rc < 0 && rc !== status) this.fail(`device ${name} returned ${rc} but marked the queue broken with ${status}`);
-      const why = peerFaultProblem(status, w.engine.u32[(w.device.cb + Q.CB_DETAIL) >>> 2], w.layout, `device ${name}`, this.peerErrors);
-      if (why) this.fail(why);
-      this.brokenCode = status;
-      this.stickyCalls = 0;
-      this.feature(`${name}:broke${rc > 0 ? '-after-some' : ''}:${errorName(status)}`);
-    }
-    return rc;
   }
 
   /** Pops up to `max` chains into one of the pop batches and checks every chain handed over. */
@@ -501,18 +454,10 @@ export class CheckedDevice {
 
   /** Reset: back to the start position, healthy, holding nothing; writes only its own fields. */
   reset(): void {
-    const w = this.w;
-    w.guard.before(true);
-    w.device.reset();
-    this.trace.add('device reset');
-    const strays = w.guard.strays([...this.own, ...this.resetAreas]);
-    if (strays.length > 0) this.fail(`device reset wrote outside its areas at ${strays.slice(0, 4).join(', ')}`);
-    if (w.device.status !== 0 || w.device.inFlight !== 0) this.fail(`device reset left status ${w.device.status}, inFlight ${w.device.inFlight}`);
     this.feature(this.brokenCode !== 0 ? `reset:after:${errorName(this.brokenCode)}` : 'reset');
+    this.checkedReset(this.resetAreas);
     this.held.clear();
     this.order = [];
     this.unpoppable = [];
-    this.brokenCode = 0;
-    this.stickyCalls = 0;
   }
 }

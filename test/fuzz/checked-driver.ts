@@ -1,5 +1,5 @@
 // The engine's driver side of a fuzz world, every call checked against the invariants of a
-// driver facing a hostile device:
+// driver facing a hostile device (besides those of every checked call, checked-side.ts):
 // - a call returns a count, or an error of the known set with its layout's spec section;
 // - add takes exactly the chains that fit (or refuses a bad burst whole, changing nothing);
 // - collect reports only chains in flight, each once, with a length within its writable bytes
@@ -16,10 +16,9 @@ import type { Range } from '../helpers/memory-diff.js';
 import type { Rng } from './harness.js';
 import { fillAddBatch } from './chain-gen.js';
 import type { Trace } from './trace.js';
-import { DRIVER_PEER_ERRORS, errorName, peerFaultProblem } from './known-errors.js';
-import {
-  driverDescs, paramsLabel, privateRanges, ringAreas, splitFields, usedBatchRange, type RingWorld,
-} from './ring-world.js';
+import { DRIVER_PEER_ERRORS, errorName } from './known-errors.js';
+import { CheckedSide } from './checked-side.js';
+import { driverDescs, ringAreas, splitFields, usedBatchRange, type RingWorld } from './ring-world.js';
 
 interface InFlight {
   writeLen: number;
@@ -38,26 +37,20 @@ interface DriverExports {
 
 interface Areas { add: Range[]; collect: Range[]; enable: Range[]; disable: Range[]; reset: Range[] }
 
-export class CheckedDriver {
+export class CheckedDriver extends CheckedSide {
   /** Chains in flight by token, and their tokens in the order they were added. */
   readonly inFlight = new Map<number, InFlight>();
   order: number[] = [];
-  brokenCode = 0;
-  stickyCalls = 0;
   private token = 1;
   private readonly x: DriverExports;
-  private readonly own: Range[];
   private readonly areas: Areas;
-  private readonly detail: Range;
 
-  constructor(private readonly w: RingWorld, private readonly features: Set<string>, private readonly trace: Trace) {
+  constructor(w: RingWorld, features: Set<string>, trace: Trace) {
+    super(w, 'driver', w.driver, DRIVER_PEER_ERRORS[w.layout], features, trace);
     const e = w.engine.exports;
     this.x = w.layout === 'split'
       ? { add: e.splitDriverAdd, collect: e.splitDriverCollect, kick: e.splitDriverKickNeeded, enable: e.splitDriverEnableInterrupts, disable: e.splitDriverDisableInterrupts, detach: e.splitDriverDetach }
       : { add: e.packedDriverAdd, collect: e.packedDriverCollect, kick: e.packedDriverKickNeeded, enable: e.packedDriverEnableInterrupts, disable: e.packedDriverDisableInterrupts, detach: e.packedDriverDetach };
-    this.own = privateRanges(w.driver);
-    const cb = w.driver.cb;
-    this.detail = [cb + Q.CB_DETAIL, cb + Q.CB_DETAIL + 4];
     const out = usedBatchRange(w.collectBatch);
     if (w.layout === 'split') {
       const f = splitFields(w);
@@ -73,38 +66,6 @@ export class CheckedDriver {
       const a = ringAreas(w);
       this.areas = { add: [a.desc], collect: [a.driver, out], enable: [a.driver], disable: [a.driver], reset: [a.desc, a.driver] };
     }
-  }
-
-  private fail(what: string): never {
-    throw new Error(`${paramsLabel(this.w.params)}: ${what}`);
-  }
-
-  /** One engine call under the memory guard; see CheckedDevice.run. */
-  private run(name: string, args: string, allowed: Range[], call: () => number, callerError = false): number {
-    const w = this.w;
-    const sticky = this.brokenCode !== 0;
-    w.guard.before(sticky && this.stickyCalls === 0);
-    const rc = call();
-    this.trace.add(`driver ${name}(${args}) -> ${rc < 0 ? errorName(rc) : rc}`);
-    const strays = w.guard.strays(sticky ? [] : callerError ? [this.detail] : [...this.own, ...allowed]);
-    if (strays.length > 0) this.fail(`driver ${name} (rc ${rc}) wrote outside its areas at ${strays.slice(0, 4).join(', ')}`);
-    if (sticky) {
-      this.stickyCalls++;
-      if (rc !== this.brokenCode) this.fail(`driver ${name} on a queue broken by ${errorName(this.brokenCode)} returned ${rc}`);
-      if (w.driver.status !== this.brokenCode) this.fail(`driver ${name}: status changed from ${this.brokenCode} to ${w.driver.status} before a reset`);
-      this.features.add(`${name}:sticky`);
-      return rc;
-    }
-    const status = w.driver.status;
-    if (status !== 0) {
-      if (rc < 0 && rc !== status) this.fail(`driver ${name} returned ${rc} but marked the queue broken with ${status}`);
-      const why = peerFaultProblem(status, w.engine.u32[(w.driver.cb + Q.CB_DETAIL) >>> 2], w.layout, `driver ${name}`, DRIVER_PEER_ERRORS[w.layout]);
-      if (why) this.fail(why);
-      this.brokenCode = status;
-      this.stickyCalls = 0;
-      this.features.add(`${name}:broke${rc > 0 ? '-after-some' : ''}:${errorName(status)}`);
-    }
-    return rc;
   }
 
   private get heldDescs(): number {
@@ -143,7 +104,7 @@ export class CheckedDriver {
     if (this.brokenCode !== 0) return rc;
     if (bad) {
       if (rc !== E.ERR_BAD_ARGUMENT) this.fail(`driver add of a burst it must refuse returned ${rc}`);
-      this.features.add('add:caller');
+      this.feature('add:caller');
       return rc;
     }
     if (rc !== expected) this.fail(`driver add of ${chains.length} chains returned ${rc}, ${expected} fit`);
@@ -152,7 +113,7 @@ export class CheckedDriver {
       this.order.push(c.token);
     }
     this.checkCounts('add');
-    this.features.add(`add:${rc === 0 ? 'none' : rc === chains.length ? 'all' : 'some'}`);
+    this.feature(`add:${rc === 0 ? 'none' : rc === chains.length ? 'all' : 'some'}`);
     return rc;
   }
 
@@ -168,7 +129,7 @@ export class CheckedDriver {
       if (rc !== E.ERR_SEGMENTS_FULL || !w.params.inOrder) this.fail(`driver collect: caller error ${errorName(rc)}`);
       const strays = w.guard.strays([this.detail]);
       if (strays.length > 0) this.fail(`driver collect refused a run but wrote at ${strays.slice(0, 4).join(', ')}`);
-      this.features.add('collect:SEGMENTS_FULL');
+      this.feature('collect:SEGMENTS_FULL');
       return rc;
     }
     if (rc > max) this.fail(`driver collect returned ${rc}, asked for at most ${max}`);
@@ -187,7 +148,7 @@ export class CheckedDriver {
     if (rc > 0) this.order = w.params.inOrder ? this.order.slice(rc) : this.order.filter((t) => this.inFlight.has(t));
     this.checkConsumed(before, Math.max(rc, 0), slots);
     this.checkCounts('collect');
-    if (w.driver.status === 0) this.features.add(`collect:${rc === 0 ? 'none' : 'some'}`);
+    if (w.driver.status === 0) this.feature(`collect:${rc === 0 ? 'none' : 'some'}`);
     return rc;
   }
 
@@ -265,21 +226,14 @@ export class CheckedDriver {
     if (back.size !== this.inFlight.size) this.fail(`driver detach returned ${back.size} of ${this.inFlight.size} chains in flight`);
     if (w.driver.inFlight !== 0) this.fail(`driver detach left inFlight ${w.driver.inFlight}`);
     this.trace.add(`driver detach -> ${back.size}`);
-    this.features.add(this.brokenCode !== 0 ? `detach:after:${errorName(this.brokenCode)}` : 'detach');
+    this.feature(this.brokenCode !== 0 ? `detach:after:${errorName(this.brokenCode)}` : 'detach');
     this.inFlight.clear();
     this.order = [];
   }
 
   /** Reset after detach: the free list whole again, nothing in flight, its own fields only. */
   reset(): void {
-    const w = this.w;
-    w.guard.before(true);
-    w.driver.reset();
-    this.trace.add('driver reset');
-    const strays = w.guard.strays([...this.own, ...this.areas.reset]);
-    if (strays.length > 0) this.fail(`driver reset wrote outside its areas at ${strays.slice(0, 4).join(', ')}`);
-    this.brokenCode = 0;
-    this.stickyCalls = 0;
+    this.checkedReset(this.areas.reset);
     this.checkCounts('reset');
     this.checkFreeList();
   }
@@ -345,6 +299,6 @@ export class CheckedDriver {
       const oldest = split ? token(field(Q.SDRV_OLDEST)) : token(u16[(field(Q.PDRV_ORDER) + field(Q.PDRV_ORDER_HEAD) * 2) >>> 1]!);
       if (oldest !== this.order[0]) this.fail(`driver (IN_ORDER) oldest chain has token ${oldest}, expected ${this.order[0]}`);
     }
-    this.features.add('free-list');
+    this.feature('free-list');
   }
 }

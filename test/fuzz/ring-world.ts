@@ -5,7 +5,7 @@
 import {
   createSharedMemory, MemoryPlan, ChainBatch, UsedBatch, RING_FEATURES, SplitDriver, SplitDevice,
   allocSplitRing, PackedDriver, PackedDevice, allocPackedRing, type Engine, type Region,
-  type RingLayout, type SplitRingAddrs, type FeatureSet,
+  type RingLayout, type RingAreas, type SplitRingAddrs, type FeatureSet,
 } from '../../src/index.js';
 import type { RingPosition } from '../../src/virtqueue/queue-side.js';
 import { loadEngine } from '../../src/node.js';
@@ -18,6 +18,7 @@ import { RawPackedRing } from '../../sim/raw-packed.js';
 import * as Q from '../../assembly/layout/queue.js';
 import * as S from '../../assembly/layout/split.js';
 import * as P from '../../assembly/layout/packed.js';
+import * as B from '../../assembly/layout/batch.js';
 import type { Range } from '../helpers/memory-diff.js';
 import { MemoryGuard } from './memory-guard.js';
 import type { Rng } from './harness.js';
@@ -174,25 +175,15 @@ export function openWorld(p: WorldParams): RingWorld {
   // Offset 0 stays out of the plan; nothing else needs the rest of page 0.
   const plan = new MemoryPlan(memory, { start: 4096 });
   const common = { features: feats, indirectMax: p.indirectMax, interrupts: p.interrupts };
-  let driver: DriverHandle;
-  let areas: { desc: number; driver: number; device: number };
-  let split: RawSplitRing | undefined;
-  let packed: RawPackedRing | undefined;
-  let splitRing: SplitRingAddrs | undefined;
-  if (p.layout === 'split') {
-    splitRing = allocSplitRing(plan, q);
-    areas = splitRing;
-    driver = new SplitDriver(engine, plan, splitRing, { ...common, startIdx: p.startIdx });
-    split = new RawSplitRing(engine.view, splitRing);
-  } else {
-    const ring = allocPackedRing(plan, q);
-    areas = ring;
-    driver = new PackedDriver(engine, plan, ring, common);
-    packed = new RawPackedRing(engine.view, ring);
-  }
+  const splitRing: SplitRingAddrs | undefined = p.layout === 'split' ? allocSplitRing(plan, q) : undefined;
+  const packedRing: RingAreas | undefined = splitRing ? undefined : allocPackedRing(plan, q);
+  const areas: RingAreas = splitRing ?? packedRing!;
+  const driver: DriverHandle = splitRing
+    ? new SplitDriver(engine, plan, splitRing, { ...common, startIdx: p.startIdx })
+    : new PackedDriver(engine, plan, packedRing!, common);
   const indField = p.layout === 'split' ? Q.SDRV_INDIRECT : Q.PDRV_INDIRECT;
   const indirectBase = engine.u32[(driver.cb + indField) >>> 2];
-  const indirectBytes = indirectBase !== 0 ? q * p.indirectMax * 16 : 0;
+  const indirectBytes = indirectBase !== 0 ? q * p.indirectMax * (splitRing ? S.DESC_SIZE : P.PDESC_SIZE) : 0;
 
   const arena = plan.alloc(ARENA_BYTES, 4096, 'fuzz buffer arena');
   const arenaEnd = arena + ARENA_BYTES;
@@ -220,14 +211,16 @@ export function openWorld(p: WorldParams): RingWorld {
   const at = p.deviceStart;
   const device: DeviceHandle = splitRing
     ? new SplitDevice(engine, plan, splitRing, { ...devOpts, startIdx: p.startIdx, usedIdx: at?.nextUsed })
-    : new PackedDevice(engine, plan, areas as never, {
+    : new PackedDevice(engine, plan, packedRing!, {
       ...devOpts, nextAvail: at?.nextAvail, availWrapCounter: at?.availWrap, nextUsed: at?.nextUsed, usedWrapCounter: at?.usedWrap,
     });
 
   const world: RingWorld = {
     params: p, layout: p.layout, q, features: feats, engine, plan,
     desc: areas.desc, driverArea: areas.driver, deviceArea: areas.device,
-    driver, device, split, packed, arena, arenaEnd, indirectBase, indirectBytes, regions: [...regions], alias,
+    driver, device, arena, arenaEnd,
+    split: splitRing && new RawSplitRing(engine.view, splitRing),
+    packed: packedRing && new RawPackedRing(engine.view, packedRing), indirectBase, indirectBytes, regions: [...regions], alias,
     inflight: p.inflight ? [inflightAt, inflightAt + inflightRegionSize(p.layout, q)] : undefined,
     addBatch: new ChainBatch(engine, plan, MAX_ADD_CHAINS, MAX_ADD_SEGS),
     popBatches: POP_SEG_ROOM.map((room) => new ChainBatch(engine, plan, Math.min(q, MAX_BURST) + 1, room)),
@@ -272,12 +265,13 @@ export function splitFields(w: RingWorld) {
 export const privateRanges = (side: DriverHandle | DeviceHandle): Range[] =>
   side.privateAreas.map(([a, b]): Range => [a, b]);
 
+/** A chain batch's two arrays, as ranges. */
 export const batchRanges = (b: ChainBatch): Range[] => [
-  [b.chainsPtr, b.chainsPtr + b.maxChains * 24],
-  [b.segsPtr, b.segsPtr + b.maxSegs * 8],
+  [b.chainsPtr, b.chainsPtr + b.maxChains * B.CHAIN_SIZE],
+  [b.segsPtr, b.segsPtr + b.maxSegs * B.SEG_SIZE],
 ];
 
-export const usedBatchRange = (b: UsedBatch): Range => [b.ptr, b.ptr + b.capacity * 8];
+export const usedBatchRange = (b: UsedBatch): Range => [b.ptr, b.ptr + b.capacity * B.USED_REC_SIZE];
 
 /** Whether [off, off + len) lies inside one region's Wasm range. */
 export function inRegionTable(w: RingWorld, off: number, len: number): boolean {
