@@ -5,10 +5,9 @@
 // IN_ORDER, EVENT_IDX, region cuts ...), how hostile the driver is, and a bounded number of
 // operations; a broken queue is checked to stay broken for a few calls, then reset.
 import type { RingLayout } from '../../src/index.js';
-import type { FuzzCase } from './harness.js';
+import { Rng, type FuzzCase } from './harness.js';
 import { Trace } from './trace.js';
-import { actKind } from './hostile-values.js';
-import { Rng } from './harness.js';
+import { STICKY_CALLS, hostileStep, runSteps } from './case-loop.js';
 import { fillAddBatch } from './chain-gen.js';
 import { CheckedDevice } from './checked-device.js';
 import { hostileDriver } from './hostile-driver.js';
@@ -57,9 +56,6 @@ class HonestDriver {
   }
 }
 
-/** How many calls a broken queue is held to its code before the case resets it. */
-const STICKY_CALLS = 3;
-
 export function deviceTarget(layout: RingLayout): FuzzCase {
   return (seed, features) => {
     const rng = new Rng(seed);
@@ -69,52 +65,41 @@ export function deviceTarget(layout: RingLayout): FuzzCase {
     const dev = new CheckedDevice(w, features, trace);
     const driver = new HonestDriver(w, trace);
     const hostile = hostileDriver(w, dev);
-    const ops = caseOps(rng, params.queueSize);
     const hostileRate = params.honest ? 0 : rng.pick([0.02, 0.08, 0.2, 0.4]);
     features.add(`params:${paramsLabel(params)}`);
-    let i = 0;
-    try {
-      for (; i < ops; i++) {
-        if (dev.brokenCode !== 0 && dev.stickyCalls >= STICKY_CALLS) {
-          dev.reset();
-          if (rng.chance(0.9)) driver.restart();
-          continue;
-        }
-        if (rng.chance(hostileRate)) {
-          const act = hostile(rng);
-          trace.add(act);
-          features.add(`hostile:${actKind(act)}`);
-          continue;
-        }
-        if (driver.broken && rng.chance(0.5)) driver.restart();
-        switch (rng.below(24)) {
-          case 0: case 1: case 2: case 3: case 4: case 5: case 6: dev.pop(rng); break;
-          case 7: case 8: case 9: case 10: case 11: dev.push(rng); break;
-          case 12: dev.unpop(rng); break;
-          case 13: dev.interrupt(); break;
-          case 14: dev.enableNotify(); break;
-          case 15: dev.disableNotify(); break;
-          case 16: {
-            const r = rng.below(20);
-            if (r === 0) { dev.reset(); driver.restart(); } else if (r === 1) dev.setRegions(rng); else dev.pop(rng);
-            break;
-          }
-          case 17: case 18: case 19: case 20: driver.add(rng); break;
-          case 21: case 22: driver.collect(rng); break;
-          default: driver.kick(); break;
-        }
-        if (params.honest && (w.device.broken || driver.broken)) {
-          throw new Error(`with an honest driver the ${w.device.broken ? 'device' : 'driver'} broke: status ${w.device.broken ? w.device.status : w.driver.status}`);
-        }
-        if (i % 32 === 0) dev.checkShadow();
+    const step = (i: number): void => {
+      if (dev.brokenCode !== 0 && dev.stickyCalls >= STICKY_CALLS) {
+        dev.reset();
+        if (rng.chance(0.9)) driver.restart();
+        return;
       }
-      // A last pop over the whole memory: healthy or broken, it keeps to its areas.
+      if (rng.chance(hostileRate)) return hostileStep(hostile, rng, trace, features);
+      if (driver.broken && rng.chance(0.5)) driver.restart();
+      switch (rng.below(24)) {
+        case 0: case 1: case 2: case 3: case 4: case 5: case 6: dev.pop(rng); break;
+        case 7: case 8: case 9: case 10: case 11: dev.push(rng); break;
+        case 12: dev.unpop(rng); break;
+        case 13: dev.interrupt(); break;
+        case 14: dev.enableNotify(); break;
+        case 15: dev.disableNotify(); break;
+        case 16: {
+          const r = rng.below(20);
+          if (r === 0) { dev.reset(); driver.restart(); } else if (r === 1) dev.setRegions(rng); else dev.pop(rng);
+          break;
+        }
+        case 17: case 18: case 19: case 20: driver.add(rng); break;
+        case 21: case 22: driver.collect(rng); break;
+        default: driver.kick(); break;
+      }
+      if (params.honest && (w.device.broken || driver.broken)) {
+        throw new Error(`with an honest driver the ${w.device.broken ? 'device' : 'driver'} broke: status ${w.device.broken ? w.device.status : w.driver.status}`);
+      }
+      if (i % 32 === 0) dev.checkShadow();
+    };
+    // A last pop over the whole memory: healthy or broken, it keeps to its areas.
+    return runSteps(caseOps(rng, params.queueSize), trace, step, () => {
       w.guard.fullNext();
       dev.pop(rng);
-    } catch (e) {
-      const m = e instanceof Error ? e.message : String(e);
-      throw new Error(`operation ${i}: ${m}\nlast operations:\n${trace.tail()}`, { cause: e });
-    }
-    return i + 1;
+    });
   };
 }

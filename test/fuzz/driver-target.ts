@@ -4,10 +4,9 @@
 // a hostile one writing the used ring directly (hostile-device.ts). A broken queue is held to
 // its code for a few calls, then everything in flight is detached and both sides reset.
 import type { RingLayout } from '../../src/index.js';
-import type { FuzzCase } from './harness.js';
+import { Rng, type FuzzCase } from './harness.js';
 import { Trace } from './trace.js';
-import { actKind } from './hostile-values.js';
-import { Rng } from './harness.js';
+import { STICKY_CALLS, hostileStep, runSteps } from './case-loop.js';
 import { CheckedDriver } from './checked-driver.js';
 import { hostileDevice } from './hostile-device.js';
 import { caseOps, drawParams, openWorld, paramsLabel, shuffled, type RingWorld } from './ring-world.js';
@@ -77,8 +76,6 @@ class PeerDevice {
   }
 }
 
-const STICKY_CALLS = 3;
-
 export function driverTarget(layout: RingLayout): FuzzCase {
   return (seed, features) => {
     const rng = new Rng(seed);
@@ -88,7 +85,6 @@ export function driverTarget(layout: RingLayout): FuzzCase {
     const drv = new CheckedDriver(w, features, trace);
     const dev = new PeerDevice(w, trace);
     const hostile = hostileDevice(w, drv);
-    const ops = caseOps(rng, params.queueSize);
     const hostileRate = params.honest ? 0 : rng.pick([0.02, 0.08, 0.2, 0.4]);
     features.add(`params:${paramsLabel(params)}`);
     /** Takes everything back (checked) and starts both sides afresh, as after a device reset. */
@@ -97,42 +93,29 @@ export function driverTarget(layout: RingLayout): FuzzCase {
       dev.reset();
       drv.reset();
     };
-    let i = 0;
-    try {
-      for (; i < ops; i++) {
-        if (i % 32 === 0 && drv.brokenCode === 0) drv.checkFreeList();
-        if ((drv.brokenCode !== 0 && drv.stickyCalls >= STICKY_CALLS) || (dev.broken && rng.chance(0.2))) {
-          restart();
-          continue;
-        }
-        if (rng.chance(hostileRate)) {
-          const act = hostile(rng);
-          trace.add(act);
-          features.add(`hostile:${actKind(act)}`);
-          continue;
-        }
-        switch (rng.below(24)) {
-          case 0: case 1: case 2: case 3: case 4: drv.add(rng); break;
-          case 5: case 6: case 7: case 8: case 9: drv.collect(rng); break;
-          case 10: drv.kick(); break;
-          case 11: drv.enableInterrupts(); break;
-          case 12: drv.disableInterrupts(); break;
-          case 13: drv.collect(rng); break;
-          case 14: if (rng.chance(0.05)) restart(); else drv.add(rng); break;
-          case 15: case 16: case 17: case 18: dev.pop(rng); break;
-          case 19: case 20: case 21: case 22: features.add(`device:push:${dev.push(rng)}`); break;
-          default: dev.interrupt(); break;
-        }
-        if (params.honest && (w.device.broken || w.driver.broken)) {
-          throw new Error(`with an honest device the ${w.driver.broken ? 'driver' : 'device'} broke: status ${w.driver.broken ? w.driver.status : w.device.status}`);
-        }
+    const step = (i: number): void => {
+      if (i % 32 === 0 && drv.brokenCode === 0) drv.checkFreeList();
+      if ((drv.brokenCode !== 0 && drv.stickyCalls >= STICKY_CALLS) || (dev.broken && rng.chance(0.2))) return restart();
+      if (rng.chance(hostileRate)) return hostileStep(hostile, rng, trace, features);
+      switch (rng.below(24)) {
+        case 0: case 1: case 2: case 3: case 4: drv.add(rng); break;
+        case 5: case 6: case 7: case 8: case 9: case 13: drv.collect(rng); break;
+        case 10: drv.kick(); break;
+        case 11: drv.enableInterrupts(); break;
+        case 12: drv.disableInterrupts(); break;
+        case 14: if (rng.chance(0.05)) restart(); else drv.add(rng); break;
+        case 15: case 16: case 17: case 18: dev.pop(rng); break;
+        case 19: case 20: case 21: case 22: features.add(`device:push:${dev.push(rng)}`); break;
+        default: dev.interrupt(); break;
       }
+      if (params.honest && (w.device.broken || w.driver.broken)) {
+        throw new Error(`with an honest device the ${w.driver.broken ? 'driver' : 'device'} broke: status ${w.driver.broken ? w.driver.status : w.device.status}`);
+      }
+    };
+    // At the end: the free list whole, and everything in flight given back by detach.
+    return runSteps(caseOps(rng, params.queueSize), trace, step, () => {
       if (drv.brokenCode === 0) drv.checkFreeList();
       restart();
-    } catch (e) {
-      const m = e instanceof Error ? e.message : String(e);
-      throw new Error(`operation ${i}: ${m}\nlast operations:\n${trace.tail()}`, { cause: e });
-    }
-    return i + 1;
+    });
   };
 }
