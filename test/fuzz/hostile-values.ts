@@ -22,7 +22,6 @@ export const actKind = (label: string): string => {
 export const fmtDesc = (d: { addr: bigint; len: number; flags: number; next?: number; id?: number }): string =>
   `0x${d.addr.toString(16)}+${d.len} f${d.flags.toString(16)}${d.next !== undefined ? ` n${d.next}` : ''}${d.id !== undefined ? ` id${d.id}` : ''}`;
 
-
 /** A guest address for a buffer or table of `len` bytes. */
 export function hostileAddr(w: RingWorld, rng: Rng, len: number): bigint {
   const room = Math.max(ARENA_BYTES - len, 0);

@@ -39,7 +39,7 @@ export const errorName = (code: number): string => ERRORS.get(code)?.name ?? `UN
  * Returns a description of what is wrong, or '' when it is fine.
  */
 export function peerFaultProblem(code: number, detail: number, layout: RingLayout, where: string, allowed: ReadonlySet<number>): string {
-  const key = `${layout} ${where} ${code}`;
+  const key = `${layout} ${where} ${code} ${allowed.has(code)}`;
   let p = checked.get(key);
   if (p === undefined) checked.set(key, p = faultProblem(code, detail, layout, where, allowed));
   return p;
