@@ -320,31 +320,33 @@ describe('packed inflight region: refused when it cannot be resumed in order (vh
     w.offer([0, 1, 2]);
     const got = w.pop(d1);
     w.push(d1, [got[2]]);
-    expect(refused(w, 'INFLIGHT_INCONSISTENT').message).toMatch(/out-of-order resubmission is not implemented/);
+    expect(refused(w, 'INFLIGHT_OUT_OF_ORDER').message).toMatch(/out-of-order resubmission is not implemented/);
   });
 
-  it('counters with a gap; a copy that is not the ring\'s descriptor; a list whose num runs past the ring; used_idx out of range', () => {
+  it('counters with a gap (out of order) or two the same; a copy that is not the ring\'s descriptor; a list whose num runs past the ring; used_idx out of range', () => {
     const v = (w: ReturnType<typeof world>) => w.engine.view;
     let w = world();
     popped(w);
     v(w).setBigUint64(packedEntry(w.region, 3) + I.IPACKED_D_COUNTER, 9n, true);
-    refused(w, 'INFLIGHT_INCONSISTENT');
+    refused(w, 'INFLIGHT_OUT_OF_ORDER');
+    v(w).setBigUint64(packedEntry(w.region, 3) + I.IPACKED_D_COUNTER, 0n, true);
+    expect(refused(w, 'INFLIGHT_COUNTERS').detail).toBe(3);
 
     w = world();
     popped(w);
     v(w).setUint32(packedEntry(w.region, 4) + I.IPACKED_D_LEN, 4096, true);
-    expect(refused(w, 'INFLIGHT_INCONSISTENT').detail).toBe(4);
+    expect(refused(w, 'INFLIGHT_OUT_OF_ORDER').detail).toBe(4);
 
     w = world();
     popped(w);
     v(w).setUint16(packedEntry(w.region, 3) + I.IPACKED_D_NUM, Q, true);
-    refused(w, 'INFLIGHT_INCONSISTENT');
+    refused(w, 'INFLIGHT_RANGE');
 
     w = world();
     popped(w);
     v(w).setUint16(w.region + I.IPACKED_OLD_USED_IDX, Q, true);
     v(w).setUint16(w.region + I.IPACKED_USED_IDX, Q, true);
-    refused(w, 'INFLIGHT_INCONSISTENT');
+    refused(w, 'INFLIGHT_RANGE');
   });
 
   it('pop with a free list naming an entry out of range: the queue is broken (INFLIGHT_INDEX), nothing marked in flight', () => {

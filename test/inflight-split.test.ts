@@ -247,18 +247,20 @@ describe('split inflight region: refused when it cannot be resumed in order (vho
     w.offer([0, 1, 2]);
     const heads = w.pop(d1);
     w.push(d1, [heads[1]]);
-    const e = refused(w, 'INFLIGHT_INCONSISTENT');
+    const e = refused(w, 'INFLIGHT_OUT_OF_ORDER');
     expect(e.message).toMatch(/out-of-order resubmission is not implemented/);
   });
 
-  it('counters with a gap, a last batch head out of range, a last batch longer than the queue, heads beyond avail.idx', () => {
+  it('counters with a gap (out of order) or two the same, a last batch head out of range, a last batch longer than the queue, heads beyond avail.idx', () => {
     const v = (w: ReturnType<typeof world>) => w.engine.view;
     let w = world();
     let d1 = w.device();
     w.offer([0, 1, 2]);
     let heads = w.pop(d1);
     v(w).setBigUint64(splitEntry(w.region, heads[2]) + I.ISPLIT_D_COUNTER, 7n, true);
-    refused(w, 'INFLIGHT_INCONSISTENT');
+    refused(w, 'INFLIGHT_OUT_OF_ORDER');
+    v(w).setBigUint64(splitEntry(w.region, heads[2]) + I.ISPLIT_D_COUNTER, 1n, true);
+    expect(refused(w, 'INFLIGHT_COUNTERS').detail).toBe(3);
 
     w = world();
     d1 = w.device();
@@ -267,12 +269,12 @@ describe('split inflight region: refused when it cannot be resumed in order (vho
     w.push(d1, [heads[0]]);
     v(w).setUint16(w.region + I.ISPLIT_USED_IDX, 0, true);
     v(w).setUint16(w.region + I.ISPLIT_LAST_BATCH_HEAD, 0xfff0, true);
-    expect(refused(w, 'INFLIGHT_INCONSISTENT').detail).toBe(0xfff0);
+    expect(refused(w, 'INFLIGHT_RANGE').detail).toBe(0xfff0);
 
     w = world();
     d1 = w.device();
     w.engine.u16[(w.ring.used + S.USED_IDX) >>> 1] = 100; // 100 used since used_idx 0: more than Q
-    expect(refused(w, 'INFLIGHT_INCONSISTENT').detail).toBe(100);
+    expect(refused(w, 'INFLIGHT_BATCH').detail).toBe(100);
 
     w = world();
     d1 = w.device();
@@ -282,7 +284,7 @@ describe('split inflight region: refused when it cannot be resumed in order (vho
     const spare = [0, 1, 2, 3].find((h) => !heads.includes(h))!;
     v(w).setBigUint64(splitEntry(w.region, spare) + I.ISPLIT_D_COUNTER, 2n, true);
     v(w).setUint8(splitEntry(w.region, spare) + I.ISPLIT_D_INFLIGHT, 1);
-    refused(w, 'INFLIGHT_INCONSISTENT');
+    refused(w, 'INFLIGHT_OUT_OF_ORDER');
   });
 
   it('a refused recovery leaves the region as the spec\'s first step made it, and a fresh start still works', () => {
@@ -291,7 +293,7 @@ describe('split inflight region: refused when it cannot be resumed in order (vho
     w.offer([0, 1, 2]);
     const heads = w.pop(d1);
     w.push(d1, [heads[1]]);
-    refused(w, 'INFLIGHT_INCONSISTENT');
+    refused(w, 'INFLIGHT_OUT_OF_ORDER');
     const d2 = w.device({ startIdx: 3 });
     expect(d2.recovered).toBeUndefined();
     expect(w.r().desc.every((e) => e.inflight === 0)).toBe(true);

@@ -218,7 +218,7 @@ describe('GET_INFLIGHT_FD and SET_INFLIGHT_FD', () => {
       await startRings(fe, g, pair, [PACKED_BASE, PACKED_BASE]);
       expect(r.ready.has(0)).toBe(false);
       expect(r.ready.has(1)).toBe(true);
-      expect(r.log.join('\n')).toMatch(/vring 0 not started: packed device inflight recovery: .*\(vhost-user.rst "Inflight I\/O tracking"\) \[INFLIGHT_INCONSISTENT/);
+      expect(r.log.join('\n')).toMatch(/vring 0 not started: packed device inflight recovery: .*\(vhost-user.rst "Inflight I\/O tracking"\) \[INFLIGHT_OUT_OF_ORDER/);
     } finally {
       close(fd);
     }
@@ -457,7 +457,7 @@ describe('the back-end\'s state file', () => {
       await startRings(fe, g, pair, [PACKED_BASE, PACKED_BASE]);
       expect(deviceOf(r, 0).recovered).toBeUndefined();
       expect(deviceOf(r, 0).position()).toEqual({ nextAvail: 0, availWrap: 1, nextUsed: 0, usedWrap: 1 });
-      expect(r.log.join('\n')).toMatch(/vring 0: the state file's region cannot be resumed: .*INFLIGHT_INCONSISTENT.*; starting at the front-end's position/);
+      expect(r.log.join('\n')).toMatch(/vring 0: the state file's region cannot be resumed: .*INFLIGHT_RANGE.*; starting at the front-end's position/);
       const region = readPackedRegion(new DataView(r.memory.buffer), inflightMappings(r)[0].offset, NUM);
       expect([region.version, region.usedIdx, region.oldUsedIdx]).toEqual([1, 0, 0]);
     });

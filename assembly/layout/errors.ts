@@ -41,10 +41,20 @@ export const ERR_USED_LEN_TOO_LARGE = -43;
 // region is shared with the front-end, so nothing read from it is trusted.
 // Recovery: the region's header is not one for this queue (version, desc_num); nothing changed.
 export const ERR_INFLIGHT_BAD_REGION = -50;
-// Recovery: the region's entries cannot be resumed in order (an index out of range, a last
-// batch longer than the queue, counters with gaps, chains that are not the next ones in the
-// ring after the committed used position); the ring position was not changed.
-export const ERR_INFLIGHT_INCONSISTENT = -51;
+// Recovery refusals, each naming what in the region cannot be resumed (nothing changed but the
+// spec's fix-up of an interrupted push): an index or count read from it out of range;
+export const ERR_INFLIGHT_RANGE = -51;
+// the split last batch (used.idx - used_idx) longer than the queue;
+export const ERR_INFLIGHT_BATCH = -53;
+// two chains in flight with the same counter;
+export const ERR_INFLIGHT_COUNTERS = -54;
+// the chains in flight not the ones made available next after the committed used position, in
+// that order (a gap in their counters: a later one was used first; out-of-order resubmission is
+// not implemented);
+export const ERR_INFLIGHT_OUT_OF_ORDER = -55;
+// a packed descriptor copy not one made available in the lap of its slot, or not linked as its
+// list says (NEXT, last entry, buffer id).
+export const ERR_INFLIGHT_COPY = -56;
 // Pop: the region's free list named an entry out of range (queue marked broken).
 export const ERR_INFLIGHT_INDEX = -52;
 

@@ -102,7 +102,7 @@ function checkInflight(cb: u32, q: u32, region: u32): i32 {
  * (both sides) to the committed used position, so that the buffers that were in flight are
  * popped again in order (in-order resubmission only: packed/inflight.ts). Returns how many
  * buffers were in flight, ERR_BAD_CONFIG (configuration or no region), ERR_INFLIGHT_BAD_REGION or
- * ERR_INFLIGHT_INCONSISTENT (the positions and the ring are then left alone).
+ * an ERR_INFLIGHT_* naming what cannot be resumed (the positions and the ring are then left alone).
  */
 export function packedDeviceRecoverInflight(cb: u32): i32 {
   const rc = enterAny(cb, KIND);

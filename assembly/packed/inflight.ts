@@ -30,7 +30,9 @@ import {
 } from "../layout/inflight";
 import { PDESC_SIZE, PDESC_ADDR, PDESC_LEN, PDESC_ID, PDESC_FLAGS, PDESC_F_NEXT } from "../layout/packed";
 import { CHAIN_SIZE, CHAIN_ID, USED_REC_SIZE, USED_REC_ID } from "../layout/batch";
-import { ERR_INFLIGHT_INCONSISTENT, ERR_INFLIGHT_INDEX } from "../layout/errors";
+import {
+  ERR_INFLIGHT_INDEX, ERR_INFLIGHT_RANGE, ERR_INFLIGHT_COUNTERS, ERR_INFLIGHT_OUT_OF_ORDER, ERR_INFLIGHT_COPY,
+} from "../layout/errors";
 import { refuse } from "../shared/common";
 import { checkInflightHeader } from "../shared/inflight";
 import { isAvailable } from "./flags";
@@ -194,7 +196,9 @@ export function packedInflightUnpop(cb: u32, region: u32, chains: u32, n: u32): 
  *    with NEXT up to its last entry, and equal to the ring's descriptors, except in the slots of a
  *    rolled-back push, which the device had begun overwriting with used descriptors: those are
  *    written back from the copies (the driver has not been told of them: their first flags were
- *    never written). Anything else: ERR_INFLIGHT_INCONSISTENT, and the ring is left alone.
+ *    never written). Anything else is refused, the ring left alone: ERR_INFLIGHT_RANGE (an index
+ *    or num out of range), _COUNTERS, _COPY (a copy not available in its lap or not linked as
+ *    its list), _OUT_OF_ORDER (a copy that is not the ring's descriptor at its slot).
  *
  * Sets the start positions (PDEV_NEXT_AVAIL / _AVAIL_WRAP and PDEV_NEXT_USED / _USED_WRAP) to the
  * committed used position and returns how many buffers were in flight.
@@ -210,7 +214,7 @@ export function packedInflightRecover(cb: u32, q: u32): i32 {
   const oldUsed = <u32>((word >>> 16) & 0xffff);
   const wrap = <u32>((word >>> 32) & 0xff);
   const oldWrap = <u32>((word >>> 40) & 0xff);
-  if (used >= q || oldUsed >= q || wrap > 1 || oldWrap > 1) return refuse(cb, ERR_INFLIGHT_INCONSISTENT, used);
+  if (used >= q || oldUsed >= q || wrap > 1 || oldWrap > 1) return refuse(cb, ERR_INFLIGHT_RANGE, used);
   // Step 1, and the spec's roll back of whatever else was under way (a pop or an unpop moving
   // free_head): `scribbled` counts the slots from the committed position that a rolled-back push
   // may have written.
@@ -247,14 +251,18 @@ export function packedInflightRecover(cb: u32, q: u32): i32 {
     count++;
   }
   if (count > 0) {
-    if (high - low != <u64>(count - 1)) return refuse(cb, ERR_INFLIGHT_INCONSISTENT, count);
+    // A gap: a buffer popped between two still in flight was used first (out of order). Fewer
+    // counters than buffers: two the same.
+    const span = high - low + 1;
+    if (span > <u64>count) return refuse(cb, ERR_INFLIGHT_OUT_OF_ORDER, count);
+    if (span < <u64>count) return refuse(cb, ERR_INFLIGHT_COUNTERS, count);
     const order = load<u32>(cb + PDEV_INFLIGHT_HEADS);
     for (let j: u32 = 0; j < count; j++) store<u32>(order + j * IHEAD_SIZE, NONE);
     for (let i: u32 = 0; i < q; i++) {
       const e = entry(region, i);
       if (load<u8>(e + IPACKED_D_INFLIGHT) != 1) continue;
       const j = <u32>(load<u64>(e + IPACKED_D_COUNTER) - low);
-      if (load<u32>(order + j * IHEAD_SIZE) != NONE) return refuse(cb, ERR_INFLIGHT_INCONSISTENT, i);
+      if (load<u32>(order + j * IHEAD_SIZE) != NONE) return refuse(cb, ERR_INFLIGHT_COUNTERS, i);
       store<u32>(order + j * IHEAD_SIZE, i);
     }
     // Check every list before writing anything.
@@ -271,7 +279,7 @@ export function packedInflightRecover(cb: u32, q: u32): i32 {
 
 /**
  * Walks the lists in flight (head entries at order[0 .. count), by counter) through the ring from
- * slot `at` with wrap counter `w`. Checking (`restore` false): returns 0 or ERR_INFLIGHT_INCONSISTENT
+ * slot `at` with wrap counter `w`. Checking (`restore` false): returns 0 or an ERR_INFLIGHT_* refusal
  * (CB_DETAIL = the entry). Restoring: writes the copies back into the first `scribbled` slots,
  * each descriptor's flags last.
  */
@@ -282,10 +290,10 @@ function walkInflight(cb: u32, region: u32, q: u32, desc: u32, order: u32, count
     const head = load<u32>(order + j * IHEAD_SIZE);
     const h = entry(region, head);
     const num = <u32>load<u16>(h + IPACKED_D_NUM);
-    if (num == 0 || num > q - pos) return refuse(cb, ERR_INFLIGHT_INCONSISTENT, head);
+    if (num == 0 || num > q - pos) return refuse(cb, ERR_INFLIGHT_RANGE, head);
     let f = head;
     for (let t: u32 = 0; t < num; t++) {
-      if (f >= q) return refuse(cb, ERR_INFLIGHT_INCONSISTENT, f);
+      if (f >= q) return refuse(cb, ERR_INFLIGHT_RANGE, f);
       const e = entry(region, f);
       const d = desc + s * PDESC_SIZE;
       if (restore) {
@@ -298,9 +306,9 @@ function walkInflight(cb: u32, region: u32, q: u32, desc: u32, order: u32, count
       } else {
         const flags = <u32>load<u16>(e + IPACKED_D_FLAGS);
         const more = t + 1 < num;
-        if (!isAvailable(flags, w) || ((flags & PDESC_F_NEXT) != 0) != more) return refuse(cb, ERR_INFLIGHT_INCONSISTENT, f);
-        if (!more && (f != <u32>load<u16>(h + IPACKED_D_LAST) || <u32>load<u16>(e + IPACKED_D_ID) >= q)) return refuse(cb, ERR_INFLIGHT_INCONSISTENT, f);
-        if (pos >= scribbled && !sameAsCopy(d, e)) return refuse(cb, ERR_INFLIGHT_INCONSISTENT, f);
+        if (!isAvailable(flags, w) || ((flags & PDESC_F_NEXT) != 0) != more) return refuse(cb, ERR_INFLIGHT_COPY, f);
+        if (!more && (f != <u32>load<u16>(h + IPACKED_D_LAST) || <u32>load<u16>(e + IPACKED_D_ID) >= q)) return refuse(cb, ERR_INFLIGHT_COPY, f);
+        if (pos >= scribbled && !sameAsCopy(d, e)) return refuse(cb, ERR_INFLIGHT_OUT_OF_ORDER, f);
       }
       pos++;
       s++;

@@ -89,7 +89,8 @@ export function splitDeviceReset(cb: u32): i32 {
  * (SDEV_LAST_AVAIL, SDEV_USED_IDX) to where the device resumes: used.idx, with the chains that
  * were in flight popped again in order (in-order resubmission only: split/inflight.ts). Returns
  * how many chains were in flight, ERR_BAD_CONFIG (configuration or no region),
- * ERR_INFLIGHT_BAD_REGION or ERR_INFLIGHT_INCONSISTENT (the indices are then left alone).
+ * ERR_INFLIGHT_BAD_REGION or an ERR_INFLIGHT_* naming what cannot be resumed (the indices are
+ * then left alone).
  */
 export function splitDeviceRecoverInflight(cb: u32): i32 {
   const rc = enterAny(cb, KIND);

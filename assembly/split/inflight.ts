@@ -24,7 +24,7 @@ import {
 } from "../layout/inflight";
 import { AVAIL_IDX, AVAIL_RING, AVAIL_ELEM_SIZE, USED_IDX } from "../layout/split";
 import { CHAIN_SIZE, CHAIN_ID, USED_REC_SIZE, USED_REC_ID } from "../layout/batch";
-import { ERR_INFLIGHT_INCONSISTENT } from "../layout/errors";
+import { ERR_INFLIGHT_RANGE, ERR_INFLIGHT_BATCH, ERR_INFLIGHT_COUNTERS, ERR_INFLIGHT_OUT_OF_ORDER } from "../layout/errors";
 import { refuse } from "../shared/common";
 import { checkInflightHeader } from "../shared/inflight";
 
@@ -110,7 +110,8 @@ export function splitInflightUnpop(cb: u32, region: u32, chains: u32, n: u32): v
  *    used.idx + 1, ... in flight, in that counter order; then resuming the ring at used.idx pops
  *    them again, in order, and that is the resubmission. This checks that the region says so
  *    (counters without gaps, each head at its ring position, no further than avail.idx) and
- *    refuses (ERR_INFLIGHT_INCONSISTENT, nothing changed but step 1) when it does not.
+ *    refuses when it does not (nothing changed but step 1): ERR_INFLIGHT_BATCH, _RANGE, _COUNTERS
+ *    or _OUT_OF_ORDER, with CB_DETAIL the batch size, the head, the count or the head.
  *
  * Sets SDEV_LAST_AVAIL and SDEV_USED_IDX to used.idx and returns how many chains were in flight.
  */
@@ -126,10 +127,10 @@ export function splitInflightRecover(cb: u32, q: u32): i32 {
   const regionUsed = <u32>atomic.load<u16>(region + ISPLIT_USED_IDX);
   if (regionUsed != usedIdx) {
     const batch = (usedIdx - regionUsed) & 0xffff;
-    if (batch > q) return refuse(cb, ERR_INFLIGHT_INCONSISTENT, batch);
+    if (batch > q) return refuse(cb, ERR_INFLIGHT_BATCH, batch);
     let head = <u32>load<u16>(region + ISPLIT_LAST_BATCH_HEAD);
     for (let k: u32 = 0; k < batch; k++) {
-      if (head >= q) return refuse(cb, ERR_INFLIGHT_INCONSISTENT, head);
+      if (head >= q) return refuse(cb, ERR_INFLIGHT_RANGE, head);
       const e = entry(region, head);
       store<u8>(e + ISPLIT_D_INFLIGHT, 0);
       head = <u32>load<u16>(e + ISPLIT_D_NEXT);
@@ -148,16 +149,20 @@ export function splitInflightRecover(cb: u32, q: u32): i32 {
     count++;
   }
   if (count > 0) {
-    if (high - low != <u64>(count - 1)) return refuse(cb, ERR_INFLIGHT_INCONSISTENT, count);
+    // A gap: a chain popped between two still in flight was used first (out of order). Fewer
+    // counters than chains: two the same.
+    const span = high - low + 1;
+    if (span > <u64>count) return refuse(cb, ERR_INFLIGHT_OUT_OF_ORDER, count);
+    if (span < <u64>count) return refuse(cb, ERR_INFLIGHT_COUNTERS, count);
     // [A3] consume avail.idx; pairs with [R3] in splitDriverAdd.
     const availIdx = <u32>atomic.load<u16>(avail + AVAIL_IDX);
     const offered = (availIdx - usedIdx) & 0xffff;
-    if (offered > q || count > offered) return refuse(cb, ERR_INFLIGHT_INCONSISTENT, availIdx);
+    if (offered > q || count > offered) return refuse(cb, ERR_INFLIGHT_OUT_OF_ORDER, availIdx);
     for (let i: u32 = 0; i < q; i++) {
       const e = entry(region, i);
       if (load<u8>(e + ISPLIT_D_INFLIGHT) != 1) continue;
       const at = (usedIdx + <u32>(load<u64>(e + ISPLIT_D_COUNTER) - low)) & (q - 1);
-      if (<u32>load<u16>(avail + AVAIL_RING + at * AVAIL_ELEM_SIZE) != i) return refuse(cb, ERR_INFLIGHT_INCONSISTENT, i);
+      if (<u32>load<u16>(avail + AVAIL_RING + at * AVAIL_ELEM_SIZE) != i) return refuse(cb, ERR_INFLIGHT_OUT_OF_ORDER, i);
     }
   }
   store<u32>(cb + SDEV_LAST_AVAIL, usedIdx);

@@ -25,7 +25,7 @@ export interface InflightOptions {
   /**
    * Resume where the region says the device was (a back-end restarted after a crash) instead of
    * the start position given: the region is recovered first, and the device fails to build when
-   * it cannot be (VirtqueueError INFLIGHT_BAD_REGION or INFLIGHT_INCONSISTENT). Otherwise the
+   * it cannot be (a VirtqueueError INFLIGHT_BAD_REGION, or one naming what cannot be resumed). Otherwise the
    * region is formatted afresh at the start position.
    */
   resume?: boolean;
