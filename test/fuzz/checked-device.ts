@@ -19,7 +19,7 @@ import * as Q from '../../assembly/layout/queue.js';
 import type { Range } from '../helpers/memory-diff.js';
 import type { Rng } from './harness.js';
 import type { Trace } from './trace.js';
-import { packedListSegments, splitChainSegments, type Segment } from './expected-chain.js';
+import { packedList, splitChain, type Expected, type Segment } from './expected-chain.js';
 import { VirtqueueError, type ChainBatch, type Region } from '../../src/index.js';
 import { DEVICE_PEER_ERRORS, INFLIGHT_PEER_ERRORS, errorName } from './known-errors.js';
 import { CheckedSide } from './checked-side.js';
@@ -132,7 +132,7 @@ export class CheckedDevice extends CheckedSide {
       if (readLen !== b.readLen(i) || writeLen !== b.writeLen(i)) {
         this.fail(`device pop: chain ${i} says ${b.readLen(i)}/${b.writeLen(i)} bytes, its segments hold ${readLen}/${writeLen}`);
       }
-      this.checkAgainstRing(b, i, seg, w.layout === 'split' ? before.nextAvail + i : (before.nextAvail + slots) % w.q);
+      this.checkAgainstRing(b, i, seg, w.layout === 'split' ? before.nextAvail + i : before.nextAvail + slots, before.availWrap);
       seg += nR + nW;
       slots += descs;
       this.held.set(id, { writeLen, descs, writable });
@@ -149,27 +149,27 @@ export class CheckedDevice extends CheckedSide {
   }
 
   /**
-   * Chain `i` of `b` (its segments from `seg`) is what the ring describes: split, the head the
-   * available ring names at index `at`, its descriptors' buffers translated; packed, the list at
-   * slot `at`, with the id of its last descriptor.
+   * Chain `i` of `b` (its segments from `seg`) is a chain that keeps the rules, and the one the
+   * ring describes (expected-chain.ts): split, headed where the available ring's entry `at`
+   * says; packed, the list from `at` slots past the lap `wrap` started, with the id of its last
+   * descriptor.
    */
-  private checkAgainstRing(b: ChainBatch, i: number, seg: number, at: number): void {
+  private checkAgainstRing(b: ChainBatch, i: number, seg: number, at: number, wrap: number): void {
     const w = this.w;
-    let want: Segment[] | undefined;
+    let want: Expected;
     if (w.layout === 'split') {
       const head = w.split!.availRing(at & 0xffff);
       if (b.id(i) !== head) this.fail(`device pop: chain ${i} has id ${b.id(i)}, the available ring names ${head}`);
-      want = splitChainSegments(w, head, b.descs(i));
+      want = splitChain(w, head, b.descs(i));
     } else {
-      const list = packedListSegments(w, at, b.descs(i));
-      if (list && list.id !== b.id(i)) this.fail(`device pop: chain ${i} has id ${b.id(i)}, its last descriptor says ${list.id}`);
-      want = list?.segs;
+      want = packedList(w, at % w.q, (wrap ^ (Math.floor(at / w.q) & 1)) >>> 0, b.descs(i));
+      if ('id' in want && want.id !== b.id(i)) this.fail(`device pop: chain ${i} has id ${b.id(i)}, its last descriptor says ${want.id}`);
     }
-    if (!want) this.fail(`device pop: chain ${i} (id ${b.id(i)}, ${b.descs(i)} descriptors) is not a valid chain in the ring`);
+    if ('bad' in want) this.fail(`device pop: accepted chain ${i} (id ${b.id(i)}, ${b.descs(i)} descriptors) breaks a rule: ${want.bad}`);
     const nR = b.nRead(i);
     const got = Array.from({ length: nR + b.nWrite(i) }, (_, j) => ({ offset: b.segOffset(seg + j), len: b.segLen(seg + j), writable: j >= nR }));
     const fmt = (x: Segment[]): string => x.map((g) => `${g.writable ? 'w' : 'r'}${g.offset}+${g.len}`).join(' ');
-    if (fmt(got) !== fmt(want)) this.fail(`device pop: chain ${i} (id ${b.id(i)}) has segments ${fmt(got)}, its descriptors translate to ${fmt(want)}`);
+    if (fmt(got) !== fmt(want.segs)) this.fail(`device pop: chain ${i} (id ${b.id(i)}) has segments ${fmt(got)}, its descriptors translate to ${fmt(want.segs)}`);
   }
 
   /** The available side moved forward by `n` (split: entries; packed: slots, wrapping). */

@@ -12,6 +12,7 @@
 //   exactly the chains in flight.
 import * as E from '../../assembly/layout/errors.js';
 import * as Q from '../../assembly/layout/queue.js';
+import * as P from '../../assembly/layout/packed.js';
 import type { Range } from '../helpers/memory-diff.js';
 import type { Rng } from './harness.js';
 import { fillAddBatch } from './chain-gen.js';
@@ -133,8 +134,14 @@ export class CheckedDriver extends CheckedSide {
       return rc;
     }
     if (rc > max) this.fail(`driver collect returned ${rc}, asked for at most ${max}`);
+    // Split: used.idx more than the chains in flight ahead is a fault, found before anything is taken.
+    const inFlightBefore = this.inFlight.size;
+    if (w.layout === 'split' && ((before.published - before.next) & 0xffff) > inFlightBefore && rc !== E.ERR_USED_IDX_JUMP) {
+      this.fail(`driver collect: used.idx ${before.published} is ${(before.published - before.next) & 0xffff} ahead with ${inFlightBefore} in flight, and it returned ${rc}`);
+    }
     let slots = 0;
     if (rc > 0) this.trace.add(`  collected ${Array.from({ length: rc }, (_, i) => `${out.id(i)}/${out.len(i)}`).join(' ')}`);
+    this.checkAgainstUsed(before, Math.max(rc, 0));
     for (let i = 0; i < Math.max(rc, 0); i++) {
       const token = out.id(i);
       const len = out.len(i);
@@ -150,6 +157,46 @@ export class CheckedDriver extends CheckedSide {
     this.checkCounts('collect');
     if (w.driver.status === 0) this.feature(`collect:${rc === 0 ? 'none' : 'some'}`);
     return rc;
+  }
+
+  /**
+   * The `n` chains a collect returned are what the used ring says, read from where the driver
+   * was (`before`): each used entry names a chain in flight (its head or buffer id; its token in
+   * the driver's shadow state) and its length (packed: only with WRITE, 2.8.4). With IN_ORDER an
+   * entry stands for the run of chains up to the one it names, those before it used whole
+   * (2.7.9, 2.8.8): they come back with all their writable bytes.
+   */
+  private checkAgainstUsed(before: { next: number; wrap: number }, n: number): void {
+    const w = this.w;
+    const u32 = w.engine.u32;
+    const shadow = u32[(w.driver.cb + (w.layout === 'split' ? Q.SDRV_SHADOW : Q.PDRV_SHADOW)) >>> 2]!;
+    const tokenOf = (id: number): number | undefined => (id < w.q ? u32[(shadow + id * Q.SHADOW_SIZE + Q.SHADOW_TOKEN) >>> 2] : undefined);
+    const out = w.collectBatch;
+    let k = 0;
+    let slot = before.next;
+    while (k < n) {
+      let id: number;
+      let len: number;
+      if (w.layout === 'split') {
+        ({ id, len } = w.split!.usedElem((before.next + k) & 0xffff));
+      } else {
+        const d = w.packed!.readDesc(slot % w.q);
+        id = d.id;
+        len = (d.flags & P.PDESC_F_WRITE) !== 0 ? d.len : 0;
+      }
+      const token = tokenOf(id);
+      // The run ends at the chain the entry names (without IN_ORDER, a run of one).
+      let j = k;
+      while (w.params.inOrder && j < n - 1 && out.id(j) !== token) j++;
+      if (out.id(j) !== token) this.fail(`driver collect returned token ${out.id(j)}, the used entry names id ${id} (token ${token})`);
+      for (let m = k; m <= j; m++) {
+        const c = this.inFlight.get(out.id(m));
+        const want = m < j ? c?.writeLen : len;
+        if (out.len(m) !== want) this.fail(`driver collect returned ${out.len(m)} bytes for token ${out.id(m)}, the used ring says ${want}`);
+        slot += c?.descs ?? 0;
+      }
+      k = j + 1;
+    }
   }
 
   /** Where the driver reads used entries next, and (split) the used.idx the device published. */
