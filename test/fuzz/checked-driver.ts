@@ -3,7 +3,8 @@
 // - a call returns a count, or an error of the known set with its layout's spec section;
 // - add takes exactly the chains that fit (or refuses a bad burst whole, changing nothing);
 // - collect reports only chains in flight, each once, with a length within its writable bytes
-//   (IN_ORDER: in the order they were added);
+//   (IN_ORDER: in the order they were added), exactly what the used ring names, never reading
+//   past used.idx, and refuses a used.idx further ahead than the chains in flight;
 // - it writes nothing outside its own private state, the caller's output batch and the driver's
 //   parts of the ring (never the used ring, the device's event field or any buffer);
 // - the free list holds every descriptor (split) or buffer id (packed) not in flight exactly
