@@ -19,7 +19,9 @@ export type FdKindName =
   /** The traffic guest's memory (a sealed memfd mapped on the test's side too). */
   | 'guest'
   /** The kick or call eventfd of a traffic ring (`index` says which vring). */
-  | 'ring-kick' | 'ring-call';
+  | 'ring-kick' | 'ring-call'
+  /** The buffer the last GET_INFLIGHT_FD reply brought. */
+  | 'inflight-buffer';
 
 /** An fd to attach: its kind, the size of a memory fd, the vring of a traffic ring's eventfd. */
 export interface FdSpec {
@@ -173,6 +175,11 @@ export class SessionFds {
     for (const fd of this.owned.splice(0)) close(fd);
     this.kicks.length = 0;
     this.shrinkables.length = 0;
+  }
+
+  /** An fd that came from the back-end (a reply's): the session closes it with the rest. */
+  adopt(fd: number): number {
+    return this.own(fd);
   }
 
   private shrinkable(fd: number): number {

@@ -14,6 +14,7 @@ import {
   u64Payload, statePayload, addrPayload, memTablePayload, singleRegionPayload, configPayload, type MemRegion,
 } from '../../src/vhost-user/message.js';
 import { splitAreaSizes } from '../../src/virtqueue/layout.js';
+import { inflightPayload, type InflightDescription } from '../../src/vhost-user/inflight.js';
 import { FEATURES } from '../../src/index.js';
 import { PAGE_SIZE } from '../../src/native/index.js';
 import { UADDR } from '../helpers/vhost-user-rig.js';
@@ -53,6 +54,8 @@ export type Wire =
 
 export interface Draft {
   request: number;
+  /** The back-end answers it with a reply of its own (whatever NEED_REPLY says). */
+  ownReply: boolean;
   flags: number;
   payload: Uint8Array;
   fds: FdSpec[];
@@ -70,6 +73,8 @@ export interface Draft {
   vring?: number;
   /** The config access size of a GET_CONFIG (its reply is empty or that many bytes after the header). */
   configSize?: number;
+  /** The queues a GET_INFLIGHT_FD asks for (its reply echoes them). */
+  inflight?: { numQueues: number; queueSize: number };
 }
 
 /** Requests the back-end answers with a reply of their own. */
@@ -110,6 +115,8 @@ export interface SessionEnv {
   offeredProtocol: bigint;
   /** The back-end refuses memory that can shrink. */
   requireSealed: boolean;
+  /** The back-end offers inflight I/O tracking (GET/SET_INFLIGHT_FD are handled). */
+  inflight: boolean;
   /** Traffic sessions: the guest memory region (fd kind 'guest') and each vring's ring, already allocated. */
   traffic?: { region: MemRegion; layout: 'split' | 'packed'; num: number; rings: { desc: bigint; driver: bigint; device: bigint }[] };
 }
@@ -129,6 +136,14 @@ export class FrontEndModel {
   bases: (number | undefined)[] = [];
   /** RING_PACKED was negotiated at some point (ring bases are then encoded per layout). */
   everPacked = false;
+  /** The last buffer GET_INFLIGHT_FD gave (its fd is the session's 'inflight-buffer'). */
+  inflight: InflightDescription | undefined;
+  /**
+   * SET_INFLIGHT_FD was carried out: a ring's first start after it resumes from its inflight
+   * region (position from used.idx and the chains in flight, as libvhost-user does), not from
+   * SET_VRING_BASE.
+   */
+  inflightResume = false;
   /** Slots for regions never announced before (guest and user addresses nobody used). */
   private fresh = 16;
 
@@ -191,7 +206,8 @@ export class Drafter {
   }
 
   private d(request: number, payload: Uint8Array, expect: Expect, extra: Partial<Draft> = {}): Draft {
-    return { request, flags: P.VERSION, payload, fds: [], expect, wire: 'whole', ...extra };
+    const ownReply = REPLY_REQUESTS.has(request) || (this.env.inflight && request === R.GET_INFLIGHT_FD);
+    return { request, ownReply, flags: P.VERSION, payload, fds: [], expect, wire: 'whole', ...extra };
   }
 
   /** A well-formed request of this kind, valid or (when `mutate`) with a bad value. */
@@ -309,15 +325,63 @@ export class Drafter {
         if (mutate) return this.d(request, u64Payload(rng.pick([0n, 67n, 65536n, 1n << 40n])), 'nack', { mutation: 'mtu-out-of-range' });
         return this.d(request, u64Payload(BigInt(rng.pick([68, 1500, 9000, 65535]))), 'ack0');
       }
-      default: {
-        // Not implemented here (or nobody's): whatever payload and fds, a non-zero ack or nothing.
-        const size = rng.pick([0, 8, 16, 24, 40, rng.below(P.MAX_PAYLOAD + 1)]);
-        const payload = new Uint8Array(size);
-        for (let k = 0; k < Math.min(size, 64); k++) payload[k] = rng.below(256);
-        const fds: FdSpec[] = rng.chance(0.3) ? Array.from({ length: 1 + rng.below(3) }, () => ({ kind: rng.pick(ANY_KIND) })) : [];
-        return this.d(request, payload, 'refuse', { fds });
-      }
+      case R.GET_INFLIGHT_FD: case R.SET_INFLIGHT_FD:
+        if (!env.inflight) return this.unhandled(request);
+        return request === R.GET_INFLIGHT_FD ? this.getInflightFd(mutate) : this.setInflightFd(mutate);
+      default:
+        return this.unhandled(request);
     }
+  }
+
+  /** A request not implemented here (or nobody's): whatever payload and fds, a non-zero ack or nothing. */
+  private unhandled(request: number): Draft {
+    const { rng } = this;
+    const size = rng.pick([0, 8, 16, 24, 40, rng.below(P.MAX_PAYLOAD + 1)]);
+    const payload = new Uint8Array(size);
+    for (let k = 0; k < Math.min(size, 64); k++) payload[k] = rng.below(256);
+    const fds: FdSpec[] = rng.chance(0.3) ? Array.from({ length: 1 + rng.below(3) }, () => ({ kind: rng.pick(ANY_KIND) })) : [];
+    return this.d(request, payload, 'refuse', { fds });
+  }
+
+  /**
+   * GET_INFLIGHT_FD (vhost-user.rst "Inflight I/O tracking"): num_queues regions of queue_size
+   * entries. Always answered: a buffer and its fd, or (refused) an empty description and no fd.
+   */
+  private getInflightFd(mutate: boolean): Draft {
+    const { rng, env } = this;
+    let numQueues = env.vrings;
+    let queueSize = env.traffic?.num ?? rng.pick(NUMS);
+    let mutation: string | undefined;
+    if (mutate) {
+      if (rng.chance(0.5)) { numQueues = rng.pick([0, env.vrings + 1, 0xffff]); mutation = 'num-queues'; }
+      else { queueSize = rng.pick([0, 32769, 0xffff]); mutation = 'queue-size'; }
+    }
+    const payload = inflightPayload({ mmapSize: 0n, mmapOffset: 0n, numQueues, queueSize });
+    return this.d(R.GET_INFLIGHT_FD, payload, 'reply', { mutation, inflight: { numQueues, queueSize } });
+  }
+
+  /**
+   * SET_INFLIGHT_FD: the buffer a GET_INFLIGHT_FD gave back (as a front-end does after a back-end
+   * restart), or one of its own; refused unless INFLIGHT_SHMFD was negotiated, no ring runs and
+   * the buffer holds the queues.
+   */
+  private setInflightFd(mutate: boolean): Draft {
+    const { rng, m, env } = this;
+    const negotiated = (m.protocol & (1n << BigInt(PF.INFLIGHT_SHMFD))) !== 0n;
+    const got = m.inflight;
+    let desc = got ?? { mmapSize: BigInt(MiB), mmapOffset: 0n, numQueues: env.vrings, queueSize: 64 };
+    let fds: FdSpec[] = [got && rng.chance(0.8) ? { kind: 'inflight-buffer' } : { kind: 'memfd', size: MiB }];
+    if (!mutate) {
+      return this.d(R.SET_INFLIGHT_FD, inflightPayload(desc), negotiated ? 'any' : 'nack', { fds, apply: (x) => { x.inflightResume = true; } });
+    }
+    let mutation: string;
+    switch (rng.below(4)) {
+      case 0: fds = [{ kind: rng.pick(NOT_MEMORY) }]; mutation = `fd-${fds[0].kind}`; break;
+      case 1: desc = { ...desc, mmapOffset: desc.mmapOffset + BigInt(rng.pick([1, 512])) }; mutation = 'unaligned-offset'; break;
+      case 2: desc = { ...desc, mmapSize: rng.pick([1n, 1n << 40n]) }; mutation = 'mmap-size'; break;
+      default: fds = rng.chance(0.5) ? [] : [fds[0], { kind: 'memfd', size: MiB }]; mutation = 'fd-count'; break;
+    }
+    return this.d(R.SET_INFLIGHT_FD, inflightPayload(desc), 'nack', { fds, mutation });
   }
 
   /** SET_FEATURES's value: VERSION_1, F_PROTOCOL_FEATURES and some of the rest offered (the traffic layout's packing). */
@@ -485,7 +549,8 @@ export class Drafter {
     switch (rng.below(12)) {
       case 0: {
         // A payload shorter or longer than the request's (the header says so truthfully).
-        if (!known) return dr;
+        const inflightSize = this.env.inflight && (dr.request === R.GET_INFLIGHT_FD || dr.request === R.SET_INFLIGHT_FD);
+        if (!known && !inflightSize) return dr;
         const delta = rng.pick([-8, -4, -1, 1, 4, 8, 100]);
         const was = dr.payload.length;
         const len = Math.max(0, was + delta);
@@ -493,7 +558,9 @@ export class Drafter {
         const p = new Uint8Array(len);
         p.set(dr.payload.subarray(0, len));
         dr.payload = p;
-        if (fixed !== undefined) return ends(len < was ? 'truncated' : 'oversized-payload');
+        // GET_INFLIGHT_FD answers whatever it gets (an empty description when it cannot be read).
+        if (inflightSize && dr.request === R.GET_INFLIGHT_FD) return Object.assign(dr, { mutation: 'wrong-size' });
+        if (fixed !== undefined || inflightSize) return ends(len < was ? 'truncated' : 'oversized-payload');
         if (dr.request === R.SET_MEM_TABLE) {
           const n = new DataView(p.buffer).getUint32(0, true);
           const ok = len >= P.MEM_HEADER + n * P.REGION_SIZE && len <= P.MEM_HEADER + P.MEM_TABLE_MAX_REGIONS * P.REGION_SIZE && len >= P.MEM_HEADER;
@@ -509,6 +576,7 @@ export class Drafter {
         dr.fds = [...dr.fds, ...extra];
         // REM_MEM_REG may come with the region's fd (QEMU sends it) or without.
         const fine = !known || (dr.request === R.REM_MEM_REG && dr.fds.length <= 1);
+        if (this.env.inflight && dr.request === R.SET_INFLIGHT_FD) return Object.assign(dr, { mutation: 'extra-fds', expect: 'nack' as Expect });
         return fine ? Object.assign(dr, { mutation: 'extra-fds' }) : ends('extra-fds');
       }
       case 4: {
@@ -576,6 +644,9 @@ export function bringUp(rng: Rng, env: SessionEnv): Step[] {
   out.push({ request: R.SET_FEATURES });
   if (env.traffic || rng.chance(0.75)) out.push({ request: R.SET_MEM_TABLE });
   else for (let k = 1 + rng.below(3); k > 0; k--) out.push({ request: R.ADD_MEM_REG });
+  // QEMU asks for the inflight buffer before the rings (and hands it back after a back-end restart).
+  if (env.inflight && rng.chance(0.7)) out.push({ request: R.GET_INFLIGHT_FD });
+  if (env.inflight && rng.chance(0.3)) out.push({ request: R.SET_INFLIGHT_FD });
   const rings = env.traffic ? env.vrings : 1 + rng.below(env.vrings);
   for (let i = 0; i < rings; i++) out.push(...ringSetup(i));
   if (rng.chance(0.5)) out.push({ request: R.SET_STATUS });
@@ -596,7 +667,7 @@ export function anyRequest(rng: Rng): number {
     [R.REM_MEM_REG, 3], [R.RESET_DEVICE, 1], [R.RESET_OWNER, 1], [R.SET_STATUS, 3], [R.GET_STATUS, 2],
     [R.GET_QUEUE_NUM, 2], [R.GET_FEATURES, 2], [R.SET_FEATURES, 2], [R.GET_PROTOCOL_FEATURES, 1],
     [R.SET_PROTOCOL_FEATURES, 1], [R.GET_CONFIG, 2], [R.SET_CONFIG, 1], [R.SEND_RARP, 1], [R.NET_SET_MTU, 1],
-    [R.GET_MAX_MEM_SLOTS, 1], [R.SET_OWNER, 1], [-1, 4],
+    [R.GET_MAX_MEM_SLOTS, 1], [R.SET_OWNER, 1], [R.GET_INFLIGHT_FD, 2], [R.SET_INFLIGHT_FD, 2], [-1, 4],
   ];
   const total = table.reduce((s, [, w]) => s + w, 0);
   let x = rng.below(total);
@@ -610,6 +681,6 @@ export function anyRequest(rng: Rng): number {
 /** Whether the back-end answers `dr` with a message (its reply or an ack) when it carries on. */
 export function wantsReply(dr: Draft, replyAck: boolean): boolean {
   if (dr.expect === 'end') return false;
-  if (REPLY_REQUESTS.has(dr.request)) return true;
+  if (dr.ownReply) return true;
   return replyAck && (dr.flags & P.FLAG_NEED_REPLY) !== 0;
 }

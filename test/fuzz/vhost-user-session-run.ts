@@ -9,21 +9,24 @@
 // - after the session the server serves no one, nothing stays mapped in the back-end's guest
 //   memory window, the process has as many open fds as before, and the server takes the next
 //   connection (the next case, and every server once more at the end of the run).
+// Servers: a plain one, one that requires sealed guest memory, one with inflight I/O tracking
+// (GET/SET_INFLIGHT_FD), all with a recording device model, and virtio-net.
 // Traffic sessions run the virtio-net device on its Dataplane worker with real rings in a guest
 // memory, posting receive buffers, transmitting frames and collecting used buffers between the
 // control messages, so rings stop and restart under the worker.
-import { ftruncateSync, readdirSync, writeFileSync } from 'node:fs';
+import { fstatSync, ftruncateSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryPlan } from '../../src/index.js';
-import { mappings, type Mapping } from '../../src/native/index.js';
+import { mappings, fdKind, fdSeals, F_SEAL_SHRINK, type Mapping } from '../../src/native/index.js';
+import { INFLIGHT_PAYLOAD_SIZE } from '../../src/vhost-user/inflight.js';
 import * as P from '../../src/vhost-user/protocol.js';
 import { encode, readU64, type Message } from '../../src/vhost-user/message.js';
 import { BACKEND_PROTOCOL_FEATURES } from '../../src/vhost-user/backend.js';
 import { MAX_MEM_SLOTS } from '../../src/vhost-user/guest-memory.js';
 import type { VhostUserDevice } from '../../src/vhost-user/device-model.js';
 import { RawFrontEnd } from '../helpers/vhost-user-frontend.js';
-import { rig, guest, removeSocketDir, MiB, type Rig, type Guest } from '../helpers/vhost-user-rig.js';
+import { rig, guest, removeSocketDir, MiB, WINDOW, INFLIGHT_WINDOW, type Rig, type Guest } from '../helpers/vhost-user-rig.js';
 import { netDevice, type NetServer } from '../helpers/vhost-net-rig.js';
 import { GuestPair, testFrame } from '../helpers/vhost-net-frontend.js';
 import { expectServesNext } from '../helpers/vhost-user-session.js';
@@ -31,7 +34,7 @@ import { within } from '../helpers/within.js';
 import { Rng } from './harness.js';
 import { FdZoo, SessionFds, type FdSpec } from './vhost-user-session-fds.js';
 import {
-  Drafter, FrontEndModel, bringUp, ringSetup, anyRequest, wantsReply, REPLY_REQUESTS,
+  Drafter, FrontEndModel, bringUp, ringSetup, anyRequest, wantsReply,
   type Draft, type SessionEnv, type Step,
 } from './vhost-user-session-grammar.js';
 
@@ -50,7 +53,9 @@ const DEFAULT_MESSAGE_TIMEOUT_MS = 5_000;
 export const CURRENT_SEED_FILE = join(tmpdir(), 'virtqueue-fuzz-vhost-user-session.seed');
 
 interface FuzzServer {
-  name: 'plain' | 'sealed' | 'net';
+  name: 'plain' | 'sealed' | 'inflight' | 'net';
+  /** Inflight I/O tracking is offered (GET/SET_INFLIGHT_FD). */
+  inflight: boolean;
   rig: Rig;
   messageTimeoutMs: number;
   device: VhostUserDevice;
@@ -64,21 +69,23 @@ interface FuzzServer {
 export class SessionWorld {
   private constructor(readonly servers: FuzzServer[], readonly zoo: FdZoo, readonly guest: Guest | undefined) {}
 
-  /** A plain and a sealed-memory-only server with a recording device; with `traffic`, virtio-net on a worker too. */
+  /** Plain, sealed-memory-only and inflight-tracking servers with a recording device; with `traffic`, virtio-net on a worker too. */
   static async open(traffic: boolean): Promise<SessionWorld> {
     const zoo = await FdZoo.open();
     const servers: FuzzServer[] = [];
-    for (const sealed of [false, true]) {
-      const r = rig({ maxQueuePairs: 2, requireSealedMemory: sealed, messageTimeoutMs: MESSAGE_TIMEOUT_MS });
-      servers.push({
-        name: sealed ? 'sealed' : 'plain', rig: r, messageTimeoutMs: MESSAGE_TIMEOUT_MS, device: r.device, vrings: 4, queueNum: 4, requireSealed: sealed,
+    for (const name of ['plain', 'sealed', 'inflight'] as const) {
+      const sealed = name === 'sealed';
+      const inflight = name === 'inflight';
+      const r = rig({
+        maxQueuePairs: 2, requireSealedMemory: sealed, messageTimeoutMs: MESSAGE_TIMEOUT_MS, inflight: inflight ? { window: INFLIGHT_WINDOW } : undefined,
       });
+      servers.push({ name, rig: r, messageTimeoutMs: MESSAGE_TIMEOUT_MS, device: r.device, vrings: 4, queueNum: 4, requireSealed: sealed, inflight });
     }
     let g: Guest | undefined;
     if (traffic) {
       const net = await netDevice({ pairs: 2, workers: 1, mode: 'io' });
       servers.push({
-        name: 'net', rig: net.r, messageTimeoutMs: DEFAULT_MESSAGE_TIMEOUT_MS, device: net.device, vrings: 4, queueNum: 2, requireSealed: false, net,
+        name: 'net', rig: net.r, messageTimeoutMs: DEFAULT_MESSAGE_TIMEOUT_MS, device: net.device, vrings: 4, queueNum: 2, requireSealed: false, inflight: false, net,
       });
       g = guest(4 * MiB);
     }
@@ -135,7 +142,9 @@ export async function runSession(world: SessionWorld, seed: number, features: Se
   writeFileSync(CURRENT_SEED_FILE, `${seed}\n`);
   const rng = new Rng(seed);
   const traffic = world.servers.find((s) => s.name === 'net');
-  const srv = traffic && rng.chance(0.15) ? traffic : world.servers[rng.chance(0.75) ? 0 : 1];
+  const pick = rng.below(100);
+  const named = (n: FuzzServer['name']): FuzzServer => world.servers.find((s) => s.name === n)!;
+  const srv = traffic && pick < 15 ? traffic : named(pick < 30 ? 'inflight' : pick < 45 ? 'sealed' : 'plain');
   return new Session(world, srv, rng, features).run();
 }
 
@@ -166,6 +175,8 @@ class Session {
   private careful = false;
   private bringingUp = true;
   private tableSet = false;
+  /** The fd of the last inflight buffer GET_INFLIGHT_FD gave (closed with the session's fds). */
+  private inflightFd: number | undefined;
   /** Second front-ends that connected while this session was served (each must be refused). */
   private intruders = 0;
   private readonly rxNext = [0, 0];
@@ -177,8 +188,9 @@ class Session {
     this.env = {
       vrings: srv.vrings,
       offered: srv.device.features | F_PROTOCOL,
-      offeredProtocol: BACKEND_PROTOCOL_FEATURES | srv.device.protocolFeatures,
+      offeredProtocol: BACKEND_PROTOCOL_FEATURES | srv.device.protocolFeatures | (srv.inflight ? 1n << BigInt(P.ProtocolFeature.INFLIGHT_SHMFD) : 0n),
       requireSealed: srv.requireSealed,
+      inflight: srv.inflight,
     };
     this.drafter = new Drafter(rng, this.env, this.model);
   }
@@ -213,6 +225,8 @@ class Session {
     } finally {
       if (verbose) console.log(`${this.srv.name} server log:\n  ${this.log.join('\n  ')}`);
       this.fe.close();
+      // Replies nobody read (a session out of step): their fds are this process's to close.
+      for (let m = await this.fe.next(); m !== undefined; m = await this.fe.next()) for (const fd of m.fds) this.fds.adopt(fd);
       try {
         const ms = DEADLINE_MS + (this.partial || this.desynced ? this.srv.messageTimeoutMs : 0);
         await within(ms, 'the session to end after the front-end closed', (done) => void ended.then(done));
@@ -371,6 +385,7 @@ class Session {
   /** Materializes an fd the session context owns (traffic guest memory and ring eventfds). */
   private contextFd(spec: FdSpec): number | undefined {
     if (spec.kind === 'guest') return this.world.guest!.fd;
+    if (spec.kind === 'inflight-buffer') return this.inflightFd;
     if (spec.kind !== 'ring-kick' && spec.kind !== 'ring-call') return undefined;
     const i = spec.index ?? 0;
     const pair = this.pairs[i >> 1];
@@ -388,7 +403,7 @@ class Session {
     const reply = !this.desynced && wantsReply(dr, this.model.replyAck);
     // The guest memory mapped before a memory request the back-end has all it was sent before.
     const memoryBefore = MEMORY_REQUESTS.has(dr.request) && reply && this.inflight.length === 0 && !this.held
-      ? mappings(this.srv.rig.memory) : undefined;
+      ? this.guestMappings() : undefined;
     this.ops++;
     try {
       // A batched message goes out with the next one (neither has fds or waits for a reply).
@@ -520,14 +535,17 @@ class Session {
     const what = this.describe(dr);
     if (m.request !== dr.request) this.fail(`the reply to ${what} names ${name(m.request)}`);
     if (m.flags !== (P.VERSION | P.FLAG_REPLY)) this.fail(`the reply to ${what} has flags 0x${m.flags.toString(16)}, expected 0x5 (version 1, REPLY)`);
-    if (m.fds.length > 0) this.fail(`the reply to ${what} carries ${m.fds.length} fds`);
+    for (const fd of m.fds) this.fds.adopt(fd);
+    const inflightReply = dr.request === R.GET_INFLIGHT_FD && dr.ownReply;
+    if (m.fds.length > (inflightReply ? 1 : 0)) this.fail(`the reply to ${what} carries ${m.fds.length} fds`);
     const size = m.payload.length;
     const u64 = (): bigint => {
       if (size !== 8) this.fail(`the reply to ${what} has ${size} bytes, expected 8`);
       return readU64(m);
     };
-    if (REPLY_REQUESTS.has(dr.request)) {
+    if (dr.ownReply) {
       switch (dr.request) {
+        case R.GET_INFLIGHT_FD: return this.checkInflightReply(dr, m);
         case R.GET_FEATURES: if (u64() !== this.env.offered) this.fail(`GET_FEATURES answered 0x${readU64(m).toString(16)}, offered 0x${this.env.offered.toString(16)}`); break;
         case R.GET_PROTOCOL_FEATURES: if (u64() !== this.env.offeredProtocol) this.fail(`GET_PROTOCOL_FEATURES answered 0x${readU64(m).toString(16)}`); break;
         case R.GET_QUEUE_NUM: if (u64() !== BigInt(this.srv.queueNum)) this.fail(`GET_QUEUE_NUM answered ${readU64(m)}, expected ${this.srv.queueNum}`); break;
@@ -544,7 +562,7 @@ class Session {
           // Nothing consumed a control session's rings: a split ring's base is what was set (0 if nothing was).
           const num = new DataView(m.payload.buffer, m.payload.byteOffset).getUint32(4, true);
           const want = this.model.bases[index] ?? 0;
-          if (!this.srv.net && !this.model.everPacked && num !== want) {
+          if (!this.srv.net && !this.model.everPacked && !this.model.inflightResume && num !== want) {
             this.fail(`GET_VRING_BASE for vring ${index} answered ${num}; SET_VRING_BASE set ${want} and nothing consumed the ring since`);
           }
           this.expectStopped([index], what);
@@ -591,6 +609,42 @@ class Session {
     if (still.length > 0) this.fail(`after ${what} vrings ${still.join(', ')} still run on the device`);
   }
 
+  /** What is mapped in the back-end's guest memory window (not its inflight window). */
+  private guestMappings(): Mapping[] {
+    return mappings(this.srv.rig.memory).filter((x) => x.offset >= WINDOW.offset && x.offset < WINDOW.offset + WINDOW.size);
+  }
+
+  /**
+   * GET_INFLIGHT_FD's reply: the description (num_queues and queue_size as asked) and a sealed
+   * memfd holding mmap_size bytes from mmap_offset; or, refused (logged), mmap_size 0 and no fd.
+   */
+  private checkInflightReply(dr: Sent, m: Message): string {
+    const what = this.describe(dr);
+    if (m.payload.length !== INFLIGHT_PAYLOAD_SIZE) this.fail(`the reply to ${what} has ${m.payload.length} bytes, expected ${INFLIGHT_PAYLOAD_SIZE}`);
+    const v = new DataView(m.payload.buffer, m.payload.byteOffset);
+    const desc = { mmapSize: v.getBigUint64(0, true), mmapOffset: v.getBigUint64(8, true), numQueues: v.getUint16(16, true), queueSize: v.getUint16(18, true) };
+    if (m.fds.length === 0) {
+      if (desc.mmapSize !== 0n) this.fail(`the reply to ${what} describes ${desc.mmapSize} bytes but brings no fd`);
+      const why = this.log.slice(this.logMark).find((l) => l.startsWith('GET_INFLIGHT_FD: refused: '));
+      if (!why) this.fail(`${what} was answered with no buffer and nothing in the log saying why`);
+      return `reply-none:${reasonClass(why.slice('GET_INFLIGHT_FD: refused: '.length))}`;
+    }
+    const fd = m.fds[0];
+    const asked = dr.inflight;
+    if (asked && (desc.numQueues !== asked.numQueues || desc.queueSize !== asked.queueSize)) {
+      this.fail(`the reply to ${what} describes ${desc.numQueues} queues of ${desc.queueSize}, asked for ${asked.numQueues} of ${asked.queueSize}`);
+    }
+    const kind = fdKind(fd);
+    const size = fstatSync(fd, { bigint: true }).size;
+    if (kind !== 'memfd' || desc.mmapSize === 0n || desc.mmapOffset + desc.mmapSize > size) {
+      this.fail(`the reply to ${what} brings a ${kind} of ${size} bytes for [${desc.mmapOffset}, +${desc.mmapSize})`);
+    }
+    if ((fdSeals(fd) & F_SEAL_SHRINK) === 0) this.fail(`the inflight buffer from ${what} is not sealed against shrinking`);
+    this.inflightFd = fd;
+    this.model.inflight = desc;
+    return 'reply-buffer';
+  }
+
   /** Vring `index` was set up as a front-end does it: the device model runs it by the reply to `what`. */
   private expectRunning(index: number, what: string): void {
     if (this.shrunk) return;
@@ -611,7 +665,7 @@ class Session {
   private checkMemory(dr: Sent, outcome: string, before: Mapping[]): void {
     // Memory that shrank ends the session whenever the guard's fault is delivered (unmapping it all).
     if (this.shrunk) return;
-    const after = mappings(this.srv.rig.memory);
+    const after = this.guestMappings();
     const key = (ms: Mapping[]): string => JSON.stringify(ms.map((x) => [x.offset, x.length, x.fdOffset]).sort((a, b) => a[0] - b[0]));
     const what = this.describe(dr);
     if (outcome.startsWith('ack1')) {
@@ -642,7 +696,7 @@ class Session {
       }
     }
     if (this.desynced) return;
-    const probe: Sent = { request: R.GET_QUEUE_NUM, flags: P.VERSION, payload: new Uint8Array(0), fds: [], expect: 'reply', wire: 'whole', needAck: false };
+    const probe: Sent = { request: R.GET_QUEUE_NUM, ownReply: true, flags: P.VERSION, payload: new Uint8Array(0), fds: [], expect: 'reply', wire: 'whole', needAck: false };
     await this.send(probe);
   }
 
