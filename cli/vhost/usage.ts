@@ -36,8 +36,8 @@ Options:
   --message-timeout MS  most time a vhost-user message may take from its first byte to its
                         last; a front-end that sends part of one and stalls loses its session
                         (logged with the request and the bytes that came). A session idle
-                        between messages never times out. 0 to ${MAX_MESSAGE_TIMEOUT_MS}, 0 for no
-                        limit (default ${VHOST_DEFAULTS.messageTimeoutMs})
+                        between messages never times out. 0 to ${MAX_MESSAGE_TIMEOUT_MS}, 0 for
+                        no limit (default ${VHOST_DEFAULTS.messageTimeoutMs})
   --message-rate N      read at most N vhost-user messages a second from the front-end, in
                         bursts of up to N (a front-end sets up with a few hundred); one that
                         floods is read at that rate, so answering it leaves the cores to the
