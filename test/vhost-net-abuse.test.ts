@@ -15,7 +15,7 @@ import { configPayload } from '../src/vhost-user/message.js';
 import { checkFdLeaks } from './helpers/fd-leaks.js';
 import { until, sleep } from './helpers/within.js';
 import { removeSocketDir } from './helpers/vhost-user-rig.js';
-import { netWorld, type NetWorld } from './helpers/vhost-net-rig.js';
+import { netWorld, expectLogged, type NetWorld } from './helpers/vhost-net-rig.js';
 import { testFrame, HDR, type GuestPair } from './helpers/vhost-net-frontend.js';
 
 checkFdLeaks();
@@ -23,15 +23,6 @@ afterAll(removeSocketDir);
 
 const R = P.Request;
 
-/** Waits until the device's log has a line matching `what` (totals() reads the workers' fault records). */
-async function expectLogged(w: NetWorld, what: RegExp): Promise<void> {
-  await until(() => {
-    w.device.totals();
-    return w.r.log.some((l) => what.test(l));
-  }, `a log line matching ${what}`).catch((e: Error) => {
-    throw new Error(`${e.message}; the log:\n${w.r.log.join('\n')}`);
-  });
-}
 
 /** A copy of guest memory [from, to). */
 const bytes = (w: NetWorld, from: number, to: number): Uint8Array => w.g.engine.u8.slice(from, to);

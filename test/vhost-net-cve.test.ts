@@ -9,7 +9,7 @@ import type { RingLayout } from '../src/index.js';
 import { checkFdLeaks } from './helpers/fd-leaks.js';
 import { until, sleep } from './helpers/within.js';
 import { removeSocketDir, MiB } from './helpers/vhost-user-rig.js';
-import { netWorld, type NetWorld } from './helpers/vhost-net-rig.js';
+import { netWorld, expectLogged, type NetWorld } from './helpers/vhost-net-rig.js';
 import { testFrame, HDR, type GuestPair } from './helpers/vhost-net-frontend.js';
 
 checkFdLeaks();
@@ -45,15 +45,6 @@ function layOut(w: NetWorld, at: number, frame: Uint8Array, cuts: number[]): [nu
   });
 }
 
-/** Waits until the device's log names an engine error matching `what`. */
-async function expectLogged(w: NetWorld, what: RegExp): Promise<void> {
-  await until(() => {
-    w.device.totals(); // reads the workers' fault records into the log
-    return w.r.log.some((l) => what.test(l));
-  }, `a log line matching ${what}`).catch((e: Error) => {
-    throw new Error(`${e.message}; the log:\n${w.r.log.join('\n')}`);
-  });
-}
 
 describe.each<RingLayout>(['split', 'packed'])('%s rings', (layout) => {
   describe('CVE-2022-2132 (DPDK): a virtio-net header across more than two descriptors, or a chain that ends inside it', () => {

@@ -6,6 +6,7 @@ import { RawFrontEnd } from './vhost-user-frontend.js';
 import { rig, guest, backend, MiB, type Rig, type Guest } from './vhost-user-rig.js';
 import { negotiate, setMemTable, F_PROTOCOL } from './vhost-user-setup.js';
 import { setupPair, type GuestPair } from './vhost-net-frontend.js';
+import { until } from './within.js';
 
 export interface NetWorld {
   r: Rig;
@@ -110,4 +111,14 @@ export async function netWorld(o: NetWorldOptions = {}): Promise<NetWorld> {
     throw e;
   }
   return w;
+}
+
+/** Waits until the device's log has a line matching `what` (engine errors the workers met are read into the log on the way); fails with the log. */
+export async function expectLogged(w: NetWorld, what: RegExp): Promise<void> {
+  await until(() => {
+    w.device.totals();
+    return w.r.log.some((l) => what.test(l));
+  }, `a log line matching ${what}`).catch((e: Error) => {
+    throw new Error(`${e.message}; the log:\n${w.r.log.join('\n')}`);
+  });
 }
