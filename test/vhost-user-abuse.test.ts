@@ -26,7 +26,7 @@ import { parseVhost } from '../cli/vhost/args.js';
 import { VHOST_USAGE } from '../cli/vhost/usage.js';
 import { UsageError } from '../cli/common.js';
 import { checkFdLeaks } from './helpers/fd-leaks.js';
-import { expectServesNext, withSession } from './helpers/vhost-user-session.js';
+import { expectServesNext, withSession, closeSession } from './helpers/vhost-user-session.js';
 import { nextEvent, sleep, until } from './helpers/within.js';
 import { RawFrontEnd } from './helpers/vhost-user-frontend.js';
 import { rig, guest, removeSocketDir, socketDir, backend, UADDR, MiB, WINDOW, RecordingDevice, type Rig } from './helpers/vhost-user-rig.js';
@@ -152,14 +152,7 @@ describe('a peer that sends part of a message and stalls: the message timeout', 
     try {
       await body(r, fe);
     } finally {
-      fe.close();
-      if (r.server.session) await nextEvent(r.server, 'sessionEnd');
-      try {
-        await expectServesNext(r);
-      } finally {
-        r.close();
-      }
-      expect(mappings(r.memory)).toEqual([]);
+      await closeSession(r, fe);
     }
   }
 

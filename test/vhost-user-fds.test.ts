@@ -15,11 +15,11 @@ import { openSync, closeSync, statSync, writeFileSync, symlinkSync, readFileSync
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FEATURES } from '../src/index.js';
-import { EventFd, eventfdCreate, EFD_CLOEXEC, memfdCreate, close, mappings, native, UnixServer } from '../src/native/index.js';
+import { EventFd, eventfdCreate, EFD_CLOEXEC, memfdCreate, close, native, UnixServer } from '../src/native/index.js';
 import * as P from '../src/vhost-user/protocol.js';
 import { encode, u64Payload, memTablePayload } from '../src/vhost-user/message.js';
 import { checkFdLeaks } from './helpers/fd-leaks.js';
-import { expectServesNext } from './helpers/vhost-user-session.js';
+import { expectServesNext, closeSession } from './helpers/vhost-user-session.js';
 import { nextEvent, until, sleep } from './helpers/within.js';
 import { RawFrontEnd } from './helpers/vhost-user-frontend.js';
 import { rig, guest, removeSocketDir, socketDir, type Rig } from './helpers/vhost-user-rig.js';
@@ -40,14 +40,7 @@ async function session(body: (r: Rig, fe: RawFrontEnd) => Promise<void>, opts: P
     await negotiate(fe, FEATURES.VERSION_1 | F_PROTOCOL);
     await body(r, fe);
   } finally {
-    fe.close();
-    if (r.server.session) await nextEvent(r.server, 'sessionEnd');
-    try {
-      await expectServesNext(r);
-    } finally {
-      r.close();
-    }
-    expect(mappings(r.memory)).toEqual([]);
+    await closeSession(r, fe);
   }
 }
 

@@ -37,6 +37,21 @@ export async function expectServesNext(r: Rig): Promise<void> {
   }
 }
 
+/**
+ * Ends the front-end's session (waiting for the server to see it go), checks the server serves
+ * the next front-end, closes the rig and checks nothing of the session stays mapped.
+ */
+export async function closeSession(r: Rig, fe: RawFrontEnd): Promise<void> {
+  fe.close();
+  if (r.server.session) await nextEvent(r.server, 'sessionEnd');
+  try {
+    await expectServesNext(r);
+  } finally {
+    r.close();
+  }
+  expect(mappings(r.memory)).toEqual([]);
+}
+
 /** Runs `body` in a negotiated session on a fresh rig and a 2 MiB guest; checks nothing stays mapped. */
 export async function withSession(body: (r: Rig, g: Guest, fe: RawFrontEnd) => Promise<void>): Promise<void> {
   const r = rig();
