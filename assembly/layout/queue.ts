@@ -130,6 +130,11 @@ export const DEV_INFLIGHT_COUNTER = 104;
 //                       gives back only the last chains popped, whose serials run up to it
 export const DEV_POP_SERIAL = 112;
 
+// Dirty-page logging (layout/dirty-log.ts), the same offset in both device blocks:
+//
+//   116 DEV_LOG  Wasm offset of the queue's log block (LOG_*), 0 = not logging
+export const DEV_LOG = 116;
+
 // Split device block (split/device.ts), SDEV_*, after the common header:
 //
 //   40 SDEV_LAST_AVAIL  next available ring index to read (free-running)

@@ -28,6 +28,7 @@ import { ERR_BAD_CONTROL_BLOCK, ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_SEGMENTS_F
 import { inMemory } from "../shared/common";
 import { devicePop, devicePush, deviceUnpop, deviceInterruptNeeded } from "./device";
 import { scatterStream, gatherHead, copyBytes } from "./scatter";
+import { logBlock, logChainWrites } from "../shared/dirty-log";
 
 function netEnter(q: u32): i32 {
   if ((q & (NETQ_ALIGN - 1)) != 0 || q == 0 || !inMemory(q, NETQ_SIZE)) return ERR_BAD_CONTROL_BLOCK;
@@ -229,6 +230,15 @@ function finishRx(q: u32, rx: u32): i32 {
   store<u32>(q + NETQ_RX_POPPED, 0);
   store<u32>(q + NETQ_RX_TAKEN, 0);
   if (k > 0) {
+    // Dirty-page log (migration): the bytes written into each buffer, before it is used.
+    if (logBlock(rx) != 0) {
+      const rxChains = load<u32>(q + NETQ_RX_CHAINS);
+      const rxSegs = load<u32>(q + NETQ_RX_SEGS);
+      const rxUsed = load<u32>(q + NETQ_RX_USED);
+      for (let c: u32 = 0; c < k; c++) {
+        logChainWrites(rx, rxChains + c * CHAIN_SIZE, rxSegs, load<u32>(rxUsed + c * USED_REC_SIZE + USED_REC_LEN));
+      }
+    }
     const r = devicePush(rx, load<u32>(q + NETQ_RX_USED), k);
     if (r < 0) return broke(q, r, NETQ_EV_BROKEN_RX);
   }

@@ -39,6 +39,7 @@ import { endPop, checkDeviceRegions, clearDeviceState, setRegions } from "../sha
 import { inFlight, markPopped, checkUsedRecords, checkLastPopped } from "../shared/device-shadow";
 import { inflightRegion, inflightCounter, setInflightCounter, checkInflightArea } from "../shared/inflight";
 import { isAvailable, usedBits, validPackedQueueSize, packedNeedEvent } from "./flags";
+import { logBlock, checkLogBlock, logWasmRange } from "../shared/dirty-log";
 import {
   packedInflightBytes, packedInflightHeadsBytes, packedInflightFormat, packedInflightPop,
   packedInflightRelease, packedInflightUsed, packedInflightPushed, packedInflightUnpop,
@@ -62,7 +63,8 @@ export function packedDeviceReset(cb: u32): i32 {
   const shadow = load<u32>(cb + PDEV_SHADOW);
   const region = inflightRegion(cb);
   const bad = checkPackedAreas(cb, q) || checkShadowArea(cb, shadow, <u64>q * DSHADOW_SIZE)
-    || checkOrderArea(cb, q, PDEV_ORDER) || checkDeviceRegions(cb) || (region != 0 ? checkInflight(cb, q, region) : 0);
+    || checkOrderArea(cb, q, PDEV_ORDER) || checkDeviceRegions(cb) || (region != 0 ? checkInflight(cb, q, region) : 0)
+    || checkLogBlock(cb);
   if (bad != 0) return bad;
   const nextAvail = load<u32>(cb + PDEV_NEXT_AVAIL);
   const nextUsed = load<u32>(cb + PDEV_NEXT_USED);
@@ -126,6 +128,7 @@ function writeDeviceEvent(cb: u32, notify: bool): void {
   // packedDriverKickNeeded. One 32-bit store, so the driver never sees new flags with a stale
   // offset.
   atomic.store<u32>(area + EVENT_OFF_WRAP, offWrap | (flags << (EVENT_FLAGS * 8)));
+  logWasmRange(cb, area + EVENT_OFF_WRAP, 4);
 }
 
 /** Replaces the region table (queue stopped); see splitDeviceSetRegions. */
@@ -372,6 +375,12 @@ export function packedDevicePush(cb: u32, elems: u32, n: u32): i32 {
   // [R6] publish the burst (release): the first used descriptor's flags go last. Pairs with
   // [A6] in packedDriverCollect (and packedInflightRecover).
   atomic.store<u16>(firstFlagsAddr, firstFlags);
+  // Dirty-page log: the used descriptors written lie in the descs slots from oldSlot.
+  if (logBlock(cb) != 0) {
+    const firstRun = descs < q - oldSlot ? descs : q - oldSlot;
+    logWasmRange(cb, desc + oldSlot * PDESC_SIZE, firstRun * PDESC_SIZE);
+    if (firstRun < descs) logWasmRange(cb, desc, (descs - firstRun) * PDESC_SIZE);
+  }
   if (region != 0) packedInflightPushed(cb, region, elems, n, slot, wrap);
   return <i32>n;
 }

@@ -38,6 +38,7 @@ import { endPop, checkDeviceRegions, clearDeviceState, setRegions } from "../sha
 import { inFlight, markPopped, checkUsedRecords, checkLastPopped } from "../shared/device-shadow";
 import { inflightRegion, inflightCounter, setInflightCounter, checkInflightArea } from "../shared/inflight";
 import { usedEventAddr, availEventAddr, checkSplitAreas } from "./areas";
+import { logBlock, checkLogBlock, logUsed, logUsedElems } from "../shared/dirty-log";
 import {
   splitInflightBytes, splitInflightFormat, splitInflightPop, splitInflightBatch, splitInflightPushed,
   splitInflightUnpop, splitInflightRecover,
@@ -60,7 +61,7 @@ export function splitDeviceReset(cb: u32): i32 {
   const region = inflightRegion(cb);
   const bad = checkSplitAreas(cb, q) || checkDeviceRegions(cb)
     || checkShadowArea(cb, shadow, <u64>q * DSHADOW_SIZE) || checkOrderArea(cb, q, SDEV_ORDER)
-    || (region != 0 ? checkInflightArea(cb, region, splitInflightBytes(q)) : 0);
+    || (region != 0 ? checkInflightArea(cb, region, splitInflightBytes(q)) : 0) || checkLogBlock(cb);
   if (bad != 0) return bad;
 
   const lastAvail = load<u32>(cb + SDEV_LAST_AVAIL) & 0xffff;
@@ -80,6 +81,10 @@ export function splitDeviceReset(cb: u32): i32 {
   store<u16>(availEventAddr(cb, q), lastAvail);
   // [R4] publish used.idx, its starting value (the fields above go with it); pairs with [A4].
   atomic.store<u16>(used + USED_IDX, usedIdx);
+  if (logBlock(cb) != 0) {
+    logUsed(cb, USED_FLAGS, 4); // flags and idx
+    logUsed(cb, USED_RING + q * USED_ELEM_SIZE, 2); // avail_event
+  }
   return 0;
 }
 
@@ -271,6 +276,7 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
       // 2.7.10: ask for a kick when the driver publishes the entry at index `last`.
       // [R7] publish avail_event; pairs with [A7] in splitDriverKickNeeded.
       atomic.store<u16>(availEventAddr(cb, q), last);
+      logUsed(cb, USED_RING + q * USED_ELEM_SIZE, 2);
     }
   }
   return endPop(cb, got, err);
@@ -336,6 +342,11 @@ export function splitDevicePush(cb: u32, elems: u32, n: u32): i32 {
   // [R4] publish used.idx (release): 2.7.8.2 wants len (and the data) written before the index
   // moves. Pairs with [A4] in splitDriverCollect (and splitInflightRecover).
   atomic.store<u16>(used + USED_IDX, u);
+  // Dirty-page log: the elements written (in order: within the n from the old used.idx) and idx.
+  if (logBlock(cb) != 0) {
+    logUsedElems(cb, q, (u - n) & 0xffff, n, USED_RING, USED_ELEM_SIZE);
+    logUsed(cb, USED_IDX, 2);
+  }
   if (region != 0) splitInflightPushed(region, elems, n, u);
   return <i32>n;
 }
@@ -376,8 +387,13 @@ export function splitDeviceEnableNotify(cb: u32): i32 {
   const last = load<u32>(cb + SDEV_LAST_AVAIL);
   store<u32>(cb + CB_OPTIONS, load<u32>(cb + CB_OPTIONS) | CB_OPT_NOTIFY);
   // [R7] publish the request (avail_event, or used.flags); pairs with [A7] in splitDriverKickNeeded.
-  if (hasFeature(cb, F_EVENT_IDX)) atomic.store<u16>(availEventAddr(cb, q), last);
-  else atomic.store<u16>(used + USED_FLAGS, 0);
+  if (hasFeature(cb, F_EVENT_IDX)) {
+    atomic.store<u16>(availEventAddr(cb, q), last);
+    logUsed(cb, USED_RING + q * USED_ELEM_SIZE, 2);
+  } else {
+    atomic.store<u16>(used + USED_FLAGS, 0);
+    logUsed(cb, USED_FLAGS, 2);
+  }
   // [A3] consume avail.idx; pairs with [R3] in splitDriverAdd. Sequentially consistent store,
   // then load: the driver either sees the request or we see the chains it published before
   // looking.
@@ -392,6 +408,7 @@ export function splitDeviceDisableNotify(cb: u32): i32 {
   if (!hasFeature(cb, F_EVENT_IDX)) {
     // [R7] publish used.flags NO_NOTIFY; pairs with [A7] in splitDriverKickNeeded.
     atomic.store<u16>(load<u32>(cb + CB_DEVICE_AREA) + USED_FLAGS, USED_F_NO_NOTIFY);
+    logUsed(cb, USED_FLAGS, 2);
   }
   return 0;
 }
