@@ -48,9 +48,12 @@ export const ISPLIT_LAST_BATCH_HEAD = 12;
 export const ISPLIT_USED_IDX = 14;
 export const ISPLIT_HEADER_SIZE = 16;
 export const ISPLIT_DESC_SIZE = 16;
-export const ISPLIT_D_INFLIGHT = 0;
+/** Both layouts' DescState entries start with `inflight` (u8) and hold `counter` (u64) at 8. */
+export const INFLIGHT_D_INFLIGHT = 0;
+export const INFLIGHT_D_COUNTER = 8;
+export const ISPLIT_D_INFLIGHT = INFLIGHT_D_INFLIGHT;
 export const ISPLIT_D_NEXT = 6;
-export const ISPLIT_D_COUNTER = 8;
+export const ISPLIT_D_COUNTER = INFLIGHT_D_COUNTER;
 
 // Packed queue region (QueueRegionPacked), IPACKED_*: a 32-byte header (7 bytes of padding and 3
 // of alignment before desc[], whose entries hold a u64), then desc_num DescStatePacked entries.
@@ -93,11 +96,11 @@ export const IPACKED_OLD_USED_WRAP = 21;
 export const IPACKED_USED_WORD = 16;
 export const IPACKED_HEADER_SIZE = 32;
 export const IPACKED_DESC_SIZE = 32;
-export const IPACKED_D_INFLIGHT = 0;
+export const IPACKED_D_INFLIGHT = INFLIGHT_D_INFLIGHT;
 export const IPACKED_D_NEXT = 2;
 export const IPACKED_D_LAST = 4;
 export const IPACKED_D_NUM = 6;
-export const IPACKED_D_COUNTER = 8;
+export const IPACKED_D_COUNTER = INFLIGHT_D_COUNTER;
 export const IPACKED_D_ID = 16;
 export const IPACKED_D_FLAGS = 18;
 export const IPACKED_D_LEN = 20;

@@ -34,7 +34,7 @@ import {
   ERR_INFLIGHT_INDEX, ERR_INFLIGHT_RANGE, ERR_INFLIGHT_COUNTERS, ERR_INFLIGHT_OUT_OF_ORDER, ERR_INFLIGHT_COPY,
 } from "../layout/errors";
 import { refuse } from "../shared/common";
-import { checkInflightHeader } from "../shared/inflight";
+import { checkInflightHeader, inflightRun, inflightCounter } from "../shared/inflight";
 import { isAvailable } from "./flags";
 
 const NONE: u32 = 0xffff_ffff;
@@ -239,23 +239,11 @@ export function packedInflightRecover(cb: u32, q: u32): i32 {
     f = <u32>load<u16>(e + IPACKED_D_NEXT);
   }
   // Step 3: the heads in flight, by counter, into the head map (scratch until the reset).
-  let count: u32 = 0;
-  let low: u64 = 0xffff_ffff_ffff_ffff;
-  let high: u64 = 0;
-  for (let i: u32 = 0; i < q; i++) {
-    const e = entry(region, i);
-    if (load<u8>(e + IPACKED_D_INFLIGHT) != 1) continue;
-    const c = load<u64>(e + IPACKED_D_COUNTER);
-    if (c < low) low = c;
-    if (c > high) high = c;
-    count++;
-  }
+  const n = inflightRun(cb, region + IPACKED_HEADER_SIZE, IPACKED_DESC_SIZE, q);
+  if (n < 0) return n;
+  const count = <u32>n;
   if (count > 0) {
-    // A gap: a buffer popped between two still in flight was used first (out of order). Fewer
-    // counters than buffers: two the same.
-    const span = high - low + 1;
-    if (span > <u64>count) return refuse(cb, ERR_INFLIGHT_OUT_OF_ORDER, count);
-    if (span < <u64>count) return refuse(cb, ERR_INFLIGHT_COUNTERS, count);
+    const low = inflightCounter(cb);
     const order = load<u32>(cb + PDEV_INFLIGHT_HEADS);
     for (let j: u32 = 0; j < count; j++) store<u32>(order + j * IHEAD_SIZE, NONE);
     for (let i: u32 = 0; i < q; i++) {

@@ -2,8 +2,8 @@
 // layouts: where the region is, the checks of its place and header, and the global counter that
 // orders popped chains. The layouts' own steps are split/inflight.ts and packed/inflight.ts.
 import { DEV_INFLIGHT, DEV_INFLIGHT_COUNTER } from "../layout/queue";
-import { INFLIGHT_VERSION, INFLIGHT_DESC_NUM, INFLIGHT_VERSION_1, INFLIGHT_ALIGN } from "../layout/inflight";
-import { ERR_BAD_CONFIG, ERR_INFLIGHT_BAD_REGION } from "../layout/errors";
+import { INFLIGHT_VERSION, INFLIGHT_DESC_NUM, INFLIGHT_VERSION_1, INFLIGHT_ALIGN, INFLIGHT_D_INFLIGHT, INFLIGHT_D_COUNTER } from "../layout/inflight";
+import { ERR_BAD_CONFIG, ERR_INFLIGHT_BAD_REGION, ERR_INFLIGHT_COUNTERS, ERR_INFLIGHT_OUT_OF_ORDER } from "../layout/errors";
 import { refuse, inMemory } from "./common";
 
 /** Wasm offset of the queue's inflight region, 0 when the device does not track. */
@@ -43,4 +43,33 @@ export function checkInflightHeader(cb: u32, region: u32, q: u32): i32 {
   const n = <u32>load<u16>(region + INFLIGHT_DESC_NUM);
   if (n != q) return refuse(cb, ERR_INFLIGHT_BAD_REGION, n);
   return 0;
+}
+
+/**
+ * Recovery, both layouts: counts the entries in flight among the q entries of `stride` bytes from
+ * `first` (INFLIGHT_D_INFLIGHT and INFLIGHT_D_COUNTER, where both layouts' DescState put them)
+ * and checks their counters run without a gap or a repeat, as chains taken in order and
+ * not yet used do. Leaves the global counter at the oldest one's counter, so the pops that take
+ * those chains again give them back their own counters, in order. Returns the count, or
+ * ERR_INFLIGHT_OUT_OF_ORDER (a gap: a chain popped between two still in flight was used first)
+ * or ERR_INFLIGHT_COUNTERS (two the same) with CB_DETAIL = the count.
+ */
+export function inflightRun(cb: u32, first: u32, stride: u32, q: u32): i32 {
+  let count: u32 = 0;
+  let low: u64 = 0xffff_ffff_ffff_ffff;
+  let high: u64 = 0;
+  for (let i: u32 = 0; i < q; i++) {
+    const e = first + i * stride;
+    if (load<u8>(e + INFLIGHT_D_INFLIGHT) != 1) continue;
+    const c = load<u64>(e + INFLIGHT_D_COUNTER);
+    if (c < low) low = c;
+    if (c > high) high = c;
+    count++;
+  }
+  if (count == 0) return 0;
+  const span = high - low + 1;
+  if (span > <u64>count) return refuse(cb, ERR_INFLIGHT_OUT_OF_ORDER, count);
+  if (span < <u64>count) return refuse(cb, ERR_INFLIGHT_COUNTERS, count);
+  setInflightCounter(cb, low);
+  return <i32>count;
 }

@@ -26,7 +26,7 @@ import { AVAIL_IDX, AVAIL_RING, AVAIL_ELEM_SIZE, USED_IDX } from "../layout/spli
 import { CHAIN_SIZE, CHAIN_ID, USED_REC_SIZE, USED_REC_ID } from "../layout/batch";
 import { ERR_INFLIGHT_RANGE, ERR_INFLIGHT_BATCH, ERR_INFLIGHT_COUNTERS, ERR_INFLIGHT_OUT_OF_ORDER } from "../layout/errors";
 import { refuse } from "../shared/common";
-import { checkInflightHeader } from "../shared/inflight";
+import { checkInflightHeader, inflightRun, inflightCounter } from "../shared/inflight";
 
 // @ts-ignore: decorator
 @inline function entry(region: u32, head: u32): u32 {
@@ -137,23 +137,11 @@ export function splitInflightRecover(cb: u32, q: u32): i32 {
     }
     store<u16>(region + ISPLIT_USED_IDX, usedIdx);
   }
-  let count: u32 = 0;
-  let low: u64 = 0xffff_ffff_ffff_ffff;
-  let high: u64 = 0;
-  for (let i: u32 = 0; i < q; i++) {
-    const e = entry(region, i);
-    if (load<u8>(e + ISPLIT_D_INFLIGHT) != 1) continue;
-    const c = load<u64>(e + ISPLIT_D_COUNTER);
-    if (c < low) low = c;
-    if (c > high) high = c;
-    count++;
-  }
+  const n = inflightRun(cb, region + ISPLIT_HEADER_SIZE, ISPLIT_DESC_SIZE, q);
+  if (n < 0) return n;
+  const count = <u32>n;
   if (count > 0) {
-    // A gap: a chain popped between two still in flight was used first (out of order). Fewer
-    // counters than chains: two the same.
-    const span = high - low + 1;
-    if (span > <u64>count) return refuse(cb, ERR_INFLIGHT_OUT_OF_ORDER, count);
-    if (span < <u64>count) return refuse(cb, ERR_INFLIGHT_COUNTERS, count);
+    const low = inflightCounter(cb);
     // [A3] consume avail.idx; pairs with [R3] in splitDriverAdd.
     const availIdx = <u32>atomic.load<u16>(avail + AVAIL_IDX);
     const offered = (availIdx - usedIdx) & 0xffff;
