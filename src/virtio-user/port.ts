@@ -1,0 +1,320 @@
+// VirtioUserPort: a virtio-net device reached over vhost-user, driven from Node (what DPDK's
+// virtio-user gives containers). The port owns one shared memory: private state below, then a
+// memfd mapped over the rest, which holds the rings and the mempool's buffers and is what the
+// back-end gets with SET_MEM_TABLE. rxBurst/txBurst move mempool handles (rte_eth_rx_burst /
+// rte_eth_tx_burst); frames()/send() are the convenience layer for scripts.
+//
+// The connection (client: connect to the back-end's socket; server: listen and take one back-end
+// at a time) is set up by VhostUserFrontend. When it ends (the back-end died, misbehaved, a ring
+// it wrote was rejected) every buffer in flight goes back to the pool, the rings are reset, and
+// with `reconnect` (the default) the port waits for the back-end again and sets everything up anew.
+import { EventEmitter } from 'node:events';
+import { createSharedMemory, MemoryPlan } from '../memory.js';
+import { loadEngine } from '../node.js';
+import { memfdCreate, mapIntoMemory, close, UnixSocket, UnixServer } from '../native/index.js';
+import { Mempool } from '../dataplane/mempool.js';
+import { HandleBurst } from '../dataplane/handle-ring.js';
+import * as M from '../../assembly/layout/mempool.js';
+import type { Engine } from '../engine.js';
+import type { RingLayout } from '../virtqueue/factory.js';
+import { FEATURES, type FeatureSet } from '../features.js';
+import { FrontendChannel, DEFAULT_REPLY_TIMEOUT_MS } from '../vhost-user/frontend-channel.js';
+import { VhostUserFrontend } from '../vhost-user/frontend.js';
+import { PortQueue, NET_HDR_SIZE, type QueueStats } from './queue.js';
+
+const MiB = 1 << 20;
+const PRIVATE_BYTES = 16 * MiB;
+
+export interface VirtioUserPortOptions {
+  /** The back-end's socket (client), or where to listen for it (server). */
+  socket: string;
+  server?: boolean;
+  /** Queue pairs (default 1). */
+  queues?: number;
+  layout?: RingLayout;
+  /** Entries per ring (default 256). */
+  queueSize?: number;
+  /** Mempool buffers (default: 4 rings' worth per pair, at least 1024). */
+  poolSize?: number;
+  /** Data bytes per buffer (default 2048). */
+  dataRoom?: number;
+  /** Bound on each vhost-user reply (ms, default 5000). */
+  replyTimeoutMs?: number;
+  /** Set everything up again when the back-end comes back (default true). */
+  reconnect?: boolean;
+  /** Client mode: time between connection attempts (ms, default 200). */
+  retryMs?: number;
+  log?: (line: string) => void;
+}
+
+type PortEvents = { up: []; down: [string] };
+
+export class VirtioUserPort extends EventEmitter<PortEvents> {
+  readonly queues: PortQueue[] = [];
+  readonly pool: Mempool;
+  private frontend: VhostUserFrontend | undefined;
+  private listener: UnixServer | undefined;
+  private closed = false;
+  private retry: NodeJS.Timeout | undefined;
+  private connecting = false;
+  /** connect()'s rejection while it waits (used when the port does not reconnect). */
+  private pendingFail: ((e: Error) => void) | undefined;
+  private readonly rxScratch: HandleBurst;
+  private readonly txScratch: HandleBurst;
+  /** Connections set up so far. */
+  connections = 0;
+  /** Why the last connection ended. */
+  lastError: string | undefined;
+
+  private constructor(readonly engine: Engine, readonly memfd: number, private readonly offset: number, private readonly size: number,
+                      readonly layout: RingLayout, readonly opts: VirtioUserPortOptions) {
+    super();
+    const pairs = opts.queues ?? 1;
+    const num = opts.queueSize ?? 256;
+    const shared = new MemoryPlan(engine.memory, { start: offset, end: offset + size });
+    const priv = new MemoryPlan(engine.memory, { start: 64 * 1024, end: PRIVATE_BYTES });
+    this.pool = Mempool.create(engine, shared, { size: opts.poolSize ?? Math.max(1024, 4 * num * pairs), dataRoom: opts.dataRoom ?? 2048, headroom: 64 });
+    const cache = this.pool.cache(0);
+    const features = FEATURES.VERSION_1 | (layout === 'packed' ? FEATURES.RING_PACKED : 0n);
+    for (let k = 0; k < pairs; k++) this.queues.push(new PortQueue(k, engine, shared, priv, layout, num, features, this.pool, cache));
+    this.rxScratch = HandleBurst.alloc(engine, priv, 64);
+    this.txScratch = HandleBurst.alloc(engine, priv, 64);
+  }
+
+  /** Builds the memory, then connects (or listens); resolves once the first back-end is set up. */
+  static async open(opts: VirtioUserPortOptions): Promise<VirtioUserPort> {
+    const port = VirtioUserPort.create(opts);
+    try {
+      await port.connect();
+    } catch (e) {
+      port.close();
+      throw e;
+    }
+    return port;
+  }
+
+  /** Builds the memory, rings and mempool; nothing connected yet (connect()). */
+  static create(opts: VirtioUserPortOptions): VirtioUserPort {
+    const pairs = opts.queues ?? 1;
+    const num = opts.queueSize ?? 256;
+    const dataRoom = opts.dataRoom ?? 2048;
+    const poolSize = opts.poolSize ?? Math.max(1024, 4 * num * pairs);
+    if (!Number.isInteger(pairs) || pairs < 1 || pairs > 128) throw new RangeError(`queues must be 1 to 128, got ${pairs}`);
+    const shared = Math.ceil((poolSize * (dataRoom + 256) + pairs * 2 * (num * 24 + 8192) + MiB) / MiB) * MiB;
+    const memory = createSharedMemory(PRIVATE_BYTES + shared);
+    const engine = loadEngine(memory);
+    const fd = memfdCreate('virtio-user', shared);
+    try {
+      mapIntoMemory(memory, PRIVATE_BYTES, fd, 0, shared);
+    } catch (e) {
+      close(fd);
+      throw e;
+    }
+    return new VirtioUserPort(engine, fd, PRIVATE_BYTES, shared, opts.layout ?? 'split', opts);
+  }
+
+  /**
+   * Connects (client) or listens (server); resolves once a back-end is set up. Without
+   * `reconnect`, rejects with the first failure (every buffer back in the pool).
+   */
+  connect(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.once('up', () => { this.pendingFail = undefined; resolve(); });
+      this.pendingFail = (e) => { this.pendingFail = undefined; reject(e); };
+      this.start(this.pendingFail);
+    });
+  }
+
+  private log(line: string): void {
+    this.opts.log?.(line);
+  }
+
+  get up(): boolean {
+    return this.frontend !== undefined;
+  }
+
+  private start(fail: (e: Error) => void): void {
+    if (this.opts.server) {
+      try {
+        this.listener = UnixServer.listen(this.opts.socket);
+      } catch (e) { fail(e as Error); return; }
+      this.listener.on('connection', (s) => {
+        if (this.frontend || this.connecting || this.closed) { s.close(); return; }
+        void this.attach(s);
+      });
+    } else {
+      this.tryConnect(fail);
+    }
+  }
+
+  private tryConnect(fail?: (e: Error) => void): void {
+    if (this.closed) return;
+    let s: UnixSocket;
+    try {
+      s = UnixSocket.connect(this.opts.socket);
+    } catch (e) {
+      if (fail && !(this.opts.reconnect ?? true)) { fail(e as Error); return; }
+      this.retry = setTimeout(() => this.tryConnect(fail), this.opts.retryMs ?? 200);
+      return;
+    }
+    void this.attach(s);
+  }
+
+  /** Sets up a back-end on `socket`; false if that failed (then it was closed and, maybe, retried). */
+  private async attach(socket: UnixSocket): Promise<boolean> {
+    this.connecting = true;
+    const channel = new FrontendChannel(socket, this.opts.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS);
+    try {
+      const fe = await VhostUserFrontend.start(channel, {
+        memory: { fd: this.memfd, offset: this.offset, size: this.size }, layout: this.layout, pairs: this.queues.length, features: 0n,
+      });
+      const base = this.layout === 'packed' ? 0x8000_8000 : 0;
+      for (const q of this.queues) {
+        for (const [index, r] of [[2 * q.index, q.rx], [2 * q.index + 1, q.tx]] as const) {
+          r.driver.disableInterrupts();
+          await fe.setupVring({ index, areas: r.areas, base, kickFd: r.kick.fd, callFd: r.call.fd });
+        }
+      }
+      if (this.closed) { fe.close('the port closed'); return false; }
+      this.frontend = fe;
+      this.connecting = false;
+      this.connections++;
+      channel.onEnd((reason) => this.down(reason));
+      for (const q of this.queues) q.refill();
+      this.log(`back-end set up (${this.layout}, ${this.queues.length} queue pair(s))`);
+      this.emit('up');
+      return true;
+    } catch (e) {
+      this.connecting = false;
+      this.lastError = (e as Error).message;
+      this.log(this.lastError);
+      channel.close(this.lastError);
+      this.reclaim();
+      if (!(this.opts.reconnect ?? true)) this.pendingFail?.(e as Error);
+      else if (!this.opts.server && !this.closed) this.retry = setTimeout(() => this.tryConnect(), this.opts.retryMs ?? 200);
+      return false;
+    }
+  }
+
+  /** The connection ended: every buffer back to the pool, rings reset, the back-end awaited again. */
+  private down(reason: string): void {
+    if (!this.frontend) return;
+    this.frontend = undefined;
+    this.lastError = reason;
+    this.reclaim();
+    this.log(`back-end gone: ${reason}`);
+    this.emit('down', reason);
+    if (!this.opts.server && (this.opts.reconnect ?? true) && !this.closed) {
+      this.retry = setTimeout(() => this.tryConnect(), this.opts.retryMs ?? 200);
+    }
+  }
+
+  private reclaim(): void {
+    for (const q of this.queues) q.reclaim();
+  }
+
+  /** A ring the back-end wrote was rejected (the engine's error names it): the connection ends. */
+  private broke(q: PortQueue, e: unknown): never {
+    const reason = `queue pair ${q.index}: ${(e as Error).message}`;
+    this.frontend?.close(reason);
+    throw e;
+  }
+
+  private queue(k: number): PortQueue | undefined {
+    const q = this.queues[k];
+    if (!q) throw new RangeError(`queue ${k}: the port has ${this.queues.length}`);
+    return this.frontend ? q : undefined;
+  }
+
+  /** Received frames of queue pair `k` into `out` (0 while the back-end is away). */
+  rxBurst(k: number, out: HandleBurst, max?: number): number {
+    const q = this.queue(k);
+    if (!q) { out.count = 0; return 0; }
+    try { return q.rxBurst(out, max); } catch (e) { return this.broke(q, e); }
+  }
+
+  /** Sends handles [0, n) on queue pair `k`: returns how many were taken (the rest stay the caller's). */
+  txBurst(k: number, burst: HandleBurst, n?: number): number {
+    const q = this.queue(k);
+    if (!q) return 0;
+    try { return q.txBurst(burst, n); } catch (e) { return this.broke(q, e); }
+  }
+
+  stats(k: number): QueueStats {
+    return { ...this.queues[k].stats };
+  }
+
+  /** Wasm offset of a buffer's data, and a view of its `len` bytes. */
+  data(handle: number, len = this.engine.u32[(handle + M.BUF_DATA_LEN) >>> 2]): Uint8Array {
+    const at = this.pool.dataOf(handle);
+    return this.engine.u8.subarray(at, at + len);
+  }
+
+  /** Copies `frame` into a fresh buffer: its handle, or undefined when the pool is empty. */
+  alloc(frame: Uint8Array): number | undefined {
+    if (frame.length > this.pool.dataRoom) throw new RangeError(`a frame of ${frame.length} bytes does not fit a buffer of ${this.pool.dataRoom}`);
+    const b = this.txScratch;
+    if (this.pool.cache(0).get(b, 1) === 0) return undefined;
+    const h = b.handles[0];
+    const u32 = this.engine.u32;
+    u32[(h + M.BUF_DATA_OFF) >>> 2] = M.BUF_HDR_SIZE + this.pool.headroom;
+    u32[(h + M.BUF_DATA_LEN) >>> 2] = frame.length;
+    this.engine.u8.set(frame, this.pool.dataOf(h));
+    return h;
+  }
+
+  /** Returns handles [0, n) to the pool. */
+  free(burst: HandleBurst, n = burst.count): void {
+    this.pool.cache(0).put(burst, n);
+  }
+
+  /**
+   * Sends one frame (copied) on queue pair `k`, waiting while the ring or the pool is full
+   * (back-pressure); rejects after `timeoutMs` without room or when the port closes.
+   */
+  async send(frame: Uint8Array, k = 0, timeoutMs = 5_000): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      if (this.closed) throw new Error('virtio-user: the port is closed');
+      const q = this.queue(k);
+      if (q && q.txRoom() > 0) {
+        const h = this.alloc(frame);
+        if (h !== undefined) {
+          const b = this.txScratch.fill([h]);
+          if (this.txBurst(k, b, 1) === 1) return;
+          this.free(b, 1);
+        }
+      }
+      if (performance.now() > deadline) throw new Error(`virtio-user: no room to send on queue ${k} within ${timeoutMs} ms${this.up ? '' : ' (the back-end is away)'}`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+
+  /** Received frames of queue pair `k`, copied out, until the port closes. */
+  async *frames(k = 0): AsyncGenerator<Uint8Array> {
+    const b = this.rxScratch;
+    while (!this.closed) {
+      const n = this.rxBurst(k, b);
+      if (n === 0) { await new Promise((r) => setTimeout(r, 1)); continue; }
+      const out = Array.from(b.handles.subarray(0, n), (h) => this.data(h).slice());
+      this.free(b, n);
+      for (const f of out) yield f;
+    }
+  }
+
+  /** Disconnects, takes every buffer back and releases the memory's file. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.listener?.close();
+    const fe = this.frontend;
+    this.frontend = undefined;
+    fe?.close('the port closed');
+    this.reclaim();
+    for (const q of this.queues) q.close();
+    close(this.memfd);
+  }
+}
+
+export { NET_HDR_SIZE, type QueueStats };

@@ -1,0 +1,73 @@
+// A scripted, misbehaving vhost-user back-end for the front-end's tests: it listens at a path,
+// answers every request that needs an answer the way a plain back-end would (features VERSION_1,
+// RING_PACKED and PROTOCOL_FEATURES, protocol features MQ and REPLY_ACK, acks 0), except where
+// `script` says otherwise for a request: 'wrong-code' (the reply names another request),
+// 'truncated' (4 bytes of an 8-byte payload), 'silent' (no reply at all), 'refuse' (REPLY_ACK 1)
+// or 'hangup' (close the connection). It records the requests it got and closes every fd it is sent.
+import { UnixServer, close, type UnixSocket } from '../../src/native/index.js';
+import * as P from '../../src/vhost-user/protocol.js';
+import { encode, encodeReply, u64Payload, type Message } from '../../src/vhost-user/message.js';
+import { MessageReader } from '../../src/vhost-user/reader.js';
+import { FEATURES } from '../../src/index.js';
+
+export type Misdeed = 'wrong-code' | 'truncated' | 'silent' | 'refuse' | 'hangup';
+
+const OFFERED = FEATURES.VERSION_1 | FEATURES.RING_PACKED | (1n << 30n);
+const PROTOCOL = (1n << BigInt(P.ProtocolFeature.MQ)) | (1n << BigInt(P.ProtocolFeature.REPLY_ACK));
+
+export class ScriptedBackend {
+  readonly requests: number[] = [];
+  private readonly server: UnixServer;
+  private sockets: UnixSocket[] = [];
+
+  constructor(readonly path: string, readonly script: Partial<Record<number, Misdeed>> = {}) {
+    this.server = UnixServer.listen(path);
+    this.server.on('connection', (s) => this.serve(s));
+  }
+
+  private serve(s: UnixSocket): void {
+    this.sockets.push(s);
+    const reader = new MessageReader();
+    const closeAll = (fds: readonly number[]): void => { for (const fd of fds) close(fd); };
+    s.on('data', (got) => {
+      for (const m of reader.push(got.data, got.fds, closeAll)) {
+        closeAll(m.fds);
+        this.requests.push(m.request);
+        this.answer(s, m);
+      }
+    });
+  }
+
+  private answer(s: UnixSocket, m: Message): void {
+    const value = ((): bigint | undefined => {
+      switch (m.request) {
+        case P.Request.GET_FEATURES: return OFFERED;
+        case P.Request.GET_PROTOCOL_FEATURES: return PROTOCOL;
+        case P.Request.GET_QUEUE_NUM: return 8n;
+        default: return (m.flags & P.FLAG_NEED_REPLY) !== 0 ? 0n : undefined;
+      }
+    })();
+    const deed = this.script[m.request];
+    if (deed === 'hangup') { s.close(); return; }
+    if (deed === 'silent') return;
+    if (m.request === P.Request.GET_VRING_BASE) {
+      void s.send(encodeReply(deed === 'wrong-code' ? P.Request.GET_FEATURES : m.request, m.payload.subarray(0, deed === 'truncated' ? 4 : 8)));
+      return;
+    }
+    if (value === undefined) return;
+    if (deed === 'wrong-code') void s.send(encodeReply(P.Request.GET_STATUS, u64Payload(value)));
+    else if (deed === 'truncated') void s.send(encodeReply(m.request, u64Payload(value).subarray(0, 4)));
+    else if (deed === 'refuse') void s.send(encodeReply(m.request, u64Payload(1n)));
+    else void s.send(encode(m.request, P.VERSION | P.FLAG_REPLY, u64Payload(value)));
+  }
+
+  /** Closes the current connections (a back-end dying mid-traffic). */
+  hangUp(): void {
+    for (const s of this.sockets.splice(0)) s.close();
+  }
+
+  close(): void {
+    this.hangUp();
+    this.server.close();
+  }
+}

@@ -1,0 +1,123 @@
+// The virtio-user port against a scripted back-end that misbehaves: bad replies (wrong request
+// code, truncated, none, refused, hang-up) end the set-up with a FrontendError naming the request
+// and the fault; bad used entries (ids not in flight, lengths past the buffer, a packed
+// descriptor with an id never made available) and a disconnect mid-traffic end the connection.
+// After each the mempool is whole again.
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import * as P from '../src/vhost-user/protocol.js';
+import * as S from '../assembly/layout/split.js';
+import * as PK from '../assembly/layout/packed.js';
+import { VirtioUserPort } from '../src/virtio-user/port.js';
+import { FrontendError } from '../src/vhost-user/frontend-channel.js';
+import { HandleBurst } from '../src/dataplane/handle-ring.js';
+import { MemoryPlan } from '../src/index.js';
+import { ScriptedBackend, type Misdeed } from './helpers/scripted-backend.js';
+import { socketDir, removeSocketDir } from './helpers/vhost-user-rig.js';
+import { until } from './helpers/within.js';
+
+let n = 0;
+let live: { close(): void }[] = [];
+const path = (): string => join(socketDir(), `fe-${n++}.sock`);
+afterEach(() => { for (const x of live.splice(0)) x.close(); });
+afterAll(removeSocketDir);
+
+function portFor(socket: string, layout: 'split' | 'packed' = 'split'): VirtioUserPort {
+  const port = VirtioUserPort.create({ socket, layout, queueSize: 64, poolSize: 512, reconnect: false, replyTimeoutMs: 300 });
+  live.push(port);
+  return port;
+}
+
+describe('bad replies during set-up', () => {
+  const cases: [string, number, Misdeed, RegExp][] = [
+    ['GET_FEATURES', P.Request.GET_FEATURES, 'wrong-code', /GET_FEATURES: the reply is for GET_STATUS/],
+    ['GET_PROTOCOL_FEATURES', P.Request.GET_PROTOCOL_FEATURES, 'truncated', /GET_PROTOCOL_FEATURES: reply payload of 4 bytes, expected 8/],
+    ['SET_MEM_TABLE', P.Request.SET_MEM_TABLE, 'silent', /SET_MEM_TABLE: no reply within 300 ms/],
+    ['SET_VRING_KICK', P.Request.SET_VRING_KICK, 'refuse', /SET_VRING_KICK: the back-end refused it \(REPLY_ACK 1\)/],
+    ['SET_VRING_ADDR', P.Request.SET_VRING_ADDR, 'hangup', /SET_VRING_ADDR: no reply: the back-end hung up|SET_VRING_ADDR: no reply: the socket closed/],
+  ];
+  for (const [name, request, deed, message] of cases) {
+    it(`${name} ${deed}: a FrontendError naming it, the pool whole`, async () => {
+      const socket = path();
+      const be = new ScriptedBackend(socket, { [request]: deed });
+      live.push(be);
+      const port = portFor(socket);
+      const err = await port.connect().then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(FrontendError);
+      expect((err as Error).message).toMatch(message);
+      expect(be.requests).toContain(request);
+      expect(port.up).toBe(false);
+      expect(port.pool.freeCount).toBe(port.pool.size);
+    });
+  }
+
+  it('the same back-end behaving: a packed port comes up, both vrings enabled, acked', async () => {
+    const socket = path();
+    const be = new ScriptedBackend(socket, {});
+    live.push(be);
+    const port = portFor(socket, 'packed');
+    await port.connect();
+    expect(port.up).toBe(true);
+    expect(be.requests.filter((r) => r === P.Request.SET_VRING_ENABLE)).toHaveLength(2);
+  });
+});
+
+describe('bad rings and hang-ups in traffic', () => {
+  async function upPort(layout: 'split' | 'packed'): Promise<{ port: VirtioUserPort; be: ScriptedBackend; out: HandleBurst }> {
+    const socket = path();
+    const be = new ScriptedBackend(socket);
+    live.push(be);
+    const port = portFor(socket, layout);
+    await port.connect();
+    expect(port.pool.freeCount).toBe(port.pool.size - 64); // the receive ring is full
+    const out = HandleBurst.alloc(port.engine, new MemoryPlan(port.engine.memory, { start: 15 << 20, end: 16 << 20 }), 32);
+    return { port, be, out };
+  }
+
+  function splitUsed(port: VirtioUserPort, id: number, len: number): void {
+    const used = port.queues[0].rx.areas.device;
+    const e = port.engine;
+    e.u32[(used + S.USED_RING + S.USED_ELEM_ID) >>> 2] = id;
+    e.u32[(used + S.USED_RING + S.USED_ELEM_LEN) >>> 2] = len;
+    e.u16[(used + S.USED_IDX) >>> 1] = 1;
+  }
+
+  const expectDown = async (port: VirtioUserPort, message: RegExp): Promise<void> => {
+    await until(() => !port.up, 'the port going down');
+    expect(port.lastError).toMatch(message);
+    expect(port.pool.freeCount).toBe(port.pool.size);
+  };
+
+  it('split: a used id not in flight breaks the queue, the connection ends, the pool is whole', async () => {
+    const { port, out } = await upPort('split');
+    splitUsed(port, 9999, 100);
+    expect(() => port.rxBurst(0, out)).toThrow(/USED_ID/);
+    await expectDown(port, /queue pair 0: .*USED_ID/);
+  });
+
+  it('split: a used length past the buffer is refused the same way', async () => {
+    const { port, out } = await upPort('split');
+    splitUsed(port, 0, 100_000);
+    expect(() => port.rxBurst(0, out)).toThrow(/USED_LEN_TOO_LARGE/);
+    await expectDown(port, /USED_LEN_TOO_LARGE/);
+  });
+
+  it('packed: a used descriptor with an id never made available (and garbage flags bits) is refused', async () => {
+    const { port, out } = await upPort('packed');
+    const d = port.queues[0].rx.areas.desc;
+    const e = port.engine;
+    e.u16[(d + PK.PDESC_ID) >>> 1] = 9999;
+    e.u32[(d + PK.PDESC_LEN) >>> 2] = 10;
+    e.u16[(d + PK.PDESC_FLAGS) >>> 1] = PK.PDESC_F_AVAIL | PK.PDESC_F_USED | 0x7f38;
+    expect(() => port.rxBurst(0, out)).toThrow(/USED_ID/);
+    await expectDown(port, /USED_ID/);
+  });
+
+  it('a back-end that hangs up mid-traffic: down, named, every buffer (receive and transmit) back', async () => {
+    const { port, be } = await upPort('split');
+    for (let i = 0; i < 20; i++) await port.send(new Uint8Array(60).fill(i));
+    expect(port.pool.freeCount).toBe(port.pool.size - 64 - 20);
+    be.hangUp();
+    await expectDown(port, /hung up|socket closed/);
+  });
+});
