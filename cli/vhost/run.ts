@@ -1,5 +1,5 @@
 // `virtqueue vhost`: one shared memory (private state below PRIVATE_BYTES, then the window for
-// inflight regions, then the guest memory window), the inflight state file (--state), the
+// inflight regions, the dirty log's window, then the guest memory window), the inflight state file (--state), the
 // vhost-user server (or client) with the virtio-net device model (its queues on Dataplane
 // workers), live rates on a terminal, and the summary at the end (--duration, SIGINT or SIGTERM).
 import { openSync, closeSync } from 'node:fs';
@@ -21,13 +21,15 @@ const PRIVATE_BYTES = 64 * MiB;
 
 /** Window for inflight regions, in whole MiB. */
 const inflightBytes = (vrings: number): number => Math.ceil(inflightWindowBytes(vrings) / MiB) * MiB;
+/** Window for the dirty log (migration): 1 MiB covers guest addresses below 32 GiB. */
+const LOG_BYTES = MiB;
 
 export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
   const o = cmd.options;
   const log = (line: string): void => io.stderr(`${live ? ERASE_LINE : ''}virtqueue vhost: ${line}\n`);
   let live = false;
   const inflight = inflightBytes(2 * o.queues);
-  const memory = createSharedMemory(PRIVATE_BYTES + inflight + o.guestMem * MiB);
+  const memory = createSharedMemory(PRIVATE_BYTES + inflight + LOG_BYTES + o.guestMem * MiB);
   const engine = loadEngine(memory);
   if (o.pcap !== undefined) {
     try {
@@ -57,9 +59,10 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
   }
   const serverOpts = {
     engine, plan: new MemoryPlan(memory, { start: 64 * 1024, end: 32 * MiB }),
-    window: { offset: PRIVATE_BYTES + inflight, size: o.guestMem * MiB }, device, log, socketMode: o.socketMode,
+    window: { offset: PRIVATE_BYTES + inflight + LOG_BYTES, size: o.guestMem * MiB }, device, log, socketMode: o.socketMode,
     messageTimeoutMs: o.messageTimeoutMs, messageRate: o.messageRate,
     inflight: { window: { offset: PRIVATE_BYTES, size: inflight }, state },
+    dirtyLog: { window: { offset: PRIVATE_BYTES + inflight, size: LOG_BYTES } },
   };
   let server: VhostUserServer;
   try {

@@ -22,6 +22,8 @@ import type { RingSlots } from './ring-slots.js';
 import { Vring, vringAreas, vringNumProblem, vringBase, vringBaseProblem, buildRingDevice } from './vring.js';
 import type { VhostUserDevice } from './device-model.js';
 import { InflightTracking, readInflight, inflightPayload, type InflightSpace } from './inflight.js';
+import { DirtyLog, readLog, usedLogProblem, LOG_ALL } from './dirty-log.js';
+import * as SPLIT from '../../assembly/layout/split.js';
 
 export interface BackendOptions {
   engine: Engine;
@@ -46,6 +48,12 @@ export interface BackendOptions {
    * without it neither.
    */
   inflight?: InflightSpace;
+  /**
+   * Dirty-page logging for live migration (dirty-log.ts): the page-aligned range of the Wasm
+   * memory the front-end's log is mapped into (not the guest memory or inflight window). With it
+   * VHOST_F_LOG_ALL and PROTOCOL_F_LOG_SHMFD are offered; without it neither.
+   */
+  dirtyLog?: { window: MemoryWindow };
   log?: (line: string) => void;
 }
 
@@ -99,6 +107,7 @@ export class VhostUserBackend {
   private readonly stopFaultWatch: () => void;
   private faultReported = false;
   private readonly inflight: InflightTracking | undefined;
+  private readonly dirtyLog: DirtyLog | undefined;
 
   constructor(private readonly opts: BackendOptions) {
     this.device = opts.device;
@@ -106,13 +115,15 @@ export class VhostUserBackend {
     if (!Number.isInteger(n) || n < 1 || n > opts.slots.count || n > 256) {
       throw new RangeError(`the device has ${n} vrings: needs 1 to ${Math.min(256, opts.slots.count)} (one slot each, a vring index is 8 bits)`);
     }
-    this.offered = this.device.features | PROTOCOL_FEATURES_BIT;
+    this.offered = this.device.features | PROTOCOL_FEATURES_BIT | (opts.dirtyLog ? LOG_ALL : 0n);
     this.offeredProtocol = BACKEND_PROTOCOL_FEATURES | this.device.protocolFeatures
-      | (opts.inflight ? 1n << BigInt(PF.INFLIGHT_SHMFD) : 0n);
+      | (opts.inflight ? 1n << BigInt(PF.INFLIGHT_SHMFD) : 0n)
+      | (opts.dirtyLog ? 1n << BigInt(PF.LOG_SHMFD) : 0n);
     this.memory = new GuestMemory(opts.engine.memory, opts.window);
     this.rings = Array.from({ length: n }, (_, i) => new Vring(i));
     this.log = opts.log ?? ((line) => console.warn(`vhost-user: ${line}`));
     this.inflight = opts.inflight ? new InflightTracking(opts.engine.memory, opts.inflight, n, this.log) : undefined;
+    this.dirtyLog = opts.dirtyLog ? new DirtyLog(opts.engine.memory, opts.dirtyLog.window) : undefined;
     this.handlers = this.table();
     this.faultsBefore = memoryFaultCount();
     this.stopFaultWatch = onMemoryFault((f) => this.onMemoryFault(f));
@@ -225,6 +236,7 @@ export class VhostUserBackend {
       r.closeFds();
     }
     this.inflight?.close();
+    this.dirtyLog?.close();
     this.memory.clear();
   }
 
@@ -264,8 +276,11 @@ export class VhostUserBackend {
     }
     let device;
     const base = r.base;
+    const log = this.logFor(r);
+    // VHOST_F_LOG_ALL is a vhost feature: the engine's queue gets the virtio ones.
+    const features = this.features & ~LOG_ALL;
     const build = (inflight?: InflightOptions): DeviceQueue => buildRingDevice(this.opts.engine, this.opts.slots.planFor(r.index), {
-      layout, areas, features: this.features, regions: this.memory.deviceRegions(), base, notify: r.hasKickFd, inflight,
+      layout, areas, features, regions: this.memory.deviceRegions(), base, notify: r.hasKickFd, inflight, log,
     });
     try {
       device = this.inflight ? this.inflight.startRing({ index: r.index, layout, num: r.num, addr: r.addr }, build) : build();
@@ -282,6 +297,32 @@ export class VhostUserBackend {
       r.layout = undefined;
       this.inflight?.ringStopped(r.index, false);
       this.log(`vring ${r.index} not started: the device model refused it: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * What ring `r` logs into (undefined: not logging): while VHOST_F_LOG_ALL is negotiated and a
+   * log is mapped. Used ring writes go to the log address SET_VRING_ADDR gave with
+   * VHOST_VRING_F_LOG, else to the used ring's own guest address.
+   */
+  private logFor(r: Vring): ReturnType<DirtyLog['optionsFor']> {
+    if (!this.dirtyLog || (this.features & LOG_ALL) === 0n || r.addr === undefined) return undefined;
+    const a = r.addr;
+    let usedGpa = a.log;
+    if ((a.flags & P.VRING_F_LOG) === 0) {
+      const region = this.memory.regions.find((m) => a.used - m.uaddr >= 0n && a.used - m.uaddr < m.size);
+      usedGpa = region ? region.gpa + (a.used - region.uaddr) : 0n;
+    }
+    return this.dirtyLog.optionsFor(usedGpa);
+  }
+
+  /** Stops the running rings, runs `change`, starts every ring that can start (also after a throw). */
+  private restartAround(request: number, change: () => void): void {
+    for (const r of this.rings.filter((x) => x.running)) this.stop(r, request);
+    try {
+      change();
+    } finally {
+      for (const r of this.rings) this.tryStart(r);
     }
   }
 
@@ -352,6 +393,10 @@ export class VhostUserBackend {
     on(R.SET_CONFIG, false, (m) => this.setConfig(m));
     on(R.SEND_RARP, false, (m) => this.sendRarp(m));
     on(R.NET_SET_MTU, false, (m) => this.netSetMtu(m));
+    if (this.dirtyLog) {
+      on(R.SET_LOG_BASE, true, (m) => this.setLogBase(m), 'any');
+      on(R.SET_LOG_FD, false, (m) => this.setLogFd(m), 'any');
+    }
     if (this.inflight) {
       on(R.GET_INFLIGHT_FD, true, (m) => this.getInflightFd(m), 'any');
       on(R.SET_INFLIGHT_FD, false, (m) => this.setInflightFd(m), 'any');
@@ -372,9 +417,18 @@ export class VhostUserBackend {
     if (extra !== 0n) this.invalid(m, `feature bits 0x${extra.toString(16)} were not offered`);
     const layoutChanges = this.featuresSet && ((f ^ this.features) & RING_FEATURES.RING_PACKED) !== 0n;
     if (layoutChanges && this.rings.some((r) => r.running)) this.invalid(m, 'RING_PACKED cannot change while rings run');
-    this.features = f;
-    this.featuresSet = true;
-    for (const r of this.rings) this.tryStart(r);
+    // VHOST_F_LOG_ALL turned on or off (migration starts or ends): running rings are rebuilt
+    // with or without their log (nothing is held between bursts, so nothing is lost).
+    const logChanges = ((f ^ this.features) & LOG_ALL) !== 0n;
+    const apply = (): void => {
+      this.features = f;
+      this.featuresSet = true;
+    };
+    if (logChanges) this.restartAround(m.request, apply);
+    else {
+      apply();
+      for (const r of this.rings) this.tryStart(r);
+    }
   }
 
   /** GET_PROTOCOL_FEATURES: the protocol features this back-end implements. */
@@ -535,15 +589,21 @@ export class VhostUserBackend {
     const a = readAddr(m);
     const r = this.ring(m, a.index);
     // vhost-user.rst, SET_VRING_ADDR: bit 0 of the flags (VHOST_VRING_F_LOG) asks for the used
-    // ring's writes to be logged for migration. This back-end offers no dirty-page logging
-    // (neither VHOST_F_LOG_ALL nor LOG_SHMFD), so a ring that asks for it is refused rather than
-    // left unlogged; every other bit is reserved.
-    if ((a.flags & P.VRING_F_LOG) !== 0) this.invalid(m, `vring ${a.index}: VHOST_VRING_F_LOG asks for dirty-page logging, which this back-end does not offer (no VHOST_F_LOG_ALL)`);
-    if (a.flags !== 0) this.invalid(m, `vring ${a.index}: reserved address flags 0x${a.flags.toString(16)}`);
+    // ring's writes to be logged at the log address for migration. A back-end without dirty-page
+    // logging (no VHOST_F_LOG_ALL offered) refuses it rather than leave the ring unlogged; every
+    // other bit is reserved.
+    const logged = (a.flags & P.VRING_F_LOG) !== 0;
+    if (logged && !this.dirtyLog) this.invalid(m, `vring ${a.index}: VHOST_VRING_F_LOG asks for dirty-page logging, which this back-end does not offer (no VHOST_F_LOG_ALL)`);
+    if ((a.flags & ~P.VRING_F_LOG) !== 0) this.invalid(m, `vring ${a.index}: reserved address flags 0x${(a.flags & ~P.VRING_F_LOG).toString(16)}`);
     if (r.num === undefined) this.invalid(m, `vring ${a.index}: addresses before SET_VRING_NUM`);
     if (this.memory.regions.length === 0) this.invalid(m, `vring ${a.index}: addresses before SET_MEM_TABLE`);
     const areas = vringAreas(this.layout, r.num, a, (u, n) => this.memory.translateUser(u, n));
     if (typeof areas === 'string') this.invalid(m, `vring ${a.index}: ${areas}`);
+    const bitmap = this.dirtyLog?.bitmap;
+    if (logged && bitmap !== undefined && this.layout === 'split') {
+      const problem = usedLogProblem(BigInt(bitmap.size), a, usedRingBytes(r.num));
+      if (problem !== null) this.invalid(m, `vring ${a.index}: ${problem} (vhost-user.rst "Migration")`);
+    }
     this.stop(r, m.request);
     r.addr = a;
     this.tryStart(r);
@@ -739,6 +799,50 @@ export class VhostUserBackend {
     m.fds.splice(0); // taken over
   }
 
+  /**
+   * SET_LOG_BASE (with PROTOCOL_F_LOG_SHMFD): the front-end's dirty log, one fd and its log
+   * description, checked (dirty-log.ts says what is refused) and mapped, replacing the previous
+   * one; running rings are rebuilt to log into it. The reply has no payload (as QEMU reads it and
+   * DPDK sends it). A log this back-end cannot use is answered with a nack when the front-end
+   * asked for an ack (NEED_REPLY); otherwise the session ends, since a front-end that went on
+   * migrating without its log would lose the pages the device writes.
+   */
+  private setLogBase(m: Message): Uint8Array {
+    const needAck = this.replyAck && (m.flags & P.FLAG_NEED_REPLY) !== 0;
+    try {
+      const d = readLog(m);
+      if ((this.protocolFeatures & (1n << BigInt(PF.LOG_SHMFD))) === 0n) throw new Error('PROTOCOL_F_LOG_SHMFD was not negotiated (a log outside shared memory cannot be written)');
+      if (m.fds.length !== 1) throw new Error(`${m.fds.length} file descriptors, expected 1 (the log's memfd)`);
+      const fd = m.fds[0];
+      this.dirtyLog!.check(d, fd, this.memory.regions);
+      for (const r of this.rings) {
+        if (r.addr === undefined || r.num === undefined || (r.addr.flags & P.VRING_F_LOG) === 0 || this.layout !== 'split') continue;
+        const problem = usedLogProblem(d.mmapSize, r.addr, usedRingBytes(r.num));
+        if (problem !== null) throw new Error(`vring ${r.index}: ${problem}`);
+      }
+      this.restartAround(m.request, () => this.dirtyLog!.replace(d, fd));
+      this.log(`SET_LOG_BASE: a ${d.mmapSize}-byte log mapped`);
+      return new Uint8Array(0);
+    } catch (e) {
+      const why = (e as Error).message.replace(/^vhost-user \S+: /, '');
+      if (!needAck) throw new ProtocolError(m.request, why, true);
+      this.log(`SET_LOG_BASE: refused: ${why}`);
+      return u64Payload(1n);
+    }
+  }
+
+  /**
+   * SET_LOG_FD: an eventfd the back-end may signal after logging (vhost-user.rst "Migration").
+   * This back-end's logging is synchronous with its writes (the log is current when a ring stops),
+   * so it never signals; the eventfd is checked and closed.
+   */
+  private setLogFd(m: Message): void {
+    readEmpty(m);
+    if (m.fds.length !== 1) this.invalid(m, `${m.fds.length} file descriptors, expected 1 (an eventfd)`);
+    const kind = fdKind(m.fds[0]);
+    if (kind !== 'eventfd') this.invalid(m, `the log fd is a ${kind}, not an eventfd`);
+  }
+
   /** NET_SET_MTU: the MTU the front-end wants (68 to 65535); the device model may refuse it. */
   private netSetMtu(m: Message): void {
     const v = readU64(m);
@@ -747,3 +851,6 @@ export class VhostUserBackend {
     this.device.setMtu(Number(v));
   }
 }
+
+/** Bytes of a split used ring of `num` entries: flags, idx, the ring, avail_event. */
+const usedRingBytes = (num: number): number => SPLIT.USED_RING + num * SPLIT.USED_ELEM_SIZE + SPLIT.USED_TRAILER;

@@ -3,6 +3,7 @@
 // and the engine DeviceQueue while it runs. Also how its three areas are found in guest memory
 // (SET_VRING_ADDR), how its DeviceQueue is built from the vhost-user ring state, and how that
 // state is encoded in SET_VRING_BASE and GET_VRING_BASE for either layout.
+import type { DirtyLogOptions } from '../virtqueue/dirty-log.js';
 import { close, EventFd } from '../native/index.js';
 import { splitAreaSizes } from '../virtqueue/layout.js';
 import * as PK from '../../assembly/layout/packed.js';
@@ -112,6 +113,8 @@ export interface RingDeviceSpec {
   notify: boolean;
   /** Inflight I/O tracking into this region (inflight.ts); none when undefined. */
   inflight?: InflightOptions;
+  /** Dirty-page logging into this bitmap (dirty-log.ts); none when undefined. */
+  log?: DirtyLogOptions;
 }
 
 /** Where a vring's device starts: its SET_VRING_BASE value, and for a split ring its used ring. */
@@ -125,7 +128,7 @@ function startPosition(engine: Engine, s: RingDeviceSpec): RingPosition {
 /** Builds the engine's device side of a vring from its vhost-user state. */
 export function buildRingDevice(engine: Engine, plan: MemoryPlan, s: RingDeviceSpec): DeviceQueue {
   return createDevice(engine, plan, s.layout, s.areas, {
-    features: s.features, regions: s.regions, notify: s.notify, start: startPosition(engine, s), inflight: s.inflight,
+    features: s.features, regions: s.regions, notify: s.notify, start: startPosition(engine, s), inflight: s.inflight, log: s.log,
   });
 }
 

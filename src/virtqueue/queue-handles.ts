@@ -10,6 +10,7 @@ import type { Engine } from '../engine.js';
 import type { MemoryPlan } from '../memory.js';
 import type { ChainBatch, UsedBatch } from './batch.js';
 import type { InflightOptions, InflightRecovery } from './inflight.js';
+import { writeLogBlock, LOG_BLOCK_SIZE, LOG_BLOCK_ALIGN, type DirtyLogOptions } from './dirty-log.js';
 
 type Op1 = (cb: number) => number;
 
@@ -107,6 +108,8 @@ export interface DeviceHandleOptions {
   notify?: boolean;
   /** Inflight I/O tracking (vhost-user.rst "Inflight I/O tracking") into this region; none by default. */
   inflight?: InflightOptions;
+  /** Dirty-page logging (vhost-user.rst "Migration") into this bitmap; none by default. */
+  log?: DirtyLogOptions;
 }
 
 /** The device side: pops available chains and returns them used. */
@@ -124,6 +127,12 @@ export abstract class DeviceHandle extends QueueSide<DeviceOps> implements Devic
     this.set(Q.DEV_MAX_CHAIN, opts.maxChain ?? 0);
     this.set(Q.CB_OPTIONS, opts.notify ? Q.CB_OPT_NOTIFY : 0);
     this.set(Q.DEV_INFLIGHT, opts.inflight?.region ?? 0);
+    let log = 0;
+    if (opts.log) {
+      log = this.reserve(plan, LOG_BLOCK_SIZE, LOG_BLOCK_ALIGN, 'dirty log block');
+      writeLogBlock(engine, log, opts.log);
+    }
+    this.set(Q.DEV_LOG, log);
   }
 
   /** The start position the next reset takes (the layout's start fields). */

@@ -20,17 +20,19 @@ export const MiB = 1 << 20;
 
 /**
  * The back-end's memory: private state below 16 MiB, guest memory window [16, 48) MiB, inflight
- * regions' window [48, 56) MiB (used by rigs given `inflight: { window: INFLIGHT_WINDOW }`).
+ * regions' window [48, 56) MiB (used by rigs given `inflight: { window: INFLIGHT_WINDOW }`), the
+ * dirty log's window [56, 60) MiB (rigs given `dirtyLog: { window: LOG_WINDOW }`).
  */
 let backendMemory: WebAssembly.Memory | undefined;
 let backendEngine: Engine | undefined;
 export function backend(): { memory: WebAssembly.Memory; engine: Engine } {
-  backendMemory ??= createSharedMemory(56 * MiB);
+  backendMemory ??= createSharedMemory(60 * MiB);
   backendEngine ??= loadEngine(backendMemory);
   return { memory: backendMemory, engine: backendEngine };
 }
 export const WINDOW = { offset: 16 * MiB, size: 32 * MiB };
 export const INFLIGHT_WINDOW = { offset: 48 * MiB, size: 8 * MiB };
+export const LOG_WINDOW = { offset: 56 * MiB, size: 4 * MiB };
 
 let dir = '';
 let n = 0;
@@ -129,6 +131,7 @@ export function rig(opts: RigOptions = {}): Rig {
     log: (l) => log.push(l), device: opts.device ?? recording, requireSealedMemory: opts.requireSealedMemory,
     // Tests send messages by the thousand in one session: no rate limit unless a test asks.
     messageTimeoutMs: opts.messageTimeoutMs, messageRate: opts.messageRate ?? 0, inflight: opts.inflight,
+    dirtyLog: opts.dirtyLog,
   });
   return {
     path, server, memory, engine, log, device: recording, events: recording.events, ready: recording.ready,
