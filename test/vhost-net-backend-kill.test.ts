@@ -20,10 +20,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { allocRing, createDriver, ChainBatch, UsedBatch, FEATURES, type RingLayout, type DriverQueue, type RingAreas } from '../src/index.js';
 import { EventFd } from '../src/native/index.js';
-import * as P from '../src/vhost-user/protocol.js';
-import { statePayload, addrPayload, u64Payload, memTablePayload } from '../src/vhost-user/message.js';
 import * as S from '../assembly/layout/split.js';
 import { RawFrontEnd } from './helpers/vhost-user-frontend.js';
+import { bringUp, setupVring } from './helpers/vhost-user-bringup.js';
 import { guest, MiB, type Guest } from './helpers/vhost-user-rig.js';
 import { startBackend, type Backend } from './helpers/qemu.js';
 import { until, within } from './helpers/within.js';
@@ -168,24 +167,13 @@ class Driver {
 /** The session a front-end brings up (as QEMU does when it connects, or reconnects after a crash). */
 async function connect(socket: string, d: Driver): Promise<RawFrontEnd> {
   const fe = RawFrontEnd.connect(socket);
-  const ack = async (request: number, payload?: Uint8Array, fds: number[] = []): Promise<void> => {
-    const v = await fe.acked(request, payload, fds);
-    if (v !== 0n) throw new Error(`${P.requestName(request)} refused (${v})`);
-  };
-  await fe.getU64(P.Request.GET_FEATURES);
-  await fe.getU64(P.Request.GET_PROTOCOL_FEATURES);
-  await fe.setU64(P.Request.SET_PROTOCOL_FEATURES, 1n << BigInt(P.ProtocolFeature.REPLY_ACK));
-  await ack(P.Request.SET_OWNER);
-  await ack(P.Request.SET_FEATURES, u64Payload(FEATURES.VERSION_1 | (1n << 30n) | (d.layout === 'packed' ? FEATURES.RING_PACKED : 0n)));
   const g = d.g;
-  await ack(P.Request.SET_MEM_TABLE, memTablePayload([g.region]), [g.fd]);
+  await bringUp(fe, FEATURES.VERSION_1 | (1n << 30n) | (d.layout === 'packed' ? FEATURES.RING_PACKED : 0n), g.region, g.fd);
   for (const q of [d.rx, d.tx]) {
-    await ack(P.Request.SET_VRING_NUM, statePayload(q.index, NUM));
-    await ack(P.Request.SET_VRING_BASE, statePayload(q.index, d.base(q)));
-    await ack(P.Request.SET_VRING_ADDR, addrPayload({ index: q.index, flags: 0, desc: g.uaddr(q.areas.desc), avail: g.uaddr(q.areas.driver), used: g.uaddr(q.areas.device), log: 0n }));
-    await ack(P.Request.SET_VRING_CALL, u64Payload(BigInt(q.index)), [q.call.fd]);
-    await ack(P.Request.SET_VRING_KICK, u64Payload(BigInt(q.index)), [q.kick.fd]);
-    await ack(P.Request.SET_VRING_ENABLE, statePayload(q.index, 1));
+    await setupVring(fe, {
+      index: q.index, num: NUM, base: d.base(q),
+      desc: g.uaddr(q.areas.desc), avail: g.uaddr(q.areas.driver), used: g.uaddr(q.areas.device), call: q.call.fd, kick: q.kick.fd,
+    });
     q.kick.signal();
   }
   return fe;

@@ -17,8 +17,8 @@ import { createSharedMemory, MemoryPlan, allocRing, createDriver, ChainBatch, Us
 import { loadEngine } from '../../src/node.js';
 import { memfdCreate, mapIntoMemory, EventFd } from '../../src/native/index.js';
 import * as P from '../../src/vhost-user/protocol.js';
-import { statePayload, addrPayload, memTablePayload, u64Payload } from '../../src/vhost-user/message.js';
 import { RawFrontEnd } from './vhost-user-frontend.js';
+import { bringUp, setupVring } from './vhost-user-bringup.js';
 
 const MiB = 1 << 20;
 const [socket, layoutArg, ...rest] = process.argv.slice(2);
@@ -58,16 +58,7 @@ async function main(): Promise<void> {
   if (layout === 'packed') features |= FEATURES.RING_PACKED;
 
   const fe = RawFrontEnd.connect(socket);
-  const ack = async (request: number, payload?: Uint8Array, fds: number[] = []): Promise<void> => {
-    const v = await fe.acked(request, payload, fds);
-    if (v !== 0n) throw new Error(`${P.requestName(request)} refused (${v})`);
-  };
-  await fe.getU64(P.Request.GET_FEATURES);
-  await fe.getU64(P.Request.GET_PROTOCOL_FEATURES);
-  await fe.setU64(P.Request.SET_PROTOCOL_FEATURES, 1n << BigInt(P.ProtocolFeature.REPLY_ACK));
-  await ack(P.Request.SET_OWNER);
-  await ack(P.Request.SET_FEATURES, u64Payload(features));
-  await ack(P.Request.SET_MEM_TABLE, memTablePayload([{ gpa: BigInt(gpa), size: BigInt(size), uaddr: uaddr(gpa), mmapOffset: 0n }]), [fd]);
+  await bringUp(fe, features, { gpa: BigInt(gpa), size: BigInt(size), uaddr: uaddr(gpa), mmapOffset: 0n }, fd);
 
   const queues = [0, 1].map((index) => {
     const areas = allocRing(gplan, { layout, queueSize: NUM });
@@ -75,12 +66,10 @@ async function main(): Promise<void> {
     return { index, areas, driver, kick: EventFd.create(), call: EventFd.create(), batch: new ChainBatch(engine, pplan, NUM, NUM), used: new UsedBatch(engine, pplan, NUM), bufs: gplan.alloc(NUM * BUF, 64) };
   });
   for (const q of queues) {
-    await ack(P.Request.SET_VRING_NUM, statePayload(q.index, NUM));
-    await ack(P.Request.SET_VRING_BASE, statePayload(q.index, layout === 'packed' ? 0x8000_8000 : 0));
-    await ack(P.Request.SET_VRING_ADDR, addrPayload({ index: q.index, flags: 0, desc: uaddr(q.areas.desc), avail: uaddr(q.areas.driver), used: uaddr(q.areas.device), log: 0n }));
-    await ack(P.Request.SET_VRING_CALL, u64Payload(BigInt(q.index)), [q.call.fd]);
-    await ack(P.Request.SET_VRING_KICK, u64Payload(BigInt(q.index)), [q.kick.fd]);
-    await ack(P.Request.SET_VRING_ENABLE, statePayload(q.index, 1));
+    await setupVring(fe, {
+      index: q.index, num: NUM, base: layout === 'packed' ? 0x8000_8000 : 0,
+      desc: uaddr(q.areas.desc), avail: uaddr(q.areas.driver), used: uaddr(q.areas.device), call: q.call.fd, kick: q.kick.fd,
+    });
   }
   const [rx, tx] = queues;
   const u8 = engine.u8;
