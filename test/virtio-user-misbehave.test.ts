@@ -10,8 +10,7 @@ import * as S from '../assembly/layout/split.js';
 import * as PK from '../assembly/layout/packed.js';
 import { VirtioUserPort } from '../src/virtio-user/port.js';
 import { FrontendError } from '../src/vhost-user/frontend-channel.js';
-import { HandleBurst } from '../src/dataplane/handle-ring.js';
-import { MemoryPlan } from '../src/index.js';
+import type { HandleBurst } from '../src/dataplane/handle-ring.js';
 import { ScriptedBackend, type Misdeed } from './helpers/scripted-backend.js';
 import { socketDir, removeSocketDir } from './helpers/vhost-user-rig.js';
 import { until } from './helpers/within.js';
@@ -70,7 +69,7 @@ describe('bad rings and hang-ups in traffic', () => {
     const port = portFor(socket, layout);
     await port.connect();
     expect(port.pool.freeCount).toBe(port.pool.size - 64); // the receive ring is full
-    const out = HandleBurst.alloc(port.engine, new MemoryPlan(port.engine.memory, { start: 15 << 20, end: 16 << 20 }), 32);
+    const out = port.burst(32);
     return { port, be, out };
   }
 

@@ -61,6 +61,7 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
   private pendingFail: ((e: Error) => void) | undefined;
   private readonly rxScratch: HandleBurst;
   private readonly txScratch: HandleBurst;
+  private readonly priv: MemoryPlan;
   /** Connections set up so far. */
   connections = 0;
   /** Why the last connection ended. */
@@ -77,6 +78,7 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
     const cache = this.pool.cache(0);
     const features = FEATURES.VERSION_1 | (layout === 'packed' ? FEATURES.RING_PACKED : 0n);
     for (let k = 0; k < pairs; k++) this.queues.push(new PortQueue(k, engine, shared, priv, layout, num, features, this.pool, cache));
+    this.priv = priv;
     this.rxScratch = HandleBurst.alloc(engine, priv, 64);
     this.txScratch = HandleBurst.alloc(engine, priv, 64);
   }
@@ -261,6 +263,11 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
     u32[(h + M.BUF_DATA_LEN) >>> 2] = frame.length;
     this.engine.u8.set(frame, this.pool.dataOf(h));
     return h;
+  }
+
+  /** A burst of `capacity` handles for rxBurst/txBurst, in the port's private memory. */
+  burst(capacity = 32): HandleBurst {
+    return HandleBurst.alloc(this.engine, this.priv, capacity);
   }
 
   /** Returns handles [0, n) to the pool. */
