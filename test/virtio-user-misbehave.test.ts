@@ -112,6 +112,18 @@ describe('bad rings and hang-ups in traffic', () => {
     await expectDown(port, /USED_ID/);
   });
 
+  for (const deed of ['wrong-code', 'truncated'] as const) {
+    it(`GET_VRING_BASE ${deed}: shutdown() rejects naming it, the pool whole`, async () => {
+      const socket = path();
+      const be = new ScriptedBackend(socket, { [P.Request.GET_VRING_BASE]: deed });
+      live.push(be);
+      const port = portFor(socket);
+      await port.connect();
+      await expect(port.shutdown()).rejects.toThrow(deed === 'wrong-code' ? /GET_VRING_BASE: the reply is for GET_FEATURES/ : /GET_VRING_BASE: reply payload of 4 bytes, expected 8/);
+      expect(port.pool.freeCount).toBe(port.pool.size);
+    });
+  }
+
   it('a back-end that hangs up mid-traffic: down, named, every buffer (receive and transmit) back', async () => {
     const { port, be } = await upPort('split');
     for (let i = 0; i < 20; i++) await port.send(new Uint8Array(60).fill(i));

@@ -6,6 +6,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { VirtioUserPort } from '../src/virtio-user/port.js';
+import { vringBase } from '../src/vhost-user/vring.js';
 import { startVirtqueueVhost, type VirtqueueVhost } from './helpers/testpmd.js';
 import { socketDir, removeSocketDir } from './helpers/vhost-user-rig.js';
 import { until } from './helpers/within.js';
@@ -70,6 +71,12 @@ describe('virtio-user port <-> virtqueue vhost (another process)', () => {
           await port.send(stamped(0, 424242, 200));
           const echo = await frames.next();
           expect(Buffer.from(echo.value as Uint8Array).equals(Buffer.from(stamped(0, 424242, 200)))).toBe(true);
+          // GET_VRING_BASE stops each ring where the back-end is: on transmitq1 after every frame sent.
+          const sent = port.stats(0).txPackets;
+          const at = { nextAvail: layout === 'split' ? sent : sent % 128, availWrap: (Math.floor(sent / 128) + 1) & 1 };
+          const bases = await port.shutdown();
+          expect(bases).toHaveLength(2 * queues);
+          expect(bases[1]).toBe(vringBase(layout, { ...at, nextUsed: at.nextAvail, usedWrap: at.availWrap }));
         } finally {
           port.close();
           await be.stop();

@@ -309,6 +309,22 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
     }
   }
 
+  /**
+   * Stops every vring in the back-end with GET_VRING_BASE (vring order: receiveq1, transmitq1,
+   * ...) and closes the port; returns the states (vring.ts vringBase: split last_avail_idx,
+   * packed both halves). A bad reply rejects with a FrontendError; the port is closed either way.
+   */
+  async shutdown(): Promise<number[]> {
+    const fe = this.frontend;
+    const bases: number[] = [];
+    try {
+      if (fe) for (let v = 0; v < 2 * this.queues.length; v++) bases.push(await fe.getVringBase(v));
+    } finally {
+      this.close();
+    }
+    return bases;
+  }
+
   /** Disconnects, takes every buffer back and releases the memory's file. */
   close(): void {
     if (this.closed) return;
