@@ -35,6 +35,10 @@ export interface NetWorldOptions {
   guestSize?: number;
   /** Seals of the guest memory's memfd (default F_SEAL_SHRINK; 0: the test can shrink it). */
   guestSeals?: number;
+  /** Protocol features the front-end asks for (default PROTOCOL). */
+  protocol?: bigint;
+  /** The back-end's dirty log window (default none: no logging offered). */
+  dirtyLog?: { window: { offset: number; size: number } };
 }
 
 /** The virtio-net device on its workers behind a server, with no front-end yet. */
@@ -52,6 +56,7 @@ export interface NetServerOptions {
   pcap?: { path: string; maxFrames: number };
   /** Module the workers run (default: the device's own worker task). */
   workerModule?: string;
+  dirtyLog?: { window: { offset: number; size: number } };
 }
 
 export async function netDevice(o: NetServerOptions = {}): Promise<NetServer> {
@@ -63,7 +68,7 @@ export async function netDevice(o: NetServerOptions = {}): Promise<NetServer> {
     engine, plan: new MemoryPlan(memory, { start: 8 * MiB, end: 16 * MiB }), pairs: o.pairs ?? 1, mode: o.mode ?? 'io',
     pcap: o.pcap, workers: o.workers, workerModule: o.workerModule, log: (l) => sink.push(l),
   });
-  const r = rig({ device });
+  const r = rig({ device, dirtyLog: o.dirtyLog });
   r.log.push(...early);
   sink = r.log;
   return {
@@ -78,7 +83,7 @@ export async function netDevice(o: NetServerOptions = {}): Promise<NetServer> {
 export async function netWorld(o: NetWorldOptions = {}): Promise<NetWorld> {
   const pairs = o.pairs ?? 1;
   const devicePairs = o.devicePairs ?? Math.max(pairs, 4);
-  const { r, device, close } = await netDevice({ mode: o.mode, pairs: devicePairs, workers: o.workers, pcap: o.pcap, workerModule: o.workerModule });
+  const { r, device, close } = await netDevice({ mode: o.mode, pairs: devicePairs, workers: o.workers, pcap: o.pcap, workerModule: o.workerModule, dirtyLog: o.dirtyLog });
   const g = guest(o.guestSize ?? 8 * MiB, o.guestSeals);
   const w: NetWorld = {
     r, g, device, fe: undefined as unknown as RawFrontEnd, pairs: [],
@@ -92,7 +97,7 @@ export async function netWorld(o: NetWorldOptions = {}): Promise<NetWorld> {
       if (o.mergeable) features |= FEATURES.NET_MRG_RXBUF;
       if (pairs > 1) features |= FEATURES.NET_MQ | FEATURES.NET_CTRL_VQ;
       if (o.layout === 'packed') features |= FEATURES.RING_PACKED;
-      await negotiate(fe, features);
+      await negotiate(fe, features, o.protocol);
       await setMemTable(fe, g);
       w.pairs = [];
       for (let k = 0; k < pairs; k++) w.pairs.push(await setupPair(fe, g, k, o.num ?? 64, o.rxBufSize ?? 2048, o.layout));
