@@ -13,11 +13,15 @@ import { runSim } from './sim/run.js';
 import { parseVhost, type VhostCommand } from './vhost/args.js';
 import { VHOST_USAGE } from './vhost/usage.js';
 import { runVhost } from './vhost/run.js';
+import { parseVirtioUser, type VirtioUserCommand } from './virtio-user/args.js';
+import { VIRTIO_USER_USAGE } from './virtio-user/usage.js';
+import { runVirtioUser } from './virtio-user/run.js';
 
 export type Command =
-  | { kind: 'help'; topic: 'main' | 'sim' | 'vhost' }
+  | { kind: 'help'; topic: 'main' | 'sim' | 'vhost' | 'virtio-user' }
   | SimCommand
-  | VhostCommand;
+  | VhostCommand
+  | VirtioUserCommand;
 
 export function parseCommandLine(argv: readonly string[]): Command {
   const [first, ...rest] = argv;
@@ -26,10 +30,12 @@ export function parseCommandLine(argv: readonly string[]): Command {
     if (rest.length === 0) return { kind: 'help', topic: 'main' };
     if (rest.length === 1 && rest[0] === 'sim') return { kind: 'help', topic: 'sim' };
     if (rest.length === 1 && rest[0] === 'vhost') return { kind: 'help', topic: 'vhost' };
+    if (rest.length === 1 && rest[0] === 'virtio-user') return { kind: 'help', topic: 'virtio-user' };
     throw new UsageError(`no help on '${rest.join(' ')}' (try 'virtqueue --help')`);
   }
   if (first === 'sim') return parseSim(rest);
   if (first === 'vhost') return parseVhost(rest);
+  if (first === 'virtio-user') return parseVirtioUser(rest);
   if (first.startsWith('-')) throw new UsageError(`unknown option '${first}' before the command (try 'virtqueue --help')`);
   throw new UsageError(`unknown command '${first}' (try 'virtqueue --help')`);
 }
@@ -40,7 +46,7 @@ const processIO = (): CliIO => ({
   stderrIsTTY: process.stderr.isTTY === true,
 });
 
-const USAGE = { main: MAIN_USAGE, sim: SIM_USAGE, vhost: VHOST_USAGE };
+const USAGE = { main: MAIN_USAGE, sim: SIM_USAGE, vhost: VHOST_USAGE, 'virtio-user': VIRTIO_USER_USAGE };
 
 export async function main(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
   let cmd: Command;
@@ -51,5 +57,6 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     throw e;
   }
   if (cmd.kind === 'help') { io.stdout(USAGE[cmd.topic]); return 0; }
+  if (cmd.kind === 'virtio-user') return runVirtioUser(cmd, io);
   return cmd.kind === 'sim' ? runSim(cmd, io) : runVhost(cmd, io);
 }

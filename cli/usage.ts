@@ -5,6 +5,7 @@ export const MAIN_USAGE = `Usage: virtqueue <command> [options]
 Commands:
   sim        run a virtio-net driver against a software NIC and check every frame
   vhost      run a vhost-user virtio-net back-end that forwards frames (testpmd-like modes)
+  virtio-user  run a virtio-net driver over vhost-user (a front-end) that forwards frames
 
-Run 'virtqueue sim --help' or 'virtqueue vhost --help' for their options.
+Run 'virtqueue sim --help', 'virtqueue vhost --help' or 'virtqueue virtio-user --help' for their options.
 `;

@@ -172,6 +172,7 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
       });
       const base = this.layout === 'packed' ? 0x8000_8000 : 0;
       for (const q of this.queues) {
+        q.resetRings();
         for (const [index, r] of [[2 * q.index, q.rx], [2 * q.index + 1, q.tx]] as const) {
           r.driver.disableInterrupts();
           await fe.setupVring({ index, areas: r.areas, base, kickFd: r.kick.fd, callFd: r.call.fd });

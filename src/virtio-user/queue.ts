@@ -195,7 +195,10 @@ export class PortQueue {
     return this.tx.driver.numFree;
   }
 
-  /** Takes back every buffer in flight on both rings into the pool and resets the rings. Returns how many. */
+  /**
+   * Takes back every buffer in flight on both rings into the pool (the driver's own state only:
+   * the shared rings are left alone, a back-end may still be reading them). Returns how many.
+   */
   reclaim(): number {
     let total = 0;
     for (const r of [this.rx, this.tx]) {
@@ -204,9 +207,14 @@ export class PortQueue {
       this.scratch.count = n;
       if (n > 0) this.cache.put(this.scratch);
       total += n;
-      r.reset();
     }
     return total;
+  }
+
+  /** Fresh rings for a new back-end (after reclaim()): shared areas zeroed, drivers reset. */
+  resetRings(): void {
+    this.rx.reset();
+    this.tx.reset();
   }
 
   close(): void {

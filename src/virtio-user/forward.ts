@@ -1,0 +1,80 @@
+// testpmd's forwarding modes over a VirtioUserPort, one burst per call and queue pair (what the
+// CLI and the benchmark run): txonly sends 64-byte UDP frames (and frees what arrives), rxonly
+// frees what arrives, io sends what arrives back on the same queue pair, macswap the same with
+// the MAC addresses swapped. Frames the ring cannot take go back to the pool (counted as dropped).
+import * as M from '../../assembly/layout/mempool.js';
+import { txonlyFrame, TXONLY_FRAME_SIZE } from '../virtio-net/frames.js';
+import type { HandleBurst } from '../dataplane/handle-ring.js';
+import type { VirtioUserPort } from './port.js';
+
+export const FWD_MODES = ['txonly', 'rxonly', 'io', 'macswap'] as const;
+export type FwdMode = (typeof FWD_MODES)[number];
+
+export class Forwarder {
+  private readonly rx: HandleBurst;
+  private readonly tx: HandleBurst;
+  private readonly frame = txonlyFrame();
+  /** Frames taken back because the transmit ring was full. */
+  dropped = 0;
+
+  constructor(readonly port: VirtioUserPort, readonly mode: FwdMode, readonly burst = 32) {
+    this.rx = port.burst(burst);
+    this.tx = port.burst(burst);
+  }
+
+  /** Sends one burst of txonly frames on queue pair `k` (also io's --tx-first); returns how many went. */
+  txBurst(k: number): number {
+    const p = this.port;
+    const b = this.tx;
+    if (!p.up || p.pool.cache(0).get(b, this.burst) === 0) return 0;
+    const u32 = p.engine.u32;
+    const u8 = p.engine.u8;
+    const off = M.BUF_HDR_SIZE + p.pool.headroom;
+    for (let i = 0; i < b.count; i++) {
+      const h = b.handles[i];
+      u32[(h + M.BUF_DATA_OFF) >>> 2] = off;
+      u32[(h + M.BUF_DATA_LEN) >>> 2] = TXONLY_FRAME_SIZE;
+      u8.set(this.frame, h + off);
+    }
+    return this.send(k, b, b.count);
+  }
+
+  private send(k: number, b: HandleBurst, n: number): number {
+    const took = this.port.txBurst(k, b, n);
+    if (took < n) {
+      this.dropped += n - took;
+      b.handles.copyWithin(0, took, n);
+      this.port.free(b, n - took);
+    }
+    return took;
+  }
+
+  /** One burst of the mode on queue pair `k`: frames moved (received plus sent). */
+  poll(k: number): number {
+    const p = this.port;
+    const n = p.rxBurst(k, this.rx);
+    let moved = n;
+    if (this.mode === 'io' || this.mode === 'macswap') {
+      if (n > 0) {
+        if (this.mode === 'macswap') this.swap(n);
+        moved += this.send(k, this.rx, n);
+      }
+    } else {
+      if (n > 0) p.free(this.rx, n);
+      if (this.mode === 'txonly') moved += this.txBurst(k);
+    }
+    return moved;
+  }
+
+  private swap(n: number): void {
+    const u8 = this.port.engine.u8;
+    for (let i = 0; i < n; i++) {
+      const at = this.port.pool.dataOf(this.rx.handles[i]);
+      for (let j = 0; j < 6; j++) {
+        const t = u8[at + j];
+        u8[at + j] = u8[at + 6 + j];
+        u8[at + 6 + j] = t;
+      }
+    }
+  }
+}
