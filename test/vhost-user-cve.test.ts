@@ -2,10 +2,11 @@
 // lib/vhost, Linux vhost), written against this back-end's design. Each test says what the class
 // was and checks the message that caused it is answered cleanly: refused with a non-zero ack
 // (the session goes on) or the connection ended with a logged reason, and no fd, mapping or
-// session left behind. Requests this back-end does not implement (dirty logging) are included:
-// an unsupported request must be as harmless as a supported one. The rig offers inflight
-// tracking (PROTOCOL_F_INFLIGHT_SHMFD), so the inflight classes meet the real handlers.
-// The data-plane classes are in vhost-net-cve.test.ts.
+// session left behind. The rig offers inflight tracking (PROTOCOL_F_INFLIGHT_SHMFD) and dirty-page
+// logging (a log window: VHOST_F_LOG_ALL, PROTOCOL_F_LOG_SHMFD), so the inflight and log classes
+// meet the real handlers; a rig without a log window checks that requests it does not implement
+// are as harmless. The data-plane classes are in vhost-net-cve.test.ts; what the device logs
+// under traffic (every bit within the declared size) in vhost-net-dirty-log.test.ts.
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FEATURES } from '../src/index.js';
 import { EventFd, memfdCreate, close, mappings, PAGE_SIZE } from '../src/native/index.js';
@@ -15,9 +16,10 @@ import { checkFdLeaks, openFds } from './helpers/fd-leaks.js';
 import { closeSession } from './helpers/vhost-user-session.js';
 import { nextEvent } from './helpers/within.js';
 import { RawFrontEnd } from './helpers/vhost-user-frontend.js';
-import { rig, guest, removeSocketDir, INFLIGHT_WINDOW, type Rig, type Guest } from './helpers/vhost-user-rig.js';
+import { rig, guest, removeSocketDir, INFLIGHT_WINDOW, LOG_WINDOW, type Rig, type Guest, type RigOptions } from './helpers/vhost-user-rig.js';
 import { negotiate, setMemTable, F_PROTOCOL, PROTOCOL } from './helpers/vhost-user-setup.js';
 import { readInflight } from '../src/vhost-user/inflight.js';
+import { logBytesFor } from '../src/vhost-user/dirty-log.js';
 
 checkFdLeaks();
 afterAll(removeSocketDir);
@@ -26,12 +28,13 @@ const R = P.Request;
 const PF = P.ProtocolFeature;
 /** VHOST_F_LOG_ALL: the feature bit a front-end sets to have used-ring writes logged for migration. */
 const F_LOG_ALL = 1n << 26n;
+const LOG_SHMFD = 1n << BigInt(PF.LOG_SHMFD);
 let r: Rig;
 let g: Guest;
 let fe: RawFrontEnd;
 
 beforeEach(() => {
-  r = rig({ inflight: { window: INFLIGHT_WINDOW } });
+  r = rig({ inflight: { window: INFLIGHT_WINDOW }, dirtyLog: { window: LOG_WINDOW } });
   g = guest();
   fe = RawFrontEnd.connect(r.path);
 });
@@ -41,6 +44,28 @@ afterEach(async () => {
   await closeSession(r, fe);
   g.close();
 });
+
+/** Ends the session and the server, and starts a rig with `opts` instead. */
+async function reopen(opts: RigOptions): Promise<void> {
+  fe.close();
+  if (r.server.session) await nextEvent(r.server, 'sessionEnd');
+  r.close();
+  r = rig(opts);
+  fe = RawFrontEnd.connect(r.path);
+}
+
+/** The nack (non-zero u64) a refused SET_LOG_BASE with NEED_REPLY gets. */
+async function expectLogBaseNack(size: bigint, offset: bigint, fds: number[]): Promise<void> {
+  const reply = fe.call(R.SET_LOG_BASE, logPayload(size, offset), fds, P.VERSION | P.FLAG_NEED_REPLY);
+  for (const fd of fds) close(fd);
+  const m = await reply;
+  expect(m.request).toBe(R.SET_LOG_BASE);
+  expect(m.payload.length).toBe(8);
+  expect(new DataView(m.payload.buffer, m.payload.byteOffset).getBigUint64(0, true)).not.toBe(0n);
+}
+
+/** Bytes of log that cover the guest's memory table. */
+const logNeed = (): bigint => logBytesFor(BigInt(g.gpa + g.size - 1));
 
 /** The session still answers (it went on after the bad message). */
 async function expectAlive(): Promise<void> {
@@ -113,19 +138,48 @@ describe('CVE-2020-10722 (DPDK): SET_LOG_BASE mmap offset + size overflowing 64 
   // The class: vhost_user_set_log_base() added the log's offset to its size without checking for
   // overflow, then mapped a smaller area than it later wrote through.
   it('a log whose offset + size wraps is refused, its fd closed, nothing mapped', async () => {
-    await negotiate(fe);
+    await negotiate(fe, undefined, PROTOCOL | LOG_SHMFD);
+    await setMemTable(fe, g);
     const before = fdCount();
-    const memfd = memfdCreate('log', PAGE_SIZE);
-    await fe.send(R.SET_LOG_BASE, logPayload((1n << 64n) - 4096n, 8192n), [memfd], P.VERSION | P.FLAG_NEED_REPLY);
-    close(memfd);
-    const reply = await fe.next();
-    expect(reply?.request).toBe(R.SET_LOG_BASE);
-    expect(reply?.payload.length).toBe(8);
-    expect(new DataView(reply!.payload.buffer, reply!.payload.byteOffset).getBigUint64(0, true)).not.toBe(0n);
-    expect(mappings(r.memory)).toEqual([]);
+    const mapped = mappings(r.memory).length;
+    await expectLogBaseNack((1n << 64n) - 4096n, 8192n, [memfdCreate('log', PAGE_SIZE)]);
+    expect(r.log.join('\n')).toMatch(/SET_LOG_BASE: refused: mmap_offset 0x2000 \+ mmap_size 0xfffffffffffff000 passes 2\^64/);
+    expect(mappings(r.memory).length).toBe(mapped);
     expect(fdCount()).toBe(before);
-    expect(r.log.join('\n')).toMatch(/SET_LOG_BASE: refused: not supported/);
     await expectAlive();
+  });
+
+  it('the rest of the class (size 0, past the file, larger than the log window, offset near 2^64, an eventfd): each refused, fd closed, nothing mapped', async () => {
+    await negotiate(fe, undefined, PROTOCOL | LOG_SHMFD);
+    await setMemTable(fe, g);
+    const before = fdCount();
+    const mapped = mappings(r.memory).length;
+    const cases: [bigint, bigint, () => number, RegExp][] = [
+      [0n, 0n, () => memfdCreate('log', PAGE_SIZE), /mmap_size 0: an empty log/],
+      [logNeed(), BigInt(PAGE_SIZE), () => memfdCreate('log', PAGE_SIZE), /past the end of the log's 4096-byte file/],
+      [1n << 40n, 0n, () => memfdCreate('log', PAGE_SIZE), /more than the back-end's \d+-byte log window/],
+      [logNeed(), (1n << 64n) - 1n, () => memfdCreate('log', PAGE_SIZE), /passes 2\^64/],
+      [logNeed(), 0n, () => EventFd.create().fd, /the log's fd is a eventfd, not a memfd or a file/],
+    ];
+    for (const [size, offset, fd, why] of cases) {
+      await expectLogBaseNack(size, offset, [fd()]);
+      expect(r.log.at(-1)).toMatch(why);
+      expect(mappings(r.memory).length).toBe(mapped);
+      expect(fdCount()).toBe(before);
+    }
+    await expectAlive();
+  });
+
+  it('without NEED_REPLY a refused log ends the session (the front-end would migrate without it), its fd closed', async () => {
+    await negotiate(fe, undefined, PROTOCOL | LOG_SHMFD);
+    await setMemTable(fe, g);
+    const memfd = memfdCreate('log', PAGE_SIZE);
+    await fe.send(R.SET_LOG_BASE, logPayload((1n << 64n) - 4096n, 8192n), [memfd]);
+    close(memfd);
+    await fe.closedByBackend();
+    if (r.server.session) await nextEvent(r.server, 'sessionEnd');
+    expect(r.log.join('\n')).toMatch(/SET_LOG_BASE.*passes 2\^64/);
+    expect(mappings(r.memory)).toEqual([]);
   });
 });
 
@@ -240,10 +294,17 @@ describe('CVE-2021-3839 (DPDK): inflight payload fields (num_queues, queue_size,
 describe('CVE-2022-0669 (DPDK): SET_LOG_BASE without an fd, and inflight messages with unexpected fds', () => {
   // The class: message handlers used fds[0] without checking how many fds came (a log base with
   // none), and left extra fds on GET/SET_INFLIGHT_FD unclosed.
-  it('SET_LOG_BASE with no fd is refused cleanly', async () => {
-    await negotiate(fe);
-    expect(await fe.acked(R.SET_LOG_BASE, logPayload(BigInt(PAGE_SIZE), 0n))).not.toBe(0n);
-    expect(mappings(r.memory)).toEqual([]);
+  it('SET_LOG_BASE with no fd, or with three, is refused cleanly', async () => {
+    await negotiate(fe, undefined, PROTOCOL | LOG_SHMFD);
+    await setMemTable(fe, g);
+    const before = fdCount();
+    const mapped = mappings(r.memory).length;
+    await expectLogBaseNack(logNeed(), 0n, []);
+    expect(r.log.at(-1)).toMatch(/SET_LOG_BASE: refused: 0 file descriptors, expected 1/);
+    await expectLogBaseNack(logNeed(), 0n, [0, 1, 2].map((i) => memfdCreate(`log${i}`, PAGE_SIZE)));
+    expect(r.log.at(-1)).toMatch(/SET_LOG_BASE: refused: 3 file descriptors, expected 1/);
+    expect(mappings(r.memory).length).toBe(mapped);
+    expect(fdCount()).toBe(before);
     await expectAlive();
   });
 
@@ -267,34 +328,76 @@ describe('CVE-2022-0669 (DPDK): SET_LOG_BASE without an fd, and inflight message
 
 describe('CVE-2019-14835 (Linux vhost): the migration dirty log overflowing its bitmap', () => {
   // The class: during migration, vhost logged the pages a long descriptor chain wrote into an
-  // array sized for fewer entries than the chain could produce. This back-end does not log dirty
-  // pages at all: it does not offer VHOST_F_LOG_ALL or LOG_SHMFD, and refuses every request that
-  // would turn logging on, so nothing is written on the guest's word about where a log is.
-  it('logging is not offered: no VHOST_F_LOG_ALL in GET_FEATURES, no LOG_SHMFD in GET_PROTOCOL_FEATURES', async () => {
+  // array sized for fewer entries than the chain could produce. This back-end maps only a log
+  // that covers the whole memory table and every used ring's log address, and the engine bounds
+  // every bit it sets by the declared size (vhost-net-dirty-log.test.ts checks that under traffic).
+  const addrFor = (log: bigint, flags: number): Uint8Array =>
+    addrPayload({ index: 0, desc: g.uaddr(g.gpa), avail: g.uaddr(g.gpa + 4096), used: g.uaddr(g.gpa + 8192), log, flags });
+
+  it('logging is offered only with a log window: VHOST_F_LOG_ALL and LOG_SHMFD', async () => {
+    expect(await fe.getU64(R.GET_FEATURES) & F_LOG_ALL).toBe(F_LOG_ALL);
+    expect(await fe.getU64(R.GET_PROTOCOL_FEATURES) & LOG_SHMFD).toBe(LOG_SHMFD);
+    await reopen({ inflight: { window: INFLIGHT_WINDOW } });
     const offered = await fe.getU64(R.GET_FEATURES);
     expect(offered & F_LOG_ALL).toBe(0n);
     expect(offered & F_PROTOCOL).toBe(F_PROTOCOL);
-    expect(await fe.getU64(R.GET_PROTOCOL_FEATURES) & (1n << BigInt(PF.LOG_SHMFD))).toBe(0n);
+    expect(await fe.getU64(R.GET_PROTOCOL_FEATURES) & LOG_SHMFD).toBe(0n);
   });
 
-  it('SET_FEATURES with VHOST_F_LOG_ALL is refused', async () => {
+  it('without a log window, SET_FEATURES with VHOST_F_LOG_ALL and SET_VRING_ADDR with VHOST_VRING_F_LOG are refused', async () => {
+    await reopen({ inflight: { window: INFLIGHT_WINDOW } });
     await negotiate(fe);
     expect(await fe.acked(R.SET_FEATURES, u64Payload(FEATURES.VERSION_1 | F_PROTOCOL | F_LOG_ALL))).not.toBe(0n);
     expect(r.log.join('\n')).toMatch(/SET_FEATURES.*feature bits 0x4000000 were not offered/);
+    await setMemTable(fe, g);
+    expect(await fe.acked(R.SET_VRING_NUM, statePayload(0, 64))).toBe(0n);
+    expect(await fe.acked(R.SET_VRING_ADDR, addrFor(0xdead_0000n, P.VRING_F_LOG))).not.toBe(0n);
+    expect(r.log.join('\n')).toMatch(/vring 0: VHOST_VRING_F_LOG asks for dirty-page logging, which this back-end does not offer/);
+    expect(await fe.acked(R.SET_LOG_BASE, logPayload(BigInt(PAGE_SIZE), 0n))).not.toBe(0n);
+    expect(r.log.join('\n')).toMatch(/SET_LOG_BASE: refused: not supported/);
+    expect(await fe.acked(R.SET_VRING_ADDR, addrFor(0n, 0))).toBe(0n);
     await expectAlive();
   });
 
-  it('SET_VRING_ADDR with VHOST_VRING_F_LOG and a log address is refused, the ring not started', async () => {
-    await negotiate(fe);
+  it('a log one byte smaller than the memory table needs is refused; the exact size is mapped (empty reply)', async () => {
+    await negotiate(fe, undefined, PROTOCOL | LOG_SHMFD);
+    await setMemTable(fe, g);
+    const mapped = mappings(r.memory).length;
+    const need = logNeed();
+    await expectLogBaseNack(need - 1n, 0n, [memfdCreate('log', PAGE_SIZE)]);
+    expect(r.log.at(-1)).toMatch(new RegExp(`a log of ${need - 1n} bytes covers guest addresses below 0x[0-9a-f]+; memory region 0 .* needs ${need} bytes`));
+    expect(mappings(r.memory).length).toBe(mapped);
+    const memfd = memfdCreate('log', PAGE_SIZE);
+    const reply = fe.call(R.SET_LOG_BASE, logPayload(need, 0n), [memfd]);
+    close(memfd);
+    expect((await reply).payload.length).toBe(0);
+    expect(mappings(r.memory).length).toBe(mapped + 1);
+    await expectAlive();
+  });
+
+  it('a used ring whose log address ends past the log is refused, before or after the log is given', async () => {
+    await negotiate(fe, undefined, PROTOCOL | LOG_SHMFD);
     await setMemTable(fe, g);
     expect(await fe.acked(R.SET_VRING_NUM, statePayload(0, 64))).toBe(0n);
-    const addr = { index: 0, desc: g.uaddr(g.gpa), avail: g.uaddr(g.gpa + 4096), used: g.uaddr(g.gpa + 8192), log: 0xdead_0000n };
-    expect(await fe.acked(R.SET_VRING_ADDR, addrPayload({ ...addr, flags: P.VRING_F_LOG }))).not.toBe(0n);
-    expect(r.log.join('\n')).toMatch(/vring 0: VHOST_VRING_F_LOG asks for dirty-page logging, which this back-end does not offer/);
-    expect(await fe.acked(R.SET_VRING_ADDR, addrPayload({ ...addr, flags: 0x80 }))).not.toBe(0n);
-    expect(r.log.join('\n')).toMatch(/vring 0: reserved address flags 0x80/);
-    // Without the flag the same addresses are taken.
-    expect(await fe.acked(R.SET_VRING_ADDR, addrPayload({ ...addr, flags: 0 }))).toBe(0n);
+    const need = logNeed();
+    // The used ring of 64 entries takes 518 bytes: its last byte must have its bit in the log.
+    const coveredEnd = need * 8n * BigInt(PAGE_SIZE);
+    const tooHigh = coveredEnd - 517n;
+    expect(await fe.acked(R.SET_VRING_ADDR, addrFor(tooHigh, P.VRING_F_LOG))).toBe(0n); // no log yet
+    await expectLogBaseNack(need, 0n, [memfdCreate('log', PAGE_SIZE)]);
+    expect(r.log.at(-1)).toMatch(/vring 0: the used ring's log address 0x[0-9a-f]+ \+ 518 bytes needs a log of \d+ bytes, the log has \d+/);
+    expect(await fe.acked(R.SET_VRING_ADDR, addrFor(tooHigh - 1n, P.VRING_F_LOG))).toBe(0n);
+    const memfd = memfdCreate('log', PAGE_SIZE);
+    const reply = fe.call(R.SET_LOG_BASE, logPayload(need, 0n), [memfd]);
+    close(memfd);
+    expect((await reply).payload.length).toBe(0);
+    expect(await fe.acked(R.SET_VRING_ADDR, addrFor(tooHigh, P.VRING_F_LOG))).not.toBe(0n);
+    expect(r.log.at(-1)).toMatch(/vring 0: the used ring's log address .* needs a log of/);
+    expect(await fe.acked(R.SET_VRING_ADDR, addrFor((1n << 64n) - 16n, P.VRING_F_LOG))).not.toBe(0n);
+    expect(r.log.at(-1)).toMatch(/passes 2\^64/);
+    expect(await fe.acked(R.SET_VRING_ADDR, addrFor(0n, 0x80))).not.toBe(0n);
+    expect(r.log.at(-1)).toMatch(/vring 0: reserved address flags 0x80/);
+    expect(await fe.acked(R.SET_VRING_ADDR, addrFor(BigInt(g.gpa + 8192), P.VRING_F_LOG))).toBe(0n);
     await expectAlive();
   });
 });

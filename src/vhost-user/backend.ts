@@ -395,7 +395,6 @@ export class VhostUserBackend {
     on(R.NET_SET_MTU, false, (m) => this.netSetMtu(m));
     if (this.dirtyLog) {
       on(R.SET_LOG_BASE, true, (m) => this.setLogBase(m), 'any');
-      on(R.SET_LOG_FD, false, (m) => this.setLogFd(m), 'any');
     }
     if (this.inflight) {
       on(R.GET_INFLIGHT_FD, true, (m) => this.getInflightFd(m), 'any');
@@ -799,6 +798,8 @@ export class VhostUserBackend {
     m.fds.splice(0); // taken over
   }
 
+  // SET_LOG_FD (an eventfd to signal after logging; QEMU never sends it) is not implemented: the
+  // log is current whenever a ring stops, and the request is refused like any unknown one.
   /**
    * SET_LOG_BASE (with PROTOCOL_F_LOG_SHMFD): the front-end's dirty log, one fd and its log
    * description, checked (dirty-log.ts says what is refused) and mapped, replacing the previous
@@ -829,18 +830,6 @@ export class VhostUserBackend {
       this.log(`SET_LOG_BASE: refused: ${why}`);
       return u64Payload(1n);
     }
-  }
-
-  /**
-   * SET_LOG_FD: an eventfd the back-end may signal after logging (vhost-user.rst "Migration").
-   * This back-end's logging is synchronous with its writes (the log is current when a ring stops),
-   * so it never signals; the eventfd is checked and closed.
-   */
-  private setLogFd(m: Message): void {
-    readEmpty(m);
-    if (m.fds.length !== 1) this.invalid(m, `${m.fds.length} file descriptors, expected 1 (an eventfd)`);
-    const kind = fdKind(m.fds[0]);
-    if (kind !== 'eventfd') this.invalid(m, `the log fd is a ${kind}, not an eventfd`);
   }
 
   /** NET_SET_MTU: the MTU the front-end wants (68 to 65535); the device model may refuse it. */
