@@ -28,11 +28,11 @@ for (const packed of [false, true]) {
 const cases = full ? all : all.filter((c) => (c.ours === 'txonly' && !c.packed && c.queues === 1) || (c.ours === 'io' && c.packed && c.queues === 2) || (c.ours === 'rxonly' && c.packed && c.queues === 1));
 
 let n = 0;
-function netVhost(dir: string, fwd: VhostFwd, queues: number): Promise<Testpmd> {
+function netVhost(dir: string, fwd: VhostFwd, queues: number, client = false): Promise<Testpmd> {
   const socket = path.join(dir, 'vhost.sock');
   return startTestpmd({
     name: `vq-fe-${process.pid}-${n++}`, forwardMode: fwd, queues, timeoutMs: 30_000,
-    vdev: `net_vhost0,iface=${socket},queues=${queues}`,
+    vdev: `net_vhost0,iface=${socket},queues=${queues}${client ? ',client=1' : ''}`,
     lcores: ['0@0', ...Array.from({ length: queues }, (_, i) => `${i + 1}@0`)].join(','),
   });
 }
@@ -74,6 +74,32 @@ describe.skipIf(skipWithoutPeers())('virtqueue virtio-user <-> DPDK net_vhost', 
       }
     }, 60_000);
   }
+
+  it('--server: net_vhost (client=1) connects to us; ours txonly -> its rxonly', async () => {
+    const socket = path.join(dir, 'vhost.sock');
+    rmSync(socket, { force: true });
+    const fe = startVirtioUser(socket, ['--server', '--fwd', 'txonly']);
+    let ours;
+    try {
+      await until(() => /listening at/.test(fe.output()), 'the front-end listening', 10_000);
+      const be = await netVhost(dir, 'rxonly', 1, true);
+      try {
+        await until(() => /back-end set up/.test(fe.output()), 'net_vhost connecting', 20_000);
+        await sleep(SECONDS * 1000);
+        ours = await fe.stop();
+      } finally {
+        const theirs = (await be.stop()).totals!;
+        if (ours) {
+          expect(ours.tx_packets).toBeGreaterThan(1000);
+          expect(theirs.rxPackets).toBeLessThanOrEqual(ours.tx_packets);
+          expect(theirs.rxPackets).toBeGreaterThanOrEqual(ours.tx_packets - 2 * QUEUE_SIZE);
+        }
+      }
+    } finally {
+      await fe.stop().catch(() => undefined);
+    }
+    expect(ours!.connections).toBe(1);
+  }, 60_000);
 
   it('net_vhost killed and started again: the front-end reconnects and traffic resumes', async () => {
     let be = await netVhost(dir, 'rxonly', 1);
