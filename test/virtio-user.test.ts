@@ -5,6 +5,8 @@
 // buffers, sets the rings up anew and traffic resumes).
 import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { VirtioUserPort } from '../src/virtio-user/port.js';
 import { vringBase } from '../src/vhost-user/vring.js';
 import { startVirtqueueVhost, type VirtqueueVhost } from './helpers/testpmd.js';
@@ -108,4 +110,19 @@ describe('virtio-user port <-> virtqueue vhost (another process)', () => {
     }
     expect(port.pool.freeCount).toBe(port.pool.size);
   }, 40_000);
+
+  it('examples/virtio-user-echo.mjs: five greetings sent and echoed', async () => {
+    const socket = path();
+    const be = await backend(socket);
+    try {
+      const example = fileURLToPath(new URL('../examples/virtio-user-echo.mjs', import.meta.url));
+      const out = await new Promise<string>((resolve, reject) => {
+        execFile(process.execPath, [example, socket], { timeout: 15_000 }, (e, stdout, stderr) => (e ? reject(new Error(`${e.message}\n${stderr}`)) : resolve(stdout)));
+      });
+      expect(out.match(/got 64 bytes: hello #\d/g)).toEqual([0, 1, 2, 3, 4].map((i) => `got 64 bytes: hello #${i}`));
+      expect(out).toMatch(/txPackets: 5/);
+    } finally {
+      await be.stop();
+    }
+  }, 30_000);
 });
