@@ -72,6 +72,9 @@ export class HandoffWriter {
   clear(): void {
     this.u8.fill(0, this.addr, this.addr + HANDOFF_SIZE);
     this.i32[(this.addr + HANDOFF_CALL_FD) >>> 2] = -1;
+    // A stopped ring's header size, as set() writes it: a change published before the ring is
+    // first handed over (a SEND_RARP) must not configure the worker with 0.
+    this.i32[(this.addr + HANDOFF_HDR_SIZE) >>> 2] = STOPPED.hdrSize;
     this.last = STOPPED;
   }
 

@@ -422,6 +422,10 @@ export interface GuestOptions {
   trace?: string[];
   /** Called with each console line as it comes. */
   onLine?: (line: string) => void;
+  /** A QMP monitor on this unix socket (-qmp unix:PATH,server=on,wait=off): see qmpConnect. */
+  qmp?: string;
+  /** Wait for an incoming migration (-incoming URI, e.g. unix:PATH) instead of booting. */
+  incoming?: string;
   /**
    * The answer to a VQ-ASK line (vq_ask in the guest), given the boot count and how many
    * questions came before; the boot count when omitted. May take its time (the guest waits 30 s).
@@ -538,6 +542,8 @@ export function qemuArgs(o: GuestOptions, kernel: string, initrd: string): strin
     '-chardev', chardev, '-netdev', netdev, '-device', device,
     '-serial', 'stdio',
     ...(o.allowReboot ? [] : ['-no-reboot']),
+    ...(o.qmp ? ['-qmp', `unix:${o.qmp},server=on,wait=off`] : []),
+    ...(o.incoming ? ['-incoming', o.incoming] : []),
     ...[...(o.trace ?? []), ...(process.env.VIRTQUEUE_QEMU_TRACE ?? '').split(',')]
       .filter(Boolean).flatMap((t) => ['-trace', `enable=${t}`]),
   ];
@@ -670,6 +676,55 @@ export function describeGuest(r: GuestResult, lines = 40): string {
     '--- console (last lines) ---', r.console.split('\n').slice(-lines).join('\n'),
     '--- QEMU stderr ---', r.stderr.trim(),
   ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// QMP (QEMU's JSON monitor), enough to migrate.
+
+export interface Qmp {
+  /** Runs a command; resolves with its `return`, rejects with its `error`. */
+  execute(command: string, args?: Record<string, unknown>): Promise<unknown>;
+  close(): void;
+}
+
+/** Connects to a guest's QMP socket (waiting up to `timeoutMs` for it) and leaves capabilities negotiation. */
+export async function qmpConnect(socketPath: string, timeoutMs = 15_000): Promise<Qmp> {
+  const { createConnection } = await import('node:net');
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (existsSync(socketPath)) break;
+    if (Date.now() > end) throw new Error(`QMP: no socket ${socketPath} within ${timeoutMs} ms`);
+    await delay(20);
+  }
+  const sock = createConnection(socketPath);
+  await new Promise<void>((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+  sock.setEncoding('utf8');
+  let buf = '';
+  const pending: { resolve: (v: unknown) => void; reject: (e: Error) => void }[] = [];
+  let greeted: () => void = () => undefined;
+  const greeting = new Promise<void>((r) => { greeted = r; });
+  sock.on('data', (d: string) => {
+    buf += d;
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i).trim();
+      buf = buf.slice(i + 1);
+      if (!line) continue;
+      const msg = JSON.parse(line) as { QMP?: unknown; return?: unknown; error?: { desc: string }; event?: string };
+      if (msg.QMP) greeted();
+      else if (msg.event) continue;
+      else if ('return' in msg) pending.shift()?.resolve(msg.return);
+      else if (msg.error) pending.shift()?.reject(new Error(`QMP: ${msg.error.desc}`));
+    }
+  });
+  sock.on('error', (e) => { for (const p of pending.splice(0)) p.reject(e); });
+  await greeting;
+  const execute = (command: string, args?: Record<string, unknown>): Promise<unknown> => new Promise((resolve, reject) => {
+    pending.push({ resolve, reject });
+    sock.write(`${JSON.stringify(args ? { execute: command, arguments: args } : { execute: command })}\n`);
+  });
+  await execute('qmp_capabilities');
+  return { execute, close: () => sock.destroy() };
 }
 
 // ---------------------------------------------------------------------------------------------
