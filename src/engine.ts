@@ -49,6 +49,11 @@ export interface EngineExports {
   deviceDisableNotify(cb: number): number;
   /** Scatter-gather copy between two segment lists (assembly/net/scatter.ts). */
   sgCopy(dst: number, dstN: number, dstSkip: number, src: number, srcN: number, srcSkip: number, bytes: number): number;
+  // virtio-user port data path (assembly/virtio-user): a queue pair block (layout/virtio-user.ts).
+  vuqRefill(q: number): number;
+  vuqRxBurst(q: number, out: number, max: number): number;
+  vuqTxReap(q: number): number;
+  vuqTxBurst(q: number, input: number, n: number): number;
   // Dataplane (assembly/dataplane/: handle-ring/, mempool/): ring and pool headers instead of control blocks.
   ringInit(ring: number): number;
   ringCount(ring: number): number;

@@ -28,8 +28,7 @@ for (const packed of [false, true]) {
 const cases = full ? all : all.filter((c) => (c.ours === 'txonly' && !c.packed && c.queues === 1) || (c.ours === 'io' && c.packed && c.queues === 2) || (c.ours === 'rxonly' && c.packed && c.queues === 1));
 
 let n = 0;
-function netVhost(dir: string, fwd: VhostFwd, queues: number, client = false): Promise<Testpmd> {
-  const socket = path.join(dir, 'vhost.sock');
+function netVhost(dir: string, fwd: VhostFwd, queues: number, client = false, socket = path.join(dir, `vhost-${n}.sock`)): Promise<Testpmd> {
   return startTestpmd({
     name: `vq-fe-${process.pid}-${n++}`, forwardMode: fwd, queues, timeoutMs: 30_000,
     vdev: `net_vhost0,iface=${socket},queues=${queues}${client ? ',client=1' : ''}`,
@@ -51,13 +50,14 @@ describe.skipIf(skipWithoutPeers())('virtqueue virtio-user <-> DPDK net_vhost', 
       const fe = startVirtioUser(be.socket!, ['--fwd', c.ours, '--queues', String(c.queues), '--queue-size', String(QUEUE_SIZE),
         ...(c.packed ? ['--packed'] : []), ...(c.ours === 'io' ? ['--tx-first'] : [])]);
       let ours;
+      let theirs;
       try {
         await sleep(SECONDS * 1000);
         ours = await fe.stop();
       } finally {
         await fe.stop().catch(() => undefined);
+        theirs = (await be.stop()).totals!;
       }
-      const theirs = (await be.stop()).totals!;
       expect(ours.errors, fe.output()).toBe(0);
       expect(ours.connections).toBe(1);
       const inRings = 2 * QUEUE_SIZE * c.queues;
@@ -76,13 +76,12 @@ describe.skipIf(skipWithoutPeers())('virtqueue virtio-user <-> DPDK net_vhost', 
   }
 
   it('--server: net_vhost (client=1) connects to us; ours txonly -> its rxonly', async () => {
-    const socket = path.join(dir, 'vhost.sock');
-    rmSync(socket, { force: true });
+    const socket = path.join(dir, 'server.sock');
     const fe = startVirtioUser(socket, ['--server', '--fwd', 'txonly']);
     let ours;
     try {
       await until(() => /listening at/.test(fe.output()), 'the front-end listening', 10_000);
-      const be = await netVhost(dir, 'rxonly', 1, true);
+      const be = await netVhost(dir, 'rxonly', 1, true, socket);
       try {
         await until(() => /back-end set up/.test(fe.output()), 'net_vhost connecting', 20_000);
         await sleep(SECONDS * 1000);
@@ -110,7 +109,7 @@ describe.skipIf(skipWithoutPeers())('virtqueue virtio-user <-> DPDK net_vhost', 
       process.kill(be.pid, 'SIGKILL');
       await be.exited;
       await until(() => /back-end gone/.test(fe.output()), 'the front-end seeing net_vhost die', 10_000);
-      be = await netVhost(dir, 'rxonly', 1);
+      be = await netVhost(dir, 'rxonly', 1, false, socket);
       await until(() => (fe.output().match(/back-end set up/g) ?? []).length >= 2, 'the front-end setting up net_vhost again', 20_000);
       await sleep(1000);
       const ours = await fe.stop();

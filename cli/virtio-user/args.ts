@@ -16,9 +16,11 @@ export interface VirtioUserOptions {
   duration?: number;
   burst: number;
   queueSize: number;
+  /** txonly frames' length without FCS. */
+  frameSize: number;
 }
 
-export const VIRTIO_USER_DEFAULTS = { queues: 1, workers: 1, fwd: 'io' as FwdMode, burst: 32, queueSize: 256 };
+export const VIRTIO_USER_DEFAULTS = { queues: 1, workers: 1, fwd: 'io' as FwdMode, burst: 32, queueSize: 256, frameSize: 64 };
 export const MAX_QUEUES = 16;
 
 export interface VirtioUserCommand { kind: 'virtio-user'; options: VirtioUserOptions; json: boolean }
@@ -27,7 +29,7 @@ export function parseVirtioUser(args: string[]): VirtioUserCommand | { kind: 'he
   const values = parseFlags(args, {
     'socket': { type: 'string' }, 'server': { type: 'boolean' }, 'queues': { type: 'string' }, 'packed': { type: 'boolean' },
     'workers': { type: 'string' }, 'fwd': { type: 'string' }, 'tx-first': { type: 'boolean' }, 'duration': { type: 'string' },
-    'burst': { type: 'string' }, 'queue-size': { type: 'string' }, 'json': { type: 'boolean' }, 'help': { type: 'boolean', short: 'h' },
+    'burst': { type: 'string' }, 'queue-size': { type: 'string' }, 'frame-size': { type: 'string' }, 'json': { type: 'boolean' }, 'help': { type: 'boolean', short: 'h' },
   });
   if (values.help) return { kind: 'help', topic: 'virtio-user' };
   const str = (k: string): string | undefined => stringFlag(values, k);
@@ -52,6 +54,7 @@ export function parseVirtioUser(args: string[]): VirtioUserCommand | { kind: 'he
     json: values.json === true,
     options: {
       socket, server: values.server === true, queues, packed: values.packed === true, workers, fwd, txFirst, duration, queueSize,
+      frameSize: str('frame-size') === undefined ? VIRTIO_USER_DEFAULTS.frameSize : wholeNumber('--frame-size', str('frame-size')!, { min: 64, max: 2048 }),
       burst: str('burst') === undefined ? VIRTIO_USER_DEFAULTS.burst : wholeNumber('--burst', str('burst')!, { min: 1, max: 256 }),
     },
   };

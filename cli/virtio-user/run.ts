@@ -29,7 +29,7 @@ export async function runVirtioUser(cmd: VirtioUserCommand, io: CliIO): Promise<
   }
   let errors = 0;
   port.on('down', () => { errors++; });
-  const fwd = new Forwarder(port, o.fwd, o.burst);
+  const fwd = new Forwarder(port, o.fwd, o.burst, o.frameSize);
   const started = performance.now();
   const rxSpan = new ActivitySpan(started);
   const txSpan = new ActivitySpan(started);

@@ -27,6 +27,8 @@ Options:
                     SIGTERM, which also print the summary)
   --burst N         frames per burst, 1 to 256 (default ${VIRTIO_USER_DEFAULTS.burst})
   --queue-size N    entries per ring (default ${VIRTIO_USER_DEFAULTS.queueSize})
+  --frame-size N    txonly frames' length without FCS, 64 to 2048: the 64-byte UDP frame padded
+                    with zeros (default ${VIRTIO_USER_DEFAULTS.frameSize})
   --json            print the summary as one JSON object (the last line of stdout)
   -h, --help        show this help
 

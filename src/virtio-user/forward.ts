@@ -13,11 +13,15 @@ export type FwdMode = (typeof FWD_MODES)[number];
 export class Forwarder {
   private readonly rx: HandleBurst;
   private readonly tx: HandleBurst;
-  private readonly frame = txonlyFrame();
+  private readonly frame: Uint8Array;
   /** Frames taken back because the transmit ring was full. */
   dropped = 0;
 
-  constructor(readonly port: VirtioUserPort, readonly mode: FwdMode, readonly burst = 32) {
+  /** `frameSize`: txonly frames' length (the 64-byte UDP frame, zero-padded; IP and UDP lengths say 64). */
+  constructor(readonly port: VirtioUserPort, readonly mode: FwdMode, readonly burst = 32, frameSize = TXONLY_FRAME_SIZE) {
+    if (frameSize < TXONLY_FRAME_SIZE || frameSize > port.pool.dataRoom) throw new RangeError(`frame size ${frameSize}: ${TXONLY_FRAME_SIZE} to ${port.pool.dataRoom}`);
+    this.frame = new Uint8Array(frameSize);
+    this.frame.set(txonlyFrame());
     this.rx = port.burst(burst);
     this.tx = port.burst(burst);
   }
@@ -33,7 +37,7 @@ export class Forwarder {
     for (let i = 0; i < b.count; i++) {
       const h = b.handles[i];
       u32[(h + M.BUF_DATA_OFF) >>> 2] = off;
-      u32[(h + M.BUF_DATA_LEN) >>> 2] = TXONLY_FRAME_SIZE;
+      u32[(h + M.BUF_DATA_LEN) >>> 2] = this.frame.length;
       u8.set(this.frame, h + off);
     }
     return this.send(k, b, b.count);

@@ -10,6 +10,7 @@ import { ChainBatch, UsedBatch } from '../virtqueue/batch.js';
 import { splitAreaSizes } from '../virtqueue/layout.js';
 import * as PK from '../../assembly/layout/packed.js';
 import * as M from '../../assembly/layout/mempool.js';
+import * as V from '../../assembly/layout/virtio-user.js';
 import { EventFd } from '../native/index.js';
 import { HandleBurst } from '../dataplane/handle-ring.js';
 import type { Engine } from '../engine.js';
@@ -19,8 +20,7 @@ import type { RingAreas, DriverQueue } from '../virtqueue/queue-side.js';
 import type { Mempool, MempoolCache } from '../dataplane/mempool.js';
 
 /** virtio_net_hdr with VERSION_1 (num_buffers included), 5.1.6.1. */
-export const NET_HDR_SIZE = 12;
-const NUM_BUFFERS = 10;
+export const NET_HDR_SIZE = V.VUQ_NET_HDR_SIZE;
 
 export interface QueueStats {
   rxPackets: number;
@@ -73,12 +73,19 @@ class Ring {
   }
 }
 
+/** The counters of a block, in QueueStats order. */
+const COUNTERS: [keyof QueueStats, number][] = [
+  ['rxPackets', V.VUQ_RX_PACKETS], ['rxBytes', V.VUQ_RX_BYTES], ['rxDropped', V.VUQ_RX_DROPPED], ['rxNoBuffers', V.VUQ_RX_NO_BUFFERS],
+  ['txPackets', V.VUQ_TX_PACKETS], ['txBytes', V.VUQ_TX_BYTES], ['txFull', V.VUQ_TX_FULL], ['kicks', V.VUQ_KICKS],
+];
+
 export class PortQueue {
   readonly rx: Ring;
   readonly tx: Ring;
-  readonly stats: QueueStats = zeroStats();
+  /** The engine's queue pair block (assembly/layout/virtio-user.ts). */
+  readonly block: number;
   private readonly scratch: HandleBurst;
-  private readonly dataOff: number;
+  private readonly u64: BigUint64Array;
 
   constructor(readonly index: number, readonly engine: Engine, shared: MemoryPlan, priv: MemoryPlan, layout: RingLayout,
               readonly num: number, features: FeatureSet, readonly pool: Mempool, readonly cache: MempoolCache) {
@@ -86,107 +93,78 @@ export class PortQueue {
     this.rx = new Ring(engine, shared, priv, layout, num, features);
     this.tx = new Ring(engine, shared, priv, layout, num, features);
     this.scratch = HandleBurst.alloc(engine, priv, num);
-    this.dataOff = M.BUF_HDR_SIZE + pool.headroom;
+    const q = priv.alloc(V.VUQ_SIZE, V.VUQ_ALIGN, 'virtio-user queue pair block');
+    const u32 = engine.u32;
+    engine.u8.fill(0, q, q + V.VUQ_SIZE);
+    const set = (f: number, v: number): void => { u32[(q + f) >>> 2] = v; };
+    set(V.VUQ_KIND, V.VUQ_KIND_MAGIC);
+    set(V.VUQ_RX_DRV, this.rx.driver.cb);
+    set(V.VUQ_TX_DRV, this.tx.driver.cb);
+    set(V.VUQ_POOL, pool.addr);
+    set(V.VUQ_CACHE, cache.addr);
+    set(V.VUQ_DATA_OFF, M.BUF_HDR_SIZE + pool.headroom);
+    set(V.VUQ_ROOM, NET_HDR_SIZE + pool.dataRoom);
+    set(V.VUQ_NUM, num);
+    set(V.VUQ_CHAINS, this.rx.batch.chainsPtr);
+    set(V.VUQ_SEGS, this.rx.batch.segsPtr);
+    set(V.VUQ_USED, this.rx.used.ptr);
+    set(V.VUQ_HANDLES, this.scratch.ptr);
+    this.block = q;
+    this.u64 = new BigUint64Array(engine.memory.buffer);
   }
 
   get broken(): boolean {
     return this.rx.driver.broken || this.tx.driver.broken;
   }
 
-  /** Posts as many receive buffers as the ring and the pool allow; kicks if the device asks. */
-  refill(): void {
-    const d = this.rx.driver;
-    const want = d.numFree;
-    if (want === 0) return;
-    const got = this.cache.get(this.scratch, want);
-    if (got === 0) { this.stats.rxNoBuffers++; return; }
-    const b = this.rx.batch;
-    b.clear();
-    const room = NET_HDR_SIZE + this.pool.dataRoom;
-    for (let i = 0; i < got; i++) {
-      const h = this.scratch.handles[i];
-      b.single(h, h + this.dataOff - NET_HDR_SIZE, room, true);
-    }
-    const added = d.add(b);
-    if (added < got) this.cache.put(this.scratch.fill(this.scratch.handles.subarray(added, got)));
-    this.kickIfNeeded(this.rx);
+  /** The block's counters (a snapshot). */
+  get stats(): QueueStats {
+    const out = zeroStats();
+    for (const [k, f] of COUNTERS) out[k] = Number(this.u64[(this.block + f) >>> 3]);
+    return out;
   }
 
-  private kickIfNeeded(r: Ring): void {
-    if (r.driver.kickNeeded()) {
-      r.kick.signal();
-      this.stats.kicks++;
-    }
+  /** An engine result, or the VirtqueueError it stands for (naming the ring or pool that failed). */
+  private check(rc: number, what: string): number {
+    if (rc >= 0) return rc;
+    return this.engine.check(rc, this.engine.u32[(this.block + V.VUQ_FAILED_CB) >>> 2], `virtio-user queue pair ${this.index} ${what}`);
+  }
+
+  /** Signals the kicks the last call asked for (the block's events). */
+  private kicks(): void {
+    const ev = this.engine.u32[(this.block + V.VUQ_EVENTS) >>> 2];
+    if (ev === 0) return;
+    let n = 0;
+    if (ev & V.VUQ_EV_KICK_RX) { this.rx.kick.signal(); n++; }
+    if (ev & V.VUQ_EV_KICK_TX) { this.tx.kick.signal(); n++; }
+    this.u64[(this.block + V.VUQ_KICKS) >>> 3] += BigInt(n);
+  }
+
+  /** Posts as many receive buffers as the ring and the pool allow; kicks if the device asks. */
+  refill(): void {
+    this.engine.u32[(this.block + V.VUQ_EVENTS) >>> 2] = 0;
+    this.check(this.engine.exports.vuqRefill(this.block), 'refill');
+    this.kicks();
   }
 
   /** Received frames into `out` (handles; each buffer's data offset and length set to the frame). */
   rxBurst(out: HandleBurst, max = out.capacity): number {
-    const u32 = this.engine.u32;
-    const u8 = this.engine.u8;
-    const used = this.rx.used;
-    const n = this.rx.driver.collect(used, Math.min(max, out.capacity));
-    let k = 0;
-    const drop: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const h = used.id(i);
-      const len = used.len(i);
-      const hdr = h + this.dataOff - NET_HDR_SIZE;
-      const numBuffers = u8[hdr + NUM_BUFFERS] | (u8[hdr + NUM_BUFFERS + 1] << 8);
-      if (len < NET_HDR_SIZE || numBuffers > 1) {
-        // A frame over several buffers would need chained buffers, which the mempool has not.
-        this.stats.rxDropped++;
-        drop.push(h);
-        continue;
-      }
-      u32[(h + M.BUF_DATA_OFF) >>> 2] = this.dataOff;
-      u32[(h + M.BUF_DATA_LEN) >>> 2] = len - NET_HDR_SIZE;
-      out.handles[k++] = h;
-      this.stats.rxBytes += len - NET_HDR_SIZE;
-    }
-    out.count = k;
-    this.stats.rxPackets += k;
-    if (drop.length) this.cache.put(this.scratch.fill(drop));
-    this.refill();
-    return k;
+    const n = this.check(this.engine.exports.vuqRxBurst(this.block, out.ptr, Math.min(max, out.capacity)), 'rx burst');
+    out.count = n;
+    this.kicks();
+    return n;
   }
 
   /** Frees transmitted buffers back to the pool. */
   reapTx(): number {
-    const used = this.tx.used;
-    const n = this.tx.driver.collect(used);
-    if (n === 0) return 0;
-    for (let i = 0; i < n; i++) this.scratch.handles[i] = used.id(i);
-    this.scratch.count = n;
-    this.cache.put(this.scratch);
-    return n;
+    return this.check(this.engine.exports.vuqTxReap(this.block), 'tx reap');
   }
 
   /** Sends `burst.handles[0..n)` (each buffer's data, its length in the header): returns how many were taken. */
   txBurst(burst: HandleBurst, n = burst.count): number {
-    this.reapTx();
-    const d = this.tx.driver;
-    const take = Math.min(n, d.numFree);
-    if (take < n) this.stats.txFull += n - take;
-    if (take === 0) return 0;
-    const u32 = this.engine.u32;
-    const u8 = this.engine.u8;
-    const b = this.tx.batch;
-    b.clear();
-    let bytes = 0;
-    for (let i = 0; i < take; i++) {
-      const h = burst.handles[i];
-      const off = u32[(h + M.BUF_DATA_OFF) >>> 2];
-      const len = u32[(h + M.BUF_DATA_LEN) >>> 2];
-      if (off < M.BUF_HDR_SIZE + NET_HDR_SIZE || off + len > this.pool.eltSize) throw new RangeError(`buffer ${h}: data offset ${off} and length ${len} leave no room for the virtio_net_hdr or pass the buffer`);
-      u8.fill(0, h + off - NET_HDR_SIZE, h + off);
-      b.single(h, h + off - NET_HDR_SIZE, NET_HDR_SIZE + len, false);
-      bytes += len;
-    }
-    const added = d.add(b);
-    this.stats.txPackets += added;
-    this.stats.txBytes += bytes;
-    this.kickIfNeeded(this.tx);
-    return added;
+    const took = this.check(this.engine.exports.vuqTxBurst(this.block, burst.ptr, burst.size(n, burst.count)), 'tx burst');
+    this.kicks();
+    return took;
   }
 
   /** Free slots on the transmit ring (after reaping what the device used). */

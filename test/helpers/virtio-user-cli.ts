@@ -2,6 +2,7 @@
 // testpmd and our own back-end: started with the given flags and --json, stopped with SIGINT
 // (SIGKILL after a bound), its summary parsed from the last stdout line.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { virtqueueBin } from './testpmd.js';
 
 export interface VirtioUserResult {
@@ -26,8 +27,23 @@ export interface VirtioUserCli {
   stop(ms?: number): Promise<VirtioUserResult>;
 }
 
-export function startVirtioUser(socket: string, args: string[]): VirtioUserCli {
-  const child = spawn(process.execPath, [virtqueueBin(), 'virtio-user', '--socket', socket, '--json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** CPU seconds (user + system) a process has used so far, from /proc (undefined once it is gone). */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts the CLI (under `taskset -c CPUS` when `cpus` is given: node is exec'd, so the pid is node's). */
+export function startVirtioUser(socket: string, args: string[], cpus?: string): VirtioUserCli {
+  const argv = [virtqueueBin(), 'virtio-user', '--socket', socket, '--json', ...args];
+  const child = cpus === undefined
+    ? spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn('taskset', ['-c', cpus, process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d; });

@@ -1,0 +1,59 @@
+// virtio-user queue pair block (assembly/virtio-user/): the driver side of one virtio-net queue
+// pair (VIRTIO 1.2 5.1.2: receiveqN, transmitqN) over mempool buffers, for the vhost-user
+// front-end's port. The host reserves VUQ_SIZE bytes (VUQ_ALIGN aligned) and the burst arrays it
+// points to, writes the configuration fields, and the engine's vuq* exports move whole bursts:
+// receive buffers posted, used ones turned into handles with their data offset and length set,
+// handles sent as one-descriptor chains (the 12-byte virtio_net_hdr, 5.1.6.1, in the headroom
+// right before the data). A chain's token is its buffer's handle. Used by one thread at a time.
+//
+//   0   kind       VUQ_KIND_MAGIC
+//   4   rxDrv      control block of receiveqN (driver side)
+//   8   txDrv      control block of transmitqN (driver side)
+//   12  pool       mempool header
+//   16  cache      the mempool cache slot of the thread that runs the pair
+//   20  dataOff    data offset of a posted receive buffer (BUF_HDR_SIZE + headroom), >= hdr + BUF_HDR_SIZE
+//   24  room       writable bytes of a receive buffer (header + dataRoom)
+//   28  num        Queue Size of both rings
+//   32  chains     chain records, num of them (refill and transmit build bursts here)
+//   36  segs       segments, num of them
+//   40  used       used records, num of them
+//   44  handles    num handle slots (scratch)
+//   48  events     out: VUQ_EV_* of the last call (kicks wanted)
+//   52  failedCb   the control block (or pool) of the last error, for its detail
+//   128 counters   u64 each: 128 rxPackets 136 rxBytes 144 rxDropped (frames over several
+//                  buffers, or shorter than the header) 152 rxNoBuffers (refills the pool could
+//                  not serve) 160 txPackets 168 txBytes 176 txFull (handles refused: ring full)
+//                  184 kicks (kept by the host: it signals the eventfds)
+//   192 .. 255 reserved
+export const VUQ_KIND_MAGIC = 0x5655;
+export const VUQ_KIND = 0;
+export const VUQ_RX_DRV = 4;
+export const VUQ_TX_DRV = 8;
+export const VUQ_POOL = 12;
+export const VUQ_CACHE = 16;
+export const VUQ_DATA_OFF = 20;
+export const VUQ_ROOM = 24;
+export const VUQ_NUM = 28;
+export const VUQ_CHAINS = 32;
+export const VUQ_SEGS = 36;
+export const VUQ_USED = 40;
+export const VUQ_HANDLES = 44;
+export const VUQ_EVENTS = 48;
+export const VUQ_FAILED_CB = 52;
+export const VUQ_RX_PACKETS = 128;
+export const VUQ_RX_BYTES = 136;
+export const VUQ_RX_DROPPED = 144;
+export const VUQ_RX_NO_BUFFERS = 152;
+export const VUQ_TX_PACKETS = 160;
+export const VUQ_TX_BYTES = 168;
+export const VUQ_TX_FULL = 176;
+export const VUQ_KICKS = 184;
+export const VUQ_SIZE = 256;
+export const VUQ_ALIGN = 64;
+/** events: the receive ring wants a kick (buffers were posted and the device asked to be told). */
+export const VUQ_EV_KICK_RX = 1;
+/** events: the transmit ring wants a kick. */
+export const VUQ_EV_KICK_TX = 2;
+/** virtio_net_hdr with VERSION_1 (5.1.6.1): 12 bytes; num_buffers (u16) at 10. */
+export const VUQ_NET_HDR_SIZE = 12;
+export const VUQ_NET_HDR_NUM_BUFFERS = 10;

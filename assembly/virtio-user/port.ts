@@ -1,0 +1,228 @@
+// The virtio-user port's data path (layout/virtio-user.ts): the driver side of one virtio-net
+// queue pair over mempool buffers, a whole burst per call. The host decides per burst (whether
+// to kick, what to do with an error); every frame's work is here. Either ring layout, chosen
+// by each control block's kind. Errors come from the driver (a used entry the device got wrong
+// breaks the queue: ids not in flight, lengths past the buffer) or the mempool; the block's
+// failedCb says whose detail to read.
+import {
+  VUQ_RX_DRV, VUQ_TX_DRV, VUQ_POOL, VUQ_CACHE, VUQ_DATA_OFF, VUQ_ROOM, VUQ_NUM, VUQ_CHAINS, VUQ_SEGS, VUQ_USED,
+  VUQ_HANDLES, VUQ_EVENTS, VUQ_FAILED_CB, VUQ_RX_PACKETS, VUQ_RX_BYTES, VUQ_RX_DROPPED, VUQ_RX_NO_BUFFERS,
+  VUQ_TX_PACKETS, VUQ_TX_BYTES, VUQ_TX_FULL, VUQ_EV_KICK_RX, VUQ_EV_KICK_TX, VUQ_NET_HDR_SIZE, VUQ_NET_HDR_NUM_BUFFERS,
+} from "../layout/virtio-user";
+import { CB_KIND, CB_KIND_SPLIT_DRIVER, SDRV_NUM_FREE, PDRV_NUM_FREE } from "../layout/queue";
+import {
+  CHAIN_SIZE, CHAIN_ID, CHAIN_SEG, CHAIN_NREAD, CHAIN_NWRITE, SEG_SIZE, SEG_OFFSET, SEG_LEN, USED_REC_SIZE, USED_REC_ID,
+  USED_REC_LEN,
+} from "../layout/batch";
+import { BUF_HDR_SIZE, BUF_DATA_OFF, BUF_DATA_LEN, POOL_ELT_SIZE, POOL_DETAIL } from "../layout/mempool";
+import { ERR_BAD_ARGUMENT } from "../layout/errors";
+import { splitDriverAdd, splitDriverCollect, splitDriverKickNeeded } from "../split/driver";
+import { packedDriverAdd, packedDriverCollect, packedDriverKickNeeded } from "../packed/driver";
+import { mempoolGetBulk } from "../dataplane/mempool/get";
+import { mempoolPutBulk } from "../dataplane/mempool/put";
+
+// @ts-ignore: decorator
+@inline function isSplit(cb: u32): bool {
+  return load<i32>(cb + CB_KIND) == CB_KIND_SPLIT_DRIVER;
+}
+
+// @ts-ignore: decorator
+@inline function numFree(cb: u32): u32 {
+  return load<u32>(cb + (isSplit(cb) ? SDRV_NUM_FREE : PDRV_NUM_FREE));
+}
+
+function driverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
+  return isSplit(cb) ? splitDriverAdd(cb, chains, segs, n) : packedDriverAdd(cb, chains, segs, n);
+}
+
+function driverCollect(cb: u32, out: u32, max: u32): i32 {
+  return isSplit(cb) ? splitDriverCollect(cb, out, max) : packedDriverCollect(cb, out, max);
+}
+
+function driverKickNeeded(cb: u32): i32 {
+  return isSplit(cb) ? splitDriverKickNeeded(cb) : packedDriverKickNeeded(cb);
+}
+
+// @ts-ignore: decorator
+@inline function count(q: u32, field: u32, n: u64): void {
+  store<u64>(q + field, load<u64>(q + field) + n);
+}
+
+/** Records whose detail an error carries, and returns it. */
+function fail(q: u32, cb: u32, rc: i32): i32 {
+  store<u32>(q + VUQ_FAILED_CB, cb);
+  return rc;
+}
+
+/** Writes chain i of the block's batch: one segment, token `h`. */
+// @ts-ignore: decorator
+@inline function oneSegment(q: u32, i: u32, h: u32, at: u32, len: u32, writable: bool): void {
+  const c = load<u32>(q + VUQ_CHAINS) + i * CHAIN_SIZE;
+  const s = load<u32>(q + VUQ_SEGS) + i * SEG_SIZE;
+  store<u32>(c + CHAIN_ID, h);
+  store<u32>(c + CHAIN_SEG, i);
+  store<u16>(c + CHAIN_NREAD, writable ? 0 : 1);
+  store<u16>(c + CHAIN_NWRITE, writable ? 1 : 0);
+  store<u32>(s + SEG_OFFSET, at);
+  store<u32>(s + SEG_LEN, len);
+}
+
+/** Puts handles[from, to) back in the pool. */
+function giveBack(q: u32, from: u32, to: u32): i32 {
+  if (to <= from) return 0;
+  const pool = load<u32>(q + VUQ_POOL);
+  const rc = mempoolPutBulk(pool, load<u32>(q + VUQ_CACHE), load<u32>(q + VUQ_HANDLES) + (from << 2), to - from);
+  return rc < 0 ? fail(q, pool, rc) : rc;
+}
+
+/**
+ * Posts as many receive buffers as the ring has room for and the pool can give (the largest
+ * of want, want/2, ... it has). Sets VUQ_EV_KICK_RX when the device asks to be told.
+ * Returns the buffers posted, or an error code.
+ */
+export function vuqRefill(q: u32): i32 {
+  const rx = load<u32>(q + VUQ_RX_DRV);
+  const pool = load<u32>(q + VUQ_POOL);
+  const handles = load<u32>(q + VUQ_HANDLES);
+  let want = numFree(rx);
+  const num = load<u32>(q + VUQ_NUM);
+  if (want > num) want = num;
+  if (want == 0) return 0;
+  let got: i32 = 0;
+  while (want > 0) {
+    got = mempoolGetBulk(pool, load<u32>(q + VUQ_CACHE), handles, want);
+    if (got < 0) return fail(q, pool, got);
+    if (got > 0) break;
+    want >>= 1;
+  }
+  if (got == 0) {
+    count(q, VUQ_RX_NO_BUFFERS, 1);
+    return 0;
+  }
+  const hdrAt = load<u32>(q + VUQ_DATA_OFF) - VUQ_NET_HDR_SIZE;
+  const room = load<u32>(q + VUQ_ROOM);
+  for (let i: u32 = 0; i < <u32>got; i++) {
+    const h = load<u32>(handles + (i << 2));
+    oneSegment(q, i, h, h + hdrAt, room, true);
+  }
+  const added = driverAdd(rx, load<u32>(q + VUQ_CHAINS), load<u32>(q + VUQ_SEGS), got);
+  if (added < 0) {
+    giveBack(q, 0, got);
+    return fail(q, rx, added);
+  }
+  const rc = giveBack(q, added, got);
+  if (rc < 0) return rc;
+  if (added > 0) {
+    const k = driverKickNeeded(rx);
+    if (k < 0) return fail(q, rx, k);
+    if (k > 0) store<u32>(q + VUQ_EVENTS, load<u32>(q + VUQ_EVENTS) | VUQ_EV_KICK_RX);
+  }
+  return added;
+}
+
+/**
+ * Received frames into out[0..): collects up to `max` used receive buffers, sets each frame's
+ * data offset and length (after the header), frees frames it cannot deliver (num_buffers above
+ * 1: the mempool has no chained buffers; shorter than the header), then refills the ring.
+ * Returns the frames in `out`, or an error code. Clears events first.
+ */
+export function vuqRxBurst(q: u32, out: u32, max: u32): i32 {
+  store<u32>(q + VUQ_EVENTS, 0);
+  const num = load<u32>(q + VUQ_NUM);
+  if (max > num) max = num;
+  const rx = load<u32>(q + VUQ_RX_DRV);
+  const used = load<u32>(q + VUQ_USED);
+  const n = driverCollect(rx, used, max);
+  if (n < 0) return fail(q, rx, n);
+  const dataOff = load<u32>(q + VUQ_DATA_OFF);
+  const handles = load<u32>(q + VUQ_HANDLES);
+  let k: u32 = 0;
+  let dropped: u32 = 0;
+  let bytes: u64 = 0;
+  for (let i: u32 = 0; i < <u32>n; i++) {
+    const r = used + i * USED_REC_SIZE;
+    const h = load<u32>(r + USED_REC_ID);
+    const len = load<u32>(r + USED_REC_LEN);
+    const numBuffers = load<u16>(h + dataOff - VUQ_NET_HDR_SIZE + VUQ_NET_HDR_NUM_BUFFERS);
+    if (len < <u32>VUQ_NET_HDR_SIZE || numBuffers > 1) {
+      store<u32>(handles + (dropped << 2), h);
+      dropped++;
+      continue;
+    }
+    store<u32>(h + BUF_DATA_OFF, dataOff);
+    store<u32>(h + BUF_DATA_LEN, len - VUQ_NET_HDR_SIZE);
+    store<u32>(out + (k << 2), h);
+    bytes += <u64>(len - VUQ_NET_HDR_SIZE);
+    k++;
+  }
+  count(q, VUQ_RX_PACKETS, k);
+  count(q, VUQ_RX_BYTES, bytes);
+  if (dropped > 0) {
+    count(q, VUQ_RX_DROPPED, dropped);
+    const rc = giveBack(q, 0, dropped);
+    if (rc < 0) return rc;
+  }
+  const rc = vuqRefill(q);
+  if (rc < 0) return rc;
+  return <i32>k;
+}
+
+/** Frees the transmit buffers the device has used; returns how many, or an error code. */
+export function vuqTxReap(q: u32): i32 {
+  const tx = load<u32>(q + VUQ_TX_DRV);
+  const used = load<u32>(q + VUQ_USED);
+  const handles = load<u32>(q + VUQ_HANDLES);
+  const n = driverCollect(tx, used, load<u32>(q + VUQ_NUM));
+  if (n < 0) return fail(q, tx, n);
+  for (let i: u32 = 0; i < <u32>n; i++) store<u32>(handles + (i << 2), load<u32>(used + i * USED_REC_SIZE + USED_REC_ID));
+  const rc = giveBack(q, 0, n);
+  return rc < 0 ? rc : n;
+}
+
+/**
+ * Sends handles in[0..n): frees what the device used, then adds as many as the ring has room
+ * for, each its buffer's data (offset and length from its header) behind a zeroed header. The
+ * rest stay the caller's (counted as txFull). A handle whose data leaves no room for the header
+ * or passes its buffer is refused (ERR_BAD_ARGUMENT, detail its position) before anything is
+ * added. Sets VUQ_EV_KICK_TX when the device asks to be told. Returns the handles taken.
+ */
+export function vuqTxBurst(q: u32, input: u32, n: u32): i32 {
+  store<u32>(q + VUQ_EVENTS, 0);
+  const reaped = vuqTxReap(q);
+  if (reaped < 0) return reaped;
+  const tx = load<u32>(q + VUQ_TX_DRV);
+  let take = numFree(tx);
+  if (take > n) take = n;
+  if (take < n) count(q, VUQ_TX_FULL, n - take);
+  if (take == 0) return 0;
+  const pool = load<u32>(q + VUQ_POOL);
+  const elt = load<u32>(pool + POOL_ELT_SIZE);
+  for (let i: u32 = 0; i < take; i++) {
+    const h = load<u32>(input + (i << 2));
+    const off = load<u32>(h + BUF_DATA_OFF);
+    const len = load<u32>(h + BUF_DATA_LEN);
+    if (off < <u32>(BUF_HDR_SIZE + VUQ_NET_HDR_SIZE) || <u64>off + <u64>len > <u64>elt) {
+      store<u32>(pool + POOL_DETAIL, i);
+      return fail(q, pool, ERR_BAD_ARGUMENT);
+    }
+  }
+  for (let i: u32 = 0; i < take; i++) {
+    const h = load<u32>(input + (i << 2));
+    const off = load<u32>(h + BUF_DATA_OFF);
+    const len = load<u32>(h + BUF_DATA_LEN);
+    memory.fill(h + off - VUQ_NET_HDR_SIZE, 0, VUQ_NET_HDR_SIZE);
+    oneSegment(q, i, h, h + off - VUQ_NET_HDR_SIZE, VUQ_NET_HDR_SIZE + len, false);
+  }
+  const added = driverAdd(tx, load<u32>(q + VUQ_CHAINS), load<u32>(q + VUQ_SEGS), take);
+  if (added < 0) return fail(q, tx, added);
+  let bytes: u64 = 0;
+  for (let i: u32 = 0; i < <u32>added; i++) bytes += <u64>load<u32>(load<u32>(input + (i << 2)) + BUF_DATA_LEN);
+  count(q, VUQ_TX_PACKETS, added);
+  count(q, VUQ_TX_BYTES, bytes);
+  if (added > 0) {
+    const k = driverKickNeeded(tx);
+    if (k < 0) return fail(q, tx, k);
+    if (k > 0) store<u32>(q + VUQ_EVENTS, load<u32>(q + VUQ_EVENTS) | VUQ_EV_KICK_TX);
+  }
+  return added;
+}
