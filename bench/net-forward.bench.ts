@@ -6,10 +6,11 @@
 // 1518-byte frames. The copy's cost is the io / rxonly ratio of the same run.
 // Inflight I/O tracking (vhost-user.rst "Inflight I/O tracking"): io at 64 B with both devices
 // tracking into a region against the same without, runs alternating (off, on, off, on ...), the
-// ratio of the medians.
+// ratio of the medians. Dirty-page logging (vhost-user.rst "Migration") the same way: both
+// devices marking every page they write in a log bitmap, against the same without.
 //
 // VIRTQUEUE_BENCH_ROUNDS (100000) bursts per row; VIRTQUEUE_BENCH_NET=inflight runs only the
-// tracking comparison, =modes only the first table (default both).
+// tracking comparison, =log only the logging one, =modes only the first table (default all).
 import {
   createSharedMemory, MemoryPlan, allocRing, createDriver, createDevice, ChainBatch, UsedBatch, FEATURES, inflightRegionSize, type RingLayout,
 } from '../src/index.js';
@@ -22,11 +23,14 @@ const ROUNDS = Number(process.env.VIRTQUEUE_BENCH_ROUNDS ?? 100_000);
 const BURST = 32;
 const HDR = 12;
 
+/** What both devices do besides the data path: inflight tracking, dirty-page logging, neither. */
+type Extra = 'none' | 'inflight' | 'log';
+
 /**
  * Nanoseconds per frame of netForward alone, over ROUNDS bursts of 32 (after a warm-up); with
- * `inflight` both devices keep an inflight region.
+ * `extra` both devices keep an inflight region or log into a dirty log covering the memory.
  */
-function measure(layout: RingLayout, mode: NetMode, size: number, inflight = false): number {
+function measure(layout: RingLayout, mode: NetMode, size: number, extra: Extra = 'none'): number {
   const memory = createSharedMemory(64 << 20);
   const engine = loadEngine(memory);
   const plan = new MemoryPlan(memory);
@@ -35,8 +39,13 @@ function measure(layout: RingLayout, mode: NetMode, size: number, inflight = fal
   const txD = createDriver(engine, plan, layout, txR, { features });
   const rxD = createDriver(engine, plan, layout, rxR, { features });
   const pair = NetQueuePair.create(engine, plan, { hdrSize: HDR, mergeable: false, mode, burst: BURST });
+  // Identity regions (gpa = Wasm offset): one bit per 4 KiB page of the whole memory.
+  const logBytes = memory.buffer.byteLength / 4096 / 8;
+  const bitmap = extra === 'log' ? plan.alloc(logBytes, 64, 'dirty log') : 0;
   const device = (ring: typeof txR) => createDevice(engine, plan, layout, ring, {
-    features, inflight: inflight ? { region: plan.alloc(inflightRegionSize(layout, 256), 64, 'inflight region') } : undefined,
+    features,
+    inflight: extra === 'inflight' ? { region: plan.alloc(inflightRegionSize(layout, 256), 64, 'inflight region') } : undefined,
+    log: extra === 'log' ? { bitmap, size: logBytes, usedGpa: BigInt(ring.device) } : undefined,
   });
   pair.attach(device(txR).cb, device(rxR).cb);
   const tb = new ChainBatch(engine, plan, BURST);
@@ -70,8 +79,8 @@ function measure(layout: RingLayout, mode: NetMode, size: number, inflight = fal
 
 const median = (v: number[]): number => [...v].sort((a, b) => a - b)[v.length >> 1];
 
-/** io at 64 B, tracking off and on, alternating RUNS times each: the medians and their ratio. */
-function inflightCost(): { rows: (string | number)[][]; results: unknown[] } {
+/** io at 64 B, `extra` off and on, alternating RUNS times each: the medians and their ratio. */
+function cost(extra: Extra): { rows: (string | number)[][]; results: unknown[] } {
   const RUNS = 3;
   const rows: (string | number)[][] = [];
   const results = [];
@@ -80,12 +89,12 @@ function inflightCost(): { rows: (string | number)[][]; results: unknown[] } {
     const on: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       off.push(measure(layout, 'io', 64));
-      on.push(measure(layout, 'io', 64, true));
+      on.push(measure(layout, 'io', 64, extra));
     }
     const [a, b] = [median(off), median(on)];
     rows.push([layout, a.toFixed(1), b.toFixed(1), (b - a).toFixed(1), `${(b / a).toFixed(3)}x`]);
     results.push({ layout, frameBytes: 64, mode: 'io', nsPerFrame: { off: a, on: b }, runs: { off, on }, onVsOff: b / a });
-    process.stderr.write(`  inflight ${layout}: off ${off.map((x) => x.toFixed(1)).join(' ')} ns, on ${on.map((x) => x.toFixed(1)).join(' ')} ns per frame\n`);
+    process.stderr.write(`  ${extra} ${layout}: off ${off.map((x) => x.toFixed(1)).join(' ')} ns, on ${on.map((x) => x.toFixed(1)).join(' ')} ns per frame\n`);
   }
   return { rows, results };
 }
@@ -95,11 +104,18 @@ function main(): void {
   const machine = machineInfo();
   if (which === 'all' || which === 'modes') modes(machine);
   if (which === 'all' || which === 'inflight') {
-    const { rows, results } = inflightCost();
+    const { rows, results } = cost('inflight');
     console.log(`\nInflight I/O tracking: io, 64-byte frames, ns per frame of netForward, tracking off and on (runs alternating, median of 3), ${ROUNDS} bursts per run`);
     console.log(`Machine: ${describeMachine(machine)}\n`);
     console.log(table(['ring', 'off ns', 'on ns', 'on - off ns', 'on / off'], rows));
     console.log(JSON.stringify({ bench: 'net-forward-inflight', burst: BURST, rounds: ROUNDS, machine, results }));
+  }
+  if (which === 'all' || which === 'log') {
+    const { rows, results } = cost('log');
+    console.log(`\nDirty-page logging: io, 64-byte frames, ns per frame of netForward, logging off and on (runs alternating, median of 3), ${ROUNDS} bursts per run`);
+    console.log(`Machine: ${describeMachine(machine)}\n`);
+    console.log(table(['ring', 'off ns', 'on ns', 'on - off ns', 'on / off'], rows));
+    console.log(JSON.stringify({ bench: 'net-forward-log', burst: BURST, rounds: ROUNDS, machine, results }));
   }
 }
 

@@ -23,6 +23,7 @@ export {
 } from './virtqueue/factory.js';
 export type { DriverQueue, DeviceQueue } from './virtqueue/queue-side.js';
 export { inflightRegionSize, type InflightOptions, type InflightRecovery } from './virtqueue/inflight.js';
+export type { DirtyLogOptions } from './virtqueue/dirty-log.js';
 export {
   HandleRing, HandleBurst, ringBytes, type RingOptions, type ProducerMode, type ConsumerMode, type RingWait,
 } from './dataplane/handle-ring.js';
