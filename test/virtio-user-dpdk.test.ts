@@ -105,10 +105,12 @@ describe.skipIf(skipWithoutPeers())('virtqueue virtio-user <-> DPDK net_vhost', 
     const socket = be.socket!;
     const fe = startVirtioUser(socket, ['--fwd', 'txonly']);
     try {
-      await sleep(1000);
+      await until(() => /back-end set up/.test(fe.output()), 'the front-end setting up net_vhost', 20_000);
+      await sleep(500);
       process.kill(be.pid, 'SIGKILL');
       await be.exited;
-      await until(() => /back-end gone/.test(fe.output()), 'the front-end seeing net_vhost die', 10_000);
+      await until(() => /back-end gone/.test(fe.output()), 'the front-end seeing net_vhost die', 10_000)
+        .catch((e: Error) => { throw new Error(`${e.message}; front-end output:\n${fe.output()}`); });
       be = await netVhost(dir, 'rxonly', 1, false, socket);
       await until(() => (fe.output().match(/back-end set up/g) ?? []).length >= 2, 'the front-end setting up net_vhost again', 20_000);
       await sleep(1000);
