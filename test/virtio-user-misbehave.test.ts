@@ -9,11 +9,12 @@ import * as P from '../src/vhost-user/protocol.js';
 import * as S from '../assembly/layout/split.js';
 import * as PK from '../assembly/layout/packed.js';
 import { VirtioUserPort } from '../src/virtio-user/port.js';
+import { VirtioUserWorkers } from '../src/virtio-user/workers.js';
 import { FrontendError } from '../src/vhost-user/frontend-channel.js';
 import type { HandleBurst } from '../src/dataplane/handle-ring.js';
 import { ScriptedBackend, type Misdeed } from './helpers/scripted-backend.js';
 import { socketDir, removeSocketDir } from './helpers/vhost-user-rig.js';
-import { until } from './helpers/within.js';
+import { within } from './helpers/within.js';
 
 let n = 0;
 let live: { close(): void }[] = [];
@@ -81,8 +82,10 @@ describe('bad rings and hang-ups in traffic', () => {
     e.u16[(used + S.USED_IDX) >>> 1] = 1;
   }
 
+  /** The port down with the error named; its 'down' event comes once every buffer is reclaimed. */
   const expectDown = async (port: VirtioUserPort, message: RegExp): Promise<void> => {
-    await until(() => !port.up, 'the port going down');
+    const reason = await within<string>(5_000, "the port's 'down' event", (done) => port.once('down', done));
+    expect(reason).toMatch(message);
     expect(port.lastError).toMatch(message);
     expect(port.pool.freeCount).toBe(port.pool.size);
   };
@@ -123,6 +126,22 @@ describe('bad rings and hang-ups in traffic', () => {
       expect(port.pool.freeCount).toBe(port.pool.size);
     });
   }
+
+  it('on a Dataplane worker: a bad used entry fails the pair there; the connection ends naming it, the pool is whole', async () => {
+    const socket = path();
+    const be = new ScriptedBackend(socket);
+    live.push(be);
+    const port = VirtioUserPort.create({ socket, queueSize: 64, poolSize: 512, reconnect: false, replyTimeoutMs: 300, workers: 1 });
+    live.push(port);
+    const workers = await VirtioUserWorkers.start(port, { workers: 1, mode: 'rxonly' });
+    try {
+      await port.connect();
+      splitUsed(port, 4242, 10);
+      await expectDown(port, /queue pair 0: .*USED_ID/);
+    } finally {
+      await workers.stop();
+    }
+  });
 
   it('a back-end that hangs up mid-traffic: down, named, every buffer (receive and transmit) back', async () => {
     const { port, be } = await upPort('split');

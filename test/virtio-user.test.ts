@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { VirtioUserPort } from '../src/virtio-user/port.js';
+import { VirtioUserWorkers } from '../src/virtio-user/workers.js';
 import { vringBase } from '../src/vhost-user/vring.js';
 import { startVirtqueueVhost, type VirtqueueVhost } from './helpers/testpmd.js';
 import { socketDir, removeSocketDir } from './helpers/vhost-user-rig.js';
@@ -56,8 +57,14 @@ async function exchange(port: VirtioUserPort, count: number, from = 0): Promise<
   }
 }
 
+/**
+ * `virtqueue vhost --fwd io` without its inflight state file: with one, a back-end started after
+ * a killed one resumes a packed ring from the file (meant for QEMU, whose rings go on), while this
+ * front-end resets its rings on reconnect (as DPDK's virtio-user does for packed rings) and says
+ * so with SET_VRING_BASE 0x80008000; the resumed position then does not match the ring.
+ */
 async function backend(socket: string, queues = 1): Promise<VirtqueueVhost> {
-  return startVirtqueueVhost({ socket, fwd: 'io', duration: 60, queues, extraArgs: ['--guest-mem', '64'] });
+  return startVirtqueueVhost({ socket, fwd: 'io', duration: 60, queues, extraArgs: ['--guest-mem', '64', '--state', 'none'] });
 }
 
 describe('virtio-user port <-> virtqueue vhost (another process)', () => {
@@ -88,10 +95,10 @@ describe('virtio-user port <-> virtqueue vhost (another process)', () => {
     }
   }
 
-  it('the back-end killed and started again: buffers reclaimed, rings set up anew, traffic resumes', async () => {
+  for (const layout of ['split', 'packed'] as const) it(`${layout}: the back-end killed and started again: buffers reclaimed, rings set up anew, traffic resumes`, async () => {
     const socket = path();
     let be = await backend(socket);
-    const port = await VirtioUserPort.open({ socket, layout: 'split', queueSize: 128, poolSize: 1024, retryMs: 50 });
+    const port = await VirtioUserPort.open({ socket, layout, queueSize: 128, poolSize: 1024, retryMs: 50 });
     try {
       await exchange(port, 100);
       // Frames in flight when it dies.
@@ -125,4 +132,32 @@ describe('virtio-user port <-> virtqueue vhost (another process)', () => {
       await be.stop();
     }
   }, 30_000);
+
+  it('on Dataplane workers (2 pairs, 2 workers, io --tx-first): frames circulate; the back-end killed and restarted; the pool whole', async () => {
+    const socket = path();
+    let be = await backend(socket, 2);
+    const port = VirtioUserPort.create({ socket, layout: 'packed', queues: 2, queueSize: 128, poolSize: 2048, workers: 2, retryMs: 50 });
+    const workers = await VirtioUserWorkers.start(port, { workers: 2, mode: 'io', txFirst: true });
+    const moved = (): number[] => port.queues.map((q) => q.stats.rxPackets);
+    try {
+      await port.connect();
+      await until(() => moved().every((n) => n > 1000), 'frames circulating on both pairs', 10_000);
+      expect(() => port.rxBurst(0, port.burst(1))).toThrow(/run on Dataplane workers/);
+      process.kill(be.pid, 'SIGKILL');
+      await until(() => !port.up, 'the port seeing the back-end die', 5_000);
+      await until(() => port.pool.freeCount === port.pool.size, 'every buffer back in the pool', 5_000);
+      const before = moved();
+      be = await backend(socket, 2);
+      await until(() => port.up, 'the port setting up the new back-end', 10_000);
+      await until(() => moved().every((n, k) => n > before[k] + 1000), 'frames circulating again', 10_000);
+      expect(port.connections).toBe(2);
+      await workers.stop();
+      await port.shutdown();
+    } finally {
+      await workers.stop().catch(() => undefined);
+      port.close();
+      await be.stop();
+    }
+    expect(port.pool.freeCount).toBe(port.pool.size);
+  }, 40_000);
 });

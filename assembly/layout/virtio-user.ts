@@ -20,6 +20,16 @@
 //   44  handles    num handle slots (scratch)
 //   48  events     out: VUQ_EV_* of the last call (kicks wanted)
 //   52  failedCb   the control block (or pool) of the last error, for its detail
+//   56  state      host -> worker (Atomics): VUQ_STATE_STOPPED or VUQ_STATE_RUNNING. Only a
+//                  worker that runs the pair reads it (a pair polled by the host thread itself
+//                  ignores it). [publish] the host's store, after refilling a running pair or
+//                  before reclaiming a stopped one
+//   60  ack        worker -> host (Atomics): the state the worker last saw, or VUQ_STATE_FAILED
+//                  after a call failed (it then leaves the pair alone until it is stopped).
+//                  [consume] the host reclaims a pair's buffers only once ack is STOPPED
+//   64  status     the failed call's error code (written before ack = FAILED)
+//   68  rxKickFd   eventfd of receiveqN's kicks (what a worker signals for VUQ_EV_KICK_RX)
+//   72  txKickFd   eventfd of transmitqN's kicks
 //   128 counters   u64 each: 128 rxPackets 136 rxBytes 144 rxDropped (frames over several
 //                  buffers, or shorter than the header) 152 rxNoBuffers (refills the pool could
 //                  not serve) 160 txPackets 168 txBytes 176 txFull (handles refused: ring full)
@@ -40,6 +50,14 @@ export const VUQ_USED = 40;
 export const VUQ_HANDLES = 44;
 export const VUQ_EVENTS = 48;
 export const VUQ_FAILED_CB = 52;
+export const VUQ_STATE = 56;
+export const VUQ_ACK = 60;
+export const VUQ_STATUS = 64;
+export const VUQ_RX_KICK_FD = 68;
+export const VUQ_TX_KICK_FD = 72;
+export const VUQ_STATE_STOPPED = 0;
+export const VUQ_STATE_RUNNING = 1;
+export const VUQ_STATE_FAILED = 2;
 export const VUQ_RX_PACKETS = 128;
 export const VUQ_RX_BYTES = 136;
 export const VUQ_RX_DROPPED = 144;

@@ -43,7 +43,7 @@ export function parseVirtioUser(args: string[]): VirtioUserCommand | { kind: 'he
     duration = Number(d);
   }
   const queues = str('queues') === undefined ? VIRTIO_USER_DEFAULTS.queues : wholeNumber('--queues', str('queues')!, { min: 1, max: MAX_QUEUES });
-  const workers = str('workers') === undefined ? VIRTIO_USER_DEFAULTS.workers : wholeNumber('--workers', str('workers')!, { min: 1, max: MAX_QUEUES });
+  const workers = str('workers') === undefined ? VIRTIO_USER_DEFAULTS.workers : wholeNumber('--workers', str('workers')!, { min: 0, max: MAX_QUEUES });
   if (workers > queues) throw new UsageError(`--workers ${workers} is more than the ${queues} queue pair${queues > 1 ? 's' : ''} to poll`);
   const txFirst = values['tx-first'] === true;
   if (txFirst && fwd !== 'io' && fwd !== 'macswap') throw new UsageError('--tx-first goes with --fwd io or macswap');

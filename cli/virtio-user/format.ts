@@ -1,5 +1,6 @@
 // Output of `virtqueue virtio-user`: the summary (text or JSON), in the shape of `virtqueue vhost`'s.
 import type { QueueStats } from '../../src/virtio-user/queue.js';
+import type { WorkerStats } from '../../src/dataplane/control.js';
 
 export interface VirtioUserSummary {
   socket: string;
@@ -23,6 +24,8 @@ export interface VirtioUserSummary {
   kicks_per_mframe: number;
   /** Why the last connection ended, if one did. */
   last_error?: string;
+  /** Dataplane workers and what each did (none with --workers 0). */
+  workers: { worker: number; state: string; polls: number; busy_polls: number; frames: number }[];
   per_queue: { queue: number; rx_packets: number; tx_packets: number; rx_bytes: number; tx_bytes: number; rx_dropped: number; rx_no_buffers: number; tx_full: number; kicks: number }[];
 }
 
@@ -30,7 +33,8 @@ const mpps = (n: number, s: number): number => (s > 0 ? n / s / 1e6 : 0);
 const int = (n: number): string => n.toLocaleString('en-US');
 
 export function summarize(base: Pick<VirtioUserSummary, 'socket' | 'role' | 'layout' | 'fwd' | 'queues' | 'connections'>, seconds: number,
-                          per: QueueStats[], dropped: number, errors: number, active: { rx: number; tx: number }, lastError?: string): VirtioUserSummary {
+                          per: QueueStats[], dropped: number, errors: number, active: { rx: number; tx: number }, lastError?: string,
+                          workers: WorkerStats[] = []): VirtioUserSummary {
   const sum = (f: (q: QueueStats) => number): number => per.reduce((s, q) => s + f(q), 0);
   const span = (s: number): number => (s > 0 ? s : seconds);
   const rx = sum((q) => q.rxPackets);
@@ -44,6 +48,7 @@ export function summarize(base: Pick<VirtioUserSummary, 'socket' | 'role' | 'lay
     dropped: dropped + sum((q) => q.rxDropped), errors, kicks,
     kicks_per_mframe: rx + tx > 0 ? Math.round((kicks / (rx + tx)) * 1e7) / 10 : 0,
     ...(lastError === undefined ? {} : { last_error: lastError }),
+    workers: workers.map((w) => ({ worker: w.worker, state: w.state, polls: w.polls, busy_polls: w.busyPolls, frames: w.packets })),
     per_queue: per.map((q, queue) => ({
       queue, rx_packets: q.rxPackets, tx_packets: q.txPackets, rx_bytes: q.rxBytes, tx_bytes: q.txBytes,
       rx_dropped: q.rxDropped, rx_no_buffers: q.rxNoBuffers, tx_full: q.txFull, kicks: q.kicks,
@@ -59,6 +64,7 @@ export function formatVirtioUserSummary(s: VirtioUserSummary): string {
     `  dropped ${int(s.dropped)}, errors ${int(s.errors)}, kicks ${int(s.kicks)} (${s.kicks_per_mframe} per million frames)`,
   ];
   if (s.last_error !== undefined) lines.push(`  last connection ended: ${s.last_error}`);
+  for (const w of s.workers) lines.push(`  worker ${w.worker}: ${w.state}, ${int(w.frames)} frames in ${int(w.busy_polls)} busy of ${int(w.polls)} polls`);
   for (const q of s.per_queue) {
     lines.push(`  queue ${q.queue}: rx ${int(q.rx_packets)}, tx ${int(q.tx_packets)}, tx ring full ${int(q.tx_full)}, no rx buffers ${int(q.rx_no_buffers)}, kicks ${int(q.kicks)}`);
   }

@@ -1,9 +1,11 @@
-// `virtqueue virtio-user`: a VirtioUserPort (client, or server with --server) and a Forwarder
-// polled on the main thread, a burst per queue pair per pass, until --duration, SIGINT or
-// SIGTERM; then the summary. The port reconnects by itself; each connection that ended because
+// `virtqueue virtio-user`: a VirtioUserPort (client, or server with --server), its queue pairs
+// forwarded by --workers Dataplane workers (VirtioUserWorkers; --workers 0: a Forwarder polled on
+// the main thread, a burst per queue pair per pass), until --duration, SIGINT or SIGTERM; then
+// the summary. The port reconnects by itself; each connection that ended because
 // the back-end misbehaved or went away is logged and counted as an error.
 import { VirtioUserPort } from '../../src/virtio-user/port.js';
 import { Forwarder } from '../../src/virtio-user/forward.js';
+import { VirtioUserWorkers } from '../../src/virtio-user/workers.js';
 import { ActivitySpan } from '../vhost/activity.js';
 import { firstLine, type CliIO } from '../common.js';
 import type { VirtioUserCommand } from './args.js';
@@ -15,14 +17,10 @@ const SLICE_MS = 2;
 export async function runVirtioUser(cmd: VirtioUserCommand, io: CliIO): Promise<number> {
   const o = cmd.options;
   const log = (line: string): void => io.stderr(`virtqueue virtio-user: ${line}\n`);
-  if (o.workers > 1) {
-    io.stderr('virtqueue: --workers above 1 is not implemented yet (the queues are polled on the main thread)\n');
-    return 2;
-  }
   const layout = o.packed ? 'packed' as const : 'split' as const;
   let port: VirtioUserPort;
   try {
-    port = VirtioUserPort.create({ socket: o.socket, server: o.server, queues: o.queues, layout, queueSize: o.queueSize, log });
+    port = VirtioUserPort.create({ socket: o.socket, server: o.server, queues: o.queues, layout, queueSize: o.queueSize, workers: o.workers, log });
   } catch (e) {
     io.stderr(`virtqueue: cannot set up the port: ${firstLine(e)}\n`);
     return 1;
@@ -30,6 +28,16 @@ export async function runVirtioUser(cmd: VirtioUserCommand, io: CliIO): Promise<
   let errors = 0;
   port.on('down', () => { errors++; });
   const fwd = new Forwarder(port, o.fwd, o.burst, o.frameSize);
+  let workers: VirtioUserWorkers | undefined;
+  if (o.workers > 0) {
+    try {
+      workers = await VirtioUserWorkers.start(port, { workers: o.workers, mode: o.fwd, burst: o.burst, frameSize: o.frameSize, txFirst: o.txFirst });
+    } catch (e) {
+      port.close();
+      io.stderr(`virtqueue: cannot start the dataplane: ${firstLine(e)}\n`);
+      return 1;
+    }
+  }
   const started = performance.now();
   const rxSpan = new ActivitySpan(started);
   const txSpan = new ActivitySpan(started);
@@ -45,7 +53,7 @@ export async function runVirtioUser(cmd: VirtioUserCommand, io: CliIO): Promise<
   let stopped = false;
   let firstBurst = o.txFirst;
   const poll = (): void => {
-    if (stopped) return;
+    if (stopped || workers) return;
     if (!port.up) { setTimeout(poll, 10); return; }
     if (firstBurst) {
       firstBurst = false;
@@ -63,7 +71,7 @@ export async function runVirtioUser(cmd: VirtioUserCommand, io: CliIO): Promise<
     }
     setImmediate(poll);
   };
-  port.on('up', () => { firstBurst = o.txFirst; });
+  port.on('up', () => { firstBurst = o.txFirst; }); // workers send their own first burst (worker-task.ts)
 
   let setupError: unknown;
   const connected = port.connect().then(() => { poll(); }, (e: unknown) => { setupError = e; });
@@ -89,6 +97,8 @@ export async function runVirtioUser(cmd: VirtioUserCommand, io: CliIO): Promise<
   const t = totals();
   rxSpan.sample(performance.now(), t.rx);
   txSpan.sample(performance.now(), t.tx);
+  const workerStats = workers?.stats() ?? [];
+  await workers?.stop().catch((e: unknown) => log(`stopping the workers: ${firstLine(e)}`));
   const lastError = port.lastError;
   // GET_VRING_BASE first, as DPDK's virtio-user stops: the back-end stops reading the rings.
   await port.shutdown().catch((e: unknown) => log(`stopping the rings: ${firstLine(e)}`));
@@ -98,7 +108,7 @@ export async function runVirtioUser(cmd: VirtioUserCommand, io: CliIO): Promise<
     return 1;
   }
   const s = summarize({ socket: o.socket, role: o.server ? 'server' : 'client', layout, fwd: o.fwd, queues: o.queues, connections: port.connections },
-    seconds, port.queues.map((q) => ({ ...q.stats })), fwd.dropped, errors, { rx: rxSpan.seconds, tx: txSpan.seconds }, lastError);
+    seconds, port.queues.map((q) => ({ ...q.stats })), fwd.dropped, errors, { rx: rxSpan.seconds, tx: txSpan.seconds }, lastError, workerStats);
   io.stdout(cmd.json ? `${JSON.stringify(s)}\n` : formatVirtioUserSummary(s));
   return 0;
 }

@@ -16,7 +16,8 @@ Options:
   --queues N        queue pairs, 1 to ${MAX_QUEUES} (more than 1 needs the back-end's protocol
                     feature MQ) (default ${VIRTIO_USER_DEFAULTS.queues})
   --packed          packed rings (VIRTIO_F_RING_PACKED) instead of split rings
-  --workers N       threads polling the queues (only 1 for now: the main thread) (default ${VIRTIO_USER_DEFAULTS.workers})
+  --workers N       Dataplane worker threads polling the queue pairs, 0 to --queues; pair k goes
+                    to worker k mod N; 0: the main thread polls them itself (default ${VIRTIO_USER_DEFAULTS.workers})
   --fwd MODE        txonly: send 64-byte Ethernet/IPv4/UDP frames as fast as the rings take them
                     rxonly: frames received are counted and freed
                     io: frames received go back on the same queue pair

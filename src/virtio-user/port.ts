@@ -15,6 +15,7 @@ import { memfdCreate, mapIntoMemory, close, UnixSocket, UnixServer } from '../na
 import { Mempool } from '../dataplane/mempool.js';
 import { HandleBurst } from '../dataplane/handle-ring.js';
 import * as M from '../../assembly/layout/mempool.js';
+import * as V from '../../assembly/layout/virtio-user.js';
 import type { Engine } from '../engine.js';
 import type { RingLayout } from '../virtqueue/factory.js';
 import { FEATURES, type FeatureSet } from '../features.js';
@@ -44,6 +45,11 @@ export interface VirtioUserPortOptions {
   reconnect?: boolean;
   /** Client mode: time between connection attempts (ms, default 200). */
   retryMs?: number;
+  /**
+   * Dataplane workers that will run the queue pairs (VirtioUserWorkers): the pool gets a cache
+   * slot for each (slot w + 1; slot 0 is the main thread's). Default 0: the caller's thread polls.
+   */
+  workers?: number;
   log?: (line: string) => void;
 }
 
@@ -61,7 +67,12 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
   private pendingFail: ((e: Error) => void) | undefined;
   private readonly rxScratch: HandleBurst;
   private readonly txScratch: HandleBurst;
-  private readonly priv: MemoryPlan;
+  /** The port's private memory (control blocks, bursts): what VirtioUserWorkers plans in. */
+  readonly priv: MemoryPlan;
+  /** Workers run the queue pairs (handOver()): the blocks' state says when they may. */
+  private workerOwned = false;
+  private quiescing = false;
+  private watch: NodeJS.Timeout | undefined;
   /** Connections set up so far. */
   connections = 0;
   /** Why the last connection ended. */
@@ -74,7 +85,11 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
     const num = opts.queueSize ?? 256;
     const shared = new MemoryPlan(engine.memory, { start: offset, end: offset + size });
     const priv = new MemoryPlan(engine.memory, { start: 64 * 1024, end: PRIVATE_BYTES });
-    this.pool = Mempool.create(engine, shared, { size: opts.poolSize ?? Math.max(1024, 4 * num * pairs), dataRoom: opts.dataRoom ?? 2048, headroom: 64 });
+    const workers = opts.workers ?? 0;
+    this.pool = Mempool.create(engine, shared, {
+      size: opts.poolSize ?? Math.max(1024, 4 * num * pairs), dataRoom: opts.dataRoom ?? 2048, headroom: 64,
+      caches: workers + 1, cacheSize: workers > 0 ? 32 : 0, ringWait: workers > 0 ? 'sleep' : undefined,
+    });
     const cache = this.pool.cache(0);
     const features = FEATURES.VERSION_1 | (layout === 'packed' ? FEATURES.RING_PACKED : 0n);
     for (let k = 0; k < pairs; k++) this.queues.push(new PortQueue(k, engine, shared, priv, layout, num, features, this.pool, cache));
@@ -141,7 +156,7 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
         this.listener = UnixServer.listen(this.opts.socket);
       } catch (e) { fail(e as Error); return; }
       this.listener.on('connection', (s) => {
-        if (this.frontend || this.connecting || this.closed) { s.close(); return; }
+        if (this.frontend || this.connecting || this.quiescing || this.closed) { s.close(); return; }
         void this.attach(s);
       });
     } else {
@@ -184,6 +199,7 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
       this.connections++;
       channel.onEnd((reason) => this.down(reason));
       for (const q of this.queues) q.refill();
+      if (this.workerOwned) for (const q of this.queues) q.setState(V.VUQ_STATE_RUNNING);
       this.log(`back-end set up (${this.layout}, ${this.queues.length} queue pair(s))`);
       this.emit('up');
       return true;
@@ -204,12 +220,45 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
     if (!this.frontend) return;
     this.frontend = undefined;
     this.lastError = reason;
-    this.reclaim();
-    this.log(`back-end gone: ${reason}`);
-    this.emit('down', reason);
-    if (!this.opts.server && (this.opts.reconnect ?? true) && !this.closed) {
-      this.retry = setTimeout(() => this.tryConnect(), this.opts.retryMs ?? 200);
+    this.quiescing = true;
+    void this.quiesce().then(() => {
+      this.quiescing = false;
+      this.reclaim();
+      this.log(`back-end gone: ${reason}`);
+      this.emit('down', reason);
+      if (!this.opts.server && (this.opts.reconnect ?? true) && !this.closed) {
+        this.retry = setTimeout(() => this.tryConnect(), this.opts.retryMs ?? 200);
+      }
+    });
+  }
+
+  /** With workers: stops them touching the pairs, and waits (at most 2 s) until each says so. */
+  private async quiesce(): Promise<void> {
+    if (!this.workerOwned) return;
+    for (const q of this.queues) q.setState(V.VUQ_STATE_STOPPED);
+    const deadline = performance.now() + 2_000;
+    while (this.queues.some((q) => q.ack !== V.VUQ_STATE_STOPPED)) {
+      if (performance.now() > deadline) {
+        this.log('a worker did not let go of its queue pairs within 2 s (is the dataplane stopped?); reclaiming the buffers anyway');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 1));
     }
+  }
+
+  /**
+   * From now on Dataplane workers run the queue pairs (VirtioUserWorkers): rxBurst/txBurst on
+   * this thread are refused, set-up and reclaim wait for the workers through the blocks' state,
+   * and a pair whose worker met an engine error ends the connection (the error named).
+   */
+  handOver(): void {
+    this.workerOwned = true;
+    for (const q of this.queues) q.setState(this.up ? V.VUQ_STATE_RUNNING : V.VUQ_STATE_STOPPED);
+    this.watch = setInterval(() => {
+      const q = this.queues.find((x) => x.ack === V.VUQ_STATE_FAILED);
+      if (q && this.frontend) this.frontend.close(`queue pair ${q.index}: ${q.workerError().message}`);
+    }, 10);
+    this.watch.unref();
   }
 
   private reclaim(): void {
@@ -226,6 +275,7 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
   private queue(k: number): PortQueue | undefined {
     const q = this.queues[k];
     if (!q) throw new RangeError(`queue ${k}: the port has ${this.queues.length}`);
+    if (this.workerOwned) throw new Error(`queue ${k}: its queue pairs run on Dataplane workers`);
     return this.frontend ? q : undefined;
   }
 
@@ -331,6 +381,7 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
     if (this.closed) return;
     this.closed = true;
     if (this.retry) clearTimeout(this.retry);
+    if (this.watch) clearInterval(this.watch);
     this.listener?.close();
     const fe = this.frontend;
     this.frontend = undefined;

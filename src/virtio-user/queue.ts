@@ -109,12 +109,40 @@ export class PortQueue {
     set(V.VUQ_SEGS, this.rx.batch.segsPtr);
     set(V.VUQ_USED, this.rx.used.ptr);
     set(V.VUQ_HANDLES, this.scratch.ptr);
+    set(V.VUQ_RX_KICK_FD, this.rx.kick.fd);
+    set(V.VUQ_TX_KICK_FD, this.tx.kick.fd);
     this.block = q;
     this.u64 = new BigUint64Array(engine.memory.buffer);
   }
 
   get broken(): boolean {
     return this.rx.driver.broken || this.tx.driver.broken;
+  }
+
+  /** Tells the worker running the pair to run it or leave it alone (Atomics). */
+  setState(state: number): void {
+    Atomics.store(this.engine.u32, (this.block + V.VUQ_STATE) >>> 2, state);
+  }
+
+  /** What the worker last saw (VUQ_STATE_*), or FAILED. */
+  get ack(): number {
+    return Atomics.load(this.engine.u32, (this.block + V.VUQ_ACK) >>> 2);
+  }
+
+  /** The error a worker met (a VirtqueueError), when ack is FAILED. */
+  workerError(): Error {
+    const rc = this.engine.u32[(this.block + V.VUQ_STATUS) >>> 2] | 0;
+    try {
+      this.check(rc, 'on its worker');
+    } catch (e) {
+      return e as Error;
+    }
+    return new Error(`virtio-user queue pair ${this.index}: its worker failed (code ${rc})`);
+  }
+
+  /** Uses mempool cache slot `addr` for this pair's gets and puts (the thread that runs it). */
+  useCache(addr: number): void {
+    this.engine.u32[(this.block + V.VUQ_CACHE) >>> 2] = addr;
   }
 
   /** The block's counters (a snapshot). */
