@@ -283,7 +283,7 @@ export class VhostUserBackend {
       layout, areas, features, regions: this.memory.deviceRegions(), base, notify: r.hasKickFd, inflight, log,
     });
     try {
-      device = this.inflight ? this.inflight.startRing({ index: r.index, layout, num: r.num, addr: r.addr }, build) : build();
+      device = this.inflight ? this.inflight.startRing({ index: r.index, layout, num: r.num, addr: r.addr, base }, build) : build();
     } catch (e) {
       this.log(`vring ${r.index} not started: ${(e as Error).message}`);
       return;

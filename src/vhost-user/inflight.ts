@@ -136,7 +136,20 @@ export interface TrackedRing {
   layout: RingLayout;
   num: number;
   addr: VringAddr;
+  /** SET_VRING_BASE's value (vring.ts says how each layout encodes it). */
+  base?: number;
 }
+
+/**
+ * A packed ring's SET_VRING_BASE with no used half (bits 16-31 zero) comes from a front-end that
+ * starts its ring afresh: DPDK's virtio-user sends 0x8000 (slot 0, wrap 1) at every start, and
+ * when it reconnects to a restarted back-end it first resets its packed rings, dropping what was
+ * on them (virtio_user_server_reconnect: "Packets on the fly will be dropped when packed ring
+ * reconnecting"). What the state file says the device had in flight is gone from that ring, so
+ * the ring is not resumed from it. QEMU sends both halves (its position, or 0x8000_8000).
+ */
+const frontEndRestartsPacked = (ring: TrackedRing): boolean =>
+  ring.layout === 'packed' && ring.base !== undefined && ring.base >>> 16 === 0;
 
 const describe = (layout: RingLayout, p: RingPosition): string => layout === 'split'
   ? `avail ${p.nextAvail}, used ${p.nextUsed}`
@@ -292,7 +305,13 @@ export class InflightTracking {
       return build(undefined);
     }
     const record = state.record(ring.index);
-    const resume = first && record.running && record.identity !== undefined && sameRing(record.identity, id);
+    const same = record.running && record.identity !== undefined && sameRing(record.identity, id);
+    const fresh = frontEndRestartsPacked(ring);
+    if (first && same && fresh) {
+      this.log(`vring ${ring.index}: not resumed from the state file: the front-end starts its packed ring afresh ` +
+        `(SET_VRING_BASE 0x${ring.base!.toString(16)}, no used half: DPDK's virtio-user resets its packed rings when it reconnects)`);
+    }
+    const resume = first && same && !fresh;
     const region = this.window.map(state.fd, state.slotOffset(ring.index), inflightRegionSize(ring.layout, ring.num));
     let device: DeviceQueue;
     try {
