@@ -93,5 +93,5 @@ describe.skipIf(skipWithoutPeers())('DPDK virtio-user (server=1) and a virtqueue
       await back?.kill();
       await front?.stop();
     }
-  }, 300_000);
+  }, 60_000 + RUNS * 10_000);
 });
