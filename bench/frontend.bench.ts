@@ -65,8 +65,17 @@ async function againstNetVhost(backMode: VhostFwd, front: (socket: string) => Pr
 const dpdkFront = (mode: ForwardMode, txFirst: boolean) => (socket: string): Promise<Testpmd> =>
   startTestpmd({ name: `vq-bfe-${process.pid}-${serial++}`, vdev: `net_virtio_user0,path=${socket}`, forwardMode: mode, txFirst, lcores: '0@1,1@1', timeoutMs: 60_000 });
 
+/** Our CLI on CPU 1, resolved once it has set the back-end up (the clock starts then, as testpmd's does at forwarding). */
 const ourFront = (args: string[]) => async (socket: string): Promise<{ stop(): Promise<unknown> }> => {
   const cli = startVirtioUser(socket, args, '1');
+  const deadline = Date.now() + 30_000;
+  while (!/back-end set up/.test(cli.output())) {
+    if (Date.now() > deadline) {
+      await cli.stop().catch(() => undefined);
+      throw new Error(`virtqueue virtio-user did not set up net_vhost within 30 s:\n${cli.output()}`);
+    }
+    await delay(20);
+  }
   return cli;
 };
 
@@ -75,7 +84,7 @@ interface NodeRun { mpps: number; frontCpu: number; backCpu: number }
 async function nodeToNode(frameSize: number): Promise<NodeRun> {
   const socket = path.join(dir, `n${serial++}.sock`);
   const back = await startVirtqueueVhost({ socket, fwd: 'rxonly', duration: SECONDS + 60, cpus: '0', extraArgs: ['--guest-mem', '256'] });
-  const fe = startVirtioUser(socket, ['--fwd', 'txonly', '--frame-size', String(frameSize)], '1');
+  const fe = await ourFront(['--fwd', 'txonly', '--frame-size', String(frameSize)])(socket) as ReturnType<typeof startVirtioUser>;
   const cpu0 = { f: cpuSeconds(fe.pid) ?? 0, b: cpuSeconds(back.pid) ?? 0 };
   await delay(SECONDS * 1000);
   const cpu1 = { f: cpuSeconds(fe.pid) ?? 0, b: cpuSeconds(back.pid) ?? 0 };

@@ -48,7 +48,7 @@ describe.skipIf(skipWithoutPeers())('virtqueue virtio-user <-> DPDK net_vhost', 
     it(`ours ${c.ours} -> net_vhost ${c.theirs}, ${c.packed ? 'packed' : 'split'}, ${c.queues} queue pair(s)`, async () => {
       const be = await netVhost(dir, c.theirs, c.queues);
       const fe = startVirtioUser(be.socket!, ['--fwd', c.ours, '--queues', String(c.queues), '--queue-size', String(QUEUE_SIZE),
-        ...(c.packed ? ['--packed'] : []), ...(c.ours === 'io' ? ['--tx-first'] : [])]);
+        '--workers', String(c.queues), ...(c.packed ? ['--packed'] : []), ...(c.ours === 'io' ? ['--tx-first'] : [])]);
       let ours;
       let theirs;
       try {
