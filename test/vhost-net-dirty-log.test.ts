@@ -6,7 +6,11 @@
 // the declared log size, and nothing once logging is turned off again.
 import { readSync, writeSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FEATURES, type RingLayout } from '../src/index.js';
+import {
+  FEATURES, createSharedMemory, MemoryPlan, allocRing, createDriver, createDevice, ChainBatch, UsedBatch, type RingLayout,
+} from '../src/index.js';
+import { loadEngine } from '../src/node.js';
+import { NetQueuePair } from '../src/virtio-net/queue-pair.js';
 import { memfdCreate, close, mappings, PAGE_SIZE } from '../src/native/index.js';
 import * as P from '../src/vhost-user/protocol.js';
 import { u64Payload, addrPayload } from '../src/vhost-user/message.js';
@@ -131,5 +135,50 @@ describe.each(['split', 'packed'] as const)('dirty-page logging, %s rings, virti
       await w.close();
     }
     expect(mappings(w.r.memory)).toEqual([]);
+  });
+});
+
+describe.each(['split', 'packed'] as const)('the engine bounds every bit by the declared log size (CVE-2019-14835 class), %s', (layout) => {
+  // Receive buffers at guest addresses 0 to 64 KiB (pages 0-15) and a log of one byte (pages
+  // 0-7): the device writes all 32 buffers, and marks only the 8 pages the log covers. The used
+  // ring's log address is near 2^64, so its pages lie past the log (and must not wrap round to
+  // page 0). Nothing after the declared byte changes.
+  it('32 buffers over 16 pages, a 1-byte log: byte 0 is 0xff, the 63 bytes after it stay 0', () => {
+    const memory = createSharedMemory(16 << 20);
+    const engine = loadEngine(memory);
+    const plan = new MemoryPlan(memory);
+    const features = FEATURES.VERSION_1 | (layout === 'packed' ? FEATURES.RING_PACKED : 0n);
+    const [txR, rxR] = [0, 1].map(() => allocRing(plan, { layout, queueSize: 64 }));
+    const txD = createDriver(engine, plan, layout, txR, { features });
+    const rxD = createDriver(engine, plan, layout, rxR, { features });
+    const BUF = 2048;
+    const rxArea = plan.alloc(32 * BUF, PAGE_SIZE, 'receive buffers');
+    const bitmap = plan.alloc(64, 64, 'log');
+    engine.u8.fill(0, bitmap, bitmap + 64);
+    const pair = NetQueuePair.create(engine, plan, { hdrSize: HDR, mergeable: false, mode: 'io', burst: 32 });
+    const tx = createDevice(engine, plan, layout, txR, { features });
+    const rx = createDevice(engine, plan, layout, rxR, {
+      features,
+      regions: [{ gpa: 0n, size: BigInt(32 * BUF), offset: rxArea }],
+      log: { bitmap, size: 1, usedGpa: (1n << 64n) - 4096n },
+    });
+    pair.attach(tx.cb, rx.cb);
+    const tb = new ChainBatch(engine, plan, 32);
+    const rb = new ChainBatch(engine, plan, 32);
+    const txBufs = plan.alloc(32 * BUF, 64, 'transmit buffers');
+    for (let i = 0; i < 32; i++) {
+      engine.u8.set(testFrame(BUF - HDR, i), txBufs + i * BUF + HDR);
+      tb.single(i, txBufs + i * BUF, BUF, false);
+      rb.single(i, i * BUF, BUF, true); // guest addresses, translated through the region
+    }
+    expect(rxD.add(rb)).toBe(32);
+    expect(txD.add(tb)).toBe(32);
+    expect(pair.forward()).toBe(32);
+    expect(rx.broken).toBe(false);
+    const used = new UsedBatch(engine, plan, 64);
+    expect(rxD.collect(used)).toBe(32);
+    for (let i = 0; i < 32; i++) expect(used.len(i)).toBe(BUF);
+    expect(engine.u8[bitmap]).toBe(0xff);
+    expect([...engine.u8.subarray(bitmap + 1, bitmap + 64)]).toEqual(new Array(63).fill(0));
   });
 });
