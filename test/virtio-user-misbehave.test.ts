@@ -15,6 +15,10 @@ import type { HandleBurst } from '../src/dataplane/handle-ring.js';
 import { ScriptedBackend, type Misdeed } from './helpers/scripted-backend.js';
 import { socketDir, removeSocketDir } from './helpers/vhost-user-rig.js';
 import { within } from './helpers/within.js';
+import { checkFdLeaks } from './helpers/fd-leaks.js';
+
+// Every test ends with the fds it started with: sockets, eventfds and the memfd are all closed.
+checkFdLeaks();
 
 let n = 0;
 let live: { close(): void }[] = [];
