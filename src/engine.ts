@@ -54,6 +54,8 @@ export interface EngineExports {
   vuqRxBurst(q: number, out: number, max: number): number;
   vuqTxReap(q: number): number;
   vuqTxBurst(q: number, input: number, n: number): number;
+  vuqAllocFill(q: number, out: number, n: number, frame: number, size: number): number;
+  vuqMacSwap(arr: number, n: number): number;
   // Dataplane (assembly/dataplane/: handle-ring/, mempool/): ring and pool headers instead of control blocks.
   ringInit(ring: number): number;
   ringCount(ring: number): number;

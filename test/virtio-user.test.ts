@@ -9,6 +9,8 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { VirtioUserPort } from '../src/virtio-user/port.js';
 import { VirtioUserWorkers } from '../src/virtio-user/workers.js';
+import { Forwarder } from '../src/virtio-user/forward.js';
+import { txonlyFrame } from '../src/virtio-net/frames.js';
 import { vringBase } from '../src/vhost-user/vring.js';
 import { startVirtqueueVhost, type VirtqueueVhost } from './helpers/testpmd.js';
 import { socketDir, removeSocketDir } from './helpers/vhost-user-rig.js';
@@ -160,4 +162,42 @@ describe('virtio-user port <-> virtqueue vhost (another process)', () => {
     }
     expect(port.pool.freeCount).toBe(port.pool.size);
   }, 40_000);
+
+  it('Forwarder: txonly frames filled by the engine (--frame-size 300) and macswap, checked byte for byte after the echo', async () => {
+    const socket = path();
+    const be = await backend(socket);
+    const port = await VirtioUserPort.open({ socket, queueSize: 64, poolSize: 512 });
+    try {
+      const want = new Uint8Array(300);
+      want.set(txonlyFrame());
+      const tx = new Forwarder(port, 'txonly', 8, 300);
+      expect(tx.txBurst(0)).toBe(8);
+      const out = port.burst(32);
+      const got: Uint8Array[] = [];
+      await until(() => {
+        const n = port.rxBurst(0, out);
+        for (let i = 0; i < n; i++) got.push(port.data(out.handles[i]).slice());
+        port.free(out, n);
+        return got.length >= 8;
+      }, '8 txonly frames echoed');
+      for (const f of got) expect(Buffer.from(f).equals(Buffer.from(want))).toBe(true);
+      // macswap: what comes back has its MACs swapped once by us.
+      await port.send(stamped(0, 7, 100));
+      const swap = new Forwarder(port, 'macswap', 8);
+      let n = 0;
+      await until(() => { n = port.rxBurst(0, out); return n > 0; }, 'the frame echoed');
+      port.engine.exports.vuqMacSwap(out.ptr, n);
+      const f = port.data(out.handles[0]).slice();
+      const orig = stamped(0, 7, 100);
+      expect([...f.subarray(0, 6)]).toEqual([...orig.subarray(6, 12)]);
+      expect([...f.subarray(6, 12)]).toEqual([...orig.subarray(0, 6)]);
+      expect(Buffer.from(f.subarray(12)).equals(Buffer.from(orig.subarray(12)))).toBe(true);
+      port.free(out, n);
+      expect(swap.dropped).toBe(0);
+    } finally {
+      await port.shutdown();
+      await be.stop();
+    }
+    expect(port.pool.freeCount).toBe(port.pool.size);
+  }, 30_000);
 });

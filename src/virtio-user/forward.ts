@@ -2,7 +2,6 @@
 // CLI and the benchmark run): txonly sends 64-byte UDP frames (and frees what arrives), rxonly
 // frees what arrives, io sends what arrives back on the same queue pair, macswap the same with
 // the MAC addresses swapped. Frames the ring cannot take go back to the pool (counted as dropped).
-import * as M from '../../assembly/layout/mempool.js';
 import { txonlyFrame, TXONLY_FRAME_SIZE } from '../virtio-net/frames.js';
 import type { HandleBurst } from '../dataplane/handle-ring.js';
 import type { VirtioUserPort } from './port.js';
@@ -13,15 +12,19 @@ export type FwdMode = (typeof FWD_MODES)[number];
 export class Forwarder {
   private readonly rx: HandleBurst;
   private readonly tx: HandleBurst;
-  private readonly frame: Uint8Array;
+  /** The txonly frame, in the port's memory (the engine copies it into each buffer). */
+  private readonly frame: number;
+  private readonly frameSize: number;
   /** Frames taken back because the transmit ring was full. */
   dropped = 0;
 
   /** `frameSize`: txonly frames' length (the 64-byte UDP frame, zero-padded; IP and UDP lengths say 64). */
   constructor(readonly port: VirtioUserPort, readonly mode: FwdMode, readonly burst = 32, frameSize = TXONLY_FRAME_SIZE) {
     if (frameSize < TXONLY_FRAME_SIZE || frameSize > port.pool.dataRoom) throw new RangeError(`frame size ${frameSize}: ${TXONLY_FRAME_SIZE} to ${port.pool.dataRoom}`);
-    this.frame = new Uint8Array(frameSize);
-    this.frame.set(txonlyFrame());
+    this.frameSize = frameSize;
+    this.frame = port.priv.alloc(frameSize, 64, 'txonly frame');
+    port.engine.u8.fill(0, this.frame, this.frame + frameSize);
+    port.engine.u8.set(txonlyFrame(), this.frame);
     this.rx = port.burst(burst);
     this.tx = port.burst(burst);
   }
@@ -30,17 +33,11 @@ export class Forwarder {
   txBurst(k: number): number {
     const p = this.port;
     const b = this.tx;
-    if (!p.up || p.pool.cache(0).get(b, this.burst) === 0) return 0;
-    const u32 = p.engine.u32;
-    const u8 = p.engine.u8;
-    const off = M.BUF_HDR_SIZE + p.pool.headroom;
-    for (let i = 0; i < b.count; i++) {
-      const h = b.handles[i];
-      u32[(h + M.BUF_DATA_OFF) >>> 2] = off;
-      u32[(h + M.BUF_DATA_LEN) >>> 2] = this.frame.length;
-      u8.set(this.frame, h + off);
-    }
-    return this.send(k, b, b.count);
+    if (!p.up) return 0;
+    const q = p.queues[k];
+    const got = p.engine.check(p.engine.exports.vuqAllocFill(q.block, b.ptr, this.burst, this.frame, this.frameSize), p.pool.addr, 'txonly fill');
+    b.count = got;
+    return got === 0 ? 0 : this.send(k, b, got);
   }
 
   private send(k: number, b: HandleBurst, n: number): number {
@@ -71,14 +68,6 @@ export class Forwarder {
   }
 
   private swap(n: number): void {
-    const u8 = this.port.engine.u8;
-    for (let i = 0; i < n; i++) {
-      const at = this.port.pool.dataOf(this.rx.handles[i]);
-      for (let j = 0; j < 6; j++) {
-        const t = u8[at + j];
-        u8[at + j] = u8[at + 6 + j];
-        u8[at + 6 + j] = t;
-      }
-    }
+    this.port.engine.exports.vuqMacSwap(this.rx.ptr, n);
   }
 }

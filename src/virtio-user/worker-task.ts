@@ -9,7 +9,6 @@ import { eventfdWrite } from '../native/index.js';
 import type { Task, TaskContext } from '../dataplane/task.js';
 import type { Engine } from '../engine.js';
 import * as V from '../../assembly/layout/virtio-user.js';
-import * as M from '../../assembly/layout/mempool.js';
 import type { FwdMode } from './forward.js';
 
 export interface PairBlockRef {
@@ -103,38 +102,15 @@ class PairRunner {
     return n + this.txonly();
   }
 
-  /** Sends a burst of fresh txonly frames; returns how many went. */
+  /** Sends a burst of fresh txonly frames (filled by the engine); returns how many went. */
   private txonly(): number {
-    const e = this.engine.exports;
-    const tx = this.ref.tx;
-    const burst = this.cfg.burst;
-    const pool = this.u32[this.at(V.VUQ_POOL)];
-    const got = e.mempoolGetBulk(pool, this.u32[this.at(V.VUQ_CACHE)], tx, burst);
+    const got = this.engine.exports.vuqAllocFill(this.ref.block, this.ref.tx, this.cfg.burst, this.ref.frame, this.cfg.frameSize);
     if (got < 0) return this.failed(got);
-    if (got === 0) return 0;
-    const u8 = this.engine.u8;
-    const off = M.BUF_HDR_SIZE + this.u32[(pool + M.POOL_HEADROOM) >>> 2];
-    const size = this.cfg.frameSize;
-    for (let i = 0; i < got; i++) {
-      const h = this.u32[(tx >>> 2) + i];
-      this.u32[(h + M.BUF_DATA_OFF) >>> 2] = off;
-      this.u32[(h + M.BUF_DATA_LEN) >>> 2] = size;
-      u8.copyWithin(h + off, this.ref.frame, this.ref.frame + size);
-    }
-    return this.send(tx, got);
+    return got === 0 ? 0 : this.send(this.ref.tx, got);
   }
 
   private swap(n: number): void {
-    const u8 = this.engine.u8;
-    for (let i = 0; i < n; i++) {
-      const h = this.u32[(this.ref.rx >>> 2) + i];
-      const at = h + this.u32[(h + M.BUF_DATA_OFF) >>> 2];
-      for (let j = 0; j < 6; j++) {
-        const t = u8[at + j];
-        u8[at + j] = u8[at + 6 + j];
-        u8[at + 6 + j] = t;
-      }
-    }
+    this.engine.exports.vuqMacSwap(this.ref.rx, n);
   }
 }
 
