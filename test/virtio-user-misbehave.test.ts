@@ -38,6 +38,8 @@ describe('bad replies during set-up', () => {
     ['GET_PROTOCOL_FEATURES', P.Request.GET_PROTOCOL_FEATURES, 'truncated', /GET_PROTOCOL_FEATURES: reply payload of 4 bytes, expected 8/],
     ['SET_MEM_TABLE', P.Request.SET_MEM_TABLE, 'silent', /SET_MEM_TABLE: no reply within 300 ms/],
     ['SET_VRING_KICK', P.Request.SET_VRING_KICK, 'refuse', /SET_VRING_KICK: the back-end refused it \(REPLY_ACK 1\)/],
+    ['SET_OWNER', P.Request.SET_OWNER, 'bad-version', /SET_OWNER: no reply: bad message from the back-end: .*protocol version 2, expected 1/],
+    ['SET_VRING_NUM', P.Request.SET_VRING_NUM, 'no-reply-flag', /SET_VRING_NUM: the reply lacks the REPLY flag/],
     ['SET_VRING_ADDR', P.Request.SET_VRING_ADDR, 'hangup', /SET_VRING_ADDR: no reply: the back-end hung up|SET_VRING_ADDR: no reply: the socket closed/],
   ];
   for (const [name, request, deed, message] of cases) {

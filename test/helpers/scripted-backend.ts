@@ -3,14 +3,15 @@
 // RING_PACKED and PROTOCOL_FEATURES, protocol features MQ and REPLY_ACK, acks 0), except where
 // `script` says otherwise for a request: 'wrong-code' (the reply names another request),
 // 'truncated' (4 bytes of an 8-byte payload), 'silent' (no reply at all), 'refuse' (REPLY_ACK 1)
-// or 'hangup' (close the connection). It records the requests it got and closes every fd it is sent.
+// 'hangup' (close the connection), 'bad-version' (a header with protocol version 2) or
+// 'no-reply-flag' (the right code without the REPLY flag). It records the requests it got and closes every fd it is sent.
 import { UnixServer, close, type UnixSocket } from '../../src/native/index.js';
 import * as P from '../../src/vhost-user/protocol.js';
 import { encode, encodeReply, u64Payload, type Message } from '../../src/vhost-user/message.js';
 import { MessageReader } from '../../src/vhost-user/reader.js';
 import { FEATURES } from '../../src/index.js';
 
-export type Misdeed = 'wrong-code' | 'truncated' | 'silent' | 'refuse' | 'hangup';
+export type Misdeed = 'wrong-code' | 'truncated' | 'silent' | 'refuse' | 'hangup' | 'bad-version' | 'no-reply-flag';
 
 const OFFERED = FEATURES.VERSION_1 | FEATURES.RING_PACKED | (1n << 30n);
 const PROTOCOL = (1n << BigInt(P.ProtocolFeature.MQ)) | (1n << BigInt(P.ProtocolFeature.REPLY_ACK));
@@ -56,6 +57,8 @@ export class ScriptedBackend {
     }
     if (value === undefined) return;
     if (deed === 'wrong-code') void s.send(encodeReply(P.Request.GET_STATUS, u64Payload(value)));
+    else if (deed === 'bad-version') void s.send(encode(m.request, 2 | P.FLAG_REPLY, u64Payload(value)));
+    else if (deed === 'no-reply-flag') void s.send(encode(m.request, P.VERSION, u64Payload(value)));
     else if (deed === 'truncated') void s.send(encodeReply(m.request, u64Payload(value).subarray(0, 4)));
     else if (deed === 'refuse') void s.send(encodeReply(m.request, u64Payload(1n)));
     else void s.send(encode(m.request, P.VERSION | P.FLAG_REPLY, u64Payload(value)));
