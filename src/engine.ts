@@ -56,6 +56,8 @@ export interface EngineExports {
   vuqTxBurst(q: number, input: number, n: number): number;
   vuqAllocFill(q: number, out: number, n: number, frame: number, size: number): number;
   vuqMacSwap(arr: number, n: number): number;
+  vuqFree(q: number, arr: number, n: number): number;
+  vuqDropPending(q: number): number;
   // Dataplane (assembly/dataplane/: handle-ring/, mempool/): ring and pool headers instead of control blocks.
   ringInit(ring: number): number;
   ringCount(ring: number): number;

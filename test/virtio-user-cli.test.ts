@@ -31,7 +31,7 @@ describe('virtqueue virtio-user arguments', () => {
     [['--socket', 's', '--queues', '2', '--workers', '3'], /--workers 3 is more than the 2 queue pairs/],
     [['--socket', 's', '--fwd', 'txonly', '--tx-first'], /--tx-first goes with --fwd io or macswap/],
     [['--socket', 's', '--queue-size', '100'], /--queue-size 100 is not a power of two \(split rings/],
-    [['--socket', 's', '--duration', '-1'], /--duration expects a positive number of seconds/],
+    [['--socket', 's', '--duration', '0'], /--duration expects a positive number of seconds, got '0'/],
     [['--socket', 's', '--frame-size', '32'], /--frame-size must be 64 to 2048, got 32/],
     [['--socket', 's', '--bogus'], /unknown option '--bogus'/i],
   ];

@@ -149,6 +149,32 @@ describe('bad rings and hang-ups in traffic', () => {
     }
   });
 
+  /** Makes the buffer of descriptor 0 used with `len` bytes and num_buffers `numBuffers` (split ring). */
+  function splitUsedMerged(port: VirtioUserPort, len: number, numBuffers: number): void {
+    const e = port.engine;
+    const q = port.queues[0];
+    const addr = Number(new BigUint64Array(e.memory.buffer, q.rx.areas.desc, 1)[0]); // desc[0].addr: the header's place
+    e.u16[(addr + 10) >>> 1] = numBuffers;
+    splitUsed(port, 0, len);
+  }
+
+  it('mergeable: a frame whose other buffers never come is reclaimed at the hang-up; the pool whole', async () => {
+    const { port, be, out } = await upPort('split');
+    splitUsedMerged(port, 200, 3);
+    expect(port.rxBurst(0, out)).toBe(0); // waiting for 2 more buffers
+    expect(port.pool.freeCount).toBe(port.pool.size - 65); // the ring refilled, the first buffer held
+    be.hangUp();
+    await expectDown(port, /hung up|socket closed/);
+  });
+
+  it('mergeable: num_buffers above the queue size drops the frame (counted), nothing held', async () => {
+    const { port, out } = await upPort('split');
+    splitUsedMerged(port, 200, 65);
+    expect(port.rxBurst(0, out)).toBe(0);
+    expect(port.stats(0).rxDropped).toBe(1);
+    expect(port.pool.freeCount).toBe(port.pool.size - 64);
+  });
+
   it('a back-end that hangs up mid-traffic: down, named, every buffer (receive and transmit) back', async () => {
     const { port, be } = await upPort('split');
     for (let i = 0; i < 20; i++) await port.send(new Uint8Array(60).fill(i));

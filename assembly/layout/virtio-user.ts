@@ -30,6 +30,10 @@
 //   64  status     the failed call's error code (written before ack = FAILED)
 //   68  rxKickFd   eventfd of receiveqN's kicks (what a worker signals for VUQ_EV_KICK_RX)
 //   72  txKickFd   eventfd of transmitqN's kicks
+//   76  mergeable  1 when VIRTIO_NET_F_MRG_RXBUF was negotiated (a frame may span receive buffers, 5.1.6.4)
+//   80  pendHead   a received frame whose buffers have not all been collected yet: its first
+//   84  pendTail   buffer, its last one so far, and how many buffers it still lacks (pendLeft);
+//   88  pendLeft   0 when none
 //   128 counters   u64 each: 128 rxPackets 136 rxBytes 144 rxDropped (frames over several
 //                  buffers, or shorter than the header) 152 rxNoBuffers (refills the pool could
 //                  not serve) 160 txPackets 168 txBytes 176 txFull (handles refused: ring full)
@@ -55,6 +59,10 @@ export const VUQ_ACK = 60;
 export const VUQ_STATUS = 64;
 export const VUQ_RX_KICK_FD = 68;
 export const VUQ_TX_KICK_FD = 72;
+export const VUQ_MERGEABLE = 76;
+export const VUQ_PEND_HEAD = 80;
+export const VUQ_PEND_TAIL = 84;
+export const VUQ_PEND_LEFT = 88;
 export const VUQ_STATE_STOPPED = 0;
 export const VUQ_STATE_RUNNING = 1;
 export const VUQ_STATE_FAILED = 2;
@@ -75,3 +83,15 @@ export const VUQ_EV_KICK_TX = 2;
 /** virtio_net_hdr with VERSION_1 (5.1.6.1): 12 bytes; num_buffers (u16) at 10. */
 export const VUQ_NET_HDR_SIZE = 12;
 export const VUQ_NET_HDR_NUM_BUFFERS = 10;
+
+// A buffer's segment record, in the first bytes of its headroom (the port's mempool has headroom
+// VUB_MIN_HEADROOM or more; the virtio_net_hdr takes the last 12): a frame is a chain of buffers
+// (like DPDK's multi-segment mbufs). Every buffer the port hands out has it set.
+//   BUF_HDR_SIZE + 0  next     handle of the frame's next buffer, 0 for the last
+//   BUF_HDR_SIZE + 4  nbSegs   buffers in the frame (first buffer only)
+//   BUF_HDR_SIZE + 8  pktLen   bytes in the frame, all buffers (first buffer only)
+export const VUB_NEXT = 0;
+export const VUB_NB_SEGS = 4;
+export const VUB_PKT_LEN = 8;
+export const VUB_SIZE = 12;
+export const VUB_MIN_HEADROOM = 24;

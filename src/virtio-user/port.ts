@@ -41,6 +41,11 @@ export interface VirtioUserPortOptions {
   dataRoom?: number;
   /** Bound on each vhost-user reply (ms, default 5000). */
   replyTimeoutMs?: number;
+  /**
+   * Ask for VIRTIO_NET_F_MRG_RXBUF (default true): a received frame may then span several
+   * buffers, delivered as one chain (5.1.6.4). Without it a frame must fit one buffer.
+   */
+  mergeable?: boolean;
   /** Set everything up again when the back-end comes back (default true). */
   reconnect?: boolean;
   /** Client mode: time between connection attempts (ms, default 200). */
@@ -183,8 +188,10 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
     const channel = new FrontendChannel(socket, this.opts.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS);
     try {
       const fe = await VhostUserFrontend.start(channel, {
-        memory: { fd: this.memfd, offset: this.offset, size: this.size }, layout: this.layout, pairs: this.queues.length, features: 0n,
+        memory: { fd: this.memfd, offset: this.offset, size: this.size }, layout: this.layout, pairs: this.queues.length,
+        features: (this.opts.mergeable ?? true) ? FEATURES.NET_MRG_RXBUF : 0n,
       });
+      for (const q of this.queues) q.setMergeable((fe.negotiated.features & FEATURES.NET_MRG_RXBUF) !== 0n);
       const base = this.layout === 'packed' ? 0x8000_8000 : 0;
       for (const q of this.queues) {
         q.resetRings();
@@ -297,23 +304,56 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
     return { ...this.queues[k].stats };
   }
 
-  /** Wasm offset of a buffer's data, and a view of its `len` bytes. */
+  /** A view of one buffer's data (a frame's first buffer: its first segment). */
   data(handle: number, len = this.engine.u32[(handle + M.BUF_DATA_LEN) >>> 2]): Uint8Array {
     const at = this.pool.dataOf(handle);
     return this.engine.u8.subarray(at, at + len);
   }
 
-  /** Copies `frame` into a fresh buffer: its handle, or undefined when the pool is empty. */
-  alloc(frame: Uint8Array): number | undefined {
-    if (frame.length > this.pool.dataRoom) throw new RangeError(`a frame of ${frame.length} bytes does not fit a buffer of ${this.pool.dataRoom}`);
-    const b = this.txScratch;
-    if (this.pool.cache(0).get(b, 1) === 0) return undefined;
-    const h = b.handles[0];
+  /** The buffers of the frame that starts at `handle` (one unless it spans several, MRG_RXBUF). */
+  segments(handle: number): number[] {
+    const out: number[] = [];
     const u32 = this.engine.u32;
-    u32[(h + M.BUF_DATA_OFF) >>> 2] = M.BUF_HDR_SIZE + this.pool.headroom;
-    u32[(h + M.BUF_DATA_LEN) >>> 2] = frame.length;
-    this.engine.u8.set(frame, this.pool.dataOf(h));
-    return h;
+    for (let h = handle; h !== 0 && out.length < this.pool.size; h = u32[(h + M.BUF_HDR_SIZE + V.VUB_NEXT) >>> 2]) {
+      if (this.pool.indexOf(h) < 0) throw new RangeError(`buffer ${handle}: its chain links to ${h}, not a buffer of the pool`);
+      out.push(h);
+    }
+    return out;
+  }
+
+  /** A copy of the whole frame that starts at `handle` (every segment). */
+  frame(handle: number): Uint8Array {
+    const parts = this.segments(handle).map((h) => this.data(h));
+    if (parts.length === 1) return parts[0].slice();
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) { out.set(p, at); at += p.length; }
+    return out;
+  }
+
+  /**
+   * Copies `frame` into fresh buffers (a chain when it is longer than one buffer's data room):
+   * the first buffer's handle, or undefined when the pool is short.
+   */
+  alloc(frame: Uint8Array): number | undefined {
+    const room = this.pool.dataRoom;
+    const n = Math.max(1, Math.ceil(frame.length / room));
+    if (n > 64 || n > this.queues[0].num) throw new RangeError(`a frame of ${frame.length} bytes needs ${n} buffers of ${room}`);
+    const b = this.txScratch;
+    if (this.pool.cache(0).get(b, n) === 0) return undefined;
+    const u32 = this.engine.u32;
+    const off = M.BUF_HDR_SIZE + this.pool.headroom;
+    for (let i = 0; i < n; i++) {
+      const h = b.handles[i];
+      const part = frame.subarray(i * room, Math.min(frame.length, (i + 1) * room));
+      u32[(h + M.BUF_DATA_OFF) >>> 2] = off;
+      u32[(h + M.BUF_DATA_LEN) >>> 2] = part.length;
+      u32[(h + M.BUF_HDR_SIZE + V.VUB_NEXT) >>> 2] = i + 1 < n ? b.handles[i + 1] : 0;
+      u32[(h + M.BUF_HDR_SIZE + V.VUB_NB_SEGS) >>> 2] = n;
+      u32[(h + M.BUF_HDR_SIZE + V.VUB_PKT_LEN) >>> 2] = frame.length;
+      this.engine.u8.set(part, h + off);
+    }
+    return b.handles[0];
   }
 
   /** A burst of `capacity` handles for rxBurst/txBurst, in the port's private memory. */
@@ -321,9 +361,11 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
     return HandleBurst.alloc(this.engine, this.priv, capacity);
   }
 
-  /** Returns handles [0, n) to the pool. */
+  /** Frees the frames whose first buffers are handles [0, n), every buffer of each. */
   free(burst: HandleBurst, n = burst.count): void {
-    this.pool.cache(0).put(burst, n);
+    if (this.workerOwned) throw new Error('free: the queue pairs run on Dataplane workers');
+    const q = this.queues[0];
+    this.engine.check(this.engine.exports.vuqFree(q.block, burst.ptr, burst.size(n, burst.count)), this.pool.addr, 'virtio-user free');
   }
 
   /**
@@ -354,7 +396,7 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
     while (!this.closed) {
       const n = this.rxBurst(k, b);
       if (n === 0) { await new Promise((r) => setTimeout(r, 1)); continue; }
-      const out = Array.from(b.handles.subarray(0, n), (h) => this.data(h).slice());
+      const out = Array.from(b.handles.subarray(0, n), (h) => this.frame(h));
       this.free(b, n);
       for (const f of out) yield f;
     }

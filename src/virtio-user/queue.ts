@@ -89,7 +89,7 @@ export class PortQueue {
 
   constructor(readonly index: number, readonly engine: Engine, shared: MemoryPlan, priv: MemoryPlan, layout: RingLayout,
               readonly num: number, features: FeatureSet, readonly pool: Mempool, readonly cache: MempoolCache) {
-    if (pool.headroom < NET_HDR_SIZE) throw new RangeError(`the mempool's headroom is ${pool.headroom} bytes; the virtio_net_hdr needs ${NET_HDR_SIZE}`);
+    if (pool.headroom < V.VUB_MIN_HEADROOM) throw new RangeError(`the mempool's headroom is ${pool.headroom} bytes; the segment record and the virtio_net_hdr need ${V.VUB_MIN_HEADROOM}`);
     this.rx = new Ring(engine, shared, priv, layout, num, features);
     this.tx = new Ring(engine, shared, priv, layout, num, features);
     this.scratch = HandleBurst.alloc(engine, priv, num);
@@ -138,6 +138,11 @@ export class PortQueue {
       return e as Error;
     }
     return new Error(`virtio-user queue pair ${this.index}: its worker failed (code ${rc})`);
+  }
+
+  /** VIRTIO_NET_F_MRG_RXBUF negotiated: frames may span receive buffers (set before the rings run). */
+  setMergeable(on: boolean): void {
+    this.engine.u32[(this.block + V.VUQ_MERGEABLE) >>> 2] = on ? 1 : 0;
   }
 
   /** Uses mempool cache slot `addr` for this pair's gets and puts (the thread that runs it). */
@@ -206,13 +211,13 @@ export class PortQueue {
    * the shared rings are left alone, a back-end may still be reading them). Returns how many.
    */
   reclaim(): number {
-    let total = 0;
+    let total = this.check(this.engine.exports.vuqDropPending(this.block), 'dropping a frame half received');
+    const u32 = this.engine.u32;
     for (const r of [this.rx, this.tx]) {
       const n = r.driver.detach(r.used);
-      for (let i = 0; i < n; i++) this.scratch.handles[i] = r.used.id(i);
-      this.scratch.count = n;
-      if (n > 0) this.cache.put(this.scratch);
-      total += n;
+      // The tokens (first buffers) in place of the records, then every buffer of each frame freed.
+      for (let i = 0; i < n; i++) u32[(r.used.ptr >>> 2) + i] = r.used.id(i);
+      if (n > 0) total += this.check(this.engine.exports.vuqFree(this.block, r.used.ptr, n), 'reclaim');
     }
     return total;
   }

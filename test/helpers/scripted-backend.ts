@@ -1,6 +1,6 @@
 // A scripted, misbehaving vhost-user back-end for the front-end's tests: it listens at a path,
 // answers every request that needs an answer the way a plain back-end would (features VERSION_1,
-// RING_PACKED and PROTOCOL_FEATURES, protocol features MQ and REPLY_ACK, acks 0), except where
+// RING_PACKED, NET_MRG_RXBUF and PROTOCOL_FEATURES, protocol features MQ and REPLY_ACK, acks 0), except where
 // `script` says otherwise for a request: 'wrong-code' (the reply names another request),
 // 'truncated' (4 bytes of an 8-byte payload), 'silent' (no reply at all), 'refuse' (REPLY_ACK 1)
 // 'hangup' (close the connection), 'bad-version' (a header with protocol version 2) or
@@ -13,7 +13,7 @@ import { FEATURES } from '../../src/index.js';
 
 export type Misdeed = 'wrong-code' | 'truncated' | 'silent' | 'refuse' | 'hangup' | 'bad-version' | 'no-reply-flag';
 
-const OFFERED = FEATURES.VERSION_1 | FEATURES.RING_PACKED | (1n << 30n);
+const OFFERED = FEATURES.VERSION_1 | FEATURES.RING_PACKED | FEATURES.NET_MRG_RXBUF | (1n << 30n);
 const PROTOCOL = (1n << BigInt(P.ProtocolFeature.MQ)) | (1n << BigInt(P.ProtocolFeature.REPLY_ACK));
 
 export class ScriptedBackend {
