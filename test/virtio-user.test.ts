@@ -59,14 +59,9 @@ async function exchange(port: VirtioUserPort, count: number, from = 0): Promise<
   }
 }
 
-/**
- * `virtqueue vhost --fwd io` without its inflight state file: with one, a back-end started after
- * a killed one resumes a packed ring from the file (meant for QEMU, whose rings go on), while this
- * front-end resets its rings on reconnect (as DPDK's virtio-user does for packed rings) and says
- * so with SET_VRING_BASE 0x80008000; the resumed position then does not match the ring.
- */
+/** `virtqueue vhost --fwd io`, with its inflight state file (a restarted one resumes split rings from it). */
 async function backend(socket: string, queues = 1): Promise<VirtqueueVhost> {
-  return startVirtqueueVhost({ socket, fwd: 'io', duration: 60, queues, extraArgs: ['--guest-mem', '64', '--state', 'none'] });
+  return startVirtqueueVhost({ socket, fwd: 'io', duration: 60, queues, extraArgs: ['--guest-mem', '64'] });
 }
 
 describe('virtio-user port <-> virtqueue vhost (another process)', () => {

@@ -192,7 +192,10 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
         features: (this.opts.mergeable ?? true) ? FEATURES.NET_MRG_RXBUF : 0n,
       });
       for (const q of this.queues) q.setMergeable((fe.negotiated.features & FEATURES.NET_MRG_RXBUF) !== 0n);
-      const base = this.layout === 'packed' ? 0x8000_8000 : 0;
+      // A fresh ring: split 0; packed slot 0 with wrap counter 1, the available half only, as
+      // DPDK's virtio-user sends it (vring.ts: no used half means used = available). A back-end
+      // with its own state of the ring (ours, its state file) then knows the ring starts afresh.
+      const base = this.layout === 'packed' ? 0x8000 : 0;
       for (const q of this.queues) {
         q.resetRings();
         for (const [index, r] of [[2 * q.index, q.rx], [2 * q.index + 1, q.tx]] as const) {
