@@ -5,14 +5,14 @@
 // buffers, sets the rings up anew and traffic resumes).
 import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { VirtioUserPort } from '../src/virtio-user/port.js';
 import { VirtioUserWorkers } from '../src/virtio-user/workers.js';
 import { Forwarder } from '../src/virtio-user/forward.js';
 import { txonlyFrame } from '../src/virtio-net/frames.js';
 import { vringBase } from '../src/vhost-user/vring.js';
-import { startVirtqueueVhost, type VirtqueueVhost } from './helpers/testpmd.js';
+import { startVirtqueueVhost, virtqueueBin, type VirtqueueVhost } from './helpers/testpmd.js';
 import { socketDir, removeSocketDir } from './helpers/vhost-user-rig.js';
 import { until } from './helpers/within.js';
 
@@ -231,4 +231,28 @@ describe('virtio-user port <-> virtqueue vhost (another process)', () => {
       expect(port.pool.freeCount).toBe(port.pool.size);
     }, 30_000);
   }
+
+  it('server mode: virtqueue vhost --client connects to the port; killed and started again, it connects anew and traffic resumes', async () => {
+    const socket = path();
+    const port = VirtioUserPort.create({ socket, server: true, layout: 'packed', queueSize: 128, poolSize: 1024 });
+    // Not startVirtqueueVhost: it removes the socket path first and waits for a server's socket there.
+    const client = (): ChildProcess => spawn(process.execPath, [virtqueueBin(), 'vhost', '--client', '--socket', socket, '--fwd', 'io', '--guest-mem', '64', '--duration', '60'], { stdio: 'ignore' });
+    const up = port.connect();
+    let be = client();
+    try {
+      await up;
+      await exchange(port, 100);
+      be.kill('SIGKILL');
+      await until(() => !port.up, 'the port seeing the back-end die', 5_000);
+      await until(() => port.pool.freeCount === port.pool.size, 'every buffer back', 5_000);
+      be = client();
+      await until(() => port.up, 'the back-end connecting again', 15_000);
+      expect(port.connections).toBe(2);
+      await exchange(port, 100, 5000);
+    } finally {
+      port.close();
+      be.kill('SIGKILL');
+    }
+    expect(port.pool.freeCount).toBe(port.pool.size);
+  }, 40_000);
 });
