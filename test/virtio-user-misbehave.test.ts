@@ -14,7 +14,7 @@ import { FrontendError } from '../src/vhost-user/frontend-channel.js';
 import type { HandleBurst } from '../src/dataplane/handle-ring.js';
 import { ScriptedBackend, type Misdeed } from './helpers/scripted-backend.js';
 import { socketDir, removeSocketDir } from './helpers/vhost-user-rig.js';
-import { within } from './helpers/within.js';
+import { within, until } from './helpers/within.js';
 import { checkFdLeaks } from './helpers/fd-leaks.js';
 
 // Every test ends with the fds it started with: sockets, eventfds and the memfd are all closed.
@@ -65,6 +65,18 @@ describe('bad replies during set-up', () => {
     await port.connect();
     expect(port.up).toBe(true);
     expect(be.requests.filter((r) => r === P.Request.SET_VRING_ENABLE)).toHaveLength(2);
+  });
+
+  it('a back-end with protocol features but neither MQ nor REPLY_ACK: no acks asked for, rings still enabled (they start disabled)', async () => {
+    const socket = path();
+    const be = new ScriptedBackend(socket, {}, 1n << BigInt(P.ProtocolFeature.CONFIG));
+    live.push(be);
+    const port = portFor(socket);
+    await port.connect();
+    expect(port.up).toBe(true);
+    // Nothing is acked: the requests arrive after connect() resolved.
+    await until(() => be.requests.filter((r) => r === P.Request.SET_VRING_ENABLE).length === 2, 'two SET_VRING_ENABLE');
+    expect(be.requests).not.toContain(P.Request.GET_QUEUE_NUM);
   });
 });
 

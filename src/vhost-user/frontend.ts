@@ -39,8 +39,10 @@ export interface FrontendSpec {
 export interface Negotiated {
   /** Device features both sides have (what SET_FEATURES sent, minus the protocol bit). */
   features: FeatureSet;
-  /** Protocol features both sides have (0 when the back-end has none). */
+  /** Protocol features both sides have (0 when the back-end has none, or none we use). */
   protocol: bigint;
+  /** VHOST_USER_F_PROTOCOL_FEATURES acked: rings then start disabled until SET_VRING_ENABLE. */
+  protocolFeatures: boolean;
   replyAck: boolean;
 }
 
@@ -87,7 +89,8 @@ export class VhostUserFrontend {
     }));
     await this.req(P.Request.SET_VRING_CALL, u64Payload(BigInt(v.index)), [v.callFd]);
     await this.req(P.Request.SET_VRING_KICK, u64Payload(BigInt(v.index)), [v.kickFd]);
-    if (this.negotiated.protocol !== 0n || this.negotiated.features & F_PROTOCOL) {
+    // vhost-user.rst "Ring states": with VHOST_USER_F_PROTOCOL_FEATURES rings start disabled.
+    if (this.negotiated.protocolFeatures) {
       await this.req(P.Request.SET_VRING_ENABLE, statePayload(v.index, 1));
     }
   }
@@ -134,5 +137,5 @@ async function negotiate(ch: FrontendChannel, spec: FrontendSpec): Promise<Negot
   }
   await ch.request(P.Request.SET_OWNER, undefined, [], replyAck);
   await ch.request(P.Request.SET_FEATURES, u64Payload(want), [], replyAck);
-  return { features: want & ~F_PROTOCOL, protocol, replyAck };
+  return { features: want & ~F_PROTOCOL, protocol, replyAck, protocolFeatures: (want & F_PROTOCOL) !== 0n };
 }

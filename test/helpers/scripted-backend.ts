@@ -21,7 +21,8 @@ export class ScriptedBackend {
   private readonly server: UnixServer;
   private sockets: UnixSocket[] = [];
 
-  constructor(readonly path: string, readonly script: Partial<Record<number, Misdeed>> = {}) {
+  /** `protocol`: the protocol features offered (default MQ and REPLY_ACK). */
+  constructor(readonly path: string, readonly script: Partial<Record<number, Misdeed>> = {}, readonly protocol = PROTOCOL) {
     this.server = UnixServer.listen(path);
     this.server.on('connection', (s) => this.serve(s));
   }
@@ -30,12 +31,17 @@ export class ScriptedBackend {
     this.sockets.push(s);
     const reader = new MessageReader();
     const closeAll = (fds: readonly number[]): void => { for (const fd of fds) close(fd); };
+    // As the real back-end reads (connection.ts): exactly the bytes the reader wants, so each
+    // message's fds stay with its header when requests come back to back (no REPLY_ACK).
+    s.maxFds = P.MEM_TABLE_MAX_REGIONS;
+    s.maxBytes = reader.wanted;
     s.on('data', (got) => {
       for (const m of reader.push(got.data, got.fds, closeAll)) {
         closeAll(m.fds);
         this.requests.push(m.request);
         this.answer(s, m);
       }
+      s.maxBytes = reader.wanted;
     });
   }
 
@@ -43,7 +49,7 @@ export class ScriptedBackend {
     const value = ((): bigint | undefined => {
       switch (m.request) {
         case P.Request.GET_FEATURES: return OFFERED;
-        case P.Request.GET_PROTOCOL_FEATURES: return PROTOCOL;
+        case P.Request.GET_PROTOCOL_FEATURES: return this.protocol;
         case P.Request.GET_QUEUE_NUM: return 8n;
         default: return (m.flags & P.FLAG_NEED_REPLY) !== 0 ? 0n : undefined;
       }
