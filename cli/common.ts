@@ -59,3 +59,27 @@ export const oneOf = <T extends string>(values: readonly T[]) => (flag: string, 
   if (!(values as readonly string[]).includes(v)) throw new UsageError(`${flag} must be one of ${values.join(', ')}, got '${v}'`);
   return v as T;
 };
+
+/**
+ * Resolves with why a long-running command stops: `${duration} s elapsed` (no timer when
+ * duration is undefined), SIGINT or SIGTERM, or whatever `also` passes to the `done` it is given
+ * (e.g. a set-up that failed). The first reason wins; the signal handlers are removed.
+ */
+export function untilStopped(duration: number | undefined, also?: (done: (why: string) => void) => void): Promise<string> {
+  return new Promise<string>((resolve) => {
+    let settled = false;
+    const timer = duration === undefined ? undefined : setTimeout(() => done(`${duration} s elapsed`), duration * 1000);
+    const onSignal = (sig: NodeJS.Signals): void => done(sig);
+    function done(why: string): void {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve(why);
+    }
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    also?.(done);
+  });
+}

@@ -10,7 +10,7 @@ import { InflightStateFile } from '../../src/vhost-user/inflight-state.js';
 import { inflightWindowBytes } from '../../src/vhost-user/inflight.js';
 import { NetDevice } from '../../src/vhost-user/net/device.js';
 import type { NetCounters } from '../../src/virtio-net/queue-pair.js';
-import { ERASE_LINE, firstLine, type CliIO } from '../common.js';
+import { ERASE_LINE, firstLine, untilStopped, type CliIO } from '../common.js';
 import type { VhostCommand } from './args.js';
 import { ActivitySpan } from './activity.js';
 import { summarize, formatVhostSummary, formatRates } from './format.js';
@@ -105,18 +105,7 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
   const sampler = setInterval(sampleActivity, 50);
   sampler.unref();
 
-  const reason = await new Promise<string>((resolve) => {
-    const timer = o.duration === undefined ? undefined : setTimeout(() => done(`${o.duration} s elapsed`), o.duration * 1000);
-    const onSignal = (sig: NodeJS.Signals): void => done(sig);
-    function done(why: string): void {
-      if (timer) clearTimeout(timer);
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve(why);
-    }
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  const reason = await untilStopped(o.duration);
   const seconds = (performance.now() - started) / 1000;
   clearInterval(sampler);
   sampleActivity();

@@ -7,7 +7,7 @@ import { VirtioUserPort } from '../../src/virtio-user/port.js';
 import { Forwarder } from '../../src/virtio-user/forward.js';
 import { VirtioUserWorkers } from '../../src/virtio-user/workers.js';
 import { ActivitySpan } from '../vhost/activity.js';
-import { firstLine, type CliIO } from '../common.js';
+import { firstLine, untilStopped, type CliIO } from '../common.js';
 import type { VirtioUserCommand } from './args.js';
 import { summarize, formatVirtioUserSummary } from './format.js';
 
@@ -78,17 +78,7 @@ export async function runVirtioUser(cmd: VirtioUserCommand, io: CliIO): Promise<
   if (!o.server) log(`connecting to ${o.socket}`);
   else log(`listening at ${o.socket}`);
 
-  const reason = await new Promise<string>((resolve) => {
-    const timer = o.duration === undefined ? undefined : setTimeout(() => done(`${o.duration} s elapsed`), o.duration * 1000);
-    const onSignal = (sig: NodeJS.Signals): void => done(sig);
-    function done(why: string): void {
-      if (timer) clearTimeout(timer);
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      resolve(why);
-    }
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+  const reason = await untilStopped(o.duration, (done) => {
     void connected.then(() => { if (setupError !== undefined) done('set-up failed'); });
   });
   stopped = true;

@@ -4,20 +4,10 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { virtqueueBin } from './testpmd.js';
+import type { VirtioUserSummary } from '../../cli/virtio-user/format.js';
 
-export interface VirtioUserResult {
-  rx_packets: number;
-  tx_packets: number;
-  rx_bytes: number;
-  tx_bytes: number;
-  rx_mpps: number;
-  tx_mpps: number;
-  dropped: number;
-  errors: number;
-  connections: number;
-  last_error?: string;
-  per_queue: { queue: number; rx_packets: number; tx_packets: number }[];
-}
+/** The CLI's --json summary (its type is the CLI's own). */
+export type VirtioUserResult = VirtioUserSummary;
 
 export interface VirtioUserCli {
   readonly pid: number;
