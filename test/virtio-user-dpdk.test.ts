@@ -87,11 +87,17 @@ describe.skipIf(skipWithoutPeers())('virtqueue virtio-user <-> DPDK net_vhost', 
         await sleep(SECONDS * 1000);
         ours = await fe.stop();
       } finally {
-        const theirs = (await be.stop()).totals!;
+        const res = await be.stop();
+        const theirs = res.totals!;
         if (ours) {
           expect(ours.tx_packets).toBeGreaterThan(1000);
           expect(theirs.rxPackets).toBeLessThanOrEqual(ours.tx_packets);
-          expect(theirs.rxPackets).toBeGreaterThanOrEqual(ours.tx_packets - 2 * QUEUE_SIZE);
+          // Exact: net_vhost's answer to our GET_VRING_BASE on its receive ring (vring 1) is the
+          // split ring's next available index, which counts every frame it took off the ring.
+          // Its forward statistics may miss the last frames it took as our side went away (seen:
+          // 544), so they only bound from above.
+          const bases = [...res.output.matchAll(/vring base idx:1 file:(\d+)/g)].map((m) => Number(m[1]));
+          expect(bases.at(-1), res.output.slice(-2500)).toBe(ours.tx_packets % 65536);
         }
       }
     } finally {
