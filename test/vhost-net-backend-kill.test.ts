@@ -200,7 +200,8 @@ describe('the back-end killed mid-traffic and started again on the same socket a
           if (run === 0) d.start();
           // Frames flow through this back-end...
           const from = d.received;
-          await until(() => d.failure !== undefined || d.received >= from + 500, `run ${run}: 500 frames through the back-end`, 10_000);
+          await until(() => d.failure !== undefined || d.received >= from + 500, `run ${run}: 500 frames through the back-end`, 10_000)
+            .catch((e: Error) => { throw new Error(`${e.message}\nits log:\n${backend!.log()}\nthe one before:\n${logs.at(-1) ?? ''}`); });
           if (d.failure) throw d.failure;
           if (run === RUNS) break;
           // ... and it dies in the middle of them, at a varying point.

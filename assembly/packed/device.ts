@@ -333,6 +333,20 @@ export function packedDevicePush(cb: u32, elems: u32, n: u32): i32 {
   if (region != 0) packedInflightRelease(cb, region, elems, n);
   const oldSlot = load<u32>(cb + PDEV_NEXT_USED);
   const oldWrap = load<u32>(cb + PDEV_USED_WRAP);
+  if (region != 0) {
+    // Inflight step 5 (used_idx past the batch, the old position kept) before any byte of the
+    // batch reaches the ring: a device that dies while writing the used descriptors then leaves
+    // used_idx != old_used_idx, and recovery knows those slots may be overwritten and writes
+    // them back from the copies. Written after them, a death in between left slots changed
+    // under chains recovery still takes for in flight at their places.
+    let s = oldSlot;
+    let w = oldWrap;
+    for (let i: u32 = 0; i < n; i++) {
+      s += <u32>load<u16>(shadow + load<u32>(elems + i * USED_REC_SIZE + USED_REC_ID) * DSHADOW_SIZE + DSHADOW_NDESC);
+      if (s >= q) { s -= q; w ^= 1; }
+    }
+    packedInflightUsed(region, s, w, oldSlot, oldWrap);
+  }
   let slot = oldSlot;
   let wrap = oldWrap;
   let firstFlagsAddr: u32 = 0;
@@ -371,7 +385,6 @@ export function packedDevicePush(cb: u32, elems: u32, n: u32): i32 {
   store<u32>(cb + PDEV_IN_FLIGHT_DESCS, load<u32>(cb + PDEV_IN_FLIGHT_DESCS) - descs);
   store<u32>(cb + PDEV_SIGNALLED, load<u32>(cb + PDEV_SIGNALLED) + descs);
   if (inOrder) store<u32>(cb + PDEV_ORDER_HEAD, (orderHead + n) % q);
-  if (region != 0) packedInflightUsed(region, slot, wrap, oldSlot, oldWrap);
   // [R6] publish the burst (release): the first used descriptor's flags go last. Pairs with
   // [A6] in packedDriverCollect (and packedInflightRecover).
   atomic.store<u16>(firstFlagsAddr, firstFlags);

@@ -49,8 +49,8 @@ export function checkInflightHeader(cb: u32, region: u32, q: u32): i32 {
  * Recovery, both layouts: counts the entries in flight among the q entries of `stride` bytes from
  * `first` (INFLIGHT_D_INFLIGHT and INFLIGHT_D_COUNTER, where both layouts' DescState put them)
  * and checks their counters run without a gap or a repeat, as chains taken in order and
- * not yet used do. Leaves the global counter at the oldest one's counter, so the pops that take
- * those chains again give them back their own counters, in order. Returns the count, or
+ * not yet used do. Leaves the oldest one's counter in the global counter for the caller (scratch:
+ * the reset that follows formats the region and starts the counter again). Returns the count, or
  * ERR_INFLIGHT_OUT_OF_ORDER (a gap: a chain popped between two still in flight was used first)
  * or ERR_INFLIGHT_COUNTERS (two the same) with CB_DETAIL = the count.
  */
