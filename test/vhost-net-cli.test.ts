@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { FEATURES } from '../src/index.js';
 import { checkFdLeaks } from './helpers/fd-leaks.js';
 import { until, within } from './helpers/within.js';
+import { isListening } from './helpers/unix-listening.js';
 import { RawFrontEnd } from './helpers/vhost-user-frontend.js';
 import { UnixServer, type UnixSocket } from '../src/native/index.js';
 import { guest, socketDir, removeSocketDir, MiB } from './helpers/vhost-user-rig.js';
@@ -47,7 +48,7 @@ const sockPath = (): string => join(socketDir(), `cli${n++}.sock`);
 
 /** Connects a front-end with one queue pair and sends `count` frames round trip (io). */
 async function roundTrip(path: string, count: number): Promise<Uint8Array[]> {
-  await until(() => existsSync(path), `${path} to appear`, 20_000);
+  await until(() => isListening(path), `${path} listening`, 20_000);
   const g = guest(8 * MiB);
   const fe = RawFrontEnd.connect(path);
   let pair;

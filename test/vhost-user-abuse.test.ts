@@ -28,6 +28,7 @@ import { UsageError } from '../cli/common.js';
 import { checkFdLeaks } from './helpers/fd-leaks.js';
 import { expectServesNext, withSession, closeSession } from './helpers/vhost-user-session.js';
 import { nextEvent, sleep, until } from './helpers/within.js';
+import { isListening } from './helpers/unix-listening.js';
 import { RawFrontEnd } from './helpers/vhost-user-frontend.js';
 import { rig, guest, removeSocketDir, socketDir, backend, UADDR, MiB, WINDOW, RecordingDevice, type Rig } from './helpers/vhost-user-rig.js';
 import { negotiate, setMemTable, F_PROTOCOL } from './helpers/vhost-user-setup.js';
@@ -316,7 +317,7 @@ describe('virtqueue vhost --message-timeout', () => {
     child.stderr!.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     try {
-      await until(() => existsSync(path), `${path} to appear`, 20_000);
+      await until(() => isListening(path), `${path} listening`, 20_000);
       const fe = RawFrontEnd.connect(path);
       try {
         await fe.sendRaw(encode(R.SET_VRING_NUM, P.VERSION, new Uint8Array(8)).subarray(0, 16));
