@@ -14,49 +14,18 @@ import { loadEngine } from '../node.js';
 import { memfdCreate, mapIntoMemory, close, UnixSocket, UnixServer } from '../native/index.js';
 import { Mempool } from '../dataplane/mempool.js';
 import { HandleBurst } from '../dataplane/handle-ring.js';
-import * as M from '../../assembly/layout/mempool.js';
 import * as V from '../../assembly/layout/virtio-user.js';
 import type { Engine } from '../engine.js';
 import type { RingLayout } from '../virtqueue/factory.js';
-import { FEATURES, type FeatureSet } from '../features.js';
+import { FEATURES } from '../features.js';
 import { FrontendChannel, DEFAULT_REPLY_TIMEOUT_MS } from '../vhost-user/frontend-channel.js';
-import { VhostUserFrontend } from '../vhost-user/frontend.js';
+import type { VhostUserFrontend } from '../vhost-user/frontend.js';
+import { portSizes, type VirtioUserPortOptions } from './options.js';
+import { setUpBackend } from './setup.js';
+import { bufferData, frameSegments, frameCopy, frameAlloc } from './frames.js';
 import { PortQueue, NET_HDR_SIZE, type QueueStats } from './queue.js';
 
-const MiB = 1 << 20;
-const PRIVATE_BYTES = 16 * MiB;
-
-export interface VirtioUserPortOptions {
-  /** The back-end's socket (client), or where to listen for it (server). */
-  socket: string;
-  server?: boolean;
-  /** Queue pairs (default 1). */
-  queues?: number;
-  layout?: RingLayout;
-  /** Entries per ring (default 256). */
-  queueSize?: number;
-  /** Mempool buffers (default: 4 rings' worth per pair, at least 1024). */
-  poolSize?: number;
-  /** Data bytes per buffer (default 2048). */
-  dataRoom?: number;
-  /** Bound on each vhost-user reply (ms, default 5000). */
-  replyTimeoutMs?: number;
-  /**
-   * Ask for VIRTIO_NET_F_MRG_RXBUF (default true): a received frame may then span several
-   * buffers, delivered as one chain (5.1.6.4). Without it a frame must fit one buffer.
-   */
-  mergeable?: boolean;
-  /** Set everything up again when the back-end comes back (default true). */
-  reconnect?: boolean;
-  /** Client mode: time between connection attempts (ms, default 200). */
-  retryMs?: number;
-  /**
-   * Dataplane workers that will run the queue pairs (VirtioUserWorkers): the pool gets a cache
-   * slot for each (slot w + 1; slot 0 is the main thread's). Default 0: the caller's thread polls.
-   */
-  workers?: number;
-  log?: (line: string) => void;
-}
+const PRIVATE_BYTES = 16 << 20;
 
 type PortEvents = { up: []; down: [string] };
 
@@ -86,13 +55,11 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
   private constructor(readonly engine: Engine, readonly memfd: number, private readonly offset: number, private readonly size: number,
                       readonly layout: RingLayout, readonly opts: VirtioUserPortOptions) {
     super();
-    const pairs = opts.queues ?? 1;
-    const num = opts.queueSize ?? 256;
+    const { pairs, num, dataRoom, poolSize, workers } = portSizes(opts);
     const shared = new MemoryPlan(engine.memory, { start: offset, end: offset + size });
     const priv = new MemoryPlan(engine.memory, { start: 64 * 1024, end: PRIVATE_BYTES });
-    const workers = opts.workers ?? 0;
     this.pool = Mempool.create(engine, shared, {
-      size: opts.poolSize ?? Math.max(1024, 4 * num * pairs), dataRoom: opts.dataRoom ?? 2048, headroom: 64,
+      size: poolSize, dataRoom, headroom: 64,
       caches: workers + 1, cacheSize: workers > 0 ? 32 : 0, ringWait: workers > 0 ? 'sleep' : undefined,
     });
     const cache = this.pool.cache(0);
@@ -117,12 +84,7 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
 
   /** Builds the memory, rings and mempool; nothing connected yet (connect()). */
   static create(opts: VirtioUserPortOptions): VirtioUserPort {
-    const pairs = opts.queues ?? 1;
-    const num = opts.queueSize ?? 256;
-    const dataRoom = opts.dataRoom ?? 2048;
-    const poolSize = opts.poolSize ?? Math.max(1024, 4 * num * pairs);
-    if (!Number.isInteger(pairs) || pairs < 1 || pairs > 128) throw new RangeError(`queues must be 1 to 128, got ${pairs}`);
-    const shared = Math.ceil((poolSize * (dataRoom + 256) + pairs * 2 * (num * 24 + 8192) + MiB) / MiB) * MiB;
+    const { shared } = portSizes(opts);
     const memory = createSharedMemory(PRIVATE_BYTES + shared);
     const engine = loadEngine(memory);
     const fd = memfdCreate('virtio-user', shared);
@@ -187,22 +149,10 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
     this.connecting = true;
     const channel = new FrontendChannel(socket, this.opts.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS);
     try {
-      const fe = await VhostUserFrontend.start(channel, {
-        memory: { fd: this.memfd, offset: this.offset, size: this.size }, layout: this.layout, pairs: this.queues.length,
-        features: (this.opts.mergeable ?? true) ? FEATURES.NET_MRG_RXBUF : 0n,
+      const fe = await setUpBackend(channel, {
+        memory: { fd: this.memfd, offset: this.offset, size: this.size }, layout: this.layout, queues: this.queues,
+        mergeable: this.opts.mergeable ?? true,
       });
-      for (const q of this.queues) q.setMergeable((fe.negotiated.features & FEATURES.NET_MRG_RXBUF) !== 0n);
-      // A fresh ring: split 0; packed slot 0 with wrap counter 1, the available half only, as
-      // DPDK's virtio-user sends it (vring.ts: no used half means used = available). A back-end
-      // with its own state of the ring (ours, its state file) then knows the ring starts afresh.
-      const base = this.layout === 'packed' ? 0x8000 : 0;
-      for (const q of this.queues) {
-        q.resetRings();
-        for (const [index, r] of [[2 * q.index, q.rx], [2 * q.index + 1, q.tx]] as const) {
-          r.driver.disableInterrupts();
-          await fe.setupVring({ index, areas: r.areas, base, kickFd: r.kick.fd, callFd: r.call.fd });
-        }
-      }
       if (this.closed) { fe.close('the port closed'); return false; }
       this.frontend = fe;
       this.connecting = false;
@@ -308,30 +258,18 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
   }
 
   /** A view of one buffer's data (a frame's first buffer: its first segment). */
-  data(handle: number, len = this.engine.u32[(handle + M.BUF_DATA_LEN) >>> 2]): Uint8Array {
-    const at = this.pool.dataOf(handle);
-    return this.engine.u8.subarray(at, at + len);
+  data(handle: number, len?: number): Uint8Array {
+    return bufferData(this.engine, this.pool, handle, len);
   }
 
   /** The buffers of the frame that starts at `handle` (one unless it spans several, MRG_RXBUF). */
   segments(handle: number): number[] {
-    const out: number[] = [];
-    const u32 = this.engine.u32;
-    for (let h = handle; h !== 0 && out.length < this.pool.size; h = u32[(h + M.BUF_HDR_SIZE + V.VUB_NEXT) >>> 2]) {
-      if (this.pool.indexOf(h) < 0) throw new RangeError(`buffer ${handle}: its chain links to ${h}, not a buffer of the pool`);
-      out.push(h);
-    }
-    return out;
+    return frameSegments(this.engine, this.pool, handle);
   }
 
   /** A copy of the whole frame that starts at `handle` (every segment). */
   frame(handle: number): Uint8Array {
-    const parts = this.segments(handle).map((h) => this.data(h));
-    if (parts.length === 1) return parts[0].slice();
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) { out.set(p, at); at += p.length; }
-    return out;
+    return frameCopy(this.engine, this.pool, handle);
   }
 
   /**
@@ -339,24 +277,7 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
    * the first buffer's handle, or undefined when the pool is short.
    */
   alloc(frame: Uint8Array): number | undefined {
-    const room = this.pool.dataRoom;
-    const n = Math.max(1, Math.ceil(frame.length / room));
-    if (n > 64 || n > this.queues[0].num) throw new RangeError(`a frame of ${frame.length} bytes needs ${n} buffers of ${room}`);
-    const b = this.txScratch;
-    if (this.pool.cache(0).get(b, n) === 0) return undefined;
-    const u32 = this.engine.u32;
-    const off = M.BUF_HDR_SIZE + this.pool.headroom;
-    for (let i = 0; i < n; i++) {
-      const h = b.handles[i];
-      const part = frame.subarray(i * room, Math.min(frame.length, (i + 1) * room));
-      u32[(h + M.BUF_DATA_OFF) >>> 2] = off;
-      u32[(h + M.BUF_DATA_LEN) >>> 2] = part.length;
-      u32[(h + M.BUF_HDR_SIZE + V.VUB_NEXT) >>> 2] = i + 1 < n ? b.handles[i + 1] : 0;
-      u32[(h + M.BUF_HDR_SIZE + V.VUB_NB_SEGS) >>> 2] = n;
-      u32[(h + M.BUF_HDR_SIZE + V.VUB_PKT_LEN) >>> 2] = frame.length;
-      this.engine.u8.set(part, h + off);
-    }
-    return b.handles[0];
+    return frameAlloc(this.engine, this.pool, this.txScratch, frame, this.queues[0].num);
   }
 
   /** A burst of `capacity` handles for rxBurst/txBurst, in the port's private memory. */
@@ -437,4 +358,4 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
   }
 }
 
-export { NET_HDR_SIZE, type QueueStats };
+export { NET_HDR_SIZE, type QueueStats, type VirtioUserPortOptions };

@@ -1,0 +1,50 @@
+// Frames back to the pool, every buffer of each: what the host frees, what the device used on
+// transmit (tx.ts), what a reset takes back, and the frame half received when it ends.
+import { VUQ_POOL, VUQ_NUM, VUQ_HANDLES, VUQ_USED, VUQ_PEND_HEAD, VUQ_PEND_TAIL, VUQ_PEND_LEFT, VUB_NEXT } from "../layout/virtio-user";
+import { BUF_HDR_SIZE, POOL_SIZE } from "../layout/mempool";
+import { giveBack } from "./block";
+import { nextLink } from "./segments";
+
+/**
+ * Frees the frames arr[0..n) with every buffer of each (following next links, at most the
+ * pool's size per frame: a bad link ends the walk). Returns the buffers freed, or an error code.
+ */
+export function vuqFree(q: u32, arr: u32, n: u32): i32 {
+  const pool = load<u32>(q + VUQ_POOL);
+  const handles = load<u32>(q + VUQ_HANDLES);
+  const cap = load<u32>(q + VUQ_NUM);
+  const most = load<u32>(pool + POOL_SIZE);
+  let k: u32 = 0;
+  let total: i32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    let h = load<u32>(arr + (i << 2));
+    for (let seg: u32 = 0; h != 0 && seg < most; seg++) {
+      const next = nextLink(pool, h);
+      store<u32>(h + BUF_HDR_SIZE + VUB_NEXT, 0);
+      store<u32>(handles + (k << 2), h);
+      k++;
+      if (k == cap) {
+        const rc = giveBack(q, 0, k);
+        if (rc < 0) return rc;
+        total += <i32>k;
+        k = 0;
+      }
+      h = next;
+    }
+  }
+  const rc = giveBack(q, 0, k);
+  if (rc < 0) return rc;
+  return total + <i32>k;
+}
+
+/** Frees the frame being assembled (a reset, or a bad continuation). */
+export function vuqDropPending(q: u32): i32 {
+  const head = load<u32>(q + VUQ_PEND_HEAD);
+  store<u32>(q + VUQ_PEND_HEAD, 0);
+  store<u32>(q + VUQ_PEND_TAIL, 0);
+  store<u32>(q + VUQ_PEND_LEFT, 0);
+  if (head == 0) return 0;
+  const scratch = load<u32>(q + VUQ_USED); // a free word: the used records are not in use between calls
+  store<u32>(scratch, head);
+  return vuqFree(q, scratch, 1);
+}

@@ -1,0 +1,28 @@
+// The two driver rings of a virtio-user queue pair (layout/virtio-user.ts), either layout: the
+// block's control blocks say which (CB_KIND), and these calls go to the split or packed driver.
+import { CB_KIND, CB_KIND_SPLIT_DRIVER, SDRV_NUM_FREE, PDRV_NUM_FREE } from "../layout/queue";
+import { splitDriverAdd, splitDriverCollect, splitDriverKickNeeded } from "../split/driver";
+import { packedDriverAdd, packedDriverCollect, packedDriverKickNeeded } from "../packed/driver";
+
+// @ts-ignore: decorator
+@inline function isSplit(cb: u32): bool {
+  return load<i32>(cb + CB_KIND) == CB_KIND_SPLIT_DRIVER;
+}
+
+/** Free descriptors of the ring. */
+// @ts-ignore: decorator
+@inline export function numFree(cb: u32): u32 {
+  return load<u32>(cb + (isSplit(cb) ? SDRV_NUM_FREE : PDRV_NUM_FREE));
+}
+
+export function driverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
+  return isSplit(cb) ? splitDriverAdd(cb, chains, segs, n) : packedDriverAdd(cb, chains, segs, n);
+}
+
+export function driverCollect(cb: u32, out: u32, max: u32): i32 {
+  return isSplit(cb) ? splitDriverCollect(cb, out, max) : packedDriverCollect(cb, out, max);
+}
+
+export function driverKickNeeded(cb: u32): i32 {
+  return isSplit(cb) ? splitDriverKickNeeded(cb) : packedDriverKickNeeded(cb);
+}

@@ -1,0 +1,116 @@
+// Transmit: the device's used chains freed (reap), then frames added as chains of their buffers,
+// the first behind a zeroed virtio_net_hdr (5.1.6.1).
+import {
+  VUQ_TX_DRV, VUQ_POOL, VUQ_NUM, VUQ_CHAINS, VUQ_SEGS, VUQ_USED, VUQ_EVENTS, VUQ_TX_PACKETS, VUQ_TX_BYTES, VUQ_TX_FULL,
+  VUQ_EV_KICK_TX, VUQ_NET_HDR_SIZE,
+} from "../layout/virtio-user";
+import {
+  CHAIN_SIZE, CHAIN_ID, CHAIN_SEG, CHAIN_NREAD, CHAIN_NWRITE, SEG_SIZE, SEG_OFFSET, SEG_LEN, USED_REC_SIZE, USED_REC_ID,
+} from "../layout/batch";
+import { BUF_HDR_SIZE, BUF_DATA_OFF, BUF_DATA_LEN, POOL_ELT_SIZE, POOL_DETAIL } from "../layout/mempool";
+import { ERR_BAD_ARGUMENT } from "../layout/errors";
+import { numFree, driverAdd, driverCollect, driverKickNeeded } from "./rings";
+import { count, fail } from "./block";
+import { nextLink } from "./segments";
+import { vuqFree } from "./free";
+
+/** Frees the transmit frames the device has used (every buffer of each); returns how many frames, or an error code. */
+export function vuqTxReap(q: u32): i32 {
+  const tx = load<u32>(q + VUQ_TX_DRV);
+  const used = load<u32>(q + VUQ_USED);
+  const n = driverCollect(tx, used, load<u32>(q + VUQ_NUM));
+  if (n < 0) return fail(q, tx, n);
+  // The tokens (first buffers) in place of the used records: record i's id is at used + 8i.
+  for (let i: u32 = 0; i < <u32>n; i++) store<u32>(used + (i << 2), load<u32>(used + i * USED_REC_SIZE + USED_REC_ID));
+  const rc = vuqFree(q, used, n);
+  return rc < 0 ? rc : n;
+}
+
+/**
+ * Sends the frames in[0..n): frees what the device used, then adds as many frames as the ring
+ * has descriptors for, each a chain of its buffers (the first behind a zeroed header, the others
+ * their data, following next links). The rest stay the caller's (counted as txFull). A frame
+ * whose first buffer leaves no room for the header, or a buffer whose data passes its end, or a
+ * frame of more buffers than the queue has, is refused (ERR_BAD_ARGUMENT, detail its position)
+ * before anything is added. Sets VUQ_EV_KICK_TX when the device asks to be told. Returns the
+ * frames taken.
+ */
+export function vuqTxBurst(q: u32, input: u32, n: u32): i32 {
+  store<u32>(q + VUQ_EVENTS, 0);
+  const reaped = vuqTxReap(q);
+  if (reaped < 0) return reaped;
+  const tx = load<u32>(q + VUQ_TX_DRV);
+  const pool = load<u32>(q + VUQ_POOL);
+  const elt = load<u32>(pool + POOL_ELT_SIZE);
+  const num = load<u32>(q + VUQ_NUM);
+  let free = numFree(tx);
+  // Pass 1: check the frames and count how many fit.
+  let take: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    let h = load<u32>(input + (i << 2));
+    let segs: u32 = 0;
+    while (h != 0) {
+      const off = load<u32>(h + BUF_DATA_OFF);
+      const len = load<u32>(h + BUF_DATA_LEN);
+      const low: u32 = segs == 0 ? <u32>(BUF_HDR_SIZE + VUQ_NET_HDR_SIZE) : <u32>BUF_HDR_SIZE;
+      if (off < low || <u64>off + <u64>len > <u64>elt || segs == num) {
+        store<u32>(pool + POOL_DETAIL, i);
+        return fail(q, pool, ERR_BAD_ARGUMENT);
+      }
+      segs++;
+      h = nextLink(pool, h);
+    }
+    if (segs > free) break;
+    free -= segs;
+    take++;
+  }
+  if (take < n) count(q, VUQ_TX_FULL, n - take);
+  if (take == 0) return 0;
+  // Pass 2: the chains.
+  const chains = load<u32>(q + VUQ_CHAINS);
+  const segsAt = load<u32>(q + VUQ_SEGS);
+  let seg: u32 = 0;
+  for (let i: u32 = 0; i < take; i++) {
+    let h = load<u32>(input + (i << 2));
+    const c = chains + i * CHAIN_SIZE;
+    store<u32>(c + CHAIN_ID, h);
+    store<u32>(c + CHAIN_SEG, seg);
+    store<u16>(c + CHAIN_NWRITE, 0);
+    let nread: u32 = 0;
+    while (h != 0) {
+      const off = load<u32>(h + BUF_DATA_OFF);
+      const len = load<u32>(h + BUF_DATA_LEN);
+      const s = segsAt + seg * SEG_SIZE;
+      if (nread == 0) {
+        memory.fill(h + off - VUQ_NET_HDR_SIZE, 0, VUQ_NET_HDR_SIZE);
+        store<u32>(s + SEG_OFFSET, h + off - VUQ_NET_HDR_SIZE);
+        store<u32>(s + SEG_LEN, VUQ_NET_HDR_SIZE + len);
+      } else {
+        store<u32>(s + SEG_OFFSET, h + off);
+        store<u32>(s + SEG_LEN, len);
+      }
+      seg++;
+      nread++;
+      h = nextLink(pool, h);
+    }
+    store<u16>(c + CHAIN_NREAD, <u16>nread);
+  }
+  const added = driverAdd(tx, chains, segsAt, take);
+  if (added < 0) return fail(q, tx, added);
+  let bytes: u64 = 0;
+  for (let i: u32 = 0; i < <u32>added; i++) {
+    let h = load<u32>(input + (i << 2));
+    for (let k: u32 = 0; h != 0 && k < num; k++) {
+      bytes += <u64>load<u32>(h + BUF_DATA_LEN);
+      h = nextLink(pool, h);
+    }
+  }
+  count(q, VUQ_TX_PACKETS, added);
+  count(q, VUQ_TX_BYTES, bytes);
+  if (added > 0) {
+    const k = driverKickNeeded(tx);
+    if (k < 0) return fail(q, tx, k);
+    if (k > 0) store<u32>(q + VUQ_EVENTS, load<u32>(q + VUQ_EVENTS) | VUQ_EV_KICK_TX);
+  }
+  return added;
+}
