@@ -119,16 +119,28 @@ export function requireQemu(): QemuTools {
 /** The modules virtio-net over PCI needs (their dependencies are read from the .ko files). */
 export const GUEST_MODULES = ['virtio_net', 'virtio_pci'];
 
+/**
+ * The modules of a VFIO guest (test/helpers/vfio-guest.ts): 9p over virtio for the host's files,
+ * vfio-pci with the type1 IOMMU back-end, and virtio_pci last of all (init binds the virtio-net
+ * device to vfio-pci through driver_override before virtio_pci can claim it). No virtio_net.
+ */
+export const VFIO_GUEST_MODULES = ['9p', '9pnet_virtio', 'vfio_pci', 'vfio_iommu_type1', 'virtio_pci'];
+
+/** Every module set a guest may ask for: the kernel cache keeps all of them. */
+const KEPT_MODULES = [...GUEST_MODULES, ...VFIO_GUEST_MODULES];
+
 export interface GuestKernel {
   /** The Debian package it came from, e.g. linux-image-6.1.0-57-amd64. */
   pkg: string;
   /** The kernel release, e.g. 6.1.0-57-amd64. */
   release: string;
   vmlinuz: string;
-  /** Module name -> .ko path, every module in GUEST_MODULES and what they depend on. */
+  /** Module name -> .ko path, every module of every set (GUEST_MODULES, VFIO_GUEST_MODULES) and what they depend on. */
   modules: Map<string, string>;
-  /** Module names in load order (dependencies first). */
+  /** GUEST_MODULES and their dependencies in load order (dependencies first). */
   loadOrder: string[];
+  /** Any wanted modules (of those kept) and their dependencies in load order, `wanted`'s order kept where it is free. */
+  loadOrderOf(wanted: string[]): string[];
 }
 
 const run = (cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): string => {
@@ -206,12 +218,22 @@ export function ensureKernel(): GuestKernel {
   if (kernelMemo) return kernelMemo;
   const cache = qemuCacheDir();
   mkdirSync(cache, { recursive: true });
+  // A cached kernel serves if it kept every module of KEPT_MODULES (older caches kept fewer).
   const load = (dir: string): GuestKernel | undefined => {
     const manifest = path.join(dir, 'kernel.json');
     if (!existsSync(manifest)) return undefined;
-    const j = JSON.parse(readFileSync(manifest, 'utf8')) as { pkg: string; release: string; loadOrder: string[] };
-    const modules = new Map(j.loadOrder.map((m) => [m, path.join(dir, 'modules', `${m}.ko`)] as const));
-    return { pkg: j.pkg, release: j.release, vmlinuz: path.join(dir, 'vmlinuz'), modules, loadOrder: j.loadOrder };
+    const j = JSON.parse(readFileSync(manifest, 'utf8')) as { pkg: string; release: string; depends?: Record<string, string[]> };
+    const depends = j.depends;
+    if (!depends || !KEPT_MODULES.every((m) => m in depends)) return undefined;
+    const modules = new Map(Object.keys(depends).map((m) => [m, path.join(dir, 'modules', `${m}.ko`)] as const));
+    const loadOrderOf = (wanted: string[]): string[] => closure(wanted, (m) => {
+      const d = depends[m];
+      if (!d) throw new Error(`module ${m} is not in the cached kernel ${dir} (add it to KEPT_MODULES)`);
+      return d;
+    });
+    return {
+      pkg: j.pkg, release: j.release, vmlinuz: path.join(dir, 'vmlinuz'), modules, loadOrder: loadOrderOf(GUEST_MODULES), loadOrderOf,
+    };
   };
   const existing = readdirSync(cache).filter((n) => n.startsWith('kernel-')).sort().reverse();
   for (const n of existing) {
@@ -247,15 +269,17 @@ export function ensureKernel(): GuestKernel {
     const depsOf = (m: string): string[] => {
       const p = all.get(m);
       if (!p) throw new Error(`module ${m} not in ${deb} (built in? compressed?)`);
-      return moduleDepends(readFileSync(p));
+      // .modinfo names some with dashes (vfio-pci-core); the index, like the kernel, with underscores.
+      return moduleDepends(readFileSync(p)).map((d) => d.replace(/-/g, '_'));
     };
-    const loadOrder = closure(GUEST_MODULES, depsOf);
+    const kept = closure(KEPT_MODULES, depsOf);
+    const depends = Object.fromEntries(kept.map((m) => [m, depsOf(m)]));
     const out = path.join(work, 'kernel');
     mkdirSync(path.join(out, 'modules'), { recursive: true });
     copyFileSync(vmlinuz, path.join(out, 'vmlinuz'));
-    for (const m of loadOrder) copyFileSync(all.get(m)!, path.join(out, 'modules', `${m}.ko`));
-    writeFileSync(path.join(out, 'kernel.json'), `${JSON.stringify({ pkg, deb, release, loadOrder }, null, 1)}\n`);
-    const dest = path.join(cache, `kernel-${release}`);
+    for (const m of kept) copyFileSync(all.get(m)!, path.join(out, 'modules', `${m}.ko`));
+    writeFileSync(path.join(out, 'kernel.json'), `${JSON.stringify({ pkg, deb, release, depends }, null, 1)}\n`);
+    const dest = path.join(cache, `kernel-${release}-${sha(...KEPT_MODULES)}`);
     try {
       renameSync(out, dest);
     } catch (e) {
@@ -322,13 +346,30 @@ export function buildVqpkt(tools: QemuTools): string {
   return out;
 }
 
-/** The base initramfs (gzip, padded to 4 bytes so that another archive can follow). */
-export function buildBaseInitramfs(tools: QemuTools, kernel: GuestKernel): string {
-  const vqpkt = buildVqpkt(tools);
-  const init = readFileSync(path.join(guestDir, 'init.sh'));
+/** What goes into a base initramfs besides busybox. */
+export interface InitramfsSpec {
+  /** The /init script, a file in test/qemu/guest/. */
+  init: string;
+  /** Modules in load order (written to /lib/vq-modules, the .ko files to /lib/modules/). */
+  modules: string[];
+  /** Whether vqpkt goes in (/bin/vqpkt). */
+  vqpkt: boolean;
+}
+
+/** The base initramfs of the vhost-user guests: init.sh, vqpkt, GUEST_MODULES. */
+export const vhostGuestInitramfs = (kernel: GuestKernel): InitramfsSpec => ({ init: 'init.sh', modules: kernel.loadOrder, vqpkt: true });
+
+/** The base initramfs (gzip, padded to 4 bytes so that another archive can follow); cached by its content. */
+export function buildBaseInitramfs(tools: QemuTools, kernel: GuestKernel, spec: InitramfsSpec = vhostGuestInitramfs(kernel)): string {
+  const vqpkt = spec.vqpkt ? readFileSync(buildVqpkt(tools)) : undefined;
+  const init = readFileSync(path.join(guestDir, spec.init));
   const busybox = readFileSync(tools.busybox);
-  const modules = kernel.loadOrder.map((m) => [m, readFileSync(kernel.modules.get(m)!)] as const);
-  const key = sha(init, busybox, readFileSync(vqpkt), kernel.release, ...modules.map(([m, b]) => m + sha(b)));
+  const modules = spec.modules.map((m) => {
+    const ko = kernel.modules.get(m);
+    if (!ko) throw new Error(`initramfs: module ${m} is not in the cached kernel ${kernel.release}`);
+    return [m, readFileSync(ko)] as const;
+  });
+  const key = sha(init, busybox, vqpkt ?? '', kernel.release, ...modules.map(([m, b]) => m + sha(b)));
   const out = path.join(qemuCacheDir(), `initramfs-${key}.cpio.gz`);
   if (existsSync(out)) return out;
   const dir = (name: string): CpioEntry => ({ name, mode: 0o40755 });
@@ -338,8 +379,8 @@ export function buildBaseInitramfs(tools: QemuTools, kernel: GuestKernel): strin
     { name: 'dev/console', mode: 0o20600, rdevMajor: 5, rdevMinor: 1 },
     { name: 'init', mode: 0o100755, data: init },
     { name: 'bin/busybox', mode: 0o100755, data: busybox },
-    { name: 'bin/vqpkt', mode: 0o100755, data: readFileSync(vqpkt) },
-    { name: 'lib/vq-modules', mode: 0o100644, data: Buffer.from(`${kernel.loadOrder.join('\n')}\n`) },
+    ...(vqpkt ? [{ name: 'bin/vqpkt', mode: 0o100755, data: vqpkt }] : []),
+    { name: 'lib/vq-modules', mode: 0o100644, data: Buffer.from(`${spec.modules.join('\n')}\n`) },
     ...modules.map(([m, b]) => ({ name: `lib/modules/${m}.ko`, mode: 0o100644, data: b })),
   ];
   let gz = gzipSync(cpioNewc(entries), { level: 6 });
@@ -553,15 +594,28 @@ export function qemuArgs(o: GuestOptions, kernel: string, initrd: string): strin
 export function startGuest(o: GuestOptions): Guest {
   const tools = requireQemu();
   const kernel = ensureKernel();
-  const base = buildBaseInitramfs(tools, kernel);
+  return launchGuest(tools, buildBaseInitramfs(tools, kernel), (initrd) => qemuArgs(o, kernel.vmlinuz, initrd), o);
+}
+
+/** What launchGuest takes of GuestOptions (the script, the deadline, the console hooks), and a nice level. */
+export type LaunchOptions = Pick<GuestOptions, 'script' | 'timeoutMs' | 'onLine' | 'answer'> & {
+  /** Run QEMU under `nice -n` this (other work shares the cores); not niced when omitted. */
+  nice?: number;
+};
+
+/**
+ * Starts QEMU with `args(initrd)`, where initrd is the base initramfs `base` followed by a cpio
+ * holding the script as /vq/run.sh, and follows its console (see startGuest).
+ */
+export function launchGuest(tools: QemuTools, base: string, args: (initrd: string) => string[], o: LaunchOptions): Guest {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'vq-guest-'));
   const initrd = path.join(tmp, 'initrd');
   const script = cpioNewc([{ name: 'vq', mode: 0o40755 }, { name: 'vq/run.sh', mode: 0o100644, data: Buffer.from(`${o.script}\n`) }]);
   writeFileSync(initrd, Buffer.concat([readFileSync(base), script]));
 
-  const args = qemuArgs(o, kernel.vmlinuz, initrd);
   const t0 = Date.now();
-  const child = spawn(tools.qemu, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const argv = o.nice !== undefined ? ['nice', ['-n', String(o.nice), tools.qemu, ...args(initrd)]] as const : [tools.qemu, args(initrd)] as const;
+  const child = spawn(argv[0], argv[1], { stdio: ['pipe', 'pipe', 'pipe'] });
   track(child);
   const lines: string[] = [];
   let partial = '';

@@ -1,0 +1,161 @@
+// A QEMU guest with a virtual IOMMU whose virtio-net device is bound to vfio-pci, running the
+// host's own Node on the repository (Node only; test/vfio-guest.test.ts).
+//
+// The guest is test/helpers/qemu.ts's (Debian's kernel, a busybox initramfs, TCG), with
+// VFIO_GUEST_MODULES and test/qemu/guest/vfio-init.sh. QEMU gets:
+//   - q35 with kernel-irqchip=split and an intel-iommu (interrupt remapping, caching-mode): the
+//     Debian kernel has no VFIO_NOIOMMU, so vfio-pci needs an IOMMU, and caching-mode makes QEMU
+//     see the guest's IOMMU mappings (VFIO in the guest maps through it);
+//   - one virtio-net-pci, modern only (disable-legacy=on: PCI 1af4:1041) with iommu_platform=on
+//     (VIRTIO_F_ACCESS_PLATFORM: its DMA goes through the IOMMU, as a real VF's does);
+//   - the host's /usr and the repository, read-only over virtio-9p (tags "usr", "repo"; nothing
+//     else of the host is exported): the guest's init makes a root of them and runs
+//     /usr/bin/node there, the repository at its host path. Node needs only package.json, bin/,
+//     dist/ and build/ at run time, so `npm run build` must have run.
+//
+// The device's netdev: by default `-netdev stream` over a unix socket, QEMU listening, nobody
+// connecting (frames the guest sends are dropped). A traffic test gives its own netdev; the plan
+// is `-netdev stream` to a small host-side frame reflector: it is independent of our code, needs
+// no shared guest memory, and unlike a vhost-user back-end works with MSI-X under QEMU 7.2's TCG
+// (which segfaults with MSI-X and vhost-user) and needs no vhost-user IOTLB support for
+// iommu_platform=on (testpmd's net_vhost and `virtqueue vhost` come after, issue 15).
+//
+// runVfioGuest() boots once, runs the given node invocations in turn, and returns each one's
+// stdout, stderr and exit status, bounded by `timeoutMs`; QEMU runs under `nice`.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  buildBaseInitramfs, ensureKernel, launchGuest, requireQemu, VFIO_GUEST_MODULES, type Guest, type GuestResult,
+} from './qemu.js';
+
+export { skipWithoutQemu as skipWithoutVfioGuest } from './qemu.js';
+
+/** The repository's root on the host, which is also its path in the guest. */
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
+
+export interface VfioGuestOptions {
+  /** Node invocations, in order: node's arguments (a script path, relative to the repository or absolute, then its own). */
+  node: string[][];
+  /** The virtio-net device's -netdev, without its id; a listening stream socket nobody connects to when omitted. */
+  netdev?: string;
+  /** More virtio-net-pci properties, e.g. 'packed=on', 'vectors=0', 'mac=...'. */
+  device?: string[];
+  /** Guest RAM in MiB; 1024 when omitted (the host's Node with a Wasm memory needs room). */
+  memMb?: number;
+  /** Everything is over by then (SIGTERM, then SIGKILL); 60 s when omitted. */
+  timeoutMs?: number;
+  /** Called with each console line as it comes. */
+  onLine?: (line: string) => void;
+}
+
+export interface NodeRun {
+  /** Exit status (128 + signal when killed by one); null when the guest never reported it. */
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface VfioGuestResult {
+  guest: GuestResult;
+  /** The device bound to vfio-pci (PCI address), its IOMMU group and its driver, from the VQ-VFIO line. */
+  device?: string;
+  group?: number;
+  driver?: string;
+  /** One per `node` invocation that ran. */
+  runs: NodeRun[];
+}
+
+/** The QEMU arguments of a VFIO guest (also what README shows). */
+export function vfioQemuArgs(o: { memMb: number; netdev: string; device: string[] }, kernel: string, initrd: string): string[] {
+  const virtfs = (dir: string, tag: string): string[] => [
+    '-virtfs', `local,path=${dir},mount_tag=${tag},security_model=none,readonly=on,multidevs=remap`,
+  ];
+  return [
+    '-accel', 'tcg', '-machine', 'q35,kernel-irqchip=split', '-cpu', 'max', '-m', String(o.memMb), '-smp', '1',
+    '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot',
+    '-device', 'intel-iommu,intremap=on,caching-mode=on',
+    '-kernel', kernel, '-initrd', initrd,
+    '-append', 'console=ttyS0 intel_iommu=on quiet loglevel=4 panic=-1 ipv6.disable=1',
+    '-netdev', `${o.netdev},id=n0`,
+    '-device', ['virtio-net-pci,netdev=n0,disable-legacy=on,iommu_platform=on', ...o.device].join(','),
+    ...virtfs('/usr', 'usr'), ...virtfs(repoRoot, 'repo'),
+  ];
+}
+
+const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** Boots the guest, starts the node invocations; resolves with the guest once QEMU runs. */
+export function startVfioGuest(o: VfioGuestOptions): { guest: Guest; result: Promise<VfioGuestResult> } {
+  if (!existsSync(path.join(repoRoot, 'dist/src/index.js'))) {
+    throw new Error(`VFIO guest: ${repoRoot}/dist is missing: run \`npm run build\` (the guest's Node runs the compiled code)`);
+  }
+  const tools = requireQemu();
+  const kernel = ensureKernel();
+  const base = buildBaseInitramfs(tools, kernel, {
+    init: 'vfio-init.sh', modules: kernel.loadOrderOf(VFIO_GUEST_MODULES), vqpkt: false,
+  });
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'vq-vfio-'));
+  const netdev = o.netdev ?? `stream,server=on,addr.type=unix,addr.path=${path.join(tmp, 'net.sock')}`;
+  const script = [
+    `VQ_REPO=${quote(repoRoot)}`,
+    'vq_host "$VQ_REPO" || return 1',
+    'st=0',
+    ...o.node.map((argv) => `vq_node ${argv.map(quote).join(' ')} || st=$?`),
+    'return $st',
+  ].join('\n');
+  const guest = launchGuest(
+    tools, base,
+    (initrd) => vfioQemuArgs({ memMb: o.memMb ?? 1024, netdev, device: o.device ?? [] }, kernel.vmlinuz, initrd),
+    { script, timeoutMs: o.timeoutMs ?? 60_000, onLine: o.onLine, nice: 10 },
+  );
+  const result = guest.exited.then((g) => {
+    rmSync(tmp, { recursive: true, force: true });
+    return parseVfioGuest(g);
+  });
+  return { guest, result };
+}
+
+/** Boots the guest and runs the node invocations to the end (power-off, failure or the deadline). */
+export function runVfioGuest(o: VfioGuestOptions): Promise<VfioGuestResult> {
+  return startVfioGuest(o).result;
+}
+
+/** The VQ-VFIO, VQ-OUT, VQ-ERR and VQ-NODE lines of a guest's console. */
+export function parseVfioGuest(guest: GuestResult): VfioGuestResult {
+  const r: VfioGuestResult = { guest, runs: [] };
+  const run = (i: number): NodeRun => {
+    while (r.runs.length <= i) r.runs.push({ status: null, stdout: '', stderr: '' });
+    return r.runs[i];
+  };
+  for (const line of guest.console.split('\n')) {
+    const at = line.indexOf('VQ-');
+    if (at < 0) continue;
+    const tagged = line.slice(at);
+    let m: RegExpExecArray | null;
+    if ((m = /^VQ-VFIO device=(\S+) group=(\S+) driver=(\S*)/.exec(tagged))) {
+      r.device = m[1];
+      r.group = /^\d+$/.test(m[2]) ? Number(m[2]) : undefined;
+      r.driver = m[3];
+    } else if ((m = /^VQ-(OUT|ERR) (\d+) ?(.*)$/.exec(tagged))) {
+      const n = run(Number(m[2]));
+      if (m[1] === 'OUT') n.stdout += `${m[3]}\n`;
+      else n.stderr += `${m[3]}\n`;
+    } else if ((m = /^VQ-NODE (\d+) status=(\d+)/.exec(tagged))) {
+      run(Number(m[1])).status = Number(m[2]);
+    }
+  }
+  return r;
+}
+
+/** A short account of a VFIO guest run, for assertion messages. */
+export function describeVfioGuest(r: VfioGuestResult, lines = 40): string {
+  const g = r.guest;
+  return [
+    `QEMU exit code ${g.code}, signal ${g.signal}${g.timedOut ? ' (timed out)' : ''} after ${g.ms} ms; device ${r.device} group ${r.group} driver ${r.driver}`,
+    ...r.runs.map((n, i) => `--- node ${i}: status ${n.status} ---\n${n.stdout}${n.stderr ? `--- stderr ---\n${n.stderr}` : ''}`),
+    '--- console (last lines) ---', g.console.split('\n').slice(-lines).join('\n'),
+    '--- QEMU stderr ---', g.stderr.trim(),
+  ].join('\n');
+}

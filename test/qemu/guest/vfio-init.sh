@@ -1,0 +1,86 @@
+#!/bin/busybox sh
+# /init of the VFIO guest's initramfs (test/helpers/vfio-guest.ts builds it).
+#
+# Binds the modern virtio-net device (PCI 1af4:1041) to vfio-pci: its driver_override is set
+# before any module loads, so virtio_pci (loaded last, for the 9p transport) never claims it.
+# Then it runs the test's script (/vq/run.sh, appended per run by the harness), which mounts the
+# host's files (vq_host) and runs the host's Node on them (vq_node), and powers off. Lines for
+# the harness on the serial console:
+#   VQ-BOOT                                first thing
+#   VQ-VFIO device=0000:00:03.0 group=N driver=vfio-pci   the device, its IOMMU group, its driver
+#   VQ-OUT i <line> / VQ-ERR i <line>      stdout / stderr of the i-th vq_node
+#   VQ-NODE i status=N                     its exit status
+#   VQ-ERROR ...                           something the test should fail on
+#   VQ-DONE status=N                       run.sh returned N; poweroff follows
+/bin/busybox mkdir -p /proc /sys /dev /tmp /bin /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+echo "VQ-BOOT"
+
+net=""
+for d in /sys/bus/pci/devices/*; do
+  if [ "$(cat "$d/vendor")" = 0x1af4 ] && [ "$(cat "$d/device")" = 0x1041 ]; then
+    echo vfio-pci >"$d/driver_override"
+    net=$d
+    break
+  fi
+done
+[ -n "$net" ] || echo "VQ-ERROR no modern virtio-net PCI device (1af4:1041)"
+
+for m in $(cat /lib/vq-modules); do
+  insmod "/lib/modules/$m.ko" || echo "VQ-ERROR insmod $m"
+done
+
+if [ -n "$net" ]; then
+  bdf=${net##*/}
+  [ -e "$net/driver" ] || echo "$bdf" >/sys/bus/pci/drivers_probe
+  group=$(readlink "$net/iommu_group")
+  group=${group##*/}
+  i=0
+  while [ ! -e "/dev/vfio/$group" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+  driver=$(readlink "$net/driver")
+  echo "VQ-VFIO device=$bdf group=${group:-none} driver=${driver##*/}"
+  [ -e "/dev/vfio/$group" ] || echo "VQ-ERROR no /dev/vfio/$group"
+fi
+
+# vq_host REPO: a root for the host's Node at /newroot: the host's /usr (9p tag "usr") with the
+# usual symlinks into it, the repository (tag "repo") at its host path REPO, and /proc, /sys,
+# /dev and a fresh /tmp. Read-only: the guest writes nothing of the host's.
+vq_host() {
+  mkdir -p /newroot
+  mount -t tmpfs -o size=64m tmpfs /newroot || { echo "VQ-ERROR tmpfs /newroot"; return 1; }
+  mkdir -p /newroot/usr /newroot/proc /newroot/sys /newroot/dev /newroot/tmp "/newroot$1"
+  for l in bin sbin lib lib64; do ln -s "usr/$l" "/newroot/$l"; done
+  o=trans=virtio,version=9p2000.L,msize=512000,cache=loose,ro
+  mount -t 9p -o $o usr /newroot/usr || { echo "VQ-ERROR 9p mount of the host's /usr"; return 1; }
+  mount -t 9p -o $o repo "/newroot$1" || { echo "VQ-ERROR 9p mount of the repository"; return 1; }
+  mount --bind /proc /newroot/proc
+  mount --bind /sys /newroot/sys
+  mount --bind /dev /newroot/dev
+}
+
+vq_nodes=0
+# vq_node ARG...: runs the host's node with these arguments in /newroot (from the repository's
+# directory, $VQ_REPO), its output framed for the harness; returns its status.
+vq_node() {
+  n=$vq_nodes
+  vq_nodes=$((vq_nodes + 1))
+  chroot /newroot /bin/sh -c 'cd "$0" && exec /usr/bin/node "$@"' "$VQ_REPO" "$@" </dev/null >/tmp/vq-out 2>/tmp/vq-err
+  s=$?
+  sed "s/^/VQ-OUT $n /" /tmp/vq-out
+  sed "s/^/VQ-ERR $n /" /tmp/vq-err
+  echo "VQ-NODE $n status=$s"
+  return $s
+}
+
+status=0
+if [ -f /vq/run.sh ]; then
+  . /vq/run.sh
+  status=$?
+else
+  echo "VQ-ERROR no /vq/run.sh"
+fi
+echo "VQ-DONE status=$status"
+poweroff -f
