@@ -67,6 +67,8 @@ export class VirtqueueError extends Error {
   readonly code: number;
   readonly info: ErrorInfo;
   readonly detail: number;
+  /** The section whose rule was broken, for the ring layout `where` names ('' for a caller error). */
+  readonly section: string;
   constructor(code: number, detail: number, where: string) {
     const i = ERRORS.get(code) ?? info(`ERROR_${code}`, '', `unknown engine error ${code}`, false);
     const section = where.startsWith('packed') && i.packedSection ? i.packedSection : i.section;
@@ -77,5 +79,6 @@ export class VirtqueueError extends Error {
     this.code = code;
     this.info = i;
     this.detail = detail;
+    this.section = section;
   }
 }
