@@ -1,0 +1,81 @@
+// Reading memory that other threads are writing, for the visualizer: every read is bounds-checked
+// (an address from a torn or hostile value never throws), nothing is ever written, and the
+// published fields (ring indices, packed flags) are read with atomic loads so a value is whole.
+import * as Q from '../../assembly/layout/queue.js';
+import { ERRORS } from '../errors.js';
+import type { Engine } from '../engine.js';
+import type { QueueSource, SideStatus } from './snapshot.js';
+
+export class RacingMemory {
+  readonly bytes: number;
+  private readonly view: DataView;
+  private readonly u16a: Uint16Array;
+  private readonly u32a: Uint32Array;
+
+  constructor(engine: Pick<Engine, 'view' | 'u16' | 'u32'>) {
+    this.view = engine.view;
+    this.u16a = engine.u16;
+    this.u32a = engine.u32;
+    this.bytes = engine.view.byteLength;
+  }
+
+  /** [addr, addr + size) is inside the memory (and addr is not 0: page 0 is never planned). */
+  has(addr: number, size: number): boolean {
+    return Number.isInteger(addr) && addr > 0 && size >= 0 && addr + size <= this.bytes;
+  }
+
+  u16(addr: number): number { return this.view.getUint16(addr, true); }
+  u32(addr: number): number { return this.view.getUint32(addr, true); }
+  /** A 64-bit field as hex ('0x1000'). */
+  hex64(addr: number): string { return `0x${this.view.getBigUint64(addr, true).toString(16)}`; }
+  /** A published 16-bit field (2-aligned), read whole. */
+  load16(addr: number): number { return Atomics.load(this.u16a, addr >>> 1); }
+  /** A published 32-bit field (4-aligned), read whole. */
+  load32(addr: number): number { return Atomics.load(this.u32a, addr >>> 2); }
+}
+
+/** A control block field (4-aligned words). */
+export const field = (m: RacingMemory, cb: number, f: number): number => m.load32(cb + f);
+
+/**
+ * The side's common header, or null when `cb` is absent, or is not a control block of `kind` for
+ * this ring (noted in `anomalies`).
+ */
+export function sideStatus(m: RacingMemory, cb: number | undefined, kind: number, src: QueueSource, label: string, anomalies: string[]): SideStatus | null {
+  if (!cb) return null;
+  if (cb % Q.QUEUE_CB_ALIGN !== 0 || !m.has(cb, Q.QUEUE_CB_SIZE)) {
+    anomalies.push(`${label} control block at ${cb} is outside the memory or misaligned`);
+    return null;
+  }
+  const k = field(m, cb, Q.CB_KIND);
+  if (k !== kind || field(m, cb, Q.CB_QUEUE_SIZE) !== src.areas.queueSize || field(m, cb, Q.CB_DESC) !== src.areas.desc) {
+    anomalies.push(`${label} control block at ${cb} is not this ring's (kind 0x${k.toString(16)}, queue size ${field(m, cb, Q.CB_QUEUE_SIZE)})`);
+    return null;
+  }
+  const status = m.load32(cb + Q.CB_STATUS) | 0;
+  const info = status === 0 ? undefined : ERRORS.get(status);
+  const packed = kind === Q.CB_KIND_PACKED_DRIVER || kind === Q.CB_KIND_PACKED_DEVICE;
+  return {
+    cb,
+    status,
+    detail: field(m, cb, Q.CB_DETAIL),
+    error: status === 0 ? null : info?.name ?? `code ${status}`,
+    section: status === 0 ? null : (packed ? info?.packedSection ?? info?.section : info?.section) ?? '',
+    notify: (field(m, cb, Q.CB_OPTIONS) & Q.CB_OPT_NOTIFY) !== 0,
+  };
+}
+
+/** Negotiated features (hex) from the first side present. */
+export function featuresOf(m: RacingMemory, ...sides: (SideStatus | null)[]): string | null {
+  const s = sides.find((x) => x !== null);
+  if (!s) return null;
+  const v = (BigInt(field(m, s.cb, Q.CB_FEATURES_HI)) << 32n) | BigInt(field(m, s.cb, Q.CB_FEATURES_LO));
+  return `0x${v.toString(16)}`;
+}
+
+/** A private per-entry array of a side (shadow) of `n` entries of `size` bytes, or 0 when it is not all in memory. */
+export function privateArray(m: RacingMemory, addr: number, n: number, size: number, label: string, anomalies: string[]): number {
+  if (m.has(addr, n * size)) return addr;
+  anomalies.push(`${label} at ${addr} is outside the memory`);
+  return 0;
+}

@@ -1,0 +1,266 @@
+// The visualizer's snapshot reader (src/viz/) against the engine's own state, step by step through
+// a scripted sequence (add, pop, push out of order, collect) over several laps of split and packed
+// rings; it never writes to the memory; and garbage in the rings or control blocks (what a torn
+// read of a running ring can look like) gives anomalies, never an exception or an unbounded walk.
+import { describe, expect, it } from 'vitest';
+import { createSharedMemory, MemoryPlan, ChainBatch, UsedBatch, RING_FEATURES, Mempool } from '../src/index.js';
+import { loadEngine } from '../src/node.js';
+import { allocRing, createDevice, createDriver, type RingLayout } from '../src/virtqueue/factory.js';
+import type { DeviceQueue, DriverQueue, RingAreas } from '../src/virtqueue/queue-side.js';
+import type { PackedDriver, PackedDevice } from '../src/virtqueue/packed.js';
+import type { SplitDriver, SplitDevice } from '../src/virtqueue/split.js';
+import { snapshotQueue, takeSnapshot, type QueueSnapshot, type QueueSource } from '../src/viz/snapshot.js';
+import * as Q from '../assembly/layout/queue.js';
+import { Prng } from '../sim/prng.js';
+
+const QSIZE = 8;
+
+function rig(layout: RingLayout, features = RING_FEATURES.VERSION_1) {
+  const memory = createSharedMemory(2 << 20);
+  const engine = loadEngine(memory);
+  const plan = new MemoryPlan(memory);
+  const areas: RingAreas = allocRing(plan, { layout, queueSize: QSIZE });
+  const driver = createDriver(engine, plan, layout, areas, { features });
+  const device = createDevice(engine, plan, layout, areas, { features });
+  const buf = plan.alloc(64 * 1024, 64, 'buffers');
+  const add = new ChainBatch(engine, plan, QSIZE);
+  const popped = new ChainBatch(engine, plan, QSIZE);
+  const used = new UsedBatch(engine, plan, QSIZE);
+  const collected = new UsedBatch(engine, plan, QSIZE);
+  const source: QueueSource = { name: 'q0', layout, areas, driverCb: driver.cb, deviceCb: device.cb };
+  const snap = (): QueueSnapshot => {
+    const before = engine.u8.slice();
+    const s = snapshotQueue(engine, source);
+    expect(Buffer.compare(before, engine.u8), 'the snapshot wrote to the memory').toBe(0);
+    return JSON.parse(JSON.stringify(s)) as QueueSnapshot; // what the page receives
+  };
+  return { memory, engine, plan, areas, driver, device, buf, add, popped, used, collected, source, snap };
+}
+
+type Stage = 'available' | 'device' | 'used';
+
+/** What the script knows: each token's stage and descriptor count. */
+class Script {
+  stage = new Map<number, Stage>();
+  segs = new Map<number, number>();
+  /** Device id (split head / packed buffer id) of each popped token. */
+  idOf = new Map<number, number>();
+  next = 1;
+}
+
+function check(r: ReturnType<typeof rig>, s: QueueSnapshot, sc: Script): void {
+  const driver = r.driver;
+  const device = r.device;
+  expect(s.anomalies).toEqual([]);
+  expect(s.driver?.status).toBe(0);
+  expect(s.device?.status).toBe(0);
+  expect(s.features).toBe(`0x${RING_FEATURES.VERSION_1.toString(16)}`);
+  expect(s.descriptors).toHaveLength(QSIZE);
+  // Counters against the engine's own.
+  const d = s.driver as { numFree: number; inFlight: number };
+  expect(d.numFree).toBe(driver.numFree);
+  expect(d.inFlight).toBe(driver.inFlight);
+  expect((s.device as { inFlight: number }).inFlight).toBe(device.inFlight);
+  const want = { available: 0, device: 0, used: 0 };
+  for (const st of sc.stage.values()) want[st]++;
+  expect(s.counters).toEqual({ ...want, inFlight: 0, free: driver.numFree });
+  // Owners: the free ones are exactly the driver's free count; every descriptor of a chain in
+  // flight is owned by its stage (head) or marked a chain member.
+  const owners = (o: string): number => s.descriptors.filter((e) => e.owner === o).length;
+  expect(owners('free')).toBe(driver.numFree);
+  expect(owners('device')).toBe(want.available + want.device);
+  expect(owners('driver')).toBe(want.used);
+  let inFlightDescs = 0;
+  for (const [tok, st] of sc.stage) inFlightDescs += sc.segs.get(tok)!;
+  expect(owners('chain') + want.available + want.device + want.used).toBe(s.layout === 'split' ? inFlightDescs : QSIZE - driver.numFree);
+  for (const ch of s.chains) {
+    const heads = s.descriptors.filter((e) => e.chain === ch.head && e.owner !== 'chain');
+    if (s.layout === 'split' || ch.slot !== null) expect(heads).toHaveLength(1);
+  }
+  // Chains the device holds are the ids it popped; their descriptor counts are the script's.
+  for (const [tok, st] of sc.stage) {
+    if (st !== 'device') continue;
+    const ch = s.chains.find((c) => c.head === sc.idOf.get(tok));
+    expect(ch?.stage).toBe('device');
+    expect(ch?.descriptors).toBe(sc.segs.get(tok));
+  }
+  if (s.layout === 'split') {
+    const sd = driver as SplitDriver;
+    const sv = device as SplitDevice;
+    expect(s.split!.avail.idx).toBe(sd.availIdx & 0xffff);
+    expect(s.split!.used.idx).toBe(sv.usedIdx & 0xffff);
+    expect((s.device as { lastAvail: number }).lastAvail).toBe(sv.lastAvailIdx & 0xffff);
+    expect((s.driver as { lastUsed: number }).lastUsed).toBe(sd.lastUsedIdx & 0xffff);
+    expect(s.split!.avail.flags).toBe(s.driver!.notify ? 0 : 1); // VIRTQ_AVAIL_F_NO_INTERRUPT while polling
+    expect(s.split!.used.flags).toBe(s.device!.notify ? 0 : 1);
+    expect(s.packed).toBeNull();
+  } else {
+    const pd = driver as PackedDriver;
+    const pv = device as PackedDevice;
+    expect(s.driver).toMatchObject({ nextAvail: pd.nextAvail, availWrap: pd.availWrapCounter, nextUsed: pd.nextUsed, usedWrap: pd.usedWrapCounter });
+    const pos = pv.position();
+    expect(s.device).toMatchObject({ nextAvail: pos.nextAvail, availWrap: pos.availWrap, nextUsed: pos.nextUsed, usedWrap: pos.usedWrap });
+    // Both sides poll (no notifications asked for), and the event structures say so.
+    expect(s.driver!.notify).toBe(false);
+    expect(s.packed!.driverEvent.mode).toBe('disable');
+    expect(s.packed!.deviceEvent.mode).toBe('disable');
+    expect(s.split).toBeNull();
+  }
+}
+
+function runScript(layout: RingLayout): number {
+  const r = rig(layout);
+  const sc = new Script();
+  let checks = 0;
+  const step = (): void => { check(r, r.snap(), sc); checks++; };
+  step();
+  for (let lap = 0; lap < 6; lap++) {
+    // Three chains: one readable descriptor, readable + writable, one writable.
+    r.add.clear();
+    for (const segs of [1, 2, 1]) {
+      const tok = sc.next++;
+      r.add.begin(tok);
+      if (segs === 2) { r.add.read(r.buf + tok * 64, 16); r.add.write(r.buf + tok * 64 + 16, 16); }
+      else if (tok % 3 === 0) r.add.write(r.buf + tok * 64, 32);
+      else r.add.read(r.buf + tok * 64, 32);
+      r.add.end();
+      sc.stage.set(tok, 'available');
+      sc.segs.set(tok, segs);
+    }
+    expect(r.driver.add(r.add)).toBe(3);
+    step();
+    // The device takes two.
+    r.popped.clear();
+    expect(r.device.pop(r.popped, 2)).toBe(2);
+    const waiting = [...sc.stage].filter(([, st]) => st === 'available').map(([t]) => t);
+    for (let i = 0; i < 2; i++) { sc.stage.set(waiting[i], 'device'); sc.idOf.set(waiting[i], r.popped.id(i)); }
+    step();
+    // It uses the second first (out of order).
+    r.used.clear();
+    r.used.push(r.popped.id(1), 0);
+    expect(r.device.push(r.used)).toBe(1);
+    sc.stage.set(waiting[1], 'used');
+    step();
+    // The driver collects it.
+    r.collected.clear();
+    expect(r.driver.collect(r.collected)).toBe(1);
+    expect(r.collected.id(0)).toBe(waiting[1]);
+    sc.stage.delete(waiting[1]);
+    step();
+    // The device takes the rest, uses everything; the driver collects.
+    r.popped.clear();
+    const n = r.device.pop(r.popped);
+    const rest = [...sc.stage].filter(([, st]) => st === 'available').map(([t]) => t);
+    expect(n).toBe(rest.length);
+    rest.forEach((t, i) => { sc.stage.set(t, 'device'); sc.idOf.set(t, r.popped.id(i)); });
+    step();
+    r.used.clear();
+    for (const [t, st] of sc.stage) if (st === 'device') { r.used.push(sc.idOf.get(t)!, 0); sc.stage.set(t, 'used'); }
+    r.device.push(r.used);
+    step();
+    r.collected.clear();
+    r.driver.collect(r.collected);
+    sc.stage.clear();
+    step();
+  }
+  return checks;
+}
+
+describe('viz snapshot against the engine', () => {
+  for (const layout of ['split', 'packed'] as const) {
+    it(`${layout}: every step of six laps matches the engine's state`, () => {
+      expect(runScript(layout)).toBe(1 + 6 * 7);
+    });
+  }
+
+  it('a back-end view (device block only) places what the device knows', () => {
+    for (const layout of ['split', 'packed'] as const) {
+      const r = rig(layout);
+      r.add.clear();
+      r.add.single(1, r.buf, 64, false);
+      r.add.single(2, r.buf + 64, 64, true);
+      r.driver.add(r.add);
+      r.popped.clear();
+      r.device.pop(r.popped, 1);
+      const s = snapshotQueue(r.engine, { ...r.source, driverCb: 0 });
+      expect(s.driver).toBeNull();
+      expect(s.counters).toEqual({ available: 1, device: 1, used: 0, inFlight: 0, free: null });
+      expect(s.descriptors.filter((e) => e.owner === 'device')).toHaveLength(2);
+      expect(s.descriptors.filter((e) => e.owner === 'driver')).toHaveLength(QSIZE - 2);
+    }
+  });
+
+  it('a broken queue shows its error and spec section', () => {
+    const r = rig('split');
+    r.add.clear();
+    r.add.single(1, r.buf, 64, true);
+    r.driver.add(r.add);
+    r.popped.clear();
+    r.device.pop(r.popped);
+    r.used.clear();
+    r.used.push(r.popped.id(0), 1000); // more than the chain's writable 64 bytes
+    expect(() => r.device.push(r.used)).not.toThrow();
+    r.collected.clear();
+    expect(() => r.driver.collect(r.collected)).toThrow(/USED_LEN_TOO_LARGE/);
+    const s = snapshotQueue(r.engine, r.source);
+    expect(s.driver).toMatchObject({ error: 'USED_LEN_TOO_LARGE', section: '2.7.8.2' });
+    expect(s.driver!.status).toBeLessThan(0);
+  });
+
+  it('mempool occupancy and a whole snapshot survive JSON', () => {
+    const r = rig('packed');
+    const pool = Mempool.create(r.engine, r.plan, { size: 64, dataRoom: 128, cacheSize: 4 });
+    const s = takeSnapshot(r.engine, [r.source], [{ name: 'pool', addr: pool.addr }, { name: 'nothing', addr: 64 }]);
+    expect(JSON.parse(JSON.stringify(s))).toEqual(s);
+    expect(s.pools[0]).toMatchObject({ size: 64, free: 64, inUse: 0, error: null });
+    expect(s.pools[1].error).toMatch(/no mempool header/);
+  });
+});
+
+describe('viz snapshot over garbage (torn reads)', () => {
+  for (const layout of ['split', 'packed'] as const) {
+    it(`${layout}: random ring bytes and control block fields give bounded snapshots and anomalies, no exception`, () => {
+      const r = rig(layout, RING_FEATURES.VERSION_1 | RING_FEATURES.INDIRECT_DESC);
+      const rng = new Prng(7);
+      const ringBytes = layout === 'split' ? r.areas.device + 6 + 8 * QSIZE - r.areas.desc : QSIZE * 16;
+      let anomalies = 0;
+      for (let i = 0; i < 300; i++) {
+        for (let b = 0; b < ringBytes; b++) if (rng.below(10) < 3) r.engine.u8[r.areas.desc + b] = rng.below(256);
+        const fields = layout === 'split'
+          ? [Q.SDRV_LAST_USED, Q.SDRV_NUM_FREE, Q.SDEV_LAST_AVAIL]
+          : [Q.PDRV_NEXT_AVAIL, Q.PDRV_NEXT_USED, Q.PDRV_USED_WRAP, Q.PDEV_NEXT_AVAIL, Q.PDEV_NEXT_USED];
+        for (const f of fields) if (rng.below(2)) r.engine.u32[(r.driver.cb + f) >>> 2] = rng.below(0x20000);
+        r.engine.u32[(r.device.cb + Q.CB_QUEUE_SIZE) >>> 2] = rng.below(4) ? QSIZE : 3;
+        const s = snapshotQueue(r.engine, r.source);
+        expect(s.descriptors).toHaveLength(QSIZE);
+        expect(s.chains.length).toBeLessThanOrEqual(QSIZE);
+        for (const c of s.chains) expect(c.descriptors ?? 0).toBeLessThanOrEqual(QSIZE);
+        anomalies += s.anomalies.length;
+      }
+      expect(anomalies).toBeGreaterThan(0);
+    });
+  }
+
+  it('a loop in a split chain is cut at the Queue Size and named', () => {
+    const r = rig('split');
+    r.add.clear();
+    r.add.begin(1); r.add.read(r.buf, 8); r.add.read(r.buf + 8, 8); r.add.end();
+    r.driver.add(r.add);
+    const head = r.engine.u16[(r.areas.driver + 4) >>> 1];
+    const second = r.engine.u16[(r.areas.desc + head * 16 + 14) >>> 1];
+    r.engine.u16[(r.areas.desc + second * 16 + 12) >>> 1] = 1; // NEXT
+    r.engine.u16[(r.areas.desc + second * 16 + 14) >>> 1] = head; // back to the head
+    const s = snapshotQueue(r.engine, r.source);
+    expect(s.anomalies.join('\n')).toMatch(/already part of chain/);
+    expect(s.chains[0].descriptors).toBe(2);
+  });
+
+  it('areas outside the memory and a foreign control block are reported', () => {
+    const r = rig('split');
+    const s = snapshotQueue(r.engine, { ...r.source, areas: { ...r.areas, desc: 1 << 30 } });
+    expect(s.anomalies[0]).toMatch(/not inside the memory/);
+    const t = snapshotQueue(r.engine, { ...r.source, driverCb: r.device.cb });
+    expect(t.driver).toBeNull();
+    expect(t.anomalies[0]).toMatch(/split driver control block .* is not this ring's/);
+  });
+});
