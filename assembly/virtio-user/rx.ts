@@ -89,7 +89,10 @@ export function vuqRxBurst(q: u32, out: u32, max: u32): i32 {
     const rc = giveBack(q, 0, dropped);
     if (rc < 0) return rc;
   }
+  // The frames in out[0..k) are the caller's now. A refill that fails (the collect above broke
+  // the ring on a bad entry after good ones) must not lose them: the ring stays broken and the
+  // next call reports why.
   const rc = vuqRefill(q);
-  if (rc < 0) return rc;
+  if (rc < 0 && k == 0) return rc;
   return <i32>k;
 }
