@@ -157,10 +157,13 @@ export class PortQueue {
     return out;
   }
 
-  /** An engine result, or the VirtqueueError it stands for (naming the ring or pool that failed). */
+  /**
+   * An engine result, or the VirtqueueError it stands for (naming the ring or pool that failed).
+   * The layout leads the message: VirtqueueError names a packed ring's own section (2.8) only then.
+   */
   private check(rc: number, what: string): number {
     if (rc >= 0) return rc;
-    return this.engine.check(rc, this.engine.u32[(this.block + V.VUQ_FAILED_CB) >>> 2], `virtio-user queue pair ${this.index} ${what}`);
+    return this.engine.check(rc, this.engine.u32[(this.block + V.VUQ_FAILED_CB) >>> 2], `${this.rx.layout} virtio-user queue pair ${this.index} ${what}`);
   }
 
   /** Signals the kicks the last call asked for (the block's events). */

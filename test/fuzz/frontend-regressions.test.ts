@@ -3,6 +3,8 @@
 // the generators as they were then).
 import { afterAll, describe, expect, it } from 'vitest';
 import { RawSplitRing } from '../../sim/raw-split.js';
+import { RawPackedRing } from '../../sim/raw-packed.js';
+import * as PK from '../../assembly/layout/packed.js';
 import { VirtqueueError } from '../../src/index.js';
 import { frontendRingWorld, closeFrontendRingWorlds } from './frontend-ring-world.js';
 
@@ -39,5 +41,27 @@ describe('virtio-user front-end fuzz regressions', () => {
     engine.check(engine.exports.vuqFree(q.block, out.fill([frame]).ptr, 1), pool.addr, 'free');
     expect(pool.freeCount).toBe(pool.size);
     w.restart();
+  });
+
+  // Front-end bug (wrong spec section). frontend-ring-packed.fuzz, seed 1013904227: a packed
+  // receive ring's used descriptor naming an id not in flight was reported as breaking VIRTIO 1.2
+  // §2.7.8, the split ring's rule: VirtqueueError names a packed ring's own section only when the
+  // message starts with "packed", and the queue pair's did not. Its messages now start with the layout.
+  it('packed receive: a used descriptor with an id out of range names 2.8.22, the packed ring\'s rule', () => {
+    const w = frontendRingWorld('packed', 8);
+    const { q, pool, out, engine } = w;
+    w.restart();
+    q.setMergeable(false);
+    q.refill();
+    const raw = new RawPackedRing(engine.view, q.rx.areas);
+    // Slot 0 marked used (wrap counter 1: AVAIL and USED set) with id 5000, past Queue Size.
+    raw.writeDesc(0, { ...raw.readDesc(0), id: 5000, len: 30, flags: RawPackedRing.used(1) | PK.PDESC_F_WRITE });
+    let err: unknown;
+    try { q.rxBurst(out, 8); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(VirtqueueError);
+    expect((err as Error).message).toMatch(/^packed virtio-user queue pair 0 rx burst: .*\(VIRTIO 1\.2 §2\.8\.22\) \[USED_ID_/);
+    q.reclaim();
+    w.restart();
+    expect(pool.freeCount).toBe(pool.size);
   });
 });
