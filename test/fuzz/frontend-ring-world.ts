@@ -43,7 +43,7 @@ export class FrontendRingWorld {
     this.rx = ring('rx');
     this.tx = ring('tx');
     this.out = HandleBurst.alloc(engine, priv, num);
-    this.send = HandleBurst.alloc(engine, priv, num);
+    this.send = HandleBurst.alloc(engine, priv, Math.max(num, 16));
     this.spare = HandleBurst.alloc(engine, priv, pool.size);
   }
 

@@ -9,8 +9,16 @@ import type { CheckedDriver } from './checked-driver.js';
 import { fmtDesc, scribble, type HostileAct } from './hostile-values.js';
 import { ringAreas, type RingWorld } from './ring-world.js';
 
+/** What a hostile device aims with: a driver's control block, its layout and Queue Size (a RingWorld is one). */
+export interface AimedDriver {
+  engine: RingWorld['engine'];
+  layout: RingWorld['layout'];
+  driver: { cb: number };
+  q: number;
+}
+
 /** What the driver's private state says about descriptor / id `i` (the device cannot see it; the fuzzer aims with it). */
-function shadowOf(w: RingWorld, i: number): { inFlight: boolean; writeLen: number; next: number } {
+function shadowOf(w: AimedDriver, i: number): { inFlight: boolean; writeLen: number; next: number } {
   const shadow = w.engine.u32[(w.driver.cb + (w.layout === 'split' ? Q.SDRV_SHADOW : Q.PDRV_SHADOW)) >>> 2]!;
   const e = shadow + i * Q.SHADOW_SIZE;
   return {
@@ -21,7 +29,7 @@ function shadowOf(w: RingWorld, i: number): { inFlight: boolean; writeLen: numbe
 }
 
 /** A used id: a head / id in flight, a descriptor inside a chain, a free one, or out of range. */
-function usedId(w: RingWorld, rng: Rng, bits: 16 | 32): number {
+export function usedId(w: AimedDriver, rng: Rng, bits: 16 | 32): number {
   const q = w.q;
   const r = rng.below(10);
   if (r < 6) {
@@ -35,7 +43,7 @@ function usedId(w: RingWorld, rng: Rng, bits: 16 | 32): number {
 }
 
 /** A used length for `id`: within its writable bytes, exactly them, one past, or anything. */
-function usedLen(w: RingWorld, rng: Rng, id: number): number {
+export function usedLen(w: AimedDriver, rng: Rng, id: number): number {
   const cap = id < w.q ? shadowOf(w, id).writeLen : 0;
   switch (rng.below(8)) {
     case 0: return 0;
