@@ -13,6 +13,8 @@ export interface QueueRef {
   /** FeatureSet as a decimal string (bigints do not cross postMessage as config keys well). */
   features: string;
   indirectMax: number;
+  /** The queue's control block directory entry (assembly/layout/viz.ts), where each side publishes its block. */
+  directory: number;
 }
 
 /** A Signal word and the worker it wakes. */

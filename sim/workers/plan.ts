@@ -15,6 +15,7 @@ import { queueBytes, type QueueConfig } from '../queues.js';
 import { ChainStore } from '../sglist.js';
 import { MAX_SEGMENTS } from '../options.js';
 import { deriveSeed } from '../prng.js';
+import { VIZDIR_ENTRY_SIZE } from '../../assembly/layout/viz.js';
 import { place } from './topology.js';
 import type { Arena, DriverTaskConfig, NicTaskConfig, QueueRef, SignalRef, StageConfig } from './config.js';
 import type { ResolvedWorkerSimOptions } from './options.js';
@@ -26,6 +27,8 @@ export interface WorkerSimPlan {
   control: DataplaneControl;
   pool: Mempool;
   tasks: TaskSpec[];
+  /** The two queues, by their virtio-net names (each ref's directory entry names its sides' control blocks once the workers built them). */
+  queues: { name: string; ref: QueueRef }[];
 }
 
 const nextPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
@@ -45,7 +48,7 @@ export function planWorkerSim(o: ResolvedWorkerSimOptions, loadEngine: (m: WebAs
   // one for the rx stage (the tx stage's transmit chains are in the shared chain table).
   const storeBytes = ChainStore.planBytes(q, NIC_MAX_SEGS);
   const bytes = WASM_PAGE + 2 * queueBytes(o.ring, qc) + poolCount * eltSize(bufferSize) + ringBytes(nextPow2(poolCount)) + 4096
-    + controlBytes(o.workers) + 8 * 64 + 2 * ringBytes(nextPow2(q)) + ChainStore.bytes(q, NIC_MAX_SEGS) + 4 * arenaBytes + 2 * storeBytes
+    + controlBytes(o.workers) + 9 * 64 + 2 * ringBytes(nextPow2(q)) + ChainStore.bytes(q, NIC_MAX_SEGS) + 4 * arenaBytes + 2 * storeBytes
     + WASM_PAGE;
   const memory = createSharedMemory(bytes);
   const engine = loadEngine(memory);
@@ -59,11 +62,14 @@ export function planWorkerSim(o: ResolvedWorkerSimOptions, loadEngine: (m: WebAs
 
   const features: FeatureSet = RING_FEATURES.VERSION_1 | (o.eventIdx ? RING_FEATURES.EVENT_IDX : 0n)
     | (o.indirect ? RING_FEATURES.INDIRECT_DESC : 0n) | (o.inOrder ? RING_FEATURES.IN_ORDER : 0n);
-  const ref = (): QueueRef => ({
+  const directory = plan.alloc(2 * VIZDIR_ENTRY_SIZE, 64, 'control block directory');
+  const ref = (entry: number): QueueRef => ({
     layout: o.ring, areas: allocRing(plan, { layout: o.ring, queueSize: q }), features: features.toString(), indirectMax: o.indirect ? MAX_SEGMENTS : 0,
+    directory: directory + entry * VIZDIR_ENTRY_SIZE,
   });
-  const tx = ref();
-  const rx = ref();
+  const tx = ref(0);
+  const rx = ref(1);
+  const queues = [{ name: 'transmitq1', ref: tx }, { name: 'receiveq1', ref: rx }];
   const pool = Mempool.create(engine, plan, { size: poolCount, dataRoom: bufferSize });
   const control = DataplaneControl.create(plan, o.workers);
   const at = place(o.topology, o.workers);
@@ -95,7 +101,7 @@ export function planWorkerSim(o: ResolvedWorkerSimOptions, loadEngine: (m: WebAs
     tasks.push({ name: 'nic tx stage', worker: at.txStage, module: builtModule('sim/workers/nic-tx-stage.js'), config: txStage });
     tasks.push({ name: 'nic rx stage', worker: at.rxStage, module: builtModule('sim/workers/nic-rx-stage.js'), config: rxStage });
   }
-  return { memory, control, pool, tasks };
+  return { memory, control, pool, tasks, queues };
 
   function driverSpec(worker: number, kickTx: SignalRef, kickRx: SignalRef): TaskSpec {
     const config: DriverTaskConfig = {

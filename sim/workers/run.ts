@@ -5,7 +5,7 @@ import { Dataplane } from '../../src/dataplane/dataplane.js';
 import type { WorkerStats } from '../../src/dataplane/control.js';
 import type { IdleMode } from '../../src/dataplane/idle.js';
 import { SimulationStalledError, type SimResult } from '../run.js';
-import { planWorkerSim } from './plan.js';
+import { planWorkerSim, type WorkerSimPlan } from './plan.js';
 import { resolveWorkerSimOptions, type WorkerSimOptions } from './options.js';
 import type { Topology } from './topology.js';
 import type { DriverTaskResult } from './driver-task.js';
@@ -34,6 +34,8 @@ export interface WorkerSimResult extends SimResult {
 /** A running simulation: stop it (early or after `finished`) to get the result. */
 export interface WorkerSimRun {
   readonly dataplane: Dataplane;
+  /** The shared memory, the packet pool and the queues (for a viewer on the main thread: src/viz/). */
+  readonly plan: WorkerSimPlan;
   /** Resolves when every frame has arrived; rejects on a worker failure or a stall. */
   finished(): Promise<void>;
   stop(): Promise<WorkerSimResult>;
@@ -101,7 +103,7 @@ export async function startSimulationOnWorkers(options: WorkerSimOptions): Promi
       buffers: { size: p.pool.size, free: p.pool.freeCount, inFlight: drv.txInFlight + drv.rxInFlight },
     };
   };
-  return { dataplane: dp, finished, stop };
+  return { dataplane: dp, plan: p, finished, stop };
 }
 
 /** Runs the simulation to the end on worker threads. */

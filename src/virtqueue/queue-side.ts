@@ -185,6 +185,8 @@ export interface DriverQueue {
 export interface DeviceQueue {
   /** Address of the control block: what a worker thread's engine instance is handed. */
   readonly cb: number;
+  /** The ring's areas (Wasm offsets). */
+  readonly areas: RingAreas;
   readonly queueSize: number;
   readonly status: number;
   readonly broken: boolean;

@@ -67,6 +67,8 @@ export class NetDevice implements VhostUserDevice {
   private readonly handoffs: HandoffWriter[];
   /** Each vring's layout while it runs (for naming the spec section of an engine error). */
   private readonly layouts: (RingLayout | undefined)[] = [];
+  /** Each vring as handed over while it runs. */
+  private readonly started: (StartedVring | undefined)[] = [];
   private readonly control: DataplaneControl;
   private readonly refs: PairRef[];
   private dataplane: Dataplane | undefined;
@@ -181,12 +183,14 @@ export class NetDevice implements VhostUserDevice {
 
   vringStarted(v: StartedVring): void {
     this.layouts[v.index] = v.layout;
+    this.started[v.index] = v;
     this.handoffs[v.index].set({
       cb: v.device.cb, callFd: v.callFd, hdrSize: netHdrSize(v.features), mergeable: mergeable(v.features),
     });
   }
 
   vringStopped(index: number): void {
+    this.started[index] = undefined;
     this.handoffs[index].set(STOPPED);
   }
 
@@ -209,6 +213,11 @@ export class NetDevice implements VhostUserDevice {
 
   bindSession(end: ((reason: string) => void) | undefined): void {
     this.endSession = end;
+  }
+
+  /** The vrings started and not stopped since, as the back-end handed them over (for the live visualizer). */
+  startedVrings(): StartedVring[] {
+    return this.started.filter((v): v is StartedVring => v !== undefined);
   }
 
   /** Vrings a worker is running now (handed over and not taken back). */
