@@ -20,7 +20,11 @@
       "native/watched-fds.c",
       "native/poll.c",
       "native/unix.c",
-      "native/unix-msg.c"
+      "native/unix-msg.c",
+      "native/vfio-registry.c",
+      "native/vfio.c",
+      "native/vfio-dma.c",
+      "native/vfio-mmio.c"
     ],
     "virtqueue_cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wshadow"]
   },

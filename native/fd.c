@@ -2,6 +2,7 @@
 // close() for every fd the bridge hands out.
 #define _GNU_SOURCE
 #include "common.h"
+#include "vfio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +51,9 @@ static napi_value close_js(napi_env env, napi_callback_info info) {
   if (!vqn_fd(env, argv[0], "close", &fd)) return NULL;
   if (vqn_fd_watched(fd)) {
     return vqn_throw_code(env, "EBUSY", "close: fd %d is still watched; close its watcher first", fd);
+  }
+  if (vqn_vfio_owns(fd)) {
+    return vqn_throw_code(env, "EBUSY", "close: fd %d is a VFIO container, group or device: vfioClose releases it", fd);
   }
   // Linux releases the fd even when close() fails (EINTR, EIO), so it is never retried.
   if (close(fd) < 0) return vqn_throw_errno(env, errno, "close fd %d", fd);

@@ -67,6 +67,42 @@ export interface NativeMemoryFault {
   replaced: boolean;
 }
 
+/** VFIO fds, regions, IRQs, DMA and BAR mappings as the bridge reports them (native/vfio*.c). */
+export interface NativeVfioFd { fd: number; kind: 'container' | 'group' | 'device'; parent: number; thisThread: boolean }
+export interface NativeVfioDeviceInfo { flags: number; numRegions: number; numIrqs: number; reset: boolean; pci: boolean }
+export interface NativeVfioRegionInfo {
+  index: number;
+  flags: number;
+  size: number;
+  /** Offset of the region in the device fd. */
+  offset: number;
+  read: boolean;
+  write: boolean;
+  mmap: boolean;
+  caps: {
+    /** VFIO_REGION_INFO_CAP_SPARSE_MMAP: only these areas (offsets within the region) can be mmapped. */
+    sparseMmap?: { offset: number; size: number }[];
+    type?: { type: number; subtype: number };
+    /** VFIO_REGION_INFO_CAP_MSIX_MAPPABLE: the MSI-X table may be mmapped too. */
+    msixMappable: boolean;
+    /** Ids of capabilities not decoded. */
+    other: number[];
+  };
+}
+export interface NativeVfioIrqInfo {
+  index: number; flags: number; count: number; eventfd: boolean; maskable: boolean; automasked: boolean; noresize: boolean;
+}
+export interface NativeVfioIommuInfo {
+  /** Bitmap of the IOMMU's page sizes. */
+  pageSizes: bigint;
+  /** Usable IOVA ranges, inclusive. */
+  iovaRanges: { start: bigint; end: bigint }[];
+  /** DMA mappings the container may still make (null when the kernel does not say). */
+  dmaAvail: number | null;
+}
+export interface NativeVfioDma { container: number; iova: number; size: number; vaddr: number; thisThread: boolean }
+export interface NativeVfioBar { id: number; device: number; offset: number; size: number; thisThread: boolean }
+
 export interface NativeBinding {
   memfdCreate(name: string, size: number, seals?: number): number;
   close(fd: number): void;
@@ -99,6 +135,35 @@ export interface NativeBinding {
   sigbusGuardInstalled(): boolean;
   /** Test hook: a real SIGBUS outside every guarded mapping (the process dies of it). */
   faultOutsideMappings(): number;
+  vfioOpenContainer(path: string): number;
+  vfioOpenGroup(path: string): number;
+  vfioGroupStatus(group: number): { viable: boolean; containerSet: boolean };
+  vfioGroupSetContainer(group: number, container: number): void;
+  vfioSetIommu(container: number): void;
+  vfioGetDeviceFd(group: number, name: string): number;
+  vfioClose(fd: number): void;
+  vfioFds(): NativeVfioFd[];
+  vfioDeviceInfo(device: number): NativeVfioDeviceInfo;
+  vfioRegionInfo(device: number, index: number): NativeVfioRegionInfo;
+  vfioIrqInfo(device: number, index: number): NativeVfioIrqInfo;
+  vfioSetIrqEventfds(device: number, index: number, start: number, fds: readonly number[]): void;
+  vfioUnmaskIrq(device: number, index: number, sub: number): void;
+  vfioReset(device: number): void;
+  vfioRead(device: number, offset: number | bigint, length: number): Buffer;
+  vfioWrite(device: number, offset: number | bigint, data: Uint8Array): void;
+  readonly VFIO_PCI_CONFIG_REGION_INDEX: number;
+  readonly VFIO_PCI_INTX_IRQ_INDEX: number;
+  readonly VFIO_PCI_MSI_IRQ_INDEX: number;
+  readonly VFIO_PCI_MSIX_IRQ_INDEX: number;
+  vfioIommuInfo(container: number): NativeVfioIommuInfo;
+  vfioDmaMap(container: number, view: Uint8Array, offset: number, length: number, iova: number | bigint): void;
+  vfioDmaUnmap(container: number, iova: number | bigint, length: number | bigint): void;
+  vfioDmaMappings(): NativeVfioDma[];
+  vfioMmap(device: number, offset: number | bigint, size: number): number;
+  vfioMmioRead(id: number, offset: number, width: 1 | 2 | 4): number;
+  vfioMmioWrite(id: number, offset: number, width: 1 | 2 | 4, value: number): void;
+  vfioMunmap(id: number): void;
+  vfioBarMappings(): NativeVfioBar[];
 }
 
 /** Which build of the addon: VIRTQUEUE_NATIVE unset or "release", or "asan" (sanitizers). */

@@ -1,4 +1,4 @@
-// The native bridge (Linux, Node only): what vhost-user needs and Node cannot do. Import it from
+// The native bridge (Linux, Node only): what vhost-user and VFIO need and Node cannot do. Import it from
 // here; the browser-safe core (src/index.ts) never does.
 export {
   native, nativeAddonPath, nativeVariant, type NativeVariant, type NativeMapping, type NativeMemoryFault, type NativeReceived, type PollCallback,
@@ -15,3 +15,11 @@ export { watchFd, POLL, type FdWatcher } from './poll.js';
 export { memoryFaultCount, memoryFaults, onMemoryFault, nextMemoryFault, sigbusGuardInstalled, type MemoryFault } from './memory-faults.js';
 export { UnixSocket, type UnixSocketOptions, type Received } from './unix-socket.js';
 export { UnixServer, type UnixServerOptions } from './unix-server.js';
+export {
+  VfioContainer, VfioGroup, VfioDevice, VfioBar, vfioResources,
+  VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_INTX_IRQ_INDEX, VFIO_PCI_MSI_IRQ_INDEX, VFIO_PCI_MSIX_IRQ_INDEX,
+  type VfioDeviceInfo, type VfioRegionInfo, type VfioIrqInfo, type VfioIommuInfo,
+} from './vfio.js';
+export {
+  openVfioPciDevice, vfioPciStatus, pciAddress, VfioError, type VfioErrorCode, type VfioPciDevice, type VfioPciOptions,
+} from './vfio-pci-device.js';

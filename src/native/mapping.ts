@@ -16,7 +16,7 @@ export const PAGE_SIZE: number = native.PAGE_SIZE;
  * Node-API cannot read a SharedArrayBuffer's address directly, but can a typed array's over one
  * (native/memory-view.c).
  */
-function view(memory: SharedMemoryLike): Uint8Array {
+export function memoryView(memory: SharedMemoryLike): Uint8Array {
   const buffer: unknown = memory instanceof WebAssembly.Memory ? memory.buffer : memory;
   if (!(buffer instanceof SharedArrayBuffer)) {
     throw new TypeError('the memory must be a shared WebAssembly.Memory or a SharedArrayBuffer');
@@ -35,7 +35,7 @@ function view(memory: SharedMemoryLike): Uint8Array {
  * mapping, the access reads zeros, and the fault is reported (memory-faults.ts).
  */
 export function mapIntoMemory(memory: SharedMemoryLike, offset: number, fd: number, fdOffset: number, length: number): void {
-  native.mapIntoMemory(view(memory), offset, fd, fdOffset, length);
+  native.mapIntoMemory(memoryView(memory), offset, fd, fdOffset, length);
 }
 
 /**
@@ -43,12 +43,12 @@ export function mapIntoMemory(memory: SharedMemoryLike, offset: number, fd: numb
  * memory stays usable. Only the thread that mapped it can.
  */
 export function unmapFromMemory(memory: SharedMemoryLike, offset: number, length: number): void {
-  native.unmapFromMemory(view(memory), offset, length);
+  native.unmapFromMemory(memoryView(memory), offset, length);
 }
 
 /** Live mappings over this memory (from any thread), by offset. */
 export function mappings(memory: SharedMemoryLike): Mapping[] {
-  const base = native.memoryBase(view(memory));
+  const base = native.memoryBase(memoryView(memory));
   return native.mappings()
     .filter((m) => m.base === base)
     .map(({ base: _base, ...m }) => m)
@@ -62,5 +62,5 @@ export function allMappings(): NativeMapping[] {
 
 /** Address of the memory's backing store in this process (the same in every thread). */
 export function memoryBaseAddress(memory: SharedMemoryLike): number {
-  return native.memoryBase(view(memory));
+  return native.memoryBase(memoryView(memory));
 }
