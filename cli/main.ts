@@ -16,12 +16,16 @@ import { runVhost } from './vhost/run.js';
 import { parseVirtioUser, type VirtioUserCommand } from './virtio-user/args.js';
 import { VIRTIO_USER_USAGE } from './virtio-user/usage.js';
 import { runVirtioUser } from './virtio-user/run.js';
+import { parseViz, type VizCommand } from './viz/args.js';
+import { VIZ_USAGE } from './viz/usage.js';
+import { runViz } from './viz/run.js';
 
 export type Command =
-  | { kind: 'help'; topic: 'main' | 'sim' | 'vhost' | 'virtio-user' }
+  | { kind: 'help'; topic: 'main' | 'sim' | 'vhost' | 'virtio-user' | 'viz' }
   | SimCommand
   | VhostCommand
-  | VirtioUserCommand;
+  | VirtioUserCommand
+  | VizCommand;
 
 export function parseCommandLine(argv: readonly string[]): Command {
   const [first, ...rest] = argv;
@@ -31,11 +35,13 @@ export function parseCommandLine(argv: readonly string[]): Command {
     if (rest.length === 1 && rest[0] === 'sim') return { kind: 'help', topic: 'sim' };
     if (rest.length === 1 && rest[0] === 'vhost') return { kind: 'help', topic: 'vhost' };
     if (rest.length === 1 && rest[0] === 'virtio-user') return { kind: 'help', topic: 'virtio-user' };
+    if (rest.length === 1 && rest[0] === 'viz') return { kind: 'help', topic: 'viz' };
     throw new UsageError(`no help on '${rest.join(' ')}' (try 'virtqueue --help')`);
   }
   if (first === 'sim') return parseSim(rest);
   if (first === 'vhost') return parseVhost(rest);
   if (first === 'virtio-user') return parseVirtioUser(rest);
+  if (first === 'viz') return parseViz(rest);
   if (first.startsWith('-')) throw new UsageError(`unknown option '${first}' before the command (try 'virtqueue --help')`);
   throw new UsageError(`unknown command '${first}' (try 'virtqueue --help')`);
 }
@@ -46,7 +52,7 @@ const processIO = (): CliIO => ({
   stderrIsTTY: process.stderr.isTTY === true,
 });
 
-const USAGE = { main: MAIN_USAGE, sim: SIM_USAGE, vhost: VHOST_USAGE, 'virtio-user': VIRTIO_USER_USAGE };
+const USAGE = { main: MAIN_USAGE, sim: SIM_USAGE, vhost: VHOST_USAGE, 'virtio-user': VIRTIO_USER_USAGE, viz: VIZ_USAGE };
 
 export async function main(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
   let cmd: Command;
@@ -58,5 +64,6 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
   }
   if (cmd.kind === 'help') { io.stdout(USAGE[cmd.topic]); return 0; }
   if (cmd.kind === 'virtio-user') return runVirtioUser(cmd, io);
+  if (cmd.kind === 'viz') return runViz(cmd, io);
   return cmd.kind === 'sim' ? runSim(cmd, io) : runVhost(cmd, io);
 }
