@@ -103,8 +103,10 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
    */
   connect(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.once('up', () => { this.pendingFail = undefined; resolve(); });
-      this.pendingFail = (e) => { this.pendingFail = undefined; reject(e); };
+      const up = (): void => { this.pendingFail = undefined; resolve(); };
+      this.once('up', up);
+      // A failed attempt takes its 'up' listener away (else every failed connect() left one behind).
+      this.pendingFail = (e) => { this.pendingFail = undefined; this.off('up', up); reject(e); };
       this.start(this.pendingFail);
     });
   }

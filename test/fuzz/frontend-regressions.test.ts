@@ -7,8 +7,16 @@ import { RawPackedRing } from '../../sim/raw-packed.js';
 import * as PK from '../../assembly/layout/packed.js';
 import { VirtqueueError } from '../../src/index.js';
 import { frontendRingWorld, closeFrontendRingWorlds } from './frontend-ring-world.js';
+import { join } from 'node:path';
+import * as P from '../../src/vhost-user/protocol.js';
+import { VirtioUserPort } from '../../src/virtio-user/port.js';
+import { ScriptedBackend } from '../helpers/scripted-backend.js';
+import { socketDir, removeSocketDir } from '../helpers/vhost-user-rig.js';
 
-afterAll(closeFrontendRingWorlds);
+afterAll(() => {
+  closeFrontendRingWorlds();
+  removeSocketDir();
+});
 
 describe('virtio-user front-end fuzz regressions', () => {
   // Front-end bug (buffers lost). frontend-ring-split.fuzz, seed 1013904227: a used ring whose
@@ -63,5 +71,31 @@ describe('virtio-user front-end fuzz regressions', () => {
     q.reclaim();
     w.restart();
     expect(pool.freeCount).toBe(pool.size);
+  });
+
+  // Front-end bug (a listener per failed attempt). vhost-user-frontend.fuzz, every CI run: each
+  // connect() that failed (reconnect off) left its 'up' listener on the port, so a client that
+  // retries by hand grew one per attempt (Node's MaxListenersExceededWarning after 10), and a
+  // later 'up' resolved every stale promise. A failed attempt now removes its listener.
+  it("a port whose connect() fails keeps no 'up' listener, and the next connect() still comes up", async () => {
+    const path = join(socketDir(), 'regress-up-listener.sock');
+    const refusing = new ScriptedBackend(path, { [P.Request.SET_OWNER]: 'refuse' });
+    const port = VirtioUserPort.create({ socket: path, queueSize: 8, poolSize: 64, reconnect: false, replyTimeoutMs: 300 });
+    try {
+      for (let i = 0; i < 3; i++) await expect(port.connect()).rejects.toThrow(/SET_OWNER: the back-end refused it/);
+      expect(port.listenerCount('up')).toBe(0);
+      refusing.close();
+      const good = new ScriptedBackend(path);
+      try {
+        await port.connect();
+        expect(port.up).toBe(true);
+        expect(port.listenerCount('up')).toBe(0);
+      } finally {
+        good.close();
+      }
+    } finally {
+      port.close();
+      refusing.close();
+    }
   });
 });
