@@ -7,7 +7,11 @@ import { TOPOLOGIES, MAX_WORKERS, type Topology } from '../../sim/workers/topolo
 import { IDLE_MODES, type IdleMode } from '../../src/dataplane/idle.js';
 import { UsageError, parseFlags, stringFlag, wholeNumber, oneOf, type FlagConfig, type FlagValues } from '../common.js';
 
-export interface SimCommand { kind: 'sim'; options: SimOptions; json: boolean; threads?: Threads }
+export interface SimCommand {
+  kind: 'sim'; options: SimOptions; json: boolean; threads?: Threads;
+  /** --viz PORT: serve the live visualizer on 127.0.0.1:PORT (0: any free port) while the run goes (on workers). */
+  viz?: number;
+}
 
 /** --workers N (N >= 2: the run goes to worker threads), --topology, --idle. */
 export interface Threads { workers: number; topology: Topology; idle: IdleMode }
@@ -53,7 +57,7 @@ export function flagFor(option: keyof SimOptions): string {
 export function parseSim(args: string[]): SimCommand | { kind: 'help'; topic: 'sim' } {
   const config: FlagConfig = {
     json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-    workers: { type: 'string' }, topology: { type: 'string' }, idle: { type: 'string' },
+    workers: { type: 'string' }, topology: { type: 'string' }, idle: { type: 'string' }, viz: { type: 'string' },
   };
   for (const [name, spec] of Object.entries(SIM_FLAGS)) config[name] = { type: spec.type };
   const values = parseFlags(args, config);
@@ -64,13 +68,16 @@ export function parseSim(args: string[]): SimCommand | { kind: 'help'; topic: 's
     if (v === undefined) continue;
     (options as Record<string, unknown>)[spec.option] = spec.convert(`--${name}`, typeof v === 'string' ? v : '');
   }
-  return { kind: 'sim', options, json: values.json === true, threads: parseThreads(values, options) };
+  const viz = stringFlag(values, 'viz') === undefined ? undefined : wholeNumber('--viz', stringFlag(values, 'viz')!, { min: 0, max: 65535 });
+  const threads = parseThreads(values, options, viz !== undefined);
+  return { kind: 'sim', options, json: values.json === true, threads, ...(viz === undefined ? {} : { viz }) };
 }
 
-/** The thread flags, checked together; undefined for the single-thread run. */
-function parseThreads(values: FlagValues, options: SimOptions): Threads | undefined {
+/** The thread flags, checked together; undefined for the single-thread run. With --viz the run is on workers (2 unless said). */
+function parseThreads(values: FlagValues, options: SimOptions, viz: boolean): Threads | undefined {
   const str = (k: string): string | undefined => stringFlag(values, k);
-  const workers = str('workers') === undefined ? 1 : wholeNumber('--workers', str('workers')!);
+  const workers = str('workers') === undefined ? (viz ? 2 : 1) : wholeNumber('--workers', str('workers')!);
+  if (viz && workers === 1) throw new UsageError('--viz runs the simulation on worker threads (the main thread serves the page): --workers 2 or more');
   const topology = str('topology') === undefined ? 'rtc' : oneOf<Topology>(TOPOLOGIES)('--topology', str('topology')!);
   const idle = str('idle') === undefined ? 'poll' : oneOf<IdleMode>(IDLE_MODES)('--idle', str('idle')!);
   if (workers < 1) throw new UsageError(`--workers must be at least 1, got ${workers}`);

@@ -9,8 +9,10 @@ import { firstLine, type CliIO } from '../common.js';
 import { flagFor, type SimCommand } from './args.js';
 import { formatSummary } from './format.js';
 import { ProgressLine } from './progress.js';
+import { runSimLive } from '../live/sim-live.js';
 
 export async function runSim(cmd: SimCommand, io: CliIO): Promise<number> {
+  if (cmd.viz !== undefined && cmd.threads) return runSimViz(cmd, cmd.threads, cmd.viz, io);
   const progress = io.stderrIsTTY && !cmd.json ? new ProgressLine(io.stderr) : undefined;
   let result: SimResult;
   try {
@@ -25,5 +27,26 @@ export async function runSim(cmd: SimCommand, io: CliIO): Promise<number> {
   }
   progress?.clear();
   io.stdout(cmd.json ? `${JSON.stringify(result)}\n` : formatSummary(result));
+  return result.lost === 0 ? 0 : 1;
+}
+
+/**
+ * --viz: the run with the live visualizer. A run stopped early by SIGINT or SIGTERM prints its
+ * summary and exits 0 unless a frame arrived corrupt or twice (the frames still in flight are
+ * not lost, they were never finished).
+ */
+async function runSimViz(cmd: SimCommand, threads: NonNullable<SimCommand['threads']>, port: number, io: CliIO): Promise<number> {
+  let out;
+  try {
+    out = await runSimLive(cmd, threads, port, io);
+  } catch (e) {
+    if (e instanceof SimOptionError) { io.stderr(`virtqueue: ${flagFor(e.option)} ${e.problem}\n`); return 2; }
+    io.stderr(`virtqueue: error: ${firstLine(e)}\n`);
+    return 1;
+  }
+  const { reason, result } = out;
+  io.stdout(cmd.json ? `${JSON.stringify(result)}\n` : formatSummary(result));
+  if (reason.startsWith('error: ')) { io.stderr(`virtqueue: ${reason}\n`); return 1; }
+  if (reason !== 'finished') return result.corrupt === 0 && result.duplicate === 0 ? 0 : 1;
   return result.lost === 0 ? 0 : 1;
 }

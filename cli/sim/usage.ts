@@ -36,6 +36,9 @@ Options:
                         --out-of-order) (default rtc; needs --workers 2+)
   --idle poll|adaptive  poll: workers busy-poll; adaptive: after empty polls a worker arms
                         its queues' notifications and sleeps until kicked (default poll)
+  --viz PORT            serve the ring visualizer on 127.0.0.1:PORT (0: a free port) and
+                        stream the running queues to its live mode; prints its address
+                        (viz: http://127.0.0.1:PORT/?live) first; runs on --workers (default 2)
   --json                print the result as one JSON object (the last line of stdout)
   -h, --help            show this help
 

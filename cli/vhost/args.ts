@@ -28,6 +28,8 @@ export interface VhostOptions {
   messageRate: number;
   /** The inflight state file (--state), undefined for none. */
   state: string | undefined;
+  /** --viz PORT: serve the live visualizer on 127.0.0.1:PORT (0: any free port). */
+  viz?: number;
 }
 
 /** --state's default: next to the socket. */
@@ -48,6 +50,7 @@ export function parseVhost(args: string[]): VhostCommand | { kind: 'help'; topic
     'duration': { type: 'string' }, 'pcap': { type: 'string' }, 'pcap-max': { type: 'string' }, 'burst': { type: 'string' },
     'guest-mem': { type: 'string' }, 'workers': { type: 'string' }, 'idle': { type: 'string' }, 'socket-mode': { type: 'string' },
     'message-timeout': { type: 'string' }, 'message-rate': { type: 'string' }, 'state': { type: 'string' }, 'json': { type: 'boolean' },
+    'viz': { type: 'string' },
     'help': { type: 'boolean', short: 'h' },
   });
   if (values.help) return { kind: 'help', topic: 'vhost' };
@@ -81,6 +84,7 @@ export function parseVhost(args: string[]): VhostCommand | { kind: 'help'; topic
     json: values.json === true,
     options: {
       socket, client, fwd, duration, pcap, state,
+      viz: str('viz') === undefined ? undefined : wholeNumber('--viz', str('viz')!, { min: 0, max: 65535 }),
       queues, workers, idle, socketMode: mode === undefined ? VHOST_DEFAULTS.socketMode : parseInt(mode, 8),
       messageTimeoutMs: str('message-timeout') === undefined ? VHOST_DEFAULTS.messageTimeoutMs
         : wholeNumber('--message-timeout', str('message-timeout')!, { min: 0, max: MAX_MESSAGE_TIMEOUT_MS }),

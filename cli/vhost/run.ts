@@ -14,6 +14,9 @@ import { ERASE_LINE, firstLine, untilStopped, type CliIO } from '../common.js';
 import type { VhostCommand } from './args.js';
 import { ActivitySpan } from './activity.js';
 import { summarize, formatVhostSummary, formatRates } from './format.js';
+import { serveLive, type LiveServer } from '../live/serve.js';
+import { vhostSampler } from '../live/vhost-live.js';
+import { LIVE_RATE_HZ } from '../../src/viz/stream.js';
 
 const MiB = 1 << 20;
 /** Ring state (one slot per vring), then the device's burst arrays. */
@@ -80,6 +83,18 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
   });
   server.on('sessionEnd', (reason) => log(`session ended: ${reason}; the device is reset`));
   if (!o.client) log(`listening at ${o.socket}`);
+  let viz: LiveServer | undefined;
+  if (o.viz !== undefined) {
+    try {
+      viz = await serveLive(o.viz, { version: 1, source: 'vhost', rateHz: LIVE_RATE_HZ, options: { ...o } }, vhostSampler(engine, device), io);
+    } catch (e) {
+      server.close();
+      await device.close();
+      state?.close();
+      io.stderr(`virtqueue: --viz ${o.viz}: ${firstLine(e)}\n`);
+      return 1;
+    }
+  }
   const started = performance.now();
 
   let prev: NetCounters[] = device.perPair();
@@ -118,6 +133,7 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
   log(`stopping: ${reason}`);
   const s = summarize({ socket: o.socket, role: o.client ? 'client' : 'server', fwd: o.fwd, queues: o.queues, connections: sessions },
     seconds, device.totals(), device.perPair(), o.pcap === undefined ? undefined : results.pcapFrames, { rx: rxSpan.seconds, tx: txSpan.seconds }, results.workers);
+  await viz?.finish({ reason, summary: s });
   io.stdout(cmd.json ? `${JSON.stringify(s)}\n` : formatVhostSummary(s));
   return 0;
 }

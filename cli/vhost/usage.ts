@@ -52,6 +52,9 @@ Options:
                         to the socket)
   --burst N             chains per burst, 1 to 256 (default ${VHOST_DEFAULTS.burst})
   --guest-mem MIB       room for the front-end's memory regions, MiB, 16 to ${MAX_GUEST_MEM} (default ${VHOST_DEFAULTS.guestMem})
+  --viz PORT            serve the ring visualizer on 127.0.0.1:PORT (0: a free port) and
+                        stream the running vrings to its live mode; prints its address
+                        (viz: http://127.0.0.1:PORT/?live) on stdout
   --json                print the summary as one JSON object (the last line of stdout)
   -h, --help            show this help
 

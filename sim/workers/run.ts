@@ -36,7 +36,7 @@ export interface WorkerSimRun {
   readonly dataplane: Dataplane;
   /** The shared memory, the packet pool and the queues (for a viewer on the main thread: src/viz/). */
   readonly plan: WorkerSimPlan;
-  /** Resolves when every frame has arrived; rejects on a worker failure or a stall. */
+  /** Resolves when every frame has arrived (or once stop() is called); rejects on a worker failure or a stall. */
   finished(): Promise<void>;
   stop(): Promise<WorkerSimResult>;
 }
@@ -52,13 +52,14 @@ export async function startSimulationOnWorkers(options: WorkerSimOptions): Promi
   });
   const started = performance.timeOrigin + performance.now();
 
+  let stopping = false;
   const finished = async (): Promise<void> => {
     let last = -1;
     let since = performance.now();
     const progress = (): number => dp.stats().reduce((s, w) => s + w.packets + w.polls, 0);
     for (;;) {
       if (dp.error) throw dp.error;
-      if (dp.done) return;
+      if (dp.done || stopping) return;
       await new Promise((r) => setTimeout(r, 5));
       const now = performance.now();
       const moved = progress();
@@ -68,6 +69,7 @@ export async function startSimulationOnWorkers(options: WorkerSimOptions): Promi
   };
 
   const stop = async (): Promise<WorkerSimResult> => {
+    stopping = true;
     const results = await dp.stop();
     const byName = new Map<string, unknown>();
     p.tasks.forEach((t) => {

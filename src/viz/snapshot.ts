@@ -176,14 +176,14 @@ export interface PackedRings {
 }
 
 /** Chains per stage, and the driver's free count. */
-export interface QueueCounters {
+export type QueueCounters = {
   available: number;
   device: number;
   used: number;
   inFlight: number;
   /** Driver's free descriptors (split) or ring slots (packed); null without the driver's block. */
   free: number | null;
-}
+};
 
 export interface QueueSnapshot {
   name: string;

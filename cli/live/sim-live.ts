@@ -1,0 +1,56 @@
+// `virtqueue sim --viz PORT`: the simulation on worker threads (the main thread stays free to
+// serve), with the live stream reading both queues and the packet pool from the shared memory.
+// The workers publish their control blocks in the plan's directory (src/viz/directory.ts) as they
+// build their handles; until then a frame shows the rings without them.
+import { startSimulationOnWorkers, type WorkerSimResult, type WorkerSimRun } from '../../sim/workers/run.js';
+import { loadEngine } from '../../src/node.js';
+import { takeSnapshot, type QueueSource } from '../../src/viz/snapshot.js';
+import { readControlBlocks } from '../../src/viz/directory.js';
+import { LIVE_MAX_ENTRIES, LIVE_RATE_HZ } from '../../src/viz/stream.js';
+import { firstLine, untilStopped, type CliIO } from '../common.js';
+import type { SimCommand, Threads } from '../sim/args.js';
+import { serveLive } from './serve.js';
+import type { FrameSample } from './live-stream.js';
+
+/** The frame sampler of a running simulation (also what bench/viz.bench.ts runs). */
+export function simSampler(run: WorkerSimRun): () => FrameSample {
+  const engine = loadEngine(run.plan.memory);
+  const pools = [{ name: 'packet pool', addr: run.plan.pool.addr }];
+  const queues = (): QueueSource[] => run.plan.queues.map((q) => ({
+    name: q.name, layout: q.ref.layout, areas: q.ref.areas, ...readControlBlocks(engine.u32, q.ref.directory),
+  }));
+  return () => {
+    const workers = run.dataplane.stats();
+    return {
+      snapshot: takeSnapshot(engine, queues(), pools, { maxEntries: LIVE_MAX_ENTRIES }),
+      workers,
+      counters: { moved: workers.reduce((s, w) => s + w.packets, 0) },
+    };
+  };
+}
+
+export interface SimLiveOutcome {
+  /** 'finished', a signal name, or 'error: ...'. */
+  reason: string;
+  result: WorkerSimResult;
+}
+
+/** Runs the simulation with the page served on `port` until it finishes or a signal stops it. */
+export async function runSimLive(cmd: SimCommand, threads: Threads, port: number, io: CliIO): Promise<SimLiveOutcome> {
+  const run = await startSimulationOnWorkers({ ...cmd.options, ...threads, loadEngine });
+  let live;
+  try {
+    live = await serveLive(port, {
+      version: 1, source: 'sim', rateHz: LIVE_RATE_HZ, options: { ...cmd.options, ...threads },
+    }, simSampler(run), io);
+  } catch (e) {
+    await run.stop().catch(() => undefined);
+    throw e;
+  }
+  const reason = await untilStopped(undefined, (done) => {
+    run.finished().then(() => done('finished'), (e: unknown) => done(`error: ${firstLine(e)}`));
+  });
+  const result = await run.stop();
+  await live.finish({ reason, summary: result });
+  return { reason, result };
+}
