@@ -415,6 +415,21 @@ static napi_value unmask_irq_js(napi_env env, napi_callback_info info) {
   return vqn_undefined(env);
 }
 
+// vfioTriggerIrq(device, index, sub): fires one interrupt from user space (its eventfd is
+// signalled as if the device had raised it): a loopback check of the eventfd wiring.
+static napi_value trigger_irq_js(napi_env env, napi_callback_info info) {
+  const char *fn = "vfioTriggerIrq";
+  napi_value argv[3];
+  int fd;
+  int64_t index, sub;
+  if (!vqn_args(env, info, 3, argv, NULL, fn) || !vqn_fd(env, argv[0], fn, &fd)) return NULL;
+  if (!vqn_int(env, argv[1], fn, "index", 0, UINT32_MAX, &index) || !vqn_int(env, argv[2], fn, "sub", 0, 2047, &sub)) return NULL;
+  struct vfio_irq_set set = {.argsz = sizeof set, .flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
+                             .index = (uint32_t)index, .start = (uint32_t)sub, .count = 1};
+  if (ioctl(fd, VFIO_DEVICE_SET_IRQS, &set) < 0) return vqn_throw_errno(env, errno, "%s fd %d irq %" PRId64 ".%" PRId64, fn, fd, index, sub);
+  return vqn_undefined(env);
+}
+
 // vfioReset(device): VFIO_DEVICE_RESET (only when vfioDeviceInfo says `reset`).
 static napi_value reset_js(napi_env env, napi_callback_info info) {
   const char *fn = "vfioReset";
@@ -488,6 +503,7 @@ bool vqn_init_vfio(napi_env env, napi_value exports) {
          vqn_export(env, exports, "vfioIrqInfo", irq_info_js) &&
          vqn_export(env, exports, "vfioSetIrqEventfds", set_irq_eventfds_js) &&
          vqn_export(env, exports, "vfioUnmaskIrq", unmask_irq_js) &&
+         vqn_export(env, exports, "vfioTriggerIrq", trigger_irq_js) &&
          vqn_export(env, exports, "vfioReset", reset_js) &&
          vqn_export(env, exports, "vfioRead", read_js) &&
          vqn_export(env, exports, "vfioWrite", write_js) &&

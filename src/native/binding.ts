@@ -148,6 +148,7 @@ export interface NativeBinding {
   vfioIrqInfo(device: number, index: number): NativeVfioIrqInfo;
   vfioSetIrqEventfds(device: number, index: number, start: number, fds: readonly number[]): void;
   vfioUnmaskIrq(device: number, index: number, sub: number): void;
+  vfioTriggerIrq(device: number, index: number, sub: number): void;
   vfioReset(device: number): void;
   vfioRead(device: number, offset: number | bigint, length: number): Buffer;
   vfioWrite(device: number, offset: number | bigint, data: Uint8Array): void;

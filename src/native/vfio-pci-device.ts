@@ -6,7 +6,7 @@
 //   VFIO_NO_IOMMU_GROUP   the device has no IOMMU group (no IOMMU, or it is off)
 //   VFIO_PERMISSION       /dev/vfio/vfio or /dev/vfio/N cannot be opened by this user
 //   VFIO_NOT_VIABLE       another device of the group is bound to a host driver
-//   VFIO_GROUP_BUSY       another process has the group open
+//   VFIO_GROUP_BUSY       the group is open already (a group can be open once)
 //   VFIO_UNAVAILABLE      no /dev/vfio (the vfio modules are not loaded)
 // and whatever is opened before a failure is closed again.
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
@@ -95,7 +95,7 @@ function openError(e: unknown, what: string, group?: number): Error {
     return new VfioError('VFIO_UNAVAILABLE', `no ${what}: the vfio and vfio_iommu_type1 modules are not loaded (${why})`, { cause: e });
   }
   if (code === 'EBUSY') {
-    return new VfioError('VFIO_GROUP_BUSY', `${what} is open in another process (a group can be open once) (${why})`, { cause: e });
+    return new VfioError('VFIO_GROUP_BUSY', `${what} is open already, in this process or another (a group can be open once) (${why})`, { cause: e });
   }
   return e as Error;
 }

@@ -186,6 +186,11 @@ export class VfioDevice {
     native.vfioUnmaskIrq(this.fd, index, sub);
   }
 
+  /** Fires interrupt `sub` of IRQ `index` from user space (its eventfd is signalled): checks the wiring. */
+  triggerIrq(index: number, sub = 0): void {
+    native.vfioTriggerIrq(this.fd, index, sub);
+  }
+
   /** VFIO_DEVICE_RESET (info().reset says whether the device has one; a virtio device resets through its status too). */
   reset(): void {
     native.vfioReset(this.fd);

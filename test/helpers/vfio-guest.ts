@@ -42,6 +42,11 @@ export interface VfioGuestOptions {
   netdev?: string;
   /** More virtio-net-pci properties, e.g. 'packed=on', 'vectors=0', 'mac=...'. */
   device?: string[];
+  /**
+   * Put the device behind a PCIe root port (it then has Function Level Reset, so
+   * VFIO_DEVICE_RESET works, as on a real VF); on the root complex's bus when false. True when omitted.
+   */
+  rootPort?: boolean;
   /** Guest RAM in MiB; 1024 when omitted (the host's Node with a Wasm memory needs room). */
   memMb?: number;
   /** Everything is over by then (SIGTERM, then SIGKILL); 60 s when omitted. */
@@ -68,7 +73,7 @@ export interface VfioGuestResult {
 }
 
 /** The QEMU arguments of a VFIO guest (also what README shows). */
-export function vfioQemuArgs(o: { memMb: number; netdev: string; device: string[] }, kernel: string, initrd: string): string[] {
+export function vfioQemuArgs(o: { memMb: number; netdev: string; device: string[]; rootPort: boolean }, kernel: string, initrd: string): string[] {
   const virtfs = (dir: string, tag: string): string[] => [
     '-virtfs', `local,path=${dir},mount_tag=${tag},security_model=none,readonly=on,multidevs=remap`,
   ];
@@ -79,7 +84,8 @@ export function vfioQemuArgs(o: { memMb: number; netdev: string; device: string[
     '-kernel', kernel, '-initrd', initrd,
     '-append', 'console=ttyS0 intel_iommu=on quiet loglevel=4 panic=-1 ipv6.disable=1',
     '-netdev', `${o.netdev},id=n0`,
-    '-device', ['virtio-net-pci,netdev=n0,disable-legacy=on,iommu_platform=on', ...o.device].join(','),
+    ...(o.rootPort ? ['-device', 'pcie-root-port,id=rp0,chassis=1'] : []),
+    '-device', ['virtio-net-pci,netdev=n0,disable-legacy=on,iommu_platform=on', ...(o.rootPort ? ['bus=rp0'] : []), ...o.device].join(','),
     ...virtfs('/usr', 'usr'), ...virtfs(repoRoot, 'repo'),
   ];
 }
@@ -107,7 +113,7 @@ export function startVfioGuest(o: VfioGuestOptions): { guest: Guest; result: Pro
   ].join('\n');
   const guest = launchGuest(
     tools, base,
-    (initrd) => vfioQemuArgs({ memMb: o.memMb ?? 1024, netdev, device: o.device ?? [] }, kernel.vmlinuz, initrd),
+    (initrd) => vfioQemuArgs({ memMb: o.memMb ?? 1024, netdev, device: o.device ?? [], rootPort: o.rootPort ?? true }, kernel.vmlinuz, initrd),
     { script, timeoutMs: o.timeoutMs ?? 60_000, onLine: o.onLine, nice: 10 },
   );
   const result = guest.exited.then((g) => {

@@ -1,0 +1,148 @@
+// VFIO for real: a QEMU guest (TCG, intel-iommu) whose virtio-net device is bound to vfio-pci
+// runs the host's Node on this repository (test/helpers/vfio-guest.ts), and
+// test/helpers/vfio-probe.mjs takes the native bridge through the whole VFIO lifecycle on it.
+// One boot for the file; each test checks one part of the probe's report. Without QEMU,
+// busybox-static or gcc the tests are skipped, unless VIRTQUEUE_REQUIRE_PEERS=1 (CI), which
+// makes them fail. Needs `npm run build` (the guest runs dist/).
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as L from '../assembly/layout/virtio-pci.js';
+import { describeVfioGuest, runVfioGuest, skipWithoutVfioGuest, type VfioGuestResult } from './helpers/vfio-guest.js';
+
+interface Probe {
+  address: string;
+  groupNumber: number;
+  groupStatus: { viable: boolean; containerSet: boolean };
+  deviceInfo: { numRegions: number; numIrqs: number; reset: boolean; pci: boolean };
+  regions: { index: number; size?: number; mmap?: boolean; read?: boolean; write?: boolean; caps?: { msixMappable: boolean }; error?: string }[];
+  config: { vendor: number; device: number; command: number; status: number };
+  layout: {
+    common: { bar: number; offset: number; length: number };
+    notify: { bar: number; offset: number; multiplier: number };
+    isr: { bar: number };
+    device?: { bar: number };
+    msix?: { tableSize: number };
+  };
+  barMappingsOpen: number;
+  numQueues: { mmio: number; pread: number };
+  deviceFeaturesHigh: number;
+  iommu: { pageSizes: string; iovaRanges: { start: string; end: string }[]; dmaAvail: number | null };
+  dmaMapMs: number;
+  dmaMappings: { iova: number; size: number }[];
+  pinBefore: { pin: number; lck: number };
+  pinDuring: { pin: number; lck: number };
+  pinAfter: { pin: number; lck: number };
+  refused: Record<'overlap' | 'beyondAddressWidth' | 'msiWindow', { code: string; message: string } | null>;
+  irqs: { msix: { count: number; eventfd: boolean }; intx: { count: number; automasked: boolean } };
+  msixBeforeTrigger: string | null;
+  msixAfterTrigger: string | null;
+  msixEnabledInConfig: boolean;
+  msixEnabledAfterDisable: boolean;
+  statusBeforeReset: number;
+  resetError: unknown;
+  statusAfterReset: number;
+  barAfterClose: { code: string; message: string } | null;
+  resourcesAfterClose: { fds: number; dma: number; bars: number };
+  fdsLeft: string[];
+  reopenedVendor: number;
+  secondOpener: { code: string; message: string } | null;
+  resourcesAfterReopen: { fds: number; dma: number; bars: number };
+  workerHeld: { fds: number; dma: number; bars: number };
+  resourcesAfterWorker: { fds: number; dma: number; bars: number };
+  pinAfterWorker: { pin: number; lck: number };
+  openAfterWorker: boolean;
+}
+
+const NONE = { fds: 0, dma: 0, bars: 0 };
+const DMA_KB = 16 * 1024; // the probe maps 16 MiB
+
+describe.skipIf(skipWithoutVfioGuest())('VFIO in a QEMU guest: the native bridge on a virtio-net device bound to vfio-pci', () => {
+  let r: VfioGuestResult;
+  let p: Probe;
+  let why = '';
+
+  beforeAll(async () => {
+    r = await runVfioGuest({ node: [['test/helpers/vfio-probe.mjs']], timeoutMs: 90_000 });
+    why = describeVfioGuest(r);
+    if (process.env.VIRTQUEUE_QEMU_VERBOSE === '1') console.log(why);
+    const out = r.runs[0]?.stdout.trim().split('\n').at(-1) ?? '';
+    p = (out.startsWith('{') ? JSON.parse(out) : undefined) as Probe;
+  }, 120_000);
+
+  it('the guest bound the device to vfio-pci and the probe ran to the end', () => {
+    expect(r.guest.timedOut, why).toBe(false);
+    expect(r.guest.errors, why).toEqual([]);
+    expect(r.driver, why).toBe('vfio-pci');
+    expect(r.runs.map((n) => n.status), why).toEqual([0]);
+    expect(p.address, why).toBe(r.device);
+    expect(p.groupNumber, why).toBe(r.group);
+  });
+
+  it('container, group and device: viable, set, a PCI device with regions and interrupts', () => {
+    expect(p.groupStatus, why).toEqual({ viable: true, containerSet: true });
+    expect(p.deviceInfo, why).toMatchObject({ pci: true, numRegions: 9, numIrqs: 5 });
+    // Config space (region 7) is read and written with pread/pwrite, never mmapped.
+    expect(p.regions[7], why).toMatchObject({ read: true, write: true, mmap: false, size: 4096 });
+    expect(p.config, why).toMatchObject({ vendor: L.PCI_VENDOR_ID_VIRTIO, device: L.PCI_DEVICE_ID_VIRTIO_MODERN_BASE + L.VIRTIO_ID_NET });
+    expect(p.config.status & L.PCI_STATUS_CAP_LIST, why).not.toBe(0);
+    // VFIO leaves bus mastering off until the driver turns it on.
+    expect(p.config.command & L.PCI_COMMAND_MASTER, why).toBe(0);
+  });
+
+  it('the virtio capabilities lead to BAR structures that the probe reads both mmapped and with pread', () => {
+    const { common, notify, isr, device } = p.layout;
+    for (const s of [common, notify, isr, device!]) expect(p.regions[s.bar], why).toMatchObject({ mmap: true, read: true, write: true });
+    expect(common.length, why).toBeGreaterThanOrEqual(L.COMMON_CFG_SIZE);
+    expect(notify.multiplier, why).toBe(4);
+    expect(p.layout.msix?.tableSize, why).toBe(4); // QEMU's default vectors=4 on one queue pair
+    expect(p.barMappingsOpen, why).toBe(1);
+    // num_queues: receive, transmit and control queue.
+    expect(p.numQueues, why).toEqual({ mmio: 3, pread: 3 });
+    // device_feature bits 32-63: VERSION_1 (32) and ACCESS_PLATFORM (33), iommu_platform=on.
+    expect(p.deviceFeaturesHigh & 0b11, why).toBe(0b11);
+  });
+
+  it('DMA: the memfd-backed Wasm memory is mapped at the chosen IOVA and pinned, and bad mappings are refused by name', () => {
+    expect(p.iommu.iovaRanges.length, why).toBeGreaterThan(0);
+    expect(BigInt(p.iommu.iovaRanges.at(-1)!.end), why).toBe(2n ** 39n - 1n); // aw-bits 39: IOVAs stay below 2^39
+    expect(p.iommu.dmaAvail, why).toBe(65535);
+    expect(p.dmaMappings, why).toEqual([expect.objectContaining({ iova: 2 ** 32, size: DMA_KB * 1024 })]);
+    expect(p.pinDuring.lck - p.pinBefore.lck, why).toBe(DMA_KB);
+    expect(p.refused.overlap, why).toMatchObject({ code: 'EEXIST', message: expect.stringMatching(/overlaps the mapping at 0x100000000/) });
+    for (const e of [p.refused.beyondAddressWidth, p.refused.msiWindow]) {
+      expect(e, why).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/^vfioDmaMap: the IOMMU refused to map IOVA \[0x[0-9a-f]+, 0x[0-9a-f]+\) \(memory offset 0\): EINVAL/) });
+    }
+  });
+
+  it('MSI-X: vector 0 signals its eventfd, and the device shows MSI-X on until disabled', () => {
+    expect(p.irqs.msix, why).toMatchObject({ count: 4, eventfd: true });
+    expect(p.irqs.intx, why).toMatchObject({ count: 1, automasked: true });
+    expect([p.msixBeforeTrigger, p.msixAfterTrigger], why).toEqual([null, '0x1']);
+    expect([p.msixEnabledInConfig, p.msixEnabledAfterDisable], why).toEqual([true, false]);
+  });
+
+  it('reset: behind a PCIe root port the device has FLR, and VFIO_DEVICE_RESET clears its status', () => {
+    expect(p.deviceInfo.reset, why).toBe(true);
+    expect(p.resetError, why).toBeNull();
+    expect([p.statusBeforeReset, p.statusAfterReset], why).toEqual([L.STATUS_ACKNOWLEDGE, 0]);
+  });
+
+  it('close leaves nothing: no registry entries, no fds, no pinned pages, no BAR mapping', () => {
+    expect(p.resourcesAfterClose, why).toEqual(NONE);
+    expect(p.fdsLeft, why).toEqual([]);
+    expect(p.pinAfter, why).toEqual(p.pinBefore);
+    expect(p.barAfterClose, why).toMatchObject({ code: 'ENOENT', message: expect.stringMatching(/no BAR mapping \d+ \(unmapped, or its device closed\)/) });
+  });
+
+  it('the device opens again after close, and a second opener of its group gets a one-line VFIO_GROUP_BUSY', () => {
+    expect(p.reopenedVendor, why).toBe(L.PCI_VENDOR_ID_VIRTIO);
+    expect(p.secondOpener, why).toMatchObject({ code: 'VFIO_GROUP_BUSY', message: expect.stringMatching(/^\/dev\/vfio\/\d+ is open already[^\n]*EBUSY/) });
+    expect(p.resourcesAfterReopen, why).toEqual(NONE);
+  });
+
+  it('a worker that ends without closing: its environment\'s cleanup releases its fds, DMA and BAR mappings', () => {
+    expect(p.workerHeld, why).toEqual({ fds: 3, dma: 1, bars: 1 });
+    expect(p.resourcesAfterWorker, why).toEqual(NONE);
+    expect(p.pinAfterWorker, why).toEqual(p.pinBefore);
+    expect(p.openAfterWorker, why).toBe(true);
+  });
+});
