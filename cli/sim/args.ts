@@ -11,6 +11,8 @@ export interface SimCommand {
   kind: 'sim'; options: SimOptions; json: boolean; threads?: Threads;
   /** --viz PORT: serve the live visualizer on 127.0.0.1:PORT (0: any free port) while the run goes (on workers). */
   viz?: number;
+  /** --replay FILE: replay a trace exported from the visualizer instead of running the NIC. */
+  replay?: string;
 }
 
 /** --workers N (N >= 2: the run goes to worker threads), --topology, --idle. */
@@ -58,10 +60,17 @@ export function parseSim(args: string[]): SimCommand | { kind: 'help'; topic: 's
   const config: FlagConfig = {
     json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     workers: { type: 'string' }, topology: { type: 'string' }, idle: { type: 'string' }, viz: { type: 'string' },
+    replay: { type: 'string' },
   };
   for (const [name, spec] of Object.entries(SIM_FLAGS)) config[name] = { type: spec.type };
   const values = parseFlags(args, config);
   if (values.help) return { kind: 'help', topic: 'sim' };
+  const replay = stringFlag(values, 'replay');
+  if (replay !== undefined) {
+    const others = Object.keys(values).filter((k) => k !== 'replay' && k !== 'json' && values[k] !== undefined);
+    if (others.length) throw new UsageError(`--replay takes the queue, its features and the operations from the trace: --${others[0]} cannot go with it`);
+    return { kind: 'sim', options: {}, json: values.json === true, replay };
+  }
   const options: SimOptions = {};
   for (const [name, spec] of Object.entries(SIM_FLAGS)) {
     const v = values[name];

@@ -10,8 +10,10 @@ import { flagFor, type SimCommand } from './args.js';
 import { formatSummary } from './format.js';
 import { ProgressLine } from './progress.js';
 import { runSimLive } from '../live/sim-live.js';
+import { runReplay } from './replay.js';
 
 export async function runSim(cmd: SimCommand, io: CliIO): Promise<number> {
+  if (cmd.replay !== undefined) return runReplay(cmd.replay, cmd.json, io);
   if (cmd.viz !== undefined && cmd.threads) return runSimViz(cmd, cmd.threads, cmd.viz, io);
   const progress = io.stderrIsTTY && !cmd.json ? new ProgressLine(io.stderr) : undefined;
   let result: SimResult;

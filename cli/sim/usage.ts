@@ -39,9 +39,13 @@ Options:
   --viz PORT            serve the ring visualizer on 127.0.0.1:PORT (0: a free port) and
                         stream the running queues to its live mode; prints its address
                         (viz: http://127.0.0.1:PORT/?live) first; runs on --workers (default 2)
+  --replay FILE         replay a trace exported from the visualizer ('virtqueue viz'): the same
+                        operations on a fresh queue, each result and the queue's bytes after it
+                        compared with the recording (no other option but --json)
   --json                print the result as one JSON object (the last line of stdout)
   -h, --help            show this help
 
 Exit status: 0 when every frame was delivered or dropped on purpose (lost 0); 1 when frames
-were lost or the run failed; 2 for bad arguments.
+were lost or the run failed; 2 for bad arguments. With --replay: 0 when the replay is identical,
+1 when an operation differs, 2 when the file is not a valid trace.
 `;
