@@ -30,6 +30,8 @@ export class FrontendChannel {
   private readonly reader = new MessageReader();
   private readonly queued: Message[] = [];
   private waiter: ((m: Message | Error) => void) | undefined;
+  /** Runs while part of a message has arrived: the rest must come within the timeout. */
+  private partial: NodeJS.Timeout | undefined;
   private endReason: string | undefined;
   private readonly endListeners: ((reason: string) => void)[] = [];
 
@@ -62,12 +64,34 @@ export class FrontendChannel {
       }
     } catch (e) {
       this.end(`bad message from the back-end: ${(e as Error).message}`);
+      return;
     }
+    this.watchPartial();
+  }
+
+  /**
+   * A message begun must end within the timeout, asked for or not (vhost-user.rst has no bound;
+   * this is ours): a back-end that sends half a message and stalls would otherwise hold the
+   * connection, and the fds that came with it, for good.
+   */
+  private watchPartial(): void {
+    if (!this.reader.midMessage) {
+      clearTimeout(this.partial);
+      this.partial = undefined;
+      return;
+    }
+    if (this.partial !== undefined || this.endReason !== undefined) return;
+    this.partial = setTimeout(() => {
+      const p = this.reader.progress;
+      this.end(`half a message from the back-end for ${this.timeoutMs} ms (${p?.have ?? 0} of ${p?.of ?? 0} bytes${p?.request !== undefined ? `, ${P.requestName(p.request)}` : ''})`);
+    }, this.timeoutMs);
+    this.partial.unref();
   }
 
   private end(reason: string): void {
     if (this.endReason !== undefined) return;
     this.endReason = reason;
+    clearTimeout(this.partial);
     const w = this.waiter;
     this.waiter = undefined;
     w?.(new Error(reason));

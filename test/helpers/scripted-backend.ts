@@ -4,14 +4,15 @@
 // `script` says otherwise for a request: 'wrong-code' (the reply names another request),
 // 'truncated' (4 bytes of an 8-byte payload), 'silent' (no reply at all), 'refuse' (REPLY_ACK 1)
 // 'hangup' (close the connection), 'bad-version' (a header with protocol version 2) or
-// 'no-reply-flag' (the right code without the REPLY flag). It records the requests it got and closes every fd it is sent.
-import { UnixServer, close, type UnixSocket } from '../../src/native/index.js';
+// 'no-reply-flag' (the right code without the REPLY flag), 'half' (the first 6 bytes of the reply, then nothing) or
+// 'with-memfd' (the reply carries a 1 MiB memfd). It records the requests it got and closes every fd it is sent.
+import { UnixServer, close, memfdCreate, type UnixSocket } from '../../src/native/index.js';
 import * as P from '../../src/vhost-user/protocol.js';
 import { encode, encodeReply, u64Payload, type Message } from '../../src/vhost-user/message.js';
 import { MessageReader } from '../../src/vhost-user/reader.js';
 import { FEATURES } from '../../src/index.js';
 
-export type Misdeed = 'wrong-code' | 'truncated' | 'silent' | 'refuse' | 'hangup' | 'bad-version' | 'no-reply-flag';
+export type Misdeed = 'wrong-code' | 'truncated' | 'silent' | 'refuse' | 'hangup' | 'bad-version' | 'no-reply-flag' | 'half' | 'with-memfd';
 
 const OFFERED = FEATURES.VERSION_1 | FEATURES.RING_PACKED | FEATURES.NET_MRG_RXBUF | (1n << 30n);
 const PROTOCOL = (1n << BigInt(P.ProtocolFeature.MQ)) | (1n << BigInt(P.ProtocolFeature.REPLY_ACK));
@@ -67,7 +68,17 @@ export class ScriptedBackend {
     else if (deed === 'no-reply-flag') void s.send(encode(m.request, P.VERSION, u64Payload(value)));
     else if (deed === 'truncated') void s.send(encodeReply(m.request, u64Payload(value).subarray(0, 4)));
     else if (deed === 'refuse') void s.send(encodeReply(m.request, u64Payload(1n)));
+    else if (deed === 'half') void s.send(encodeReply(m.request, u64Payload(value)).subarray(0, 6));
+    else if (deed === 'with-memfd') {
+      const fd = memfdCreate('scripted-backend', 1 << 20);
+      void s.send(encodeReply(m.request, u64Payload(value)), [fd]).finally(() => close(fd));
+    }
     else void s.send(encode(m.request, P.VERSION | P.FLAG_REPLY, u64Payload(value)));
+  }
+
+  /** Sends `bytes` as they are on every current connection (unsolicited). */
+  sendRaw(bytes: Uint8Array): void {
+    for (const s of this.sockets) void s.send(bytes).catch(() => undefined);
   }
 
   /** Closes the current connections (a back-end dying mid-traffic). */
