@@ -23,7 +23,7 @@ export {
 export { netReset, netForward, netTxComplete, netInject } from "./net/forward";
 export { deviceEnableNotify, deviceDisableNotify } from "./net/device";
 export { sgCopy } from "./net/scatter";
-export { vuqRefill, vuqRxBurst, vuqTxReap, vuqTxBurst, vuqAllocFill, vuqMacSwap, vuqFree, vuqDropPending } from "./virtio-user/port";
+export { vuqRefill, vuqRxBurst, vuqTxReap, vuqTxBurst, vuqAllocFill, vuqMacSwap, vuqFree, vuqDropPending, vuqTxOnly, vuqForward } from "./virtio-user/port";
 export {
   ringInit, ringCount, ringFreeCount,
 } from "./dataplane/handle-ring/ring";

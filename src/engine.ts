@@ -58,6 +58,8 @@ export interface EngineExports {
   vuqMacSwap(arr: number, n: number): number;
   vuqFree(q: number, arr: number, n: number): number;
   vuqDropPending(q: number): number;
+  vuqTxOnly(q: number, out: number, n: number, frame: number, size: number): number;
+  vuqForward(q: number, arr: number, max: number, swap: number): number;
   // Dataplane (assembly/dataplane/: handle-ring/, mempool/): ring and pool headers instead of control blocks.
   ringInit(ring: number): number;
   ringCount(ring: number): number;

@@ -34,6 +34,7 @@
 //   80  pendHead   a received frame whose buffers have not all been collected yet: its first
 //   84  pendTail   buffer, its last one so far, and how many buffers it still lacks (pendLeft);
 //   88  pendLeft   0 when none
+//   92  fwdSent    out: frames the last vuqForward sent back (the rest of what it received was freed)
 //   128 counters   u64 each: 128 rxPackets 136 rxBytes 144 rxDropped (frames over several
 //                  buffers, or shorter than the header) 152 rxNoBuffers (refills the pool could
 //                  not serve) 160 txPackets 168 txBytes 176 txFull (handles refused: ring full)
@@ -63,6 +64,7 @@ export const VUQ_MERGEABLE = 76;
 export const VUQ_PEND_HEAD = 80;
 export const VUQ_PEND_TAIL = 84;
 export const VUQ_PEND_LEFT = 88;
+export const VUQ_FWD_SENT = 92;
 export const VUQ_STATE_STOPPED = 0;
 export const VUQ_STATE_RUNNING = 1;
 export const VUQ_STATE_FAILED = 2;

@@ -9,10 +9,10 @@
 //   refill.ts   vuqRefill: the receive ring kept full of pool buffers
 //   tx.ts       vuqTxReap, vuqTxBurst: used transmit chains freed, frames added as chains
 //   free.ts     vuqFree, vuqDropPending: frames back to the pool, every buffer of each
-//   forward.ts  vuqAllocFill, vuqMacSwap: txonly's frames, macswap's swap
+//   forward.ts  vuqTxOnly, vuqForward, vuqAllocFill, vuqMacSwap: a forwarding mode's burst in one call
 //   segments.ts a frame's buffer chain (segment records); rings.ts, block.ts: shared by all
 export { vuqRxBurst } from "./rx";
 export { vuqRefill } from "./refill";
 export { vuqTxReap, vuqTxBurst } from "./tx";
 export { vuqFree, vuqDropPending } from "./free";
-export { vuqAllocFill, vuqMacSwap } from "./forward";
+export { vuqAllocFill, vuqMacSwap, vuqTxOnly, vuqForward } from "./forward";

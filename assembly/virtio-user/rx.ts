@@ -24,6 +24,18 @@ import { vuqRefill } from "./refill";
  */
 export function vuqRxBurst(q: u32, out: u32, max: u32): i32 {
   store<u32>(q + VUQ_EVENTS, 0);
+  const k = collectFrames(q, out, max);
+  if (k < 0) return k;
+  // The frames in out[0..k) are the caller's now. A refill that fails (the collect broke the
+  // ring on a bad entry after good ones) must not lose them: the ring stays broken and the
+  // next call reports why.
+  const rc = vuqRefill(q);
+  if (rc < 0 && k == 0) return rc;
+  return k;
+}
+
+/** vuqRxBurst without the refill (and leaving the events alone): the frames in `out`, or an error code. */
+export function collectFrames(q: u32, out: u32, max: u32): i32 {
   const num = load<u32>(q + VUQ_NUM);
   if (max > num) max = num;
   const rx = load<u32>(q + VUQ_RX_DRV);
@@ -89,10 +101,5 @@ export function vuqRxBurst(q: u32, out: u32, max: u32): i32 {
     const rc = giveBack(q, 0, dropped);
     if (rc < 0) return rc;
   }
-  // The frames in out[0..k) are the caller's now. A refill that fails (the collect above broke
-  // the ring on a bad entry after good ones) must not lose them: the ring stays broken and the
-  // next call reports why.
-  const rc = vuqRefill(q);
-  if (rc < 0 && k == 0) return rc;
   return <i32>k;
 }

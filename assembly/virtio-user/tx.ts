@@ -37,6 +37,11 @@ export function vuqTxReap(q: u32): i32 {
  */
 export function vuqTxBurst(q: u32, input: u32, n: u32): i32 {
   store<u32>(q + VUQ_EVENTS, 0);
+  return sendFrames(q, input, n);
+}
+
+/** vuqTxBurst leaving the events alone (what a forwarding call sends with). */
+export function sendFrames(q: u32, input: u32, n: u32): i32 {
   const reaped = vuqTxReap(q);
   if (reaped < 0) return reaped;
   const tx = load<u32>(q + VUQ_TX_DRV);
@@ -66,7 +71,18 @@ export function vuqTxBurst(q: u32, input: u32, n: u32): i32 {
   }
   if (take < n) count(q, VUQ_TX_FULL, n - take);
   if (take == 0) return 0;
-  // Pass 2: the chains.
+  return addFrames(q, input, take);
+}
+
+/**
+ * Adds the frames in[0..take) to the transmit ring, each a chain of its buffers (checked
+ * already: the ring has the descriptors, every buffer leaves room for what is written); counts
+ * them and sets VUQ_EV_KICK_TX when the device asks to be told. Returns the frames added.
+ */
+export function addFrames(q: u32, input: u32, take: u32): i32 {
+  const tx = load<u32>(q + VUQ_TX_DRV);
+  const pool = load<u32>(q + VUQ_POOL);
+  const num = load<u32>(q + VUQ_NUM);
   const chains = load<u32>(q + VUQ_CHAINS);
   const segsAt = load<u32>(q + VUQ_SEGS);
   let seg: u32 = 0;

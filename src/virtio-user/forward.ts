@@ -29,45 +29,23 @@ export class Forwarder {
     this.tx = port.burst(burst);
   }
 
-  /** Sends one burst of txonly frames on queue pair `k` (also io's --tx-first); returns how many went. */
+  /** Sends one burst of txonly frames on queue pair `k` (also io's --tx-first): as many as the ring has room for; returns how many went. */
   txBurst(k: number): number {
-    const p = this.port;
-    const b = this.tx;
-    if (!p.up) return 0;
-    const q = p.queues[k];
-    const got = p.engine.check(p.engine.exports.vuqAllocFill(q.block, b.ptr, this.burst, this.frame, this.frameSize), p.pool.addr, 'txonly fill');
-    b.count = got;
-    return got === 0 ? 0 : this.send(k, b, got);
+    return this.port.txOnlyBurst(k, this.tx, this.burst, this.frame, this.frameSize);
   }
 
-  private send(k: number, b: HandleBurst, n: number): number {
-    const took = this.port.txBurst(k, b, n);
-    if (took < n) {
-      this.dropped += n - took;
-      b.handles.copyWithin(0, took, n);
-      this.port.free(b, n - took);
-    }
-    return took;
-  }
-
-  /** One burst of the mode on queue pair `k`: frames moved (received plus sent). */
+  /** One burst of the mode on queue pair `k`: frames moved (received plus sent), one engine call for io and macswap. */
   poll(k: number): number {
     const p = this.port;
-    const n = p.rxBurst(k, this.rx);
-    let moved = n;
     if (this.mode === 'io' || this.mode === 'macswap') {
-      if (n > 0) {
-        if (this.mode === 'macswap') this.swap(n);
-        moved += this.send(k, this.rx, n);
-      }
-    } else {
-      if (n > 0) p.free(this.rx, n);
-      if (this.mode === 'txonly') moved += this.txBurst(k);
+      const n = p.forwardBurst(k, this.rx, this.mode === 'macswap');
+      if (n === 0) return 0;
+      const sent = p.queues[k].lastSent;
+      this.dropped += n - sent;
+      return n + sent;
     }
-    return moved;
-  }
-
-  private swap(n: number): void {
-    this.port.engine.exports.vuqMacSwap(this.rx.ptr, n);
+    const n = p.rxBurst(k, this.rx);
+    if (n > 0) p.free(this.rx, n);
+    return this.mode === 'txonly' ? n + this.txBurst(k) : n;
   }
 }

@@ -255,6 +255,24 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
     try { return q.txBurst(burst, n); } catch (e) { return this.broke(q, e); }
   }
 
+  /**
+   * io (macswap with `swap`) on queue pair `k` in one engine call: received frames sent back,
+   * those the ring could not take freed (QueueStats.txFull). Returns the frames received (0
+   * while the back-end is away); the port's queue's lastSent says how many went back.
+   */
+  forwardBurst(k: number, burst: HandleBurst, swap = false): number {
+    const q = this.queue(k);
+    if (!q) return 0;
+    try { return q.forward(burst, swap); } catch (e) { return this.broke(q, e); }
+  }
+
+  /** txonly on queue pair `k` in one engine call: up to `n` copies of the `size` bytes at engine address `frame`, as many as fit. */
+  txOnlyBurst(k: number, burst: HandleBurst, n: number, frame: number, size: number): number {
+    const q = this.queue(k);
+    if (!q) return 0;
+    try { return q.txOnly(burst, n, frame, size); } catch (e) { return this.broke(q, e); }
+  }
+
   stats(k: number): QueueStats {
     return { ...this.queues[k].stats };
   }

@@ -203,6 +203,35 @@ export class PortQueue {
     return took;
   }
 
+  /**
+   * io's burst in one engine call (vuqForward): frames received into `burst`, their MAC
+   * addresses swapped when `swap`, sent back, what the ring could not take freed, the receive
+   * ring refilled. Returns the frames received; `lastSent` says how many went back.
+   */
+  forward(burst: HandleBurst, swap: boolean, max = burst.capacity): number {
+    const n = this.check(this.engine.exports.vuqForward(this.block, burst.ptr, Math.min(max, burst.capacity), swap ? 1 : 0), 'forward');
+    burst.count = 0; // sent or freed: none of them is the caller's
+    this.kicks();
+    return n;
+  }
+
+  /** Frames the last forward() sent back. */
+  get lastSent(): number {
+    return this.engine.u32[(this.block + V.VUQ_FWD_SENT) >>> 2];
+  }
+
+  /**
+   * txonly's burst in one engine call (vuqTxOnly): up to `n` copies of the `size` bytes at
+   * `frame` (an address in the engine's memory), only as many as the ring has room for, made
+   * and sent. `burst` is scratch. Returns how many went.
+   */
+  txOnly(burst: HandleBurst, n: number, frame: number, size: number): number {
+    const sent = this.check(this.engine.exports.vuqTxOnly(this.block, burst.ptr, Math.min(n, burst.capacity), frame, size), 'txonly');
+    burst.count = 0;
+    this.kicks();
+    return sent;
+  }
+
   /** Free slots on the transmit ring (after reaping what the device used). */
   txRoom(): number {
     this.reapTx();

@@ -1,7 +1,7 @@
 // The virtio-user port's queue pairs on a Dataplane worker (Node: it signals kick eventfds).
 // Each poll runs one burst of the forwarding mode per pair it was given, with one engine call
-// per direction (vuqRxBurst, vuqTxBurst); the frames' work is in Wasm, the worker decides per
-// burst and kicks when the block's events ask. The control plane (VirtioUserPort, main thread)
+// per burst (io, macswap: vuqForward; txonly: vuqRxBurst and vuqTxOnly; rxonly: vuqRxBurst); the
+// frames' work is in Wasm, the worker decides per burst and kicks when the block's events ask. The control plane (VirtioUserPort, main thread)
 // owns set-up and reclaim: a pair is only touched while its block's state is RUNNING; the
 // worker acknowledges every state it sees, so the control plane knows when it may reclaim. An
 // engine error stops the pair (ack FAILED, status the code) until the control plane stops it.
@@ -54,22 +54,12 @@ class PairRunner {
     u64[0] += BigInt(n);
   }
 
-  /** Hands back handles [from, to) of array `arr`; false (and the pair failed) on an error. */
-  private put(arr: number, from: number, to: number): boolean {
-    if (to <= from) return true;
-    const rc = this.engine.exports.mempoolPutBulk(this.u32[this.at(V.VUQ_POOL)], this.u32[this.at(V.VUQ_CACHE)], arr + from * 4, to - from);
+  /** Frees the frames arr[0, n) (every buffer of each); false (and the pair failed) on an error. */
+  private free(arr: number, n: number): boolean {
+    if (n <= 0) return true;
+    const rc = this.engine.exports.vuqFree(this.ref.block, arr, n);
     if (rc < 0) { this.failed(rc); return false; }
     return true;
-  }
-
-  /** Sends handles arr[0, n); frees what the ring did not take. Returns how many went. */
-  private send(arr: number, n: number): number {
-    const e = this.engine.exports;
-    const took = e.vuqTxBurst(this.ref.block, arr, n);
-    if (took < 0) { this.put(arr, 0, n); return this.failed(took); }
-    this.kicks();
-    this.put(arr, took, n);
-    return took;
   }
 
   poll(): number {
@@ -88,29 +78,28 @@ class PairRunner {
     const e = this.engine.exports;
     const rx = this.ref.rx;
     const burst = this.cfg.burst;
+    const mode = this.cfg.mode;
+    if (mode === 'io' || mode === 'macswap') {
+      // One call: received, sent back, the rest freed, the receive ring refilled.
+      const n = e.vuqForward(this.ref.block, rx, burst, mode === 'macswap' ? 1 : 0);
+      if (n < 0) return this.failed(n);
+      this.kicks();
+      return first + n + this.u32[this.at(V.VUQ_FWD_SENT)];
+    }
     const n = e.vuqRxBurst(this.ref.block, rx, burst);
     if (n < 0) return this.failed(n);
     this.kicks();
-    const mode = this.cfg.mode;
-    if (mode === 'io' || mode === 'macswap') {
-      if (n === 0) return first;
-      if (mode === 'macswap') this.swap(n);
-      return first + n + this.send(rx, n);
-    }
-    if (n > 0 && !this.put(rx, 0, n)) return 0;
+    if (!this.free(rx, n)) return 0;
     if (mode === 'rxonly') return n;
     return n + this.txonly();
   }
 
-  /** Sends a burst of fresh txonly frames (filled by the engine); returns how many went. */
+  /** Sends a burst of fresh txonly frames, as many as the ring has room for (made and sent by the engine in one call). */
   private txonly(): number {
-    const got = this.engine.exports.vuqAllocFill(this.ref.block, this.ref.tx, this.cfg.burst, this.ref.frame, this.cfg.frameSize);
-    if (got < 0) return this.failed(got);
-    return got === 0 ? 0 : this.send(this.ref.tx, got);
-  }
-
-  private swap(n: number): void {
-    this.engine.exports.vuqMacSwap(this.ref.rx, n);
+    const sent = this.engine.exports.vuqTxOnly(this.ref.block, this.ref.tx, this.cfg.burst, this.ref.frame, this.cfg.frameSize);
+    if (sent < 0) return this.failed(sent);
+    this.kicks();
+    return sent;
   }
 }
 
