@@ -6,7 +6,7 @@ import { RawSplitRing } from '../../sim/raw-split.js';
 import { RawPackedRing } from '../../sim/raw-packed.js';
 import * as PK from '../../assembly/layout/packed.js';
 import { VirtqueueError } from '../../src/index.js';
-import { frontendRingWorld, closeFrontendRingWorlds } from './frontend-ring-world.js';
+import { frontendRingWorld, closeFrontendRingWorlds, type FrontendRingWorld } from './frontend-ring-world.js';
 import { join } from 'node:path';
 import * as P from '../../src/vhost-user/protocol.js';
 import { VirtioUserPort } from '../../src/virtio-user/port.js';
@@ -18,6 +18,15 @@ afterAll(() => {
   removeSocketDir();
 });
 
+/** The queue pair of Queue Size 8 afresh, without MRG_RXBUF, its receive ring full. */
+function filledReceiveRing(layout: 'split' | 'packed'): FrontendRingWorld {
+  const w = frontendRingWorld(layout, 8);
+  w.restart();
+  w.q.setMergeable(false);
+  w.q.refill();
+  return w;
+}
+
 describe('virtio-user front-end fuzz regressions', () => {
   // Front-end bug (buffers lost). frontend-ring-split.fuzz, seed 1013904227: a used ring whose
   // first entry is good and whose second names an id not in flight. The collect hands the good
@@ -26,11 +35,8 @@ describe('virtio-user front-end fuzz regressions', () => {
   // pool, nor in flight, nor the caller's, for good (reclaim could not find it). Now the frames
   // come back and the next call reports the broken ring.
   it('split receive: a bad used entry after a good one: the good frame is delivered, the next burst names the fault, the pool whole after reclaim', () => {
-    const w = frontendRingWorld('split', 8);
+    const w = filledReceiveRing('split');
     const { q, pool, out, engine } = w;
-    w.restart();
-    q.setMergeable(false);
-    q.refill();
     expect(pool.freeCount).toBe(pool.size - 8);
     const a = q.rx.areas;
     const raw = new RawSplitRing(engine.view, { ...a, avail: a.driver, used: a.device });
@@ -52,15 +58,12 @@ describe('virtio-user front-end fuzz regressions', () => {
   });
 
   // Front-end bug (wrong spec section). frontend-ring-packed.fuzz, seed 1013904227: a packed
-  // receive ring's used descriptor naming an id not in flight was reported as breaking VIRTIO 1.2
+  // receive ring's used descriptor naming an id out of range was reported as breaking VIRTIO 1.2
   // §2.7.8, the split ring's rule: VirtqueueError names a packed ring's own section only when the
   // message starts with "packed", and the queue pair's did not. Its messages now start with the layout.
   it('packed receive: a used descriptor with an id out of range names 2.8.22, the packed ring\'s rule', () => {
-    const w = frontendRingWorld('packed', 8);
+    const w = filledReceiveRing('packed');
     const { q, pool, out, engine } = w;
-    w.restart();
-    q.setMergeable(false);
-    q.refill();
     const raw = new RawPackedRing(engine.view, q.rx.areas);
     // Slot 0 marked used (wrap counter 1: AVAIL and USED set) with id 5000, past Queue Size.
     raw.writeDesc(0, { ...raw.readDesc(0), id: 5000, len: 30, flags: RawPackedRing.used(1) | PK.PDESC_F_WRITE });
