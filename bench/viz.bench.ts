@@ -1,0 +1,200 @@
+// npm run bench:viz: what attaching the live visualizer costs the dataplane. Each case runs the
+// same command twice per round, interleaved A B A B A B:
+//   A: with --viz 0 and no viewer (the server listens; no frame is read or sent);
+//   B: with --viz 0 and a viewer: an SSE client in this process connected to /viz/live for the
+//      whole run, consuming every frame at the stream's full rate (20 a second).
+// The figure is B / A, the median over rounds of the ratio of the two runs of one round. The
+// issue asks for the slowdown to stay within 2% (B / A >= 0.98).
+//
+// Cases (VIRTQUEUE_BENCH_CASES, comma list; default sim-split,sim-packed,vhost-io-64-split):
+//   sim-RING          `virtqueue sim --viz 0 --ring RING --workers 2` (driver and NIC on two busy-
+//                     polling workers), stopped by SIGINT after the run's seconds; the figure is
+//                     its summary's Mpps (frames delivered over the run's time).
+//   vhost-io-64-RING  `virtqueue vhost --viz PORT --fwd io` against DPDK's testpmd virtio-user
+//                     (io --tx-first, 64-byte frames), back-end on CPU 0, front-end on CPU 1, as in
+//                     bench/vhost.bench.ts; the figure is the front-end's Rx rate. Needs dpdk-testpmd.
+// VIRTQUEUE_BENCH_ROUNDS (3), VIRTQUEUE_BENCH_SECONDS (5), VIRTQUEUE_BENCH_JSON (also write the
+// JSON object to this path). Output: progress on stderr, a table and the machine on stdout, and as
+// the last stdout line one JSON object with every run, the medians and the ratios.
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { findTestpmd, median, runForwarding, virtqueueBin } from '../test/helpers/testpmd.js';
+import { LiveClient } from '../test/helpers/sse-client.js';
+import { LIVE_FRAME_PATH, LIVE_PATH } from '../src/viz/stream.js';
+import { machineInfo, describeMachine } from './machine.js';
+import { table } from './table.js';
+
+const list = (v: string | undefined, dflt: string): string[] => (v ?? dflt).split(',').map((s) => s.trim()).filter(Boolean);
+const ROUNDS = Number(process.env.VIRTQUEUE_BENCH_ROUNDS ?? 3);
+const SECONDS = Number(process.env.VIRTQUEUE_BENCH_SECONDS ?? 5);
+const CASES = list(process.env.VIRTQUEUE_BENCH_CASES, 'sim-split,sim-packed,vhost-io-64-split');
+const JSON_PATH = process.env.VIRTQUEUE_BENCH_JSON || undefined;
+
+interface Viewer {
+  frames: number;
+  /** Frames a second the viewer received, and the mean frame size. */
+  framesPerSecond: number;
+  bytesPerFrame: number;
+}
+
+interface Run {
+  round: number;
+  viewer: boolean;
+  mpps: number | undefined;
+  /** What the viewer received (B runs). */
+  seen?: Viewer;
+}
+
+const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const fmt = (x: number | undefined, digits = 3): string => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits));
+
+/** Connects a viewer to `base` and keeps it reading until stop() (returns what it saw). */
+function watch(base: string): { stop: () => Viewer } {
+  const started = performance.now();
+  const client = new LiveClient(`${base}${LIVE_PATH.slice(1)}`, 2);
+  return {
+    stop(): Viewer {
+      client.close();
+      const s = (performance.now() - started) / 1000;
+      return { frames: client.count, framesPerSecond: client.count / s, bytesPerFrame: client.count ? client.bytes / client.count : 0 };
+    },
+  };
+}
+
+/** `virtqueue sim --viz 0 ...` for SECONDS, then SIGINT; its summary's Mpps. */
+async function simRun(ring: string, viewer: boolean): Promise<{ mpps: number; seen?: Viewer }> {
+  const child = spawn(process.execPath, [virtqueueBin(), 'sim', '--viz', '0', '--ring', ring, '--workers', '2', '--packets', '4000000000', '--json'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => { err += s; });
+  const closed = new Promise<number | null>((r) => child.on('close', r));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.setEncoding('utf8').on('data', (s: string) => {
+      out += s;
+      const m = /^viz: (http:\/\/127\.0\.0\.1:\d+\/)/m.exec(out);
+      if (m) resolve(m[1]);
+    });
+    void closed.then(() => reject(new Error(`virtqueue sim exited before printing its address: ${err.trim()}`)));
+  });
+  const w = viewer ? watch(url) : undefined;
+  await delay(SECONDS * 1000);
+  const seen = w?.stop();
+  child.kill('SIGINT');
+  const code = await closed;
+  if (code !== 0) throw new Error(`virtqueue sim exited with ${code}: ${err.trim().slice(-300)}`);
+  const summary = JSON.parse(out.trimEnd().split('\n').at(-1)!) as { mpps: number };
+  return { mpps: summary.mpps, seen };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** `virtqueue vhost --viz PORT --fwd io` against testpmd io --tx-first; the front-end's Rx Mpps. */
+async function vhostRun(ring: string, viewer: boolean, dir: string, round: number): Promise<{ mpps: number | undefined; seen?: Viewer }> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}/`;
+  let w: { stop: () => Viewer } | undefined;
+  let running = true;
+  // The viewer connects as soon as the back-end serves (it starts inside runForwarding).
+  const connecting = viewer ? (async () => {
+    while (running) {
+      const ok = await fetch(`${base}${LIVE_FRAME_PATH.slice(1)}`).then((r) => r.ok, () => false);
+      if (ok) { w = watch(base); return; }
+      await delay(50);
+    }
+  })() : Promise.resolve();
+  try {
+    const r = await runForwarding({
+      backend: 'virtqueue', name: `vqviz${process.pid}-${round}-${viewer ? 'b' : 'a'}`, socket: path.join(dir, `viz${round}${viewer ? 'b' : 'a'}.sock`),
+      seconds: SECONDS, packed: ring === 'packed', backendMode: 'io', frontendMode: 'io', txFirst: true, txpkts: 64,
+      backendCpus: '0', virtqueueArgs: ['--viz', String(port)],
+    });
+    return { mpps: r.frontendRxMpps, seen: w?.stop() };
+  } finally {
+    running = false;
+    await connecting;
+    w?.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  if (!(ROUNDS >= 1) || !(SECONDS >= 2)) throw new Error('VIRTQUEUE_BENCH_ROUNDS must be >= 1 and VIRTQUEUE_BENCH_SECONDS >= 2');
+  for (const c of CASES) if (!/^(sim-(split|packed)|vhost-io-64-(split|packed))$/.test(c)) throw new Error(`VIRTQUEUE_BENCH_CASES: unknown case ${c}`);
+  const testpmd = findTestpmd();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vq-bench-viz-'));
+  const runs = new Map<string, Run[]>(CASES.map((c) => [c, []]));
+  const missing = new Map<string, string>();
+  const total = ROUNDS * CASES.length * 2;
+  let done = 0;
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const c of CASES) {
+        for (const viewer of [false, true]) {
+          done++;
+          if (missing.has(c)) continue;
+          const ring = c.endsWith('packed') ? 'packed' : 'split';
+          process.stderr.write(`[${done}/${total}] round ${round + 1} ${c} ${viewer ? 'B (viewer)' : 'A (no viewer)'} ... `);
+          try {
+            if (c.startsWith('vhost') && !testpmd) throw new Error('dpdk-testpmd not found (Debian: apt-get install dpdk-dev)');
+            const r = c.startsWith('sim') ? await simRun(ring, viewer) : await vhostRun(ring, viewer, dir, round);
+            runs.get(c)!.push({ round, viewer, mpps: r.mpps, ...(r.seen ? { seen: r.seen } : {}) });
+            process.stderr.write(`${fmt(r.mpps)} Mpps${r.seen ? `, viewer got ${r.seen.frames} frames (${r.seen.framesPerSecond.toFixed(1)}/s, ${(r.seen.bytesPerFrame / 1024).toFixed(1)} KiB each)` : ''}\n`);
+          } catch (e) {
+            const why = (e instanceof Error ? e.message : String(e)).split('\n')[0].slice(0, 300);
+            missing.set(c, why);
+            process.stderr.write(`failed: ${why}\n`);
+          }
+        }
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const rows: string[][] = [];
+  const results = CASES.map((c) => {
+    const rs = runs.get(c)!;
+    const a = rs.filter((r) => !r.viewer);
+    const b = rs.filter((r) => r.viewer);
+    const ratios = b.flatMap((rb) => {
+      const ra = a.find((x) => x.round === rb.round);
+      return ra?.mpps && rb.mpps !== undefined ? [rb.mpps / ra.mpps] : [];
+    });
+    const med = (xs: (number | undefined)[]): number | undefined => {
+      const d = xs.filter((x): x is number => x !== undefined && Number.isFinite(x));
+      return d.length ? median(d) : undefined;
+    };
+    const ratio = med(ratios);
+    const fps = med(b.map((r) => r.seen?.framesPerSecond));
+    const kib = med(b.map((r) => r.seen && r.seen.bytesPerFrame / 1024));
+    rows.push([c, fmt(med(a.map((r) => r.mpps))), fmt(med(b.map((r) => r.mpps))), ratio === undefined ? '-' : `${ratio.toFixed(3)}x`,
+      fmt(fps, 1), fmt(kib, 1), missing.get(c) ? `missing: ${missing.get(c)}` : '']);
+    return { case: c, noViewerMpps: med(a.map((r) => r.mpps)) ?? null, viewerMpps: med(b.map((r) => r.mpps)) ?? null, viewerOverNoViewer: ratio ?? null, ratios, runs: rs, missing: missing.get(c) ?? null };
+  });
+  const machine = machineInfo();
+  console.log(`\nLive visualizer attached (B) or not (A), ${SECONDS} s runs, ${ROUNDS} rounds interleaved A B; B / A is the median of per-round ratios`);
+  console.log(`Machine: ${describeMachine(machine)}; load average at the end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+  console.log(table(['case', 'A: no viewer, Mpps', 'B: viewer, Mpps', 'B / A', 'frames/s seen', 'KiB/frame', ''], rows));
+  const json = { bench: 'viz', seconds: SECONDS, rounds: ROUNDS, machine, loadAverage: os.loadavg(), testpmd: testpmd ?? null, results };
+  const line = JSON.stringify(json);
+  if (JSON_PATH) writeFileSync(JSON_PATH, `${line}\n`);
+  console.log(line);
+}
+
+main().catch((e) => {
+  console.error(`bench failed: ${e instanceof Error ? e.message : e}`);
+  process.exit(1);
+});
