@@ -70,6 +70,9 @@ export interface PpsSample {
   atMs: number;
   rxPps: number;
   txPps: number;
+  /** The port's cumulative RX-packets and TX-packets (its driver's counters) printed with the rates. */
+  rxPackets?: number;
+  txPackets?: number;
 }
 
 export interface TestpmdResult {
@@ -174,6 +177,7 @@ export class TestpmdOutputParser {
   totals: Omit<PortStats, 'port'> | undefined;
   private nicPort = -1;
   private pendingRx: number | undefined;
+  private pendingTotals: { rxPackets?: number; txPackets?: number } = {};
   private block: { port: number | 'all'; stats: Omit<PortStats, 'port'> } | undefined;
 
   line(raw: string, atMs: number): void {
@@ -182,6 +186,7 @@ export class TestpmdOutputParser {
     if ((m = /NIC statistics for port (\d+)/.exec(line))) {
       this.nicPort = Number(m[1]);
       this.pendingRx = undefined;
+      this.pendingTotals = {};
       return;
     }
     if ((m = /Forward statistics for port (\d+)/.exec(line))) {
@@ -193,11 +198,15 @@ export class TestpmdOutputParser {
       return;
     }
     if (this.nicPort >= 0) {
+      const rxTotal = num(line, 'RX-packets');
+      if (rxTotal !== undefined) { this.pendingTotals.rxPackets = rxTotal; return; }
+      const txTotal = num(line, 'TX-packets');
+      if (txTotal !== undefined) { this.pendingTotals.txPackets = txTotal; return; }
       const rx = num(line, 'Rx-pps');
       if (rx !== undefined) { this.pendingRx = rx; return; }
       const tx = num(line, 'Tx-pps');
       if (tx !== undefined && this.pendingRx !== undefined) {
-        this.samples.push({ port: this.nicPort, atMs, rxPps: this.pendingRx, txPps: tx });
+        this.samples.push({ port: this.nicPort, atMs, rxPps: this.pendingRx, txPps: tx, ...this.pendingTotals });
         this.nicPort = -1;
         this.pendingRx = undefined;
         return;
