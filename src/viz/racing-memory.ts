@@ -27,7 +27,11 @@ export class RacingMemory {
   u16(addr: number): number { return this.view.getUint16(addr, true); }
   u32(addr: number): number { return this.view.getUint32(addr, true); }
   /** A 64-bit field as hex ('0x1000'). */
-  hex64(addr: number): string { return `0x${this.view.getBigUint64(addr, true).toString(16)}`; }
+  hex64(addr: number): string {
+    const lo = this.view.getUint32(addr, true);
+    const hi = this.view.getUint32(addr + 4, true);
+    return hi === 0 ? `0x${lo.toString(16)}` : `0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')}`;
+  }
   /** A published 16-bit field (2-aligned), read whole. */
   load16(addr: number): number { return Atomics.load(this.u16a, addr >>> 1); }
   /** A published 32-bit field (4-aligned), read whole. */
