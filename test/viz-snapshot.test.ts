@@ -190,6 +190,31 @@ describe('viz snapshot against the engine', () => {
     }
   });
 
+  it('64-bit addresses in hex, and an indirect chain counted as one descriptor', () => {
+    for (const layout of ['split', 'packed'] as const) {
+      const r = rig(layout);
+      r.engine.view.setBigUint64(r.areas.desc + 16, 0x1_0000_2000n, true);
+      r.engine.view.setBigUint64(r.areas.desc + 32, 0xffff_ffff_ffff_fff0n, true);
+      const s = snapshotQueue(r.engine, r.source);
+      expect(s.descriptors.slice(0, 3).map((d) => d.addr)).toEqual(['0x0', '0x100002000', '0xfffffffffffffff0']);
+    }
+    for (const layout of ['split', 'packed'] as const) {
+      const memory = createSharedMemory(2 << 20);
+      const engine = loadEngine(memory);
+      const plan = new MemoryPlan(memory);
+      const features = RING_FEATURES.VERSION_1 | RING_FEATURES.INDIRECT_DESC;
+      const areas = allocRing(plan, { layout, queueSize: QSIZE });
+      const driver = createDriver(engine, plan, layout, areas, { features, indirectMax: 4 });
+      const add = new ChainBatch(engine, plan, 2, 8);
+      const buf = plan.alloc(4096, 64, 'buffers');
+      add.begin(1); add.read(buf, 16); add.read(buf + 16, 16); add.write(buf + 32, 64); add.end();
+      driver.add(add);
+      const s = snapshotQueue(engine, { name: 'q', layout, areas, driverCb: driver.cb });
+      expect(s.chains).toEqual([expect.objectContaining({ stage: 'inFlight', indirect: true, descriptors: 1 })]);
+      expect(s.descriptors.filter((d) => d.owner === 'free')).toHaveLength(QSIZE - 1);
+    }
+  });
+
   it('a broken queue shows its error and spec section', () => {
     const r = rig('split');
     r.add.clear();

@@ -129,6 +129,14 @@ export function snapshotPacked(engine: Engine, src: QueueSource, opts: SnapshotO
       p = step(p, n);
       k += n;
     }
+    if (!device) {
+      // No device block here: the rest of what the driver has outstanding was made available and
+      // is not used yet, taken by the device or not.
+      walkLists(p, dist(p, { slot: driver.nextAvail, wrap: driver.availWrap }), false, (first, n, id, indirect) => {
+        if (id < q && book.place(id, 'inFlight', first, n, indirect)) { book.markHead(first, id, 'inFlight'); markList(first, n, id); }
+        else for (let j = 0; j < n; j++) book.owner[(first + j) % q] = 'driver';
+      });
+    }
     for (let id = 0; drvShadow && id < q; id++) {
       const e = drvShadow + id * Q.SHADOW_SIZE;
       if (m.u16(e + Q.SHADOW_FLAGS) & Q.SHADOW_F_IN_FLIGHT) book.place(id, 'inFlight', null, m.u16(e + Q.SHADOW_NDESC));

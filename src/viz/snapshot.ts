@@ -45,8 +45,9 @@ export interface SnapshotOptions {
  * until it is used, then to the driver again.
  * - 'free': the driver's to reuse (only known when the driver's control block is in this memory);
  * - 'device': the head of a chain made available and not used yet (taken or not: see its chain's stage);
- * - 'driver': the head of a chain used and not collected yet, or, when the driver's control
- *   block is not in this memory (a vhost-user back-end), any entry not known to be the device's;
+ * - 'driver': the head of a chain used and not collected yet, or of one the rings do not place
+ *   (stage 'inFlight'), or, when the driver's control block is not in this memory (a vhost-user
+ *   back-end), any entry not known to be the device's;
  * - 'chain': a later descriptor of a chain in flight (`chain` names the chain).
  */
 export type Owner = 'free' | 'driver' | 'device' | 'chain';
