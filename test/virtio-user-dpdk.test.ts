@@ -2,8 +2,9 @@
 // its txonly into our rxonly, io both ways (ours with --tx-first), split and packed, one and two
 // queue pairs, and a net_vhost killed and started again (the front-end reconnects). Counts are
 // checked both ways: what one side sent, the other received (less at most what was still on the
-// rings when the front-end stopped them). The default run takes a few cases; the whole matrix
-// runs with VIRTQUEUE_FRONTEND_MATRIX=1.
+// rings when the front-end stopped them). Mergeable receive buffers: frames of up to 9000 bytes
+// sent to net_vhost io come back spread over the buffers the header's num_buffers names, byte for
+// byte. The default run takes a few cases; the whole matrix runs with VIRTQUEUE_FRONTEND_MATRIX=1.
 //
 // Needs dpdk-testpmd. Skipped without it unless VIRTQUEUE_REQUIRE_PEERS=1 (then it fails).
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,6 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipWithoutPeers, startTestpmd, requirePeers, type Testpmd, type VhostFwd } from './helpers/testpmd.js';
 import { startVirtioUser } from './helpers/virtio-user-cli.js';
 import { sleep, until } from './helpers/within.js';
+import { stamped } from './helpers/stamped-frame.js';
+import { VirtioUserPort } from '../src/virtio-user/port.js';
+import * as V from '../assembly/layout/virtio-user.js';
 
 const full = process.env.VIRTQUEUE_FRONTEND_MATRIX === '1';
 const SECONDS = 2;
@@ -74,6 +78,85 @@ describe.skipIf(skipWithoutPeers())('virtqueue virtio-user <-> DPDK net_vhost', 
       }
     }, 60_000);
   }
+
+  // VIRTIO_NET_F_MRG_RXBUF (5.1.6.4): net_vhost puts a frame longer than one of our receive
+  // buffers into several, the first's header saying how many (num_buffers). Our frames go out as
+  // chains of 2048-byte buffers; testpmd io sends each back; each must come back byte for byte,
+  // in as many buffers as net_vhost needed (it fills each: the first after the 12-byte header).
+  for (const layout of full ? ['split', 'packed'] as const : ['packed'] as const) {
+    it(`mergeable receive buffers, ${layout}: 1518-byte and jumbo frames (to 9000 bytes) back from net_vhost io, byte for byte`, async () => {
+      const be = await netVhost(dir, 'io', 1);
+      const port = await VirtioUserPort.open({ socket: be.socket!, layout, reconnect: false });
+      const lens = [1518, 60, 1518, 2048, 2049, 4000, 1518, 9000, 64, 6000, 9000, 1518];
+      const got: Uint8Array[] = [];
+      const segs: number[] = [];
+      let theirs;
+      try {
+        expect(port.engine.u32[(port.queues[0].block + V.VUQ_MERGEABLE) >>> 2], 'MRG_RXBUF negotiated').toBe(1);
+        const out = port.burst(32);
+        for (let i = 0; i < lens.length; i++) await port.send(stamped(0, i, lens[i]));
+        await until(() => {
+          const n = port.rxBurst(0, out);
+          for (let i = 0; i < n; i++) { got.push(port.frame(out.handles[i])); segs.push(port.segments(out.handles[i]).length); }
+          port.free(out, n);
+          return got.length >= lens.length;
+        }, `${lens.length} frames back from net_vhost`, 10_000);
+      } finally {
+        await port.shutdown().catch(() => undefined);
+        theirs = (await be.stop()).totals!;
+      }
+      expect(got.map((f) => f.length)).toEqual(lens);
+      for (let i = 0; i < lens.length; i++) expect(Buffer.from(got[i]).equals(Buffer.from(stamped(0, i, lens[i]))), `frame ${i} (${lens[i]} bytes)`).toBe(true);
+      const room = port.pool.dataRoom;
+      expect(segs).toEqual(lens.map((l) => (l <= room ? 1 : 1 + Math.ceil((l - room) / (room + 12)))));
+      expect(Math.max(...segs)).toBeGreaterThanOrEqual(5);
+      const s = port.stats(0);
+      expect(s.rxPackets).toBe(lens.length);
+      expect(s.rxBytes).toBe(lens.reduce((a, b) => a + b, 0));
+      expect(s.rxDropped).toBe(0);
+      expect(theirs.rxPackets).toBe(lens.length);
+      expect(theirs.txPackets).toBe(lens.length);
+      expect(port.pool.freeCount).toBe(port.pool.size);
+    }, 60_000);
+  }
+
+  it('mergeable receive buffers: net_vhost txonly --txpkts 1518 into 1024-byte buffers, every frame in 2, whole and identical', async () => {
+    const be = await startTestpmd({
+      name: `vq-fe-${process.pid}-${n++}`, forwardMode: 'txonly', txpkts: 1518, timeoutMs: 30_000, lcores: '0@0,1@0',
+      vdev: `net_vhost0,iface=${path.join(dir, `vhost-${n}.sock`)},queues=1`,
+    });
+    const port = await VirtioUserPort.open({ socket: be.socket!, dataRoom: 1024, reconnect: false });
+    let frames = 0;
+    let first: Uint8Array | undefined;
+    const bad: string[] = [];
+    try {
+      const out = port.burst(32);
+      await until(() => {
+        const k = port.rxBurst(0, out);
+        for (let i = 0; i < k && bad.length < 5; i++) {
+          const h = out.handles[i];
+          const f = port.frame(h);
+          const segs = port.segments(h).length;
+          first ??= f;
+          if (f.length !== 1518 || segs !== 2 || !Buffer.from(f).equals(Buffer.from(first))) bad.push(`frame ${frames + i}: ${f.length} bytes in ${segs} buffers`);
+        }
+        frames += k;
+        port.free(out, k);
+        return frames >= 5_000 || bad.length > 0;
+      }, '5000 frames from net_vhost txonly', 20_000);
+    } finally {
+      await port.shutdown().catch(() => undefined);
+      await be.stop();
+    }
+    expect(bad).toEqual([]);
+    // testpmd's txonly frame: IPv4 (0x0800), total length 1518 - 14, UDP length 1518 - 34.
+    const f = Buffer.from(first!);
+    expect(f.readUInt16BE(12)).toBe(0x0800);
+    expect(f.readUInt16BE(16)).toBe(1504);
+    expect(f.readUInt16BE(38)).toBe(1484);
+    expect(port.stats(0).rxDropped).toBe(0);
+    expect(port.pool.freeCount).toBe(port.pool.size);
+  }, 60_000);
 
   it('--server: net_vhost (client=1) connects to us; ours txonly -> its rxonly', async () => {
     const socket = path.join(dir, 'server.sock');

@@ -15,19 +15,12 @@ import { vringBase } from '../src/vhost-user/vring.js';
 import { startVirtqueueVhost, virtqueueBin, type VirtqueueVhost } from './helpers/testpmd.js';
 import { socketDir, removeSocketDir } from './helpers/vhost-user-rig.js';
 import { until } from './helpers/within.js';
+import { stamped } from './helpers/stamped-frame.js';
 
 afterAll(removeSocketDir);
 
 let n = 0;
 const path = (): string => join(socketDir(), `vu-${n++}.sock`);
-
-/** Frame `seq` of queue `q`: MACs, type 0x88b5, then (q, seq) stamped and a pattern of them. */
-function stamped(q: number, seq: number, len: number): Uint8Array {
-  const f = new Uint8Array(len);
-  f.set([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x88, 0xb5, q, seq & 0xff, (seq >> 8) & 0xff, (seq >> 16) & 0xff]);
-  for (let i = 18; i < len; i++) f[i] = (i * 31 + seq * 7 + q) & 0xff;
-  return f;
-}
 
 /** Sends `count` stamped frames on each queue pair and checks each one coming back, byte for byte. */
 async function exchange(port: VirtioUserPort, count: number, from = 0): Promise<void> {
