@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import * as P from '../src/vhost-user/protocol.js';
 import { encode, u64Payload } from '../src/vhost-user/message.js';
-import { allMappings } from '../src/native/index.js';
+import { allMappings, UnixServer } from '../src/native/index.js';
 import { VirtioUserPort } from '../src/virtio-user/port.js';
 import { FrontendError } from '../src/vhost-user/frontend-channel.js';
 import { ScriptedBackend, type Misdeed } from './helpers/scripted-backend.js';
@@ -76,4 +76,25 @@ describe('front-end abuse limits', () => {
       expect(port.pool.freeCount).toBe(port.pool.size);
     });
   }
+});
+
+describe('front-end: a back-end that resets the connection', () => {
+  // Found by vhost-user-frontend.fuzz (seed 2175734978): a back-end that hung up with our requests
+  // unread left the port's socket with POLLERR, which libuv reports as EBADF, so the session ended
+  // with "socket error: poll fd N: EBADF", as if we had closed our own fd. The socket now reads on
+  // POLLERR and the kernel names the failure (ECONNRESET), or the hang-up is seen as one.
+  it('hangs up with our requests unread: the error names the reset or the hang-up, never EBADF; nothing leaked', async () => {
+    const socket = join(socketDir(), `abuse-${n++}.sock`);
+    const server = UnixServer.listen(socket);
+    live.push(server);
+    // Reads nothing; closes once the front-end has sent its first request.
+    server.on('connection', (s) => { s.pause(); setTimeout(() => s.close(), 20); });
+    const port = VirtioUserPort.create({ socket, queueSize: 16, poolSize: 128, reconnect: false, replyTimeoutMs: 2_000 });
+    live.push(port);
+    const err = await port.connect().then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(FrontendError);
+    expect((err as Error).message).toMatch(/^vhost-user front-end: GET_FEATURES: no reply: (the back-end hung up|socket error: .*ECONNRESET.*)$/);
+    expect((err as Error).message).not.toMatch(/EBADF/);
+    expect(port.pool.freeCount).toBe(port.pool.size);
+  });
 });

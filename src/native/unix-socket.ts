@@ -136,7 +136,11 @@ export class UnixSocket extends EventEmitter<SocketEvents> {
 
   private onPoll(error: string | null, events: number): void {
     if (error !== null) {
-      this.fail(new Error(`poll fd ${this.fd}: ${error}`));
+      // libuv reports POLLERR as EBADF. On a socket still open here that is the connection
+      // failing (the peer closed with our data unread: ECONNRESET), so read: what is still
+      // buffered is delivered, and the kernel names the error itself.
+      if (error === 'EBADF' && this.reading) this.read();
+      if (!this.isClosed) this.fail(new Error(`poll fd ${this.fd}: ${error}`));
       return;
     }
     if (events & POLL.WRITABLE) this.flush();
