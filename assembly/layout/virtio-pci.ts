@@ -114,3 +114,16 @@ export const STATUS_FAILED = 128;
 // ISR status (4.1.4.5): read to clear.
 export const ISR_QUEUE = 1;
 export const ISR_CONFIG = 2;
+
+// virtio-net's device-specific configuration (5.1.4), the fields before the RSS ones.
+//
+//   0                6        8                    10     12
+//   +----------------+--------+--------------------+------+
+//   | mac[6]         | status | max_virtqueue_pairs| mtu  |
+//   +----------------+--------+--------------------+------+
+export const NET_CONFIG_MAC = 0; // 6 bytes, with VIRTIO_NET_F_MAC
+export const NET_CONFIG_MAC_SIZE = 6;
+export const NET_CONFIG_STATUS = 6; // u16, with VIRTIO_NET_F_STATUS
+export const NET_CONFIG_MAX_VIRTQUEUE_PAIRS = 8; // u16, with VIRTIO_NET_F_MQ
+export const NET_CONFIG_MTU = 10; // u16, with VIRTIO_NET_F_MTU
+export const NET_S_LINK_UP = 1;

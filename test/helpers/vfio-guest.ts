@@ -20,7 +20,8 @@
 // (which segfaults with MSI-X and vhost-user) and needs no vhost-user IOTLB support for
 // iommu_platform=on (testpmd's net_vhost and `virtqueue vhost` come after, issue 15).
 //
-// runVfioGuest() boots once, runs the given node invocations in turn, and returns each one's
+// runVfioGuest() boots once, runs the given node invocations in turn (from the repository's
+// directory, with VQ_VFIO_DEVICE set to the device's PCI address), and returns each one's
 // stdout, stderr and exit status, bounded by `timeoutMs`; QEMU runs under `nice`.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';

@@ -19,15 +19,6 @@ const MiB = 1 << 20;
 const DMA_BYTES = 16 * MiB;
 const IOVA = 2 ** 32;
 
-/** The modern virtio-net device bound to vfio-pci. */
-function findDevice() {
-  for (const a of readdirSync('/sys/bus/pci/devices')) {
-    const at = (f) => readFileSync(`/sys/bus/pci/devices/${a}/${f}`, 'utf8').trim();
-    if (at('vendor') === '0x1af4' && at('device') === '0x1041') return a;
-  }
-  throw new Error('no virtio-net (1af4:1041) PCI device');
-}
-
 const openFds = () => {
   const m = {};
   for (const n of readdirSync('/proc/self/fd')) {
@@ -50,7 +41,8 @@ const errorOf = (f) => {
 };
 const bigints = (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v);
 
-const address = findDevice();
+const address = process.env.VQ_VFIO_DEVICE;
+if (!address) throw new Error('VQ_VFIO_DEVICE is not set (the guest\'s init sets it to the device it bound to vfio-pci)');
 const out = { address };
 const fdsBefore = openFds();
 const pinBefore = pinned();

@@ -42,6 +42,7 @@ if [ -n "$net" ]; then
   while [ ! -e "/dev/vfio/$group" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
   driver=$(readlink "$net/driver")
   echo "VQ-VFIO device=$bdf group=${group:-none} driver=${driver##*/}"
+  export VQ_VFIO_DEVICE="$bdf"
   [ -e "/dev/vfio/$group" ] || echo "VQ-ERROR no /dev/vfio/$group"
 fi
 
@@ -63,7 +64,8 @@ vq_host() {
 
 vq_nodes=0
 # vq_node ARG...: runs the host's node with these arguments in /newroot (from the repository's
-# directory, $VQ_REPO), its output framed for the harness; returns its status.
+# directory, $VQ_REPO; $VQ_VFIO_DEVICE is the device's PCI address), its output framed for the
+# harness; returns its status.
 vq_node() {
   n=$vq_nodes
   vq_nodes=$((vq_nodes + 1))
