@@ -89,14 +89,16 @@ function render(): void {
     'reorder next push': s.reorderNextPush ? 'armed' : 'no',
     'held by device': s.held.map((c) => (c.delay ? `${c.id}(delay ${c.delay})` : String(c.id))).join(' ') || '-',
   };
-  const log = t.history.map((e, i) => `<li data-op="${i + 1}" class="${i + 1 === t.position ? 'now' : i >= t.position ? 'future' : ''}${e.result.error ? ' err' : ''}">` +
+  const history = t.history.map((e, i) => `<li data-op="${i + 1}" class="${i + 1 === t.position ? 'now' : i >= t.position ? 'future' : ''}${e.result.error ? ' err' : ''}">` +
     `${esc(describeOp(e.op))} &rarr; ${e.result.error ? esc(e.result.error) : e.result.n}</li>`).join('');
   $('view').innerHTML = snap.queues.map((q) => renderQueue(q, fault)).join('') +
     `<div>${snap.pools.map(renderPool).join('')}<h3>counters</h3>${kv('counters', s.counters)}` +
     `<h3>rates</h3>${kv('rates', l.rates)}<h3>stepper</h3>${kv('stepper', state)}</div>` +
-    `<div><h3>history (click to go there)</h3><ol id="log" start="1">${log}</ol></div>`;
+    `<div><h3>history (click to go there)</h3><ol id="log" start="1">${history}</ol></div>`;
+  // Keep the current operation in view inside the log only (scrolling the page would move the controls).
+  const log = document.getElementById('log');
   const now = document.querySelector<HTMLElement>('#log li.now');
-  now?.scrollIntoView({ block: 'nearest' });
+  if (log && now) log.scrollTop = Math.max(0, now.offsetTop - log.clientHeight / 2); // the list is its items' offsetParent
 }
 
 /** Applies one operation at the current point; refusals are shown, not recorded. */

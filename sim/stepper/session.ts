@@ -248,7 +248,17 @@ export class StepSession {
       this.held.push({ id: this.popped.id(i), writeLen: this.popped.writeLen(i), delay: 0 });
     }
     this.counters.popped += k;
+    // A device that has drained the ring asks to be notified again before it waits (with
+    // EVENT_IDX a packed device's event offset is otherwise left behind, and kicks stop).
+    if (!this.device.broken && !this.availablePending()) this.device.enableNotify();
     return k;
+  }
+
+  /** Whether the driver has made available something the device has not popped. */
+  private availablePending(): boolean {
+    const cb = (f: number): number => this.engine.u32[(this.device.cb + f) >>> 2];
+    if (this.layout === 'split') return (cb(Q.SDEV_LAST_AVAIL) & 0xffff) !== this.engine.view.getUint16(this.areas.driver + S.AVAIL_IDX, true);
+    return this.packedAvailable(cb(Q.PDEV_NEXT_AVAIL), cb(Q.PDEV_AVAIL_WRAP));
   }
 
   /** The device returns up to `n` held chains, oldest first (reversed after a reorder fault), skipping delayed ones. */
@@ -322,16 +332,13 @@ export class StepSession {
       if (!this.packedUsed(slot, cb(this.driver, Q.PDRV_USED_WRAP))) throw new StepRefused('no used descriptor waiting for the driver (push first)');
       return { desc: slot, slots: [slot], used: 0 };
     }
+    if (!this.availablePending()) throw new StepRefused('nothing made available is waiting for the device (add first)');
     if (this.layout === 'split') {
       const lastAvail = cb(this.device, Q.SDEV_LAST_AVAIL) & 0xffff;
-      const availIdx = this.engine.view.getUint16(this.areas.driver + S.AVAIL_IDX, true);
-      if (lastAvail === availIdx) throw new StepRefused('no available chain waiting for the device (add first)');
       const head = this.engine.view.getUint16(this.areas.driver + S.AVAIL_RING + (lastAvail % n) * S.AVAIL_ELEM_SIZE, true);
       return { desc: head % n, slots: [], used: 0 };
     }
     const slot = cb(this.device, Q.PDEV_NEXT_AVAIL);
-    const wrap = cb(this.device, Q.PDEV_AVAIL_WRAP);
-    if (!this.packedAvailable(slot, wrap)) throw new StepRefused('no available descriptor waiting for the device (add first)');
     const slots = [slot];
     for (let s = slot; slots.length < n && (this.packedFlags(s) & P.PDESC_F_NEXT); ) {
       s = (s + 1) % n;
