@@ -3,7 +3,6 @@
 // SSE client checks that the frames are the running queues' (indices and counters advance, the
 // stages add up) and that the end of the stream carries the summary the command prints.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +10,8 @@ import { FEATURES } from '../src/index.js';
 import { LIVE_FRAME_PATH, LIVE_PATH, LIVE_RATE_HZ, type LiveFrame } from '../src/viz/stream.js';
 import type { QueueSnapshot } from '../src/viz/snapshot.js';
 import { LiveClient } from './helpers/sse-client.js';
-import { until, within } from './helpers/within.js';
+import { until } from './helpers/within.js';
+import { startVizCli, lastLine } from './helpers/viz-cli.js';
 import { isListening } from './helpers/unix-listening.js';
 import { RawFrontEnd } from './helpers/vhost-user-frontend.js';
 import { guest, socketDir, removeSocketDir, MiB } from './helpers/vhost-user-rig.js';
@@ -22,43 +22,19 @@ import { checkFdLeaks } from './helpers/fd-leaks.js';
 checkFdLeaks();
 afterAll(removeSocketDir);
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-const bin = fileURLToPath(new URL('../bin/virtqueue.js', import.meta.url));
 const compiled = fileURLToPath(new URL('../dist/cli/live/serve.js', import.meta.url));
 
 beforeAll(() => {
   if (!existsSync(compiled)) throw new Error(`${compiled} is missing: run \`npm run build\` first (npm test does it in pretest)`);
 });
 
-interface Done { status: number | null; signal: string | null; stdout: string; stderr: string }
-interface Run { child: ChildProcess; done: Promise<Done>; url: Promise<string> }
-
-function start(...args: string[]): Run {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  let gotUrl: (u: string) => void = () => undefined;
-  const url = within<string>(20_000, `virtqueue ${args[0]} printing its viz address`, (r) => { gotUrl = r; });
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => {
-    stdout += s;
-    const m = /^viz: (http:\/\/127\.0\.0\.1:\d+\/)\?live$/m.exec(stdout);
-    if (m) gotUrl(m[1]);
-  });
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
-  const done = within<Done>(60_000, `virtqueue ${args.join(' ')} exiting`, (resolve) => {
-    child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
-  });
-  return { child, done, url };
-}
-
-const lastLine = (s: string): string => s.trimEnd().split('\n').at(-1) ?? '';
 const queue = (f: LiveFrame | undefined, name: string): QueueSnapshot | undefined => f?.snapshot.queues.find((q) => q.name === name);
 const moved = (f: LiveFrame): number => f.workers.reduce((s, w) => s + w.packets, 0);
 
 describe('virtqueue sim --viz', () => {
   for (const ring of ['split', 'packed'] as const) {
     it(`${ring}: streams both queues and the pool while the run goes; SIGINT ends the stream with the summary`, async () => {
-      const run = start('sim', '--viz', '0', '--ring', ring, '--queue-size', '64', '--packets', '1000000000', '--json');
+      const run = startVizCli(['sim', '--viz', '0', '--ring', ring, '--queue-size', '64', '--packets', '1000000000', '--json']);
       const client = new LiveClient(`${await run.url}${LIVE_PATH.slice(1)}`);
       try {
         await client.until(() => client.hello !== undefined, 'hello');
@@ -118,7 +94,7 @@ describe('virtqueue sim --viz', () => {
   }
 
   it('a run that finishes ends the stream with reason finished and exits 0', async () => {
-    const run = start('sim', '--viz', '0', '--packets', '20000', '--json');
+    const run = startVizCli(['sim', '--viz', '0', '--packets', '20000', '--json']);
     const url = await run.url;
     const r = await run.done;
     expect(r.status, r.stderr).toBe(0);
@@ -129,11 +105,11 @@ describe('virtqueue sim --viz', () => {
 
   it('--viz with --workers 1, or a bad port, is refused', async () => {
     for (const args of [['--workers', '1'], ['--mode', 'sink']]) {
-      const r = await start('sim', '--viz', '0', ...args).done;
+      const r = await startVizCli(['sim', '--viz', '0', ...args]).done;
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/--viz runs the simulation on worker threads|needs --mode loopback/);
     }
-    const r = await start('sim', '--viz', '70000').done;
+    const r = await startVizCli(['sim', '--viz', '70000']).done;
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('--viz must be 0 to 65535');
   }, 30_000);
@@ -142,7 +118,7 @@ describe('virtqueue sim --viz', () => {
 describe('virtqueue vhost --viz', () => {
   it('streams the started vrings as a front-end moves frames; the counters reach the summary', async () => {
     const path = join(socketDir(), 'viz0.sock');
-    const run = start('vhost', '--socket', path, '--viz', '0', '--json', '--guest-mem', '64');
+    const run = startVizCli(['vhost', '--socket', path, '--viz', '0', '--json', '--guest-mem', '64']);
     const client = new LiveClient(`${await run.url}${LIVE_PATH.slice(1)}`);
     const g = guest(8 * MiB);
     let fe: RawFrontEnd | undefined;
