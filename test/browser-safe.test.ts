@@ -1,5 +1,5 @@
 // The core runs in the browser too: nothing reachable from the public entry point (src/index.ts)
-// or from the simulator may import a Node built-in. Only src/node.ts, the CLI and the tests may.
+// or from the simulator, nor the visualizer page (web/), may import a Node built-in. Only src/node.ts, the CLI and the tests may.
 import { describe, expect, it } from 'vitest';
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -29,7 +29,7 @@ function importGraph(entry: string): Map<string, string[]> {
 }
 
 describe('browser-safe core', () => {
-  it.each(['src/index.ts', 'sim/run.ts', 'sim/reference/index.ts'])('%s reaches no Node built-in', (entry) => {
+  it.each(['src/index.ts', 'sim/run.ts', 'sim/reference/index.ts', 'web/main.ts'])('%s reaches no Node built-in', (entry) => {
     const graph = importGraph(entry);
     expect(graph.size).toBeGreaterThan(entry === 'src/index.ts' ? 10 : 3);
     const offenders = [...graph].flatMap(([file, specs]) =>
