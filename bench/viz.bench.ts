@@ -17,12 +17,12 @@
 // JSON object to this path). Output: progress on stderr, a table and the machine on stdout, and as
 // the last stdout line one JSON object with every run, the medians and the ratios.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { findTestpmd, median, runForwarding, virtqueueBin } from '../test/helpers/testpmd.js';
 import { LiveClient } from '../test/helpers/sse-client.js';
+import { freePort } from '../test/helpers/free-port.js';
 import { LIVE_FRAME_PATH, LIVE_PATH } from '../src/viz/stream.js';
 import { machineInfo, describeMachine } from './machine.js';
 import { table } from './table.js';
@@ -88,18 +88,6 @@ async function simRun(ring: string, viewer: boolean): Promise<{ mpps: number; se
   if (code !== 0) throw new Error(`virtqueue sim exited with ${code}: ${err.trim().slice(-300)}`);
   const summary = JSON.parse(out.trimEnd().split('\n').at(-1)!) as { mpps: number };
   return { mpps: summary.mpps, seen };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** `virtqueue vhost --viz PORT --fwd io` against testpmd io --tx-first; the front-end's Rx Mpps. */
