@@ -48,7 +48,7 @@ const MISDEEDS: Misdeed[] = [
   'wrong-code', 'no-reply-flag', 'bad-version', 'truncated', 'oversized', 'too-large', 'with-fds', 'nack', 'silent', 'hangup',
   'half-stall', 'half-hangup', 'twice', 'flood', 'garbage-first', 'wrong-vring', 'extra-flags',
 ];
-/** Misdeeds that cost a reply timeout: drawn less often. */
+/** Misdeeds that cost a reply timeout: drawn only in sessions with a short one (`arm`'s slowAllowed). */
 const SLOW: ReadonlySet<Misdeed> = new Set(['silent', 'half-stall']);
 
 /** One session's script. */
@@ -102,6 +102,7 @@ export class HostileBackend {
   private socket: UnixSocket | undefined;
   private rng: Rng | undefined;
   private script: BackendScript | undefined;
+  private slowAllowed = false;
   record: SessionRecord = { requests: [], deeds: [], messages: 0, closed: true };
 
   constructor(readonly path: string) {
@@ -109,10 +110,14 @@ export class HostileBackend {
     this.server.on('connection', (s) => this.serve(s));
   }
 
-  /** The next connection follows `script`, its misdeeds drawn from `rng`. */
-  arm(script: BackendScript, rng: Rng): void {
+  /**
+   * The next connection follows `script`, its misdeeds drawn from `rng`; silences only when
+   * `slowAllowed` (the front-end then has a short reply timeout).
+   */
+  arm(script: BackendScript, rng: Rng, slowAllowed: boolean): void {
     this.script = script;
     this.rng = rng;
+    this.slowAllowed = slowAllowed;
     this.record = { requests: [], deeds: [], messages: 0, closed: false };
   }
 
@@ -178,16 +183,18 @@ export class HostileBackend {
     const rng = this.rng!;
     const honest = this.honestPayload(m);
     if (honest === undefined) {
-      // Nothing asked: now and then something unsolicited anyway.
+      // Nothing asked: now and then something unsolicited anyway, or a hang-up.
       if (rng.chance(this.script!.badRate / 4)) {
-        this.record.deeds.push({ request: m.request, deed: 'flood', awaited: false });
-        this.flood(s, m.request);
+        const deed: Misdeed = rng.chance(0.5) ? 'flood' : 'hangup';
+        this.record.deeds.push({ request: m.request, deed, awaited: false });
+        if (deed === 'flood') this.flood(s, m.request);
+        else s.close();
       }
       return;
     }
     if (!rng.chance(this.script!.badRate)) { this.send(s, encode(m.request, P.VERSION | P.FLAG_REPLY, honest)); return; }
     let deed = rng.pick(MISDEEDS);
-    if (SLOW.has(deed) && rng.chance(0.8)) deed = 'wrong-code';
+    if (SLOW.has(deed) && !this.slowAllowed) deed = 'wrong-code';
     if (deed === 'wrong-vring' && m.request !== R.GET_VRING_BASE) deed = 'truncated';
     if (deed === 'nack' && (m.flags & P.FLAG_NEED_REPLY) === 0) deed = 'oversized';
     this.record.deeds.push({ request: m.request, deed, awaited: true });

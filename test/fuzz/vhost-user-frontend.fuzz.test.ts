@@ -8,6 +8,7 @@
 //
 // CI: 10^5 messages from seed 1. A long campaign:
 //   VIRTQUEUE_FUZZ_SECONDS=3600 npx vitest run test/fuzz/vhost-user-frontend.fuzz
+import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { fuzz, fuzzTimeout, isCampaign } from './harness.js';
 import { frontendReplyTarget, openReplyWorld, closeReplyWorld } from './frontend-reply-target.js';
@@ -22,7 +23,13 @@ afterAll(() => {
 });
 
 it('a hostile vhost-user back-end: every wait bounded, only known FrontendErrors naming the request and the fault, nothing leaked, the pool whole', async () => {
-  const summary = await fuzz('vhost-user-frontend.fuzz', CI_MESSAGES, frontendReplyTarget);
+  let reached = new Set<string>();
+  const summary = await fuzz('vhost-user-frontend.fuzz', CI_MESSAGES, (seed, features) => {
+    reached = features;
+    return frontendReplyTarget(seed, features);
+  });
+  // VIRTQUEUE_FUZZ_FEATURES=FILE writes the features reached, one a line (what the back-end's grammar covers).
+  if (process.env.VIRTQUEUE_FUZZ_FEATURES) writeFileSync(process.env.VIRTQUEUE_FUZZ_FEATURES, [...reached].sort().join('\n') + '\n');
   if (isCampaign || process.env.VIRTQUEUE_FUZZ_CASES !== undefined) return;
   expect(summary.ops).toBeGreaterThanOrEqual(CI_MESSAGES);
   // Sessions end in many ways: set-up failures of many kinds, sessions up and then ended.
