@@ -58,6 +58,8 @@ export class FrontendChannel {
     if (this.endReason !== undefined) { closeAll(got.fds); return; }
     try {
       for (const m of this.reader.push(got.data, got.fds, closeAll)) {
+        // Ended by an earlier message of this read (the flood bound): the rest are dropped too.
+        if (this.endReason !== undefined) { closeAll(m.fds); continue; }
         const w = this.waiter;
         if (w) { this.waiter = undefined; w(m); } else if (this.queued.length < 64) this.queued.push(m);
         else { closeAll(m.fds); this.end('the back-end sent more than 64 messages nobody asked for'); }
