@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <linux/vfio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 
 static napi_value bigint(napi_env env, uint64_t v) {
@@ -45,34 +46,49 @@ static napi_value iommu_info_js(napi_env env, napi_callback_info info) {
   // The capability chain, bounded: offsets inside the buffer and strictly increasing.
   uint32_t at = (ii->flags & VFIO_IOMMU_INFO_CAPS) ? ii->cap_offset : 0, n = 0, end = ii->argsz < argsz ? ii->argsz : argsz;
   const uint8_t *buf = (const uint8_t *)ii;
+  // Capabilities are only 4-byte aligned in the buffer while some hold u64s: each is copied out
+  // (memcpy) before it is read.
   while (at != 0) {
-    const struct vfio_info_cap_header *h = (const void *)(buf + at);
-    if (n++ == 64 || at < sizeof *ii || at % 4 != 0 || (uint64_t)at + sizeof *h > end || (h->next != 0 && h->next <= at)) {
+    struct vfio_info_cap_header h;
+    if (n++ == 64 || at < sizeof *ii || at % 4 != 0 || (uint64_t)at + sizeof h > end) {
       vqn_throw_code(env, "EPROTO", "%s: malformed capability chain at offset %u", fn, at);
       goto done;
     }
-    if (h->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
-      const struct vfio_iommu_type1_info_cap_iova_range *c = (const void *)h;
-      if (end - at < sizeof *c || c->nr_iovas > (end - at - sizeof *c) / sizeof c->iova_ranges[0]) {
+    memcpy(&h, buf + at, sizeof h);
+    if (h.next != 0 && h.next <= at) {
+      vqn_throw_code(env, "EPROTO", "%s: capability at offset %u points back to %u", fn, at, h.next);
+      goto done;
+    }
+    if (h.id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
+      struct vfio_iommu_type1_info_cap_iova_range c;
+      struct vfio_iova_range range;
+      if (end - at < sizeof c) {
         vqn_throw_code(env, "EPROTO", "%s: IOVA range capability at %u runs past the info", fn, at);
         goto done;
       }
-      for (uint32_t i = 0; i < c->nr_iovas; i++) {
+      memcpy(&c, buf + at, sizeof c);
+      if (c.nr_iovas > (end - at - sizeof c) / sizeof range) {
+        vqn_throw_code(env, "EPROTO", "%s: IOVA range capability at %u: %u ranges run past the info", fn, at, c.nr_iovas);
+        goto done;
+      }
+      for (uint32_t i = 0; i < c.nr_iovas; i++) {
         napi_value r;
-        if (napi_create_object(env, &r) != napi_ok || !vqn_set(env, r, "start", bigint(env, c->iova_ranges[i].start)) ||
-            !vqn_set(env, r, "end", bigint(env, c->iova_ranges[i].end)) || napi_set_element(env, ranges, i, r) != napi_ok) {
+        memcpy(&range, buf + at + sizeof c + i * sizeof range, sizeof range);
+        if (napi_create_object(env, &r) != napi_ok || !vqn_set(env, r, "start", bigint(env, range.start)) ||
+            !vqn_set(env, r, "end", bigint(env, range.end)) || napi_set_element(env, ranges, i, r) != napi_ok) {
           goto done;
         }
       }
-    } else if (h->id == VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL) {
-      const struct vfio_iommu_type1_info_dma_avail *c = (const void *)h;
-      if (end - at < sizeof *c) {
+    } else if (h.id == VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL) {
+      struct vfio_iommu_type1_info_dma_avail c;
+      if (end - at < sizeof c) {
         vqn_throw_code(env, "EPROTO", "%s: DMA-available capability at %u runs past the info", fn, at);
         goto done;
       }
-      avail = vqn_number(env, c->avail);
+      memcpy(&c, buf + at, sizeof c);
+      avail = vqn_number(env, c.avail);
     }
-    at = h->next;
+    at = h.next;
   }
   if (vqn_set(env, o, "pageSizes", bigint(env, (ii->flags & VFIO_IOMMU_INFO_PGSIZES) ? ii->iova_pgsizes : 0)) &&
       vqn_set(env, o, "iovaRanges", ranges) && vqn_set(env, o, "dmaAvail", avail)) {

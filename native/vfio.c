@@ -232,13 +232,14 @@ static bool walk_caps(napi_env env, const char *fn, const uint8_t *buf, uint32_t
       vqn_throw_code(env, "EPROTO", "%s: malformed capability chain at offset %u (info is %u bytes)", fn, at, argsz);
       return false;
     }
-    const struct vfio_info_cap_header *h = (const void *)(buf + at);
+    struct vfio_info_cap_header h;
+    memcpy(&h, buf + at, sizeof h);
     if (!each(env, buf, argsz, at, caps)) return false;
-    if (h->next != 0 && h->next <= at) {
-      vqn_throw_code(env, "EPROTO", "%s: capability at offset %u points back to %u", fn, at, h->next);
+    if (h.next != 0 && h.next <= at) {
+      vqn_throw_code(env, "EPROTO", "%s: capability at offset %u points back to %u", fn, at, h.next);
       return false;
     }
-    at = h->next;
+    at = h.next;
   }
   return true;
 }
@@ -252,42 +253,52 @@ static bool push_other(napi_env env, napi_value caps, uint16_t id) {
   return true;
 }
 
+// Capabilities are only 4-byte aligned in the buffer while some hold u64s: each is copied out
+// (memcpy) before it is read.
 static bool region_cap(napi_env env, const uint8_t *buf, uint32_t argsz, uint32_t at, napi_value caps) {
-  const struct vfio_info_cap_header *h = (const void *)(buf + at);
-  switch (h->id) {
+  struct vfio_info_cap_header h;
+  memcpy(&h, buf + at, sizeof h);
+  switch (h.id) {
     case VFIO_REGION_INFO_CAP_SPARSE_MMAP: {
-      const struct vfio_region_info_cap_sparse_mmap *c = (const void *)h;
-      uint64_t room = (argsz - at < sizeof *c) ? 0 : (argsz - at - sizeof *c) / sizeof c->areas[0];
-      if (argsz - at < sizeof *c || c->nr_areas > room) {
+      struct vfio_region_info_cap_sparse_mmap c;
+      struct vfio_region_sparse_mmap_area area;
+      if (argsz - at < sizeof c) {
         vqn_throw_code(env, "EPROTO", "vfioRegionInfo: sparse mmap capability at %u runs past the info", at);
+        return false;
+      }
+      memcpy(&c, buf + at, sizeof c);
+      if (c.nr_areas > (argsz - at - sizeof c) / sizeof area) {
+        vqn_throw_code(env, "EPROTO", "vfioRegionInfo: sparse mmap capability at %u: %u areas run past the info", at, c.nr_areas);
         return false;
       }
       napi_value areas;
       VQN_CALL(env, napi_create_array(env, &areas), false);
-      for (uint32_t i = 0; i < c->nr_areas; i++) {
+      for (uint32_t i = 0; i < c.nr_areas; i++) {
         napi_value a;
+        memcpy(&area, buf + at + sizeof c + i * sizeof area, sizeof area);
         VQN_CALL(env, napi_create_object(env, &a), false);
-        if (!vqn_set(env, a, "offset", vqn_number(env, (double)c->areas[i].offset)) ||
-            !vqn_set(env, a, "size", vqn_number(env, (double)c->areas[i].size))) return false;
+        if (!vqn_set(env, a, "offset", vqn_number(env, (double)area.offset)) ||
+            !vqn_set(env, a, "size", vqn_number(env, (double)area.size))) return false;
         VQN_CALL(env, napi_set_element(env, areas, i, a), false);
       }
       return vqn_set(env, caps, "sparseMmap", areas);
     }
     case VFIO_REGION_INFO_CAP_TYPE: {
-      const struct vfio_region_info_cap_type *c = (const void *)h;
-      if (argsz - at < sizeof *c) {
+      struct vfio_region_info_cap_type c;
+      if (argsz - at < sizeof c) {
         vqn_throw_code(env, "EPROTO", "vfioRegionInfo: type capability at %u runs past the info", at);
         return false;
       }
+      memcpy(&c, buf + at, sizeof c);
       napi_value t;
       VQN_CALL(env, napi_create_object(env, &t), false);
-      return vqn_set(env, t, "type", vqn_number(env, c->type)) && vqn_set(env, t, "subtype", vqn_number(env, c->subtype)) &&
+      return vqn_set(env, t, "type", vqn_number(env, c.type)) && vqn_set(env, t, "subtype", vqn_number(env, c.subtype)) &&
              vqn_set(env, caps, "type", t);
     }
     case VFIO_REGION_INFO_CAP_MSIX_MAPPABLE:
       return vqn_set(env, caps, "msixMappable", vqn_bool(env, true));
     default:
-      return push_other(env, caps, h->id);
+      return push_other(env, caps, h.id);
   }
 }
 

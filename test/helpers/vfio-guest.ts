@@ -54,6 +54,19 @@ export interface VfioGuestOptions {
   timeoutMs?: number;
   /** Called with each console line as it comes. */
   onLine?: (line: string) => void;
+  /**
+   * Environment for every node run. When omitted and this process runs the sanitizer build
+   * (VIRTQUEUE_NATIVE=asan, as .ci/sanitize sets), the guest's Node runs it too: VIRTQUEUE_NATIVE,
+   * LD_PRELOAD (the host's libasan and libubsan, under /usr), ASAN_OPTIONS and UBSAN_OPTIONS are passed on.
+   */
+  env?: Record<string, string>;
+}
+
+/** The sanitizer settings of this process, for the guest's Node (see VfioGuestOptions.env). */
+function sanitizerEnv(): Record<string, string> {
+  if (process.env.VIRTQUEUE_NATIVE !== 'asan') return {};
+  const keys = ['VIRTQUEUE_NATIVE', 'LD_PRELOAD', 'ASAN_OPTIONS', 'UBSAN_OPTIONS'];
+  return Object.fromEntries(keys.filter((k) => process.env[k]).map((k) => [k, process.env[k]!]));
 }
 
 export interface NodeRun {
@@ -108,6 +121,10 @@ export function startVfioGuest(o: VfioGuestOptions): { guest: Guest; result: Pro
   const script = [
     `VQ_REPO=${quote(repoRoot)}`,
     'vq_host "$VQ_REPO" || return 1',
+    ...Object.entries(o.env ?? sanitizerEnv()).map(([k, v]) => {
+      if (!/^[A-Z_][A-Z0-9_]*$/.test(k)) throw new Error(`VFIO guest: bad environment variable name ${k}`);
+      return `export ${k}=${quote(v)}`;
+    }),
     'st=0',
     ...o.node.map((argv) => `vq_node ${argv.map(quote).join(' ')} || st=$?`),
     'return $st',
