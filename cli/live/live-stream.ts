@@ -21,6 +21,9 @@ export class LiveStream {
   /** Frames sent (to at least one viewer) and frames a viewer missed because it was still busy. */
   sent = 0;
   skipped = 0;
+  /** Frames that could not be read, and why the last one could not. */
+  failed = 0;
+  lastError: string | undefined;
 
   constructor(
     private readonly hello: LiveHello,
@@ -32,8 +35,15 @@ export class LiveStream {
   readonly route: RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL): boolean => {
     if (url.pathname === LIVE_PATH && req.method === 'GET') { this.attach(req, res); return true; }
     if (url.pathname === LIVE_FRAME_PATH && req.method === 'GET') {
-      const body = JSON.stringify(this.frame());
-      res.writeHead(200, { ...ISOLATION_HEADERS, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+      let status = 200;
+      let body: string;
+      try {
+        body = JSON.stringify(this.frame());
+      } catch (e) {
+        status = 500;
+        body = JSON.stringify({ error: e instanceof Error ? e.message : String(e) });
+      }
+      res.writeHead(status, { ...ISOLATION_HEADERS, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
       res.end(body);
       return true;
     }
@@ -61,7 +71,15 @@ export class LiveStream {
 
   private tick(): void {
     if (this.viewers.size === 0) return this.pause();
-    const msg = encodeEvent(LIVE_EVENTS.frame, this.frame());
+    let msg: string;
+    try {
+      msg = encodeEvent(LIVE_EVENTS.frame, this.frame());
+    } catch (e) {
+      // A frame that cannot be read (the run is being torn down) is skipped; the dataplane goes on.
+      this.failed++;
+      this.lastError = e instanceof Error ? e.message : String(e);
+      return;
+    }
     this.sent++;
     for (const v of this.viewers) {
       if (v.writableNeedDrain) this.skipped++;
