@@ -320,7 +320,7 @@ describe('packed inflight region: refused when it cannot be resumed in order (vh
     w.offer([0, 1, 2]);
     const got = w.pop(d1);
     w.push(d1, [got[2]]);
-    expect(refused(w, 'INFLIGHT_OUT_OF_ORDER').message).toMatch(/out-of-order resubmission is not implemented/);
+    expect(refused(w, 'INFLIGHT_OUT_OF_ORDER').message).toMatch(/packed \(resubmitted in order only\)/);
   });
 
   it('counters with a gap (out of order) or two the same; a copy that is not the ring\'s descriptor; a list whose num runs past the ring; used_idx out of range', () => {

@@ -2,8 +2,10 @@
 // virtqueue): the region bytes after each pop, push and unpop follow the spec's rules, and a new
 // device resuming from the region of one that "died" at each point of a push (before it
 // published, between publishing used.idx and updating used_idx) pops again exactly the chains
-// the driver has not got back, so the driver gets every chain back once. Regions that cannot be
-// resumed in order are refused with the error naming the rule.
+// the driver has not got back, in counter order, whatever order the others were used in (the
+// resubmission list), so the driver gets every chain back once, even when the new device dies
+// too before using them. Regions no driver and device could have left (garbage, repeats, more in
+// flight than offered, a chain in flight offered again) are refused with the error naming the rule.
 import { describe, expect, it } from 'vitest';
 import {
   createSharedMemory, MemoryPlan, ChainBatch, UsedBatch, SplitDriver, SplitDevice, allocSplitRing,
@@ -145,7 +147,7 @@ describe('split inflight region: a new device resumes where the old one died', (
     // The front-end sends a stale base (say 0 for split is fine; QEMU sends used.idx): both 0 here.
     const d2 = w.device({ resume: true, startIdx: 6 });
     expect(d2.recovered).toEqual({
-      inflight: 6, from: { nextAvail: 6, availWrap: 0, nextUsed: 0, usedWrap: 0 }, to: { nextAvail: 0, availWrap: 0, nextUsed: 0, usedWrap: 0 },
+      inflight: 6, from: { nextAvail: 6, availWrap: 0, nextUsed: 0, usedWrap: 0 }, to: { nextAvail: 6, availWrap: 0, nextUsed: 0, usedWrap: 0 },
     });
     expect(w.pop(d2)).toEqual(heads);
     finish(w, d2, [0, 1, 2, 3, 4, 5], [], heads);
@@ -161,7 +163,7 @@ describe('split inflight region: a new device resumes where the old one died', (
     expect(back).toHaveLength(2);
     const d2 = w.device({ resume: true, startIdx: 0 });
     expect(d2.recovered?.inflight).toBe(3);
-    expect(d2.recovered?.to.nextAvail).toBe(2);
+    expect(d2.recovered?.to).toMatchObject({ nextAvail: 5, nextUsed: 2 });
     expect(w.pop(d2)).toEqual(heads.slice(2));
     finish(w, d2, [0, 1, 2, 3, 4], back, heads.slice(2));
   });
@@ -180,10 +182,11 @@ describe('split inflight region: a new device resumes where the old one died', (
     expect(back).toHaveLength(4);
     const d2 = w.device({ resume: true, startIdx: 4 });
     expect(d2.recovered?.inflight).toBe(2);
-    expect(d2.recovered?.to.nextAvail).toBe(4);
+    expect(d2.recovered?.to).toMatchObject({ nextAvail: 6, nextUsed: 4 });
     const r = w.r();
     expect(r.usedIdx).toBe(4);
-    expect(heads.map((h) => r.desc[h].inflight)).toEqual([0, 0, 0, 0, 0, 0]); // the reset after it formats afresh
+    // The batch cleared; the two to resubmit stay marked (with their counters) until used.
+    expect(heads.map((h) => r.desc[h].inflight)).toEqual([0, 0, 0, 0, 1, 1]);
     expect(w.pop(d2)).toEqual(heads.slice(4));
     finish(w, d2, [0, 1, 2, 3, 4, 5], back, heads.slice(4));
   });
@@ -212,13 +215,126 @@ describe('split inflight region: a new device resumes where the old one died', (
     const back = w.collect();
     expect(w.usedIdxOf()).toBe(0);
     const d2 = w.device({ resume: true, startIdx: 65533 });
-    expect(d2.recovered).toMatchObject({ inflight: 2, to: { nextAvail: 0, nextUsed: 0 } });
+    expect(d2.recovered).toMatchObject({ inflight: 2, to: { nextAvail: 2, nextUsed: 0 } });
     expect(w.pop(d2)).toEqual(heads.slice(3));
     finish(w, d2, [0, 1, 2, 3, 4], back, heads.slice(3));
   });
 });
 
-describe('split inflight region: refused when it cannot be resumed in order (vhost-user.rst "Inflight I/O tracking")', () => {
+describe('split inflight region: out-of-order completion, resubmitted in counter order', () => {
+  /** Every token the driver offered comes back exactly once. */
+  function drain(w: ReturnType<typeof world>, d: SplitDevice, offered: number[], already: number[]): void {
+    const back = [...already];
+    for (let round = 0; round < 4; round++) {
+      const heads = w.pop(d);
+      if (heads.length > 0) w.push(d, heads);
+      back.push(...w.collect());
+    }
+    expect([...back].sort((a, b) => a - b)).toEqual([...offered].sort((a, b) => a - b));
+  }
+
+  it('chains used out of pop order: the ones left are popped again first, in pop order, then the ring from used.idx + count', () => {
+    const w = world();
+    const d1 = w.device();
+    w.offer([0, 1, 2, 3, 4]);
+    const heads = w.pop(d1);
+    w.push(d1, [heads[3], heads[1]]);
+    const back = w.collect();
+    w.offer([5, 6]);
+    const d2 = w.device({ resume: true, startIdx: 0 });
+    expect(d2.recovered).toMatchObject({ inflight: 3, to: { nextAvail: 5, nextUsed: 2 } });
+    // The three left, in the order they were popped, then what the ring offers after the five.
+    const again = w.pop(d2);
+    expect(again.slice(0, 3)).toEqual([heads[0], heads[2], heads[4]]);
+    expect(again).toHaveLength(5);
+    w.push(d2, again);
+    drain(w, d2, [0, 1, 2, 3, 4, 5, 6], [...back, ...w.collect()]);
+  });
+
+  it('the counters, not the head numbers, give the order; gaps in them are chains used first', () => {
+    const w = world();
+    const d1 = w.device();
+    w.offer([0, 1, 2, 3]);
+    const heads = w.pop(d1);
+    w.push(d1, [heads[1]]);
+    const back = w.collect();
+    // As if heads[3] had been popped long before heads[0] (a device holding it a long time).
+    const v = w.engine.view;
+    v.setBigUint64(splitEntry(w.region, heads[3]) + I.ISPLIT_D_COUNTER, 100n, true);
+    v.setBigUint64(splitEntry(w.region, heads[0]) + I.ISPLIT_D_COUNTER, 250n, true);
+    v.setBigUint64(splitEntry(w.region, heads[2]) + I.ISPLIT_D_COUNTER, 300n, true);
+    const d2 = w.device({ resume: true, startIdx: 0 });
+    expect(d2.recovered?.inflight).toBe(3);
+    expect(w.pop(d2)).toEqual([heads[3], heads[0], heads[2]]);
+    // New pops count on from the highest counter; the resubmitted keep theirs.
+    w.offer([4]);
+    const fresh = w.pop(d2);
+    expect(fresh).toHaveLength(1);
+    const r = w.r();
+    expect([r.desc[heads[3]].counter, r.desc[heads[0]].counter, r.desc[heads[2]].counter, r.desc[fresh[0]].counter]).toEqual([100n, 250n, 300n, 301n]);
+    w.push(d2, [heads[3], heads[0], heads[2], fresh[0]]);
+    drain(w, d2, [0, 1, 2, 3, 4], [...back, ...w.collect()]);
+  });
+
+  it('a burst smaller than the list, and chains given back (unpop) go back on the list, marks untouched', () => {
+    const w = world();
+    const d1 = w.device();
+    w.offer([0, 1, 2, 3, 4]);
+    const heads = w.pop(d1);
+    w.push(d1, [heads[2]]);
+    const back = w.collect();
+    const d2 = w.device({ resume: true, startIdx: 0 });
+    expect(w.pop(d2, 2)).toEqual([heads[0], heads[1]]);
+    w.offer([5]);
+    const more = w.pop(d2);
+    expect(more.slice(0, 2)).toEqual([heads[3], heads[4]]);
+    expect(more).toHaveLength(3);
+    // Give back the last three popped: two from the list, one from the ring.
+    w.engine.exports.splitDeviceUnpop(d2.cb, w.popped.chainsPtr, 3);
+    const r = w.r();
+    expect([heads[3], heads[4]].map((h) => r.desc[h].inflight)).toEqual([1, 1]);
+    expect(r.desc[more[2]].inflight).toBe(0);
+    expect(w.pop(d2)).toEqual(more);
+    w.push(d2, [heads[0], heads[1], ...more]);
+    drain(w, d2, [0, 1, 2, 3, 4, 5], [...back, ...w.collect()]);
+  });
+
+  it('the new back-end dies too before using them: the next one resubmits the same chains, in the same order', () => {
+    const w = world();
+    const d1 = w.device();
+    w.offer([0, 1, 2, 3, 4]);
+    const heads = w.pop(d1);
+    w.push(d1, [heads[4], heads[1]]);
+    const back = w.collect();
+    const d2 = w.device({ resume: true, startIdx: 0 });
+    expect(w.pop(d2, 1)).toEqual([heads[0]]);
+    w.offer([5]);
+    // d2 dies here, holding heads[0] and having popped nothing else.
+    const d3 = w.device({ resume: true, startIdx: 0 });
+    expect(d3.recovered).toMatchObject({ inflight: 3, to: { nextAvail: 5, nextUsed: 2 } });
+    const again = w.pop(d3);
+    expect(again.slice(0, 3)).toEqual([heads[0], heads[2], heads[3]]);
+    w.push(d3, again);
+    drain(w, d3, [0, 1, 2, 3, 4, 5], [...back, ...w.collect()]);
+  });
+
+  it('a resubmitted chain whose descriptors the driver broke meanwhile breaks the queue with the rule it broke', () => {
+    const w = world();
+    const d1 = w.device();
+    w.offer([0, 1, 2]);
+    const heads = w.pop(d1);
+    w.push(d1, [heads[1]]);
+    const d2 = w.device({ resume: true, startIdx: 0 });
+    // heads[2]'s descriptor now says NEXT to an index past the table.
+    const desc = w.ring.desc + heads[2] * S.DESC_SIZE;
+    w.engine.view.setUint16(desc + S.DESC_FLAGS, S.DESC_F_NEXT | S.DESC_F_WRITE, true);
+    w.engine.view.setUint16(desc + S.DESC_NEXT, 0x7fff, true);
+    expect(w.pop(d2)).toEqual([heads[0]]);
+    expect(() => w.pop(d2)).toThrow(/NEXT_OUT_OF_RANGE|next/i);
+  });
+});
+
+describe('split inflight region: refused when no driver and device could have left it (vhost-user.rst "Inflight I/O tracking")', () => {
   function refused(w: ReturnType<typeof world>, name: string): VirtqueueError {
     let err: unknown;
     try {
@@ -241,25 +357,16 @@ describe('split inflight region: refused when it cannot be resumed in order (vho
     expect(refused(w, 'INFLIGHT_BAD_REGION').detail).toBe(Q * 2);
   });
 
-  it('out-of-order completion (the first chain still in flight after a later one was used)', () => {
-    const w = world();
-    const d1 = w.device();
-    w.offer([0, 1, 2]);
-    const heads = w.pop(d1);
-    w.push(d1, [heads[1]]);
-    const e = refused(w, 'INFLIGHT_OUT_OF_ORDER');
-    expect(e.message).toMatch(/out-of-order resubmission is not implemented/);
-  });
-
-  it('counters with a gap (out of order) or two the same, a last batch head out of range, a last batch longer than the queue, heads beyond avail.idx', () => {
+  it('an inflight byte other than 0 or 1, two chains with the same counter, a last batch head out of range, a last batch longer than the queue', () => {
     const v = (w: ReturnType<typeof world>) => w.engine.view;
     let w = world();
     let d1 = w.device();
     w.offer([0, 1, 2]);
     let heads = w.pop(d1);
-    v(w).setBigUint64(splitEntry(w.region, heads[2]) + I.ISPLIT_D_COUNTER, 7n, true);
-    refused(w, 'INFLIGHT_OUT_OF_ORDER');
-    v(w).setBigUint64(splitEntry(w.region, heads[2]) + I.ISPLIT_D_COUNTER, 1n, true);
+    v(w).setUint8(splitEntry(w.region, heads[1]) + I.ISPLIT_D_INFLIGHT, 0x5a);
+    expect(refused(w, 'INFLIGHT_RANGE').detail).toBe(heads[1]);
+    v(w).setUint8(splitEntry(w.region, heads[1]) + I.ISPLIT_D_INFLIGHT, 1);
+    v(w).setBigUint64(splitEntry(w.region, heads[2]) + I.ISPLIT_D_COUNTER, 0n, true);
     expect(refused(w, 'INFLIGHT_COUNTERS').detail).toBe(3);
 
     w = world();
@@ -275,16 +382,32 @@ describe('split inflight region: refused when it cannot be resumed in order (vho
     d1 = w.device();
     w.engine.u16[(w.ring.used + S.USED_IDX) >>> 1] = 100; // 100 used since used_idx 0: more than Q
     expect(refused(w, 'INFLIGHT_BATCH').detail).toBe(100);
+  });
 
-    w = world();
-    d1 = w.device();
+  it('more chains in flight than the ring made available beyond used.idx, or a chain in flight that the ring offers again', () => {
+    const v = (w: ReturnType<typeof world>) => w.engine.view;
+    let w = world();
+    let d1 = w.device();
     w.offer([0, 1]);
-    heads = w.pop(d1);
-    // A third head marked in flight, with the next counter, that the driver never offered.
+    let heads = w.pop(d1);
+    // A third head marked in flight that the driver never offered: 3 in flight, 2 offered.
     const spare = [0, 1, 2, 3].find((h) => !heads.includes(h))!;
     v(w).setBigUint64(splitEntry(w.region, spare) + I.ISPLIT_D_COUNTER, 2n, true);
     v(w).setUint8(splitEntry(w.region, spare) + I.ISPLIT_D_INFLIGHT, 1);
-    refused(w, 'INFLIGHT_OUT_OF_ORDER');
+    expect(refused(w, 'INFLIGHT_OUT_OF_ORDER').detail).toBe(2); // avail.idx
+
+    w = world();
+    d1 = w.device();
+    w.offer([0, 1, 2, 3]);
+    heads = w.pop(d1, 2);
+    // The device took two; the region also marks the head the ring offers next (never taken).
+    const next = w.engine.u16[(w.ring.avail + S.AVAIL_RING + 2 * S.AVAIL_ELEM_SIZE) >>> 1];
+    expect(heads).not.toContain(next);
+    v(w).setUint8(splitEntry(w.region, heads[1]) + I.ISPLIT_D_INFLIGHT, 0);
+    v(w).setBigUint64(splitEntry(w.region, next) + I.ISPLIT_D_COUNTER, 1n, true);
+    v(w).setUint8(splitEntry(w.region, next) + I.ISPLIT_D_INFLIGHT, 1);
+    w.engine.u16[(w.ring.used + S.USED_IDX) >>> 1] = 0;
+    expect(refused(w, 'INFLIGHT_OUT_OF_ORDER').detail).toBe(next);
   });
 
   it('a refused recovery leaves the region as the spec\'s first step made it, and a fresh start still works', () => {
@@ -293,7 +416,8 @@ describe('split inflight region: refused when it cannot be resumed in order (vho
     w.offer([0, 1, 2]);
     const heads = w.pop(d1);
     w.push(d1, [heads[1]]);
-    refused(w, 'INFLIGHT_OUT_OF_ORDER');
+    w.engine.view.setBigUint64(splitEntry(w.region, heads[2]) + I.ISPLIT_D_COUNTER, 0n, true);
+    refused(w, 'INFLIGHT_COUNTERS');
     const d2 = w.device({ startIdx: 3 });
     expect(d2.recovered).toBeUndefined();
     expect(w.r().desc.every((e) => e.inflight === 0)).toBe(true);

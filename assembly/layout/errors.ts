@@ -48,9 +48,10 @@ export const ERR_INFLIGHT_RANGE = -51;
 export const ERR_INFLIGHT_BATCH = -53;
 // two chains in flight with the same counter;
 export const ERR_INFLIGHT_COUNTERS = -54;
-// the chains in flight not the ones made available next after the committed used position, in
-// that order (a gap in their counters: a later one was used first; out-of-order resubmission is
-// not implemented);
+// split: more chains in flight than the available ring holds beyond used.idx, or one of them
+// offered again among the entries not yet read; packed (resubmitted in order only): the lists in
+// flight not the ones made available next after the committed used position, in that order (a
+// gap in their counters, or a copy that is not the ring's descriptor at its slot);
 export const ERR_INFLIGHT_OUT_OF_ORDER = -55;
 // a packed descriptor copy not one made available in the lap of its slot, or not linked as its
 // list says (NEXT, last entry, buffer id).

@@ -146,6 +146,11 @@ export const DEV_LOG = 116;
 //                       in flight, their writable capacity
 //   76 SDEV_ORDER       Wasm offset of the FIFO of popped heads (qsize u16), IN_ORDER only
 //   80 SDEV_ORDER_HEAD  FIFO slot of the oldest popped head
+//   84 SDEV_RESUBMIT       Wasm offset of the resubmission list (qsize u32: the heads that were in
+//                          flight when the previous back-end died, in counter order), 0 = none
+//   88 SDEV_RESUBMIT_NUM   heads on it (set by inflight recovery)
+//   92 SDEV_RESUBMIT_NEXT  the next one pop takes again; RESUBMIT_PENDING from the recovery to the
+//                          reset that follows it (which then keeps the region as recovery left it)
 //   96..111             DEV_INFLIGHT, DEV_INFLIGHT_COUNTER
 export const SDEV_LAST_AVAIL = 40;
 export const SDEV_USED_IDX = 44;
@@ -154,6 +159,12 @@ export const SDEV_IN_FLIGHT = 52;
 export const SDEV_SHADOW = 72;
 export const SDEV_ORDER = 76;
 export const SDEV_ORDER_HEAD = 80;
+export const SDEV_RESUBMIT = 84;
+export const SDEV_RESUBMIT_NUM = 88;
+export const SDEV_RESUBMIT_NEXT = 92;
+export const RESUBMIT_PENDING = 0xffff_ffff;
+/** Bytes of a resubmission list entry (a head, u32). */
+export const RESUBMIT_SIZE = 4;
 
 // Region table entry, REGION_*: guest address range [gpa, gpa + size) is at Wasm offset `offset`.
 //
@@ -231,8 +242,9 @@ export const PDEV_ORDER_HEAD = 92;
 //   | NDESC | FLAGS | WRITE_LEN   | SERIAL      |
 //   +-------+-------+-------------+-------------+
 //   DSHADOW_NDESC      u16: ring slots the buffer took (what to skip when it is used)
-//   DSHADOW_FLAGS      u16: DSHADOW_F_IN_FLIGHT, DSHADOW_F_PUSHING (transient, while a push
-//                      checks its records)
+//   DSHADOW_FLAGS      u16: DSHADOW_F_IN_FLIGHT, DSHADOW_F_RESUBMITTED (split: popped again from
+//                      the resubmission list), DSHADOW_F_PUSHING (transient, while a push checks
+//                      its records)
 //   DSHADOW_WRITE_LEN  u32: writable capacity (in-order: a used length equal to it may be coalesced)
 //   DSHADOW_SERIAL     u32: DEV_POP_SERIAL when it was popped (pop order, for unpop)
 export const DSHADOW_SIZE = 12;
@@ -241,4 +253,5 @@ export const DSHADOW_FLAGS = 2;
 export const DSHADOW_WRITE_LEN = 4;
 export const DSHADOW_SERIAL = 8;
 export const DSHADOW_F_IN_FLIGHT = 1;
+export const DSHADOW_F_RESUBMITTED = 2;
 export const DSHADOW_F_PUSHING = 0x8000;

@@ -31,13 +31,12 @@ import {
 import { PDESC_SIZE, PDESC_ADDR, PDESC_LEN, PDESC_ID, PDESC_FLAGS, PDESC_F_NEXT } from "../layout/packed";
 import { CHAIN_SIZE, CHAIN_ID, USED_REC_SIZE, USED_REC_ID } from "../layout/batch";
 import {
-  ERR_INFLIGHT_INDEX, ERR_INFLIGHT_RANGE, ERR_INFLIGHT_COUNTERS, ERR_INFLIGHT_OUT_OF_ORDER, ERR_INFLIGHT_COPY,
+  ERR_INFLIGHT_INDEX, ERR_INFLIGHT_RANGE, ERR_INFLIGHT_OUT_OF_ORDER, ERR_INFLIGHT_COPY,
 } from "../layout/errors";
 import { refuse } from "../shared/common";
-import { checkInflightHeader, inflightRun, inflightCounter } from "../shared/inflight";
+import { checkInflightHeader, inflightOrder } from "../shared/inflight";
 import { isAvailable } from "./flags";
 
-const NONE: u32 = 0xffff_ffff;
 
 // @ts-ignore: decorator
 @inline function entry(region: u32, i: u32): u32 {
@@ -238,20 +237,17 @@ export function packedInflightRecover(cb: u32, q: u32): i32 {
     store<u8>(e + IPACKED_D_INFLIGHT, 0);
     f = <u32>load<u16>(e + IPACKED_D_NEXT);
   }
-  // Step 3: the heads in flight, by counter, into the head map (scratch until the reset).
-  const n = inflightRun(cb, region + IPACKED_HEADER_SIZE, IPACKED_DESC_SIZE, q);
+  // Step 3: the heads in flight, by counter, into the head map (scratch until the reset). Packed
+  // rings are resubmitted in order only: the counters must run without a gap.
+  const order = load<u32>(cb + PDEV_INFLIGHT_HEADS);
+  const n = inflightOrder(cb, region + IPACKED_HEADER_SIZE, IPACKED_DESC_SIZE, q, order);
   if (n < 0) return n;
   const count = <u32>n;
   if (count > 0) {
-    const low = inflightCounter(cb);
-    const order = load<u32>(cb + PDEV_INFLIGHT_HEADS);
-    for (let j: u32 = 0; j < count; j++) store<u32>(order + j * IHEAD_SIZE, NONE);
-    for (let i: u32 = 0; i < q; i++) {
-      const e = entry(region, i);
-      if (load<u8>(e + IPACKED_D_INFLIGHT) != 1) continue;
-      const j = <u32>(load<u64>(e + IPACKED_D_COUNTER) - low);
-      if (load<u32>(order + j * IHEAD_SIZE) != NONE) return refuse(cb, ERR_INFLIGHT_COUNTERS, i);
-      store<u32>(order + j * IHEAD_SIZE, i);
+    const low = load<u64>(entry(region, load<u32>(order)) + IPACKED_D_COUNTER);
+    for (let j: u32 = 1; j < count; j++) {
+      const i = load<u32>(order + j * IHEAD_SIZE);
+      if (load<u64>(entry(region, i) + IPACKED_D_COUNTER) != low + j) return refuse(cb, ERR_INFLIGHT_OUT_OF_ORDER, i);
     }
     // Check every list before writing anything.
     const r = walkInflight(cb, region, q, desc, order, count, at, atWrap, scribbled, false);

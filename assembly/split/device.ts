@@ -9,7 +9,8 @@ import {
   CB_STATUS, CB_DETAIL, CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY,
   CB_KIND_SPLIT_DEVICE, SDEV_LAST_AVAIL, SDEV_USED_IDX, SDEV_SIGNAL_IDX, SDEV_IN_FLIGHT,
   DEV_MAX_CHAIN, DEV_POP_SERIAL, SDEV_SHADOW, SDEV_ORDER, SDEV_ORDER_HEAD, DSHADOW_SIZE,
-  DSHADOW_FLAGS, DSHADOW_WRITE_LEN,
+  DSHADOW_FLAGS, DSHADOW_WRITE_LEN, DSHADOW_F_IN_FLIGHT, DSHADOW_F_RESUBMITTED, SDEV_RESUBMIT, SDEV_RESUBMIT_NUM,
+  SDEV_RESUBMIT_NEXT, RESUBMIT_PENDING, RESUBMIT_SIZE,
 } from "../layout/queue";
 import {
   DESC_SIZE, DESC_ADDR, DESC_LEN, DESC_FLAGS, DESC_NEXT, DESC_F_NEXT, DESC_F_WRITE,
@@ -72,7 +73,15 @@ export function splitDeviceReset(cb: u32): i32 {
   store<u32>(cb + SDEV_IN_FLIGHT, 0);
   store<u32>(cb + SDEV_ORDER_HEAD, 0);
   clearDeviceState(cb, q, shadow);
-  if (region != 0) splitInflightFormat(cb, region, q, usedIdx);
+  if (load<u32>(cb + SDEV_RESUBMIT_NEXT) == RESUBMIT_PENDING && region != 0) {
+    // Right after a recovery: the region describes exactly the chains to pop again (their marks
+    // must outlive this back-end too, until they are used), so it is not formatted.
+    store<u32>(cb + SDEV_RESUBMIT_NEXT, 0);
+  } else {
+    store<u32>(cb + SDEV_RESUBMIT_NUM, 0);
+    store<u32>(cb + SDEV_RESUBMIT_NEXT, 0);
+    if (region != 0) splitInflightFormat(cb, region, q, usedIdx);
+  }
   const used = load<u32>(cb + CB_DEVICE_AREA);
   const eventIdx = hasFeature(cb, F_EVENT_IDX);
   const notify = (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0;
@@ -240,7 +249,6 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
   const pending = (availIdx - last) & 0xffff;
   // 2.7.6 / 2.7.13.3: the driver can have at most Queue Size chains outstanding.
   if (pending > q) return breakQueue(cb, ERR_AVAIL_IDX_JUMP, availIdx);
-  const n = pending < maxChains ? pending : maxChains;
   const shadow = load<u32>(cb + SDEV_SHADOW);
   const inOrder = hasFeature(cb, F_IN_ORDER);
   const order = load<u32>(cb + SDEV_ORDER);
@@ -252,6 +260,25 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
   let got: u32 = 0;
   let segAt: u32 = 0;
   let err: i32 = 0;
+  // First the chains that were in flight when the previous back-end died, in counter order
+  // (split/inflight.ts splitInflightRecover): their region entries already say so.
+  const resubmitNum = load<u32>(cb + SDEV_RESUBMIT_NUM);
+  let resubmitNext = load<u32>(cb + SDEV_RESUBMIT_NEXT);
+  const list = load<u32>(cb + SDEV_RESUBMIT);
+  for (; got < maxChains && resubmitNext < resubmitNum; got++) {
+    const head = load<u32>(list + resubmitNext * RESUBMIT_SIZE);
+    if (head < q && inFlight(shadow, head)) { store<u32>(cb + CB_DETAIL, head); err = ERR_HEAD_IN_FLIGHT; break; }
+    const rec = chains + got * CHAIN_SIZE;
+    const r = singleDescriptor(cb, q, head, rec, segs, segAt, maxSegs) || walkChain(cb, q, head, rec, segs, segAt, maxSegs);
+    if (r < 0) { err = r; break; }
+    markPopped(shadow, head, load<u16>(rec + CHAIN_DESCS), load<u32>(rec + CHAIN_WRITE_LEN), serial + got);
+    store<u16>(shadow + head * DSHADOW_SIZE + DSHADOW_FLAGS, DSHADOW_F_IN_FLIGHT | DSHADOW_F_RESUBMITTED);
+    if (inOrder) store<u16>(order + ((orderHead + popped + got) % q) * 2, head);
+    segAt += <u32>r;
+    resubmitNext++;
+  }
+  const room = maxChains - got;
+  const n = err != 0 ? got : got + (pending < room ? pending : room);
   for (; got < n; got++) {
     const head = <u32>load<u16>(avail + AVAIL_RING + (last & (q - 1)) * AVAIL_ELEM_SIZE);
     // 2.7.13.1: the driver offers only free descriptors, never a chain the device still holds.
@@ -268,6 +295,7 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
     last = (last + 1) & 0xffff;
   }
   if (got > 0) {
+    store<u32>(cb + SDEV_RESUBMIT_NEXT, resubmitNext);
     store<u32>(cb + SDEV_LAST_AVAIL, last);
     store<u32>(cb + SDEV_IN_FLIGHT, popped + got);
     store<u32>(cb + DEV_POP_SERIAL, serial + got);
@@ -439,12 +467,19 @@ export function splitDeviceUnpop(cb: u32, chains: u32, n: u32): i32 {
   if (late >= 0) return refuse(cb, ERR_BAD_ARGUMENT, <u32>late);
   const bad = checkUsedRecords(shadow, q, chains, n, hasFeature(cb, F_IN_ORDER), load<u32>(cb + SDEV_ORDER), load<u32>(cb + SDEV_ORDER_HEAD) + popped - n, CHAIN_SIZE);
   if (bad >= 0) return refuse(cb, ERR_BAD_ARGUMENT, <u32>bad);
+  // Chains popped again from the resubmission list come before any from the ring (they are
+  // popped first), so they are the first `again` of these: they go back on the list, their
+  // region entries untouched; the rest go back to the ring.
+  let again: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
-    store<u16>(shadow + load<u32>(chains + i * CHAIN_SIZE + CHAIN_ID) * DSHADOW_SIZE + DSHADOW_FLAGS, 0);
+    const f = shadow + load<u32>(chains + i * CHAIN_SIZE + CHAIN_ID) * DSHADOW_SIZE + DSHADOW_FLAGS;
+    if ((load<u16>(f) & DSHADOW_F_RESUBMITTED) != 0) again++;
+    store<u16>(f, 0);
   }
   const region = inflightRegion(cb);
-  if (region != 0) splitInflightUnpop(cb, region, chains, n);
-  store<u32>(cb + SDEV_LAST_AVAIL, (load<u32>(cb + SDEV_LAST_AVAIL) - n) & 0xffff);
+  if (region != 0) splitInflightUnpop(cb, region, chains + again * CHAIN_SIZE, n - again);
+  store<u32>(cb + SDEV_RESUBMIT_NEXT, load<u32>(cb + SDEV_RESUBMIT_NEXT) - again);
+  store<u32>(cb + SDEV_LAST_AVAIL, (load<u32>(cb + SDEV_LAST_AVAIL) - (n - again)) & 0xffff);
   store<u32>(cb + SDEV_IN_FLIGHT, popped - n);
   store<u32>(cb + DEV_POP_SERIAL, serial - n);
   return <i32>n;

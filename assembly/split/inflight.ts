@@ -11,11 +11,15 @@
 // last_batch_head is stored once per batch (its value when the list is complete); before [R4]
 // nothing reads it, so this is the spec's result with fewer stores.
 //
+// After a restart the chains that were in flight are popped again from a private list, in counter
+// order, before the available ring (splitInflightRecover): their entries keep their marks and
+// counters until they are used, and pop and unpop leave those entries alone.
+//
 // Every index read from the region is range-checked: the front-end shares it and may have
 // written anything.
 import {
   CB_DRIVER_AREA, CB_DEVICE_AREA, DEV_INFLIGHT, DEV_INFLIGHT_COUNTER, SDEV_LAST_AVAIL,
-  SDEV_USED_IDX,
+  SDEV_USED_IDX, SDEV_RESUBMIT, SDEV_RESUBMIT_NUM, SDEV_RESUBMIT_NEXT, RESUBMIT_PENDING, RESUBMIT_SIZE,
 } from "../layout/queue";
 import {
   INFLIGHT_FEATURES, INFLIGHT_VERSION, INFLIGHT_DESC_NUM, INFLIGHT_VERSION_1, ISPLIT_LAST_BATCH_HEAD,
@@ -24,9 +28,9 @@ import {
 } from "../layout/inflight";
 import { AVAIL_IDX, AVAIL_RING, AVAIL_ELEM_SIZE, USED_IDX } from "../layout/split";
 import { CHAIN_SIZE, CHAIN_ID, USED_REC_SIZE, USED_REC_ID } from "../layout/batch";
-import { ERR_INFLIGHT_RANGE, ERR_INFLIGHT_BATCH, ERR_INFLIGHT_COUNTERS, ERR_INFLIGHT_OUT_OF_ORDER } from "../layout/errors";
-import { refuse } from "../shared/common";
-import { checkInflightHeader, inflightRun, inflightCounter } from "../shared/inflight";
+import { ERR_BAD_CONFIG, ERR_INFLIGHT_RANGE, ERR_INFLIGHT_BATCH, ERR_INFLIGHT_OUT_OF_ORDER } from "../layout/errors";
+import { refuse, inMemory } from "../shared/common";
+import { checkInflightHeader, inflightOrder } from "../shared/inflight";
 
 // @ts-ignore: decorator
 @inline function entry(region: u32, head: u32): u32 {
@@ -103,22 +107,31 @@ export function splitInflightUnpop(cb: u32, region: u32, chains: u32, n: u32): v
  * 1. used_idx behind used.idx: the back-end died between publishing a batch and clearing its
  *    inflight fields; clear them along the last batch list (used.idx - used_idx heads) and set
  *    used_idx to used.idx.
- * 2. The heads still in flight are resubmitted in counter order. In general (a device that
- *    completes out of order) that means handing those chains out again ahead of the ring, which
- *    this engine does not do. A device that completes in pop order (the virtio-net device: see
- *    net/forward.ts) leaves exactly the chains read from the available ring at used.idx,
- *    used.idx + 1, ... in flight, in that counter order; then resuming the ring at used.idx pops
- *    them again, in order, and that is the resubmission. This checks that the region says so
- *    (counters without gaps, each head at its ring position, no further than avail.idx) and
- *    refuses when it does not (nothing changed but step 1): ERR_INFLIGHT_BATCH, _RANGE, _COUNTERS
- *    or _OUT_OF_ORDER, with CB_DETAIL the batch size, the head, the count or the head.
+ * 2. The heads still in flight go on the resubmission list (SDEV_RESUBMIT) in counter order (the
+ *    order they were popped), whatever order the chains popped with them were used in: pop hands
+ *    them out again before anything from the available ring. Each chain popped was used once or
+ *    is in flight, so the device had read used.idx + count entries of the available ring: that is
+ *    where it resumes reading (libvhost-user resumes there too). With chains used in pop order
+ *    (the virtio-net device: net/forward.ts) the list holds the heads at used.idx, used.idx + 1,
+ *    ..., which is what popping the ring again from used.idx would give.
+ *    The region is the front-end's and may hold anything: an `inflight` byte other than 0 or 1,
+ *    two heads with the same counter, more heads in flight than the ring made available beyond
+ *    used.idx, or a head in flight that the ring offers again among the entries not yet read
+ *    (2.7.13.1: the driver never offers a chain the device holds) is refused, with nothing
+ *    changed but step 1: ERR_INFLIGHT_BATCH, _RANGE, _COUNTERS or _OUT_OF_ORDER, with CB_DETAIL
+ *    the batch size, the head (or entry), the count, or avail.idx / the head offered again.
  *
- * Sets SDEV_LAST_AVAIL and SDEV_USED_IDX to used.idx and returns how many chains were in flight.
+ * Sets SDEV_LAST_AVAIL to used.idx + count, SDEV_USED_IDX to used.idx, the list, and returns how
+ * many chains were in flight. The reset that follows keeps the region as it is (their marks and
+ * counters stay until they are used again, so a back-end that dies before that resubmits them
+ * too) instead of formatting it.
  */
 export function splitInflightRecover(cb: u32, q: u32): i32 {
   const region = load<u32>(cb + DEV_INFLIGHT);
   const bad = checkInflightHeader(cb, region, q);
   if (bad != 0) return bad;
+  const list = load<u32>(cb + SDEV_RESUBMIT);
+  if (list == 0 || !inMemory(list, <u64>q * RESUBMIT_SIZE)) return refuse(cb, ERR_BAD_CONFIG, list);
   const used = load<u32>(cb + CB_DEVICE_AREA);
   const avail = load<u32>(cb + CB_DRIVER_AREA);
   // [A4] consume used.idx (what the driver was told); pairs with [R4] in splitDevicePush.
@@ -137,23 +150,21 @@ export function splitInflightRecover(cb: u32, q: u32): i32 {
     }
     store<u16>(region + ISPLIT_USED_IDX, usedIdx);
   }
-  const n = inflightRun(cb, region + ISPLIT_HEADER_SIZE, ISPLIT_DESC_SIZE, q);
+  const n = inflightOrder(cb, region + ISPLIT_HEADER_SIZE, ISPLIT_DESC_SIZE, q, list);
   if (n < 0) return n;
   const count = <u32>n;
-  if (count > 0) {
-    const low = inflightCounter(cb);
-    // [A3] consume avail.idx; pairs with [R3] in splitDriverAdd.
-    const availIdx = <u32>atomic.load<u16>(avail + AVAIL_IDX);
-    const offered = (availIdx - usedIdx) & 0xffff;
-    if (offered > q || count > offered) return refuse(cb, ERR_INFLIGHT_OUT_OF_ORDER, availIdx);
-    for (let i: u32 = 0; i < q; i++) {
-      const e = entry(region, i);
-      if (load<u8>(e + ISPLIT_D_INFLIGHT) != 1) continue;
-      const at = (usedIdx + <u32>(load<u64>(e + ISPLIT_D_COUNTER) - low)) & (q - 1);
-      if (<u32>load<u16>(avail + AVAIL_RING + at * AVAIL_ELEM_SIZE) != i) return refuse(cb, ERR_INFLIGHT_OUT_OF_ORDER, i);
-    }
+  // [A3] consume avail.idx; pairs with [R3] in splitDriverAdd.
+  const availIdx = <u32>atomic.load<u16>(avail + AVAIL_IDX);
+  const offered = (availIdx - usedIdx) & 0xffff;
+  if (offered > q || count > offered) return refuse(cb, ERR_INFLIGHT_OUT_OF_ORDER, availIdx);
+  const resume = (usedIdx + count) & 0xffff;
+  for (let p = resume; p != availIdx; p = (p + 1) & 0xffff) {
+    const head = <u32>load<u16>(avail + AVAIL_RING + (p & (q - 1)) * AVAIL_ELEM_SIZE);
+    if (head < q && load<u8>(entry(region, head) + ISPLIT_D_INFLIGHT) == 1) return refuse(cb, ERR_INFLIGHT_OUT_OF_ORDER, head);
   }
-  store<u32>(cb + SDEV_LAST_AVAIL, usedIdx);
+  store<u32>(cb + SDEV_LAST_AVAIL, resume);
   store<u32>(cb + SDEV_USED_IDX, usedIdx);
+  store<u32>(cb + SDEV_RESUBMIT_NUM, count);
+  store<u32>(cb + SDEV_RESUBMIT_NEXT, RESUBMIT_PENDING);
   return <i32>count;
 }

@@ -105,6 +105,10 @@ export class SplitDevice extends DeviceHandle {
     const n = ring.queueSize;
     this.set(Q.SDEV_SHADOW, this.reserve(plan, n * Q.DSHADOW_SIZE, 64, 'split device shadow'));
     if (has(opts.features ?? 0n, RING_FEATURES.IN_ORDER)) this.set(Q.SDEV_ORDER, this.reserve(plan, n * 2, 64, 'split device order'));
+    // Inflight tracking: the chains to pop again after a restart (split/inflight.ts).
+    this.set(Q.SDEV_RESUBMIT, opts.inflight ? this.reserve(plan, n * Q.RESUBMIT_SIZE, 64, 'split resubmission list') : 0);
+    this.set(Q.SDEV_RESUBMIT_NUM, 0);
+    this.set(Q.SDEV_RESUBMIT_NEXT, 0);
     this.startIdx = (opts.startIdx ?? 0) & 0xffff;
     this.startUsed = (opts.usedIdx ?? this.startIdx) & 0xffff;
     this.resumeInflight(opts.inflight);
