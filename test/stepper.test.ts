@@ -14,6 +14,9 @@ const engine = loadEngine(createSharedMemory(4 << 20));
 const config = (layout: 'split' | 'packed', features: string[] = [], segments = 2): StepConfig =>
   ({ layout, queueSize: 8, features: stepFeatureNames(layout, features), segments });
 
+/** Bytes one saved state of the test configuration takes. */
+const t0Bytes = (layout: 'split' | 'packed'): number => new StepSession(engine, config(layout, ['EVENT_IDX'])).save().bytes.length;
+
 const SCRIPT: StepOp[] = [
   { op: 'add', n: 3 }, { op: 'notify' }, { op: 'pop', n: 2 }, { op: 'push', n: 1 }, { op: 'collect' },
   { op: 'add', n: 2 }, { op: 'pop', n: 4 }, { op: 'reorder' }, { op: 'push', n: 3 }, { op: 'collect' },
@@ -99,6 +102,7 @@ describe.each(['split', 'packed'] as const)('stepper, %s', (layout) => {
     const t = new Timeline(engine, config(layout, ['EVENT_IDX']));
     const bytesAt: Uint8Array[][] = [t.session.stateBytes()];
     for (let lap = 0; lap < 4; lap++) for (const op of SCRIPT) { t.apply(op); bytesAt.push(t.session.stateBytes()); }
+    expect(t.checkpointCount).toBe(1); // 68 operations: only point 0 so far
     for (const k of [5, 0, 33, t.length, 17]) {
       t.seek(k);
       expect(t.position).toBe(k);
@@ -108,6 +112,29 @@ describe.each(['split', 'packed'] as const)('stepper, %s', (layout) => {
     t.seek(3);
     t.apply({ op: 'collect' });
     expect(t.length).toBe(4);
+  });
+
+  it('long histories: checkpoints bound the work of a scrub and thin out within their budget, bytes still exact', () => {
+    const t = new Timeline(engine, config(layout, ['EVENT_IDX']), {}, { checkpointBytes: 40 * (t0Bytes(layout)) });
+    const bytesAt: Uint8Array[][] = [t.session.stateBytes()];
+    let i = 0;
+    while (t.length < 3000) {
+      const op = SCRIPT[i++ % SCRIPT.length];
+      try { t.apply(op); } catch (e) { if (!(e instanceof StepRefused)) throw e; continue; }
+      bytesAt.push(t.session.stateBytes());
+    }
+    // 3000 / 128 = 23 checkpoints would fit 40 states; budget of 40: none thinned yet.
+    expect(t.checkpointCount).toBe(24);
+    for (const k of [2999, 1, 1500, 129, 128, 127, 3000, 0]) {
+      t.seek(k);
+      expect(t.session.stateBytes(), `point ${k}`).toEqual(bytesAt[k]);
+      expect(t.session.counters.ops).toBe(k);
+    }
+    const small = new Timeline(engine, config(layout, ['EVENT_IDX']), {}, { checkpointBytes: 6 * t0Bytes(layout) });
+    for (const e of t.history) small.apply(e.op);
+    expect(small.checkpointCount).toBeLessThanOrEqual(6);
+    small.seek(1777);
+    expect(small.session.stateBytes()).toEqual(bytesAt[1777]);
   });
 
   it('a trace replays identically, and a tampered one is caught at the operation that differs', () => {
@@ -128,9 +155,23 @@ describe.each(['split', 'packed'] as const)('stepper, %s', (layout) => {
 });
 
 describe('trace format', () => {
-  it('digest is FNV-1a 64', () => {
-    expect(digestBytes([new TextEncoder().encode('a')])).toBe('af63dc4c8601ec8c');
-    expect(digestBytes([new TextEncoder().encode('foo'), new TextEncoder().encode('bar')])).toBe('85944171f73967e8');
+  it('digest: 16 hex digits that tell apart one flipped bit, the order of ranges and where they split', () => {
+    const bytes = Uint8Array.from({ length: 203 }, (_, i) => (i * 37) & 0xff);
+    const d = digestBytes([bytes]);
+    expect(d).toMatch(/^[0-9a-f]{16}$/);
+    expect(digestBytes([bytes.slice()])).toBe(d);
+    expect(digestBytes([bytes.subarray(1)])).toBe(digestBytes([bytes.slice(1)]));
+    const seen = new Set([d]);
+    for (const bit of [0, 7, 8 * 100 + 3, 8 * 202 + 7]) {
+      const b = bytes.slice();
+      b[bit >> 3] ^= 1 << (bit & 7);
+      seen.add(digestBytes([b]));
+    }
+    seen.add(digestBytes([bytes.subarray(0, 100), bytes.subarray(100)]));
+    seen.add(digestBytes([bytes.subarray(100), bytes.subarray(0, 100)]));
+    seen.add(digestBytes([bytes.subarray(0, 101), bytes.subarray(101)]));
+    seen.add(digestBytes([bytes, new Uint8Array(0)]));
+    expect(seen.size).toBe(9);
   });
 
   it.each([

@@ -53,6 +53,15 @@ export class StepRefused extends Error {
   }
 }
 
+/** A session's bytes and bookkeeping at one point (StepSession.save). */
+export interface SessionState {
+  bytes: Uint8Array;
+  book: {
+    counters: StepCounters; held: HeldChain[]; buffers: [number, number[]][]; nextToken: number;
+    lastFault: StepFault | undefined; notified: boolean; dropNextNotify: boolean; reorderNextPush: boolean;
+  };
+}
+
 /** A chain the device popped and has not returned yet. */
 export interface HeldChain {
   id: number;
@@ -150,8 +159,12 @@ export class StepSession {
     return this.layout === 'split' ? S.DESC_SIZE : P.PDESC_SIZE;
   }
 
-  /** Applies one operation. Engine errors become a result with `error` (and lastFault); refusals throw StepRefused. */
-  apply(op: StepOp): StepResult {
+  /**
+   * Applies one operation. Engine errors become a result with `error` (and lastFault); refusals
+   * throw StepRefused. `digest: false` leaves the result's digest empty (re-applying a recorded
+   * history, where only the last one is compared).
+   */
+  apply(op: StepOp, opts: { digest?: boolean } = {}): StepResult {
     const at = this.counters.ops;
     const wasBroken = [this.driver.broken, this.device.broken];
     let n = 0;
@@ -174,7 +187,8 @@ export class StepSession {
       this.lastFault = this.faultOf(failure, at, op);
     }
     this.counters.ops++;
-    return error === undefined ? { n, digest: this.digest() } : { n, error, digest: this.digest() };
+    const digest = opts.digest === false ? '' : this.digest();
+    return error === undefined ? { n, digest } : { n, error, digest };
   }
 
   private run(op: StepOp): number {
@@ -410,18 +424,53 @@ export class StepSession {
     return { at, side, name: e.info.name, code: e.code, section: e.section, message: e.message, detail: e.detail, area, index };
   }
 
-  /** The ring areas and both control blocks, copied: what a digest covers and a scrub restores. */
-  stateBytes(): Uint8Array[] {
+  /** Views (not copies) of the ring areas and both control blocks: what a digest covers. */
+  private stateViews(): Uint8Array[] {
     const { desc, driver, device, queueSize: n } = this.areas;
     const sizes = this.layout === 'split' ? splitAreaSizes(n) : { desc: n * P.PDESC_SIZE, avail: P.EVENT_SIZE, used: P.EVENT_SIZE };
     const u8 = this.engine.u8;
     return [
-      u8.slice(desc, desc + sizes.desc), u8.slice(driver, driver + sizes.avail), u8.slice(device, device + sizes.used),
-      u8.slice(this.driver.cb, this.driver.cb + Q.QUEUE_CB_SIZE), u8.slice(this.device.cb, this.device.cb + Q.QUEUE_CB_SIZE),
+      u8.subarray(desc, desc + sizes.desc), u8.subarray(driver, driver + sizes.avail), u8.subarray(device, device + sizes.used),
+      u8.subarray(this.driver.cb, this.driver.cb + Q.QUEUE_CB_SIZE), u8.subarray(this.device.cb, this.device.cb + Q.QUEUE_CB_SIZE),
     ];
   }
 
+  /** The ring areas and both control blocks, copied. */
+  stateBytes(): Uint8Array[] {
+    return this.stateViews().map((v) => v.slice());
+  }
+
   digest(): string {
-    return digestBytes(this.stateBytes());
+    return digestBytes(this.stateViews());
+  }
+
+  /**
+   * Everything this session is: every byte it planned (rings, control blocks, private state,
+   * pool, burst arrays) and its own bookkeeping. restore() puts a saved one back exactly.
+   */
+  save(): SessionState {
+    return {
+      bytes: this.engine.u8.slice(this.plan.start, this.plan.start + this.plan.used),
+      book: structuredClone({
+        counters: this.counters, held: this.held, buffers: [...this.buffers], nextToken: this.nextToken,
+        lastFault: this.lastFault, notified: this.notified, dropNextNotify: this.dropNextNotify, reorderNextPush: this.reorderNextPush,
+      }),
+    };
+  }
+
+  /** Puts back a state this session saved (same configuration, same memory range). */
+  restore(state: SessionState): void {
+    if (state.bytes.length !== this.plan.used) throw new RangeError(`a saved state of ${state.bytes.length} bytes is not one of this session (${this.plan.used})`);
+    const b = structuredClone(state.book);
+    this.engine.u8.set(state.bytes, this.plan.start);
+    Object.assign(this.counters, b.counters);
+    this.held.splice(0, this.held.length, ...b.held);
+    this.buffers.clear();
+    for (const [token, bufs] of b.buffers) this.buffers.set(token, bufs);
+    this.nextToken = b.nextToken;
+    this.lastFault = b.lastFault;
+    this.notified = b.notified;
+    this.dropNextNotify = b.dropNextNotify;
+    this.reorderNextPush = b.reorderNextPush;
   }
 }
