@@ -537,6 +537,9 @@ export interface VirtqueueVhost {
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 /** bin/virtqueue.js, found from this file in test/helpers/ or in dist/test/helpers/. */
 export function virtqueueBin(): string {
+  // A snapshot of bin/, dist/ and build/ (long campaigns: a rebuild in the tree meanwhile would
+  // break the back-ends they start).
+  if (process.env.VIRTQUEUE_BIN) return process.env.VIRTQUEUE_BIN;
   for (const up of ['../../bin/virtqueue.js', '../../../bin/virtqueue.js']) {
     const p = fileURLToPath(new URL(up, import.meta.url));
     if (existsSync(p)) return p;
