@@ -17,7 +17,7 @@
 // JSON object to this path). Output: progress on stderr, a table and the machine on stdout, and as
 // the last stdout line one JSON object with every run, the medians and the ratios.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { findTestpmd, median, runForwarding, virtqueueBin } from '../test/helpers/testpmd.js';
@@ -46,6 +46,13 @@ interface Run {
   mpps: number | undefined;
   /** What the viewer received (B runs). */
   seen?: Viewer;
+  /**
+   * sim: CPU the command's main thread used while the run went (percent of one core; /proc, 10 ms
+   * ticks), and, for B, the CPU this process (the viewer) used: what a viewer costs, in a form the
+   * machine's load hardly changes.
+   */
+  mainThreadCpu?: number;
+  viewerCpu?: number;
 }
 
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -64,8 +71,19 @@ function watch(base: string): { stop: () => Viewer } {
   };
 }
 
+/** CPU time of thread `tid` of process `pid` so far, ms (utime + stime from /proc). */
+function threadCpuMs(pid: number, tid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / TICKS_PER_SECOND;
+}
+const TICKS_PER_SECOND = 100;
+const ownCpuMs = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+
+type RunResult = Pick<Run, 'mpps' | 'seen' | 'mainThreadCpu' | 'viewerCpu'>;
+
 /** `virtqueue sim --viz 0 ...` for SECONDS, then SIGINT; its summary's Mpps. */
-async function simRun(ring: string, viewer: boolean): Promise<{ mpps: number; seen?: Viewer }> {
+async function simRun(ring: string, viewer: boolean): Promise<RunResult> {
   const child = spawn(process.execPath, [virtqueueBin(), 'sim', '--viz', '0', '--ring', ring, '--workers', '2', '--packets', '4000000000', '--json'],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -81,17 +99,24 @@ async function simRun(ring: string, viewer: boolean): Promise<{ mpps: number; se
     void closed.then(() => reject(new Error(`virtqueue sim exited before printing its address: ${err.trim()}`)));
   });
   const w = viewer ? watch(url) : undefined;
+  const pid = child.pid!;
+  const t0 = performance.now();
+  const main0 = threadCpuMs(pid, pid);
+  const own0 = ownCpuMs();
   await delay(SECONDS * 1000);
+  const ms = performance.now() - t0;
+  const mainThreadCpu = ((threadCpuMs(pid, pid) - main0) / ms) * 100;
+  const viewerCpu = viewer ? ((ownCpuMs() - own0) / ms) * 100 : undefined;
   const seen = w?.stop();
   child.kill('SIGINT');
   const code = await closed;
   if (code !== 0) throw new Error(`virtqueue sim exited with ${code}: ${err.trim().slice(-300)}`);
   const summary = JSON.parse(out.trimEnd().split('\n').at(-1)!) as { mpps: number };
-  return { mpps: summary.mpps, seen };
+  return { mpps: summary.mpps, seen, mainThreadCpu, viewerCpu };
 }
 
 /** `virtqueue vhost --viz PORT --fwd io` against testpmd io --tx-first; the front-end's Rx Mpps. */
-async function vhostRun(ring: string, viewer: boolean, dir: string, round: number): Promise<{ mpps: number | undefined; seen?: Viewer }> {
+async function vhostRun(ring: string, viewer: boolean, dir: string, round: number): Promise<RunResult> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}/`;
   let w: { stop: () => Viewer } | undefined;
@@ -138,8 +163,9 @@ async function main(): Promise<void> {
           try {
             if (c.startsWith('vhost') && !testpmd) throw new Error('dpdk-testpmd not found (Debian: apt-get install dpdk-dev)');
             const r = c.startsWith('sim') ? await simRun(ring, viewer) : await vhostRun(ring, viewer, dir, round);
-            runs.get(c)!.push({ round, viewer, mpps: r.mpps, ...(r.seen ? { seen: r.seen } : {}) });
-            process.stderr.write(`${fmt(r.mpps)} Mpps${r.seen ? `, viewer got ${r.seen.frames} frames (${r.seen.framesPerSecond.toFixed(1)}/s, ${(r.seen.bytesPerFrame / 1024).toFixed(1)} KiB each)` : ''}\n`);
+            runs.get(c)!.push({ round, viewer, ...r });
+            process.stderr.write(`${fmt(r.mpps)} Mpps${r.seen ? `, viewer got ${r.seen.frames} frames (${r.seen.framesPerSecond.toFixed(1)}/s, ${(r.seen.bytesPerFrame / 1024).toFixed(1)} KiB each)` : ''}` +
+              `${r.mainThreadCpu !== undefined ? `, main thread ${fmt(r.mainThreadCpu, 1)}% of a core${r.viewerCpu === undefined ? '' : `, viewer ${fmt(r.viewerCpu, 1)}%`}` : ''}\n`);
           } catch (e) {
             const why = (e instanceof Error ? e.message : String(e)).split('\n')[0].slice(0, 300);
             missing.set(c, why);
@@ -169,13 +195,15 @@ async function main(): Promise<void> {
     const fps = med(b.map((r) => r.seen?.framesPerSecond));
     const kib = med(b.map((r) => r.seen && r.seen.bytesPerFrame / 1024));
     rows.push([c, fmt(med(a.map((r) => r.mpps))), fmt(med(b.map((r) => r.mpps))), ratio === undefined ? '-' : `${ratio.toFixed(3)}x`,
-      fmt(fps, 1), fmt(kib, 1), missing.get(c) ? `missing: ${missing.get(c)}` : '']);
+      fmt(fps, 1), fmt(kib, 1), fmt(med(a.map((r) => r.mainThreadCpu)), 1), fmt(med(b.map((r) => r.mainThreadCpu)), 1), fmt(med(b.map((r) => r.viewerCpu)), 1),
+      missing.get(c) ? `missing: ${missing.get(c)}` : '']);
     return { case: c, noViewerMpps: med(a.map((r) => r.mpps)) ?? null, viewerMpps: med(b.map((r) => r.mpps)) ?? null, viewerOverNoViewer: ratio ?? null, ratios, runs: rs, missing: missing.get(c) ?? null };
   });
   const machine = machineInfo();
   console.log(`\nLive visualizer attached (B) or not (A), ${SECONDS} s runs, ${ROUNDS} rounds interleaved A B; B / A is the median of per-round ratios`);
   console.log(`Machine: ${describeMachine(machine)}; load average at the end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
-  console.log(table(['case', 'A: no viewer, Mpps', 'B: viewer, Mpps', 'B / A', 'frames/s seen', 'KiB/frame', ''], rows));
+  console.log(table(['case', 'A: no viewer, Mpps', 'B: viewer, Mpps', 'B / A', 'frames/s seen', 'KiB/frame', 'main thread % A', 'main thread % B', 'viewer %', ''], rows));
+  console.log('\n(main thread %: CPU of the command\'s main thread, which serves the stream, in % of one core; viewer %: this process reading the stream; sim cases only)');
   const json = { bench: 'viz', seconds: SECONDS, rounds: ROUNDS, machine, loadAverage: os.loadavg(), testpmd: testpmd ?? null, results };
   const line = JSON.stringify(json);
   if (JSON_PATH) writeFileSync(JSON_PATH, `${line}\n`);
