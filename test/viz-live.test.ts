@@ -115,9 +115,13 @@ describe('virtqueue sim --viz', () => {
   }, 30_000);
 });
 
+/** Where a device is in its ring after `n` entries from the start: split, the index; packed, slot and wrap counter. */
+const at = (layout: 'split' | 'packed', n: number): Record<string, number> =>
+  (layout === 'split' ? { lastAvail: n & 0xffff } : { nextAvail: n % 64, availWrap: 1 ^ (Math.floor(n / 64) & 1) });
+
 describe('virtqueue vhost --viz', () => {
-  it('streams the started vrings as a front-end moves frames; the counters reach the summary', async () => {
-    const path = join(socketDir(), 'viz0.sock');
+  for (const layout of ['split', 'packed'] as const) it(`${layout}: streams the started vrings as a front-end moves frames; the counters reach the summary`, async () => {
+    const path = join(socketDir(), `viz-${layout}.sock`);
     const run = startVizCli(['vhost', '--socket', path, '--viz', '0', '--json', '--guest-mem', '64']);
     const client = new LiveClient(`${await run.url}${LIVE_PATH.slice(1)}`);
     const g = guest(8 * MiB);
@@ -129,9 +133,9 @@ describe('virtqueue vhost --viz', () => {
       expect(client.frames[0].snapshot.queues).toEqual([]); // nobody connected yet
       await until(() => isListening(path), `${path} listening`, 20_000);
       fe = RawFrontEnd.connect(path);
-      await negotiate(fe, FEATURES.VERSION_1 | F_PROTOCOL);
+      await negotiate(fe, FEATURES.VERSION_1 | F_PROTOCOL | (layout === 'packed' ? FEATURES.RING_PACKED : 0n));
       expect(await setMemTable(fe, g)).toBe(0n);
-      pair = await setupPair(fe, g, 0, 64, 2048);
+      pair = await setupPair(fe, g, 0, 64, 2048, layout);
       pair.postRx(64);
       const latest = (): LiveFrame | undefined => client.frames.at(-1);
       for (let round = 1; round <= 3; round++) {
@@ -146,18 +150,27 @@ describe('virtqueue vhost --viz', () => {
         await client.until(() => {
           const tx = queue(latest(), 'transmitq1');
           const rx = queue(latest(), 'receiveq1');
-          return (tx?.device as { lastAvail?: number } | null)?.lastAvail === sent && rx?.counters.available === 64
-            && (latest()!.counters.pair0 as Record<string, number>).rxPackets === sent;
+          return Object.entries(at(layout, sent)).every(([k, v]) => (tx?.device as Record<string, unknown> | null)?.[k] === v)
+            && rx?.counters.available === 64 && (latest()!.counters.pair0 as Record<string, number>).rxPackets === sent;
         }, `a frame after round ${round}`);
         const f = latest()!;
         const tx = queue(f, 'transmitq1')!;
         const rx = queue(f, 'receiveq1')!;
-        expect(tx).toMatchObject({ layout: 'split', queueSize: 64, driver: null });
-        expect(tx.device).toMatchObject({ status: 0, inFlight: 0, usedIdx: sent });
-        expect(tx.split!.avail.idx).toBe(sent);
-        expect(tx.split!.used.idx).toBe(sent);
-        expect(rx.device).toMatchObject({ usedIdx: sent, lastAvail: sent });
-        expect(rx.split!.avail.idx).toBe(64 + sent);
+        expect(tx).toMatchObject({ layout, queueSize: 64, driver: null, anomalies: [] });
+        expect(tx.device).toMatchObject({ status: 0, inFlight: 0 });
+        expect(rx.device).toMatchObject(at(layout, sent));
+        expect(tx.counters).toEqual({ available: 0, device: 0, used: 0, inFlight: 0, free: null });
+        if (layout === 'split') {
+          expect(tx.device).toMatchObject({ usedIdx: sent });
+          expect(tx.split!.avail.idx).toBe(sent);
+          expect(tx.split!.used.idx).toBe(sent);
+          expect(rx.device).toMatchObject({ usedIdx: sent });
+          expect(rx.split!.avail.idx).toBe(64 + sent);
+        } else {
+          expect(tx.device).toMatchObject({ nextUsed: sent % 64, usedWrap: 1 ^ (Math.floor(sent / 64) & 1) });
+          // Every receive slot holds an available buffer (the ring is full of them).
+          expect(rx.chains.every((c) => c.stage === 'available' && c.descriptors === 1)).toBe(true);
+        }
         expect(rx.descriptors.filter((d) => d.owner === 'device')).toHaveLength(64);
         expect(f.counters.pair0).toMatchObject({ rxPackets: sent, txPackets: sent });
         expect(f.workers).toHaveLength(1);
