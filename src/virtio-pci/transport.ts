@@ -170,6 +170,60 @@ export class VirtioPciTransport {
     return { bar: this.layout.notify.bar, offset: this.layout.notify.offset + at };
   }
 
+  /**
+   * Sets queue `index` up through the common configuration (4.1.5.1.3): its size (at most the
+   * device's maximum; a power of 2 for a split ring), its MSI-X vector (read back: the device
+   * answers VIRTIO_MSI_NO_VECTOR when it has none to give, 4.1.5.1.2), and the IOVAs of its
+   * descriptor area, driver area and device area. enableQueue() then turns it on. Returns where
+   * its doorbell is.
+   */
+  setupQueue(index: number, q: { size: number; desc: bigint; driver: bigint; device: bigint; msixVector?: number }): { bar: number; offset: number } {
+    if (index >= this.numQueues()) throw new VirtioPciError('4.1.4.3', `queue ${index} does not exist (num_queues ${this.numQueues()})`);
+    this.write(L.COMMON_QUEUE_SELECT, 2, index);
+    const max = this.read(L.COMMON_QUEUE_SIZE, 2);
+    if (max === 0) throw new VirtioPciError('4.1.5.1.3', `queue ${index} is not available (queue_size 0)`);
+    if (q.size < 1 || q.size > max || (q.size & (q.size - 1)) !== 0) {
+      throw new VirtioPciError('2.7', `queue ${index}: size ${q.size} is not a power of 2 in [1, ${max}] (the device's queue_size)`);
+    }
+    if (this.read(L.COMMON_QUEUE_ENABLE, 2) !== 0) throw new VirtioPciError('4.1.4.3.2', `queue ${index} is enabled already (reset the device first)`);
+    this.write(L.COMMON_QUEUE_SIZE, 2, q.size);
+    const vector = q.msixVector ?? L.VIRTIO_MSI_NO_VECTOR;
+    this.write(L.COMMON_QUEUE_MSIX_VECTOR, 2, vector);
+    const got = this.read(L.COMMON_QUEUE_MSIX_VECTOR, 2);
+    if (got !== vector) throw new VirtioPciError('4.1.5.1.2', `queue ${index}: the device did not take MSI-X vector ${vector} (reads ${got})`);
+    for (const [field, iova] of [[L.COMMON_QUEUE_DESC, q.desc], [L.COMMON_QUEUE_DRIVER, q.driver], [L.COMMON_QUEUE_DEVICE, q.device]] as const) {
+      this.write(field, 4, Number(iova & 0xffffffffn));
+      this.write(field + 4, 4, Number(iova >> 32n));
+    }
+    return this.queueNotifyAddress(index);
+  }
+
+  /** Turns queue `index` on (queue_enable = 1), after setupQueue. */
+  enableQueue(index: number): void {
+    this.write(L.COMMON_QUEUE_SELECT, 2, index);
+    this.write(L.COMMON_QUEUE_ENABLE, 2, 1);
+  }
+
+  /** The configuration-change interrupt's MSI-X vector, read back as for a queue's (4.1.5.1.2). */
+  setConfigMsixVector(vector: number): void {
+    this.write(L.COMMON_CONFIG_MSIX_VECTOR, 2, vector);
+    const got = this.read(L.COMMON_CONFIG_MSIX_VECTOR, 2);
+    if (got !== vector) throw new VirtioPciError('4.1.5.1.2', `the device did not take MSI-X vector ${vector} for configuration changes (reads ${got})`);
+  }
+
+  /** Sets DRIVER_OK (3.1.1 step 8): the device may use the queues from now on. */
+  driverOk(): void {
+    this.addStatus(L.STATUS_DRIVER_OK);
+  }
+
+  /**
+   * An available buffer notification for queue `index` (4.1.5.2): its index written to its
+   * doorbell (without VIRTIO_F_NOTIFICATION_DATA). `at` is queueNotifyAddress(index), kept by the caller.
+   */
+  notify(index: number, at: { bar: number; offset: number }): void {
+    this.bars(at.bar).write(at.offset, 2, index);
+  }
+
   /** `s`, checked to hold [offset, offset + length). */
   private structure(s: VirtioPciStructure | undefined, name: string, section: string, offset: number, length: number): VirtioPciStructure {
     if (!s) throw new VirtioPciError(section, `the device has no ${name} structure`);
