@@ -152,4 +152,37 @@ describe('status handshake up to FEATURES_OK (3.1.1)', () => {
     model.bytes[AT.common + L.COMMON_DEVICE_STATUS] = L.STATUS_DRIVER_OK | L.STATUS_DEVICE_NEEDS_RESET;
     expect(t.needsReset()).toBe(true);
   });
+
+  it('queue setup: size, vector and the three IOVAs written as 32-bit halves, then enabled; DRIVER_OK; the doorbell written', () => {
+    const { model, t } = transport();
+    t.handshake(0n);
+    t.setConfigMsixVector(0);
+    const at = t.setupQueue(1, { size: 64, desc: 0x1_0000_3000n, driver: 0x1_0000_4000n, device: 0x2_0000_5000n, msixVector: 2 });
+    expect(at).toEqual({ bar: MODEL_BAR, offset: AT.notify + 4 });
+    t.enableQueue(1);
+    t.driverOk();
+    t.notify(1, at);
+    const f = (field: number, width: 2 | 4 = 4): number => model.queueField(1, field, width);
+    expect([f(L.COMMON_QUEUE_SIZE, 2), f(L.COMMON_QUEUE_MSIX_VECTOR, 2), f(L.COMMON_QUEUE_ENABLE, 2)]).toEqual([64, 2, 1]);
+    expect([f(L.COMMON_QUEUE_DESC), f(L.COMMON_QUEUE_DESC + 4)]).toEqual([0x3000, 1]);
+    expect([f(L.COMMON_QUEUE_DRIVER), f(L.COMMON_QUEUE_DRIVER + 4)]).toEqual([0x4000, 1]);
+    expect([f(L.COMMON_QUEUE_DEVICE), f(L.COMMON_QUEUE_DEVICE + 4)]).toEqual([0x5000, 2]);
+    expect(t.status()).toBe(L.STATUS_ACKNOWLEDGE | L.STATUS_DRIVER | L.STATUS_FEATURES_OK | L.STATUS_DRIVER_OK);
+    expect(model.writes.at(-1)).toEqual({ offset: AT.notify + 4, width: 2, value: 1 });
+  });
+
+  it('queue setup refused: no such queue, a size the device does not allow, an enabled queue, a vector the device has not', () => {
+    const q = { desc: 0n, driver: 0x1000n, device: 0x2000n };
+    const { t } = transport();
+    fails(() => t.setupQueue(3, { size: 16, ...q }), '4.1.4.3', /queue 3 does not exist \(num_queues 3\)/);
+    fails(() => t.setupQueue(0, { size: 512, ...q }), '2.7', /queue 0: size 512 is not a power of 2 in \[1, 256\]/);
+    fails(() => t.setupQueue(0, { size: 24, ...q }), '2.7', /size 24 is not a power of 2/);
+    t.setupQueue(0, { size: 16, ...q });
+    t.enableQueue(0);
+    fails(() => t.setupQueue(0, { size: 16, ...q }), '4.1.4.3.2', /queue 0 is enabled already/);
+    fails(() => transport({ queueMax: 0 }).t.setupQueue(0, { size: 16, ...q }), '4.1.5.1.3', /queue 0 is not available \(queue_size 0\)/);
+    const refusing = transport({ refuseVectors: true }).t;
+    fails(() => refusing.setupQueue(0, { size: 16, ...q, msixVector: 1 }), '4.1.5.1.2', /queue 0: the device did not take MSI-X vector 1 \(reads 65535\)/);
+    fails(() => refusing.setConfigMsixVector(0), '4.1.5.1.2', /did not take MSI-X vector 0 for configuration changes/);
+  });
 });

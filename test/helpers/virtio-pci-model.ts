@@ -1,8 +1,8 @@
 // A model of a modern virtio-net PCI device for host tests of src/virtio-pci/: its config space
 // (a capability list laid out as QEMU's virtio-net-pci lays it: MSI-X, then common, ISR, device
 // and notify structures, all in BAR 4) and BAR 4 with the common configuration's behaviour
-// (feature select windows, device_status with reset and FEATURES_OK, queue_select /
-// queue_notify_off, config_generation). Options make it misbehave the ways a device can.
+// (feature select windows, device_status with reset and FEATURES_OK, queue_select and each
+// queue's fields, MSI-X vectors, config_generation). Options make it misbehave the ways a device can.
 import * as L from '../../assembly/layout/virtio-pci.js';
 import type { ConfigSpace } from '../../src/virtio-pci/capabilities.js';
 import type { BarAccess } from '../../src/virtio-pci/transport.js';
@@ -81,7 +81,14 @@ export interface ModelOptions {
   /** queue_notify_off of each queue; the queue index when omitted. */
   notifyOff?: (queue: number) => number;
   mac?: number[];
+  /** Each queue's maximum size (queue_size before the driver writes it); 256 when omitted; 0: no such queue. */
+  queueMax?: number;
+  /** MSI-X vectors are refused (they read back VIRTIO_MSI_NO_VECTOR). */
+  refuseVectors?: boolean;
 }
+
+/** The per-queue fields of the common configuration, queue_size up to queue_reset. */
+const QUEUE_FIELDS = [L.COMMON_QUEUE_SIZE, L.COMMON_QUEUE_RESET + 2] as const;
 
 /** BAR 4 of the model: the common configuration's registers behave; the rest is plain memory. */
 export class VirtioPciModel implements BarAccess {
@@ -91,6 +98,8 @@ export class VirtioPciModel implements BarAccess {
   private driverSelect = 0;
   private changes: number;
   readonly writes: { offset: number; width: number; value: number }[] = [];
+  /** Each selected queue's copy of the per-queue fields (offsets as in the common configuration). */
+  readonly queues = new Map<number, Uint8Array>();
 
   constructor(readonly o: ModelOptions) {
     this.changes = o.generationChanges ?? 0;
@@ -98,8 +107,27 @@ export class VirtioPciModel implements BarAccess {
     (o.mac ?? [0x52, 0x54, 0, 0x12, 0x34, 0x56]).forEach((b, i) => { this.bytes[AT.device + L.NET_CONFIG_MAC + i] = b; });
   }
 
+  /** The selected queue's fields, created on first use. */
+  private queue(): Uint8Array {
+    const q = rd(this.bytes, AT.common + L.COMMON_QUEUE_SELECT, 2);
+    let f = this.queues.get(q);
+    if (!f) {
+      f = new Uint8Array(QUEUE_FIELDS[1]);
+      le(f, L.COMMON_QUEUE_SIZE, 2, this.o.queueMax ?? 256);
+      le(f, L.COMMON_QUEUE_MSIX_VECTOR, 2, L.VIRTIO_MSI_NO_VECTOR);
+      this.queues.set(q, f);
+    }
+    return f;
+  }
+
+  /** A queue field's value as the device holds it. */
+  queueField(queue: number, field: number, width: 1 | 2 | 4): number {
+    return rd(this.queues.get(queue)!, field, width);
+  }
+
   read(offset: number, width: 1 | 2 | 4): number {
     const c = offset - AT.common;
+    if (c >= QUEUE_FIELDS[0] && c < QUEUE_FIELDS[1] && c !== L.COMMON_QUEUE_NOTIFY_OFF) return rd(this.queue(), c, width);
     if (c === L.COMMON_DEVICE_FEATURE) return Number((this.o.offered >> BigInt(32 * this.deviceSelect)) & 0xffffffffn);
     if (c === L.COMMON_QUEUE_NOTIFY_OFF) {
       const q = rd(this.bytes, AT.common + L.COMMON_QUEUE_SELECT, 2);
@@ -120,9 +148,17 @@ export class VirtioPciModel implements BarAccess {
     else if (c === L.COMMON_DRIVER_FEATURE && this.driverSelect < 2) {
       const shift = BigInt(32 * this.driverSelect);
       this.driverFeatures = (this.driverFeatures & ~(0xffffffffn << shift)) | (BigInt(value >>> 0) << shift);
+    } else if (c >= QUEUE_FIELDS[0] && c < QUEUE_FIELDS[1]) {
+      const v = c === L.COMMON_QUEUE_MSIX_VECTOR && this.o.refuseVectors ? L.VIRTIO_MSI_NO_VECTOR : value;
+      le(this.queue(), c, width, v);
+      return;
+    } else if (c === L.COMMON_CONFIG_MSIX_VECTOR && this.o.refuseVectors) {
+      le(this.bytes, offset, 2, L.VIRTIO_MSI_NO_VECTOR);
+      return;
     } else if (c === L.COMMON_DEVICE_STATUS) {
       if (value === 0) {
         this.driverFeatures = 0n;
+        this.queues.clear();
         if (!this.o.stuckStatus) this.bytes[offset] = 0;
         return;
       }
