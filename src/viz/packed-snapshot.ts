@@ -25,7 +25,7 @@ export function snapshotPacked(engine: Engine, src: QueueSource, opts: SnapshotO
   const anomalies: string[] = [];
   const a = src.areas;
   const q = a.queueSize;
-  const base = { name: src.name, layout: src.layout, queueSize: q, areas: a, split: null, anomalies };
+  const base = { name: src.name, layout: src.layout, queueSize: q, areas: { queueSize: q, desc: a.desc, driver: a.driver, device: a.device }, split: null, anomalies };
   if (!(q >= 1 && q <= P.PACKED_MAX_QUEUE_SIZE) || !m.has(a.desc, q * P.PDESC_SIZE) || !m.has(a.driver, P.EVENT_SIZE) || !m.has(a.device, P.EVENT_SIZE)) {
     anomalies.push(`ring areas of ${src.name} (queue size ${q}) are not inside the memory`);
     return { ...base, features: null, driver: null, device: null, descriptors: [], truncated: 0, packed: null, chains: [], counters: new ChainBook(0, false).counters(null) };

@@ -15,7 +15,7 @@ export function snapshotSplit(engine: Engine, src: QueueSource, opts: SnapshotOp
   const a = src.areas;
   const q = a.queueSize;
   const sizes = splitAreaSizes(q);
-  const base = { name: src.name, layout: src.layout, queueSize: q, areas: a, packed: null, anomalies };
+  const base = { name: src.name, layout: src.layout, queueSize: q, areas: { queueSize: q, desc: a.desc, driver: a.driver, device: a.device }, packed: null, anomalies };
   if (!(q >= 1 && q <= S.MAX_QUEUE_SIZE) || !m.has(a.desc, sizes.desc) || !m.has(a.driver, sizes.avail) || !m.has(a.device, sizes.used)) {
     anomalies.push(`ring areas of ${src.name} (queue size ${q}) are not inside the memory`);
     return { ...base, features: null, driver: null, device: null, descriptors: [], truncated: 0, split: null, chains: [], counters: new ChainBook(0, false).counters(null) };
