@@ -240,6 +240,19 @@ describe('viz snapshot against the engine', () => {
     expect(s.pools[0]).toMatchObject({ size: 64, free: 64, inUse: 0, error: null });
     expect(s.pools[1].error).toMatch(/no mempool header/);
   });
+
+  it('maxEntries lists the first entries and counts the rest', () => {
+    for (const layout of ['split', 'packed'] as const) {
+      const r = rig(layout);
+      const s = snapshotQueue(r.engine, r.source, { maxEntries: 3 });
+      expect(s.descriptors.map((d) => d.index)).toEqual([0, 1, 2]);
+      expect(s.truncated).toBe(QSIZE - 3);
+      if (layout === 'split') {
+        expect(s.split!.avail.ring).toHaveLength(3);
+        expect(s.split!.used.ring).toHaveLength(3);
+      }
+    }
+  });
 });
 
 describe('viz snapshot over garbage (torn reads)', () => {
