@@ -1,5 +1,5 @@
 // The front-end used-ring target, for either layout: the virtio-user queue pair (PortQueue: the
-// engine's vuqRxBurst, vuqTxBurst, vuqTxReap, vuqRefill and vuqFree over the port's rings and
+// engine's vuqRxBurst, vuqTxBurst, vuqTxReap, vuqRefill, vuqForward and vuqFree over the port's rings and
 // mempool) against a back-end that is partly the engine's own device, popping and pushing honestly
 // (receive frames with a virtio_net_hdr, spread over buffers with MRG_RXBUF), and partly a hostile
 // one writing used elements / used descriptors into the rings between bursts (ids not in flight,
@@ -160,6 +160,51 @@ class FrontendRingCase {
       this.held.add(h);
     }
     if (n > 0) this.features.add(`frontend:rx:frames`);
+  }
+
+  /**
+   * io forwarding in one engine call (vuqForward): frames received and sent straight back, what
+   * the transmit ring could not take freed, the receive ring refilled. It touches both rings, so
+   * a fault is held to the ring that broke with it.
+   */
+  forward(): void {
+    const { q, out, num } = this.w;
+    const was = { ...this.brokenCode };
+    let n: number;
+    try {
+      n = q.forward(out, this.rng.chance(0.5), 1 + this.rng.below(num));
+    } catch (e) {
+      if (!(e instanceof VirtqueueError)) throw new Error(`forward: threw ${(e as Error).message}, not a VirtqueueError`);
+      const ring = (['rx', 'tx'] as const).find((r) => q[r].driver.status === e.code && (was[r] === 0 || was[r] === e.code));
+      if (!ring) throw new Error(`forward: ${e.message}, but no ring is broken with that code`);
+      const problem = this.faultProblem(e, ring);
+      if (problem) throw new Error(`forward: ${problem}`);
+      if (was[ring] === 0) {
+        if (!this.hostile) throw new Error(`forward: ${e.message}, with an honest device`);
+        this.brokenCode[ring] = e.code;
+        this.stickyCalls = 0;
+        this.features.add(`frontend:${ring}:forward:broke:${e.info.name}`);
+      } else {
+        this.stickyCalls++;
+        this.features.add(`frontend:${ring}:forward:sticky`);
+      }
+      this.trace.add(`forward -> ${e.info.name}`);
+      return;
+    }
+    if (was.rx !== 0 && n !== 0) throw new Error(`forward: a broken receive ring (${errorName(was.rx)}) forwarded ${n} frames`);
+    for (const r of ['rx', 'tx'] as const) {
+      const st = q[r].driver.status;
+      if (was[r] !== 0 && st !== was[r]) throw new Error(`forward: the ${r} ring's status went from ${errorName(was[r])} to ${st}`);
+      if (was[r] === 0 && st !== 0) {
+        if (!this.hostile) throw new Error(`forward: the ${r} ring broke (status ${st}) with an honest device`);
+        if (!DRIVER_PEER_ERRORS[this.w.layout].has(st)) throw new Error(`forward: the ${r} ring broke with ${errorName(st)}`);
+        this.brokenCode[r] = st;
+        this.stickyCalls = 0;
+        this.features.add(`frontend:${r}:forward:partial:${errorName(st)}`);
+      }
+    }
+    if (q.lastSent > n) throw new Error(`forward: ${q.lastSent} frames sent back of ${n} received`);
+    this.trace.add(`forward -> ${n} (${q.lastSent} sent back)`);
   }
 
   /** Allocates up to `k` one- or two-buffer frames and sends them; the ones not taken stay held. */
@@ -337,7 +382,8 @@ class FrontendRingCase {
     if (rng.chance(hostileRate)) this.hostileAct(rng.chance(0.6) ? 'rx' : 'tx');
     else {
       switch (rng.below(10)) {
-        case 0: case 1: this.rxBurst(); break;
+        case 0: if (rng.chance(0.5)) this.rxBurst(); else this.forward(); break;
+        case 1: this.rxBurst(); break;
         case 2: case 3: this.txBurst(); break;
         case 4: this.reap(); break;
         case 5: this.freeHeld(); break;
