@@ -81,9 +81,9 @@ export function fileFor(root: string, path: string): string | undefined {
 /** Only names of this machine's loopback may reach the page (a DNS-rebinding page cannot). */
 const LOCAL_HOST = /^(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/;
 
-function send(res: ServerResponse, status: number, type: string, body: string | Buffer): void {
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer, head = false): void {
   res.writeHead(status, { ...ISOLATION_HEADERS, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
-  res.end(body);
+  res.end(head ? undefined : body);
 }
 
 async function handle(root: string, routes: RouteHandler | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -100,7 +100,7 @@ async function handle(root: string, routes: RouteHandler | undefined, req: Incom
     const hint = file.includes(`${sep}dist${sep}`) || file.endsWith('.wasm') ? ' (run `npm run build`)' : '';
     return send(res, 404, 'text/plain', `${url.pathname}: not found${hint}\n`);
   }
-  send(res, 200, TYPES[extname(file)], req.method === 'HEAD' ? '' : body);
+  send(res, 200, TYPES[extname(file)], body, req.method === 'HEAD');
 }
 
 /** Serves the visualizer on 127.0.0.1:port. */
