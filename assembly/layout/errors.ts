@@ -49,12 +49,10 @@ export const ERR_INFLIGHT_BATCH = -53;
 // two chains in flight with the same counter;
 export const ERR_INFLIGHT_COUNTERS = -54;
 // split: more chains in flight than the available ring holds beyond used.idx, or one of them
-// offered again among the entries not yet read; packed (resubmitted in order only): the lists in
-// flight not the ones made available next after the committed used position, in that order (a
-// gap in their counters, or a copy that is not the ring's descriptor at its slot);
+// offered again among the entries not yet read;
 export const ERR_INFLIGHT_OUT_OF_ORDER = -55;
-// a packed descriptor copy not one made available in the lap of its slot, or not linked as its
-// list says (NEXT, last entry, buffer id).
+// packed descriptor copies not linked as their list says (NEXT flags against num, the last entry,
+// a buffer id out of range or in two lists, an entry in two lists or on the free list).
 export const ERR_INFLIGHT_COPY = -56;
 // Pop: the region's free list named an entry out of range (queue marked broken).
 export const ERR_INFLIGHT_INDEX = -52;

@@ -106,11 +106,25 @@ export const IPACKED_D_FLAGS = 18;
 export const IPACKED_D_LEN = 20;
 export const IPACKED_D_ADDR = 24;
 
-// The device's private map from a popped packed buffer id to its entries (layout/queue.ts
-// PDEV_INFLIGHT_HEADS points at Queue Size of these, u32 each): the head entry in bits 0-15 and
-// the last entry in bits 16-31. Kept privately so that a push never takes an index from the
-// shared region. Recovery uses the same array as scratch (the reset that follows clears it).
+// The packed device's private inflight area (layout/queue.ts PDEV_INFLIGHT_HEADS), for Queue
+// Size q, IHEAD_AREA_*:
+//
+//   0             4q                   8q                                   24q
+//   +-------------+--------------------+------------------------------------+
+//   | head map    | resubmission list  | staging (q packed descriptors)     |
+//   +-------------+--------------------+------------------------------------+
+//   head map     u32 per buffer id: the head entry of the popped list in bits 0-15, its last
+//                entry in bits 16-31. Kept privately so that a push never takes an index from the
+//                shared region.
+//   list         u32 per buffer in flight when the previous back-end died: its head entry, in
+//                counter order (layout/queue.ts PDEV_RESUBMIT_NUM / _NEXT), RESUBMIT_SIZE each
+//   staging      the descriptor copies of the list being popped again, laid out as ring
+//                descriptors (layout/packed.ts PDESC_*) so that the ring's own walk reads them
 export const IHEAD_SIZE = 4;
+/** Offsets in the area, in units of Queue Size (multiply by q). */
+export const IHEAD_AREA_LIST = 4;
+export const IHEAD_AREA_STAGING = 8;
+export const IHEAD_AREA_SIZE = 24;
 
 // -- The back-end's state file (ours, not part of the spec) --------------------------------------
 //

@@ -117,8 +117,9 @@ export const DEV_MAX_CHAIN = 68;
 // offsets in both device blocks, after every layout's own fields:
 //
 //   96  DEV_INFLIGHT          Wasm offset of this queue's inflight region, 0 = no tracking
-//   100 PDEV_INFLIGHT_HEADS   packed only: Wasm offset of Queue Size u32s (layout/inflight.ts
-//                             IHEAD_SIZE), the head and last region entry of each popped buffer id
+//   100 PDEV_INFLIGHT_HEADS   packed only: Wasm offset of the private inflight area (layout/inflight.ts
+//                             IHEAD_AREA_*): the head and last region entry of each popped buffer
+//                             id, the resubmission list and its staging descriptors
 //   104 DEV_INFLIGHT_COUNTER  u64: the global counter the next popped chain gets
 export const DEV_INFLIGHT = 96;
 export const PDEV_INFLIGHT_HEADS = 100;
@@ -223,6 +224,9 @@ export const PDRV_ORDER_HEAD = 88;
 //   88 PDEV_ORDER            Wasm offset of the in-order FIFO of popped ids (qsize u16), IN_ORDER only
 //   92 PDEV_ORDER_HEAD       FIFO slot of the oldest popped buffer
 //   96..111                  DEV_INFLIGHT, PDEV_INFLIGHT_HEADS, DEV_INFLIGHT_COUNTER
+//   120 PDEV_RESUBMIT_NUM    buffers on the resubmission list (layout/inflight.ts IHEAD_AREA_LIST)
+//   124 PDEV_RESUBMIT_NEXT   the next one pop takes again; RESUBMIT_PENDING from the recovery to
+//                            the reset that follows it (as SDEV_RESUBMIT_NEXT)
 export const PDEV_NEXT_AVAIL = 40;
 export const PDEV_AVAIL_WRAP = 44;
 export const PDEV_NEXT_USED = 48;
@@ -233,6 +237,8 @@ export const PDEV_SHADOW = 80;
 export const PDEV_SIGNALLED = 84;
 export const PDEV_ORDER = 88;
 export const PDEV_ORDER_HEAD = 92;
+export const PDEV_RESUBMIT_NUM = 120;
+export const PDEV_RESUBMIT_NEXT = 124;
 
 // Device shadow entry, DSHADOW_*, private to the device: one per buffer id (packed) or per
 // chain head (split), written by shared/device-shadow.ts.
@@ -242,8 +248,8 @@ export const PDEV_ORDER_HEAD = 92;
 //   | NDESC | FLAGS | WRITE_LEN   | SERIAL      |
 //   +-------+-------+-------------+-------------+
 //   DSHADOW_NDESC      u16: ring slots the buffer took (what to skip when it is used)
-//   DSHADOW_FLAGS      u16: DSHADOW_F_IN_FLIGHT, DSHADOW_F_RESUBMITTED (split: popped again from
-//                      the resubmission list), DSHADOW_F_PUSHING (transient, while a push checks
+//   DSHADOW_FLAGS      u16: DSHADOW_F_IN_FLIGHT, DSHADOW_F_RESUBMITTED (popped again from the
+//                      resubmission list), DSHADOW_F_PUSHING (transient, while a push checks
 //                      its records)
 //   DSHADOW_WRITE_LEN  u32: writable capacity (in-order: a used length equal to it may be coalesced)
 //   DSHADOW_SERIAL     u32: DEV_POP_SERIAL when it was popped (pop order, for unpop)

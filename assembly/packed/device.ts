@@ -11,7 +11,10 @@ import {
   CB_KIND_PACKED_DEVICE, DEV_MAX_CHAIN, DEV_POP_SERIAL, PDEV_NEXT_AVAIL, PDEV_AVAIL_WRAP, PDEV_NEXT_USED,
   PDEV_USED_WRAP, PDEV_IN_FLIGHT, PDEV_IN_FLIGHT_DESCS, PDEV_SHADOW, PDEV_SIGNALLED, PDEV_ORDER,
   PDEV_ORDER_HEAD, DSHADOW_SIZE, DSHADOW_NDESC, DSHADOW_FLAGS, DSHADOW_WRITE_LEN, PDEV_INFLIGHT_HEADS,
+  DSHADOW_F_IN_FLIGHT, DSHADOW_F_RESUBMITTED, PDEV_RESUBMIT_NUM, PDEV_RESUBMIT_NEXT, RESUBMIT_PENDING,
+  RESUBMIT_SIZE,
 } from "../layout/queue";
+import { IHEAD_AREA_LIST, IHEAD_AREA_STAGING } from "../layout/inflight";
 import {
   PDESC_SIZE, PDESC_ADDR, PDESC_LEN, PDESC_ID, PDESC_FLAGS, PDESC_ALIGN, PDESC_F_NEXT,
   PDESC_F_WRITE, PDESC_F_INDIRECT, EVENT_OFF_WRAP, EVENT_FLAGS, EVENT_SIZE, EVENT_ALIGN,
@@ -43,7 +46,7 @@ import { logBlock, checkLogBlock, logWasmRange } from "../shared/dirty-log";
 import {
   packedInflightBytes, packedInflightHeadsBytes, packedInflightFormat, packedInflightPop,
   packedInflightRelease, packedInflightUsed, packedInflightPushed, packedInflightUnpop,
-  packedInflightRecover,
+  packedInflightRecover, packedInflightStage, packedInflightRepop,
 } from "./inflight";
 
 const KIND = CB_KIND_PACKED_DEVICE;
@@ -76,7 +79,15 @@ export function packedDeviceReset(cb: u32): i32 {
   store<u32>(cb + PDEV_SIGNALLED, 0);
   store<u32>(cb + PDEV_ORDER_HEAD, 0);
   clearDeviceState(cb, q, shadow);
-  if (region != 0) packedInflightFormat(cb, region, q, nextUsed, load<u32>(cb + PDEV_USED_WRAP));
+  if (load<u32>(cb + PDEV_RESUBMIT_NEXT) == RESUBMIT_PENDING && region != 0) {
+    // Right after a recovery: the region describes exactly the buffers to pop again (their marks
+    // and copies must outlive this back-end too, until they are used), so it is not formatted.
+    store<u32>(cb + PDEV_RESUBMIT_NEXT, 0);
+  } else {
+    store<u32>(cb + PDEV_RESUBMIT_NUM, 0);
+    store<u32>(cb + PDEV_RESUBMIT_NEXT, 0);
+    if (region != 0) packedInflightFormat(cb, region, q, nextUsed, load<u32>(cb + PDEV_USED_WRAP));
+  }
   writeDeviceEvent(cb, (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0);
   return 0;
 }
@@ -100,9 +111,9 @@ function checkInflight(cb: u32, q: u32, region: u32): i32 {
 
 /**
  * After a back-end restart, before the reset: recovers the inflight region (DEV_INFLIGHT) per
- * vhost-user.rst "Inflight I/O tracking", "When reconnecting", and sets the start positions
- * (both sides) to the committed used position, so that the buffers that were in flight are
- * popped again in order (in-order resubmission only: packed/inflight.ts). Returns how many
+ * vhost-user.rst "Inflight I/O tracking", "When reconnecting", and sets the start positions: used
+ * at the committed used position, avail past the buffers in flight, which pop hands out again
+ * first, from their copies, in counter order (packed/inflight.ts). Returns how many
  * buffers were in flight, ERR_BAD_CONFIG (configuration or no region), ERR_INFLIGHT_BAD_REGION or
  * an ERR_INFLIGHT_* naming what cannot be resumed (the positions and the ring are then left alone).
  */
@@ -140,12 +151,12 @@ export function packedDeviceSetRegions(cb: u32, table: u32, n: u32): i32 {
 
 /**
  * Walks the descriptor list whose first descriptor (flags `headFlags`, already seen available)
- * is at `slot` into chain record `rec`, its segments at segs[at ..]. Sets CHAIN_ID to the
+ * is at `slot` of the ring at `desc` (the ring, or the staging copy of a list resubmitted after a
+ * restart: packed/inflight.ts packedInflightStage) into chain record `rec`, its segments at segs[at ..]. Sets CHAIN_ID to the
  * buffer id (carried by the last descriptor, 2.8.6) and CHAIN_DESCS to the ring slots used.
  * Returns the number of segments, or an error code with CB_DETAIL set.
  */
-function walkList(cb: u32, q: u32, slot: u32, wrap: u32, headFlags: u32, rec: u32, segs: u32, at: u32, maxSegs: u32): i32 {
-  const desc = load<u32>(cb + CB_DESC);
+function walkList(cb: u32, q: u32, desc: u32, slot: u32, wrap: u32, headFlags: u32, rec: u32, segs: u32, at: u32, maxSegs: u32): i32 {
   const maxChain = load<u32>(cb + DEV_MAX_CHAIN);
   let s = slot;
   let w = wrap;
@@ -261,7 +272,37 @@ export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32,
   let got: u32 = 0;
   let segAt: u32 = 0;
   let err: i32 = 0;
-  for (; got < maxChains; got++) {
+  // First the buffers that were in flight when the previous back-end died, in counter order,
+  // from their copies in the region (packed/inflight.ts packedInflightRecover), which already
+  // records them: no entry is taken and the ring position does not move.
+  const resubmitNum = load<u32>(cb + PDEV_RESUBMIT_NUM);
+  let resubmitNext = load<u32>(cb + PDEV_RESUBMIT_NEXT);
+  if (resubmitNext < resubmitNum && region != 0) {
+    const area = load<u32>(cb + PDEV_INFLIGHT_HEADS);
+    const staging = area + q * IHEAD_AREA_STAGING;
+    for (; got < maxChains && resubmitNext < resubmitNum; got++) {
+      const head = load<u32>(area + q * IHEAD_AREA_LIST + resubmitNext * RESUBMIT_SIZE);
+      const last = packedInflightStage(cb, region, q, head);
+      if (last < 0) { err = last; break; }
+      const rec = chains + got * CHAIN_SIZE;
+      const r = walkList(cb, q, staging, 0, 1, <u32>load<u16>(staging + PDESC_FLAGS), rec, segs, segAt, maxSegs);
+      if (r < 0) { err = r; break; }
+      const id = load<u32>(rec + CHAIN_ID);
+      const n = <u32>load<u16>(rec + CHAIN_DESCS);
+      if (id >= q) { store<u32>(cb + CB_DETAIL, id); err = ERR_PACKED_ID_OUT_OF_RANGE; break; }
+      if (inFlight(shadow, id)) { store<u32>(cb + CB_DETAIL, id); err = ERR_PACKED_ID_IN_FLIGHT; break; }
+      if (inFlightDescs + n > q) { store<u32>(cb + CB_DETAIL, head); err = ERR_PACKED_RING_OVERRUN; break; }
+      packedInflightRepop(cb, id, head, <u32>last);
+      markPopped(shadow, id, n, load<u32>(rec + CHAIN_WRITE_LEN), serial + got);
+      store<u16>(shadow + id * DSHADOW_SIZE + DSHADOW_FLAGS, DSHADOW_F_IN_FLIGHT | DSHADOW_F_RESUBMITTED);
+      if (inOrder) store<u16>(order + ((orderHead + popped) % q) * 2, id);
+      popped++;
+      inFlightDescs += n;
+      segAt += <u32>r;
+      resubmitNext++;
+    }
+  }
+  for (; got < maxChains && err == 0 && resubmitNext >= resubmitNum; got++) {
     // [A5] consume the list's first flags (acquire): the rest of the list is read only after
     // them. Pairs with [R5] in packedDriverAdd.
     const headFlags = <u32>atomic.load<u16>(desc + slot * PDESC_SIZE + PDESC_FLAGS);
@@ -273,7 +314,7 @@ export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32,
     const single = (headFlags & (PDESC_F_NEXT | PDESC_F_INDIRECT)) == 0
       ? recordSingle(cb, <u32>load<u16>(d + PDESC_ID), load<u64>(d + PDESC_ADDR), load<u32>(d + PDESC_LEN), (headFlags & PDESC_F_WRITE) != 0, rec, segs, segAt, maxSegs)
       : 0;
-    const r = single || walkList(cb, q, slot, wrap, headFlags, rec, segs, segAt, maxSegs);
+    const r = single || walkList(cb, q, desc, slot, wrap, headFlags, rec, segs, segAt, maxSegs);
     if (r < 0) { err = r; break; }
     const id = load<u32>(rec + CHAIN_ID);
     const n = <u32>load<u16>(rec + CHAIN_DESCS);
@@ -295,6 +336,7 @@ export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32,
     if (slot >= q) { slot -= q; wrap ^= 1; }
   }
   if (got > 0) {
+    store<u32>(cb + PDEV_RESUBMIT_NEXT, resubmitNext);
     store<u32>(cb + PDEV_NEXT_AVAIL, slot);
     store<u32>(cb + PDEV_AVAIL_WRAP, wrap);
     store<u32>(cb + PDEV_IN_FLIGHT, popped);
@@ -461,21 +503,29 @@ export function packedDeviceUnpop(cb: u32, chains: u32, n: u32): i32 {
   if (late >= 0) return refuse(cb, ERR_BAD_ARGUMENT, <u32>late);
   const bad = checkUsedRecords(shadow, q, chains, n, hasFeature(cb, F_IN_ORDER), load<u32>(cb + PDEV_ORDER), load<u32>(cb + PDEV_ORDER_HEAD) + popped - n, CHAIN_SIZE);
   if (bad >= 0) return refuse(cb, ERR_BAD_ARGUMENT, <u32>bad);
+  // Buffers popped again from the resubmission list come first (see splitDeviceUnpop): they go
+  // back on the list, their region entries untouched; the rest go back to the ring.
   let descs: u32 = 0;
+  let all: u32 = 0;
+  let again: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
     const sh = shadow + load<u32>(chains + i * CHAIN_SIZE + CHAIN_ID) * DSHADOW_SIZE;
-    descs += <u32>load<u16>(sh + DSHADOW_NDESC);
+    const nd = <u32>load<u16>(sh + DSHADOW_NDESC);
+    all += nd;
+    if ((load<u16>(sh + DSHADOW_FLAGS) & DSHADOW_F_RESUBMITTED) != 0) again++;
+    else descs += nd;
     store<u16>(sh + DSHADOW_FLAGS, 0);
   }
   const region = inflightRegion(cb);
-  if (region != 0) packedInflightUnpop(cb, region, chains, n);
+  if (region != 0) packedInflightUnpop(cb, region, chains + again * CHAIN_SIZE, n - again);
+  store<u32>(cb + PDEV_RESUBMIT_NEXT, load<u32>(cb + PDEV_RESUBMIT_NEXT) - again);
   let slot = <i32>load<u32>(cb + PDEV_NEXT_AVAIL) - <i32>descs;
   let wrap = load<u32>(cb + PDEV_AVAIL_WRAP);
   if (slot < 0) { slot += <i32>q; wrap ^= 1; }
   store<u32>(cb + PDEV_NEXT_AVAIL, <u32>slot);
   store<u32>(cb + PDEV_AVAIL_WRAP, wrap);
   store<u32>(cb + PDEV_IN_FLIGHT, popped - n);
-  store<u32>(cb + PDEV_IN_FLIGHT_DESCS, load<u32>(cb + PDEV_IN_FLIGHT_DESCS) - descs);
+  store<u32>(cb + PDEV_IN_FLIGHT_DESCS, load<u32>(cb + PDEV_IN_FLIGHT_DESCS) - all);
   store<u32>(cb + DEV_POP_SERIAL, serial - n);
   return <i32>n;
 }

@@ -20,18 +20,20 @@
 // push never takes an index from the shared region; pop does (free_head, next), and checks each.
 import {
   CB_DETAIL, CB_DESC, DEV_INFLIGHT, DEV_INFLIGHT_COUNTER, PDEV_INFLIGHT_HEADS, PDEV_NEXT_AVAIL,
-  PDEV_AVAIL_WRAP, PDEV_NEXT_USED, PDEV_USED_WRAP,
+  PDEV_AVAIL_WRAP, PDEV_NEXT_USED, PDEV_USED_WRAP, PDEV_RESUBMIT_NUM, PDEV_RESUBMIT_NEXT,
+  RESUBMIT_PENDING, RESUBMIT_SIZE,
 } from "../layout/queue";
 import {
   INFLIGHT_FEATURES, INFLIGHT_VERSION, INFLIGHT_DESC_NUM, INFLIGHT_VERSION_1, IPACKED_FREE_HEAD,
   IPACKED_OLD_FREE_HEAD, IPACKED_USED_WORD, IPACKED_HEADER_SIZE, IPACKED_DESC_SIZE,
   IPACKED_D_INFLIGHT, IPACKED_D_NEXT, IPACKED_D_LAST, IPACKED_D_NUM, IPACKED_D_COUNTER, IPACKED_D_ID,
-  IPACKED_D_FLAGS, IPACKED_D_LEN, IPACKED_D_ADDR, IHEAD_SIZE,
+  IPACKED_D_FLAGS, IPACKED_D_LEN, IPACKED_D_ADDR, IHEAD_SIZE, IHEAD_AREA_LIST, IHEAD_AREA_STAGING,
+  IHEAD_AREA_SIZE,
 } from "../layout/inflight";
-import { PDESC_SIZE, PDESC_ADDR, PDESC_LEN, PDESC_ID, PDESC_FLAGS, PDESC_F_NEXT } from "../layout/packed";
+import { PDESC_SIZE, PDESC_ADDR, PDESC_LEN, PDESC_ID, PDESC_FLAGS, PDESC_F_NEXT, PDESC_F_WRITE, PDESC_F_INDIRECT, PDESC_F_AVAIL, PDESC_F_USED } from "../layout/packed";
 import { CHAIN_SIZE, CHAIN_ID, USED_REC_SIZE, USED_REC_ID } from "../layout/batch";
 import {
-  ERR_INFLIGHT_INDEX, ERR_INFLIGHT_RANGE, ERR_INFLIGHT_OUT_OF_ORDER, ERR_INFLIGHT_COPY,
+  ERR_INFLIGHT_INDEX, ERR_INFLIGHT_RANGE, ERR_INFLIGHT_COPY,
 } from "../layout/errors";
 import { refuse } from "../shared/common";
 import { checkInflightHeader, inflightOrder } from "../shared/inflight";
@@ -55,10 +57,10 @@ import { isAvailable } from "./flags";
   return <u64>IPACKED_HEADER_SIZE + <u64>q * IPACKED_DESC_SIZE;
 }
 
-/** Bytes of the private head map (PDEV_INFLIGHT_HEADS) for Queue Size q. */
+/** Bytes of the private inflight area (PDEV_INFLIGHT_HEADS, IHEAD_AREA_*) for Queue Size q. */
 // @ts-ignore: decorator
 @inline export function packedInflightHeadsBytes(q: u32): u64 {
-  return <u64>q * IHEAD_SIZE;
+  return <u64>q * IHEAD_AREA_SIZE;
 }
 
 /**
@@ -170,37 +172,36 @@ export function packedInflightUnpop(cb: u32, region: u32, chains: u32, n: u32): 
   store<u64>(cb + DEV_INFLIGHT_COUNTER, load<u64>(cb + DEV_INFLIGHT_COUNTER) - n);
 }
 
-/** Whether ring slot `s` holds exactly the descriptor copied in entry `e`. */
-// @ts-ignore: decorator
-@inline function sameAsCopy(d: u32, e: u32): bool {
-  return load<u64>(d + PDESC_ADDR) == load<u64>(e + IPACKED_D_ADDR) && load<u32>(d + PDESC_LEN) == load<u32>(e + IPACKED_D_LEN)
-    && load<u16>(d + PDESC_ID) == load<u16>(e + IPACKED_D_ID) && load<u16>(d + PDESC_FLAGS) == load<u16>(e + IPACKED_D_FLAGS);
-}
-
 /**
- * After a back-end restart, before the reset (ring, region and head map already checked): the
- * spec's "When reconnecting" steps for a packed queue, then where the device resumes.
+ * After a back-end restart, before the reset (ring, region and private area already checked):
+ * the spec's "When reconnecting" steps for a packed queue, then where the device resumes.
  *
  * 1. used_idx != old_used_idx: a push was under way. If the ring descriptor at old_used_idx no
  *    longer carries the available flags of old_used_wrap_counter, its flags were written (the
  *    driver may have seen the batch): commit (the old copies take the new values); otherwise
  *    roll back (the new values take the old ones).
  * 2. The entries on the free list are not in flight.
- * 3. The buffers still in flight are resubmitted in counter order. In general (a device that
- *    completes out of order) that means handing them out again ahead of the ring, which this
- *    engine does not do. A device that completes in pop order (the virtio-net device) leaves in
- *    flight exactly the lists that follow the committed used position, in ring order; resuming
- *    the ring there pops them again, and that is the resubmission. This checks that the region
- *    says so: counters without gaps, each list's copies available in the lap of its slots, linked
- *    with NEXT up to its last entry, and equal to the ring's descriptors, except in the slots of a
- *    rolled-back push, which the device had begun overwriting with used descriptors: those are
- *    written back from the copies (the driver has not been told of them: their first flags were
- *    never written). Anything else is refused, the ring left alone: ERR_INFLIGHT_RANGE (an index
- *    or num out of range), _COUNTERS, _COPY (a copy not available in its lap or not linked as
- *    its list), _OUT_OF_ORDER (a copy that is not the ring's descriptor at its slot).
+ * 3. The buffers still in flight go on the resubmission list (IHEAD_AREA_LIST) in counter order,
+ *    whatever order the others were used in: pop hands them out again from their descriptor
+ *    copies, before anything from the ring (their slots may have been overwritten by used
+ *    descriptors since). Each list popped was used (the used position moved past its
+ *    descriptors) or is in flight, so the device had read as far as the committed used position
+ *    plus the descriptors in flight: that is where it resumes reading. A rolled-back push had
+ *    begun writing used descriptors (all but the first one's flags) over slots that lie within
+ *    those: each such slot gets the available form of its lap back, so that the driver never
+ *    takes it for used. With buffers used in pop order (the virtio-net device) the list holds
+ *    the lists at the committed used position, in ring order, as the ring itself would give them.
+ *    The region is the front-end's and may hold anything: every list is checked before anything
+ *    changes but step 1 and 2, and refused with ERR_INFLIGHT_RANGE (an index or num out of
+ *    range, more descriptors in flight than the ring holds), _COUNTERS (two with one counter),
+ *    _COPY (a list not linked as its copies say: NEXT flags, its last entry, a buffer id out of
+ *    range or in two lists, an entry in two lists or on the free list), CB_DETAIL the entry.
  *
- * Sets the start positions (PDEV_NEXT_AVAIL / _AVAIL_WRAP and PDEV_NEXT_USED / _USED_WRAP) to the
- * committed used position and returns how many buffers were in flight.
+ * Sets the start positions (PDEV_NEXT_USED / _USED_WRAP to the committed used position,
+ * PDEV_NEXT_AVAIL / _AVAIL_WRAP past the descriptors in flight), the list, and returns how many
+ * buffers were in flight. The reset that follows keeps the region as it is (the buffers' marks,
+ * counters and copies stay until they are used, so a back-end that dies before that resubmits
+ * them too) instead of formatting it.
  */
 export function packedInflightRecover(cb: u32, q: u32): i32 {
   const region = load<u32>(cb + DEV_INFLIGHT);
@@ -237,68 +238,96 @@ export function packedInflightRecover(cb: u32, q: u32): i32 {
     store<u8>(e + IPACKED_D_INFLIGHT, 0);
     f = <u32>load<u16>(e + IPACKED_D_NEXT);
   }
-  // Step 3: the heads in flight, by counter, into the head map (scratch until the reset). Packed
-  // rings are resubmitted in order only: the counters must run without a gap.
-  const order = load<u32>(cb + PDEV_INFLIGHT_HEADS);
-  const n = inflightOrder(cb, region + IPACKED_HEADER_SIZE, IPACKED_DESC_SIZE, q, order);
+  // Step 3: the heads in flight, by counter, onto the list; every list checked before anything
+  // else changes, with the head map (buffer ids) and the staging area (entries) as scratch marks.
+  const area = load<u32>(cb + PDEV_INFLIGHT_HEADS);
+  const list = area + q * IHEAD_AREA_LIST;
+  const n = inflightOrder(cb, region + IPACKED_HEADER_SIZE, IPACKED_DESC_SIZE, q, list);
   if (n < 0) return n;
   const count = <u32>n;
-  if (count > 0) {
-    const low = load<u64>(entry(region, load<u32>(order)) + IPACKED_D_COUNTER);
-    for (let j: u32 = 1; j < count; j++) {
-      const i = load<u32>(order + j * IHEAD_SIZE);
-      if (load<u64>(entry(region, i) + IPACKED_D_COUNTER) != low + j) return refuse(cb, ERR_INFLIGHT_OUT_OF_ORDER, i);
+  const idSeen = area;
+  const entrySeen = area + q * IHEAD_AREA_STAGING;
+  memory.fill(idSeen, 0, q * IHEAD_SIZE);
+  memory.fill(entrySeen, 0, q);
+  let descs: u32 = 0;
+  for (let j: u32 = 0; j < count; j++) {
+    const head = load<u32>(list + j * RESUBMIT_SIZE);
+    const h = entry(region, head);
+    const num = <u32>load<u16>(h + IPACKED_D_NUM);
+    if (num == 0 || num > q - descs) return refuse(cb, ERR_INFLIGHT_RANGE, head);
+    let g = head;
+    for (let t: u32 = 0; t < num; t++) {
+      if (g >= q) return refuse(cb, ERR_INFLIGHT_RANGE, g);
+      if (load<u8>(entrySeen + g) != 0) return refuse(cb, ERR_INFLIGHT_COPY, g);
+      store<u8>(entrySeen + g, 1);
+      const e = entry(region, g);
+      const more = t + 1 < num;
+      if (((<u32>load<u16>(e + IPACKED_D_FLAGS) & PDESC_F_NEXT) != 0) != more) return refuse(cb, ERR_INFLIGHT_COPY, g);
+      if (more) { g = <u32>load<u16>(e + IPACKED_D_NEXT); continue; }
+      const id = <u32>load<u16>(e + IPACKED_D_ID);
+      if (g != <u32>load<u16>(h + IPACKED_D_LAST) || id >= q || load<u32>(idSeen + id * IHEAD_SIZE) != 0) return refuse(cb, ERR_INFLIGHT_COPY, g);
+      store<u32>(idSeen + id * IHEAD_SIZE, 1);
     }
-    // Check every list before writing anything.
-    const r = walkInflight(cb, region, q, desc, order, count, at, atWrap, scribbled, false);
-    if (r < 0) return r;
-    if (scribbled > 0) walkInflight(cb, region, q, desc, order, count, at, atWrap, scribbled, true);
+    descs += num;
   }
-  store<u32>(cb + PDEV_NEXT_AVAIL, at);
-  store<u32>(cb + PDEV_AVAIL_WRAP, atWrap);
+  // No entry of a list in flight on the free list (bounded as in step 2).
+  f = <u32>load<u16>(region + IPACKED_FREE_HEAD);
+  for (let k: u32 = 0; k < q && f < q; k++) {
+    if (load<u8>(entrySeen + f) != 0) return refuse(cb, ERR_INFLIGHT_COPY, f);
+    f = <u32>load<u16>(entry(region, f) + IPACKED_D_NEXT);
+  }
+  if (scribbled > descs) return refuse(cb, ERR_INFLIGHT_RANGE, scribbled);
+  // The slots a rolled-back push wrote: available again in their lap (never used to the driver).
+  let s = at;
+  let w = atWrap;
+  for (let k: u32 = 0; k < scribbled; k++) {
+    const a = desc + s * PDESC_SIZE + PDESC_FLAGS;
+    store<u16>(a, (<u32>load<u16>(a) & ~(PDESC_F_AVAIL | PDESC_F_USED)) | (w != 0 ? PDESC_F_AVAIL : PDESC_F_USED));
+    s++;
+    if (s == q) { s = 0; w ^= 1; }
+  }
+  let next = at + descs;
+  let nextWrap = atWrap;
+  if (next >= q) { next -= q; nextWrap ^= 1; }
+  store<u32>(cb + PDEV_NEXT_AVAIL, next);
+  store<u32>(cb + PDEV_AVAIL_WRAP, nextWrap);
   store<u32>(cb + PDEV_NEXT_USED, at);
   store<u32>(cb + PDEV_USED_WRAP, atWrap);
+  store<u32>(cb + PDEV_RESUBMIT_NUM, count);
+  store<u32>(cb + PDEV_RESUBMIT_NEXT, RESUBMIT_PENDING);
   return <i32>count;
 }
 
 /**
- * Walks the lists in flight (head entries at order[0 .. count), by counter) through the ring from
- * slot `at` with wrap counter `w`. Checking (`restore` false): returns 0 or an ERR_INFLIGHT_* refusal
- * (CB_DETAIL = the entry). Restoring: writes the copies back into the first `scribbled` slots,
- * each descriptor's flags last.
+ * Pop, resubmitting: copies the list whose head entry is `head` into the staging descriptors
+ * (IHEAD_AREA_STAGING), as ring descriptors made available in lap 1 (only NEXT, WRITE and
+ * INDIRECT of each copy's flags kept), for the ring's walk to read from staging slot 0. The region
+ * is read again here (the front-end may have changed it since the recovery checked it). Returns
+ * the list's last entry, or ERR_INFLIGHT_INDEX with CB_DETAIL the entry out of range.
  */
-function walkInflight(cb: u32, region: u32, q: u32, desc: u32, order: u32, count: u32, at: u32, w: u32, scribbled: u32, restore: bool): i32 {
-  let s = at;
-  let pos: u32 = 0;
-  for (let j: u32 = 0; j < count; j++) {
-    const head = load<u32>(order + j * IHEAD_SIZE);
-    const h = entry(region, head);
-    const num = <u32>load<u16>(h + IPACKED_D_NUM);
-    if (num == 0 || num > q - pos) return refuse(cb, ERR_INFLIGHT_RANGE, head);
-    let f = head;
-    for (let t: u32 = 0; t < num; t++) {
-      if (f >= q) return refuse(cb, ERR_INFLIGHT_RANGE, f);
-      const e = entry(region, f);
-      const d = desc + s * PDESC_SIZE;
-      if (restore) {
-        if (pos < scribbled) {
-          store<u64>(d + PDESC_ADDR, load<u64>(e + IPACKED_D_ADDR));
-          store<u32>(d + PDESC_LEN, load<u32>(e + IPACKED_D_LEN));
-          store<u16>(d + PDESC_ID, load<u16>(e + IPACKED_D_ID));
-          store<u16>(d + PDESC_FLAGS, load<u16>(e + IPACKED_D_FLAGS));
-        }
-      } else {
-        const flags = <u32>load<u16>(e + IPACKED_D_FLAGS);
-        const more = t + 1 < num;
-        if (!isAvailable(flags, w) || ((flags & PDESC_F_NEXT) != 0) != more) return refuse(cb, ERR_INFLIGHT_COPY, f);
-        if (!more && (f != <u32>load<u16>(h + IPACKED_D_LAST) || <u32>load<u16>(e + IPACKED_D_ID) >= q)) return refuse(cb, ERR_INFLIGHT_COPY, f);
-        if (pos >= scribbled && !sameAsCopy(d, e)) return refuse(cb, ERR_INFLIGHT_OUT_OF_ORDER, f);
-      }
-      pos++;
-      s++;
-      if (s == q) { s = 0; w ^= 1; }
-      if (t + 1 < num) f = <u32>load<u16>(e + IPACKED_D_NEXT);
-    }
+export function packedInflightStage(cb: u32, region: u32, q: u32, head: u32): i32 {
+  const staging = load<u32>(cb + PDEV_INFLIGHT_HEADS) + q * IHEAD_AREA_STAGING;
+  if (head >= q) { store<u32>(cb + CB_DETAIL, head); return ERR_INFLIGHT_INDEX; }
+  const num = <u32>load<u16>(entry(region, head) + IPACKED_D_NUM);
+  if (num == 0 || num > q) { store<u32>(cb + CB_DETAIL, head); return ERR_INFLIGHT_INDEX; }
+  let g = head;
+  for (let t: u32 = 0; t < num; t++) {
+    if (g >= q) { store<u32>(cb + CB_DETAIL, g); return ERR_INFLIGHT_INDEX; }
+    const e = entry(region, g);
+    const d = staging + t * PDESC_SIZE;
+    const keep = <u32>load<u16>(e + IPACKED_D_FLAGS) & (PDESC_F_NEXT | PDESC_F_WRITE | PDESC_F_INDIRECT);
+    store<u64>(d + PDESC_ADDR, load<u64>(e + IPACKED_D_ADDR));
+    store<u32>(d + PDESC_LEN, load<u32>(e + IPACKED_D_LEN));
+    store<u16>(d + PDESC_ID, load<u16>(e + IPACKED_D_ID));
+    // The last copy ends the list whatever its flags say now.
+    store<u16>(d + PDESC_FLAGS, (t + 1 < num ? keep : keep & ~PDESC_F_NEXT) | PDESC_F_AVAIL);
+    if (t + 1 < num) g = <u32>load<u16>(e + IPACKED_D_NEXT);
   }
-  return 0;
+  return <i32>g;
+}
+
+/** Pop, resubmitting: buffer `id` was popped again from the lists at `head`..`last`: its head map entry. */
+// @ts-ignore: decorator
+@inline export function packedInflightRepop(cb: u32, id: u32, head: u32, last: u32): void {
+  store<u32>(load<u32>(cb + PDEV_INFLIGHT_HEADS) + id * IHEAD_SIZE, head | (last << 16));
 }

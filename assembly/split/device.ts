@@ -101,7 +101,7 @@ export function splitDeviceReset(cb: u32): i32 {
  * After a back-end restart, before the reset: recovers the inflight region (DEV_INFLIGHT) per
  * vhost-user.rst "Inflight I/O tracking", "When reconnecting", and sets the start indices
  * (SDEV_LAST_AVAIL, SDEV_USED_IDX) to where the device resumes: used.idx, with the chains that
- * were in flight popped again in order (in-order resubmission only: split/inflight.ts). Returns
+ * were in flight popped again first, in counter order (split/inflight.ts). Returns
  * how many chains were in flight, ERR_BAD_CONFIG (configuration or no region),
  * ERR_INFLIGHT_BAD_REGION or an ERR_INFLIGHT_* naming what cannot be resumed (the indices are
  * then left alone).

@@ -16,7 +16,8 @@
 // told to stop with the front-end learning its position (GET_VRING_BASE, a device reset). The
 // region's committed used position then replaces the base the front-end sent (after a crash
 // QEMU resends a stale one for packed rings), and the chains that were in flight are popped again
-// in their order: the engine does in-order resubmission only (see the recovery exports).
+// first, in the order they were popped, whatever order the others were used in (see the recovery
+// exports).
 import { fstatSync } from 'node:fs';
 import * as I from '../../assembly/layout/inflight.js';
 import { memfdCreate, close, mapIntoMemory, unmapFromMemory, PAGE_SIZE } from '../native/index.js';

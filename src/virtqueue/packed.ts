@@ -87,7 +87,9 @@ export class PackedDevice extends DeviceHandle {
     const n = ring.queueSize;
     this.set(Q.PDEV_SHADOW, this.reserve(plan, n * Q.DSHADOW_SIZE, 64, 'packed device shadow'));
     if (has(opts.features ?? 0n, RING_FEATURES.IN_ORDER)) this.set(Q.PDEV_ORDER, this.reserve(plan, n * 2, 64, 'packed device order'));
-    if (opts.inflight) this.set(Q.PDEV_INFLIGHT_HEADS, this.reserve(plan, n * I.IHEAD_SIZE, 64, 'packed inflight heads'));
+    if (opts.inflight) this.set(Q.PDEV_INFLIGHT_HEADS, this.reserve(plan, n * I.IHEAD_AREA_SIZE, 64, 'packed inflight area'));
+    this.set(Q.PDEV_RESUBMIT_NUM, 0);
+    this.set(Q.PDEV_RESUBMIT_NEXT, 0);
     this.startAvail = opts.nextAvail ?? 0;
     this.startWrap = opts.availWrapCounter ?? 1;
     this.startUsed = opts.nextUsed ?? this.startAvail;
