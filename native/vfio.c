@@ -411,34 +411,29 @@ static napi_value set_irq_eventfds_js(napi_env env, napi_callback_info info) {
   return vqn_undefined(env);
 }
 
-// vfioUnmaskIrq(device, index, sub): unmasks one interrupt (INTx is masked by the kernel each
-// time it fires: unmask it once the device's interrupt is handled).
-static napi_value unmask_irq_js(napi_env env, napi_callback_info info) {
-  const char *fn = "vfioUnmaskIrq";
+// One SET_IRQS action without data on interrupt `sub` of IRQ `index` (argv: device, index, sub).
+static napi_value irq_action(napi_env env, napi_callback_info info, const char *fn, uint32_t action) {
   napi_value argv[3];
   int fd;
   int64_t index, sub;
   if (!vqn_args(env, info, 3, argv, NULL, fn) || !vqn_fd(env, argv[0], fn, &fd)) return NULL;
   if (!vqn_int(env, argv[1], fn, "index", 0, UINT32_MAX, &index) || !vqn_int(env, argv[2], fn, "sub", 0, 2047, &sub)) return NULL;
-  struct vfio_irq_set set = {.argsz = sizeof set, .flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK,
-                             .index = (uint32_t)index, .start = (uint32_t)sub, .count = 1};
-  if (ioctl(fd, VFIO_DEVICE_SET_IRQS, &set) < 0) return vqn_throw_errno(env, errno, "%s fd %d irq %" PRId64, fn, fd, index);
+  struct vfio_irq_set set = {.argsz = sizeof set, .flags = VFIO_IRQ_SET_DATA_NONE | action, .index = (uint32_t)index,
+                             .start = (uint32_t)sub, .count = 1};
+  if (ioctl(fd, VFIO_DEVICE_SET_IRQS, &set) < 0) return vqn_throw_errno(env, errno, "%s fd %d irq %" PRId64 ".%" PRId64, fn, fd, index, sub);
   return vqn_undefined(env);
+}
+
+// vfioUnmaskIrq(device, index, sub): unmasks one interrupt (INTx is masked by the kernel each
+// time it fires: unmask it once the device's interrupt is handled).
+static napi_value unmask_irq_js(napi_env env, napi_callback_info info) {
+  return irq_action(env, info, "vfioUnmaskIrq", VFIO_IRQ_SET_ACTION_UNMASK);
 }
 
 // vfioTriggerIrq(device, index, sub): fires one interrupt from user space (its eventfd is
 // signalled as if the device had raised it): a loopback check of the eventfd wiring.
 static napi_value trigger_irq_js(napi_env env, napi_callback_info info) {
-  const char *fn = "vfioTriggerIrq";
-  napi_value argv[3];
-  int fd;
-  int64_t index, sub;
-  if (!vqn_args(env, info, 3, argv, NULL, fn) || !vqn_fd(env, argv[0], fn, &fd)) return NULL;
-  if (!vqn_int(env, argv[1], fn, "index", 0, UINT32_MAX, &index) || !vqn_int(env, argv[2], fn, "sub", 0, 2047, &sub)) return NULL;
-  struct vfio_irq_set set = {.argsz = sizeof set, .flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
-                             .index = (uint32_t)index, .start = (uint32_t)sub, .count = 1};
-  if (ioctl(fd, VFIO_DEVICE_SET_IRQS, &set) < 0) return vqn_throw_errno(env, errno, "%s fd %d irq %" PRId64 ".%" PRId64, fn, fd, index, sub);
-  return vqn_undefined(env);
+  return irq_action(env, info, "vfioTriggerIrq", VFIO_IRQ_SET_ACTION_TRIGGER);
 }
 
 // vfioReset(device): VFIO_DEVICE_RESET (only when vfioDeviceInfo says `reset`).

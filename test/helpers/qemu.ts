@@ -9,7 +9,8 @@
 //     and counter (AF_PACKET, ethertype 0x88b5);
 //   - an initramfs (newc cpio, written here, gzip): busybox (the static one from busybox-static),
 //     vqpkt, the modules with their load order (each module's `depends=` from its .modinfo,
-//     sorted), and test/qemu/guest/init.sh as /init.
+//     sorted), test/qemu/guest/init.sh as /init and common.sh (what every init does first and
+//     last) as /lib/vq-common.sh. The VFIO guest (vfio-guest.ts) has its own init and modules.
 // Each run appends a second, uncompressed cpio with the test's script as /vq/run.sh (the kernel
 // unpacks concatenated archives in turn), so the base image is built once.
 //
@@ -363,13 +364,14 @@ export const vhostGuestInitramfs = (kernel: GuestKernel): InitramfsSpec => ({ in
 export function buildBaseInitramfs(tools: QemuTools, kernel: GuestKernel, spec: InitramfsSpec = vhostGuestInitramfs(kernel)): string {
   const vqpkt = spec.vqpkt ? readFileSync(buildVqpkt(tools)) : undefined;
   const init = readFileSync(path.join(guestDir, spec.init));
+  const common = readFileSync(path.join(guestDir, 'common.sh'));
   const busybox = readFileSync(tools.busybox);
   const modules = spec.modules.map((m) => {
     const ko = kernel.modules.get(m);
     if (!ko) throw new Error(`initramfs: module ${m} is not in the cached kernel ${kernel.release}`);
     return [m, readFileSync(ko)] as const;
   });
-  const key = sha(init, busybox, vqpkt ?? '', kernel.release, ...modules.map(([m, b]) => m + sha(b)));
+  const key = sha(init, common, busybox, vqpkt ?? '', kernel.release, ...modules.map(([m, b]) => m + sha(b)));
   const out = path.join(qemuCacheDir(), `initramfs-${key}.cpio.gz`);
   if (existsSync(out)) return out;
   const dir = (name: string): CpioEntry => ({ name, mode: 0o40755 });
@@ -378,6 +380,7 @@ export function buildBaseInitramfs(tools: QemuTools, kernel: GuestKernel, spec: 
     dir('tmp'), dir('lib'), dir('lib/modules'), dir('vq'),
     { name: 'dev/console', mode: 0o20600, rdevMajor: 5, rdevMinor: 1 },
     { name: 'init', mode: 0o100755, data: init },
+    { name: 'lib/vq-common.sh', mode: 0o100644, data: common },
     { name: 'bin/busybox', mode: 0o100755, data: busybox },
     ...(vqpkt ? [{ name: 'bin/vqpkt', mode: 0o100755, data: vqpkt }] : []),
     { name: 'lib/vq-modules', mode: 0o100644, data: Buffer.from(`${spec.modules.join('\n')}\n`) },

@@ -3,27 +3,11 @@
 // the status handshake up to FEATURES_OK over the mmapped BAR, the device configuration (MAC,
 // link status), queue doorbell addresses, ISR, reset; and what the device does when a driver
 // sets FEATURES_OK without ACCESS_PLATFORM. Prints one JSON line.
-const dist = new URL('../../dist/', import.meta.url);
-const N = await import(new URL('src/native/index.js', dist).href);
-const { findVirtioStructures } = await import(new URL('src/virtio-pci/capabilities.js', dist).href);
-const { VirtioPciTransport } = await import(new URL('src/virtio-pci/transport.js', dist).href);
-const { FEATURES } = await import(new URL('src/features.js', dist).href);
-const L = await import(new URL('assembly/layout/virtio-pci.js', dist).href);
+import { FEATURES, L, N, openTransport } from './vfio-guest-driver.mjs';
 
-const address = process.env.VQ_VFIO_DEVICE;
-if (!address) throw new Error('VQ_VFIO_DEVICE is not set');
 const out = {};
-const d = N.openVfioPciDevice(address);
+const { d, t, bars } = openTransport();
 try {
-  const { device } = d;
-  const barSizes = [0, 1, 2, 3, 4, 5].map((i) => device.region(i).size);
-  const layout = findVirtioStructures({ read: (o, w) => device.configRead(o, w) }, barSizes);
-  const bars = new Map();
-  const bar = (i) => {
-    if (!bars.has(i)) bars.set(i, device.mmap(i));
-    return bars.get(i);
-  };
-  const t = new VirtioPciTransport(layout, bar);
   const r = t.handshake(FEATURES.NET_MAC | FEATURES.NET_STATUS | FEATURES.NET_MQ);
   out.handshake = { offered: `0x${r.offered.toString(16)}`, negotiated: `0x${r.negotiated.toString(16)}`, status: r.status };
   out.mac = [...t.readDeviceConfig(L.NET_CONFIG_MAC, L.NET_CONFIG_MAC_SIZE)].map((b) => b.toString(16).padStart(2, '0')).join(':');

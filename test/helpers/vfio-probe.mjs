@@ -10,10 +10,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
-const dist = new URL('../../dist/', import.meta.url);
-const N = await import(new URL('src/native/index.js', dist).href);
-const { findVirtioStructures } = await import(new URL('src/virtio-pci/capabilities.js', dist).href);
-const L = await import(new URL('assembly/layout/virtio-pci.js', dist).href);
+import { barSizes, configSpace, findVirtioStructures, L, N, nativeIndexUrl, vfioDeviceAddress } from './vfio-guest-driver.mjs';
 
 const MiB = 1 << 20;
 const DMA_BYTES = 16 * MiB;
@@ -41,8 +38,7 @@ const errorOf = (f) => {
 };
 const bigints = (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v);
 
-const address = process.env.VQ_VFIO_DEVICE;
-if (!address) throw new Error('VQ_VFIO_DEVICE is not set (the guest\'s init sets it to the device it bound to vfio-pci)');
+const address = vfioDeviceAddress();
 const out = { address };
 const fdsBefore = openFds();
 const pinBefore = pinned();
@@ -67,8 +63,7 @@ out.config = {
   command: device.configRead(L.PCI_COMMAND, 2),
   status: device.configRead(L.PCI_STATUS, 2),
 };
-const barSizes = out.regions.slice(0, 6).map((r) => r.size ?? 0);
-const layout = findVirtioStructures({ read: (o, w) => device.configRead(o, w) }, barSizes);
+const layout = findVirtioStructures(configSpace(device), barSizes(device));
 out.layout = layout;
 const c = layout.common;
 const bar = device.mmap(c.bar);
@@ -133,7 +128,7 @@ out.resourcesAfterReopen = N.vfioResources();
 const workerCode = `
   const { parentPort } = require('node:worker_threads');
   (async () => {
-    const N = await import(${JSON.stringify(new URL('src/native/index.js', dist).href)});
+    const N = await import(${JSON.stringify(nativeIndexUrl)});
     const d = N.openVfioPciDevice(${JSON.stringify(address)});
     const memory = new WebAssembly.Memory({ initial: 16, maximum: 16, shared: true });
     d.container.dmaMap(memory, 0, 1 << 20, ${IOVA});

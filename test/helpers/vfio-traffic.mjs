@@ -6,17 +6,8 @@
 // MSI-X interrupts arrive on eventfds. Bus mastering is turned on first (VFIO leaves it off).
 // The host's end of the device's netdev is test/helpers/stream-reflector.ts (MACs swapped).
 // Prints one JSON line.
-const dist = new URL('../../dist/', import.meta.url);
-const N = await import(new URL('src/native/index.js', dist).href);
-const { findVirtioStructures } = await import(new URL('src/virtio-pci/capabilities.js', dist).href);
-const { VirtioPciTransport } = await import(new URL('src/virtio-pci/transport.js', dist).href);
-const { FEATURES } = await import(new URL('src/features.js', dist).href);
-const L = await import(new URL('assembly/layout/virtio-pci.js', dist).href);
-const S = await import(new URL('assembly/layout/split.js', dist).href);
-const NET = await import(new URL('assembly/layout/net.js', dist).href);
+import { FEATURES, L, N, NET, openTransport, S } from './vfio-guest-driver.mjs';
 
-const address = process.env.VQ_VFIO_DEVICE;
-if (!address) throw new Error('VQ_VFIO_DEVICE is not set');
 const BYTES = 2 << 20;
 const IOVA = 2n ** 32n;
 const QSIZE = 16;
@@ -30,7 +21,7 @@ const PAYLOAD = 'vq-vfio-tx-frame';
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 const out = {};
 const t0 = Date.now();
-const d = N.openVfioPciDevice(address);
+const { d, t } = openTransport();
 const { device, container } = d;
 const memory = new WebAssembly.Memory({ initial: BYTES / 65536, maximum: BYTES / 65536, shared: true });
 const memfd = N.memfdCreate('vfio-traffic', BYTES);
@@ -39,15 +30,7 @@ const view = new DataView(memory.buffer);
 const u16 = new Uint16Array(memory.buffer);
 const bytes = new Uint8Array(memory.buffer);
 const efds = [0, 1, 2].map(() => N.eventfdCreate());
-let t;
 try {
-  const barSizes = [0, 1, 2, 3, 4, 5].map((i) => device.region(i).size);
-  const layout = findVirtioStructures({ read: (o, w) => device.configRead(o, w) }, barSizes);
-  const bars = new Map();
-  t = new VirtioPciTransport(layout, (i) => {
-    if (!bars.has(i)) bars.set(i, device.mmap(i));
-    return bars.get(i);
-  });
   device.configWrite(L.PCI_COMMAND, 2, device.configRead(L.PCI_COMMAND, 2) | L.PCI_COMMAND_MEMORY | L.PCI_COMMAND_MASTER);
   const hs = t.handshake(FEATURES.NET_MAC);
   out.negotiated = `0x${hs.negotiated.toString(16)}`;
@@ -119,7 +102,7 @@ try {
   out.irqs = efds.map((e) => Number(N.eventfdRead(e) ?? 0n));
   out.needsReset = t.needsReset();
 } finally {
-  try { t?.reset(); } catch (e) { out.resetError = e.message; }
+  try { t.reset(); } catch (e) { out.resetError = e.message; }
   d.close();
   N.unmapFromMemory(memory, 0, BYTES);
   N.close(memfd);

@@ -11,12 +11,8 @@
 #   VQ-COUNTERS if=eth0 rx_packets=.. tx_packets=.. rx_dropped=.. tx_dropped=..   vq_counters
 #   VQ-ERROR ...                     something the test should fail on
 #   VQ-DONE status=N                 run.sh returned N; poweroff follows
-/bin/busybox mkdir -p /proc /sys /dev /tmp /bin /sbin /usr/bin /usr/sbin
-/bin/busybox --install -s
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-echo "VQ-BOOT"
+. /lib/vq-common.sh
+vq_boot
 
 for m in $(cat /lib/vq-modules); do
   insmod "/lib/modules/$m.ko" || echo "VQ-ERROR insmod $m"
@@ -49,12 +45,4 @@ vq_ask() {
   echo "$vq_answer"
 }
 
-status=0
-if [ -f /vq/run.sh ]; then
-  . /vq/run.sh
-  status=$?
-else
-  echo "VQ-ERROR no /vq/run.sh"
-fi
-echo "VQ-DONE status=$status"
-poweroff -f
+vq_run_and_power_off

@@ -12,12 +12,8 @@
 #   VQ-NODE i status=N                     its exit status
 #   VQ-ERROR ...                           something the test should fail on
 #   VQ-DONE status=N                       run.sh returned N; poweroff follows
-/bin/busybox mkdir -p /proc /sys /dev /tmp /bin /sbin /usr/bin /usr/sbin
-/bin/busybox --install -s
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-echo "VQ-BOOT"
+. /lib/vq-common.sh
+vq_boot
 
 net=""
 for d in /sys/bus/pci/devices/*; do
@@ -77,12 +73,4 @@ vq_node() {
   return $s
 }
 
-status=0
-if [ -f /vq/run.sh ]; then
-  . /vq/run.sh
-  status=$?
-else
-  echo "VQ-ERROR no /vq/run.sh"
-fi
-echo "VQ-DONE status=$status"
-poweroff -f
+vq_run_and_power_off
