@@ -16,6 +16,9 @@ import { startVirtqueueVhost, virtqueueBin, type VirtqueueVhost } from './helper
 import { socketDir, removeSocketDir } from './helpers/vhost-user-rig.js';
 import { until } from './helpers/within.js';
 import { stamped } from './helpers/stamped-frame.js';
+import { featureNames } from '../src/features.js';
+import * as Q from '../assembly/layout/queue.js';
+import * as F from '../assembly/layout/features.js';
 
 afterAll(removeSocketDir);
 
@@ -65,6 +68,14 @@ describe('virtio-user port <-> virtqueue vhost (another process)', () => {
         const be = await backend(socket, queues);
         const port = await VirtioUserPort.open({ socket, layout, queues, queueSize: 128, poolSize: 1024 });
         try {
+          // The rings run with the session's ring features (our back-end offers IN_ORDER and EVENT_IDX).
+          expect(featureNames(port.features!)).toEqual(expect.arrayContaining(['IN_ORDER', 'EVENT_IDX']));
+          for (const q of port.queues) {
+            for (const r of [q.rx, q.tx]) {
+              expect((port.engine.u32[(r.driver.cb + Q.CB_FEATURES_HI) >>> 2] >>> (F.F_IN_ORDER - 32)) & 1).toBe(1);
+              expect((port.engine.u32[(r.driver.cb + Q.CB_FEATURES_LO) >>> 2] >>> F.F_EVENT_IDX) & 1).toBe(1);
+            }
+          }
           await exchange(port, 300);
           const frames = port.frames(0);
           await port.send(stamped(0, 424242, 200));

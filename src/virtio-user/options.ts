@@ -21,6 +21,18 @@ export interface VirtioUserPortOptions {
    * buffers, delivered as one chain (5.1.6.4). Without it a frame must fit one buffer.
    */
   mergeable?: boolean;
+  /**
+   * Ask for VIRTIO_F_IN_ORDER (default true): the device uses buffers in the order they were
+   * made available (2.7.9, 2.8.8), as DPDK's virtio-user asks; a packed ring's device may then
+   * write one used descriptor for a batch.
+   */
+  inOrder?: boolean;
+  /**
+   * Ask for VIRTIO_F_EVENT_IDX (default true): kicks are then suppressed by the device's
+   * avail_event (2.7.10) rather than its NO_NOTIFY flag; a polling device that never moves it
+   * gets one kick per 65536 buffers at most.
+   */
+  eventIdx?: boolean;
   /** Set everything up again when the back-end comes back (default true). */
   reconnect?: boolean;
   /** Client mode: time between connection attempts (ms, default 200). */

@@ -17,7 +17,7 @@ import { HandleBurst } from '../dataplane/handle-ring.js';
 import * as V from '../../assembly/layout/virtio-user.js';
 import type { Engine } from '../engine.js';
 import type { RingLayout } from '../virtqueue/factory.js';
-import { FEATURES } from '../features.js';
+import { FEATURES, featureNames, type FeatureSet } from '../features.js';
 import { FrontendChannel, DEFAULT_REPLY_TIMEOUT_MS } from '../vhost-user/frontend-channel.js';
 import type { VhostUserFrontend } from '../vhost-user/frontend.js';
 import { portSizes, type VirtioUserPortOptions } from './options.js';
@@ -63,7 +63,9 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
       caches: workers + 1, cacheSize: workers > 0 ? 32 : 0, ringWait: workers > 0 ? 'sleep' : undefined,
     });
     const cache = this.pool.cache(0);
-    const features = FEATURES.VERSION_1 | (layout === 'packed' ? FEATURES.RING_PACKED : 0n);
+    // The rings are built with every ring feature the port may ask for; each session narrows them to what was negotiated.
+    const features = FEATURES.VERSION_1 | (layout === 'packed' ? FEATURES.RING_PACKED : 0n)
+      | ((opts.inOrder ?? true) ? FEATURES.IN_ORDER : 0n) | ((opts.eventIdx ?? true) ? FEATURES.EVENT_IDX : 0n);
     for (let k = 0; k < pairs; k++) this.queues.push(new PortQueue(k, engine, shared, priv, layout, num, features, this.pool, cache));
     this.priv = priv;
     this.rxScratch = HandleBurst.alloc(engine, priv, 64);
@@ -119,6 +121,11 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
     return this.frontend !== undefined;
   }
 
+  /** The device features of the current back-end's session (undefined while none is set up). */
+  get features(): FeatureSet | undefined {
+    return this.frontend?.negotiated.features;
+  }
+
   private start(fail: (e: Error) => void): void {
     if (this.opts.server) {
       try {
@@ -153,7 +160,7 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
     try {
       const fe = await setUpBackend(channel, {
         memory: { fd: this.memfd, offset: this.offset, size: this.size }, layout: this.layout, queues: this.queues,
-        mergeable: this.opts.mergeable ?? true,
+        mergeable: this.opts.mergeable ?? true, inOrder: this.opts.inOrder ?? true, eventIdx: this.opts.eventIdx ?? true,
       });
       if (this.closed) { fe.close('the port closed'); return false; }
       this.frontend = fe;
@@ -162,7 +169,7 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
       channel.onEnd((reason) => this.down(reason));
       for (const q of this.queues) q.refill();
       if (this.workerOwned) for (const q of this.queues) q.setState(V.VUQ_STATE_RUNNING);
-      this.log(`back-end set up (${this.layout}, ${this.queues.length} queue pair(s))`);
+      this.log(`back-end set up (${this.layout}, ${this.queues.length} queue pair(s); features ${featureNames(fe.negotiated.features).join(' ')})`);
       this.emit('up');
       return true;
     } catch (e) {

@@ -53,8 +53,12 @@ class Ring {
     this.used = new UsedBatch(engine, priv, num);
   }
 
-  /** Zeroes the ring's shared areas and resets the driver (chains in flight detached first). */
-  reset(): void {
+  /**
+   * Zeroes the ring's shared areas and resets the driver (chains in flight detached first) to
+   * run with the session's negotiated `features` (of those the ring was built with; omitted:
+   * as now).
+   */
+  reset(features?: FeatureSet): void {
     const a = this.areas;
     const n = a.queueSize;
     const z = (at: number, len: number): void => { this.engine.u8.fill(0, at, at + len); };
@@ -64,6 +68,7 @@ class Ring {
     } else {
       z(a.desc, n * PK.PDESC_SIZE); z(a.driver, PK.EVENT_SIZE); z(a.device, PK.EVENT_SIZE);
     }
+    if (features !== undefined) this.driver.narrowFeatures(features);
     this.driver.reset();
   }
 
@@ -254,10 +259,13 @@ export class PortQueue {
     return total;
   }
 
-  /** Fresh rings for a new back-end (after reclaim()): shared areas zeroed, drivers reset. */
-  resetRings(): void {
-    this.rx.reset();
-    this.tx.reset();
+  /**
+   * Fresh rings for a new back-end (after reclaim()): shared areas zeroed, drivers reset to the
+   * negotiated `features` (omitted: the features they run with now).
+   */
+  resetRings(features?: FeatureSet): void {
+    this.rx.reset(features);
+    this.tx.reset(features);
   }
 
   close(): void {

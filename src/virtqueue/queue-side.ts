@@ -57,12 +57,15 @@ export abstract class QueueSide<O extends SideOps = SideOps> {
   /** The layout's engine exports for this side. */
   protected readonly ops: O;
   private readonly own: [start: number, end: number][] = [];
+  /** The features the side was built with (its private arrays follow them). */
+  private readonly built: FeatureSet;
 
   protected constructor(engine: Engine, plan: MemoryPlan, areas: RingAreas, ops: O, features: FeatureSet) {
     this.engine = engine;
     this.areas = areas;
     this.ops = ops;
     this.cb = this.reserve(plan, Q.QUEUE_CB_SIZE, Q.QUEUE_CB_ALIGN, 'control block');
+    this.built = features;
     const [lo, hi] = featureWords(features);
     this.set(Q.CB_KIND, ops.kind);
     this.set(Q.CB_QUEUE_SIZE, areas.queueSize);
@@ -85,6 +88,17 @@ export abstract class QueueSide<O extends SideOps = SideOps> {
   reset(): void {
     this.prepareReset();
     this.call(this.ops.reset(this.cb), 'reset');
+  }
+
+  /**
+   * A new session's negotiated features, before reset(): the side runs with those of its own
+   * that are also in `features`. Only ever fewer than it was built with (IN_ORDER's order
+   * array, for one, exists only if it was built with it).
+   */
+  narrowFeatures(features: FeatureSet): void {
+    const [lo, hi] = featureWords(this.built & features);
+    this.set(Q.CB_FEATURES_LO, lo);
+    this.set(Q.CB_FEATURES_HI, hi);
   }
 
   /** Layout-specific fields to set before the engine resets the block. */
@@ -173,6 +187,8 @@ export interface DriverQueue {
   readonly numFree: number;
   readonly inFlight: number;
   reset(): void;
+  /** A new session's negotiated features (fewer than built with), before reset(). */
+  narrowFeatures(features: import('../features.js').FeatureSet): void;
   add(batch: import('./batch.js').ChainBatch): number;
   kickNeeded(): boolean;
   collect(out: import('./batch.js').UsedBatch, max?: number): number;
