@@ -43,23 +43,32 @@ static napi_value register_fd(napi_env env, int fd, vqn_vfio_kind kind, int pare
   return vqn_number(env, fd);
 }
 
+// Opens the path given as the only argument, read-write, close-on-exec; -1 when it threw.
+static int open_arg(napi_env env, napi_callback_info info, const char *fn, char *path) {
+  napi_value argv[1];
+  if (!vqn_args(env, info, 1, argv, NULL, fn) || !vqn_string(env, argv[0], fn, "path", path, PATH_CAP)) return -1;
+  int fd = open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0) vqn_throw_errno(env, errno, "%s %s", fn, path);
+  return fd;
+}
+
+// Closes `fd`, whose first VFIO ioctl (`call`) failed with `err`, and throws: ENOTVFIO when the
+// file is no VFIO `what` at all.
+static napi_value refuse(napi_env env, int fd, int err, const char *fn, const char *path, const char *what, const char *call) {
+  close(fd);
+  if (err == ENOTTY || err == EINVAL) return vqn_throw_code(env, "ENOTVFIO", "%s: %s is not a VFIO %s", fn, path, what);
+  return vqn_throw_errno(env, err, "%s %s: %s", fn, path, call);
+}
+
 // vfioOpenContainer(path) -> fd: opens the container (normally /dev/vfio/vfio) and checks the
 // API version and that the TYPE1v2 IOMMU is there.
 static napi_value open_container_js(napi_env env, napi_callback_info info) {
   const char *fn = "vfioOpenContainer";
-  napi_value argv[1];
   char path[PATH_CAP];
-  if (!vqn_args(env, info, 1, argv, NULL, fn)) return NULL;
-  if (!vqn_string(env, argv[0], fn, "path", path, sizeof path)) return NULL;
-  int fd = open(path, O_RDWR | O_CLOEXEC);
-  if (fd < 0) return vqn_throw_errno(env, errno, "%s %s", fn, path);
+  int fd = open_arg(env, info, fn, path);
+  if (fd < 0) return NULL;
   int version = ioctl(fd, VFIO_GET_API_VERSION);
-  if (version < 0) {
-    int err = errno;
-    close(fd);
-    if (err == ENOTTY || err == EINVAL) return vqn_throw_code(env, "ENOTVFIO", "%s: %s is not a VFIO container", fn, path);
-    return vqn_throw_errno(env, err, "%s %s: VFIO_GET_API_VERSION", fn, path);
-  }
+  if (version < 0) return refuse(env, fd, errno, fn, path, "container", "VFIO_GET_API_VERSION");
   if (version != VFIO_API_VERSION) {
     close(fd);
     return vqn_throw_code(env, "EPROTO", "%s %s: VFIO API version %d, expected %d", fn, path, version, VFIO_API_VERSION);
@@ -75,19 +84,11 @@ static napi_value open_container_js(napi_env env, napi_callback_info info) {
 // vfioOpenGroup(path) -> fd: opens /dev/vfio/<group>.
 static napi_value open_group_js(napi_env env, napi_callback_info info) {
   const char *fn = "vfioOpenGroup";
-  napi_value argv[1];
   char path[PATH_CAP];
-  if (!vqn_args(env, info, 1, argv, NULL, fn)) return NULL;
-  if (!vqn_string(env, argv[0], fn, "path", path, sizeof path)) return NULL;
-  int fd = open(path, O_RDWR | O_CLOEXEC);
-  if (fd < 0) return vqn_throw_errno(env, errno, "%s %s", fn, path);
+  int fd = open_arg(env, info, fn, path);
+  if (fd < 0) return NULL;
   struct vfio_group_status st = {.argsz = sizeof st};
-  if (ioctl(fd, VFIO_GROUP_GET_STATUS, &st) < 0) {
-    int err = errno;
-    close(fd);
-    if (err == ENOTTY || err == EINVAL) return vqn_throw_code(env, "ENOTVFIO", "%s: %s is not a VFIO group", fn, path);
-    return vqn_throw_errno(env, err, "%s %s: VFIO_GROUP_GET_STATUS", fn, path);
-  }
+  if (ioctl(fd, VFIO_GROUP_GET_STATUS, &st) < 0) return refuse(env, fd, errno, fn, path, "group", "VFIO_GROUP_GET_STATUS");
   return register_fd(env, fd, VQN_VFIO_GROUP, -1, fn);
 }
 
