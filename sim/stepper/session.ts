@@ -8,7 +8,6 @@
 // session over the same memory, given the same operations, leaves the same bytes. That is what
 // time travel relies on (rebuild, re-apply up to the chosen point).
 import * as Q from '../../assembly/layout/queue.js';
-import * as S from '../../assembly/layout/split.js';
 import * as P from '../../assembly/layout/packed.js';
 import { MemoryPlan } from '../../src/memory.js';
 import { Mempool, type MempoolCache } from '../../src/dataplane/mempool.js';
@@ -20,39 +19,14 @@ import { featuresFromNames } from '../../src/features.js';
 import { VirtqueueError } from '../../src/errors.js';
 import type { DeviceQueue, DriverQueue, RingAreas } from '../../src/virtqueue/queue-side.js';
 import type { Engine } from '../../src/engine.js';
-import { checkConfig, digestBytes, type Corruption, type StepConfig, type StepOp, type StepResult } from './trace.js';
+import { checkConfig, digestBytes, type StepConfig, type StepOp, type StepResult } from './trace.js';
+import { StepRefused, availablePending, corrupt, faultOf, type QueueView, type StepFault } from './faults.js';
+
+export { StepRefused, type StepFault };
 
 /** Bytes of the device-readable segment each chain starts with, and of each device-writable one. */
 export const READ_BYTES = 16;
 export const WRITE_BYTES = 64;
-/** A guest address no region covers: a corrupt 'addr' writes it. */
-const BAD_ADDRESS = 0xdead_0000_0000n;
-
-/** Where a step failed, for the page to show it there: the engine's error and the ring entry involved. */
-export interface StepFault {
-  /** Index of the operation in the session (0 = the first applied). */
-  at: number;
-  side: 'driver' | 'device';
-  /** ERRORS' name, e.g. NEXT_OUT_OF_RANGE. */
-  name: string;
-  code: number;
-  /** VIRTIO 1.2 section for this layout (packed rules have their own), '' for a caller error. */
-  section: string;
-  message: string;
-  detail: number;
-  /** The ring area and entry the failing side was reading: 'desc' slot/index, or 'used' entry (split). */
-  area: 'desc' | 'avail' | 'used';
-  index: number;
-}
-
-/** Something the session refused to do before touching the engine (nothing changed; not recorded). */
-export class StepRefused extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StepRefused';
-  }
-}
-
 /** A session's bytes and bookkeeping at one point (StepSession.save). */
 export interface SessionState {
   bytes: Uint8Array;
@@ -96,7 +70,7 @@ export function stepFeatureNames(layout: StepConfig['layout'], chosen: readonly 
   return ['VERSION_1', ...(layout === 'packed' ? ['RING_PACKED'] : []), ...chosen.filter((f) => f !== 'VERSION_1' && f !== 'RING_PACKED')];
 }
 
-export class StepSession {
+export class StepSession implements QueueView {
   readonly engine: Engine;
   readonly config: StepConfig;
   readonly plan: MemoryPlan;
@@ -154,11 +128,6 @@ export class StepSession {
     return seg > 1 && this.config.features.includes('INDIRECT_DESC') ? 1 : seg;
   }
 
-  /** Bytes of one descriptor (split table entry or packed ring slot: both 16). */
-  private get descSize(): number {
-    return this.layout === 'split' ? S.DESC_SIZE : P.PDESC_SIZE;
-  }
-
   /**
    * Applies one operation. Engine errors become a result with `error` (and lastFault); refusals
    * throw StepRefused. `digest: false` leaves the result's digest empty (re-applying a recorded
@@ -184,7 +153,7 @@ export class StepSession {
     if (failure) {
       error = failure.info.name;
       this.counters.errors++;
-      this.lastFault = this.faultOf(failure, at, op);
+      this.lastFault = faultOf(this, failure, at, op);
     }
     this.counters.ops++;
     const digest = opts.digest === false ? '' : this.digest();
@@ -201,7 +170,7 @@ export class StepSession {
       case 'drop-notify': this.dropNextNotify = true; return 0;
       case 'reorder': this.reorderNextPush = true; return 0;
       case 'delay': return this.delay(op.n);
-      case 'corrupt': return this.corrupt(op.what);
+      case 'corrupt': corrupt(this, op.what); return 1;
       case 'reset': return this.reset();
     }
   }
@@ -264,15 +233,8 @@ export class StepSession {
     this.counters.popped += k;
     // A device that has drained the ring asks to be notified again before it waits (with
     // EVENT_IDX a packed device's event offset is otherwise left behind, and kicks stop).
-    if (!this.device.broken && !this.availablePending()) this.device.enableNotify();
+    if (!this.device.broken && !availablePending(this)) this.device.enableNotify();
     return k;
-  }
-
-  /** Whether the driver has made available something the device has not popped. */
-  private availablePending(): boolean {
-    const cb = (f: number): number => this.engine.u32[(this.device.cb + f) >>> 2];
-    if (this.layout === 'split') return (cb(Q.SDEV_LAST_AVAIL) & 0xffff) !== this.engine.view.getUint16(this.areas.driver + S.AVAIL_IDX, true);
-    return this.packedAvailable(cb(Q.PDEV_NEXT_AVAIL), cb(Q.PDEV_AVAIL_WRAP));
   }
 
   /** The device returns up to `n` held chains, oldest first (reversed after a reorder fault), skipping delayed ones. */
@@ -309,80 +271,12 @@ export class StepSession {
     return this.held.length;
   }
 
-  /** Writes a bad value into the ring where the peer will read next (returns the entry damaged). */
-  private corrupt(what: Corruption): number {
-    const target = this.corruptTarget(what);
-    const v = this.engine.view;
-    const d = this.areas.desc + target.desc * this.descSize;
-    if (what === 'addr') {
-      v.setBigUint64(d + (this.layout === 'split' ? S.DESC_ADDR : P.PDESC_ADDR), BAD_ADDRESS, true);
-    } else if (what === 'link' && this.layout === 'split') {
-      // A next outside the table (2.7.5): NEXT set, next = Queue Size.
-      v.setUint16(d + S.DESC_FLAGS, v.getUint16(d + S.DESC_FLAGS, true) | S.DESC_F_NEXT, true);
-      v.setUint16(d + S.DESC_NEXT, this.config.queueSize, true);
-    } else {
-      // Packed 'link': a buffer id the ring cannot have (2.8.13), on every descriptor of the list;
-      // 'used-id': a used id no chain in flight has (split 2.7.8, packed 2.8.22).
-      for (const slot of target.slots) v.setUint16(this.areas.desc + slot * P.PDESC_SIZE + P.PDESC_ID, 0xffff, true);
-      if (what === 'used-id' && this.layout === 'split') {
-        v.setUint32(this.areas.device + S.USED_RING + target.used * S.USED_ELEM_SIZE + S.USED_ELEM_ID, this.config.queueSize, true);
-      }
-    }
-    return 1;
-  }
-
-  /** Which descriptor (and, packed, which slots; split used-id, which used entry) a corruption hits. */
-  private corruptTarget(what: Corruption): { desc: number; slots: number[]; used: number } {
-    const n = this.config.queueSize;
-    const cb = (side: DriverQueue | DeviceQueue, f: number): number => this.engine.u32[(side.cb + f) >>> 2];
-    if (what === 'used-id') {
-      if (this.layout === 'split') {
-        const lastUsed = cb(this.driver, Q.SDRV_LAST_USED) & 0xffff;
-        const usedIdx = this.engine.view.getUint16(this.areas.device + S.USED_IDX, true);
-        if (lastUsed === usedIdx) throw new StepRefused('no used entry waiting for the driver (push first)');
-        return { desc: 0, slots: [], used: lastUsed % n };
-      }
-      const slot = cb(this.driver, Q.PDRV_NEXT_USED);
-      if (!this.packedUsed(slot, cb(this.driver, Q.PDRV_USED_WRAP))) throw new StepRefused('no used descriptor waiting for the driver (push first)');
-      return { desc: slot, slots: [slot], used: 0 };
-    }
-    if (!this.availablePending()) throw new StepRefused('nothing made available is waiting for the device (add first)');
-    if (this.layout === 'split') {
-      const lastAvail = cb(this.device, Q.SDEV_LAST_AVAIL) & 0xffff;
-      const head = this.engine.view.getUint16(this.areas.driver + S.AVAIL_RING + (lastAvail % n) * S.AVAIL_ELEM_SIZE, true);
-      return { desc: head % n, slots: [], used: 0 };
-    }
-    const slot = cb(this.device, Q.PDEV_NEXT_AVAIL);
-    const slots = [slot];
-    for (let s = slot; slots.length < n && (this.packedFlags(s) & P.PDESC_F_NEXT); ) {
-      s = (s + 1) % n;
-      slots.push(s);
-    }
-    return { desc: slot, slots, used: 0 };
-  }
-
-  private packedFlags(slot: number): number {
-    return this.engine.view.getUint16(this.areas.desc + slot * P.PDESC_SIZE + P.PDESC_FLAGS, true);
-  }
-
-  /** 2.8.1: available when AVAIL matches the wrap counter and USED does not. */
-  private packedAvailable(slot: number, wrap: number): boolean {
-    const f = this.packedFlags(slot);
-    return ((f & P.PDESC_F_AVAIL) !== 0) === (wrap === 1) && ((f & P.PDESC_F_USED) !== 0) !== (wrap === 1);
-  }
-
-  /** 2.8.1: used when AVAIL and USED both match the wrap counter. */
-  private packedUsed(slot: number, wrap: number): boolean {
-    const f = this.packedFlags(slot);
-    return ((f & P.PDESC_F_AVAIL) !== 0) === (wrap === 1) && ((f & P.PDESC_F_USED) !== 0) === (wrap === 1);
-  }
-
   /** Device reset: the driver takes back every chain in flight, the rings are cleared, both sides start over. */
   private reset(): number {
     const k = this.driver.detach(this.used);
     for (let i = 0; i < k; i++) this.release(this.used.id(i));
-    const { desc, driver, device, queueSize: n } = this.areas;
-    const sizes = this.layout === 'split' ? splitAreaSizes(n) : { desc: n * P.PDESC_SIZE, avail: P.EVENT_SIZE, used: P.EVENT_SIZE };
+    const { desc, driver, device } = this.areas;
+    const sizes = this.areaSizes();
     this.engine.u8.fill(0, desc, desc + sizes.desc);
     this.engine.u8.fill(0, driver, driver + sizes.avail);
     this.engine.u8.fill(0, device, device + sizes.used);
@@ -403,31 +297,16 @@ export class StepSession {
     this.cache.put(this.handles.fill(bufs));
   }
 
-  private faultOf(e: VirtqueueError, at: number, op: StepOp): StepFault {
-    const side = op.op === 'pop' || op.op === 'push' ? 'device' : 'driver';
-    const cb = (q: DriverQueue | DeviceQueue, f: number): number => this.engine.u32[(q.cb + f) >>> 2];
-    const n = this.config.queueSize;
-    let area: StepFault['area'] = 'desc';
-    let index: number;
-    if (this.layout === 'split') {
-      if (side === 'device') {
-        // The head the device was reading (the first chain of the pop that failed).
-        const lastAvail = cb(this.device, Q.SDEV_LAST_AVAIL) & 0xffff;
-        index = this.engine.view.getUint16(this.areas.driver + S.AVAIL_RING + (lastAvail % n) * S.AVAIL_ELEM_SIZE, true) % n;
-      } else {
-        area = 'used';
-        index = (cb(this.driver, Q.SDRV_LAST_USED) & 0xffff) % n;
-      }
-    } else {
-      index = side === 'device' ? cb(this.device, Q.PDEV_NEXT_AVAIL) : cb(this.driver, Q.PDRV_NEXT_USED);
-    }
-    return { at, side, name: e.info.name, code: e.code, section: e.section, message: e.message, detail: e.detail, area, index };
+  /** Bytes of the descriptor, driver and device areas. */
+  private areaSizes(): { desc: number; avail: number; used: number } {
+    const n = this.areas.queueSize;
+    return this.layout === 'split' ? splitAreaSizes(n) : { desc: n * P.PDESC_SIZE, avail: P.EVENT_SIZE, used: P.EVENT_SIZE };
   }
 
   /** Views (not copies) of the ring areas and both control blocks: what a digest covers. */
   private stateViews(): Uint8Array[] {
-    const { desc, driver, device, queueSize: n } = this.areas;
-    const sizes = this.layout === 'split' ? splitAreaSizes(n) : { desc: n * P.PDESC_SIZE, avail: P.EVENT_SIZE, used: P.EVENT_SIZE };
+    const { desc, driver, device } = this.areas;
+    const sizes = this.areaSizes();
     const u8 = this.engine.u8;
     return [
       u8.subarray(desc, desc + sizes.desc), u8.subarray(driver, driver + sizes.avail), u8.subarray(device, device + sizes.used),
