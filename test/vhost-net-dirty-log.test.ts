@@ -11,9 +11,9 @@ import {
 } from '../src/index.js';
 import { loadEngine } from '../src/node.js';
 import { NetQueuePair } from '../src/virtio-net/queue-pair.js';
-import { memfdCreate, close, mappings, PAGE_SIZE } from '../src/native/index.js';
+import { memfdCreate, close, mappings, eventfdCreate, eventfdRead, PAGE_SIZE } from '../src/native/index.js';
 import * as P from '../src/vhost-user/protocol.js';
-import { u64Payload, addrPayload } from '../src/vhost-user/message.js';
+import { u64Payload, addrPayload, statePayload } from '../src/vhost-user/message.js';
 import { logBytesFor, LOG_ALL } from '../src/vhost-user/dirty-log.js';
 import * as S from '../assembly/layout/split.js';
 import * as PK from '../assembly/layout/packed.js';
@@ -135,6 +135,36 @@ describe.each(['split', 'packed'] as const)('dirty-page logging, %s rings, virti
       await w.close();
     }
     expect(mappings(w.r.memory)).toEqual([]);
+  });
+});
+
+describe.each(['split', 'packed'] as const)('SET_LOG_FD (vhost-user.rst "Migration"), %s rings', (layout) => {
+  it('its eventfd is signalled once per ring that stops while logging, not for rings stopped without logging', async () => {
+    const w = await netWorld({ layout, num: NUM, guestSize: 4 * MiB, dirtyLog: { window: LOG_WINDOW }, protocol: PROTOCOL | LOG_SHMFD });
+    const fd = memfdCreate('dirty-log', LOG_FILE);
+    const ev = eventfdCreate();
+    try {
+      expect(await w.fe.acked(R.SET_LOG_FD, new Uint8Array(0), [ev])).toBe(0n);
+      const size = Number(logBytesFor(BigInt(w.g.gpa + w.g.size - 1)));
+      await startLogging(w, layout, fd, size);
+      await traffic(w.pairs[0], 1);
+      expect(eventfdRead(ev)).toBeNull(); // nothing yet: the rings run
+      const base = async (index: number): Promise<void> => {
+        const reply = await w.fe.call(R.GET_VRING_BASE, statePayload(index, 0));
+        expect(reply.request).toBe(R.GET_VRING_BASE);
+      };
+      await base(0);
+      expect(eventfdRead(ev)).toBe(1n);
+      await base(1);
+      expect(eventfdRead(ev)).toBe(1n);
+      // Stopped again (nothing running, nothing logged since): no signal.
+      await base(1);
+      expect(eventfdRead(ev)).toBeNull();
+    } finally {
+      close(ev);
+      close(fd);
+      await w.close();
+    }
   });
 });
 

@@ -9,7 +9,7 @@
 // under traffic (every bit within the declared size) in vhost-net-dirty-log.test.ts.
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FEATURES } from '../src/index.js';
-import { EventFd, memfdCreate, close, mappings, PAGE_SIZE } from '../src/native/index.js';
+import { EventFd, eventfdCreate, memfdCreate, close, mappings, PAGE_SIZE } from '../src/native/index.js';
 import * as P from '../src/vhost-user/protocol.js';
 import { encode, statePayload, addrPayload, u64Payload } from '../src/vhost-user/message.js';
 import { checkFdLeaks, openFds } from './helpers/fd-leaks.js';
@@ -435,13 +435,44 @@ describe('CVE-2020-10724 (DPDK vhost-crypto): device-specific lengths in a messa
   });
 });
 
+describe('SET_LOG_FD: one eventfd or a nack, fds closed either way', () => {
+  it('no fd, two fds, a memfd: each refused (nack with NEED_REPLY) and closed; an eventfd taken, the previous one closed', async () => {
+    await negotiate(fe, FEATURES.VERSION_1 | F_PROTOCOL);
+    const before = fdCount();
+    const nack = async (fds: number[]): Promise<void> => {
+      await fe.socket.send(encode(R.SET_LOG_FD, P.VERSION | P.FLAG_NEED_REPLY, new Uint8Array(0)), fds);
+      const reply = await fe.next();
+      if (!reply) throw new Error('SET_LOG_FD: the connection ended');
+      expect(reply.request).toBe(R.SET_LOG_FD);
+      expect(new DataView(reply.payload.buffer, reply.payload.byteOffset).getBigUint64(0, true)).not.toBe(0n);
+    };
+    await nack([]);
+    const two = [eventfdCreate(), eventfdCreate()];
+    await nack(two);
+    two.forEach((x) => close(x));
+    const mem = memfdCreate('not-an-eventfd', 4096);
+    await nack([mem]);
+    close(mem);
+    expect(r.log.join('\n')).toMatch(/SET_LOG_FD: failed: .*the log fd is a memfd, not an eventfd/);
+    expect(fdCount()).toBe(before);
+    // Taken: the back-end holds one fd; a second replaces it (the first closed).
+    for (let k = 0; k < 2; k++) {
+      const ev = eventfdCreate();
+      expect(await fe.acked(R.SET_LOG_FD, new Uint8Array(0), [ev])).toBe(0n);
+      close(ev);
+      expect(fdCount()).toBe(before + 1);
+    }
+    await expectAlive();
+  });
+});
+
 describe('unsupported requests carrying fds, with and without NEED_REPLY', () => {
   // Not a CVE of its own but the common root of several above: a request the back-end does not
-  // implement still owns the fds it brought. POSTCOPY_*, SET_LOG_FD and SET_BACKEND_REQ_FD.
+  // implement still owns the fds it brought. POSTCOPY_* and SET_BACKEND_REQ_FD.
   it('each is answered (nack) or ignored, and its fds are closed', async () => {
     await negotiate(fe, FEATURES.VERSION_1 | F_PROTOCOL);
     const before = fdCount();
-    for (const request of [R.SET_LOG_FD, R.POSTCOPY_ADVISE, R.POSTCOPY_LISTEN, R.POSTCOPY_END, R.SET_BACKEND_REQ_FD, R.IOTLB_MSG]) {
+    for (const request of [R.POSTCOPY_ADVISE, R.POSTCOPY_LISTEN, R.POSTCOPY_END, R.SET_BACKEND_REQ_FD, R.IOTLB_MSG]) {
       for (const flags of [P.VERSION, P.VERSION | P.FLAG_NEED_REPLY]) {
         const extra = someFds(2);
         await fe.socket.send(encode(request, flags, new Uint8Array(8)), extra.fds);

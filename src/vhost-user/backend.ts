@@ -4,7 +4,8 @@
 // it to the device model (device-model.ts), which runs it. Every handler checks its input before
 // changing anything; what happens on error is `handle`'s comment.
 import {
-  close as closeFd, fdKind, fdSeals, setNonBlocking, F_SEAL_SHRINK, memoryFaultCount, memoryFaults, onMemoryFault, type MemoryFault,
+  close as closeFd, fdKind, fdSeals, setNonBlocking, eventfdWrite, F_SEAL_SHRINK, memoryFaultCount, memoryFaults, onMemoryFault,
+  type MemoryFault,
 } from '../native/index.js';
 import { FEATURES, RING_FEATURES, featureProblems, type FeatureSet } from '../features.js';
 import type { Engine } from '../engine.js';
@@ -108,6 +109,8 @@ export class VhostUserBackend {
   private faultReported = false;
   private readonly inflight: InflightTracking | undefined;
   private readonly dirtyLog: DirtyLog | undefined;
+  /** SET_LOG_FD's eventfd: signalled when a ring that was logging stops (its writes are all logged). */
+  private logFd: number | undefined;
 
   constructor(private readonly opts: BackendOptions) {
     this.device = opts.device;
@@ -237,6 +240,8 @@ export class VhostUserBackend {
     }
     this.inflight?.close();
     this.dirtyLog?.close();
+    if (this.logFd !== undefined) this.closeQuietly(this.logFd);
+    this.logFd = undefined;
     this.memory.clear();
   }
 
@@ -395,6 +400,7 @@ export class VhostUserBackend {
     on(R.NET_SET_MTU, false, (m) => this.netSetMtu(m));
     if (this.dirtyLog) {
       on(R.SET_LOG_BASE, true, (m) => this.setLogBase(m), 'any');
+      on(R.SET_LOG_FD, false, (m) => this.setLogFd(m), 'any');
     }
     if (this.inflight) {
       on(R.GET_INFLIGHT_FD, true, (m) => this.getInflightFd(m), 'any');
@@ -623,8 +629,12 @@ export class VhostUserBackend {
   private getVringBase(m: Message): Uint8Array {
     const s = readState(m);
     const r = this.ring(m, s.index);
+    const logged = r.running && this.logFor(r) !== undefined;
     this.stop(r, m.request, true);
     r.dropKick();
+    // vhost-user.rst "Migration": SET_LOG_FD's eventfd tells the front-end the log was modified;
+    // the ring's writes are all in it now.
+    if (logged && this.logFd !== undefined) eventfdWrite(this.logFd, 1);
     return statePayload(s.index, r.base ?? 0);
   }
 
@@ -798,8 +808,29 @@ export class VhostUserBackend {
     m.fds.splice(0); // taken over
   }
 
-  // SET_LOG_FD (an eventfd to signal after logging; QEMU never sends it) is not implemented: the
-  // log is current whenever a ring stops, and the request is refused like any unknown one.
+  /**
+   * SET_LOG_FD (vhost-user.rst "Migration": an optional eventfd "to inform the front-end that the
+   * log has been modified"; no payload, no reply): exactly one fd, an eventfd, replacing any
+   * previous one. The log is current whenever a ring that was logging stops (GET_VRING_BASE), and
+   * that is when it is signalled. Anything else is refused (a nack with REPLY_ACK; the fds closed).
+   */
+  private setLogFd(m: Message): void {
+    readEmpty(m);
+    if (m.fds.length !== 1) this.invalid(m, `${m.fds.length} file descriptors, expected 1 (an eventfd)`);
+    const fd = m.fds[0];
+    let kind: string;
+    try {
+      kind = fdKind(fd);
+    } catch (e) {
+      kind = `bad fd (${(e as Error).message})`;
+    }
+    if (kind !== 'eventfd') this.invalid(m, `the log fd is a ${kind}, not an eventfd`);
+    setNonBlocking(fd);
+    m.fds.splice(0); // taken over
+    if (this.logFd !== undefined) this.closeQuietly(this.logFd);
+    this.logFd = fd;
+  }
+
   /**
    * SET_LOG_BASE (with PROTOCOL_F_LOG_SHMFD): the front-end's dirty log, one fd and its log
    * description, checked (dirty-log.ts says what is refused) and mapped, replacing the previous
