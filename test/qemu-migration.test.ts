@@ -3,8 +3,9 @@
 // logs every page it writes into QEMU's dirty log (VHOST_F_LOG_ALL, LOG_SHMFD, SET_LOG_BASE),
 // the destination waits with -incoming, the source is migrated over QMP (`migrate` to a unix
 // socket), and the guest's vqpkt loop keeps sending and counting the echo across the switch.
-// Reported: QEMU's downtime, the longest gap between echo reports seen from the host (ms
-// without frames) and the frames lost. Skipped without QEMU, like qemu-guest.test.ts.
+// Reported (a line, and one JSON line MIGRATION_REPORT): QEMU's downtime, the longest gap between
+// echo reports seen from the host (ms without frames) and the frames lost. Skipped without QEMU,
+// like qemu-guest.test.ts.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -116,6 +117,12 @@ describe.skipIf(skipWithoutQemu())('QEMU live migration between two virtqueue vh
         `(~${longest - usual} ms without frames); frames sent ${sent}, echoed ${echoed}, lost ${lost} ` +
         `(source rounds ${lines.length - after.length}, destination rounds ${after.length})`,
       );
+      console.log(`MIGRATION_REPORT ${JSON.stringify({
+        layout, qemuTotalMs: info['total-time'], qemuDowntimeMs: info.downtime, dirtySyncs: info.ram?.['dirty-sync-count'],
+        transferredBytes: info.ram?.transferred, migrateToCompletedMs: migratedAt - t0, reportEveryMs: usual, longestGapMs: longest,
+        msWithoutFrames: longest - usual, framesSent: sent, framesEchoed: echoed, framesLost: lost,
+        sourceRounds: lines.length - after.length, destinationRounds: after.length,
+      })}`);
       // Frames are lost only around the switch: at most the rounds the switch fell in.
       expect(lost, why).toBeLessThanOrEqual(2 * FRAMES);
     } finally {
