@@ -110,20 +110,21 @@ function expectPageMatches(p: PageState, s: StepSession, what: string): void {
 }
 
 describe.skipIf(skipWithoutChromium())('visualizer page in headless Chromium', () => {
-  let browser: Browser;
+  let browser: Promise<Browser> | undefined;
   let server: VizServer;
 
   beforeAll(async () => {
     server = await startVizServer({ port: 0 });
-    browser = await launchChromium();
   });
   afterAll(async () => {
-    await browser?.close();
+    await (await browser?.catch(() => undefined))?.close();
     await server?.close();
   });
 
+  /** A page on the visualizer; the browser starts with the first (in the test, so a missing chromium fails each test). */
   async function openPage(): Promise<Page> {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
+    browser ??= launchChromium();
+    const page = await (await browser).newPage({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
     const problems: string[] = [];
     page.on('pageerror', (e) => problems.push(e.message));
     page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
