@@ -66,6 +66,8 @@ interface Handshake {
   isr: number;
   statusAfterReset: number;
   withoutAccessPlatform: number;
+  overPread: { status: number; negotiated: string; numQueues: number };
+  overPreadMac: string;
   barsMapped: number;
   resourcesAfterClose: { fds: number; dma: number; bars: number };
 }
@@ -198,7 +200,7 @@ describe.skipIf(skipWithoutVfioGuest())('VFIO in a QEMU guest: the native bridge
     expect(p.pinAfterWorker, why).toEqual(p.pinBefore);
     expect(p.openAfterWorker, why).toBe(true);
   });
-  it('virtio-pci transport: the handshake up to FEATURES_OK over the mmapped BAR, the MAC, doorbells, reset', () => {
+  it('virtio-pci transport: the handshake up to FEATURES_OK over the mmapped BAR and over pread/pwrite, the MAC, doorbells, reset', () => {
     const offered = BigInt(h.handshake.offered);
     const negotiated = BigInt(h.handshake.negotiated);
     const want = FEATURES.VERSION_1 | FEATURES.ACCESS_PLATFORM | FEATURES.NET_MAC | FEATURES.NET_STATUS;
@@ -213,6 +215,12 @@ describe.skipIf(skipWithoutVfioGuest())('VFIO in a QEMU guest: the native bridge
     expect(h.doorbells, why).toEqual([0, 1, 2].map((q) => ({ bar: p.layout.notify.bar, offset: p.layout.notify.offset + 4 * q })));
     expect(h.statusAfterReset, why).toBe(0);
     expect(h.barsMapped, why).toBe(1);
+    // Again through pread/pwrite of the region instead of the mapping.
+    expect(h.overPread, why).toEqual({
+      status: L.STATUS_ACKNOWLEDGE | L.STATUS_DRIVER | L.STATUS_FEATURES_OK,
+      negotiated: `0x${(FEATURES.VERSION_1 | FEATURES.ACCESS_PLATFORM | FEATURES.NET_MAC).toString(16)}`, numQueues: 3,
+    });
+    expect(h.overPreadMac, why).toBe(MAC);
     expect(h.resourcesAfterClose, why).toEqual(NONE);
   });
 

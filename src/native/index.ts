@@ -16,7 +16,7 @@ export { memoryFaultCount, memoryFaults, onMemoryFault, nextMemoryFault, sigbusG
 export { UnixSocket, type UnixSocketOptions, type Received } from './unix-socket.js';
 export { UnixServer, type UnixServerOptions } from './unix-server.js';
 export {
-  VfioContainer, VfioGroup, VfioDevice, VfioBar, vfioResources,
+  VfioContainer, VfioGroup, VfioDevice, VfioBar, VfioRegionIo, vfioResources,
   VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_INTX_IRQ_INDEX, VFIO_PCI_MSI_IRQ_INDEX, VFIO_PCI_MSIX_IRQ_INDEX,
   type VfioDeviceInfo, type VfioRegionInfo, type VfioIrqInfo, type VfioIommuInfo,
 } from './vfio.js';

@@ -105,6 +105,7 @@ export class VfioGroup {
 /** A device: its regions (BARs, config space), interrupts and reset. */
 export class VfioDevice {
   private closed = false;
+  private readonly regions = new Map<number, VfioRegionIo>();
   constructor(readonly fd: number, readonly name: string) {}
 
   info(): VfioDeviceInfo {
@@ -125,26 +126,28 @@ export class VfioDevice {
     native.vfioWrite(this.fd, offset, data);
   }
 
-  /** A little-endian value of 1, 2 or 4 bytes at `offset` of region `index` (pread: any region that allows reads). */
-  readRegion(index: number, offset: number, width: 1 | 2 | 4): number {
-    const b = this.read(this.region(index).offset + offset, width);
-    return width === 1 ? b[0] : width === 2 ? b.readUInt16LE(0) : b.readUInt32LE(0);
+  /** Region `index` read and written with pread/pwrite (any region that allows it; cached per index). */
+  io(index: number): VfioRegionIo {
+    let r = this.regions.get(index);
+    if (!r) {
+      r = new VfioRegionIo(this, this.region(index));
+      this.regions.set(index, r);
+    }
+    return r;
   }
 
-  /** Writes a little-endian value of 1, 2 or 4 bytes at `offset` of region `index` (pwrite). */
-  writeRegion(index: number, offset: number, width: 1 | 2 | 4, value: number): void {
-    const b = Buffer.alloc(width);
-    b.writeUIntLE(value, 0, width);
-    this.write(this.region(index).offset + offset, b);
-  }
-
-  /** PCI config space (region VFIO_PCI_CONFIG_REGION_INDEX). */
+  /** PCI config space (region VFIO_PCI_CONFIG_REGION_INDEX), with pread. */
   configRead(offset: number, width: 1 | 2 | 4): number {
-    return this.readRegion(VFIO_PCI_CONFIG_REGION_INDEX, offset, width);
+    return this.io(VFIO_PCI_CONFIG_REGION_INDEX).read(offset, width);
   }
 
   configWrite(offset: number, width: 1 | 2 | 4, value: number): void {
-    this.writeRegion(VFIO_PCI_CONFIG_REGION_INDEX, offset, width, value);
+    this.io(VFIO_PCI_CONFIG_REGION_INDEX).write(offset, width, value);
+  }
+
+  /** A BAR's registers: mmapped (the whole region) where its info allows it, else through pread/pwrite. */
+  barAccess(index: number): VfioBar | VfioRegionIo {
+    return this.region(index).mmap ? this.mmap(index) : this.io(index);
   }
 
   /**
@@ -154,7 +157,7 @@ export class VfioDevice {
    */
   mmap(index: number, offset = 0, size?: number): VfioBar {
     const r = this.region(index);
-    if (!r.mmap) throw new Error(`vfio ${this.name}: region ${index} cannot be mmapped (read and write it with readRegion/writeRegion)`);
+    if (!r.mmap) throw new Error(`vfio ${this.name}: region ${index} cannot be mmapped (read and write it with io(index))`);
     const length = size ?? r.size - offset;
     if (offset < 0 || length <= 0 || offset + length > r.size) {
       throw new RangeError(`vfio ${this.name}: [${offset}, ${offset + length}) is outside region ${index} (${r.size} bytes)`);
@@ -212,5 +215,27 @@ export class VfioBar {
   /** Unmaps it; its device's close() does too. */
   unmap(): void {
     if (native.vfioBarMappings().some((b) => b.id === this.id)) native.vfioMunmap(this.id);
+  }
+}
+
+/** A region read and written with pread/pwrite, little-endian values of exactly 1, 2 or 4 bytes. */
+export class VfioRegionIo {
+  constructor(private readonly device: VfioDevice, readonly info: VfioRegionInfo) {}
+
+  private at(offset: number, width: number): number {
+    if (!Number.isInteger(offset) || offset < 0 || offset + width > this.info.size) {
+      throw new RangeError(`vfio ${this.device.name}: [${offset}, ${offset + width}) is outside region ${this.info.index} (${this.info.size} bytes)`);
+    }
+    return this.info.offset + offset;
+  }
+
+  read(offset: number, width: 1 | 2 | 4): number {
+    return this.device.read(this.at(offset, width), width).readUIntLE(0, width);
+  }
+
+  write(offset: number, width: 1 | 2 | 4, value: number): void {
+    const b = Buffer.alloc(width);
+    b.writeUIntLE(value, 0, width);
+    this.device.write(this.at(offset, width), b);
   }
 }

@@ -29,7 +29,8 @@ export const configSpace = (device) => ({ read: (o, w) => device.configRead(o, w
 
 /**
  * Opens the device and a VirtioPciTransport on it: { d (openVfioPciDevice's), layout, t, bars }
- * (bars: the BAR mappings made so far, by index; each BAR is mmapped on first use).
+ * (bars: the BARs reached so far, by index: each mmapped on first use where its region allows,
+ * else read and written with pread/pwrite).
  */
 export function openTransport(address = vfioDeviceAddress()) {
   const d = N.openVfioPciDevice(address);
@@ -37,7 +38,7 @@ export function openTransport(address = vfioDeviceAddress()) {
     const layout = findVirtioStructures(configSpace(d.device), barSizes(d.device));
     const bars = new Map();
     const t = new VirtioPciTransport(layout, (i) => {
-      if (!bars.has(i)) bars.set(i, d.device.mmap(i));
+      if (!bars.has(i)) bars.set(i, d.device.barAccess(i));
       return bars.get(i);
     });
     return { d, layout, t, bars };

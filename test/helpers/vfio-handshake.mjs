@@ -3,10 +3,10 @@
 // the status handshake up to FEATURES_OK over the mmapped BAR, the device configuration (MAC,
 // link status), queue doorbell addresses, ISR, reset; and what the device does when a driver
 // sets FEATURES_OK without ACCESS_PLATFORM. Prints one JSON line.
-import { FEATURES, L, N, openTransport } from './vfio-guest-driver.mjs';
+import { FEATURES, L, N, openTransport, VirtioPciTransport } from './vfio-guest-driver.mjs';
 
 const out = {};
-const { d, t, bars } = openTransport();
+const { d, layout, t, bars } = openTransport();
 try {
   const r = t.handshake(FEATURES.NET_MAC | FEATURES.NET_STATUS | FEATURES.NET_MQ);
   out.handshake = { offered: `0x${r.offered.toString(16)}`, negotiated: `0x${r.negotiated.toString(16)}`, status: r.status };
@@ -25,6 +25,13 @@ try {
   t.addStatus(L.STATUS_FEATURES_OK);
   out.withoutAccessPlatform = t.status();
   t.reset();
+
+  // The same transport over pread/pwrite instead of the mapping (how a BAR that cannot be mmapped is driven).
+  const io = new VirtioPciTransport(layout, (i) => d.device.io(i));
+  const again = io.handshake(FEATURES.NET_MAC);
+  out.overPread = { status: again.status, negotiated: `0x${again.negotiated.toString(16)}`, numQueues: io.numQueues() };
+  out.overPreadMac = [...io.readDeviceConfig(L.NET_CONFIG_MAC, L.NET_CONFIG_MAC_SIZE)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+  io.reset();
   out.barsMapped = bars.size;
 } finally {
   d.close();

@@ -68,7 +68,7 @@ out.layout = layout;
 const c = layout.common;
 const bar = device.mmap(c.bar);
 out.barMappingsOpen = N.vfioResources().bars;
-out.numQueues = { mmio: bar.read(c.offset + L.COMMON_NUM_QUEUES, 2), pread: device.readRegion(c.bar, c.offset + L.COMMON_NUM_QUEUES, 2) };
+out.numQueues = { mmio: bar.read(c.offset + L.COMMON_NUM_QUEUES, 2), pread: device.io(c.bar).read(c.offset + L.COMMON_NUM_QUEUES, 2) };
 bar.write(c.offset + L.COMMON_DEVICE_FEATURE_SELECT, 4, 1);
 out.deviceFeaturesHigh = bar.read(c.offset + L.COMMON_DEVICE_FEATURE, 4);
 
