@@ -14,6 +14,7 @@ import { renderQueue, renderPool, kv, esc, type FaultMark } from './render.js';
 import { connectLive } from './live.js';
 import { LIVE_PAGE_QUERY } from '../src/viz/stream.js';
 import { describeOp, nextPlayOp } from './play.js';
+import { availablePending } from '../sim/stepper/faults.js';
 
 /** Memory for the local queue: rings, control blocks, pool buffers of a 1024-entry queue fit with room to spare. */
 const MEMORY_BYTES = 8 << 20;
@@ -85,7 +86,8 @@ function render(): void {
     if (!l.last || now - l.last.t >= 1000) l.last = { t: now, c: { ...s.counters } };
   }
   const state = {
-    notified: s.notified ? 'yes' : 'no', 'drop next notify': s.dropNextNotify ? 'armed' : 'no',
+    notified: s.notified ? 'yes' : availablePending(s) ? 'no: chains wait (play pops only when notified; device pop by hand)' : 'no',
+    'drop next notify': s.dropNextNotify ? 'armed' : 'no',
     'reorder next push': s.reorderNextPush ? 'armed' : 'no',
     'held by device': s.held.map((c) => (c.delay ? `${c.id}(delay ${c.delay})` : String(c.id))).join(' ') || '-',
   };

@@ -23,7 +23,10 @@ export function requireChromium(): string {
   return CHROMIUM;
 }
 
-/** A headless Chromium (close it in afterAll). */
+/**
+ * A headless Chromium (close it in afterAll). Launch it from inside a test, not in beforeAll: a
+ * failing beforeAll leaves its tests reported as skipped, and a missing chromium must fail them.
+ */
 export async function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: requireChromium(), args: CHROMIUM_ARGS, timeout: 30_000 });
 }
