@@ -61,6 +61,18 @@ function world(start = 0, features: FeatureSet = 0n) {
   return { engine, ring, region, driver, device, offer, pop, push, collect, r, usedIdxOf, popped };
 }
 
+/** Every token the driver offered comes back exactly once, whatever happened in between. */
+function finish(w: ReturnType<typeof world>, d: SplitDevice, offered: number[], already: number[], popped: number[] = []): void {
+  const back = [...already];
+  if (popped.length > 0) w.push(d, popped);
+  for (let round = 0; round < 4; round++) {
+    const heads = w.pop(d);
+    if (heads.length > 0) w.push(d, heads);
+    back.push(...w.collect());
+  }
+  expect([...back].sort((a, b) => a - b)).toEqual([...offered].sort((a, b) => a - b));
+}
+
 describe('split inflight region: the spec\'s rules at each step', () => {
   it('reset formats it (version 1, desc_num, used_idx at the start, nothing in flight), even over garbage', () => {
     const w = world();
@@ -127,18 +139,6 @@ describe('split inflight region: the spec\'s rules at each step', () => {
 });
 
 describe('split inflight region: a new device resumes where the old one died', () => {
-  /** Every token the driver offered comes back exactly once, whatever happened in between. */
-  function finish(w: ReturnType<typeof world>, d: SplitDevice, offered: number[], already: number[], popped: number[] = []): void {
-    const back = [...already];
-    if (popped.length > 0) w.push(d, popped);
-    for (let round = 0; round < 4; round++) {
-      const heads = w.pop(d);
-      if (heads.length > 0) w.push(d, heads);
-      back.push(...w.collect());
-    }
-    expect([...back].sort((a, b) => a - b)).toEqual([...offered].sort((a, b) => a - b));
-  }
-
   it('died with chains popped and none pushed: resumes at used.idx and pops the same chains again', () => {
     const w = world();
     const d1 = w.device();
@@ -222,17 +222,6 @@ describe('split inflight region: a new device resumes where the old one died', (
 });
 
 describe('split inflight region: out-of-order completion, resubmitted in counter order', () => {
-  /** Every token the driver offered comes back exactly once. */
-  function drain(w: ReturnType<typeof world>, d: SplitDevice, offered: number[], already: number[]): void {
-    const back = [...already];
-    for (let round = 0; round < 4; round++) {
-      const heads = w.pop(d);
-      if (heads.length > 0) w.push(d, heads);
-      back.push(...w.collect());
-    }
-    expect([...back].sort((a, b) => a - b)).toEqual([...offered].sort((a, b) => a - b));
-  }
-
   it('chains used out of pop order: the ones left are popped again first, in pop order, then the ring from used.idx + count', () => {
     const w = world();
     const d1 = w.device();
@@ -248,7 +237,7 @@ describe('split inflight region: out-of-order completion, resubmitted in counter
     expect(again.slice(0, 3)).toEqual([heads[0], heads[2], heads[4]]);
     expect(again).toHaveLength(5);
     w.push(d2, again);
-    drain(w, d2, [0, 1, 2, 3, 4, 5, 6], [...back, ...w.collect()]);
+    finish(w, d2, [0, 1, 2, 3, 4, 5, 6], [...back, ...w.collect()]);
   });
 
   it('the counters, not the head numbers, give the order; gaps in them are chains used first', () => {
@@ -273,7 +262,7 @@ describe('split inflight region: out-of-order completion, resubmitted in counter
     const r = w.r();
     expect([r.desc[heads[3]].counter, r.desc[heads[0]].counter, r.desc[heads[2]].counter, r.desc[fresh[0]].counter]).toEqual([100n, 250n, 300n, 301n]);
     w.push(d2, [heads[3], heads[0], heads[2], fresh[0]]);
-    drain(w, d2, [0, 1, 2, 3, 4], [...back, ...w.collect()]);
+    finish(w, d2, [0, 1, 2, 3, 4], [...back, ...w.collect()]);
   });
 
   it('a burst smaller than the list, and chains given back (unpop) go back on the list, marks untouched', () => {
@@ -296,7 +285,7 @@ describe('split inflight region: out-of-order completion, resubmitted in counter
     expect(r.desc[more[2]].inflight).toBe(0);
     expect(w.pop(d2)).toEqual(more);
     w.push(d2, [heads[0], heads[1], ...more]);
-    drain(w, d2, [0, 1, 2, 3, 4, 5], [...back, ...w.collect()]);
+    finish(w, d2, [0, 1, 2, 3, 4, 5], [...back, ...w.collect()]);
   });
 
   it('the new back-end dies too before using them: the next one resubmits the same chains, in the same order', () => {
@@ -315,7 +304,7 @@ describe('split inflight region: out-of-order completion, resubmitted in counter
     const again = w.pop(d3);
     expect(again.slice(0, 3)).toEqual([heads[0], heads[2], heads[3]]);
     w.push(d3, again);
-    drain(w, d3, [0, 1, 2, 3, 4, 5], [...back, ...w.collect()]);
+    finish(w, d3, [0, 1, 2, 3, 4, 5], [...back, ...w.collect()]);
   });
 
   it('a resubmitted chain whose descriptors the driver broke meanwhile breaks the queue with the rule it broke', () => {

@@ -248,6 +248,19 @@ function addBuffer(cb: u32, addr: u64, len: u32, writable: bool, where: u32, seg
 }
 
 /**
+ * The checks of a buffer just walked (id `id`, `n` descriptors): its id in range and not in flight,
+ * and the descriptors outstanding no more than the ring holds (2.8). Returns 0 or the error, with
+ * CB_DETAIL the id, or `where` for an overrun.
+ */
+// @ts-ignore: decorator
+@inline function poppedProblem(cb: u32, q: u32, shadow: u32, id: u32, n: u32, inFlightDescs: u32, where: u32): i32 {
+  if (id >= q) { store<u32>(cb + CB_DETAIL, id); return ERR_PACKED_ID_OUT_OF_RANGE; }
+  if (inFlight(shadow, id)) { store<u32>(cb + CB_DETAIL, id); return ERR_PACKED_ID_IN_FLIGHT; }
+  if (inFlightDescs + n > q) { store<u32>(cb + CB_DETAIL, where); return ERR_PACKED_RING_OVERRUN; }
+  return 0;
+}
+
+/**
  * Pops up to `maxChains` available buffers into chain records (same contract as
  * splitDevicePop). CHAIN_ID is the buffer id to return; CHAIN_DESCS the ring slots it took.
  */
@@ -289,9 +302,8 @@ export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32,
       if (r < 0) { err = r; break; }
       const id = load<u32>(rec + CHAIN_ID);
       const n = <u32>load<u16>(rec + CHAIN_DESCS);
-      if (id >= q) { store<u32>(cb + CB_DETAIL, id); err = ERR_PACKED_ID_OUT_OF_RANGE; break; }
-      if (inFlight(shadow, id)) { store<u32>(cb + CB_DETAIL, id); err = ERR_PACKED_ID_IN_FLIGHT; break; }
-      if (inFlightDescs + n > q) { store<u32>(cb + CB_DETAIL, head); err = ERR_PACKED_RING_OVERRUN; break; }
+      err = poppedProblem(cb, q, shadow, id, n, inFlightDescs, head);
+      if (err != 0) break;
       packedInflightRepop(cb, id, head, <u32>last);
       markPopped(shadow, id, n, load<u32>(rec + CHAIN_WRITE_LEN), serial + got);
       store<u16>(shadow + id * DSHADOW_SIZE + DSHADOW_FLAGS, DSHADOW_F_IN_FLIGHT | DSHADOW_F_RESUBMITTED);
@@ -318,10 +330,8 @@ export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32,
     if (r < 0) { err = r; break; }
     const id = load<u32>(rec + CHAIN_ID);
     const n = <u32>load<u16>(rec + CHAIN_DESCS);
-    if (id >= q) { store<u32>(cb + CB_DETAIL, id); err = ERR_PACKED_ID_OUT_OF_RANGE; break; }
-    if (inFlight(shadow, id)) { store<u32>(cb + CB_DETAIL, id); err = ERR_PACKED_ID_IN_FLIGHT; break; }
-    // The driver cannot have more descriptors outstanding than the ring holds (2.8).
-    if (inFlightDescs + n > q) { store<u32>(cb + CB_DETAIL, slot); err = ERR_PACKED_RING_OVERRUN; break; }
+    err = poppedProblem(cb, q, shadow, id, n, inFlightDescs, slot);
+    if (err != 0) break;
     if (region != 0) {
       const c = packedInflightPop(cb, region, q, slot, n, id, counter);
       if (c < 0) { err = <i32>c; break; }
