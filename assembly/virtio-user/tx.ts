@@ -86,6 +86,7 @@ export function addFrames(q: u32, input: u32, take: u32): i32 {
   const chains = load<u32>(q + VUQ_CHAINS);
   const segsAt = load<u32>(q + VUQ_SEGS);
   let seg: u32 = 0;
+  let bytes: u64 = 0;
   for (let i: u32 = 0; i < take; i++) {
     let h = load<u32>(input + (i << 2));
     const c = chains + i * CHAIN_SIZE;
@@ -97,9 +98,13 @@ export function addFrames(q: u32, input: u32, take: u32): i32 {
       const off = load<u32>(h + BUF_DATA_OFF);
       const len = load<u32>(h + BUF_DATA_LEN);
       const s = segsAt + seg * SEG_SIZE;
+      bytes += <u64>len;
       if (nread == 0) {
-        memory.fill(h + off - VUQ_NET_HDR_SIZE, 0, VUQ_NET_HDR_SIZE);
-        store<u32>(s + SEG_OFFSET, h + off - VUQ_NET_HDR_SIZE);
+        // The 12-byte virtio_net_hdr zeroed with two stores (memory.fill is a call).
+        const hdr = h + off - VUQ_NET_HDR_SIZE;
+        store<u64>(hdr, 0);
+        store<u32>(hdr, 0, 8);
+        store<u32>(s + SEG_OFFSET, hdr);
         store<u32>(s + SEG_LEN, VUQ_NET_HDR_SIZE + len);
       } else {
         store<u32>(s + SEG_OFFSET, h + off);
@@ -113,12 +118,15 @@ export function addFrames(q: u32, input: u32, take: u32): i32 {
   }
   const added = driverAdd(tx, chains, segsAt, take);
   if (added < 0) return fail(q, tx, added);
-  let bytes: u64 = 0;
-  for (let i: u32 = 0; i < <u32>added; i++) {
-    let h = load<u32>(input + (i << 2));
-    for (let k: u32 = 0; h != 0 && k < num; k++) {
-      bytes += <u64>load<u32>(h + BUF_DATA_LEN);
-      h = nextLink(pool, h);
+  if (<u32>added < take) {
+    // Not all went (the driver took fewer than it had room for): count only those that did.
+    bytes = 0;
+    for (let i: u32 = 0; i < <u32>added; i++) {
+      let h = load<u32>(input + (i << 2));
+      for (let k: u32 = 0; h != 0 && k < num; k++) {
+        bytes += <u64>load<u32>(h + BUF_DATA_LEN);
+        h = nextLink(pool, h);
+      }
     }
   }
   count(q, VUQ_TX_PACKETS, added);
