@@ -517,5 +517,6 @@ bool vqn_init_vfio(napi_env env, napi_value exports) {
          vqn_set(env, exports, "VFIO_PCI_CONFIG_REGION_INDEX", vqn_number(env, VFIO_PCI_CONFIG_REGION_INDEX)) &&
          vqn_set(env, exports, "VFIO_PCI_INTX_IRQ_INDEX", vqn_number(env, VFIO_PCI_INTX_IRQ_INDEX)) &&
          vqn_set(env, exports, "VFIO_PCI_MSI_IRQ_INDEX", vqn_number(env, VFIO_PCI_MSI_IRQ_INDEX)) &&
-         vqn_set(env, exports, "VFIO_PCI_MSIX_IRQ_INDEX", vqn_number(env, VFIO_PCI_MSIX_IRQ_INDEX));
+         vqn_set(env, exports, "VFIO_PCI_MSIX_IRQ_INDEX", vqn_number(env, VFIO_PCI_MSIX_IRQ_INDEX)) &&
+         vqn_set(env, exports, "VFIO_PCI_REQ_IRQ_INDEX", vqn_number(env, VFIO_PCI_REQ_IRQ_INDEX));
 }

@@ -145,7 +145,9 @@ describe('openVfioPciDevice: one-line errors over sysfs and /dev/vfio', () => {
     expect(e.code).toBe('VFIO_NOT_BOUND');
     expect(e.message).toMatch(/^PCI device 0000:00:01\.0 is bound to virtio-pci, not vfio-pci: echo vfio-pci > .*driver_override/);
     const none = fakeSysfs('unbound', A, { group: 3 });
-    expect(vfioError(() => openVfioPciDevice(A, { sysfs: none })).message).toMatch(/is bound to no driver, not vfio-pci/);
+    expect(e.message).toMatch(/driver_override; echo 0000:00:01\.0 > .*\/driver\/unbind; echo 0000:00:01\.0 > .*\/drivers_probe$/);
+    expect(vfioError(() => openVfioPciDevice(A, { sysfs: none })).message)
+      .toMatch(/is bound to no driver, not vfio-pci: echo vfio-pci > .*driver_override; echo 0000:00:01\.0 > .*\/bus\/pci\/drivers_probe$/);
   });
 
   it('no IOMMU group', () => {

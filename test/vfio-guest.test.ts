@@ -87,6 +87,17 @@ interface Traffic {
   resourcesAfterClose: { fds: number; dma: number; bars: number };
 }
 
+interface Unbind {
+  reqIrq: { count: number; eventfd: boolean };
+  asked: number | null;
+  askedAfterMs: number;
+  unbindDoneBeforeClose: boolean;
+  unbindExit: number | string;
+  driverAfter: boolean;
+  resourcesAfterClose: { fds: number; dma: number; bars: number };
+  reopen: string | { code: string; message: string };
+}
+
 const NONE = { fds: 0, dma: 0, bars: 0 };
 const MAC = '52:54:00:ab:cd:ef';
 const DMA_KB = 16 * 1024; // the probe maps 16 MiB
@@ -96,6 +107,7 @@ describe.skipIf(skipWithoutVfioGuest())('VFIO in a QEMU guest: the native bridge
   let p: Probe;
   let h: Handshake;
   let x: Traffic;
+  let u: Unbind;
   let reflector: StreamReflector;
   let tmp = '';
   let why = '';
@@ -104,7 +116,8 @@ describe.skipIf(skipWithoutVfioGuest())('VFIO in a QEMU guest: the native bridge
     tmp = mkdtempSync(path.join(os.tmpdir(), 'vq-vfio-test-'));
     reflector = await startStreamReflector(path.join(tmp, 'net.sock'));
     r = await runVfioGuest({
-      node: [['test/helpers/vfio-probe.mjs'], ['test/helpers/vfio-handshake.mjs'], ['test/helpers/vfio-traffic.mjs']],
+      // The unbind goes last: the device is no longer bound to vfio-pci after it.
+      node: [['test/helpers/vfio-probe.mjs'], ['test/helpers/vfio-handshake.mjs'], ['test/helpers/vfio-traffic.mjs'], ['test/helpers/vfio-unbind.mjs']],
       netdev: reflector.netdev, device: [`mac=${MAC}`], timeoutMs: 90_000,
     });
     why = describeVfioGuest(r);
@@ -116,6 +129,7 @@ describe.skipIf(skipWithoutVfioGuest())('VFIO in a QEMU guest: the native bridge
     p = json(0) as Probe;
     h = json(1) as Handshake;
     x = json(2) as Traffic;
+    u = json(3) as Unbind;
   }, 120_000);
 
   afterAll(async () => {
@@ -127,7 +141,7 @@ describe.skipIf(skipWithoutVfioGuest())('VFIO in a QEMU guest: the native bridge
     expect(r.guest.timedOut, why).toBe(false);
     expect(r.guest.errors, why).toEqual([]);
     expect(r.driver, why).toBe('vfio-pci');
-    expect(r.runs.map((n) => n.status), why).toEqual([0, 0, 0]);
+    expect(r.runs.map((n) => n.status), why).toEqual([0, 0, 0, 0]);
     expect(p.address, why).toBe(r.device);
     expect(p.groupNumber, why).toBe(r.group);
   });
@@ -251,5 +265,17 @@ describe.skipIf(skipWithoutVfioGuest())('VFIO in a QEMU guest: the native bridge
     expect(x.needsReset, why).toBe(false);
     expect(x.resetError, why).toBeUndefined();
     expect(x.resourcesAfterClose, why).toEqual(NONE);
+  });
+  it('unbound while open: the kernel asks for the device on the request eventfd, the unbind waits for close, then "not bound to vfio-pci"', () => {
+    expect(u.reqIrq, why).toMatchObject({ count: 1, eventfd: true });
+    expect(u.asked, why).toBeGreaterThanOrEqual(1);
+    expect(u.unbindDoneBeforeClose, why).toBe(false);
+    expect(u.unbindExit, why).toBe(0);
+    expect(u.driverAfter, why).toBe(false);
+    expect(u.resourcesAfterClose, why).toEqual(NONE);
+    expect(u.reopen, why).toEqual({
+      code: 'VFIO_NOT_BOUND',
+      message: expect.stringMatching(new RegExp(`^PCI device ${p.address.replace(/\./g, '\\.')} is bound to no driver, not vfio-pci: echo vfio-pci > `)),
+    });
   });
 });

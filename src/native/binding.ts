@@ -156,6 +156,7 @@ export interface NativeBinding {
   readonly VFIO_PCI_INTX_IRQ_INDEX: number;
   readonly VFIO_PCI_MSI_IRQ_INDEX: number;
   readonly VFIO_PCI_MSIX_IRQ_INDEX: number;
+  readonly VFIO_PCI_REQ_IRQ_INDEX: number;
   vfioIommuInfo(container: number): NativeVfioIommuInfo;
   vfioDmaMap(container: number, view: Uint8Array, offset: number, length: number, iova: number | bigint): void;
   vfioDmaUnmap(container: number, iova: number | bigint, length: number | bigint): void;

@@ -17,7 +17,7 @@ export { UnixSocket, type UnixSocketOptions, type Received } from './unix-socket
 export { UnixServer, type UnixServerOptions } from './unix-server.js';
 export {
   VfioContainer, VfioGroup, VfioDevice, VfioBar, VfioRegionIo, vfioResources,
-  VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_INTX_IRQ_INDEX, VFIO_PCI_MSI_IRQ_INDEX, VFIO_PCI_MSIX_IRQ_INDEX,
+  VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_INTX_IRQ_INDEX, VFIO_PCI_MSI_IRQ_INDEX, VFIO_PCI_MSIX_IRQ_INDEX, VFIO_PCI_REQ_IRQ_INDEX,
   type VfioDeviceInfo, type VfioRegionInfo, type VfioIrqInfo, type VfioIommuInfo,
 } from './vfio.js';
 export {

@@ -71,8 +71,12 @@ export function vfioPciStatus(address: string, sysfs = '/sys'): { driver?: strin
   return { driver: driver && path.basename(driver), group: group === undefined ? undefined : Number(path.basename(group)) };
 }
 
-const bindHint = (a: string, sysfs: string): string =>
-  `echo vfio-pci > ${sysfs}/bus/pci/devices/${a}/driver_override; echo ${a} > ${sysfs}/bus/pci/devices/${a}/driver/unbind; echo ${a} > ${sysfs}/bus/pci/drivers_probe`;
+/** The shell commands that bind it to vfio-pci (unbinding its driver first when it has one). */
+const bindHint = (a: string, sysfs: string, bound: boolean): string => [
+  `echo vfio-pci > ${sysfs}/bus/pci/devices/${a}/driver_override`,
+  ...(bound ? [`echo ${a} > ${sysfs}/bus/pci/devices/${a}/driver/unbind`] : []),
+  `echo ${a} > ${sysfs}/bus/pci/drivers_probe`,
+].join('; ');
 
 /** The other devices of a group and their drivers, for the not-viable message. */
 function groupMembers(group: number, sysfs: string): string {
@@ -111,7 +115,7 @@ export function openVfioPciDevice(address: string, opts: VfioPciOptions = {}): V
   const a = pciAddress(address);
   const { driver, group } = vfioPciStatus(a, sysfs);
   if (driver !== 'vfio-pci') {
-    throw new VfioError('VFIO_NOT_BOUND', `PCI device ${a} is ${driver ? `bound to ${driver}` : 'bound to no driver'}, not vfio-pci: ${bindHint(a, sysfs)}`);
+    throw new VfioError('VFIO_NOT_BOUND', `PCI device ${a} is ${driver ? `bound to ${driver}` : 'bound to no driver'}, not vfio-pci: ${bindHint(a, sysfs, driver !== undefined)}`);
   }
   if (group === undefined || !Number.isInteger(group)) {
     throw new VfioError('VFIO_NO_IOMMU_GROUP', `PCI device ${a} has no IOMMU group: the kernel runs without an IOMMU (boot with intel_iommu=on or amd_iommu=on; in a VM, give it a virtual IOMMU)`);

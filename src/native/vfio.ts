@@ -17,6 +17,8 @@ export const VFIO_PCI_CONFIG_REGION_INDEX: number = native.VFIO_PCI_CONFIG_REGIO
 export const VFIO_PCI_INTX_IRQ_INDEX: number = native.VFIO_PCI_INTX_IRQ_INDEX;
 export const VFIO_PCI_MSI_IRQ_INDEX: number = native.VFIO_PCI_MSI_IRQ_INDEX;
 export const VFIO_PCI_MSIX_IRQ_INDEX: number = native.VFIO_PCI_MSIX_IRQ_INDEX;
+/** The kernel's request to give the device back (it is being unbound from vfio-pci): close it. */
+export const VFIO_PCI_REQ_IRQ_INDEX: number = native.VFIO_PCI_REQ_IRQ_INDEX;
 
 /** Every VFIO fd, DMA mapping and BAR mapping the bridge holds in this process (to check that nothing is left). */
 export function vfioResources(): { fds: number; dma: number; bars: number } {
