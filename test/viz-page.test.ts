@@ -232,6 +232,27 @@ describe.skipIf(skipWithoutChromium())('visualizer page in headless Chromium', (
     await page.close();
   });
 
+  it.each([
+    ['split', ['INDIRECT_DESC', 'EVENT_IDX'], 3],
+    ['packed', ['INDIRECT_DESC'], 3],
+  ] as const)('%s with %j, %i descriptors a chain: every step shown as the engine has it', async (layout, features, segments) => {
+    const page = await openPage();
+    const config: StepConfig = { layout, queueSize: 8, features: stepFeatureNames(layout, [...features]), segments };
+    await newQueue(page, config);
+    const s = new StepSession(engine, config);
+    for (const [i, op] of SCRIPT.entries()) {
+      try { s.apply(op); } catch (e) { if (!(e instanceof StepRefused)) throw e; }
+      await step(page, op);
+      expectPageMatches(await pageState(page), s, `step ${i + 1} (${op.op})`);
+    }
+    expect(s.counters.errors).toBe(0);
+    expect(s.counters.collected).toBeGreaterThan(12);
+    // Each chain takes one ring descriptor, through its indirect table.
+    expect(await page.$$eval('#chains li', (lis) => lis.every((li) => li.textContent!.includes('indirect')))).toBe(true);
+    await page.screenshot({ path: artifact(`${layout}-indirect-in-order.png`), fullPage: true });
+    await page.close();
+  });
+
   it('refuses a trace that is not one, naming what is wrong', async () => {
     const page = await openPage();
     const file = artifact('not-a-trace.json');
