@@ -72,6 +72,8 @@ function sanitizerEnv(): Record<string, string> {
 export interface NodeRun {
   /** Exit status (128 + signal when killed by one); null when the guest never reported it. */
   status: number | null;
+  /** How long it ran, in the guest's seconds (TCG time: under load, longer than the host's own). */
+  seconds?: number;
   stdout: string;
   stderr: string;
 }
@@ -166,8 +168,10 @@ export function parseVfioGuest(guest: GuestResult): VfioGuestResult {
       const n = run(Number(m[2]));
       if (m[1] === 'OUT') n.stdout += `${m[3]}\n`;
       else n.stderr += `${m[3]}\n`;
-    } else if ((m = /^VQ-NODE (\d+) status=(\d+)/.exec(tagged))) {
-      run(Number(m[1])).status = Number(m[2]);
+    } else if ((m = /^VQ-NODE (\d+) status=(\d+)(?: start=([\d.]+) end=([\d.]+))?/.exec(tagged))) {
+      const n = run(Number(m[1]));
+      n.status = Number(m[2]);
+      if (m[3] !== undefined) n.seconds = Math.round((Number(m[4]) - Number(m[3])) * 100) / 100;
     }
   }
   return r;
@@ -178,7 +182,7 @@ export function describeVfioGuest(r: VfioGuestResult, lines = 40): string {
   const g = r.guest;
   return [
     `QEMU exit code ${g.code}, signal ${g.signal}${g.timedOut ? ' (timed out)' : ''} after ${g.ms} ms; device ${r.device} group ${r.group} driver ${r.driver}`,
-    ...r.runs.map((n, i) => `--- node ${i}: status ${n.status} ---\n${n.stdout}${n.stderr ? `--- stderr ---\n${n.stderr}` : ''}`),
+    ...r.runs.map((n, i) => `--- node ${i}: status ${n.status}, ${n.seconds} s ---\n${n.stdout}${n.stderr ? `--- stderr ---\n${n.stderr}` : ''}`),
     '--- console (last lines) ---', g.console.split('\n').slice(-lines).join('\n'),
     '--- QEMU stderr ---', g.stderr.trim(),
   ].join('\n');

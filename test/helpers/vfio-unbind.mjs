@@ -28,7 +28,8 @@ try {
   out.askedAfterMs = Date.now() - t0;
   out.unbindDoneBeforeClose = unbind.exitCode !== null;
   d.close();
-  out.unbindExit = await Promise.race([exited, sleep(15_000).then(() => 'timeout')]);
+  // (unref: a pending timer would keep the process alive after the race is won)
+  out.unbindExit = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 15_000).unref())]);
   out.driverAfter = existsSync(`/sys/bus/pci/devices/${address}/driver`);
 } finally {
   d.close();

@@ -9,7 +9,7 @@
 #   VQ-BOOT                                first thing
 #   VQ-VFIO device=0000:00:03.0 group=N driver=vfio-pci   the device, its IOMMU group, its driver
 #   VQ-OUT i <line> / VQ-ERR i <line>      stdout / stderr of the i-th vq_node
-#   VQ-NODE i status=N                     its exit status
+#   VQ-NODE i status=N start=S end=E       its exit status, and when it ran (guest uptime, seconds)
 #   VQ-ERROR ...                           something the test should fail on
 #   VQ-DONE status=N                       run.sh returned N; poweroff follows
 . /lib/vq-common.sh
@@ -65,11 +65,13 @@ vq_nodes=0
 vq_node() {
   n=$vq_nodes
   vq_nodes=$((vq_nodes + 1))
+  read start _ </proc/uptime
   chroot /newroot /bin/sh -c 'cd "$0" && exec /usr/bin/node "$@"' "$VQ_REPO" "$@" </dev/null >/tmp/vq-out 2>/tmp/vq-err
   s=$?
+  read end _ </proc/uptime
   sed "s/^/VQ-OUT $n /" /tmp/vq-out
   sed "s/^/VQ-ERR $n /" /tmp/vq-err
-  echo "VQ-NODE $n status=$s"
+  echo "VQ-NODE $n status=$s start=$start end=$end"
   return $s
 }
 
