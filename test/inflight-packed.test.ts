@@ -14,6 +14,9 @@ import {
 } from '../src/index.js';
 import { loadEngine } from '../src/node.js';
 import { inflightRegionSize } from '../src/virtqueue/inflight.js';
+import { allocRing, createDevice } from '../src/virtqueue/factory.js';
+import { RingSlots } from '../src/vhost-user/ring-slots.js';
+import { MAX_VRING_NUM } from '../src/vhost-user/vring.js';
 import * as P from '../assembly/layout/packed.js';
 import * as I from '../assembly/layout/inflight.js';
 import * as B from '../assembly/layout/batch.js';
@@ -447,5 +450,20 @@ describe('packed inflight region: refused when no driver and device could have l
     expect(d.broken).toBe(true);
     expect(d.inFlight).toBe(0);
     expect(w.r().desc.every((e) => e.inflight === 0)).toBe(true);
+  });
+});
+
+describe('a back-end ring slot holds the largest queue with inflight tracking', () => {
+  it.each(['split', 'packed'] as const)('%s, 32768 entries: the device side fits in RING_SLOT_BYTES (head map, resubmission list, staging)', (layout) => {
+    const memory = createSharedMemory(16 << 20);
+    const engine = loadEngine(memory);
+    const plan = new MemoryPlan(memory, { start: 64 * 1024, end: 8 << 20 });
+    const ring = allocRing(plan, { layout, queueSize: MAX_VRING_NUM });
+    const region = plan.alloc(inflightRegionSize(layout, MAX_VRING_NUM), 64, 'inflight region');
+    const slot = new RingSlots(new MemoryPlan(memory, { start: 8 << 20, end: 16 << 20 }), 1);
+    const device = createDevice(engine, slot.planFor(0), layout, ring, {
+      features: layout === 'packed' ? RING_FEATURES.RING_PACKED | RING_FEATURES.IN_ORDER : RING_FEATURES.IN_ORDER, inflight: { region },
+    });
+    expect(device.broken).toBe(false);
   });
 });

@@ -1,4 +1,4 @@
-// `virtqueue vhost`: one shared memory (private state below PRIVATE_BYTES, then the window for
+// `virtqueue vhost`: one shared memory (private state below privateBytes, then the window for
 // inflight regions, the dirty log's window, then the guest memory window), the inflight state file (--state), the
 // vhost-user server (or client) with the virtio-net device model (its queues on Dataplane
 // workers), live rates on a terminal, and the summary at the end (--duration, SIGINT or SIGTERM).
@@ -6,6 +6,7 @@ import { openSync, closeSync } from 'node:fs';
 import { createSharedMemory, MemoryPlan } from '../../src/index.js';
 import { loadEngine } from '../../src/node.js';
 import { VhostUserServer } from '../../src/vhost-user/server.js';
+import { RING_SLOT_BYTES } from '../../src/vhost-user/ring-slots.js';
 import { InflightStateFile } from '../../src/vhost-user/inflight-state.js';
 import { inflightWindowBytes } from '../../src/vhost-user/inflight.js';
 import { NetDevice } from '../../src/vhost-user/net/device.js';
@@ -19,8 +20,10 @@ import { vhostSampler } from '../live/vhost-live.js';
 import { LIVE_RATE_HZ } from '../../src/viz/stream.js';
 
 const MiB = 1 << 20;
-/** Ring state (one slot per vring), then the device's burst arrays. */
-const PRIVATE_BYTES = 64 * MiB;
+/** Ring state (one slot per vring, after the first 64 KiB; at least 32 MiB), in whole MiB. */
+const ringStateBytes = (vrings: number): number => Math.max(32 * MiB, Math.ceil((64 * 1024 + vrings * RING_SLOT_BYTES) / MiB) * MiB);
+/** The device's burst arrays, after the ring state. */
+const DEVICE_BYTES = 32 * MiB;
 
 /** Window for inflight regions, in whole MiB. */
 const inflightBytes = (vrings: number): number => Math.ceil(inflightWindowBytes(vrings) / MiB) * MiB;
@@ -32,7 +35,9 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
   const log = (line: string): void => io.stderr(`${live ? ERASE_LINE : ''}virtqueue vhost: ${line}\n`);
   let live = false;
   const inflight = inflightBytes(2 * o.queues);
-  const memory = createSharedMemory(PRIVATE_BYTES + inflight + LOG_BYTES + o.guestMem * MiB);
+  const ringState = ringStateBytes(2 * o.queues);
+  const privateBytes = ringState + DEVICE_BYTES;
+  const memory = createSharedMemory(privateBytes + inflight + LOG_BYTES + o.guestMem * MiB);
   const engine = loadEngine(memory);
   if (o.pcap !== undefined) {
     try {
@@ -52,7 +57,7 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
   let device: NetDevice;
   try {
     device = await NetDevice.start({
-      engine, plan: new MemoryPlan(memory, { start: 32 * MiB, end: PRIVATE_BYTES }), pairs: o.queues, mode: o.fwd, burst: o.burst,
+      engine, plan: new MemoryPlan(memory, { start: ringState, end: privateBytes }), pairs: o.queues, mode: o.fwd, burst: o.burst,
       workers: o.workers, idle: o.idle, pcap: o.pcap === undefined ? undefined : { path: o.pcap, maxFrames: o.pcapMax }, log,
     });
   } catch (e) {
@@ -61,11 +66,11 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
     return 1;
   }
   const serverOpts = {
-    engine, plan: new MemoryPlan(memory, { start: 64 * 1024, end: 32 * MiB }),
-    window: { offset: PRIVATE_BYTES + inflight + LOG_BYTES, size: o.guestMem * MiB }, device, log, socketMode: o.socketMode,
+    engine, plan: new MemoryPlan(memory, { start: 64 * 1024, end: ringState }),
+    window: { offset: privateBytes + inflight + LOG_BYTES, size: o.guestMem * MiB }, device, log, socketMode: o.socketMode,
     messageTimeoutMs: o.messageTimeoutMs, messageRate: o.messageRate,
-    inflight: { window: { offset: PRIVATE_BYTES, size: inflight }, state },
-    dirtyLog: { window: { offset: PRIVATE_BYTES + inflight, size: LOG_BYTES } },
+    inflight: { window: { offset: privateBytes, size: inflight }, state },
+    dirtyLog: { window: { offset: privateBytes + inflight, size: LOG_BYTES } },
   };
   let server: VhostUserServer;
   try {
