@@ -4,7 +4,7 @@
 // number of instances (one per worker thread) can run over the same memory.
 export {
   splitDriverReset, splitDriverAdd, splitDriverKickNeeded, splitDriverCollect,
-  splitDriverEnableInterrupts, splitDriverDisableInterrupts, splitDriverDetach,
+  splitDriverEnableInterrupts, splitDriverDisableInterrupts, splitDriverDetach, splitDriverReap,
 } from "./split/driver";
 export {
   splitDeviceReset, splitDeviceSetRegions, splitDevicePop, splitDevicePush,

@@ -9,6 +9,7 @@ export interface EngineExports {
   splitDriverAdd(cb: number, chains: number, segs: number, n: number): number;
   splitDriverKickNeeded(cb: number): number;
   splitDriverCollect(cb: number, out: number, max: number): number;
+  splitDriverReap(cb: number, out: number, max: number): number;
   splitDriverEnableInterrupts(cb: number): number;
   splitDriverDisableInterrupts(cb: number): number;
   splitDriverDetach(cb: number, out: number, max: number): number;

@@ -88,6 +88,35 @@ describe('split ring, in order', () => {
     expect(p.driver.detach(p.collected)).toBe(3);
   });
 
+  it('reap (a transmit queue): the oldest chains by used.idx alone, the used elements never read', () => {
+    const p = inOrderPair(8);
+    const reap = (max = 8): number => p.engine.check(p.engine.exports.splitDriverReap(p.driver.cb, p.collected.ptr, max), p.driver.cb, 'reap');
+    p.add.clear();
+    for (let i = 0; i < 5; i++) p.add.single(10 + i, p.buffers + i * 64, 64, false);
+    expect(p.driver.add(p.add)).toBe(5);
+    // Whatever the elements say (an id never made available, a length past any buffer), used.idx
+    // counts two buffers: the two oldest chains, lengths 0.
+    p.raw.complete({ id: 0xdead, len: 0xffffffff }, { id: 0xbeef, len: 1 });
+    expect(reap()).toBe(2);
+    expect([p.collected.id(0), p.collected.id(1), p.collected.len(0), p.collected.len(1)]).toEqual([10, 11, 0, 0]);
+    expect(p.driver.numFree).toBe(5);
+    expect(p.driver.inFlight).toBe(3);
+    p.raw.complete({ id: 0, len: 0 }, { id: 0, len: 0 }, { id: 0, len: 0 });
+    expect(reap(2)).toBe(2);
+    expect(reap()).toBe(1);
+    expect([p.collected.id(0)]).toEqual([14]);
+    expect(reap()).toBe(0);
+    // Descriptors still come in ring order after it (2.7.5.2).
+    p.add.clear();
+    p.add.single(20, p.buffers, 64, false);
+    expect(p.driver.add(p.add)).toBe(1);
+    expect(p.raw.availRing(5)).toBe(5);
+    // used.idx past what is in flight: refused, the queue broken.
+    p.raw.complete({ id: 0, len: 0 }, { id: 0, len: 0 });
+    expect(codeOf(reap)).toBe(E.ERR_USED_IDX_JUMP);
+    expect(p.driver.broken).toBe(true);
+  });
+
   it('the driver refuses a used id that is not in flight', () => {
     const p = inOrderPair(8);
     p.add.clear();

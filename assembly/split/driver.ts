@@ -276,10 +276,6 @@ function collectInOrder(cb: u32, q: u32, out: u32, max: u32, usedIdx: u32, pendi
   const shadow = load<u32>(cb + SDRV_SHADOW);
   let last = load<u32>(cb + SDRV_LAST_USED);
   let inFlight = load<u32>(cb + SDRV_IN_FLIGHT);
-  let oldest = load<u32>(cb + SDRV_OLDEST);
-  let freeHead = load<u32>(cb + SDRV_FREE_HEAD);
-  let freeTail = load<u32>(cb + SDRV_FREE_TAIL);
-  let numFree = load<u32>(cb + SDRV_NUM_FREE);
   let got: u32 = 0;
   let err: i32 = 0;
   let detail: u32 = 0;
@@ -291,7 +287,7 @@ function collectInOrder(cb: u32, q: u32, out: u32, max: u32, usedIdx: u32, pendi
     if (bad != 0) { err = bad; detail = id; break; }
     // Count the run: from the oldest chain to `id`, bounded by the chains in flight.
     let count: u32 = 1;
-    let h = oldest;
+    let h = load<u32>(cb + SDRV_OLDEST);
     while (h != id && count < inFlight) {
       h = (h + <u32>load<u16>(shadow + h * SHADOW_SIZE + SHADOW_NDESC)) & (q - 1);
       count++;
@@ -303,40 +299,85 @@ function collectInOrder(cb: u32, q: u32, out: u32, max: u32, usedIdx: u32, pendi
       if (got == 0) return refuse(cb, ERR_SEGMENTS_FULL, count);
       break;
     }
-    for (let j: u32 = 0; j < count; j++) {
-      const c = oldest;
-      const sh = shadow + c * SHADOW_SIZE;
-      const o = out + (got + j) * USED_REC_SIZE;
-      store<u32>(o + USED_REC_ID, load<u32>(sh + SHADOW_TOKEN));
-      store<u32>(o + USED_REC_LEN, j + 1 < count ? load<u32>(sh + SHADOW_WRITE_LEN) : len);
-      const nd = <u32>load<u16>(sh + SHADOW_NDESC);
-      const tail = <u32>load<u16>(sh + SHADOW_TAIL);
-      // Back on the tail of the free list, so the ring order of descriptors is kept.
-      store<u16>(shadow + tail * SHADOW_SIZE + SHADOW_NEXT, NONE_16);
-      if (freeHead == NONE_16) freeHead = c;
-      else store<u16>(shadow + freeTail * SHADOW_SIZE + SHADOW_NEXT, c);
-      freeTail = tail;
-      numFree += nd;
-      store<u16>(sh + SHADOW_FLAGS, 0);
-      oldest = (c + nd) & (q - 1);
-    }
+    releaseOldest(cb, q, shadow, out + got * USED_REC_SIZE, count, len);
     got += count;
     inFlight -= count;
     pending -= count;
     last = (last + count) & 0xffff;
   }
-  if (got > 0) {
-    store<u32>(cb + SDRV_FREE_HEAD, freeHead);
-    store<u32>(cb + SDRV_FREE_TAIL, freeTail);
-    store<u32>(cb + SDRV_NUM_FREE, numFree);
-    store<u32>(cb + SDRV_LAST_USED, last);
-    store<u32>(cb + SDRV_IN_FLIGHT, inFlight);
-    store<u32>(cb + SDRV_OLDEST, oldest);
-    if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) {
-      atomic.store<u16>(usedEventAddr(cb, q), last); // [R8] publish used_event, as in splitDriverCollect
-    }
-  }
+  if (got > 0) finishInOrder(cb, q, last, inFlight);
   return endBurst(cb, got, err, detail);
+}
+
+/**
+ * Collects up to `max` used chains whose lengths the caller does not need (a transmit queue's).
+ * With VIRTIO_F_IN_ORDER by used.idx alone: the device uses buffers in the order they were made
+ * available and used.idx counts them, whatever entries it wrote for them (2.7.9), so the oldest
+ * chains in flight are the used ones and the used elements are not read (their cache lines stay
+ * with the device that writes them); each record's len is 0. Without IN_ORDER it is
+ * splitDriverCollect. Returns the records written, or an error code.
+ */
+export function splitDriverReap(cb: u32, out: u32, max: u32): i32 {
+  const rc = enter(cb, KIND);
+  if (rc != 0) return rc;
+  if (!hasFeature(cb, F_IN_ORDER)) return splitDriverCollect(cb, out, max);
+  if (!inMemory(out, <u64>max * USED_REC_SIZE)) return refuse(cb, ERR_OUT_OF_MEMORY_BOUNDS, out);
+  const q = queueSize(cb);
+  // [A4] consume used.idx (acquire), as in splitDriverCollect: the device is done with every
+  // buffer the index covers before the buffers are handed back.
+  const usedIdx = <u32>atomic.load<u16>(load<u32>(cb + CB_DEVICE_AREA) + USED_IDX);
+  const last = load<u32>(cb + SDRV_LAST_USED);
+  const inFlight = load<u32>(cb + SDRV_IN_FLIGHT);
+  const pending = (usedIdx - last) & 0xffff;
+  if (pending > inFlight) return breakQueue(cb, ERR_USED_IDX_JUMP, usedIdx);
+  const n = pending < max ? pending : max;
+  if (n == 0) return 0;
+  releaseOldest(cb, q, load<u32>(cb + SDRV_SHADOW), out, n, 0);
+  // The records say nothing of lengths here.
+  for (let i: u32 = 0; i < n; i++) store<u32>(out + i * USED_REC_SIZE + USED_REC_LEN, 0);
+  finishInOrder(cb, q, (last + n) & 0xffff, inFlight - n);
+  return <i32>n;
+}
+
+/**
+ * Hands the `count` oldest chains in flight back (in order: each onto the tail of the free list,
+ * so the ring order of descriptors is kept), writing their records at `out`: the token, the
+ * whole writable length, `lastLen` for the last one.
+ */
+function releaseOldest(cb: u32, q: u32, shadow: u32, out: u32, count: u32, lastLen: u32): void {
+  let oldest = load<u32>(cb + SDRV_OLDEST);
+  let freeHead = load<u32>(cb + SDRV_FREE_HEAD);
+  let freeTail = load<u32>(cb + SDRV_FREE_TAIL);
+  let numFree = load<u32>(cb + SDRV_NUM_FREE);
+  for (let j: u32 = 0; j < count; j++) {
+    const c = oldest;
+    const sh = shadow + c * SHADOW_SIZE;
+    const o = out + j * USED_REC_SIZE;
+    store<u32>(o + USED_REC_ID, load<u32>(sh + SHADOW_TOKEN));
+    store<u32>(o + USED_REC_LEN, j + 1 < count ? load<u32>(sh + SHADOW_WRITE_LEN) : lastLen);
+    const nd = <u32>load<u16>(sh + SHADOW_NDESC);
+    const tail = <u32>load<u16>(sh + SHADOW_TAIL);
+    store<u16>(shadow + tail * SHADOW_SIZE + SHADOW_NEXT, NONE_16);
+    if (freeHead == NONE_16) freeHead = c;
+    else store<u16>(shadow + freeTail * SHADOW_SIZE + SHADOW_NEXT, c);
+    freeTail = tail;
+    numFree += nd;
+    store<u16>(sh + SHADOW_FLAGS, 0);
+    oldest = (c + nd) & (q - 1);
+  }
+  store<u32>(cb + SDRV_OLDEST, oldest);
+  store<u32>(cb + SDRV_FREE_HEAD, freeHead);
+  store<u32>(cb + SDRV_FREE_TAIL, freeTail);
+  store<u32>(cb + SDRV_NUM_FREE, numFree);
+}
+
+/** After an in-order collect: where the driver is in the used ring, and used_event when it wants interrupts. */
+function finishInOrder(cb: u32, q: u32, last: u32, inFlight: u32): void {
+  store<u32>(cb + SDRV_LAST_USED, last);
+  store<u32>(cb + SDRV_IN_FLIGHT, inFlight);
+  if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) {
+    atomic.store<u16>(usedEventAddr(cb, q), last); // [R8] publish used_event, as in splitDriverCollect
+  }
 }
 
 /**

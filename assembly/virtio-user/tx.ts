@@ -9,7 +9,7 @@ import {
 } from "../layout/batch";
 import { BUF_HDR_SIZE, BUF_DATA_OFF, BUF_DATA_LEN, POOL_ELT_SIZE, POOL_DETAIL } from "../layout/mempool";
 import { ERR_BAD_ARGUMENT } from "../layout/errors";
-import { numFree, driverAdd, driverCollect, driverKickNeeded } from "./rings";
+import { numFree, driverAdd, driverReap, driverKickNeeded } from "./rings";
 import { count, fail } from "./block";
 import { nextLink } from "./segments";
 import { vuqFree } from "./free";
@@ -18,7 +18,7 @@ import { vuqFree } from "./free";
 export function vuqTxReap(q: u32): i32 {
   const tx = load<u32>(q + VUQ_TX_DRV);
   const used = load<u32>(q + VUQ_USED);
-  const n = driverCollect(tx, used, load<u32>(q + VUQ_NUM));
+  const n = driverReap(tx, used, load<u32>(q + VUQ_NUM));
   if (n < 0) return fail(q, tx, n);
   // The tokens (first buffers) in place of the used records: record i's id is at used + 8i.
   for (let i: u32 = 0; i < <u32>n; i++) store<u32>(used + (i << 2), load<u32>(used + i * USED_REC_SIZE + USED_REC_ID));
