@@ -5,7 +5,7 @@
 // receive buffer and both used rings through the IOMMU, the doorbells in BAR 4 wake it, and its
 // MSI-X interrupts arrive on eventfds. Bus mastering is turned on first (VFIO leaves it off).
 // The host's end of the device's netdev is test/helpers/stream-reflector.ts (MACs swapped).
-// Prints one JSON line.
+// Prints one JSON line (with --loop, then keeps sending until killed: vfio-kill.mjs).
 import { FEATURES, L, N, NET, openTransport, S } from './vfio-guest-driver.mjs';
 
 const BYTES = 2 << 20;
@@ -17,6 +17,8 @@ const BUF = 2048;
 const RX = { desc: 0x0000, driver: 0x1000, device: 0x2000, bufs: 0x10000 };
 const TX = { desc: 0x3000, driver: 0x4000, device: 0x5000, buf: 0x20000 };
 const PAYLOAD = 'vq-vfio-tx-frame';
+/** --loop: after the exchange, send frames until killed. */
+const LOOP = process.argv.includes('--loop');
 
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 const out = {};
@@ -101,6 +103,19 @@ try {
   sleep(50); // interrupts are delivered by the kernel's eventfd path, not by the ring
   out.irqs = efds.map((e) => Number(N.eventfdRead(e) ?? 0n));
   out.needsReset = t.needsReset();
+  if (LOOP) {
+    // Keep sending (vfio-kill.mjs kills this process mid-way): frame i in transmit slot i mod the
+    // queue size once the device has used the frame that was there, "sent N" every 10 frames.
+    const len = NET.NET_HDR_SIZE + frame.length;
+    for (let i = 1; i < 50_000; i++) {
+      while (i - usedIdx(TX) >= QSIZE) sleep(1);
+      desc(TX.desc, i % QSIZE, iova(TX.buf), len, 0);
+      publish(TX, i % QSIZE, i % QSIZE, i + 1);
+      t.notify(1, txAt);
+      if (i % 10 === 0) process.stdout.write(`sent ${i}\n`);
+    }
+    process.exitCode = 3; // never killed
+  }
 } finally {
   try { t.reset(); } catch (e) { out.resetError = e.message; }
   d.close();
