@@ -34,7 +34,7 @@ function rig(layout: RingLayout, features = RING_FEATURES.VERSION_1) {
     expect(Buffer.compare(before, engine.u8), 'the snapshot wrote to the memory').toBe(0);
     return JSON.parse(JSON.stringify(s)) as QueueSnapshot; // what the page receives
   };
-  return { memory, engine, plan, areas, driver, device, buf, add, popped, used, collected, source, snap };
+  return { memory, engine, plan, areas, driver, device, buf, add, popped, used, collected, source, snap, features };
 }
 
 type Stage = 'available' | 'device' | 'used';
@@ -54,7 +54,7 @@ function check(r: ReturnType<typeof rig>, s: QueueSnapshot, sc: Script): void {
   expect(s.anomalies).toEqual([]);
   expect(s.driver?.status).toBe(0);
   expect(s.device?.status).toBe(0);
-  expect(s.features).toBe(`0x${RING_FEATURES.VERSION_1.toString(16)}`);
+  expect(s.features).toBe(`0x${r.features.toString(16)}`);
   expect(s.descriptors).toHaveLength(QSIZE);
   // Counters against the engine's own.
   const d = s.driver as { numFree: number; inFlight: number };
@@ -77,12 +77,12 @@ function check(r: ReturnType<typeof rig>, s: QueueSnapshot, sc: Script): void {
     const heads = s.descriptors.filter((e) => e.chain === ch.head && e.owner !== 'chain');
     if (s.layout === 'split' || ch.slot !== null) expect(heads).toHaveLength(1);
   }
-  // Chains the device holds are the ids it popped; their descriptor counts are the script's.
+  // Chains the device holds or used are the ids it popped, on their stage; the device's have the script's descriptor counts.
   for (const [tok, st] of sc.stage) {
-    if (st !== 'device') continue;
+    if (st === 'available') continue;
     const ch = s.chains.find((c) => c.head === sc.idOf.get(tok));
-    expect(ch?.stage).toBe('device');
-    expect(ch?.descriptors).toBe(sc.segs.get(tok));
+    expect(ch?.stage, `token ${tok} (id ${sc.idOf.get(tok)})`).toBe(st);
+    if (st === 'device') expect(ch?.descriptors).toBe(sc.segs.get(tok));
   }
   if (s.layout === 'split') {
     const sd = driver as SplitDriver;
@@ -166,10 +166,76 @@ function runScript(layout: RingLayout): number {
   return checks;
 }
 
+/**
+ * VIRTIO_F_IN_ORDER: the device uses buffers in pop order, and a run used completely takes one
+ * used element (split, 2.7.9) or one used descriptor (packed, 2.8.8) for its last buffer; the
+ * used ring's other entries past the driver keep what earlier laps left there.
+ */
+function runInOrder(layout: RingLayout): number {
+  const r = rig(layout, RING_FEATURES.VERSION_1 | RING_FEATURES.IN_ORDER);
+  const sc = new Script();
+  let checks = 0;
+  const step = (): void => { check(r, r.snap(), sc); checks++; };
+  /** Bytes the device may write in a token's chain (a push of that many uses it completely). */
+  const room = (tok: number): number => (sc.segs.get(tok) === 2 ? 16 : tok % 3 === 0 ? 32 : 0);
+  const add = (n: number): void => {
+    r.add.clear();
+    for (let i = 0; i < n; i++) {
+      const tok = sc.next++;
+      const segs = tok % 2 === 0 ? 2 : 1;
+      r.add.begin(tok);
+      if (segs === 2) { r.add.read(r.buf + tok * 64, 16); r.add.write(r.buf + tok * 64 + 16, 16); }
+      else if (tok % 3 === 0) r.add.write(r.buf + tok * 64, 32);
+      else r.add.read(r.buf + tok * 64, 32);
+      r.add.end();
+      sc.stage.set(tok, 'available');
+      sc.segs.set(tok, segs);
+    }
+    expect(r.driver.add(r.add)).toBe(n);
+  };
+  const tokens = (st: Stage): number[] => [...sc.stage].filter(([, x]) => x === st).map(([t]) => t);
+  const pop = (n: number): void => {
+    r.popped.clear();
+    expect(r.device.pop(r.popped, n)).toBe(n);
+    tokens('available').slice(0, n).forEach((t, i) => { sc.stage.set(t, 'device'); sc.idOf.set(t, r.popped.id(i)); });
+  };
+  /** Pushes the `n` oldest the device holds, used completely (coalesced) or, with `short`, the last one with less. */
+  const push = (n: number, short = false): void => {
+    r.used.clear();
+    const ts = tokens('device').slice(0, n);
+    ts.forEach((t, i) => r.used.push(sc.idOf.get(t)!, short && i === n - 1 && room(t) > 0 ? room(t) - 1 : room(t)));
+    expect(r.device.push(r.used)).toBe(n);
+    for (const t of ts) sc.stage.set(t, 'used');
+  };
+  const collect = (): void => {
+    r.collected.clear();
+    const want = tokens('used');
+    expect(r.driver.collect(r.collected)).toBe(want.length);
+    for (const t of want) sc.stage.delete(t);
+  };
+  step();
+  for (let lap = 0; lap < 6; lap++) {
+    add(3); step();
+    pop(3); step();
+    push(3); step(); // one used element / descriptor for the three
+    collect(); step();
+    add(3); pop(2); step();
+    push(1, true); step();
+    push(1); step();
+    pop(1); push(1); step();
+    add(2); pop(2); push(2, true); step();
+    collect(); step();
+  }
+  return checks;
+}
+
 describe('viz snapshot against the engine', () => {
   for (const layout of ['split', 'packed'] as const) {
     it(`${layout}: every step of six laps matches the engine's state`, () => {
       expect(runScript(layout)).toBe(1 + 6 * 7);
+    });
+    it(`${layout} with IN_ORDER: runs used as one used entry, over stale used entries, match the engine's state`, () => {
+      expect(runInOrder(layout)).toBe(1 + 6 * 10);
     });
   }
 
@@ -257,17 +323,18 @@ describe('viz snapshot against the engine', () => {
 
 describe('viz snapshot over garbage (torn reads)', () => {
   for (const layout of ['split', 'packed'] as const) {
-    it(`${layout}: random ring bytes and control block fields give bounded snapshots and anomalies, no exception`, () => {
-      const r = rig(layout, RING_FEATURES.VERSION_1 | RING_FEATURES.INDIRECT_DESC);
+    it.each([['', 0n], [' with IN_ORDER', RING_FEATURES.IN_ORDER]] as const)(`${layout}%s: random ring bytes and control block fields give bounded snapshots and anomalies, no exception`, (_, inOrder) => {
+      const r = rig(layout, RING_FEATURES.VERSION_1 | RING_FEATURES.INDIRECT_DESC | inOrder);
       const rng = new Prng(7);
       const ringBytes = layout === 'split' ? r.areas.device + 6 + 8 * QSIZE - r.areas.desc : QSIZE * 16;
       let anomalies = 0;
       for (let i = 0; i < 300; i++) {
         for (let b = 0; b < ringBytes; b++) if (rng.below(10) < 3) r.engine.u8[r.areas.desc + b] = rng.below(256);
         const fields = layout === 'split'
-          ? [Q.SDRV_LAST_USED, Q.SDRV_NUM_FREE, Q.SDEV_LAST_AVAIL]
-          : [Q.PDRV_NEXT_AVAIL, Q.PDRV_NEXT_USED, Q.PDRV_USED_WRAP, Q.PDEV_NEXT_AVAIL, Q.PDEV_NEXT_USED];
-        for (const f of fields) if (rng.below(2)) r.engine.u32[(r.driver.cb + f) >>> 2] = rng.below(0x20000);
+          ? [[r.driver.cb, Q.SDRV_LAST_USED], [r.driver.cb, Q.SDRV_NUM_FREE], [r.driver.cb, Q.SDRV_IN_FLIGHT], [r.driver.cb, Q.SDRV_OLDEST], [r.device.cb, Q.SDEV_LAST_AVAIL]]
+          : [[r.driver.cb, Q.PDRV_NEXT_AVAIL], [r.driver.cb, Q.PDRV_NEXT_USED], [r.driver.cb, Q.PDRV_USED_WRAP], [r.driver.cb, Q.PDRV_IN_FLIGHT],
+            [r.driver.cb, Q.PDRV_ORDER_HEAD], [r.device.cb, Q.PDEV_NEXT_AVAIL], [r.device.cb, Q.PDEV_NEXT_USED]];
+        for (const [cb, f] of fields) if (rng.below(2)) r.engine.u32[(cb + f) >>> 2] = rng.below(0x20000);
         r.engine.u32[(r.device.cb + Q.CB_QUEUE_SIZE) >>> 2] = rng.below(4) ? QSIZE : 3;
         const s = snapshotQueue(r.engine, r.source);
         expect(s.descriptors).toHaveLength(QSIZE);

@@ -5,7 +5,8 @@
 import * as Q from '../../assembly/layout/queue.js';
 import * as P from '../../assembly/layout/packed.js';
 import type { Engine } from '../engine.js';
-import { RacingMemory, field, featuresOf, privateArray, sideStatus } from './racing-memory.js';
+import { F_IN_ORDER } from '../../assembly/layout/features.js';
+import { RacingMemory, field, featuresOf, hasFeature, privateArray, sideStatus } from './racing-memory.js';
 import { ChainBook, listed } from './chain-book.js';
 import type { DescriptorEntry, EventSuppression, PackedDeviceState, PackedDriverState, QueueSnapshot, QueueSource, SnapshotOptions } from './snapshot.js';
 
@@ -119,15 +120,35 @@ export function snapshotPacked(engine: Engine, src: QueueSource, opts: SnapshotO
   if (driver) {
     let p: Pos = { slot: driver.nextUsed, wrap: driver.usedWrap };
     const end = device ? dist(p, { slot: device.nextUsed, wrap: device.usedWrap }) : q;
-    for (let k = 0; k < end;) {
-      if (!isUsed(flagsAt(p.slot), p.wrap)) break;
-      const id = idAt(p.slot);
-      if (id >= q) { anomalies.push(`used descriptor at slot ${p.slot} has buffer id ${id}, not below the Queue Size ${q}`); break; }
+    // With IN_ORDER the driver's FIFO of buffer ids in the order they were made available, from
+    // the oldest in flight: a used descriptor for id X stands for every buffer before X too (2.8.8).
+    const order = drvShadow && hasFeature(m, driver, F_IN_ORDER) ? privateArray(m, field(m, driver.cb, Q.PDRV_ORDER), q, 2, 'packed driver order', anomalies) : 0;
+    let orderHead = field(m, driver.cb, Q.PDRV_ORDER_HEAD) % q;
+    let outstanding = Math.min(driver.inFlight, q);
+    let k = 0;
+    /** Places buffer `id` used on its slots from `p` on; moves `p` and `k` past them. */
+    const placeUsed = (id: number): void => {
       const nd = drvShadow ? m.u16(drvShadow + id * Q.SHADOW_SIZE + Q.SHADOW_NDESC) : 1;
       const n = Math.min(Math.max(nd, 1), q - k);
       if (book.place(id, 'used', p.slot, n)) { book.markHead(p.slot, id, 'used'); markList(p.slot, n, id); }
       p = step(p, n);
       k += n;
+    };
+    while (k < end) {
+      if (!isUsed(flagsAt(p.slot), p.wrap)) break;
+      const id = idAt(p.slot);
+      if (id >= q) { anomalies.push(`used descriptor at slot ${p.slot} has buffer id ${id}, not below the Queue Size ${q}`); break; }
+      if (!order) { placeUsed(id); continue; }
+      let count = 0;
+      while (count < outstanding && m.u16(order + ((orderHead + count) % q) * 2) !== id) count++;
+      if (count === outstanding) { anomalies.push(`in order, the used descriptor at slot ${p.slot} names buffer id ${id}, which the driver does not have in flight`); break; }
+      for (let j = 0; j <= count && k < end; j++) {
+        const sid = m.u16(order + ((orderHead + j) % q) * 2);
+        if (sid >= q) { anomalies.push(`the driver's in-order list holds buffer id ${sid}, not below the Queue Size ${q}`); break; }
+        placeUsed(sid);
+      }
+      orderHead = (orderHead + count + 1) % q;
+      outstanding -= count + 1;
     }
     if (!device) {
       // No device block here: the rest of what the driver has outstanding was made available and

@@ -77,6 +77,10 @@ export function featuresOf(m: RacingMemory, ...sides: (SideStatus | null)[]): st
   return `0x${v.toString(16)}`;
 }
 
+/** Whether a side's negotiated features hold feature bit `bit` (layout/features.ts F_*). */
+export const hasFeature = (m: RacingMemory, side: SideStatus, bit: number): boolean =>
+  ((field(m, side.cb, bit < 32 ? Q.CB_FEATURES_LO : Q.CB_FEATURES_HI) >>> (bit % 32)) & 1) === 1;
+
 /** A private per-entry array of a side (shadow) of `n` entries of `size` bytes, or 0 when it is not all in memory. */
 export function privateArray(m: RacingMemory, addr: number, n: number, size: number, label: string, anomalies: string[]): number {
   if (m.has(addr, n * size)) return addr;

@@ -57,8 +57,13 @@ export type Owner = 'free' | 'driver' | 'device' | 'chain';
  * - 'available': made available by the driver, not taken by the device yet;
  * - 'device': taken (popped) by the device, not used yet;
  * - 'used': used by the device, not collected by the driver yet;
- * - 'inFlight': the driver's record has it in flight but the rings do not place it (an in-order
- *   device's used entry covers it, or the snapshot raced the ring).
+ * - 'inFlight': the driver's record has it in flight but the rings do not place it (the snapshot
+ *   raced the ring, or the device's block is not in this memory).
+ *
+ * With VIRTIO_F_IN_ORDER one used element (split, 2.7.9) or used descriptor (packed, 2.8.8) may
+ * stand for a run of buffers: the reader places the run from the driver's in-order bookkeeping
+ * (split: its oldest head and the used.idx count; packed: its FIFO of buffer ids), each buffer
+ * on the slots it took, never from the used ring entries the device left unwritten.
  */
 export type ChainStage = 'available' | 'device' | 'used' | 'inFlight';
 

@@ -5,7 +5,8 @@ import * as Q from '../../assembly/layout/queue.js';
 import * as S from '../../assembly/layout/split.js';
 import { splitAreaSizes, usedEventOffset, availEventOffset } from '../virtqueue/layout.js';
 import type { Engine } from '../engine.js';
-import { RacingMemory, field, featuresOf, privateArray, sideStatus } from './racing-memory.js';
+import { F_IN_ORDER } from '../../assembly/layout/features.js';
+import { RacingMemory, field, featuresOf, hasFeature, privateArray, sideStatus } from './racing-memory.js';
 import { ChainBook, listed } from './chain-book.js';
 import type { DescriptorEntry, QueueSnapshot, QueueSource, SnapshotOptions, SplitDeviceState, SplitDriverState, SplitRings } from './snapshot.js';
 
@@ -59,10 +60,33 @@ export function snapshotSplit(engine: Engine, src: QueueSource, opts: SnapshotOp
     for (let h = 0; sh && h < q; h++) if (m.u16(sh + h * Q.DSHADOW_SIZE + Q.DSHADOW_FLAGS) & Q.DSHADOW_F_IN_FLIGHT) book.place(h, 'device');
   }
   if (driver) {
-    const n = span(driver.lastUsed, usedIdx, 'used ring past the driver');
-    for (let k = 0; k < n; k++) placeHead(m.u32(usedAt(driver.lastUsed + k) + S.USED_ELEM_ID), 'used', `used.ring[${(driver.lastUsed + k) % q}]`);
     const sh = privateArray(m, field(m, driver.cb, Q.SDRV_SHADOW), q, Q.SHADOW_SIZE, 'split driver shadow', anomalies);
-    for (let h = 0; sh && h < q; h++) if (m.u16(sh + h * Q.SHADOW_SIZE + Q.SHADOW_FLAGS) & Q.SHADOW_F_IN_FLIGHT) book.place(h, 'inFlight');
+    const driverHas = (h: number): boolean => sh !== 0 && h < q && (m.u16(sh + h * Q.SHADOW_SIZE + Q.SHADOW_FLAGS) & Q.SHADOW_F_IN_FLIGHT) !== 0;
+    let n = span(driver.lastUsed, usedIdx, 'used ring past the driver');
+    if (n > driver.inFlight) {
+      anomalies.push(`used.idx is ${n} past the driver, which has ${driver.inFlight} chains in flight`);
+      n = driver.inFlight;
+    }
+    if (hasFeature(m, driver, F_IN_ORDER)) {
+      // 2.7.9: used.idx counts the buffers used, in the order they were made available, while
+      // the device may write one used element for a whole run (the others keep what earlier laps
+      // left): the used ones are the n oldest the driver has in flight, from its oldest head on,
+      // each its descriptor count after the one before.
+      let h = field(m, driver.cb, Q.SDRV_OLDEST) & (q - 1);
+      for (let k = 0; k < n; k++) {
+        if (!driverHas(h)) { anomalies.push(`in order, used chain ${k + 1} of ${n} would be at descriptor ${h}, which the driver does not have in flight`); break; }
+        book.place(h, 'used');
+        h = (h + Math.max(m.u16(sh + h * Q.SHADOW_SIZE + Q.SHADOW_NDESC), 1)) & (q - 1);
+      }
+    } else {
+      for (let k = 0; k < n; k++) {
+        const at = `used.ring[${(driver.lastUsed + k) % q}]`;
+        const h = m.u32(usedAt(driver.lastUsed + k) + S.USED_ELEM_ID);
+        if (sh !== 0 && h < q && !driverHas(h)) anomalies.push(`${at} names descriptor ${h}, which the driver does not have in flight`);
+        else placeHead(h, 'used', at);
+      }
+    }
+    for (let h = 0; sh && h < q; h++) if (driverHas(h)) book.place(h, 'inFlight');
   }
 
   // Walk each chain through the table's next fields, at most Queue Size descriptors.
