@@ -185,4 +185,13 @@ describe('status handshake up to FEATURES_OK (3.1.1)', () => {
     fails(() => refusing.setupQueue(0, { size: 16, ...q, msixVector: 1 }), '4.1.5.1.2', /queue 0: the device did not take MSI-X vector 1 \(reads 65535\)/);
     fails(() => refusing.setConfigMsixVector(0), '4.1.5.1.2', /did not take MSI-X vector 0 for configuration changes/);
   });
+  it('notifications with VIRTIO_F_NOTIFICATION_DATA: 32 bits, the queue index and next_off / next_wrap (2.9)', () => {
+    const { model, t } = transport();
+    const at = t.queueNotifyAddress(1);
+    t.notify(1, at, 0x8003); // a packed ring: next descriptor 3, wrap counter 1
+    expect(model.writes.at(-1)).toEqual({ offset: AT.notify + 4, width: 4, value: 0x8003_0001 });
+    t.notify(1, at, 0x1234); // a split ring: available index 0x1234
+    expect(model.writes.at(-1)).toEqual({ offset: AT.notify + 4, width: 4, value: 0x1234_0001 });
+    expect(() => t.notify(1, at, 0x10000)).toThrow(/next 65536 is not 16 bits/);
+  });
 });

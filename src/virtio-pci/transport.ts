@@ -217,11 +217,19 @@ export class VirtioPciTransport {
   }
 
   /**
-   * An available buffer notification for queue `index` (4.1.5.2): its index written to its
-   * doorbell (without VIRTIO_F_NOTIFICATION_DATA). `at` is queueNotifyAddress(index), kept by the caller.
+   * An available buffer notification for queue `index` (4.1.5.2), at `at` (its
+   * queueNotifyAddress, kept by the caller). Without VIRTIO_F_NOTIFICATION_DATA the queue's index
+   * is written (16 bits). With it, pass `next`, and 32 bits go (2.9): the index, then next_off
+   * and next_wrap in the upper 16 bits; `next` is those 16 bits: a split ring's available index,
+   * or a packed ring's next descriptor offset with its wrap counter in bit 15.
    */
-  notify(index: number, at: { bar: number; offset: number }): void {
-    this.bars(at.bar).write(at.offset, 2, index);
+  notify(index: number, at: { bar: number; offset: number }, next?: number): void {
+    if (next === undefined) {
+      this.bars(at.bar).write(at.offset, 2, index);
+      return;
+    }
+    if (!Number.isInteger(next) || next < 0 || next > 0xffff) throw new RangeError(`notify: next ${next} is not 16 bits (next_off and next_wrap)`);
+    this.bars(at.bar).write(at.offset, 4, (index | (next << 16)) >>> 0);
   }
 
   /** `s`, checked to hold [offset, offset + length). */
