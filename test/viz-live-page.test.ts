@@ -1,20 +1,20 @@
 // The page's live mode end to end, in headless Chromium (test/helpers/chromium.ts): attached to a
 // running `virtqueue sim --viz` and to a `virtqueue vhost --viz` under DPDK testpmd traffic, it
 // shows the running queues and its counters advance. Screenshots go to test-artifacts/viz/.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { artifact, launchChromium, skipWithoutChromium } from './helpers/chromium.js';
+import type { Page } from 'playwright-core';
+import { artifact, sharedChromium, skipWithoutChromium } from './helpers/chromium.js';
 import { startVizCli } from './helpers/viz-cli.js';
 import { freePort } from './helpers/free-port.js';
 import { requirePeers, skipWithoutPeers, startTestpmd, startVirtqueueVhost } from './helpers/testpmd.js';
 import { sleep } from './helpers/within.js';
 
-let browser: Browser;
-beforeAll(async () => { if (!skipWithoutChromium()) browser = await launchChromium(); }, 60_000);
-afterAll(async () => { await browser?.close(); });
+// Launched by the first test (not in beforeAll, whose failure would only mark them skipped).
+const browser = sharedChromium();
+afterAll(async () => { await browser.close(); });
 
 /** Polls an asynchronous check (a page query) every 50 ms until it holds; throws naming `what` after `ms`. */
 async function until(ok: () => Promise<boolean>, what: string, ms: number): Promise<void> {
@@ -47,8 +47,8 @@ async function watchGrow(page: Page, url: string, key: string, by: number): Prom
 
 describe.skipIf(skipWithoutChromium())('the page in live mode (Chromium)', () => {
   it('attached to virtqueue sim --viz: both queues shown, worker counters advancing', async () => {
-    const run = startVizCli(['sim', '--viz', '0', '--queue-size', '64', '--packets', '4000000000']);
     const page = await browser.newPage();
+    const run = startVizCli(['sim', '--viz', '0', '--queue-size', '64', '--packets', '4000000000']);
     try {
       const url = `${await run.url}?live`;
       const r = await watchGrow(page, url, 'workers.1.packets', 1000);
@@ -70,13 +70,13 @@ describe.skipIf(skipWithoutChromium())('the page in live mode (Chromium)', () =>
 
   it.skipIf(skipWithoutPeers())('attached to virtqueue vhost --viz under testpmd io traffic: the pair counters advance', async () => {
     requirePeers();
+    const page = await browser.newPage();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'vq-viz-live-'));
     const socket = path.join(dir, 'vhost.sock');
     const port = await freePort();
-    const back = await startVirtqueueVhost({ socket, fwd: 'io', duration: 60, extraArgs: ['--viz', String(port)], timeoutMs: 20_000 });
-    let front;
-    const page = await browser.newPage();
+    let back, front;
     try {
+      back = await startVirtqueueVhost({ socket, fwd: 'io', duration: 60, extraArgs: ['--viz', String(port)], timeoutMs: 20_000 });
       front = await startTestpmd({
         name: `vqvizlive${process.pid}`, vdev: `net_virtio_user0,path=${socket}`, forwardMode: 'io', txFirst: true,
         lcores: '0@1,1@1', timeoutMs: 30_000,
@@ -90,7 +90,7 @@ describe.skipIf(skipWithoutChromium())('the page in live mode (Chromium)', () =>
     } finally {
       await page.close();
       await front?.stop().catch(() => undefined);
-      await back.stop();
+      await back?.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import * as Q from '../assembly/layout/queue.js';
 import * as S from '../assembly/layout/split.js';
 import { createSharedMemory } from '../src/memory.js';
@@ -19,7 +19,7 @@ import { takeSnapshot } from '../src/viz/snapshot.js';
 import { StepSession, StepRefused, stepFeatureNames } from '../sim/stepper/session.js';
 import type { StepConfig, StepOp } from '../sim/stepper/trace.js';
 import { startVizServer, type VizServer } from '../cli/viz/server.js';
-import { artifact, launchChromium, skipWithoutChromium } from './helpers/chromium.js';
+import { artifact, sharedChromium, skipWithoutChromium } from './helpers/chromium.js';
 
 const run = promisify(execFile);
 const CLI = new URL('../bin/virtqueue.js', import.meta.url).pathname;
@@ -110,21 +110,20 @@ function expectPageMatches(p: PageState, s: StepSession, what: string): void {
 }
 
 describe.skipIf(skipWithoutChromium())('visualizer page in headless Chromium', () => {
-  let browser: Promise<Browser> | undefined;
+  const browser = sharedChromium();
   let server: VizServer;
 
   beforeAll(async () => {
     server = await startVizServer({ port: 0 });
   });
   afterAll(async () => {
-    await (await browser?.catch(() => undefined))?.close();
+    await browser.close();
     await server?.close();
   });
 
   /** A page on the visualizer; the browser starts with the first (in the test, so a missing chromium fails each test). */
   async function openPage(): Promise<Page> {
-    browser ??= launchChromium();
-    const page = await (await browser).newPage({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
     const problems: string[] = [];
     page.on('pageerror', (e) => problems.push(e.message));
     page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
 import { peersRequired } from './testpmd.js';
 
 export const CHROMIUM = process.env.VIRTQUEUE_CHROMIUM ?? '/usr/bin/chromium';
@@ -25,10 +25,28 @@ export function requireChromium(): string {
 
 /**
  * A headless Chromium (close it in afterAll). Launch it from inside a test, not in beforeAll: a
- * failing beforeAll leaves its tests reported as skipped, and a missing chromium must fail them.
+ * failing beforeAll leaves its tests reported as skipped, and a missing chromium must fail them
+ * (sharedChromium does that).
  */
 export async function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: requireChromium(), args: CHROMIUM_ARGS, timeout: 30_000 });
+}
+
+/**
+ * One browser for a test file, launched by the first test that opens a page (so a missing
+ * chromium fails that test and each one after it); close() it in afterAll.
+ */
+export function sharedChromium(): { newPage(options?: BrowserContextOptions): Promise<Page>; close(): Promise<void> } {
+  let browser: Promise<Browser> | undefined;
+  return {
+    async newPage(options) {
+      browser ??= launchChromium();
+      return (await browser).newPage(options);
+    },
+    async close() {
+      await (await browser?.catch(() => undefined))?.close();
+    },
+  };
 }
 
 /** ARTIFACTS/name, the folder made. */
