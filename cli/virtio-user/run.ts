@@ -97,8 +97,12 @@ export async function runVirtioUser(cmd: VirtioUserCommand, io: CliIO): Promise<
     io.stderr(`virtqueue: ${o.socket}: ${firstLine(setupError)}\n`);
     return 1;
   }
+  // Frames a forwarding mode received but could not send back (the ring full) are freed and
+  // counted as txFull, by the Forwarder and the workers alike (txonly makes only what fits).
+  const per = port.queues.map((q) => ({ ...q.stats }));
+  const dropped = per.reduce((n, q) => n + q.txFull, 0);
   const s = summarize({ socket: o.socket, role: o.server ? 'server' : 'client', layout, fwd: o.fwd, queues: o.queues, connections: port.connections },
-    seconds, port.queues.map((q) => ({ ...q.stats })), fwd.dropped, errors, { rx: rxSpan.seconds, tx: txSpan.seconds }, lastError, workerStats);
+    seconds, per, dropped, errors, { rx: rxSpan.seconds, tx: txSpan.seconds }, lastError, workerStats);
   io.stdout(cmd.json ? `${JSON.stringify(s)}\n` : formatVirtioUserSummary(s));
   return 0;
 }
