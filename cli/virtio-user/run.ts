@@ -91,6 +91,9 @@ export async function runVirtioUser(cmd: VirtioUserCommand, io: CliIO): Promise<
   await workers?.stop().catch((e: unknown) => log(`stopping the workers: ${firstLine(e)}`));
   const lastError = port.lastError;
   // GET_VRING_BASE first, as DPDK's virtio-user stops: the back-end stops reading the rings.
+  // The back-end takes what is still on the transmit rings first (bounded), so GET_VRING_BASE's
+  // answer counts every frame sent.
+  if (!(await port.drain())) log('the back-end did not take every frame on the transmit rings within 500 ms');
   await port.shutdown().catch((e: unknown) => log(`stopping the rings: ${firstLine(e)}`));
   log(`stopping: ${reason}`);
   if (setupError !== undefined) {

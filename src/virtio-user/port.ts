@@ -354,6 +354,29 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
   }
 
   /**
+   * Waits, at most `timeoutMs`, until the back-end has used every frame on the transmit rings
+   * (reaping them as it goes); true when none is left (or the back-end is gone: the buffers were
+   * reclaimed). For when nothing sends any more (the
+   * workers stopped), before shutdown(): GET_VRING_BASE stops a ring with what the back-end has
+   * not taken yet still on it.
+   */
+  async drain(timeoutMs = 500): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      if (!this.frontend) return true; // gone: reclaim took everything back
+      let left = 0;
+      try {
+        for (const q of this.queues) { q.reapTx(); left += q.tx.driver.inFlight; }
+      } catch {
+        return false; // a broken ring: shutdown() and reclaim take it from here
+      }
+      if (left === 0) return true;
+      if (performance.now() > deadline) return false;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+
+  /**
    * Stops every vring in the back-end with GET_VRING_BASE (vring order: receiveq1, transmitq1,
    * ...) and closes the port; returns the states (vring.ts vringBase: split last_avail_idx,
    * packed both halves). A bad reply rejects with a FrontendError; the port is closed either way.
