@@ -7,9 +7,10 @@
 // issue asks for the slowdown to stay within 2% (B / A >= 0.98).
 //
 // Cases (VIRTQUEUE_BENCH_CASES, comma list; default sim-split,sim-packed,vhost-io-64-split):
-//   sim-RING          `virtqueue sim --viz 0 --ring RING --workers 2` (driver and NIC on two busy-
-//                     polling workers), stopped by SIGINT after the run's seconds; the figure is
-//                     its summary's Mpps (frames delivered over the run's time).
+//   sim-RING          `virtqueue sim --viz 0 --ring RING --workers 2 --idle poll` (driver and NIC
+//                     on two busy-polling workers; --viz alone idles adaptively), stopped by
+//                     SIGINT after the run's seconds; the figure is its summary's Mpps (frames
+//                     delivered over the run's time).
 //   vhost-io-64-RING  `virtqueue vhost --viz PORT --fwd io` against DPDK's testpmd virtio-user
 //                     (io --tx-first, 64-byte frames), back-end on CPU 0, front-end on CPU 1, as in
 //                     bench/vhost.bench.ts; the figure is the front-end's Rx rate. Needs dpdk-testpmd.
@@ -84,7 +85,7 @@ type RunResult = Pick<Run, 'mpps' | 'seen' | 'mainThreadCpu' | 'viewerCpu'>;
 
 /** `virtqueue sim --viz 0 ...` for SECONDS, then SIGINT; its summary's Mpps. */
 async function simRun(ring: string, viewer: boolean): Promise<RunResult> {
-  const child = spawn(process.execPath, [virtqueueBin(), 'sim', '--viz', '0', '--ring', ring, '--workers', '2', '--packets', '4000000000', '--json'],
+  const child = spawn(process.execPath, [virtqueueBin(), 'sim', '--viz', '0', '--ring', ring, '--workers', '2', '--idle', 'poll', '--packets', '4000000000', '--json'],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';

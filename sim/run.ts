@@ -25,7 +25,7 @@ export interface SimResult {
   packets: number;
   /** Frames that arrived intact, each exactly once. */
   delivered: number;
-  /** Frames neither delivered nor dropped on purpose: packets - delivered - dropped. */
+  /** Frames neither delivered nor dropped on purpose: packets - delivered - dropped (0 for a run on workers stopped early: WorkerSimResult.stopped). */
   lost: number;
   /** Frames the wire dropped (drop probability). */
   dropped: number;

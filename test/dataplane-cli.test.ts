@@ -1,8 +1,9 @@
 // `virtqueue sim --workers/--topology/--idle`, spawned as a user runs it.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { requireDist } from './helpers/dataplane-world.js';
+import { sleep, within } from './helpers/within.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = fileURLToPath(new URL('../bin/virtqueue.js', import.meta.url));
@@ -39,6 +40,28 @@ describe('virtqueue sim on worker threads', () => {
     const j = JSON.parse(lastLine(r.stdout));
     expect(j.lost).toBe(0);
     expect(j).not.toHaveProperty('workers');
+  });
+
+  it('SIGINT stops a run on workers early with its summary: stopped, frames sent and delivered, none lost (as sim --viz)', async () => {
+    const child = spawn(process.execPath, [bin, 'sim', '--workers', '2', '--queue-size', '16', '--batch', '8', '--packets', '2000000000', '--json'],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    const closed = within<number | null>(30_000, 'virtqueue sim --workers 2 exiting after SIGINT', (r) => child.on('close', r));
+    try {
+      await sleep(1500); // the workers started and moving (nothing is printed before the end)
+      child.kill('SIGINT');
+      expect(await closed, err).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    const j = JSON.parse(lastLine(out));
+    expect(j).toMatchObject({ workers: 2, finished: false, stopped: 'SIGINT', lost: 0, corrupt: 0, duplicate: 0, packets: 2_000_000_000 });
+    expect(j.sent).toBeGreaterThanOrEqual(j.delivered);
+    expect(j.sent - j.delivered).toBeLessThanOrEqual(2 * 16);
+    expect(j.sent).toBeLessThan(j.packets);
   });
 
   it.each([

@@ -2,13 +2,14 @@
 // serve), with the live stream reading both queues and the packet pool from the shared memory.
 // The workers publish their control blocks in the plan's directory (src/viz/directory.ts) as they
 // build their handles; until then a frame shows the rings without them.
-import { startSimulationOnWorkers, type WorkerSimResult, type WorkerSimRun } from '../../sim/workers/run.js';
+import { startSimulationOnWorkers, type WorkerSimRun } from '../../sim/workers/run.js';
 import { loadEngine } from '../../src/node.js';
 import { takeSnapshot, type QueueSource } from '../../src/viz/snapshot.js';
 import { readControlBlocks } from '../../src/viz/directory.js';
 import { LIVE_MAX_ENTRIES, LIVE_RATE_HZ } from '../../src/viz/stream.js';
-import { firstLine, untilStopped, type CliIO } from '../common.js';
+import type { CliIO } from '../common.js';
 import type { SimCommand, Threads } from '../sim/args.js';
+import { runUntilStopped, type WorkerSimOutcome } from '../sim/until-stopped.js';
 import { serveLive } from './serve.js';
 import type { FrameSample } from './live-stream.js';
 
@@ -29,14 +30,8 @@ export function simSampler(run: WorkerSimRun): () => FrameSample {
   };
 }
 
-export interface SimLiveOutcome {
-  /** 'finished', a signal name, or 'error: ...'. */
-  reason: string;
-  result: WorkerSimResult;
-}
-
 /** Runs the simulation with the page served on `port` until it finishes or a signal stops it. */
-export async function runSimLive(cmd: SimCommand, threads: Threads, port: number, io: CliIO): Promise<SimLiveOutcome> {
+export async function runSimLive(cmd: SimCommand, threads: Threads, port: number, io: CliIO): Promise<WorkerSimOutcome> {
   const run = await startSimulationOnWorkers({ ...cmd.options, ...threads, loadEngine });
   let live;
   try {
@@ -47,10 +42,7 @@ export async function runSimLive(cmd: SimCommand, threads: Threads, port: number
     await run.stop().catch(() => undefined);
     throw e;
   }
-  const reason = await untilStopped(undefined, (done) => {
-    run.finished().then(() => done('finished'), (e: unknown) => done(`error: ${firstLine(e)}`));
-  });
-  const result = await run.stop();
-  await live.finish({ reason, summary: result });
-  return { reason, result };
+  const out = await runUntilStopped(run);
+  await live.finish({ reason: out.reason, summary: out.result });
+  return out;
 }

@@ -82,13 +82,16 @@ export function parseSim(args: string[]): SimCommand | { kind: 'help'; topic: 's
   return { kind: 'sim', options, json: values.json === true, threads, ...(viz === undefined ? {} : { viz }) };
 }
 
-/** The thread flags, checked together; undefined for the single-thread run. With --viz the run is on workers (2 unless said). */
+/** The thread flags, checked together; undefined for the single-thread run. With --viz the run is on workers (2, adaptive idle, unless said). */
 function parseThreads(values: FlagValues, options: SimOptions, viz: boolean): Threads | undefined {
   const str = (k: string): string | undefined => stringFlag(values, k);
   const workers = str('workers') === undefined ? (viz ? 2 : 1) : wholeNumber('--workers', str('workers')!);
   if (viz && workers === 1) throw new UsageError('--viz runs the simulation on worker threads (the main thread serves the page): --workers 2 or more');
   const topology = str('topology') === undefined ? 'rtc' : oneOf<Topology>(TOPOLOGIES)('--topology', str('topology')!);
-  const idle = str('idle') === undefined ? 'poll' : oneOf<IdleMode>(IDLE_MODES)('--idle', str('idle')!);
+  // --viz: adaptive unless said. The page (and often its browser) shares the CPUs with the
+  // workers, and two workers busy-polling on a machine with no spare core wait out whole
+  // scheduler slices for each other: a 16-entry ring moved ~100 times fewer frames.
+  const idle = str('idle') === undefined ? (viz ? 'adaptive' : 'poll') : oneOf<IdleMode>(IDLE_MODES)('--idle', str('idle')!);
   if (workers < 1) throw new UsageError(`--workers must be at least 1, got ${workers}`);
   if (workers === 1) {
     if (str('topology') !== undefined || str('idle') !== undefined) {

@@ -16,17 +16,34 @@ function timing(r: SimResult): string {
   return parts.join(', ');
 }
 
+/** What stopped a run on workers before its end (WorkerSimResult.stopped), or null. */
+const stoppedBy = (r: SimResult): { stopped: string; sent: number } | null => {
+  const t = r as SimResult & { stopped?: string | null; sent?: number };
+  return typeof t.stopped === 'string' && t.sent !== undefined ? { stopped: t.stopped, sent: t.sent } : null;
+};
+
 /** A few lines: setup, counts, notifications, speed. */
 export function formatSummary(r: SimResult): string {
   const w = Math.max(int(r.packets).length, 9);
   const row = (label: string, n: number, note = ''): string => `  ${label.padEnd(11)}${int(n).padStart(w)}${note}`;
+  const s = stoppedBy(r);
+  // A run stopped early: what it sent and delivered; the rest was never sent or on its way, not lost.
+  const counts = s
+    ? [
+      `  stopped by ${s.stopped} before its end: frames not delivered are not counted lost`,
+      row('packets', r.packets, '  (asked for)'),
+      row('sent', s.sent),
+      row('delivered', r.delivered, r.reordered ? `  (${int(r.reordered)} out of order)` : ''),
+      row('in flight', s.sent - r.delivered, '  (sent, not delivered when stopped)'),
+    ]
+    : [row('packets', r.packets), row('delivered', r.delivered, r.reordered ? `  (${int(r.reordered)} out of order)` : '')];
+  const bad = r.corrupt || r.duplicate || r.malformed ? `  (corrupt ${int(r.corrupt)}, duplicate ${int(r.duplicate)}, malformed chains ${int(r.malformed)})` : '';
   return [
     `virtqueue sim: ${r.ring} ring, queue size ${r.queueSize}, ${r.mode}, batch ${r.batch}, seed ${r.seed}`,
     `  ${r.frameSize}-byte frames in ${r.segments}-segment chains, ${features(r)}, ${timing(r)}`,
-    row('packets', r.packets),
-    row('delivered', r.delivered, r.reordered ? `  (${int(r.reordered)} out of order)` : ''),
+    ...counts,
     row('dropped', r.dropped, '  (on purpose)'),
-    row('lost', r.lost, r.lost ? `  (corrupt ${int(r.corrupt)}, duplicate ${int(r.duplicate)}, malformed chains ${int(r.malformed)})` : ''),
+    row('lost', r.lost, r.lost || s ? bad : ''),
     `  kicks ${int(r.kicks)}, interrupts ${int(r.interrupts)}, ${int(r.ticks)} ticks, order checksum ${r.orderChecksum}`,
     `  ${r.seconds.toFixed(3)} s, ${r.mpps.toFixed(2)} Mpps`,
     ...threads(r),

@@ -35,7 +35,8 @@ Options:
                         on workers 0, 1, 2 modulo N (at most 3; no --latency, --jitter,
                         --out-of-order) (default rtc; needs --workers 2+)
   --idle poll|adaptive  poll: workers busy-poll; adaptive: after empty polls a worker arms
-                        its queues' notifications and sleeps until kicked (default poll)
+                        its queues' notifications and sleeps until kicked (default poll;
+                        adaptive with --viz)
   --viz PORT            serve the ring visualizer on 127.0.0.1:PORT (0: a free port) and
                         stream the running queues to its live mode; prints its address
                         (viz: http://127.0.0.1:PORT/?live) first; runs on --workers (default 2)
@@ -45,7 +46,13 @@ Options:
   --json                print the result as one JSON object (the last line of stdout)
   -h, --help            show this help
 
-Exit status: 0 when every frame was delivered or dropped on purpose (lost 0); 1 when frames
-were lost or the run failed; 2 for bad arguments. With --replay: 0 when the replay is identical,
+A run on workers (--workers, --viz) stopped early by SIGINT or SIGTERM prints its summary: it
+says what stopped it ("stopped": "SIGINT" in --json; null for a run that reached its end) and
+counts the frames sent and delivered; the frames not delivered were never sent or were on their
+way, and are not counted lost. (The single-thread run ends at the signal without a summary.)
+
+Exit status: 0 when every frame was delivered or dropped on purpose (lost 0), or a run stopped
+early had no corrupt or duplicate frame; 1 when frames were lost or the run failed; 2 for bad
+arguments. With --replay: 0 when the replay is identical,
 1 when an operation differs, 2 when the file is not a valid trace.
 `;

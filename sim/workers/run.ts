@@ -28,6 +28,14 @@ export interface WorkerSimResult extends SimResult {
   workerStats: WorkerStats[];
   /** Whether the run reached its end (false: stopped early). */
   finished: boolean;
+  /**
+   * What stopped the run before its end ('SIGINT', 'SIGTERM', 'error: ...'), null when it reached
+   * it. A stopped run's `lost` is 0: the frames it did not deliver were never sent (packets - sent)
+   * or were on their way (sent - delivered), not lost.
+   */
+  stopped: string | null;
+  /** Frames the driver transmitted (packets once the run reached its end). */
+  sent: number;
   buffers: BufferAccount;
 }
 
@@ -38,7 +46,8 @@ export interface WorkerSimRun {
   readonly plan: WorkerSimPlan;
   /** Resolves when every frame has arrived (or once stop() is called); rejects on a worker failure or a stall. */
   finished(): Promise<void>;
-  stop(): Promise<WorkerSimResult>;
+  /** Stops the workers; `why` names what stopped a run that had not reached its end (default 'stopped'). */
+  stop(why?: string): Promise<WorkerSimResult>;
 }
 
 export async function startSimulationOnWorkers(options: WorkerSimOptions): Promise<WorkerSimRun> {
@@ -68,7 +77,7 @@ export async function startSimulationOnWorkers(options: WorkerSimOptions): Promi
     }
   };
 
-  const stop = async (): Promise<WorkerSimResult> => {
+  const stop = async (why = 'stopped'): Promise<WorkerSimResult> => {
     stopping = true;
     const results = await dp.stop();
     const byName = new Map<string, unknown>();
@@ -85,7 +94,7 @@ export async function startSimulationOnWorkers(options: WorkerSimOptions): Promi
     return {
       ring: o.ring, mode: o.mode, queueSize: o.queueSize, batch: o.batch, seed: o.seed, packets: o.packets,
       delivered: drv.delivered,
-      lost: o.packets - drv.delivered,
+      lost: done ? o.packets - drv.delivered : 0,
       dropped: 0,
       corrupt: drv.corrupt,
       duplicate: drv.duplicate,
@@ -102,6 +111,8 @@ export async function startSimulationOnWorkers(options: WorkerSimOptions): Promi
       workers: o.workers, topology: o.topology, idle: o.idle,
       workerStats: dp.stats(),
       finished: done,
+      stopped: done ? null : why,
+      sent: drv.sent,
       buffers: { size: p.pool.size, free: p.pool.freeCount, inFlight: drv.txInFlight + drv.rxInFlight },
     };
   };
