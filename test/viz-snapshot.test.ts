@@ -108,6 +108,25 @@ function check(r: ReturnType<typeof rig>, s: QueueSnapshot, sc: Script): void {
   }
 }
 
+/**
+ * The driver adds one chain per entry of `segs`, each a new token: 2 segments are readable +
+ * writable (16 bytes each); 1 is writable (32 bytes) for a token divisible by 3, else readable.
+ */
+function addChains(r: ReturnType<typeof rig>, sc: Script, segs: number[]): void {
+  r.add.clear();
+  for (const n of segs) {
+    const tok = sc.next++;
+    r.add.begin(tok);
+    if (n === 2) { r.add.read(r.buf + tok * 64, 16); r.add.write(r.buf + tok * 64 + 16, 16); }
+    else if (tok % 3 === 0) r.add.write(r.buf + tok * 64, 32);
+    else r.add.read(r.buf + tok * 64, 32);
+    r.add.end();
+    sc.stage.set(tok, 'available');
+    sc.segs.set(tok, n);
+  }
+  expect(r.driver.add(r.add)).toBe(segs.length);
+}
+
 function runScript(layout: RingLayout): number {
   const r = rig(layout);
   const sc = new Script();
@@ -115,19 +134,8 @@ function runScript(layout: RingLayout): number {
   const step = (): void => { check(r, r.snap(), sc); checks++; };
   step();
   for (let lap = 0; lap < 6; lap++) {
-    // Three chains: one readable descriptor, readable + writable, one writable.
-    r.add.clear();
-    for (const segs of [1, 2, 1]) {
-      const tok = sc.next++;
-      r.add.begin(tok);
-      if (segs === 2) { r.add.read(r.buf + tok * 64, 16); r.add.write(r.buf + tok * 64 + 16, 16); }
-      else if (tok % 3 === 0) r.add.write(r.buf + tok * 64, 32);
-      else r.add.read(r.buf + tok * 64, 32);
-      r.add.end();
-      sc.stage.set(tok, 'available');
-      sc.segs.set(tok, segs);
-    }
-    expect(r.driver.add(r.add)).toBe(3);
+    // Three chains of 1, 2 and 1 segments (addChains says which are readable or writable).
+    addChains(r, sc, [1, 2, 1]);
     step();
     // The device takes two.
     r.popped.clear();
@@ -178,21 +186,7 @@ function runInOrder(layout: RingLayout): number {
   const step = (): void => { check(r, r.snap(), sc); checks++; };
   /** Bytes the device may write in a token's chain (a push of that many uses it completely). */
   const room = (tok: number): number => (sc.segs.get(tok) === 2 ? 16 : tok % 3 === 0 ? 32 : 0);
-  const add = (n: number): void => {
-    r.add.clear();
-    for (let i = 0; i < n; i++) {
-      const tok = sc.next++;
-      const segs = tok % 2 === 0 ? 2 : 1;
-      r.add.begin(tok);
-      if (segs === 2) { r.add.read(r.buf + tok * 64, 16); r.add.write(r.buf + tok * 64 + 16, 16); }
-      else if (tok % 3 === 0) r.add.write(r.buf + tok * 64, 32);
-      else r.add.read(r.buf + tok * 64, 32);
-      r.add.end();
-      sc.stage.set(tok, 'available');
-      sc.segs.set(tok, segs);
-    }
-    expect(r.driver.add(r.add)).toBe(n);
-  };
+  const add = (n: number): void => addChains(r, sc, Array.from({ length: n }, (_, i) => ((sc.next + i) % 2 === 0 ? 2 : 1)));
   const tokens = (st: Stage): number[] => [...sc.stage].filter(([, x]) => x === st).map(([t]) => t);
   const pop = (n: number): void => {
     r.popped.clear();
