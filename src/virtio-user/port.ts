@@ -23,6 +23,7 @@ import type { VhostUserFrontend } from '../vhost-user/frontend.js';
 import { portSizes, type VirtioUserPortOptions } from './options.js';
 import { setUpBackend } from './setup.js';
 import { bufferData, frameSegments, frameCopy, frameAlloc } from './frames.js';
+import { sendFrame, receiveFrames, drainTx } from './waits.js';
 import { PortQueue, NET_HDR_SIZE, type QueueStats } from './queue.js';
 
 const PRIVATE_BYTES = 16 << 20;
@@ -34,7 +35,7 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
   readonly pool: Mempool;
   private frontend: VhostUserFrontend | undefined;
   private listener: UnixServer | undefined;
-  private closed = false;
+  private shut = false;
   private retry: NodeJS.Timeout | undefined;
   private connecting = false;
   /** connect()'s rejection while it waits (used when the port does not reconnect). */
@@ -132,7 +133,7 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
         this.listener = UnixServer.listen(this.opts.socket);
       } catch (e) { fail(e as Error); return; }
       this.listener.on('connection', (s) => {
-        if (this.frontend || this.connecting || this.quiescing || this.closed) { s.close(); return; }
+        if (this.frontend || this.connecting || this.quiescing || this.shut) { s.close(); return; }
         void this.attach(s);
       });
     } else {
@@ -141,7 +142,7 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
   }
 
   private tryConnect(fail?: (e: Error) => void): void {
-    if (this.closed) return;
+    if (this.shut) return;
     let s: UnixSocket;
     try {
       s = UnixSocket.connect(this.opts.socket);
@@ -162,7 +163,7 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
         memory: { fd: this.memfd, offset: this.offset, size: this.size }, layout: this.layout, queues: this.queues,
         mergeable: this.opts.mergeable ?? true, inOrder: this.opts.inOrder ?? true, eventIdx: this.opts.eventIdx ?? true,
       });
-      if (this.closed) { fe.close('the port closed'); return false; }
+      if (this.shut) { fe.close('the port closed'); return false; }
       this.frontend = fe;
       this.connecting = false;
       this.connections++;
@@ -179,7 +180,7 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
       channel.close(this.lastError);
       this.reclaim();
       if (!(this.opts.reconnect ?? true)) this.pendingFail?.(e as Error);
-      else if (!this.opts.server && !this.closed) this.retry = setTimeout(() => this.tryConnect(), this.opts.retryMs ?? 200);
+      else if (!this.opts.server && !this.shut) this.retry = setTimeout(() => this.tryConnect(), this.opts.retryMs ?? 200);
       return false;
     }
   }
@@ -195,7 +196,7 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
       this.reclaim();
       this.log(`back-end gone: ${reason}`);
       this.emit('down', reason);
-      if (!this.opts.server && (this.opts.reconnect ?? true) && !this.closed) {
+      if (!this.opts.server && (this.opts.reconnect ?? true) && !this.shut) {
         this.retry = setTimeout(() => this.tryConnect(), this.opts.retryMs ?? 200);
       }
     });
@@ -241,7 +242,16 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
     throw e;
   }
 
-  private queue(k: number): PortQueue | undefined {
+  /** Whether close() was called. */
+  get closed(): boolean {
+    return this.shut;
+  }
+
+  /**
+   * Queue pair `k` while a back-end is set up (undefined while it is away); a RangeError for a
+   * `k` the port lacks, an Error once Dataplane workers run the pairs (handOver()).
+   */
+  pair(k: number): PortQueue | undefined {
     const q = this.queues[k];
     if (!q) throw new RangeError(`queue ${k}: the port has ${this.queues.length}`);
     if (this.workerOwned) throw new Error(`queue ${k}: its queue pairs run on Dataplane workers`);
@@ -250,14 +260,14 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
 
   /** Received frames of queue pair `k` into `out` (0 while the back-end is away). */
   rxBurst(k: number, out: HandleBurst, max?: number): number {
-    const q = this.queue(k);
+    const q = this.pair(k);
     if (!q) { out.count = 0; return 0; }
     try { return q.rxBurst(out, max); } catch (e) { return this.broke(q, e); }
   }
 
   /** Sends handles [0, n) on queue pair `k`: returns how many were taken (the rest stay the caller's). */
   txBurst(k: number, burst: HandleBurst, n?: number): number {
-    const q = this.queue(k);
+    const q = this.pair(k);
     if (!q) return 0;
     try { return q.txBurst(burst, n); } catch (e) { return this.broke(q, e); }
   }
@@ -268,14 +278,14 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
    * while the back-end is away); the port's queue's lastSent says how many went back.
    */
   forwardBurst(k: number, burst: HandleBurst, swap = false): number {
-    const q = this.queue(k);
+    const q = this.pair(k);
     if (!q) return 0;
     try { return q.forward(burst, swap); } catch (e) { return this.broke(q, e); }
   }
 
   /** txonly on queue pair `k` in one engine call: up to `n` copies of the `size` bytes at engine address `frame`, as many as fit. */
   txOnlyBurst(k: number, burst: HandleBurst, n: number, frame: number, size: number): number {
-    const q = this.queue(k);
+    const q = this.pair(k);
     if (!q) return 0;
     try { return q.txOnly(burst, n, frame, size); } catch (e) { return this.broke(q, e); }
   }
@@ -323,57 +333,21 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
    * Sends one frame (copied) on queue pair `k`, waiting while the ring or the pool is full
    * (back-pressure); rejects after `timeoutMs` without room or when the port closes.
    */
-  async send(frame: Uint8Array, k = 0, timeoutMs = 5_000): Promise<void> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      if (this.closed) throw new Error('virtio-user: the port is closed');
-      const q = this.queue(k);
-      if (q && q.txRoom() > 0) {
-        const h = this.alloc(frame);
-        if (h !== undefined) {
-          const b = this.txScratch.fill([h]);
-          if (this.txBurst(k, b, 1) === 1) return;
-          this.free(b, 1);
-        }
-      }
-      if (performance.now() > deadline) throw new Error(`virtio-user: no room to send on queue ${k} within ${timeoutMs} ms${this.up ? '' : ' (the back-end is away)'}`);
-      await new Promise((r) => setTimeout(r, 1));
-    }
+  send(frame: Uint8Array, k = 0, timeoutMs = 5_000): Promise<void> {
+    return sendFrame(this, this.txScratch, frame, k, timeoutMs);
   }
 
   /** Received frames of queue pair `k`, copied out, until the port closes. */
-  async *frames(k = 0): AsyncGenerator<Uint8Array> {
-    const b = this.rxScratch;
-    while (!this.closed) {
-      const n = this.rxBurst(k, b);
-      if (n === 0) { await new Promise((r) => setTimeout(r, 1)); continue; }
-      const out = Array.from(b.handles.subarray(0, n), (h) => this.frame(h));
-      this.free(b, n);
-      for (const f of out) yield f;
-    }
+  frames(k = 0): AsyncGenerator<Uint8Array> {
+    return receiveFrames(this, this.rxScratch, k);
   }
 
   /**
-   * Waits, at most `timeoutMs`, until the back-end has used every frame on the transmit rings
-   * (reaping them as it goes); true when none is left (or the back-end is gone: the buffers were
-   * reclaimed). For when nothing sends any more (the
-   * workers stopped), before shutdown(): GET_VRING_BASE stops a ring with what the back-end has
-   * not taken yet still on it.
+   * Waits, at most `timeoutMs`, until the back-end has used every frame on the transmit rings;
+   * true when none is left. For when nothing sends any more, before shutdown() (waits.ts).
    */
-  async drain(timeoutMs = 500): Promise<boolean> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      if (!this.frontend) return true; // gone: reclaim took everything back
-      let left = 0;
-      try {
-        for (const q of this.queues) { q.reapTx(); left += q.tx.driver.inFlight; }
-      } catch {
-        return false; // a broken ring: shutdown() and reclaim take it from here
-      }
-      if (left === 0) return true;
-      if (performance.now() > deadline) return false;
-      await new Promise((r) => setTimeout(r, 1));
-    }
+  drain(timeoutMs = 500): Promise<boolean> {
+    return drainTx(this, timeoutMs);
   }
 
   /**
@@ -394,8 +368,8 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
 
   /** Disconnects, takes every buffer back and releases the memory's file. */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.shut) return;
+    this.shut = true;
     if (this.retry) clearTimeout(this.retry);
     if (this.watch) clearInterval(this.watch);
     this.listener?.close();
