@@ -53,6 +53,8 @@ describe.skipIf(skipWithoutChromium())('the page in live mode (Chromium)', () =>
       const url = `${await run.url}?live`;
       const r = await watchGrow(page, url, 'workers.1.packets', 1000);
       expect(r.last).toBeGreaterThan(r.first);
+      // The counters' rates, from one frame to the next: frames are moving.
+      await until(async () => (await shown(page, 'rates.moved/s')) > 0, 'a positive rates.moved/s', 10_000);
       expect(r.frames).toBeGreaterThan(1);
       const mode = await page.textContent('#mode');
       expect(mode).toMatch(/live: sim .*updates\/s/);
@@ -84,6 +86,7 @@ describe.skipIf(skipWithoutChromium())('the page in live mode (Chromium)', () =>
       const r = await watchGrow(page, `http://127.0.0.1:${port}/?live`, 'counters.pair0.rxPackets', 10_000);
       expect(r.last).toBeGreaterThan(r.first);
       expect(await shown(page, 'counters.pair0.txPackets')).toBeGreaterThan(0);
+      await until(async () => (await shown(page, 'rates.pair0.rxPackets/s')) > 0, 'a positive rates.pair0.rxPackets/s', 10_000);
       expect(await page.textContent('#mode')).toMatch(/live: vhost/);
       expect(await page.locator('table.descs').count()).toBe(2); // receiveq1 and transmitq1
       await page.screenshot({ path: artifact('live-vhost-testpmd.png'), fullPage: true });
