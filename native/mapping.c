@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "mapping.h"
 #include "fault-guard.h"
+#include "vfio.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -150,6 +151,13 @@ static napi_value unmap_js(napi_env env, napi_callback_info info) {
     vqn_registry_unlock();
     return vqn_throw_code(env, "EPERM", "%s: [%" PRId64 ", %" PRId64 ") was mapped by another thread", fn, offset,
                           offset + length);
+  }
+  // A device may still be reading and writing these pages through the IOMMU (the kernel pinned
+  // them): replacing them would leave its DMA going to pages nobody sees.
+  if (vqn_vfio_dma_covers((uintptr_t)base + (uint64_t)offset, (uint64_t)length)) {
+    vqn_registry_unlock();
+    return vqn_throw_code(env, "EBUSY", "%s: [%" PRId64 ", %" PRId64 ") is mapped for a VFIO device's DMA: vfioDmaUnmap it first",
+                          fn, offset, offset + length);
   }
   int err;
   napi_ref pin = undo(m, &err);

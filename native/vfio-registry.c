@@ -108,6 +108,14 @@ bool vqn_vfio_owns(int fd) {
   return owned;
 }
 
+bool vqn_vfio_dma_covers(uintptr_t addr, uint64_t len) {
+  vqn_vfio_lock();
+  bool hit = false;
+  for (size_t i = 0; !hit && i < dmas.count; i++) hit = addr < dmas.items[i].vaddr + dmas.items[i].size && dmas.items[i].vaddr < addr + len;
+  vqn_vfio_unlock();
+  return hit;
+}
+
 static bool has_child(int fd, vqn_vfio_kind kind) {
   for (size_t i = 0; i < fds.count; i++) {
     if (fds.items[i].kind == kind && fds.items[i].parent == fd) return true;

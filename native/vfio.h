@@ -68,6 +68,9 @@ int vqn_vfio_release(vqn_vfio_fd *f, const char **what);
 
 // Whether the registry owns `fd` (close() refuses it: vfioClose releases it properly).
 bool vqn_vfio_owns(int fd);
+// Whether a DMA mapping covers any of the process addresses [addr, addr + len) (takes the lock;
+// unmapFromMemory refuses such a range).
+bool vqn_vfio_dma_covers(uintptr_t addr, uint64_t len);
 
 // Registers the cleanup hook that releases an environment's entries when it ends.
 bool vqn_vfio_registry_init(napi_env env);

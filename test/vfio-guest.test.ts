@@ -37,6 +37,7 @@ interface Probe {
   pinDuring: { pin: number; lck: number };
   pinAfter: { pin: number; lck: number };
   refused: Record<'overlap' | 'beyondAddressWidth' | 'msiWindow', { code: string; message: string } | null>;
+  unmapUnderDma: { code: string; message: string } | null;
   irqs: { msix: { count: number; eventfd: boolean }; intx: { count: number; automasked: boolean } };
   msixBeforeTrigger: string | null;
   msixAfterTrigger: string | null;
@@ -189,6 +190,10 @@ describe.skipIf(skipWithoutVfioGuest())('VFIO in a QEMU guest: the native bridge
     expect(p.iommu.dmaAvail, why).toBe(65535);
     expect(p.dmaMappings, why).toEqual([expect.objectContaining({ iova: 2 ** 32, size: DMA_KB * 1024 })]);
     expect(p.pinDuring.lck - p.pinBefore.lck, why).toBe(DMA_KB);
+    // The memfd's mapping cannot go while the device may DMA into its pages.
+    expect(p.unmapUnderDma, why).toEqual({
+      code: 'EBUSY', message: `unmapFromMemory: [0, ${DMA_KB * 1024}) is mapped for a VFIO device's DMA: vfioDmaUnmap it first`,
+    });
     expect(p.refused.overlap, why).toMatchObject({ code: 'EEXIST', message: expect.stringMatching(/overlaps the mapping at 0x100000000/) });
     for (const e of [p.refused.beyondAddressWidth, p.refused.msiWindow]) {
       expect(e, why).toMatchObject({ code: 'EINVAL', message: expect.stringMatching(/^vfioDmaMap: the IOMMU refused to map IOVA \[0x[0-9a-f]+, 0x[0-9a-f]+\) \(memory offset 0\): EINVAL/) });

@@ -40,7 +40,8 @@ export function mapIntoMemory(memory: SharedMemoryLike, offset: number, fd: numb
 
 /**
  * Undoes the mapping at exactly [offset, offset + length): fresh zero pages take its place, so the
- * memory stays usable. Only the thread that mapped it can.
+ * memory stays usable. Only the thread that mapped it can; refused (EBUSY) while a VFIO DMA
+ * mapping covers any of it.
  */
 export function unmapFromMemory(memory: SharedMemoryLike, offset: number, length: number): void {
   native.unmapFromMemory(memoryView(memory), offset, length);

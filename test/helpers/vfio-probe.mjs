@@ -81,6 +81,7 @@ container.dmaMap(memory, 0, DMA_BYTES, IOVA);
 out.dmaMapMs = Date.now() - t;
 out.dmaMappings = container.dmaMappings();
 out.pinDuring = pinned();
+out.unmapUnderDma = errorOf(() => N.unmapFromMemory(memory, 0, DMA_BYTES));
 out.refused = {
   overlap: errorOf(() => container.dmaMap(memory, 0, 65536, IOVA + 65536)),
   beyondAddressWidth: errorOf(() => container.dmaMap(memory, 0, 65536, 2n ** 40n)),
