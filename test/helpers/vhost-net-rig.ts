@@ -63,9 +63,9 @@ export async function netDevice(o: NetServerOptions = {}): Promise<NetServer> {
   const { memory, engine } = backend();
   let sink: string[] = [];
   const early = sink;
-  // Queue pair blocks and burst arrays: above the rig's ring-state plan (which ends at 8 MiB), below the guest window.
+  // Queue pair blocks and burst arrays: above the rig's ring-state plan (which ends at 12 MiB: 9 ring slots of RING_SLOT_BYTES), below the guest window.
   const device = await NetDevice.start({
-    engine, plan: new MemoryPlan(memory, { start: 8 * MiB, end: 16 * MiB }), pairs: o.pairs ?? 1, mode: o.mode ?? 'io',
+    engine, plan: new MemoryPlan(memory, { start: 12 * MiB, end: 16 * MiB }), pairs: o.pairs ?? 1, mode: o.mode ?? 'io',
     pcap: o.pcap, workers: o.workers, workerModule: o.workerModule, log: (l) => sink.push(l),
   });
   const r = rig({ device, dirtyLog: o.dirtyLog });

@@ -127,7 +127,7 @@ export function rig(opts: RigOptions = {}): Rig {
   const log: string[] = [];
   const recording = new RecordingDevice(opts.features ?? SUPPORTED, opts.maxQueuePairs ?? 1, opts.mac ?? [0x52, 0x54, 0, 0x12, 0x34, 0x56], opts.mtu ?? 1500);
   const server = VhostUserServer.listen(path, {
-    engine, plan: new MemoryPlan(memory, { start: 64 * 1024, end: 8 * MiB }), window: WINDOW,
+    engine, plan: new MemoryPlan(memory, { start: 64 * 1024, end: 12 * MiB }), window: WINDOW,
     log: (l) => log.push(l), device: opts.device ?? recording, requireSealedMemory: opts.requireSealedMemory,
     // Tests send messages by the thousand in one session: no rate limit unless a test asks.
     messageTimeoutMs: opts.messageTimeoutMs, messageRate: opts.messageRate ?? 0, inflight: opts.inflight,
