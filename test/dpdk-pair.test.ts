@@ -34,7 +34,7 @@ describe('testpmd output parsing', () => {
     ];
     const p = new TestpmdOutputParser();
     text.forEach((l, i) => p.line(l, i));
-    expect(p.samples).toEqual([{ port: 0, atMs: 7, rxPps: 1812624, txPps: 7 }]);
+    expect(p.samples).toEqual([{ port: 0, atMs: 7, rxPps: 1812624, txPps: 7, rxPackets: 3625600, txPackets: 0 }]);
     expect(p.ports).toEqual([{ port: 0, rxPackets: 11935712, rxDropped: 3, txPackets: 12, txDropped: 5 }]);
     expect(p.totals).toEqual({ rxPackets: 11935712, rxDropped: 3, txPackets: 12, txDropped: 5 });
     expect(stripAnsi('\x1b[2J\x1b[1;1HPort')).toBe('Port');
