@@ -35,6 +35,10 @@
 //   84  pendTail   buffer, its last one so far, and how many buffers it still lacks (pendLeft);
 //   88  pendLeft   0 when none
 //   92  fwdSent    out: frames the last vuqForward sent back (the rest of what it received was freed)
+//   96  stash      used records (num of them) of receiveqN collected but not yet turned into frames:
+//   100 stashAt    with VIRTIO_F_IN_ORDER one used entry may cover a run of buffers (2.7.9, 2.8.8);
+//   104 stashLeft  a run longer than the caller's max is collected whole into the stash and handed
+//                  out over the next calls, from record stashAt on, stashLeft of them (0: empty)
 //   128 counters   u64 each: 128 rxPackets 136 rxBytes 144 rxDropped (frames over several
 //                  buffers, or shorter than the header) 152 rxNoBuffers (refills the pool could
 //                  not serve) 160 txPackets 168 txBytes 176 txFull (handles refused: ring full)
@@ -65,6 +69,9 @@ export const VUQ_PEND_HEAD = 80;
 export const VUQ_PEND_TAIL = 84;
 export const VUQ_PEND_LEFT = 88;
 export const VUQ_FWD_SENT = 92;
+export const VUQ_STASH = 96;
+export const VUQ_STASH_AT = 100;
+export const VUQ_STASH_LEFT = 104;
 export const VUQ_STATE_STOPPED = 0;
 export const VUQ_STATE_RUNNING = 1;
 export const VUQ_STATE_FAILED = 2;

@@ -3,8 +3,9 @@
 import {
   VUQ_RX_DRV, VUQ_DATA_OFF, VUQ_NUM, VUQ_USED, VUQ_HANDLES, VUQ_EVENTS, VUQ_RX_PACKETS, VUQ_RX_BYTES, VUQ_RX_DROPPED,
   VUQ_NET_HDR_SIZE, VUQ_NET_HDR_NUM_BUFFERS, VUQ_MERGEABLE, VUQ_PEND_HEAD, VUQ_PEND_TAIL, VUQ_PEND_LEFT, VUB_NEXT,
-  VUB_NB_SEGS, VUB_PKT_LEN,
+  VUB_NB_SEGS, VUB_PKT_LEN, VUQ_STASH, VUQ_STASH_AT, VUQ_STASH_LEFT,
 } from "../layout/virtio-user";
+import { ERR_SEGMENTS_FULL } from "../layout/errors";
 import { USED_REC_SIZE, USED_REC_ID, USED_REC_LEN } from "../layout/batch";
 import { BUF_HDR_SIZE, BUF_DATA_OFF, BUF_DATA_LEN } from "../layout/mempool";
 import { driverCollect } from "./rings";
@@ -34,14 +35,46 @@ export function vuqRxBurst(q: u32, out: u32, max: u32): i32 {
   return k;
 }
 
+/**
+ * Collects up to `max` used receive buffers into VUQ_USED: how many, or an error code. A collect
+ * the driver refuses with ERR_SEGMENTS_FULL (an IN_ORDER run longer than `max`) is done again
+ * with the queue size as the limit into the stash, and 0 is returned: the records are there.
+ */
+function collectUsed(q: u32, max: u32): i32 {
+  const rx = load<u32>(q + VUQ_RX_DRV);
+  const n = driverCollect(rx, load<u32>(q + VUQ_USED), max);
+  if (n != ERR_SEGMENTS_FULL) return n < 0 ? fail(q, rx, n) : n;
+  const whole = driverCollect(rx, load<u32>(q + VUQ_STASH), load<u32>(q + VUQ_NUM));
+  if (whole < 0) return fail(q, rx, whole);
+  store<u32>(q + VUQ_STASH_AT, 0);
+  store<u32>(q + VUQ_STASH_LEFT, <u32>whole);
+  return 0;
+}
+
+/** Takes up to `max` records off the front of the stash: how many. */
+function takeStashed(q: u32, max: u32): u32 {
+  const left = load<u32>(q + VUQ_STASH_LEFT);
+  const n = left < max ? left : max;
+  store<u32>(q + VUQ_STASH_AT, load<u32>(q + VUQ_STASH_AT) + n);
+  store<u32>(q + VUQ_STASH_LEFT, left - n);
+  return n;
+}
+
 /** vuqRxBurst without the refill (and leaving the events alone): the frames in `out`, or an error code. */
 export function collectFrames(q: u32, out: u32, max: u32): i32 {
   const num = load<u32>(q + VUQ_NUM);
   if (max > num) max = num;
-  const rx = load<u32>(q + VUQ_RX_DRV);
-  const used = load<u32>(q + VUQ_USED);
-  const n = driverCollect(rx, used, max);
-  if (n < 0) return fail(q, rx, n);
+  let used = load<u32>(q + VUQ_USED);
+  let n: i32 = 0;
+  if (load<u32>(q + VUQ_STASH_LEFT) == 0) {
+    n = collectUsed(q, max);
+    if (n < 0) return n;
+  }
+  if (load<u32>(q + VUQ_STASH_LEFT) > 0) {
+    // Records collected before (a run longer than a caller's max) come first.
+    used = load<u32>(q + VUQ_STASH) + load<u32>(q + VUQ_STASH_AT) * USED_REC_SIZE;
+    n = <i32>takeStashed(q, max);
+  }
   const dataOff = load<u32>(q + VUQ_DATA_OFF);
   const handles = load<u32>(q + VUQ_HANDLES);
   const mergeable = load<u32>(q + VUQ_MERGEABLE) != 0;

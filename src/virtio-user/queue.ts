@@ -90,6 +90,8 @@ export class PortQueue {
   /** The engine's queue pair block (assembly/layout/virtio-user.ts). */
   readonly block: number;
   private readonly scratch: HandleBurst;
+  /** Receive records collected ahead of the frames handed out (VUQ_STASH: an IN_ORDER run longer than a burst). */
+  private readonly stash: UsedBatch;
   private readonly u64: BigUint64Array;
 
   constructor(readonly index: number, readonly engine: Engine, shared: MemoryPlan, priv: MemoryPlan, layout: RingLayout,
@@ -98,6 +100,7 @@ export class PortQueue {
     this.rx = new Ring(engine, shared, priv, layout, num, features);
     this.tx = new Ring(engine, shared, priv, layout, num, features);
     this.scratch = HandleBurst.alloc(engine, priv, num);
+    this.stash = new UsedBatch(engine, priv, num);
     const q = priv.alloc(V.VUQ_SIZE, V.VUQ_ALIGN, 'virtio-user queue pair block');
     const u32 = engine.u32;
     engine.u8.fill(0, q, q + V.VUQ_SIZE);
@@ -114,6 +117,7 @@ export class PortQueue {
     set(V.VUQ_SEGS, this.rx.batch.segsPtr);
     set(V.VUQ_USED, this.rx.used.ptr);
     set(V.VUQ_HANDLES, this.scratch.ptr);
+    set(V.VUQ_STASH, this.stash.ptr);
     set(V.VUQ_RX_KICK_FD, this.rx.kick.fd);
     set(V.VUQ_TX_KICK_FD, this.tx.kick.fd);
     this.block = q;
@@ -248,7 +252,7 @@ export class PortQueue {
    * the shared rings are left alone, a back-end may still be reading them). Returns how many.
    */
   reclaim(): number {
-    let total = this.check(this.engine.exports.vuqDropPending(this.block), 'dropping a frame half received');
+    let total = this.check(this.engine.exports.vuqDropPending(this.block), 'dropping the receive frames not yet handed out');
     const u32 = this.engine.u32;
     for (const r of [this.rx, this.tx]) {
       const n = r.driver.detach(r.used);

@@ -5,6 +5,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { RawSplitRing } from '../../sim/raw-split.js';
 import { RawPackedRing } from '../../sim/raw-packed.js';
 import * as PK from '../../assembly/layout/packed.js';
+import * as M from '../../assembly/layout/mempool.js';
+import * as V from '../../assembly/layout/virtio-user.js';
 import { VirtqueueError } from '../../src/index.js';
 import { frontendRingWorld, closeFrontendRingWorlds, type FrontendRingWorld } from './frontend-ring-world.js';
 import { join } from 'node:path';
@@ -19,8 +21,8 @@ afterAll(() => {
 });
 
 /** The queue pair of Queue Size 8 afresh, without MRG_RXBUF, its receive ring full. */
-function filledReceiveRing(layout: 'split' | 'packed'): FrontendRingWorld {
-  const w = frontendRingWorld(layout, 8);
+function filledReceiveRing(layout: 'split' | 'packed', inOrder = false): FrontendRingWorld {
+  const w = frontendRingWorld(layout, 8, { inOrder, eventIdx: false });
   w.restart();
   w.q.setMergeable(false);
   w.q.refill();
@@ -75,6 +77,56 @@ describe('virtio-user front-end fuzz regressions', () => {
     w.restart();
     expect(pool.freeCount).toBe(pool.size);
   });
+
+  // Front-end bug (a burst limit turned into a dead port). frontend-ring-split.fuzz seed
+  // 2027808453, frontend-ring-packed.fuzz seed 1013904227, once the targets drew IN_ORDER: with
+  // VIRTIO_F_IN_ORDER one used entry may stand for a run of buffers (2.7.9, 2.8.8), and our own
+  // device writes one entry for a run of fully used chains. A run longer than the caller's max
+  // made the driver's collect refuse with SEGMENTS_FULL (the caller's limit), the port returned
+  // that, and every later burst as small failed the same way: the port received nothing again.
+  // The run is now collected whole into the pair's stash and handed out over the next calls.
+  for (const layout of ['split', 'packed'] as const) {
+    it(`${layout} receive with IN_ORDER: one used entry for a run of 8 buffers, bursts of 3 get 3, 3, 2; a reclaim with frames still stashed loses nothing`, () => {
+      const w = filledReceiveRing(layout, true);
+      const { q, pool, out, engine } = w;
+      const room = engine.u32[(q.block + V.VUQ_ROOM) >>> 2]!; // what a receive buffer offers: header and data room
+      const markRun = (): void => {
+        // One used entry for id 7, the last buffer made available: ids 0..6 used whole before it.
+        if (layout === 'split') {
+          const a = q.rx.areas;
+          const raw = new RawSplitRing(engine.view, { ...a, avail: a.driver, used: a.device });
+          raw.setUsedElem(raw.usedIdx & 7, 7, room);
+          raw.usedIdx = raw.usedIdx + 8;
+        } else {
+          const raw = new RawPackedRing(engine.view, q.rx.areas);
+          raw.writeDesc(0, { ...raw.readDesc(0), id: 7, len: room, flags: RawPackedRing.used(1) | PK.PDESC_F_WRITE });
+        }
+      };
+      markRun();
+      const got: number[] = [];
+      const frames: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const n = q.rxBurst(out, 3);
+        got.push(n);
+        frames.push(...out.handles.slice(0, n));
+      }
+      expect(got).toEqual([3, 3, 2, 0]);
+      expect(new Set(frames).size).toBe(8);
+      for (const h of frames) expect(engine.u32[(h + M.BUF_DATA_LEN) >>> 2]).toBe(room - 12);
+      engine.check(engine.exports.vuqFree(q.block, out.fill(frames).ptr, 8), pool.addr, 'free');
+      // Again, and the pair reclaimed with 5 records still stashed: all 8 buffers come back.
+      if (layout === 'packed') { q.reclaim(); w.restart(); q.refill(); }
+      markRun();
+      expect(q.rxBurst(out, 3)).toBe(3);
+      const held = out.handles.slice(0, 3);
+      expect(engine.u32[(q.block + V.VUQ_STASH_LEFT) >>> 2]).toBe(5);
+      q.reclaim();
+      engine.check(engine.exports.vuqFree(q.block, out.fill(held).ptr, 3), pool.addr, 'free');
+      expect(engine.u32[(q.block + V.VUQ_STASH_LEFT) >>> 2]).toBe(0);
+      expect(pool.freeCount).toBe(pool.size);
+      w.restart();
+    });
+  }
 
   // Front-end bug (a listener per failed attempt). vhost-user-frontend.fuzz, every CI run: each
   // connect() that failed (reconnect off) left its 'up' listener on the port, so a client that
