@@ -10,6 +10,7 @@ import type { DeviceQueue, DriverQueue, RingAreas } from '../src/virtqueue/queue
 import type { PackedDriver, PackedDevice } from '../src/virtqueue/packed.js';
 import type { SplitDriver, SplitDevice } from '../src/virtqueue/split.js';
 import { snapshotQueue, takeSnapshot, type QueueSnapshot, type QueueSource } from '../src/viz/snapshot.js';
+import { packSnapshot, unpackSnapshot, type WireSnapshot } from '../src/viz/wire.js';
 import * as Q from '../assembly/layout/queue.js';
 import { Prng } from '../sim/prng.js';
 
@@ -32,7 +33,11 @@ function rig(layout: RingLayout, features = RING_FEATURES.VERSION_1) {
     const before = engine.u8.slice();
     const s = snapshotQueue(engine, source);
     expect(Buffer.compare(before, engine.u8), 'the snapshot wrote to the memory').toBe(0);
-    return JSON.parse(JSON.stringify(s)) as QueueSnapshot; // what the page receives
+    const plain = JSON.parse(JSON.stringify(s)) as QueueSnapshot;
+    // What the page receives: the live stream sends it in columns (src/viz/wire.ts), losslessly.
+    const wire = JSON.parse(JSON.stringify(packSnapshot({ version: 1, queues: [s], pools: [] }))) as WireSnapshot;
+    expect(unpackSnapshot(wire).queues[0], 'the columnar form gives the snapshot back').toEqual(plain);
+    return plain;
   };
   return { memory, engine, plan, areas, driver, device, buf, add, popped, used, collected, source, snap, features };
 }

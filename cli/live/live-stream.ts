@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ISOLATION_HEADERS, type RouteHandler } from '../viz/server.js';
 import {
-  LIVE_EVENTS, LIVE_FRAME_PATH, LIVE_PATH, LIVE_RATE_HZ, encodeEvent,
+  LIVE_EVENTS, LIVE_FRAME_PATH, LIVE_PATH, LIVE_RATE_HZ, encodeEvent, encodeFrame,
   type LiveEnd, type LiveFrame, type LiveHello,
 } from '../../src/viz/stream.js';
 
@@ -73,7 +73,7 @@ export class LiveStream {
     if (this.viewers.size === 0) return this.pause();
     let msg: string;
     try {
-      msg = encodeEvent(LIVE_EVENTS.frame, this.frame());
+      msg = encodeFrame(this.frame());
     } catch (e) {
       // A frame that cannot be read (the run is being torn down) is skipped; the dataplane goes on.
       this.failed++;

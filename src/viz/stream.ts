@@ -6,13 +6,16 @@
 //   - `event: hello` once, data: LiveHello (what is running);
 //   - `event: frame` LIVE_RATE_HZ times a second while a viewer is connected, data: LiveFrame
 //     (a Snapshot of the running queues read from the dataplane's shared memory by the main
-//     thread, plus the workers' statistics and the source's counters);
+//     thread, plus the workers' statistics and the source's counters), its snapshot in the
+//     columnar form of wire.ts (encodeFrame; decodeFrame gives the Snapshot back);
 //   - `event: end` when the run ends, data: LiveEnd (the command's summary), then the stream closes.
 // Every data line is one JSON object (JSON.stringify: no newline inside). A viewer that reads too
 // slowly misses frames (they are dropped for it, never queued); `seq` shows the gaps.
-// GET LIVE_FRAME_PATH answers one LiveFrame as application/json (for scripts and curl).
+// GET LIVE_FRAME_PATH answers one LiveFrame as application/json (for scripts and curl), its
+// snapshot a plain Snapshot.
 import type { WorkerStats } from '../dataplane/control.js';
 import type { Snapshot } from './snapshot.js';
+import { packSnapshot, unpackSnapshot, type WireSnapshot } from './wire.js';
 
 export const LIVE_PATH = '/viz/live';
 export const LIVE_FRAME_PATH = '/viz/live/frame';
@@ -62,12 +65,17 @@ export function encodeEvent(event: string, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-/** A LiveFrame from an SSE message's data, checked enough to render (throws a TypeError naming what is wrong). */
+/** A frame event, its snapshot in columns. */
+export function encodeFrame(frame: LiveFrame): string {
+  return encodeEvent(LIVE_EVENTS.frame, { ...frame, snapshot: packSnapshot(frame.snapshot) });
+}
+
+/** A LiveFrame from a frame event's data, checked enough to render (throws a TypeError naming what is wrong). */
 export function decodeFrame(data: string): LiveFrame {
-  const f = JSON.parse(data) as Partial<LiveFrame>;
+  const f = JSON.parse(data) as Partial<Omit<LiveFrame, 'snapshot'> & { snapshot: WireSnapshot }>;
   if (typeof f !== 'object' || f === null || typeof f.seq !== 'number' || typeof f.snapshot !== 'object' || f.snapshot === null) {
     throw new TypeError('live frame: not an object with seq and snapshot');
   }
   if (f.snapshot.version !== 1) throw new TypeError(`live frame: snapshot version ${String(f.snapshot.version)}, this page reads 1`);
-  return f as LiveFrame;
+  return { ...(f as Omit<LiveFrame, 'snapshot'>), snapshot: unpackSnapshot(f.snapshot) };
 }
