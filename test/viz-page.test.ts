@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import * as Q from '../assembly/layout/queue.js';
 import * as S from '../assembly/layout/split.js';
+import * as PK from '../assembly/layout/packed.js';
 import { createSharedMemory } from '../src/memory.js';
 import { loadEngine } from '../src/node.js';
 import { takeSnapshot } from '../src/viz/snapshot.js';
@@ -75,6 +76,7 @@ async function step(page: Page, op: StepOp): Promise<void> {
 /** What the page must show, read from the Node session's engine memory (not from its snapshot code). */
 function expectedFields(s: StepSession): Record<string, number> {
   const cb = (cbAddr: number, f: number): number => engine.u32[(cbAddr + f) >>> 2];
+  const u16 = (at: number): number => engine.view.getUint16(at, true);
   const d = s.driver.cb, v = s.device.cb;
   const common = {
     'driver.numFree': s.driver.numFree, 'driver.inFlight': s.driver.inFlight, 'device.inFlight': s.device.inFlight,
@@ -85,6 +87,10 @@ function expectedFields(s: StepSession): Record<string, number> {
     return {
       ...common,
       'avail.idx': engine.view.getUint16(s.areas.driver + S.AVAIL_IDX, true), 'used.idx': engine.view.getUint16(s.areas.device + S.USED_IDX, true),
+      'avail.flags': u16(s.areas.driver + S.AVAIL_FLAGS), 'used.flags': u16(s.areas.device + S.USED_FLAGS),
+      // The event index fields after each ring (2.7.6, 2.7.8): what EVENT_IDX's notifications turn on.
+      'avail.used_event': u16(s.areas.driver + S.AVAIL_RING + S.AVAIL_ELEM_SIZE * s.config.queueSize),
+      'used.avail_event': u16(s.areas.device + S.USED_RING + S.USED_ELEM_SIZE * s.config.queueSize),
       'driver.availIdx': cb(d, Q.SDRV_AVAIL_IDX) & 0xffff, 'driver.lastUsed': cb(d, Q.SDRV_LAST_USED) & 0xffff,
       'device.lastAvail': cb(v, Q.SDEV_LAST_AVAIL) & 0xffff, 'device.usedIdx': cb(v, Q.SDEV_USED_IDX) & 0xffff,
     };
@@ -95,6 +101,9 @@ function expectedFields(s: StepSession): Record<string, number> {
     'driver.nextUsed': cb(d, Q.PDRV_NEXT_USED), 'driver.usedWrap': cb(d, Q.PDRV_USED_WRAP),
     'device.nextAvail': cb(v, Q.PDEV_NEXT_AVAIL), 'device.availWrap': cb(v, Q.PDEV_AVAIL_WRAP),
     'device.nextUsed': cb(v, Q.PDEV_NEXT_USED), 'device.usedWrap': cb(v, Q.PDEV_USED_WRAP),
+    // The event suppression structures (2.8.10): off_wrap's offset and wrap bit, in each area.
+    'driverEvent.desc': u16(s.areas.driver + PK.EVENT_OFF_WRAP) & 0x7fff, 'driverEvent.wrap': u16(s.areas.driver + PK.EVENT_OFF_WRAP) >> PK.EVENT_WRAP_SHIFT,
+    'deviceEvent.desc': u16(s.areas.device + PK.EVENT_OFF_WRAP) & 0x7fff, 'deviceEvent.wrap': u16(s.areas.device + PK.EVENT_OFF_WRAP) >> PK.EVENT_WRAP_SHIFT,
   };
 }
 
