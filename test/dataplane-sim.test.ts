@@ -2,7 +2,8 @@
 // both idle modes, deliver every frame intact with nothing lost, and at the end every pool
 // buffer is free or in flight. Small packet counts; no timing assertions.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runSimulationOnWorkers, type WorkerSimResult } from '../sim/workers/run.js';
+import { framesMoved, runSimulationOnWorkers, type WorkerSimResult } from '../sim/workers/run.js';
+import type { WorkerStats } from '../src/dataplane/control.js';
 import type { WorkerSimOptions } from '../sim/workers/options.js';
 import { SimOptionError } from '../sim/options.js';
 import { orderChecksumOf } from '../sim/receiver.js';
@@ -21,6 +22,14 @@ function expectAllDelivered(r: WorkerSimResult, packets: number): void {
 }
 
 describe('runSimulationOnWorkers', () => {
+  it('the stall watch counts frames moved, not polls: busy-polling workers that move nothing make no progress', () => {
+    const stats = (polls: number, packets: number): WorkerStats[] => [0, 1].map((worker) => ({
+      worker, state: 'running', polls, busyPolls: 0, packets, sleeps: 0, wakeups: 0, armAborts: 0,
+    }));
+    expect(framesMoved(stats(1_000, 40))).toBe(framesMoved(stats(9_000_000, 40)));
+    expect(framesMoved(stats(1_000, 41))).toBeGreaterThan(framesMoved(stats(1_000, 40)));
+  });
+
   for (const ring of ['split', 'packed'] as const) {
     for (const topology of ['rtc', 'pipeline'] as const) {
       it(`${topology}, ${ring}, 2 workers, poll: nothing lost, in order`, async () => {

@@ -50,6 +50,15 @@ export interface WorkerSimRun {
   stop(why?: string): Promise<WorkerSimResult>;
 }
 
+/**
+ * What the stall watch counts as progress: the frames the workers' tasks moved. Not their polls:
+ * a busy-polling worker (idle 'poll') polls on whether or not anything moves, and counting polls
+ * left a stalled run in poll mode running forever.
+ */
+export function framesMoved(stats: readonly WorkerStats[]): number {
+  return stats.reduce((s, w) => s + w.packets, 0);
+}
+
 export async function startSimulationOnWorkers(options: WorkerSimOptions): Promise<WorkerSimRun> {
   const o = resolveWorkerSimOptions(options);
   const loadEngine = options.loadEngine;
@@ -65,7 +74,7 @@ export async function startSimulationOnWorkers(options: WorkerSimOptions): Promi
   const finished = async (): Promise<void> => {
     let last = -1;
     let since = performance.now();
-    const progress = (): number => dp.stats().reduce((s, w) => s + w.packets + w.polls, 0);
+    const progress = (): number => framesMoved(dp.stats());
     for (;;) {
       if (dp.error) throw dp.error;
       if (dp.done || stopping) return;
