@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as L from '../assembly/layout/virtio-pci.js';
+import * as DS from '../assembly/layout/device-status.js';
 import { FEATURES } from '../src/features.js';
 import { startStreamReflector, type StreamReflector } from './helpers/stream-reflector.js';
 import { describeVfioGuest, runVfioGuest, skipWithoutVfioGuest, type VfioGuestResult } from './helpers/vfio-guest.js';
@@ -210,7 +211,7 @@ describe.skipIf(skipWithoutVfioGuest())('VFIO in a QEMU guest: the native bridge
   it('reset: behind a PCIe root port the device has FLR, and VFIO_DEVICE_RESET clears its status', () => {
     expect(p.deviceInfo.reset, why).toBe(true);
     expect(p.resetError, why).toBeNull();
-    expect([p.statusBeforeReset, p.statusAfterReset], why).toEqual([L.STATUS_ACKNOWLEDGE, 0]);
+    expect([p.statusBeforeReset, p.statusAfterReset], why).toEqual([DS.STATUS_ACKNOWLEDGE, 0]);
   });
 
   it('close leaves nothing: no registry entries, no fds, no pinned pages, no BAR mapping', () => {
@@ -239,7 +240,7 @@ describe.skipIf(skipWithoutVfioGuest())('VFIO in a QEMU guest: the native bridge
     expect(offered & want, why).toBe(want);
     // NET_MQ is offered only with mq=on; what is negotiated is what both sides have.
     expect(negotiated, why).toBe(offered & (want | FEATURES.NET_MQ));
-    expect(h.handshake.status, why).toBe(L.STATUS_ACKNOWLEDGE | L.STATUS_DRIVER | L.STATUS_FEATURES_OK);
+    expect(h.handshake.status, why).toBe(DS.STATUS_ACKNOWLEDGE | DS.STATUS_DRIVER | DS.STATUS_FEATURES_OK);
     expect(h.mac, why).toBe(MAC);
     expect(h.netStatus & L.NET_S_LINK_UP, why).toBe(L.NET_S_LINK_UP);
     expect(h.numQueues, why).toBe(3);
@@ -249,7 +250,7 @@ describe.skipIf(skipWithoutVfioGuest())('VFIO in a QEMU guest: the native bridge
     expect(h.barsMapped, why).toBe(1);
     // Again through pread/pwrite of the region instead of the mapping.
     expect(h.overPread, why).toEqual({
-      status: L.STATUS_ACKNOWLEDGE | L.STATUS_DRIVER | L.STATUS_FEATURES_OK,
+      status: DS.STATUS_ACKNOWLEDGE | DS.STATUS_DRIVER | DS.STATUS_FEATURES_OK,
       negotiated: `0x${(FEATURES.VERSION_1 | FEATURES.ACCESS_PLATFORM | FEATURES.NET_MAC).toString(16)}`, numQueues: 3,
     });
     expect(h.overPreadMac, why).toBe(MAC);
@@ -258,7 +259,7 @@ describe.skipIf(skipWithoutVfioGuest())('VFIO in a QEMU guest: the native bridge
 
   it('a real refusal: with iommu_platform=on, QEMU does not let FEATURES_OK read back for a driver that left out ACCESS_PLATFORM', () => {
     // handshake() would then fail with the 3.1.1 error the model test checks; here, written by hand.
-    expect(h.withoutAccessPlatform, why).toBe(L.STATUS_ACKNOWLEDGE | L.STATUS_DRIVER);
+    expect(h.withoutAccessPlatform, why).toBe(DS.STATUS_ACKNOWLEDGE | DS.STATUS_DRIVER);
   });
   /**
    * A traffic run's report: one frame out and its reflection back, interrupts, nothing left.
@@ -268,7 +269,7 @@ describe.skipIf(skipWithoutVfioGuest())('VFIO in a QEMU guest: the native bridge
   const expectTraffic = (t: Traffic, stale = false): void => {
     const NET_MAC = FEATURES.VERSION_1 | FEATURES.ACCESS_PLATFORM | FEATURES.NET_MAC;
     expect(BigInt(t.negotiated), why).toBe(NET_MAC);
-    expect(t.statusAfterDriverOk, why).toBe(L.STATUS_ACKNOWLEDGE | L.STATUS_DRIVER | L.STATUS_FEATURES_OK | L.STATUS_DRIVER_OK);
+    expect(t.statusAfterDriverOk, why).toBe(DS.STATUS_ACKNOWLEDGE | DS.STATUS_DRIVER | DS.STATUS_FEATURES_OK | DS.STATUS_DRIVER_OK);
     expect([t.txUsed, t.txUsedId], why).toEqual([1, 0]);
     // The reflection (MACs swapped) was written by the device into receive buffer 0, header and all.
     if (stale) expect(t.rxUsed, why).toBeGreaterThanOrEqual(1);

@@ -5,6 +5,7 @@
 // on a real device in test/vfio-guest.test.ts.
 import { describe, expect, it } from 'vitest';
 import * as L from '../assembly/layout/virtio-pci.js';
+import * as DS from '../assembly/layout/device-status.js';
 import { FEATURES } from '../src/features.js';
 import { findVirtioStructures, VirtioPciError } from '../src/virtio-pci/capabilities.js';
 import { REQUIRED_FEATURES, VirtioPciTransport } from '../src/virtio-pci/transport.js';
@@ -102,7 +103,7 @@ describe('status handshake up to FEATURES_OK (3.1.1)', () => {
     expect(r.negotiated).toBe(REQUIRED_FEATURES | FEATURES.NET_MAC);
     expect(model.driverFeatures).toBe(r.negotiated);
     expect(statusWrites(model)).toEqual([0, 1, 3, 11]);
-    expect(r.status).toBe(L.STATUS_ACKNOWLEDGE | L.STATUS_DRIVER | L.STATUS_FEATURES_OK);
+    expect(r.status).toBe(DS.STATUS_ACKNOWLEDGE | DS.STATUS_DRIVER | DS.STATUS_FEATURES_OK);
     expect(t.numQueues()).toBe(3);
     expect([...t.readDeviceConfig(L.NET_CONFIG_MAC, L.NET_CONFIG_MAC_SIZE)]).toEqual([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
   });
@@ -110,20 +111,20 @@ describe('status handshake up to FEATURES_OK (3.1.1)', () => {
   it('a device that refuses the features: FAILED set, the error names them', () => {
     const { model, t } = transport({ refuseFeatures: true });
     fails(() => t.handshake(FEATURES.NET_MAC), '3.1.1', /the device did not accept the features NET_MAC, VERSION_1, ACCESS_PLATFORM \(FEATURES_OK did not read back\)/);
-    expect(t.status() & L.STATUS_FAILED).toBe(L.STATUS_FAILED);
-    expect(statusWrites(model).at(-1)! & L.STATUS_FAILED).toBe(L.STATUS_FAILED);
+    expect(t.status() & DS.STATUS_FAILED).toBe(DS.STATUS_FAILED);
+    expect(statusWrites(model).at(-1)! & DS.STATUS_FAILED).toBe(DS.STATUS_FAILED);
   });
 
   it('a device without ACCESS_PLATFORM or VERSION_1 is refused before any feature is written', () => {
     const { model, t } = transport({ offered: FEATURES.VERSION_1 | FEATURES.NET_MAC });
     fails(() => t.handshake(FEATURES.NET_MAC), '6.1', /the device does not offer ACCESS_PLATFORM, which this driver needs/);
     expect(model.writes.some((w) => w.offset === AT.common + L.COMMON_DRIVER_FEATURE)).toBe(false);
-    expect(t.status() & L.STATUS_FAILED).toBe(L.STATUS_FAILED);
+    expect(t.status() & DS.STATUS_FAILED).toBe(DS.STATUS_FAILED);
   });
 
   it('a device whose status never returns to 0 after reset: a bounded wait, then an error', () => {
     const { model, t } = transport({ stuckStatus: true }, { resetTimeoutMs: 30 });
-    model.bytes[AT.common + L.COMMON_DEVICE_STATUS] = L.STATUS_DRIVER_OK;
+    model.bytes[AT.common + L.COMMON_DEVICE_STATUS] = DS.STATUS_DRIVER_OK;
     const t0 = Date.now();
     fails(() => t.reset(), '4.1.4.3.2', /device_status still reads 0x4 30 ms after the driver wrote 0/);
     expect(Date.now() - t0).toBeLessThan(2000);
@@ -149,7 +150,7 @@ describe('status handshake up to FEATURES_OK (3.1.1)', () => {
     model.bytes[AT.isr] = L.ISR_CONFIG;
     expect(t.isr()).toBe(L.ISR_CONFIG);
     expect(t.needsReset()).toBe(false);
-    model.bytes[AT.common + L.COMMON_DEVICE_STATUS] = L.STATUS_DRIVER_OK | L.STATUS_DEVICE_NEEDS_RESET;
+    model.bytes[AT.common + L.COMMON_DEVICE_STATUS] = DS.STATUS_DRIVER_OK | DS.STATUS_DEVICE_NEEDS_RESET;
     expect(t.needsReset()).toBe(true);
   });
 
@@ -167,7 +168,7 @@ describe('status handshake up to FEATURES_OK (3.1.1)', () => {
     expect([f(L.COMMON_QUEUE_DESC), f(L.COMMON_QUEUE_DESC + 4)]).toEqual([0x3000, 1]);
     expect([f(L.COMMON_QUEUE_DRIVER), f(L.COMMON_QUEUE_DRIVER + 4)]).toEqual([0x4000, 1]);
     expect([f(L.COMMON_QUEUE_DEVICE), f(L.COMMON_QUEUE_DEVICE + 4)]).toEqual([0x5000, 2]);
-    expect(t.status()).toBe(L.STATUS_ACKNOWLEDGE | L.STATUS_DRIVER | L.STATUS_FEATURES_OK | L.STATUS_DRIVER_OK);
+    expect(t.status()).toBe(DS.STATUS_ACKNOWLEDGE | DS.STATUS_DRIVER | DS.STATUS_FEATURES_OK | DS.STATUS_DRIVER_OK);
     expect(model.writes.at(-1)).toEqual({ offset: AT.notify + 4, width: 2, value: 1 });
   });
 

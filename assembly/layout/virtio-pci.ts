@@ -103,13 +103,7 @@ export const COMMON_CFG_SIZE = 0x38; // the fields every VIRTIO 1.x device has (
 // config_msix_vector / queue_msix_vector: no vector (4.1.5.1.2).
 export const VIRTIO_MSI_NO_VECTOR = 0xffff;
 
-// Device status bits (2.1).
-export const STATUS_ACKNOWLEDGE = 1;
-export const STATUS_DRIVER = 2;
-export const STATUS_DRIVER_OK = 4;
-export const STATUS_FEATURES_OK = 8;
-export const STATUS_DEVICE_NEEDS_RESET = 64;
-export const STATUS_FAILED = 128;
+// Device status bits (2.1): device-status.ts, common to every transport.
 
 // ISR status (4.1.4.5): read to clear.
 export const ISR_QUEUE = 1;

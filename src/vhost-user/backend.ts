@@ -8,6 +8,7 @@ import {
   type MemoryFault,
 } from '../native/index.js';
 import { FEATURES, RING_FEATURES, featureProblems, type FeatureSet } from '../features.js';
+import * as DS from '../../assembly/layout/device-status.js';
 import type { Engine } from '../engine.js';
 import type { RingLayout } from '../virtqueue/factory.js';
 import type { DeviceQueue } from '../virtqueue/queue-side.js';
@@ -72,8 +73,6 @@ const PROTOCOL_FEATURES_BIT = 1n << BigInt(P.F_PROTOCOL_FEATURES);
  * NET_CTRL_VQ, and send NET_MQ without it). A dependency on them is met by the front-end.
  */
 const FRONT_END_FEATURES: FeatureSet = FEATURES.NET_CTRL_VQ;
-/** Device status bit FEATURES_OK (VIRTIO 1.2 2.1). */
-const STATUS_FEATURES_OK = 8;
 
 /** A request this back-end does not carry out; harmless to ignore when no ack was asked for. */
 class Refused extends Error {}
@@ -703,9 +702,9 @@ export class VhostUserBackend {
     // 3.1.1: the device refuses features it cannot work with by not setting FEATURES_OK. What
     // the front-end implements itself is not in SET_FEATURES, and needs no back-end support.
     const problems = featureProblems(this.features | FRONT_END_FEATURES);
-    if ((status & STATUS_FEATURES_OK) !== 0 && problems.length > 0) {
+    if ((status & DS.STATUS_FEATURES_OK) !== 0 && problems.length > 0) {
       this.log(`SET_STATUS: FEATURES_OK not set: ${problems.join('; ')}`);
-      status &= ~STATUS_FEATURES_OK;
+      status &= ~DS.STATUS_FEATURES_OK;
     }
     // Writing 0 resets the device (2.1.2): the rings stop (their state is kept for GET_VRING_BASE,
     // which QEMU sends next and which tells it where they stopped).

@@ -5,6 +5,7 @@
 // findVirtioStructures. The device is not trusted: every wait is bounded, and a refusal is an
 // error that names the rule.
 import * as L from '../../assembly/layout/virtio-pci.js';
+import * as DS from '../../assembly/layout/device-status.js';
 import { FEATURES, featureNames, featureWords, negotiate, type FeatureSet } from '../features.js';
 import { VirtioPciError, type VirtioPciLayout, type VirtioPciStructure } from './capabilities.js';
 
@@ -64,7 +65,7 @@ export class VirtioPciTransport {
 
   /** Whether the device asks to be reset (DEVICE_NEEDS_RESET, 2.1.1). */
   needsReset(): boolean {
-    return (this.status() & L.STATUS_DEVICE_NEEDS_RESET) !== 0;
+    return (this.status() & DS.STATUS_DEVICE_NEEDS_RESET) !== 0;
   }
 
   /** Writes 0 to device_status and waits (bounded) until it reads 0 (4.1.4.3.2). */
@@ -112,11 +113,11 @@ export class VirtioPciTransport {
    */
   handshake(accept: FeatureSet): HandshakeResult {
     this.reset();
-    this.addStatus(L.STATUS_ACKNOWLEDGE);
-    this.addStatus(L.STATUS_DRIVER);
+    this.addStatus(DS.STATUS_ACKNOWLEDGE);
+    this.addStatus(DS.STATUS_DRIVER);
     const offered = this.deviceFeatures();
     const fail = (section: string, why: string): never => {
-      this.addStatus(L.STATUS_FAILED);
+      this.addStatus(DS.STATUS_FAILED);
       throw new VirtioPciError(section, why);
     };
     const missing = REQUIRED_FEATURES & ~offered;
@@ -130,9 +131,9 @@ export class VirtioPciTransport {
       fail('3.1.1', (e as Error).message);
     }
     this.setDriverFeatures(negotiated);
-    this.addStatus(L.STATUS_FEATURES_OK);
+    this.addStatus(DS.STATUS_FEATURES_OK);
     const status = this.status();
-    if ((status & L.STATUS_FEATURES_OK) === 0) {
+    if ((status & DS.STATUS_FEATURES_OK) === 0) {
       fail('3.1.1', `the device did not accept the features ${featureNames(negotiated).join(', ')} (FEATURES_OK did not read back)`);
     }
     return { offered, negotiated, status };
@@ -213,7 +214,7 @@ export class VirtioPciTransport {
 
   /** Sets DRIVER_OK (3.1.1 step 8): the device may use the queues from now on. */
   driverOk(): void {
-    this.addStatus(L.STATUS_DRIVER_OK);
+    this.addStatus(DS.STATUS_DRIVER_OK);
   }
 
   /**

@@ -10,6 +10,7 @@ export const { findVirtioStructures } = await load('src/virtio-pci/capabilities.
 export const { VirtioPciTransport } = await load('src/virtio-pci/transport.js');
 export const { FEATURES } = await load('src/features.js');
 export const L = await load('assembly/layout/virtio-pci.js');
+export const DS = await load('assembly/layout/device-status.js');
 export const S = await load('assembly/layout/split.js');
 export const NET = await load('assembly/layout/net.js');
 export const nativeIndexUrl = new URL('src/native/index.js', dist).href;

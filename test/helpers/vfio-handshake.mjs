@@ -3,7 +3,7 @@
 // the status handshake up to FEATURES_OK over the mmapped BAR, the device configuration (MAC,
 // link status), queue doorbell addresses, ISR, reset; and what the device does when a driver
 // sets FEATURES_OK without ACCESS_PLATFORM. Prints one JSON line.
-import { FEATURES, L, N, openTransport, VirtioPciTransport } from './vfio-guest-driver.mjs';
+import { DS, FEATURES, L, N, openTransport, VirtioPciTransport } from './vfio-guest-driver.mjs';
 
 const out = {};
 const { d, layout, t, bars } = openTransport();
@@ -20,9 +20,9 @@ try {
   out.statusAfterReset = t.status();
 
   // FEATURES_OK without ACCESS_PLATFORM, by hand: does the device take it?
-  t.addStatus(L.STATUS_ACKNOWLEDGE | L.STATUS_DRIVER);
+  t.addStatus(DS.STATUS_ACKNOWLEDGE | DS.STATUS_DRIVER);
   t.setDriverFeatures(FEATURES.VERSION_1 | FEATURES.NET_MAC);
-  t.addStatus(L.STATUS_FEATURES_OK);
+  t.addStatus(DS.STATUS_FEATURES_OK);
   out.withoutAccessPlatform = t.status();
   t.reset();
 

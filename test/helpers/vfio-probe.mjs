@@ -10,7 +10,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
-import { barSizes, configSpace, findVirtioStructures, L, N, nativeIndexUrl, vfioDeviceAddress } from './vfio-guest-driver.mjs';
+import { barSizes, configSpace, DS, findVirtioStructures, L, N, nativeIndexUrl, vfioDeviceAddress } from './vfio-guest-driver.mjs';
 
 const MiB = 1 << 20;
 const DMA_BYTES = 16 * MiB;
@@ -100,7 +100,7 @@ device.disableIrqs(N.VFIO_PCI_MSIX_IRQ_INDEX);
 out.msixEnabledAfterDisable = layout.msix ? (device.configRead(layout.msix.capOffset + L.PCI_MSIX_FLAGS, 2) & L.PCI_MSIX_FLAGS_ENABLE) !== 0 : false;
 
 // Reset: the device status is set, then VFIO_DEVICE_RESET must clear it.
-bar.write(c.offset + L.COMMON_DEVICE_STATUS, 1, L.STATUS_ACKNOWLEDGE);
+bar.write(c.offset + L.COMMON_DEVICE_STATUS, 1, DS.STATUS_ACKNOWLEDGE);
 out.statusBeforeReset = bar.read(c.offset + L.COMMON_DEVICE_STATUS, 1);
 t = Date.now();
 out.resetError = errorOf(() => device.reset());

@@ -4,6 +4,7 @@
 // (feature select windows, device_status with reset and FEATURES_OK, queue_select and each
 // queue's fields, MSI-X vectors, config_generation). Options make it misbehave the ways a device can.
 import * as L from '../../assembly/layout/virtio-pci.js';
+import * as DS from '../../assembly/layout/device-status.js';
 import type { ConfigSpace } from '../../src/virtio-pci/capabilities.js';
 import type { BarAccess } from '../../src/virtio-pci/transport.js';
 
@@ -162,7 +163,7 @@ export class VirtioPciModel implements BarAccess {
         if (!this.o.stuckStatus) this.bytes[offset] = 0;
         return;
       }
-      this.bytes[offset] = this.o.refuseFeatures ? value & ~L.STATUS_FEATURES_OK : value;
+      this.bytes[offset] = this.o.refuseFeatures ? value & ~DS.STATUS_FEATURES_OK : value;
       return;
     }
     le(this.bytes, offset, width, value);
