@@ -27,7 +27,8 @@ import {
 import { ERR_BAD_CONTROL_BLOCK, ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_SEGMENTS_FULL } from "../layout/errors";
 import { inMemory } from "../shared/common";
 import { devicePop, devicePush, deviceUnpop, deviceInterruptNeeded } from "./device";
-import { scatterStream, gatherHead, copyBytes } from "./scatter";
+import { scatterStream, gatherHead } from "./scatter";
+import { copyBytes } from "../shared/copy";
 import { logBlock, logChainWrites } from "../shared/dirty-log";
 
 function netEnter(q: u32): i32 {

@@ -10,20 +10,7 @@ import {
 } from "../layout/batch";
 import { ERR_OUT_OF_MEMORY_BOUNDS } from "../layout/errors";
 import { inMemory } from "../shared/common";
-
-/**
- * Copies n bytes. Frames are small: below 256 bytes an inline loop of 8-byte moves beats
- * memory.copy, which V8 runs as a call out of the generated code on a shared memory.
- * Source and destination never overlap here (a transmit buffer and a receive buffer).
- */
-// @ts-ignore: decorator
-@inline export function copyBytes(dst: u32, src: u32, n: u32): void {
-  if (n >= 256) { memory.copy(dst, src, n); return; }
-  let i: u32 = 0;
-  for (; i + 8 <= n; i += 8) store<u64>(dst + i, load<u64>(src + i));
-  if (i + 4 <= n) { store<u32>(dst + i, load<u32>(src + i)); i += 4; }
-  for (; i < n; i++) store<u8>(dst + i, load<u8>(src + i));
-}
+import { copyBytes } from "../shared/copy";
 
 /**
  * Copies a byte stream into the device-writable segments of receive chains

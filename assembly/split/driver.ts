@@ -166,7 +166,11 @@ export function splitDriverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
     store<u16>(h + SHADOW_NDESC, need);
     store<u16>(h + SHADOW_TAIL, tail);
     store<u16>(h + SHADOW_FLAGS, SHADOW_F_IN_FLIGHT | (viaTable ? SHADOW_F_INDIRECT : 0));
-    store<u16>(avail + AVAIL_RING + (availIdx & (q - 1)) * AVAIL_ELEM_SIZE, head);
+    // A ring entry is written only when it changes: with IN_ORDER (and often without) a slot
+    // gets the same head lap after lap, and an unwritten line stays shared with the device's
+    // cache instead of moving to ours and back (DPDK's virtio driver does the same).
+    const slot = avail + AVAIL_RING + (availIdx & (q - 1)) * AVAIL_ELEM_SIZE;
+    if (<u32>load<u16>(slot) != head) store<u16>(slot, head);
     availIdx = (availIdx + 1) & 0xffff;
   }
   if (added > 0) {

@@ -12,6 +12,7 @@ import { vuqTxReap, sendFrames, addFrames } from "./tx";
 import { collectFrames } from "./rx";
 import { vuqRefill } from "./refill";
 import { vuqFree } from "./free";
+import { copyBytes } from "../shared/copy";
 
 /**
  * Takes n buffers from the pool into out[0..n) and writes the `size` bytes at `frame` into each
@@ -33,7 +34,7 @@ export function vuqAllocFill(q: u32, out: u32, n: u32, frame: u32, size: u32): i
     store<u32>(h + BUF_DATA_OFF, dataOff);
     store<u32>(h + BUF_DATA_LEN, size);
     single(h, size);
-    memory.copy(h + dataOff, frame, size);
+    copyBytes(h + dataOff, frame, size);
   }
   return got;
 }
