@@ -29,18 +29,32 @@ export interface VirtioUserWorkerConfig {
   pairs: PairBlockRef[];
 }
 
+/** Polls between two Atomics loads of a running pair's state (plain reads in between). */
+const STATE_CHECK_EVERY = 64;
+
 class PairRunner {
   private readonly u32: Uint32Array;
   private readonly at: (f: number) => number;
+  private readonly stateAt: number;
+  /** The ack this worker last stored (it is the block's only writer of VUQ_ACK). */
+  private ack: number;
+  private polls = 0;
 
   constructor(private readonly engine: Engine, readonly ref: PairBlockRef, private readonly cfg: VirtioUserWorkerConfig) {
     this.u32 = engine.u32;
     this.at = (f) => (ref.block + f) >>> 2;
+    this.stateAt = this.at(V.VUQ_STATE);
+    this.ack = Atomics.load(this.u32, this.at(V.VUQ_ACK));
+  }
+
+  private setAck(state: number): void {
+    this.ack = state;
+    Atomics.store(this.u32, this.at(V.VUQ_ACK), state);
   }
 
   private failed(rc: number): number {
     this.u32[this.at(V.VUQ_STATUS)] = rc;
-    Atomics.store(this.u32, this.at(V.VUQ_ACK), V.VUQ_STATE_FAILED);
+    this.setAck(V.VUQ_STATE_FAILED);
     return 0;
   }
 
@@ -62,17 +76,30 @@ class PairRunner {
     return true;
   }
 
+  /**
+   * The pair's state. A running pair this worker has acknowledged is read plainly, with an
+   * Atomics load every STATE_CHECK_EVERY polls; any other read is an Atomics load (the consume
+   * of the host's store: the rings it set up, or the stop it asks for).
+   */
+  private state(): number {
+    if (this.ack === V.VUQ_STATE_RUNNING && ++this.polls < STATE_CHECK_EVERY && this.u32[this.stateAt] === V.VUQ_STATE_RUNNING) {
+      return V.VUQ_STATE_RUNNING;
+    }
+    this.polls = 0;
+    return Atomics.load(this.u32, this.stateAt);
+  }
+
   poll(): number {
-    const st = Atomics.load(this.u32, this.at(V.VUQ_STATE));
-    const ack = Atomics.load(this.u32, this.at(V.VUQ_ACK));
+    const st = this.state();
+    const ack = this.ack;
     if (st !== V.VUQ_STATE_RUNNING) {
-      if (ack !== st) Atomics.store(this.u32, this.at(V.VUQ_ACK), st);
+      if (ack !== st) this.setAck(st);
       return 0;
     }
     if (ack === V.VUQ_STATE_FAILED) return 0;
     let first = 0;
     if (ack !== V.VUQ_STATE_RUNNING) {
-      Atomics.store(this.u32, this.at(V.VUQ_ACK), V.VUQ_STATE_RUNNING);
+      this.setAck(V.VUQ_STATE_RUNNING);
       if (this.cfg.txFirst) first = this.txonly();
     }
     const e = this.engine.exports;
