@@ -337,15 +337,18 @@ export function splitDevicePush(cb: u32, elems: u32, n: u32): i32 {
   const region = inflightRegion(cb);
   if (region != 0) splitInflightBatch(region, elems, n);
   let u = load<u32>(cb + SDEV_USED_IDX);
+  // Used elements are written only where they change. The driver reads them (its cache holds
+  // the lines shared), and a driver reusing its descriptors in the same order gets the same
+  // (id, len) at a slot lap after lap: an unwritten line is not taken back from its cache, and
+  // the used.idx store below does not wait for it.
   if (!inOrder) {
-    // A used record has the layout of a used element, so copy in at most two runs (before and
-    // after the ring wraps).
-    const start = u & (q - 1);
-    const firstRun = n < q - start ? n : q - start;
-    memory.copy(ring + start * USED_ELEM_SIZE, elems, firstRun * USED_ELEM_SIZE);
-    if (firstRun < n) memory.copy(ring, elems + firstRun * USED_REC_SIZE, (n - firstRun) * USED_ELEM_SIZE);
+    // A used record has the layout of a used element (id, len: one u64).
     for (let i: u32 = 0; i < n; i++) {
-      store<u16>(shadow + load<u32>(elems + i * USED_REC_SIZE + USED_REC_ID) * DSHADOW_SIZE + DSHADOW_FLAGS, 0);
+      const e = elems + i * USED_REC_SIZE;
+      const slot = ring + ((u + i) & (q - 1)) * USED_ELEM_SIZE;
+      const v = load<u64>(e);
+      if (load<u64>(slot) != v) store<u64>(slot, v);
+      store<u16>(shadow + load<u32>(e + USED_REC_ID) * DSHADOW_SIZE + DSHADOW_FLAGS, 0);
     }
   } else {
     let runStart = u;
@@ -358,8 +361,10 @@ export function splitDevicePush(cb: u32, elems: u32, n: u32): i32 {
       store<u16>(sh + DSHADOW_FLAGS, 0);
       if (complete && i + 1 < n) continue;
       const slot = ring + (runStart & (q - 1)) * USED_ELEM_SIZE;
-      store<u32>(slot + USED_ELEM_ID, id);
-      store<u32>(slot + USED_ELEM_LEN, len);
+      if (load<u32>(slot + USED_ELEM_ID) != id || load<u32>(slot + USED_ELEM_LEN) != len) {
+        store<u32>(slot + USED_ELEM_ID, id);
+        store<u32>(slot + USED_ELEM_LEN, len);
+      }
       runStart = (u + i + 1) & 0xffff;
     }
     store<u32>(cb + SDEV_ORDER_HEAD, (orderHead + n) % q);
