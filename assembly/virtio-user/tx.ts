@@ -27,30 +27,51 @@ export function vuqTxReap(q: u32): i32 {
 }
 
 /**
- * Sends the frames in[0..n): frees what the device used, then adds as many frames as the ring
- * has descriptors for, each a chain of its buffers (the first behind a zeroed header, the others
- * their data, following next links). The rest stay the caller's (counted as txFull). A frame
- * whose first buffer leaves no room for the header, or a buffer whose data passes its end, or a
- * frame of more buffers than the queue has, is refused (ERR_BAD_ARGUMENT, detail its position)
- * before anything is added. Sets VUQ_EV_KICK_TX when the device asks to be told. Returns the
- * frames taken.
+ * Sends the frames in[0..n): adds as many frames as the ring has descriptors for, each a chain of
+ * its buffers (the first behind a zeroed header, the others their data, following next links),
+ * and frees what the device used (every buffer of each frame). The rest stay the caller's
+ * (counted as txFull). A frame whose first buffer leaves no room for the header, or a buffer
+ * whose data passes its end, or a frame of more buffers than the queue has, is refused
+ * (ERR_BAD_ARGUMENT, detail its position) before anything is added. Sets VUQ_EV_KICK_TX when the
+ * device asks to be told. Returns the frames taken.
  */
 export function vuqTxBurst(q: u32, input: u32, n: u32): i32 {
   store<u32>(q + VUQ_EVENTS, 0);
   return sendFrames(q, input, n);
 }
 
-/** vuqTxBurst leaving the events alone (what a forwarding call sends with). */
+/**
+ * vuqTxBurst leaving the events alone (what a forwarding call sends with). The used chains are
+ * reaped after the add when the ring has room for the whole burst: reading used.idx (a line the
+ * device writes) and freeing then wait until the frames are on their way; before it otherwise.
+ */
 export function sendFrames(q: u32, input: u32, n: u32): i32 {
-  const reaped = vuqTxReap(q);
-  if (reaped < 0) return reaped;
   const tx = load<u32>(q + VUQ_TX_DRV);
+  const need = checkFrames(q, input, n);
+  if (need < 0) return need;
+  let reaped = false;
+  if (<u32>need > numFree(tx)) {
+    const r = vuqTxReap(q);
+    if (r < 0) return r;
+    reaped = true;
+  }
+  const free = numFree(tx);
+  const take = <u32>need <= free ? n : fitting(q, input, n, free);
+  if (take < n) count(q, VUQ_TX_FULL, n - take);
+  if (take == 0) return 0;
+  const added = addFrames(q, input, take);
+  if (added < 0 || reaped) return added;
+  // The frames are published; a reap that finds the ring broken is reported by the next call.
+  vuqTxReap(q);
+  return added;
+}
+
+/** Checks the frames in[0..n) (see vuqTxBurst): the descriptors they take together, or ERR_BAD_ARGUMENT. */
+function checkFrames(q: u32, input: u32, n: u32): i32 {
   const pool = load<u32>(q + VUQ_POOL);
   const elt = load<u32>(pool + POOL_ELT_SIZE);
   const num = load<u32>(q + VUQ_NUM);
-  let free = numFree(tx);
-  // Pass 1: check the frames and count how many fit.
-  let take: u32 = 0;
+  let total: u32 = 0;
   for (let i: u32 = 0; i < n; i++) {
     let h = load<u32>(input + (i << 2));
     let segs: u32 = 0;
@@ -65,13 +86,22 @@ export function sendFrames(q: u32, input: u32, n: u32): i32 {
       segs++;
       h = nextLink(pool, h);
     }
+    total += segs;
+  }
+  return <i32>total;
+}
+
+/** How many of the (checked) frames in[0..n), from the first, fit in `free` descriptors. */
+function fitting(q: u32, input: u32, n: u32, free: u32): u32 {
+  const pool = load<u32>(q + VUQ_POOL);
+  let take: u32 = 0;
+  for (; take < n; take++) {
+    let segs: u32 = 0;
+    for (let h = load<u32>(input + (take << 2)); h != 0; h = nextLink(pool, h)) segs++;
     if (segs > free) break;
     free -= segs;
-    take++;
   }
-  if (take < n) count(q, VUQ_TX_FULL, n - take);
-  if (take == 0) return 0;
-  return addFrames(q, input, take);
+  return take;
 }
 
 /**
