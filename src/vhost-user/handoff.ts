@@ -126,12 +126,16 @@ export class HandoffWriter {
   }
 }
 
+/** Calls of HandoffReader.changed between two Atomics loads of gen (plain reads in between). */
+const GEN_CHECK_EVERY = 64;
+
 /** The worker's side of one vring's record. */
 export class HandoffReader {
   private readonly i32: Int32Array;
   private readonly u8: Uint8Array;
   private seen = 0;
   private seenAnnounce = 0;
+  private reads = 0;
   /** The state applied last. */
   cb = 0;
   callFd = -1;
@@ -144,9 +148,20 @@ export class HandoffReader {
     this.seenAnnounce = this.i32[(addr + HANDOFF_ANNOUNCE) >>> 2];
   }
 
-  /** Whether the control plane changed something since the last apply(). */
+  /**
+   * Whether the control plane changed something since the last apply(). The worker asks every
+   * poll, so this is a plain read of gen with an Atomics load every GEN_CHECK_EVERY calls (a
+   * change is seen within that many polls at worst); apply() consumes the change ([A1]).
+   */
   get changed(): boolean {
-    // [A1] acquire the fields; pairs with the control plane's [R1].
+    const at = (this.addr + HANDOFF_GEN) >>> 2;
+    if (++this.reads < GEN_CHECK_EVERY) return this.i32[at] !== this.seen;
+    this.reads = 0;
+    return this.changedNow();
+  }
+
+  /** changed, with an Atomics load (before the worker sleeps: a change must not wait for a wake-up). */
+  changedNow(): boolean {
     return Atomics.load(this.i32, (this.addr + HANDOFF_GEN) >>> 2) !== this.seen;
   }
 

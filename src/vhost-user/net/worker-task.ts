@@ -62,13 +62,18 @@ class PairWorker {
     return this.rx.changed || this.tx.changed;
   }
 
+  /** changed, with Atomics loads (before sleeping). */
+  changedNow(): boolean {
+    return this.rx.changedNow() || this.tx.changedNow();
+  }
+
   /** Applies the control plane's changes to both rings; acknowledges each. */
   sync(): void {
     // A ring's broken mark goes with the change that hands it over anew, in the same step: the
     // control plane may publish the next change at any moment (it hands over the transmit ring
     // as soon as the receive ring's change is acknowledged), and a change applied without
     // clearing the mark would leave a new session's transmit ring unpolled for good.
-    if (this.rx.changed) {
+    if (this.rx.changedNow()) {
       this.broken &= ~N.NETQ_EV_BROKEN_RX;
       const mac = this.rx.apply((r) => this.use(r));
       // A RARP waits for a receive buffer, but never outlives the ring it was asked on.
@@ -78,7 +83,7 @@ class PairWorker {
         this.announcement = true;
       }
     }
-    if (this.tx.changed) {
+    if (this.tx.changedNow()) {
       this.broken &= ~N.NETQ_EV_BROKEN_TX;
       this.tx.apply((r) => this.use(r));
     }
@@ -165,7 +170,7 @@ class PairWorker {
    * once a frame comes, and that frame's kick is on the transmit queue.
    */
   arm(): boolean {
-    if (this.changed) return false;
+    if (this.changedNow()) return false;
     let idle = true;
     for (const cb of this.armed()) {
       if (this.engine.exports.deviceEnableNotify(cb) === 1) idle = false;
