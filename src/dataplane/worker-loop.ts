@@ -14,6 +14,9 @@ export class TaskFailure extends Error {
   }
 }
 
+/** Polls between two reads of the stop flag (a power of two): a stop is seen within that many. */
+const STOP_CHECK_EVERY = 16;
+
 /** Counters are published to shared memory every this many polls (and at every state change). */
 const PUBLISH_EVERY = 1024;
 
@@ -68,12 +71,18 @@ export function runWorkerLoop(ctl: DataplaneControl, index: number, tasks: reado
 
   try {
     ctl.setState(index, WorkerState.Running);
-    while (!ctl.stopping) {
+    for (;;) {
+      // The stop flag is an Atomics load: every STOP_CHECK_EVERY polls, and before a sleep.
+      if ((c[0] & (STOP_CHECK_EVERY - 1)) === 0 && ctl.stopping) break;
       let work = 0;
       for (current = 0; current < n; current++) work += tasks[current].task.poll(burst);
       c[0]++;
       if (work > 0) { c[1]++; c[2] += work; empty = 0; }
-      else if (adaptive && ++empty >= spin) { empty = 0; sleep(); }
+      else if (adaptive && ++empty >= spin) {
+        empty = 0;
+        if (ctl.stopping) break;
+        sleep();
+      }
       if (c[0] % PUBLISH_EVERY === 0) ctl.publish(index, c);
     }
     const results: unknown[] = [];
