@@ -251,6 +251,18 @@ class FrontendRingCase {
     }
   }
 
+  /** txonly's burst (vuqTxOnly): copies of one frame, only as many as the ring has room for, made and sent in one call. */
+  txOnly(): void {
+    const { q, send, pool } = this.w;
+    const n = 1 + this.rng.below(Math.min(send.capacity, this.w.num));
+    const size = 1 + this.rng.below(DATA_ROOM);
+    // Any bytes of the memory do as the frame: the first buffer's.
+    const sent = this.call('tx', 'txonly', () => q.txOnly(send, n, pool.buffers, size));
+    if (sent === undefined) return;
+    if (sent > n) throw new Error(`txonly: ${sent} frames sent of ${n} asked`);
+    if (sent > 0) this.features.add('frontend:tx:txonly');
+  }
+
   /** Frees some frames the caller holds (every buffer of each), as port.free does. */
   freeHeld(all = false): void {
     const { q, spare, engine } = this.w;
@@ -397,7 +409,8 @@ class FrontendRingCase {
       switch (rng.below(10)) {
         case 0: if (rng.chance(0.5)) this.rxBurst(); else this.forward(); break;
         case 1: this.rxBurst(); break;
-        case 2: case 3: this.txBurst(); break;
+        case 2: this.txBurst(); break;
+        case 3: if (rng.chance(0.5)) this.txBurst(); else this.txOnly(); break;
         case 4: this.reap(); break;
         case 5: this.freeHeld(); break;
         case 6: this.refill(); break;
@@ -413,11 +426,11 @@ class FrontendRingCase {
 }
 
 /**
- * The receive stash's paths, which CI's budget must reach: an IN_ORDER run longer than a burst
- * collected whole and handed out over later calls, and a broken ring that still hands out what
- * was collected before it broke.
+ * Paths CI's budget must reach besides the faults: an IN_ORDER receive run longer than a burst
+ * collected whole into the stash and handed out over later calls; a broken ring that still hands
+ * out what was collected before it broke; txonly's one-call burst.
  */
-export const STASH_PATHS = ['frontend:rx:stashed', 'frontend:rx:broken:stash-drained'] as const;
+export const MUST_REACH = ['frontend:rx:stashed', 'frontend:rx:broken:stash-drained', 'frontend:tx:txonly'] as const;
 
 export function frontendRingTarget(layout: RingLayout): FuzzCase {
   return (seed, features) => {
