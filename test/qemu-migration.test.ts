@@ -6,6 +6,15 @@
 // Reported (a line, and one JSON line MIGRATION_REPORT): QEMU's downtime, the longest gap between
 // echo reports seen from the host (ms without frames) and the frames lost. Skipped without QEMU,
 // like qemu-guest.test.ts.
+//
+// The emulator's own flake: with QEMU 7.2 under TCG (Debian 12) the migrated guest's kernel
+// sometimes crashes within a second of resuming at the destination (list_del corruption in the
+// page allocator, a corrupt hrtimer, "scheduling while atomic"), about one migration in ten. It
+// is not the back-end's: with DPDK's net_vhost on both sides instead of ours the same migration
+// crashed the same way in 3 of 24 runs, and over 23 migrations with our back-ends the
+// destination's guest memory, read before it resumed (-S, pmemsave), was byte for byte the
+// source's. So a migration whose destination kernel crashes (GUEST_CRASH) is run again from the
+// start, at most ATTEMPTS times, each crash printed; any other failure fails at once.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +31,10 @@ const FRAMES = 40;
 const RATE = 400;
 /** Rounds reported by the source before it is migrated. */
 const BEFORE = 5;
+/** Migrations tried when the destination's guest kernel crashes (see above). */
+const ATTEMPTS = 3;
+/** A guest kernel that crashed or hung (its console). */
+const GUEST_CRASH = /Kernel panic|BUG: |Oops|general protection fault|list_del corruption|watchdog: BUG/;
 const script = [
   'i=0',
   `while [ $i -lt ${ROUNDS} ]; do`,
@@ -47,7 +60,22 @@ describe.skipIf(skipWithoutQemu())('QEMU live migration between two virtqueue vh
 
   it.each(['split', 'packed'] as const)('%s rings: the guest migrates under traffic and its traffic goes on at the destination', async (layout) => {
     if (setupError) throw setupError;
-    const at = (name: string): string => path.join(dir, `${layout}-${name}`);
+    const crashes: string[] = [];
+    for (let attempt = 1; ; attempt++) {
+      const crash = await migrateOnce(layout, attempt, crashes.length);
+      if (crash === undefined) return;
+      crashes.push(crash);
+      console.log(`migration (${layout}), attempt ${attempt}: the destination's guest kernel crashed (QEMU TCG, see the file's header):\n${crash}`);
+      if (attempt === ATTEMPTS) throw new Error(`${layout}: the destination's guest kernel crashed in all ${ATTEMPTS} migrations:\n${crashes.join('\n---\n')}`);
+    }
+  }, ATTEMPTS * 170_000);
+
+  /**
+   * One migration, checked; resolves with the destination's console tail when its guest kernel
+   * crashed (GUEST_CRASH), undefined when everything passed.
+   */
+  async function migrateOnce(layout: 'split' | 'packed', attempt: number, crashesBefore: number): Promise<string | undefined> {
+    const at = (name: string): string => path.join(dir, `${layout}-${attempt}-${name}`);
     const lines: Line[] = [];
     const record = (side: Line['side']) => (l: string): void => {
       const i = l.indexOf('VQPKT');
@@ -85,7 +113,14 @@ describe.skipIf(skipWithoutQemu())('QEMU live migration between two virtqueue vh
       qmp = undefined;
       const src = await source.exited;
 
-      const dst = await destination.exited;
+      // A crashed guest kernel is stopped at once (a hung one would run to the timeout).
+      const crashed = await Promise.race([
+        destination.waitFor(GUEST_CRASH, 150_000).then(() => true, () => false),
+        destination.exited.then(() => false),
+      ]);
+      if (crashed) await new Promise((r) => setTimeout(r, 1_000)); // the rest of the oops
+      const dst = crashed ? await destination.kill() : await destination.exited;
+      if (GUEST_CRASH.test(dst.console)) return dst.console.split('\n').filter((l) => l.trim() !== '').slice(-25).join('\n');
       const [a, b] = await Promise.all(backends.map((x) => x.stop()));
       const why = `${describeGuest(dst)}\n--- source ---\n${describeGuest(src, 10)}\n--- source back-end ---\n${backends[0].log()}\n--- destination back-end ---\n${backends[1].log()}`;
       expect(dst.timedOut, why).toBe(false);
@@ -115,20 +150,22 @@ describe.skipIf(skipWithoutQemu())('QEMU live migration between two virtqueue vh
         `${info.ram?.['dirty-sync-count']} dirty syncs, ${((info.ram?.transferred ?? 0) / 2 ** 20).toFixed(1)} MiB; ` +
         `migrate -> completed ${migratedAt - t0} ms; reports every ${usual} ms, longest gap ${longest} ms ` +
         `(~${longest - usual} ms without frames); frames sent ${sent}, echoed ${echoed}, lost ${lost} ` +
-        `(source rounds ${lines.length - after.length}, destination rounds ${after.length})`,
+        `(source rounds ${lines.length - after.length}, destination rounds ${after.length}); ` +
+        `attempt ${attempt} (${crashesBefore} destination guest crashes before it)`,
       );
       console.log(`MIGRATION_REPORT ${JSON.stringify({
         layout, qemuTotalMs: info['total-time'], qemuDowntimeMs: info.downtime, dirtySyncs: info.ram?.['dirty-sync-count'],
         transferredBytes: info.ram?.transferred, migrateToCompletedMs: migratedAt - t0, reportEveryMs: usual, longestGapMs: longest,
         msWithoutFrames: longest - usual, framesSent: sent, framesEchoed: echoed, framesLost: lost,
-        sourceRounds: lines.length - after.length, destinationRounds: after.length,
+        sourceRounds: lines.length - after.length, destinationRounds: after.length, attempt, guestCrashesBefore: crashesBefore,
       })}`);
       // Frames are lost only around the switch: at most the rounds the switch fell in.
       expect(lost, why).toBeLessThanOrEqual(2 * FRAMES);
+      return undefined;
     } finally {
       qmp?.close();
       await Promise.all(guests.map((g) => g.kill()));
       await Promise.all(backends.map((x) => x.kill()));
     }
-  }, 170_000);
+  }
 });
