@@ -141,6 +141,9 @@ describe.skipIf(skipWithoutQemu())('QEMU live migration between two virtqueue vh
       // Traffic goes on at the destination: its last rounds get every echo back.
       for (const l of after.slice(-3)) expect(l.report.rx_same, why).toBe(FRAMES);
       const lost = sent - echoed;
+      // A migration duplicates nothing: every frame the guest sent came back at most once.
+      const duplicated = lines.reduce((n, l) => n + l.report.rx_dup, 0);
+      expect(duplicated, why).toBe(0);
       // Longest time between two reports with echoes (the host's clock), against the usual one.
       const gaps = lines.slice(1).map((l, i) => l.at - lines[i].at);
       const usual = [...gaps].sort((x, y) => x - y)[Math.floor(gaps.length / 2)];
@@ -149,14 +152,14 @@ describe.skipIf(skipWithoutQemu())('QEMU live migration between two virtqueue vh
         `migration (${layout}): QEMU total ${info['total-time']} ms, downtime ${info.downtime} ms, ` +
         `${info.ram?.['dirty-sync-count']} dirty syncs, ${((info.ram?.transferred ?? 0) / 2 ** 20).toFixed(1)} MiB; ` +
         `migrate -> completed ${migratedAt - t0} ms; reports every ${usual} ms, longest gap ${longest} ms ` +
-        `(~${longest - usual} ms without frames); frames sent ${sent}, echoed ${echoed}, lost ${lost} ` +
+        `(~${longest - usual} ms without frames); frames sent ${sent}, echoed ${echoed}, lost ${lost}, duplicated ${duplicated} ` +
         `(source rounds ${lines.length - after.length}, destination rounds ${after.length}); ` +
         `attempt ${attempt} (${crashesBefore} destination guest crashes before it)`,
       );
       console.log(`MIGRATION_REPORT ${JSON.stringify({
         layout, qemuTotalMs: info['total-time'], qemuDowntimeMs: info.downtime, dirtySyncs: info.ram?.['dirty-sync-count'],
         transferredBytes: info.ram?.transferred, migrateToCompletedMs: migratedAt - t0, reportEveryMs: usual, longestGapMs: longest,
-        msWithoutFrames: longest - usual, framesSent: sent, framesEchoed: echoed, framesLost: lost,
+        msWithoutFrames: longest - usual, framesSent: sent, framesEchoed: echoed, framesLost: lost, framesDuplicated: duplicated,
         sourceRounds: lines.length - after.length, destinationRounds: after.length, attempt, guestCrashesBefore: crashesBefore,
       })}`);
       // Frames are lost only around the switch: at most the rounds the switch fell in.

@@ -117,8 +117,12 @@ export function packedInflightPop(cb: u32, region: u32, q: u32, slot: u32, n: u3
   }
   store<u16>(region + IPACKED_OLD_FREE_HEAD, f);
   store<u32>(load<u32>(cb + PDEV_INFLIGHT_HEADS) + id * IHEAD_SIZE, head | (last << 16));
-  // The list is recorded whole: only now is it in flight.
-  atomic.store<u8>(h + IPACKED_D_INFLIGHT, 1);
+  // The list is recorded whole: only now is it in flight. A plain store, as splitInflightPop's:
+  // the region is read by another process only once this one has died or stopped the ring (a
+  // reconnection), and a process dies between two instructions with every store before it
+  // done, so program order is all the recovery needs; a sequentially consistent store here cost
+  // a full fence per chain (io 64 B: 1.40x instead of 1.07x for split).
+  store<u8>(h + IPACKED_D_INFLIGHT, 1);
   return <i64>(counter + 1);
 }
 

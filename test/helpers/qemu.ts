@@ -486,6 +486,9 @@ export interface VqpktReport {
   rx: number;
   rx_swapped: number;
   rx_same: number;
+  /** Sequence numbers of this run that came back at least once, and the copies beyond the first. */
+  rx_unique: number;
+  rx_dup: number;
   seconds: number;
 }
 
@@ -548,7 +551,8 @@ export function parseVqpkt(line: string): VqpktReport {
   const o = kv(line);
   return {
     tag: o.tag, if: o.if, cpu: Number(o.cpu), sent: Number(o.sent), send_errors: Number(o.send_errors),
-    rx: Number(o.rx), rx_swapped: Number(o.rx_swapped), rx_same: Number(o.rx_same), seconds: Number(o.seconds),
+    rx: Number(o.rx), rx_swapped: Number(o.rx_swapped), rx_same: Number(o.rx_same),
+    rx_unique: Number(o.rx_unique), rx_dup: Number(o.rx_dup), seconds: Number(o.seconds),
   };
 }
 

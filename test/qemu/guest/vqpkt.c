@@ -8,11 +8,12 @@
  * after the last one (the echo of `virtqueue vhost --fwd io` or `--fwd macswap`). It prints one
  * line the harness parses:
  *
- *   VQPKT if=eth0 cpu=0 sent=N send_errors=E rx=R rx_swapped=S rx_same=M seconds=T
+ *   VQPKT if=eth0 cpu=0 sent=N send_errors=E rx=R rx_swapped=S rx_same=M rx_unique=U rx_dup=D seconds=T
  *
  * rx counts every received frame with the ethertype, rx_swapped those whose destination is our
  * MAC and source DST (macswap), rx_same those that came back unchanged (io: destination DST,
- * source our MAC). Frames are paced on CLOCK_MONOTONIC; a send that finds the queue full
+ * source our MAC). rx_unique counts this run's sequence numbers (bytes 18..21 of a frame with
+ * our magic) that came back at least once, rx_dup the copies beyond the first. Frames are paced on CLOCK_MONOTONIC; a send that finds the queue full
  * (ENOBUFS/EAGAIN) is retried after 1 ms, up to 1000 times, then counted as an error.
  *
  * Usage: vqpkt -i IFACE -n COUNT [-s SIZE] [-r RATE] [-d DSTMAC] [-w WAIT_MS] [-c CPU] [-t TAG]
@@ -59,7 +60,10 @@ static void usage(void) {
 }
 
 struct counts {
-  unsigned long rx, swapped, same;
+  unsigned long rx, swapped, same, unique, dup;
+  /* One bit per sequence number sent (count of them): seen come back. */
+  unsigned char *seen;
+  unsigned long count;
 };
 
 static unsigned char me[6], dst[6];
@@ -77,6 +81,14 @@ static void drain(int fd, struct counts *c) {
     c->rx++;
     if (memcmp(buf, me, 6) == 0 && memcmp(buf + 6, dst, 6) == 0) c->swapped++;
     else if (memcmp(buf, dst, 6) == 0 && memcmp(buf + 6, me, 6) == 0) c->same++;
+    uint32_t magic, seq;
+    if (n < 22) continue;
+    memcpy(&magic, buf + 14, 4);
+    memcpy(&seq, buf + 18, 4);
+    seq = ntohl(seq);
+    if (ntohl(magic) != MAGIC || seq >= c->count) continue;
+    if (c->seen[seq >> 3] & (1u << (seq & 7))) c->dup++;
+    else { c->seen[seq >> 3] |= (unsigned char)(1u << (seq & 7)); c->unique++; }
   }
 }
 
@@ -140,7 +152,8 @@ int main(int argc, char **argv) {
   memcpy(frame + 14, &magic, 4);
   for (long i = 22; i < size; i++) frame[i] = (unsigned char)i;
 
-  struct counts c = {0, 0, 0};
+  struct counts c = {0, 0, 0, 0, 0, calloc((size_t)count / 8 + 1, 1), (unsigned long)count};
+  if (!c.seen) { perror("vqpkt: calloc"); return 1; }
   unsigned long sent = 0, errors = 0;
   double t0 = now();
   for (long i = 0; i < count; i++) {
@@ -180,8 +193,8 @@ int main(int argc, char **argv) {
     int ms = (int)(left * 1000) + 1;
     poll(&p, 1, ms);
   }
-  printf("VQPKT%s%s if=%s cpu=%ld sent=%lu send_errors=%lu rx=%lu rx_swapped=%lu rx_same=%lu seconds=%.3f\n",
-         *tag ? " tag=" : "", tag, ifname, cpu, sent, errors, c.rx, c.swapped, c.same, t1 - t0);
+  printf("VQPKT%s%s if=%s cpu=%ld sent=%lu send_errors=%lu rx=%lu rx_swapped=%lu rx_same=%lu rx_unique=%lu rx_dup=%lu seconds=%.3f\n",
+         *tag ? " tag=" : "", tag, ifname, cpu, sent, errors, c.rx, c.swapped, c.same, c.unique, c.dup, t1 - t0);
   fflush(stdout);
   return errors ? 1 : 0;
 }
