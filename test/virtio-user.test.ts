@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { VirtioUserPort } from '../src/virtio-user/port.js';
+import { PARK_MS } from '../src/virtio-user/waits.js';
 import { VirtioUserWorkers } from '../src/virtio-user/workers.js';
 import { Forwarder } from '../src/virtio-user/forward.js';
 import { txonlyFrame } from '../src/virtio-net/frames.js';
@@ -94,6 +95,42 @@ describe('virtio-user port <-> virtqueue vhost (another process)', () => {
         expect(port.pool.freeCount).toBe(port.pool.size);
       }, 30_000);
     }
+  }
+
+  for (const layout of ['split', 'packed'] as const) {
+    it(`${layout}: frames() sleeps on the receive ring's call eventfd: an idle iterator checks its ring a few times a second, not every millisecond, and each echo wakes it`, async () => {
+      const socket = path();
+      const be = await backend(socket);
+      const port = await VirtioUserPort.open({ socket, layout, queueSize: 64, poolSize: 256 });
+      try {
+        let polls = 0;
+        const rxBurst = port.rxBurst.bind(port);
+        port.rxBurst = (...a: Parameters<typeof rxBurst>): number => { polls++; return rxBurst(...a); };
+        const frames = port.frames(0);
+        const next = frames.next();
+        const t0 = performance.now();
+        await new Promise((r) => setTimeout(r, 600));
+        const idle = polls;
+        const ms = performance.now() - t0;
+        // Parked: one check per PARK_MS at most (plus the first); a 1 ms poll would be ~600.
+        expect(idle).toBeGreaterThanOrEqual(1);
+        expect(idle).toBeLessThanOrEqual(Math.ceil(ms / PARK_MS) + 2);
+        // The echo wakes the iterator (the back-end signals the receive ring's call eventfd);
+        // then request and answer, one at a time, the iterator parking between them.
+        await port.send(stamped(0, 99, 150));
+        const echo = await next;
+        expect(Buffer.from(echo.value as Uint8Array).equals(Buffer.from(stamped(0, 99, 150)))).toBe(true);
+        for (let i = 0; i < 20; i++) {
+          await port.send(stamped(0, 1000 + i, 100 + i));
+          const r = await frames.next();
+          expect(Buffer.from(r.value as Uint8Array).equals(Buffer.from(stamped(0, 1000 + i, 100 + i))), `echo ${i}`).toBe(true);
+        }
+      } finally {
+        port.close();
+        await be.stop();
+      }
+      expect(port.pool.freeCount).toBe(port.pool.size);
+    }, 30_000);
   }
 
   for (const layout of ['split', 'packed'] as const) it(`${layout}: the back-end killed and started again: buffers reclaimed, rings set up anew, traffic resumes`, async () => {
