@@ -13,10 +13,15 @@
  * rx counts every received frame with the ethertype, rx_swapped those whose destination is our
  * MAC and source DST (macswap), rx_same those that came back unchanged (io: destination DST,
  * source our MAC). rx_unique counts this run's sequence numbers (bytes 18..21 of a frame with
- * our magic) that came back at least once, rx_dup the copies beyond the first. Frames are paced on CLOCK_MONOTONIC; a send that finds the queue full
+ * our magic) that came back at least once, rx_dup the copies beyond the first.
+ *
+ * With -L a frame is sent only while the interface has its carrier (IFF_RUNNING): while it is
+ * down (QEMU took the link down: its vhost-user back-end went away) sending waits, reading the
+ * echo meanwhile, and the schedule moves by the time waited; held_ms says how long that was.
+ * Without -L such frames are dropped by the guest's own stack, silently. Frames are paced on CLOCK_MONOTONIC; a send that finds the queue full
  * (ENOBUFS/EAGAIN) is retried after 1 ms, up to 1000 times, then counted as an error.
  *
- * Usage: vqpkt -i IFACE -n COUNT [-s SIZE] [-r RATE] [-d DSTMAC] [-w WAIT_MS] [-c CPU] [-t TAG]
+ * Usage: vqpkt -i IFACE -n COUNT [-s SIZE] [-r RATE] [-d DSTMAC] [-w WAIT_MS] [-c CPU] [-t TAG] [-L]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -55,7 +60,7 @@ static int parse_mac(const char *s, unsigned char mac[6]) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: vqpkt -i IFACE -n COUNT [-s SIZE] [-r RATE] [-d DSTMAC] [-w WAIT_MS] [-c CPU] [-t TAG]\n");
+  fprintf(stderr, "usage: vqpkt -i IFACE -n COUNT [-s SIZE] [-r RATE] [-d DSTMAC] [-w WAIT_MS] [-c CPU] [-t TAG] [-L]\n");
   exit(2);
 }
 
@@ -67,6 +72,15 @@ struct counts {
 };
 
 static unsigned char me[6], dst[6];
+
+/* Whether IFACE has its carrier (IFF_RUNNING); 1 when that cannot be read. */
+static int carrier(int fd, const char *ifname) {
+  struct ifreq r;
+  memset(&r, 0, sizeof r);
+  strncpy(r.ifr_name, ifname, IFNAMSIZ - 1);
+  if (ioctl(fd, SIOCGIFFLAGS, &r) != 0) return 1;
+  return (r.ifr_flags & IFF_RUNNING) != 0;
+}
 
 /* Reads every frame waiting on the socket (non-blocking). */
 static void drain(int fd, struct counts *c) {
@@ -95,10 +109,11 @@ static void drain(int fd, struct counts *c) {
 int main(int argc, char **argv) {
   const char *ifname = NULL, *tag = "";
   long count = -1, size = 64, wait_ms = 0, cpu = -1;
+  int hold = 0;
   double rate = 1000;
   parse_mac("02:00:00:00:00:02", dst);
   int opt;
-  while ((opt = getopt(argc, argv, "i:n:s:r:d:w:c:t:")) != -1) {
+  while ((opt = getopt(argc, argv, "i:n:s:r:d:w:c:t:L")) != -1) {
     switch (opt) {
       case 'i': ifname = optarg; break;
       case 'n': count = atol(optarg); break;
@@ -108,6 +123,7 @@ int main(int argc, char **argv) {
       case 'w': wait_ms = atol(optarg); break;
       case 'c': cpu = atol(optarg); break;
       case 't': tag = optarg; break;
+      case 'L': hold = 1; break;
       default: usage();
     }
   }
@@ -156,7 +172,18 @@ int main(int argc, char **argv) {
   if (!c.seen) { perror("vqpkt: calloc"); return 1; }
   unsigned long sent = 0, errors = 0;
   double t0 = now();
+  double held = 0;
   for (long i = 0; i < count; i++) {
+    if (hold) {
+      double h0 = now();
+      while (!carrier(tx, ifname)) {
+        drain(rx, &c);
+        usleep(1000);
+      }
+      double h = now() - h0;
+      held += h;
+      t0 += h; /* the schedule moves by the time waited: no burst to catch up */
+    }
     double due = t0 + (double)i / rate;
     for (;;) {
       double left = due - now();
@@ -193,8 +220,8 @@ int main(int argc, char **argv) {
     int ms = (int)(left * 1000) + 1;
     poll(&p, 1, ms);
   }
-  printf("VQPKT%s%s if=%s cpu=%ld sent=%lu send_errors=%lu rx=%lu rx_swapped=%lu rx_same=%lu rx_unique=%lu rx_dup=%lu seconds=%.3f\n",
-         *tag ? " tag=" : "", tag, ifname, cpu, sent, errors, c.rx, c.swapped, c.same, c.unique, c.dup, t1 - t0);
+  printf("VQPKT%s%s if=%s cpu=%ld sent=%lu send_errors=%lu rx=%lu rx_swapped=%lu rx_same=%lu rx_unique=%lu rx_dup=%lu held_ms=%.0f seconds=%.3f\n",
+         *tag ? " tag=" : "", tag, ifname, cpu, sent, errors, c.rx, c.swapped, c.same, c.unique, c.dup, held * 1000, t1 - t0);
   fflush(stdout);
   return errors ? 1 : 0;
 }

@@ -1,0 +1,123 @@
+// The back-end SIGKILLed again and again under a QEMU guest's traffic, each kill accounted for
+// (issue 14: "Kill and restart 100 times ... with a QEMU guest"): one guest (QEMU with
+// reconnect=1) runs a vqpkt round per kill, io echo through `virtqueue vhost`; while the round
+// sends, the harness kills the back-end and starts a new one on the same socket, and QEMU
+// reconnects. VIRTQUEUE_QEMU_KILL_RUNS kills per layout (default 10; the issue asks for 100).
+//
+// A campaign, not part of `npm test`: `npx vitest run -c vitest.campaign.config.ts`. Its first
+// runs (2026-12-02) found a loss the README's guarantee does not allow: every kill in the middle
+// of a round lost frames that never came back, 9 to 14 of 1800 with split rings and exactly 1
+// with packed rings (3 kills each), none came back twice. In one split run the next back-end
+// resumed at receive 798 / transmit 805 (QEMU's bases, read from the used rings): 7 transmit
+// chains had been used with no frame delivered for them, and that back-end then dropped
+// nothing. Where they go is not found yet.
+//
+// What a kill may cost. QEMU takes the guest's link down while its back-end is away (the guest
+// sees its carrier go, VIRTIO_NET_S_LINK_UP), and a frame the guest sends then is dropped by the
+// guest's own stack, silently; vqpkt -L waits for the carrier instead (held_ms: how long), so
+// every frame it sends goes onto the ring. Frames on the rings when the back-end dies stay there
+// (QEMU puts its available index back to used.idx) or are resubmitted from the state file, and
+// the new back-end forwards them. So for each kill:
+//   - every frame sent comes back (vqpkt's rx_unique, by sequence number): none lost;
+//   - a frame may come back twice only if the back-end died after publishing the receive
+//     buffers of a burst and before publishing its transmit chains (the order of
+//     assembly/net/forward.ts): at most one burst (--burst, 32).
+// One line per kill and one KILL_ACCOUNT JSON line per layout report it.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  buildBaseInitramfs, describeGuest, ensureKernel, requireQemu, skipWithoutQemu, startBackend, startGuest, type Backend,
+} from './helpers/qemu.js';
+
+const KILLS = Number(process.env.VIRTQUEUE_QEMU_KILL_RUNS ?? 10);
+const MEM_MB = 256;
+const FRAMES = 1800; // per round
+const RATE = 600; // frames a second: a round sends for 3 s
+const SIZE = 128;
+const WAIT_MS = 3000; // after its last frame a round waits this long for the echo
+const BURST = 32; // virtqueue vhost's --burst default
+const script = [
+  'i=0',
+  `while [ $i -lt ${KILLS} ]; do`,
+  `  vqpkt -L -i eth0 -n ${FRAMES} -s ${SIZE} -r ${RATE} -w ${WAIT_MS} -t k$i &`,
+  '  vq_ask >/dev/null', // answered once the next back-end is up
+  '  wait',
+  '  i=$((i + 1))',
+  'done',
+].join('\n');
+
+describe.skipIf(skipWithoutQemu())('QEMU guest: the back-end SIGKILLed and restarted again and again, every frame accounted for', () => {
+  let dir: string;
+  let setupError: Error | undefined;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'vq-kills-'));
+    try {
+      buildBaseInitramfs(requireQemu(), ensureKernel());
+    } catch (e) {
+      setupError = e as Error;
+    }
+  }, 180_000);
+  afterAll(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
+
+  it.each(['split', 'packed'] as const)(`%s rings: ${KILLS} SIGKILLs`, async (layout) => {
+    if (setupError) throw setupError;
+    const socket = path.join(dir, `${layout}.sock`);
+    const backends: Backend[] = [];
+    const kills: number[] = [];
+    let seed = 12345;
+    const rand = (): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x80000000; };
+    const start = async (): Promise<Backend> => {
+      const b = await startBackend({ socket, fwd: 'io', guestMemMb: MEM_MB, duration: 60 + KILLS * 10 });
+      backends.push(b);
+      return b;
+    };
+    await start();
+    const guest = startGuest({
+      socket, memMb: MEM_MB, reconnect: 1, script, packed: layout === 'packed',
+      timeoutMs: 60_000 + KILLS * 15_000,
+      answer: async () => {
+        // Somewhere in the middle of the round's 3 s of sending (vqpkt starts within about a
+        // second under TCG), the back-end dies; a new one takes over.
+        await new Promise((r) => setTimeout(r, 1000 + rand() * 1500));
+        kills.push(Date.now());
+        await backends[backends.length - 1].kill();
+        const next = await start();
+        await next.waitFor(/front-end connected/, 15_000);
+        return 'go';
+      },
+    });
+    try {
+      const g = await guest.exited;
+      const last = backends[backends.length - 1];
+      const summary = await last.stop();
+      const msg = `${describeGuest(g, 60)}\n${backends.map((b, i) => `--- back-end ${i} ---\n${b.log()}`).join("\n")}\n${JSON.stringify(summary)}`;
+      expect(g.timedOut, msg).toBe(false);
+      expect(g.errors, msg).toEqual([]);
+      expect(g.done, msg).toEqual([0]);
+      expect(kills, msg).toHaveLength(KILLS);
+      expect(g.vqpkt.map((r) => r.tag), msg).toEqual(Array.from({ length: KILLS }, (_, k) => `k${k}`));
+      const account = g.vqpkt.map((r, k) => ({
+        kill: k, sent: r.sent, back: r.rx_unique, twice: r.rx_dup, lost: r.sent - r.rx_unique, linkDownMs: r.held_ms,
+      }));
+      for (const a of account) {
+        console.log(`kill ${a.kill} (${layout}): sent ${a.sent}, back ${a.back}, twice ${a.twice}, lost ${a.lost}; sending waited ${a.linkDownMs} ms for the link`);
+      }
+      const total = (f: 'sent' | 'back' | 'twice' | 'lost'): number => account.reduce((n, a) => n + a[f], 0);
+      console.log(`kills (${layout}): ${KILLS}; sent ${total('sent')}, back ${total('back')}, twice ${total('twice')} (at most ${Math.max(...account.map((a) => a.twice))} in one kill), lost ${total('lost')}`);
+      console.log(`KILL_ACCOUNT ${JSON.stringify({ layout, kills: KILLS, burst: BURST, account })}`);
+      for (const a of account) {
+        expect(a.sent, msg).toBe(FRAMES);
+        expect(a.lost, `kill ${a.kill}: frames lost\n${msg}`).toBe(0);
+        expect(a.twice, `kill ${a.kill}: frames back twice\n${msg}`).toBeLessThanOrEqual(BURST);
+      }
+      // The kills really took the link down and QEMU reconnected each time.
+      expect(account.every((a) => a.linkDownMs > 0), msg).toBe(true);
+      expect(summary.errors, msg).toBe(0);
+    } finally {
+      await guest.kill();
+      await Promise.all(backends.map((b) => b.kill()));
+    }
+  }, 120_000 + KILLS * 18_000);
+});
