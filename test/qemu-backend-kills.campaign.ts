@@ -13,16 +13,25 @@
 // nothing. Where they go is not found yet.
 //
 // What a kill may cost. QEMU takes the guest's link down while its back-end is away (the guest
-// sees its carrier go, VIRTIO_NET_S_LINK_UP), and a frame the guest sends then is dropped by the
-// guest's own stack, silently; vqpkt -L waits for the carrier instead (held_ms: how long), so
-// every frame it sends goes onto the ring. Frames on the rings when the back-end dies stay there
-// (QEMU puts its available index back to used.idx) or are resubmitted from the state file, and
-// the new back-end forwards them. So for each kill:
-//   - every frame sent comes back (vqpkt's rx_unique, by sequence number): none lost;
+// sees its carrier go, VIRTIO_NET_S_LINK_UP). A frame the guest sends then would be dropped by the
+// guest's own stack, silently; vqpkt -L waits for the carrier instead (held_ms: how long). Frames
+// the guest sent between the kill and seeing its carrier go are on the transmit ring, and QEMU,
+// its link down, uses them itself with length 0 (virtqueue_drop_all): those are counted from
+// QEMU's trace (`virtqueue_fill ... len 0`, qemuDropsPerKill) and given to the kill they follow.
+// Frames on the rings when the back-end dies otherwise stay there (QEMU puts its available index
+// back to used.idx) or are resubmitted from the state file, and the new back-end forwards them.
+// So for each kill:
+//   - every frame sent comes back (vqpkt's rx_unique, by sequence number) or QEMU dropped it:
+//     lost == dropped by QEMU;
 //   - a frame may come back twice only if the back-end died after publishing the receive
 //     buffers of a burst and before publishing its transmit chains (the order of
 //     assembly/net/forward.ts): at most one burst (--burst, 32).
 // One line per kill and one KILL_ACCOUNT JSON line per layout report it.
+//
+// A campaign, not part of `npm test`: `npx vitest run -c vitest.campaign.config.ts`. Its first
+// runs (2026-12-02, 3 kills per layout) break the first rule by exactly one frame at every kill
+// in the middle of traffic: split lost 13, 14 and 10 with QEMU dropping 12, 13 and 9; packed lost
+// 1 each time with QEMU dropping none. None came back twice. Which frame that is, is not found yet.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,6 +56,21 @@ const script = [
   '  i=$((i + 1))',
   'done',
 ].join('\n');
+
+/**
+ * Transmit chains QEMU used itself with length 0 after each disconnection (virtqueue_drop_all:
+ * its link is down, what the guest sends is dropped), from its trace on stderr: the lines
+ * `virtqueue_fill ... len 0` after the k-th "vhost VQ 0 ring restore failed" (QEMU's mark of a
+ * back-end gone) and before the next.
+ */
+function qemuDropsPerKill(stderr: string): number[] {
+  const perKill: number[] = [];
+  for (const line of stderr.split('\n')) {
+    if (/vhost VQ 0 ring restore failed/.test(line)) perKill.push(0);
+    else if (perKill.length > 0 && /^virtqueue_fill .*\blen 0\b/.test(line)) perKill[perKill.length - 1]++;
+  }
+  return perKill;
+}
 
 describe.skipIf(skipWithoutQemu())('QEMU guest: the back-end SIGKILLed and restarted again and again, every frame accounted for', () => {
   let dir: string;
@@ -75,7 +99,7 @@ describe.skipIf(skipWithoutQemu())('QEMU guest: the back-end SIGKILLed and resta
     };
     await start();
     const guest = startGuest({
-      socket, memMb: MEM_MB, reconnect: 1, script, packed: layout === 'packed',
+      socket, memMb: MEM_MB, reconnect: 1, script, packed: layout === 'packed', trace: ['virtqueue_fill', 'virtqueue_flush'],
       timeoutMs: 60_000 + KILLS * 15_000,
       answer: async () => {
         // Somewhere in the middle of the round's 3 s of sending (vqpkt starts within about a
@@ -98,18 +122,19 @@ describe.skipIf(skipWithoutQemu())('QEMU guest: the back-end SIGKILLed and resta
       expect(g.done, msg).toEqual([0]);
       expect(kills, msg).toHaveLength(KILLS);
       expect(g.vqpkt.map((r) => r.tag), msg).toEqual(Array.from({ length: KILLS }, (_, k) => `k${k}`));
+      const drops = qemuDropsPerKill(g.stderr);
       const account = g.vqpkt.map((r, k) => ({
-        kill: k, sent: r.sent, back: r.rx_unique, twice: r.rx_dup, lost: r.sent - r.rx_unique, linkDownMs: r.held_ms,
+        kill: k, sent: r.sent, back: r.rx_unique, twice: r.rx_dup, lost: r.sent - r.rx_unique, droppedByQemu: drops[k] ?? 0, linkDownMs: r.held_ms,
       }));
       for (const a of account) {
-        console.log(`kill ${a.kill} (${layout}): sent ${a.sent}, back ${a.back}, twice ${a.twice}, lost ${a.lost}; sending waited ${a.linkDownMs} ms for the link`);
+        console.log(`kill ${a.kill} (${layout}): sent ${a.sent}, back ${a.back}, twice ${a.twice}, lost ${a.lost} (QEMU dropped ${a.droppedByQemu} while its link was down); sending waited ${a.linkDownMs} ms for the link`);
       }
-      const total = (f: 'sent' | 'back' | 'twice' | 'lost'): number => account.reduce((n, a) => n + a[f], 0);
-      console.log(`kills (${layout}): ${KILLS}; sent ${total('sent')}, back ${total('back')}, twice ${total('twice')} (at most ${Math.max(...account.map((a) => a.twice))} in one kill), lost ${total('lost')}`);
+      const total = (f: 'sent' | 'back' | 'twice' | 'lost' | 'droppedByQemu'): number => account.reduce((n, a) => n + a[f], 0);
+      console.log(`kills (${layout}): ${KILLS}; sent ${total('sent')}, back ${total('back')}, twice ${total('twice')} (at most ${Math.max(...account.map((a) => a.twice))} in one kill), lost ${total('lost')}, of which QEMU dropped ${total('droppedByQemu')}`);
       console.log(`KILL_ACCOUNT ${JSON.stringify({ layout, kills: KILLS, burst: BURST, account })}`);
       for (const a of account) {
         expect(a.sent, msg).toBe(FRAMES);
-        expect(a.lost, `kill ${a.kill}: frames lost\n${msg}`).toBe(0);
+        expect(a.lost - a.droppedByQemu, `kill ${a.kill}: frames lost that QEMU did not drop\n${msg}`).toBe(0);
         expect(a.twice, `kill ${a.kill}: frames back twice\n${msg}`).toBeLessThanOrEqual(BURST);
       }
       // The kills really took the link down and QEMU reconnected each time.
