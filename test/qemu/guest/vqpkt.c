@@ -18,7 +18,10 @@
  * With -L a frame is sent only while the interface has its carrier (IFF_RUNNING): while it is
  * down (QEMU took the link down: its vhost-user back-end went away) sending waits, reading the
  * echo meanwhile, and the schedule moves by the time waited; held_ms says how long that was.
- * Without -L such frames are dropped by the guest's own stack, silently. Frames are paced on CLOCK_MONOTONIC; a send that finds the queue full
+ * Without -L such frames are dropped by the guest's own stack, silently. -L also sends past the
+ * qdisc (PACKET_QDISC_BYPASS), straight to the driver: a frame that races the carrier going
+ * down lands on the ring (where the device, or QEMU, accounts for it), never in the qdisc that
+ * a device without carrier has, which drops it unseen. Frames are paced on CLOCK_MONOTONIC; a send that finds the queue full
  * (ENOBUFS/EAGAIN) is retried after 1 ms, up to 1000 times, then counted as an error.
  *
  * Usage: vqpkt -i IFACE -n COUNT [-s SIZE] [-r RATE] [-d DSTMAC] [-w WAIT_MS] [-c CPU] [-t TAG] [-L]
@@ -154,6 +157,10 @@ int main(int argc, char **argv) {
   sll.sll_ifindex = ifindex;
   sll.sll_protocol = htons(ETHERTYPE_VQ);
   if (bind(rx, (struct sockaddr *)&sll, sizeof sll) != 0) { perror("vqpkt: bind rx"); return 1; }
+  if (hold) {
+    int one = 1;
+    if (setsockopt(tx, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) != 0) { perror("vqpkt: PACKET_QDISC_BYPASS"); return 1; }
+  }
   struct sockaddr_ll to = sll;
   to.sll_halen = 6;
   memcpy(to.sll_addr, dst, 6);
@@ -174,16 +181,6 @@ int main(int argc, char **argv) {
   double t0 = now();
   double held = 0;
   for (long i = 0; i < count; i++) {
-    if (hold) {
-      double h0 = now();
-      while (!carrier(tx, ifname)) {
-        drain(rx, &c);
-        usleep(1000);
-      }
-      double h = now() - h0;
-      held += h;
-      t0 += h; /* the schedule moves by the time waited: no burst to catch up */
-    }
     double due = t0 + (double)i / rate;
     for (;;) {
       double left = due - now();
@@ -193,6 +190,18 @@ int main(int argc, char **argv) {
       int ms = (int)(left * 1000);
       if (poll(&p, 1, ms > 0 ? ms : 0) > 0) drain(rx, &c);
       else if (ms == 0) break;
+    }
+    if (hold) {
+      /* Checked right before the send (not before the pacing wait above, which the carrier
+       * can go down during): a frame handed to a device without carrier is dropped unseen. */
+      double h0 = now();
+      while (!carrier(tx, ifname)) {
+        drain(rx, &c);
+        usleep(1000);
+      }
+      double h = now() - h0;
+      held += h;
+      t0 += h; /* the schedule moves by the time waited: no burst to catch up */
     }
     uint32_t seq = htonl((uint32_t)i);
     memcpy(frame + 18, &seq, 4);
