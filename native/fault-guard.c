@@ -42,6 +42,9 @@ static _Atomic int wakers[VQN_FAULT_WAKERS] = {[0 ... VQN_FAULT_WAKERS - 1] = -1
 static _Atomic uint64_t fault_count = 0;
 static _Atomic uint64_t next_id = 0;
 static _Atomic int busy = 0;
+// Bumped by every writer after it changes a slot's state: a verdict of "not ours" reached while
+// it moved is retried (see judge).
+static _Atomic uint64_t table_gen = 0;
 
 static struct sigaction previous;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -141,7 +144,7 @@ static bool covers(slot_t *s, uintptr_t addr, int *state) {
   return addr >= start && addr - start < length && atomic_load(&s->gen) == gen;
 }
 
-static verdict_t judge(uintptr_t addr) {
+static verdict_t scan(uintptr_t addr) {
   // A live mapping first: older ones at the same address may be retired in other slots.
   int state, gone = FREE;
   for (int i = 0; i < VQN_GUARD_SLOTS; i++) {
@@ -150,6 +153,16 @@ static verdict_t judge(uintptr_t addr) {
     if (gone != RETIRING) gone = state;
   }
   return gone == FREE ? NOT_OURS : on_retired(gone, addr);
+}
+
+// The scan reads the slots one by one and then asks the kernel about the page: a mapping made
+// (and its file shrunk) in between is seen by the probe but not by the scan, and its fault would
+// pass for someone else's. So "not ours" holds only if no writer moved while it was reached;
+// otherwise the access is retried, and a fault that is real comes back to be judged again.
+static verdict_t judge(uintptr_t addr) {
+  uint64_t gen = atomic_load(&table_gen);
+  verdict_t v = scan(addr);
+  return v == NOT_OURS && atomic_load(&table_gen) != gen ? RETRY : v;
 }
 
 // Not a fault of a guarded mapping: whatever would have happened without the guard.
@@ -236,20 +249,24 @@ int vqn_guard_add(uintptr_t base, uint64_t offset, uint64_t length, int fd, uint
   atomic_store(&s->id, *id);
   atomic_store(&s->state, LIVE);
   atomic_fetch_add(&s->gen, 1);
+  atomic_fetch_add(&table_gen, 1);
   return pick;
 }
 
 void vqn_guard_retire_begin(int slot) {
   atomic_store(&slots[slot].state, RETIRING);
+  atomic_fetch_add(&table_gen, 1);
   wait_for_handlers();
 }
 
 void vqn_guard_retire_end(int slot) {
   atomic_store(&slots[slot].state, RETIRED);
+  atomic_fetch_add(&table_gen, 1);
 }
 
 void vqn_guard_retire_cancel(int slot) {
   atomic_store(&slots[slot].state, LIVE);
+  atomic_fetch_add(&table_gen, 1);
 }
 
 // -- Readers --------------------------------------------------------------------------------------

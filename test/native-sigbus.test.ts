@@ -210,14 +210,17 @@ describe('a mapped file that shrinks under its mapping', () => {
     }
   });
 
-  it('200 rounds of map, truncate and unmap while a worker reads the range in Wasm: the process lives, nothing stays mapped', async () => {
+  it('1000 rounds of map, truncate and unmap while a worker reads the range in Wasm: the process lives, nothing stays mapped', async () => {
     const memory = createSharedMemory(4 * MiB);
     const at = MiB;
     const reader = await wasmReader(memory, at + 4096 + 9);
     const before = memoryFaultCount();
     let waited = 0;
     try {
-      for (let round = 0; round < 200; round++) {
+      // More rounds than the guard has slots, so retired slots are reused. A fault judged while the
+      // next mapping was being made was once taken for someone else's and killed the process (about
+      // 1 run in 15 of 200 rounds): a SIGBUS whose verdict raced a slot change is now retried.
+      for (let round = 0; round < 1000; round++) {
         const fd = memfdCreate('churn', 64 * 1024, 0);
         try {
           mapIntoMemory(memory, at, fd, 0, 64 * 1024);
@@ -242,9 +245,9 @@ describe('a mapped file that shrinks under its mapping', () => {
     }
     expect(mappings(memory)).toEqual([]);
     const faults = memoryFaults(before).filter((f) => f.base === memoryBaseAddress(memory));
-    // At least the 50 held rounds faulted (the log keeps the last 64); no mapping faulted twice.
-    expect(waited).toBe(50);
-    expect(memoryFaultCount() - before).toBeGreaterThanOrEqual(50);
+    // At least the 250 held rounds faulted (the log keeps the last 64); no mapping faulted twice.
+    expect(waited).toBe(250);
+    expect(memoryFaultCount() - before).toBeGreaterThanOrEqual(250);
     expect(new Set(faults.map((f) => f.mapping)).size).toBe(faults.length);
     expect(faults.every((f) => f.replaced && f.address === 4096 + 9 && f.thread === reader.tid)).toBe(true);
   });
