@@ -18,28 +18,70 @@ const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 1));
 /** The longest a parked wait sleeps without a signal. */
 export const PARK_MS = 100;
 
+/** How parked waits ended, for tests and diagnostics: by the ring's signal, by their timer, or at once. */
+export const parkCounts = { signalled: 0, timedOut: 0, ready: 0 };
+
+interface Ring { call: EventFd; driver: DriverQueue }
+
 /**
- * Sleeps until the device uses a buffer of `ring` (its call eventfd is signalled) or PARK_MS
- * pass. Returns at once when a used buffer came in while notifications were being turned on
- * (the driver's check after publishing its request, 2.7.10.1). Notifications are off again on return.
+ * The waiters parked on each ring's call eventfd. An eventfd has one watch, so the first waiter
+ * of a ring starts it and the signal wakes them all (two senders on one full ring, or a sender
+ * and a receiver iterator); notifications stay on until the last one leaves.
  */
-async function parked(ring: { call: EventFd; driver: DriverQueue }): Promise<void> {
-  let armed: boolean;
+const parks = new WeakMap<EventFd, Set<(signalled: boolean) => void>>();
+
+function wakeAll(call: EventFd): void {
+  const waiters = parks.get(call);
+  if (waiters) for (const w of [...waiters]) w(true);
+}
+
+/**
+ * Sleeps until the device uses a buffer of `ring` (its call eventfd is signalled) or `maxMs`
+ * pass (PARK_MS by default). Returns at once when a used buffer came in while notifications were
+ * being turned on (the driver's check after publishing its request, 2.7.10.1). The last waiter
+ * of the ring to return turns notifications off again.
+ */
+export async function parked(ring: Ring, maxMs = PARK_MS): Promise<void> {
+  let ready: boolean;
   try {
-    armed = !ring.driver.enableInterrupts();
+    // Each waiter re-arms and re-checks: used_event moves to the driver's current position.
+    ready = ring.driver.enableInterrupts();
   } catch {
     return tick(); // a broken ring: the caller's next call reports it
   }
-  if (armed) {
-    await new Promise<void>((resolve) => {
-      const done = (): void => { clearTimeout(timer); ring.call.unwatch(); resolve(); };
-      const timer = setTimeout(done, PARK_MS);
-      try {
-        ring.call.watch(done, done);
-      } catch {
-        // The eventfd is closed (the port is closing): the timer ends the wait.
+  if (ready) {
+    parkCounts.ready++;
+    if ((parks.get(ring.call)?.size ?? 0) > 0) return; // others still wait: notifications stay on
+  } else {
+    let set = parks.get(ring.call);
+    if (!set) {
+      set = new Set();
+      parks.set(ring.call, set);
+    }
+    const waiters = set;
+    const last = await new Promise<boolean>((resolve) => {
+      const done = (signalled: boolean): void => {
+        clearTimeout(timer);
+        if (!waiters.delete(done)) return;
+        if (signalled) parkCounts.signalled++; else parkCounts.timedOut++;
+        if (waiters.size === 0) {
+          ring.call.unwatch();
+          if (parks.get(ring.call) === waiters) parks.delete(ring.call);
+        }
+        resolve(waiters.size === 0);
+      };
+      const timer = setTimeout(() => done(false), Math.max(0, maxMs));
+      waiters.add(done);
+      if (waiters.size === 1) {
+        try {
+          ring.call.watch(() => wakeAll(ring.call), () => wakeAll(ring.call));
+        } catch {
+          // The eventfd is closed (the port is closing): the timer ends the wait.
+        }
       }
     });
+    // Others still wait (or one came along since): notifications stay on.
+    if (!last || (parks.get(ring.call)?.size ?? 0) > 0) return;
   }
   try { ring.driver.disableInterrupts(); } catch { /* reported by the caller's next call */ }
 }
@@ -58,9 +100,10 @@ export async function sendFrame(port: VirtioUserPort, scratch: HandleBurst, fram
         port.free(b, 1);
       }
     }
-    if (performance.now() > deadline) throw new Error(`virtio-user: no room to send on queue ${k} within ${timeoutMs} ms${port.up ? '' : ' (the back-end is away)'}`);
+    const left = deadline - performance.now();
+    if (left <= 0) throw new Error(`virtio-user: no room to send on queue ${k} within ${timeoutMs} ms${port.up ? '' : ' (the back-end is away)'}`);
     // Room comes back when the back-end uses transmit chains (they carry the pool's buffers too).
-    if (q) await parked(q.tx); else await tick();
+    if (q) await parked(q.tx, Math.min(left, PARK_MS)); else await tick();
   }
 }
 
