@@ -10,13 +10,11 @@
 // was lost unseen (the first runs, 2026-12-02, lost exactly that one frame per kill beyond
 // QEMU's drops); checked right before the send through the qdisc, 1 kill in 100 still lost one
 // (the carrier went between the check and the send).
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  buildBaseInitramfs, describeGuest, ensureKernel, requireQemu, skipWithoutQemu, startBackend, startGuest, type Backend,
+  describeGuest, skipWithoutQemu, startBackend, startGuest, type Backend,
 } from './helpers/qemu.js';
+import { qemuFixture } from './helpers/qemu-fixture.js';
 
 const KILLS = Number(process.env.VIRTQUEUE_QEMU_KILL_RUNS ?? 2);
 const MEM_MB = 256;
@@ -51,21 +49,11 @@ function qemuDropsPerKill(stderr: string): number[] {
 }
 
 describe.skipIf(skipWithoutQemu())('QEMU guest: the back-end SIGKILLed and restarted again and again, every frame accounted for', () => {
-  let dir: string;
-  let setupError: Error | undefined;
-  beforeAll(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'vq-kills-'));
-    try {
-      buildBaseInitramfs(requireQemu(), ensureKernel());
-    } catch (e) {
-      setupError = e as Error;
-    }
-  }, 180_000);
-  afterAll(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
+  const fx = qemuFixture('vq-kills');
 
   it.each(['split', 'packed'] as const)(`%s rings: ${KILLS} SIGKILLs`, async (layout) => {
-    if (setupError) throw setupError;
-    const socket = path.join(dir, `${layout}.sock`);
+    fx.ready();
+    const socket = fx.at(`${layout}.sock`);
     const backends: Backend[] = [];
     const kills: number[] = [];
     let seed = 12345;

@@ -5,14 +5,11 @@
 // test/helpers/qemu.ts builds the guest and runs the processes; README "QEMU guest" has the
 // command line. Without qemu-system-x86_64, busybox-static or gcc these tests are skipped, unless
 // VIRTQUEUE_REQUIRE_PEERS=1 (CI), which makes them fail.
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  buildBaseInitramfs, describeGuest, ensureKernel, lastCounters, requireQemu, skipWithoutQemu, startBackend, startGuest,
-  type Backend, type Guest, type GuestOptions, type GuestResult,
+  describeGuest, lastCounters, skipWithoutQemu, startBackend, startGuest, type Backend, type Guest, type GuestOptions, type GuestResult,
 } from './helpers/qemu.js';
+import { qemuFixture } from './helpers/qemu-fixture.js';
 import type { VhostCliResult, VhostFwd } from './helpers/testpmd.js';
 
 const MEM_MB = 256;
@@ -46,22 +43,9 @@ function expectClean(r: Run, boots = 1): void {
 const LAYOUTS = ['split', 'packed'] as const;
 
 describe.skipIf(skipWithoutQemu())('QEMU guests against virtqueue vhost', () => {
-  let dir: string;
   let n = 0;
-  // A missing tool or a kernel that cannot be fetched fails every test (not the hook, which
-  // would leave them counted as skipped).
-  let setupError: Error | undefined;
-  const ready = (): void => { if (setupError) throw setupError; };
-  beforeAll(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'vq-qemu-'));
-    try {
-      // Kernel download (once per cache), vqpkt and the initramfs: not counted in any test's time.
-      buildBaseInitramfs(requireQemu(), ensureKernel());
-    } catch (e) {
-      setupError = e as Error;
-    }
-  }, 180_000);
-  afterAll(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
+  const fx = qemuFixture('vq-qemu');
+  const ready = fx.ready;
 
   /**
    * Starts the back-end and a guest (in the order the roles need), waits for the guest to power
@@ -72,7 +56,7 @@ describe.skipIf(skipWithoutQemu())('QEMU guests against virtqueue vhost', () => 
     b: { fwd: VhostFwd; queues?: number; client?: boolean },
   ): Promise<Run> {
     ready();
-    const socket = path.join(dir, `g${++n}.sock`);
+    const socket = fx.at(`g${++n}.sock`);
     let backend: Backend | undefined;
     let guest: Guest | undefined;
     try {
@@ -213,7 +197,7 @@ describe.skipIf(skipWithoutQemu())('QEMU guests against virtqueue vhost', () => 
   /** The back-end SIGKILLed mid-traffic and started again on the same socket; QEMU reconnects. */
   async function backendRestart(layout: 'split' | 'packed'): Promise<void> {
     ready();
-    const socket = path.join(dir, `g${++n}.sock`);
+    const socket = fx.at(`g${++n}.sock`);
     const script = [
       // Phase 1 runs in the background while the harness kills the back-end.
       `vqpkt -i eth0 -n 2000 -s ${SIZE} -r ${RATE} -t before &`,

@@ -15,14 +15,11 @@
 // destination's guest memory, read before it resumed (-S, pmemsave), was byte for byte the
 // source's. So a migration whose destination kernel crashes (GUEST_CRASH) is run again from the
 // start, at most ATTEMPTS times, each crash printed; any other failure fails at once.
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  buildBaseInitramfs, describeGuest, ensureKernel, qmpConnect, requireQemu, skipWithoutQemu, startBackend, startGuest,
-  type Backend, type Guest, type Qmp, type VqpktReport, parseVqpkt,
+  describeGuest, qmpConnect, skipWithoutQemu, startBackend, startGuest, type Backend, type Guest, type Qmp, type VqpktReport, parseVqpkt,
 } from './helpers/qemu.js';
+import { qemuFixture } from './helpers/qemu-fixture.js';
 
 const MEM_MB = 128;
 /** vqpkt rounds: each sends FRAMES frames at RATE/s and waits 100 ms for the echo, then reports. */
@@ -46,20 +43,10 @@ const script = [
 interface Line { at: number; side: 'source' | 'destination'; report: VqpktReport }
 
 describe.skipIf(skipWithoutQemu())('QEMU live migration between two virtqueue vhost back-ends', () => {
-  let dir: string;
-  let setupError: Error | undefined;
-  beforeAll(() => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'vq-mig-'));
-    try {
-      buildBaseInitramfs(requireQemu(), ensureKernel());
-    } catch (e) {
-      setupError = e as Error;
-    }
-  }, 180_000);
-  afterAll(() => { if (dir) rmSync(dir, { recursive: true, force: true }); });
+  const fx = qemuFixture('vq-mig');
 
   it.each(['split', 'packed'] as const)('%s rings: the guest migrates under traffic and its traffic goes on at the destination', async (layout) => {
-    if (setupError) throw setupError;
+    fx.ready();
     const crashes: string[] = [];
     for (let attempt = 1; ; attempt++) {
       const crash = await migrateOnce(layout, attempt, crashes.length);
@@ -75,7 +62,7 @@ describe.skipIf(skipWithoutQemu())('QEMU live migration between two virtqueue vh
    * crashed (GUEST_CRASH), undefined when everything passed.
    */
   async function migrateOnce(layout: 'split' | 'packed', attempt: number, crashesBefore: number): Promise<string | undefined> {
-    const at = (name: string): string => path.join(dir, `${layout}-${attempt}-${name}`);
+    const at = (name: string): string => fx.at(`${layout}-${attempt}-${name}`);
     const lines: Line[] = [];
     const record = (side: Line['side']) => (l: string): void => {
       const i = l.indexOf('VQPKT');
