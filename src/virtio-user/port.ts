@@ -9,10 +9,9 @@
 // it wrote was rejected) every buffer in flight goes back to the pool, the rings are reset, and
 // with `reconnect` (the default) the port waits for the back-end again and sets everything up anew.
 import { EventEmitter } from 'node:events';
-import { createSharedMemory, MemoryPlan } from '../memory.js';
-import { loadEngine } from '../node.js';
-import { memfdCreate, mapIntoMemory, close, UnixSocket, UnixServer } from '../native/index.js';
-import { Mempool } from '../dataplane/mempool.js';
+import type { MemoryPlan } from '../memory.js';
+import { close, UnixSocket, UnixServer } from '../native/index.js';
+import type { Mempool } from '../dataplane/mempool.js';
 import { HandleBurst } from '../dataplane/handle-ring.js';
 import * as V from '../../assembly/layout/virtio-user.js';
 import type { Engine } from '../engine.js';
@@ -20,13 +19,12 @@ import type { RingLayout } from '../virtqueue/factory.js';
 import { FEATURES, featureNames, type FeatureSet } from '../features.js';
 import { FrontendChannel, DEFAULT_REPLY_TIMEOUT_MS } from '../vhost-user/frontend-channel.js';
 import type { VhostUserFrontend } from '../vhost-user/frontend.js';
-import { portSizes, type VirtioUserPortOptions } from './options.js';
+import type { VirtioUserPortOptions } from './options.js';
+import { createPortMemory, buildPortRings } from './port-memory.js';
 import { setUpBackend } from './setup.js';
 import { bufferData, frameSegments, frameCopy, frameAlloc } from './frames.js';
 import { sendFrame, receiveFrames, drainTx } from './waits.js';
 import { PortQueue, NET_HDR_SIZE, type QueueStats } from './queue.js';
-
-const PRIVATE_BYTES = 16 << 20;
 
 type PortEvents = { up: []; down: [string] };
 
@@ -56,18 +54,12 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
   private constructor(readonly engine: Engine, readonly memfd: number, private readonly offset: number, private readonly size: number,
                       readonly layout: RingLayout, readonly opts: VirtioUserPortOptions) {
     super();
-    const { pairs, num, dataRoom, poolSize, workers } = portSizes(opts);
-    const shared = new MemoryPlan(engine.memory, { start: offset, end: offset + size });
-    const priv = new MemoryPlan(engine.memory, { start: 64 * 1024, end: PRIVATE_BYTES });
-    this.pool = Mempool.create(engine, shared, {
-      size: poolSize, dataRoom, headroom: 64,
-      caches: workers + 1, cacheSize: workers > 0 ? 32 : 0, ringWait: workers > 0 ? 'sleep' : undefined,
-    });
-    const cache = this.pool.cache(0);
     // The rings are built with every ring feature the port may ask for; each session narrows them to what was negotiated.
     const features = FEATURES.VERSION_1 | (layout === 'packed' ? FEATURES.RING_PACKED : 0n)
       | ((opts.inOrder ?? true) ? FEATURES.IN_ORDER : 0n) | ((opts.eventIdx ?? true) ? FEATURES.EVENT_IDX : 0n);
-    for (let k = 0; k < pairs; k++) this.queues.push(new PortQueue(k, engine, shared, priv, layout, num, features, this.pool, cache));
+    const { priv, pool, queues } = buildPortRings({ engine, memfd, offset, size }, opts, layout, features);
+    this.pool = pool;
+    this.queues.push(...queues);
     this.priv = priv;
     this.rxScratch = HandleBurst.alloc(engine, priv, 64);
     this.txScratch = HandleBurst.alloc(engine, priv, 64);
@@ -87,17 +79,8 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
 
   /** Builds the memory, rings and mempool; nothing connected yet (connect()). */
   static create(opts: VirtioUserPortOptions): VirtioUserPort {
-    const { shared } = portSizes(opts);
-    const memory = createSharedMemory(PRIVATE_BYTES + shared);
-    const engine = loadEngine(memory);
-    const fd = memfdCreate('virtio-user', shared);
-    try {
-      mapIntoMemory(memory, PRIVATE_BYTES, fd, 0, shared);
-    } catch (e) {
-      close(fd);
-      throw e;
-    }
-    return new VirtioUserPort(engine, fd, PRIVATE_BYTES, shared, opts.layout ?? 'split', opts);
+    const m = createPortMemory(opts, 'virtio-user');
+    return new VirtioUserPort(m.engine, m.memfd, m.offset, m.size, opts.layout ?? 'split', opts);
   }
 
   /**

@@ -36,6 +36,16 @@ export interface QueueStats {
   kicks: number;
 }
 
+/**
+ * How a ring reaches its device, when not as vhost-user's (Wasm offsets as addresses, kicks on an
+ * eventfd): the address base its descriptors carry (DriverHandleOptions.addressBase; VFIO: the
+ * IOVA the shared memory is DMA-mapped at, minus its offset) and the doorbell a kick rings.
+ */
+export interface RingLink {
+  addressBase?: bigint;
+  doorbell?: () => void;
+}
+
 const zeroStats = (): QueueStats => ({ rxPackets: 0, rxBytes: 0, rxDropped: 0, rxNoBuffers: 0, txPackets: 0, txBytes: 0, txFull: 0, kicks: 0 });
 
 class Ring {
@@ -46,9 +56,14 @@ class Ring {
   readonly batch: ChainBatch;
   readonly used: UsedBatch;
 
-  constructor(readonly engine: Engine, shared: MemoryPlan, priv: MemoryPlan, readonly layout: RingLayout, num: number, features: FeatureSet) {
+  /** The available buffer notification (a kick): the kick eventfd's signal unless the transport rings a doorbell. */
+  readonly notify: () => void;
+
+  constructor(readonly engine: Engine, shared: MemoryPlan, priv: MemoryPlan, readonly layout: RingLayout, num: number, features: FeatureSet,
+              link: RingLink = {}) {
     this.areas = allocRing(shared, { layout, queueSize: num });
-    this.driver = createDriver(engine, priv, layout, this.areas, { features });
+    this.driver = createDriver(engine, priv, layout, this.areas, { features, addressBase: link.addressBase });
+    this.notify = link.doorbell ?? (() => this.kick.signal());
     this.batch = new ChainBatch(engine, priv, num, num);
     this.used = new UsedBatch(engine, priv, num);
   }
@@ -95,10 +110,11 @@ export class PortQueue {
   private readonly u64: BigUint64Array;
 
   constructor(readonly index: number, readonly engine: Engine, shared: MemoryPlan, priv: MemoryPlan, layout: RingLayout,
-              readonly num: number, features: FeatureSet, readonly pool: Mempool, readonly cache: MempoolCache) {
+              readonly num: number, features: FeatureSet, readonly pool: Mempool, readonly cache: MempoolCache,
+              links: { rx?: RingLink; tx?: RingLink } = {}) {
     if (pool.headroom < V.VUB_MIN_HEADROOM) throw new RangeError(`the mempool's headroom is ${pool.headroom} bytes; the segment record and the virtio_net_hdr need ${V.VUB_MIN_HEADROOM}`);
-    this.rx = new Ring(engine, shared, priv, layout, num, features);
-    this.tx = new Ring(engine, shared, priv, layout, num, features);
+    this.rx = new Ring(engine, shared, priv, layout, num, features, links.rx);
+    this.tx = new Ring(engine, shared, priv, layout, num, features, links.tx);
     this.scratch = HandleBurst.alloc(engine, priv, num);
     this.stash = new UsedBatch(engine, priv, num);
     const q = priv.alloc(V.VUQ_SIZE, V.VUQ_ALIGN, 'virtio-user queue pair block');
@@ -180,8 +196,8 @@ export class PortQueue {
     const ev = this.engine.u32[(this.block + V.VUQ_EVENTS) >>> 2];
     if (ev === 0) return;
     let n = 0;
-    if (ev & V.VUQ_EV_KICK_RX) { this.rx.kick.signal(); n++; }
-    if (ev & V.VUQ_EV_KICK_TX) { this.tx.kick.signal(); n++; }
+    if (ev & V.VUQ_EV_KICK_RX) { this.rx.notify(); n++; }
+    if (ev & V.VUQ_EV_KICK_TX) { this.tx.notify(); n++; }
     this.u64[(this.block + V.VUQ_KICKS) >>> 3] += BigInt(n);
   }
 
