@@ -46,6 +46,14 @@ export const CB_KIND_PACKED_DEVICE = 0x9ade;
 
 /** Side wants the peer's notifications (driver: used buffer notifications; device: kicks). */
 export const CB_OPT_NOTIFY = 1;
+/**
+ * Packed driver: take a used descriptor's length without VIRTQ_DESC_F_WRITE too (still checked
+ * against the buffer's writable capacity). 2.8.3 and 2.8.4 say a device that wrote into a buffer
+ * sets WRITE in its used descriptor and that drivers ignore the length otherwise; QEMU's device
+ * model (virtqueue_packed_fill_desc, 7.2) never sets it, and Linux's and DPDK's drivers read the
+ * length regardless. Off by default; written by the host before reset.
+ */
+export const CB_OPT_USED_LEN_WITHOUT_WRITE = 2;
 
 export const QUEUE_CB_SIZE = 128;
 export const QUEUE_CB_ALIGN = 64;

@@ -9,7 +9,7 @@
 // private shadow `next` links, starting 0, 1, 2, ...; a collected id goes back on the front.
 // Every descriptor of a list carries the id (the spec needs it only in the last, 2.8.6).
 import {
-  CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY, CB_KIND_PACKED_DRIVER,
+  CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY, CB_OPT_USED_LEN_WITHOUT_WRITE, CB_KIND_PACKED_DRIVER,
   PDRV_NEXT_AVAIL, PDRV_AVAIL_WRAP, PDRV_NEXT_USED, PDRV_USED_WRAP, PDRV_NUM_FREE, PDRV_FREE_ID,
   PDRV_IN_FLIGHT, PDRV_SHADOW, PDRV_INDIRECT, PDRV_INDIRECT_MAX, PDRV_ADDED, PDRV_ORDER,
   PDRV_ORDER_HEAD, DRV_ADDR_BASE, SHADOW_SIZE, SHADOW_TOKEN, SHADOW_WRITE_LEN, SHADOW_NEXT, SHADOW_NDESC,
@@ -241,6 +241,7 @@ export function packedDriverCollect(cb: u32, out: u32, max: u32): i32 {
   let numFree = load<u32>(cb + PDRV_NUM_FREE);
   let freeId = load<u32>(cb + PDRV_FREE_ID);
   let inFlight = load<u32>(cb + PDRV_IN_FLIGHT);
+  const lenWithoutWrite = (load<u32>(cb + CB_OPTIONS) & CB_OPT_USED_LEN_WITHOUT_WRITE) != 0;
   let got: u32 = 0;
   let err: i32 = 0;
   let detail: u32 = 0;
@@ -251,8 +252,9 @@ export function packedDriverCollect(cb: u32, out: u32, max: u32): i32 {
     const flags = <u32>atomic.load<u16>(d + PDESC_FLAGS);
     if (!isUsed(flags, wrap)) break;
     const id = <u32>load<u16>(d + PDESC_ID);
-    // 2.8.4: the length is meaningful only when the device says it wrote (WRITE).
-    const len = (flags & PDESC_F_WRITE) != 0 ? load<u32>(d + PDESC_LEN) : 0;
+    // 2.8.4: the length is meaningful only when the device says it wrote (WRITE), unless the
+    // host asked to take it regardless (CB_OPT_USED_LEN_WITHOUT_WRITE: QEMU's device model).
+    const len = (flags & PDESC_F_WRITE) != 0 || lenWithoutWrite ? load<u32>(d + PDESC_LEN) : 0;
     const bad = checkUsedEntry(shadow, q, id, len);
     if (bad != 0) { err = bad; detail = id; break; }
     const h = shadow + id * SHADOW_SIZE;

@@ -57,6 +57,12 @@ export interface DriverHandleOptions {
    * guest addresses are Wasm offsets; VFIO: the IOVA the memory was DMA-mapped at. Kept across resets.
    */
   addressBase?: bigint | number;
+  /**
+   * Packed: take a used descriptor's length even without VIRTQ_DESC_F_WRITE (default false: 2.8.4
+   * says drivers ignore it then). QEMU's device model writes receive buffers without setting the
+   * flag (assembly/layout/queue.ts CB_OPT_USED_LEN_WITHOUT_WRITE). Split rings have no such flag.
+   */
+  usedLenWithoutWrite?: boolean;
 }
 
 /**
@@ -78,7 +84,7 @@ export function checkAddressBase(v: bigint | number | undefined, memoryBytes: nu
 export abstract class DriverHandle extends QueueSide<DriverOps> implements DriverQueue {
   protected constructor(engine: Engine, plan: MemoryPlan, areas: RingAreas, opts: DriverHandleOptions, ops: DriverOps) {
     super(engine, plan, areas, ops, opts.features ?? 0n);
-    this.set(Q.CB_OPTIONS, opts.interrupts ? Q.CB_OPT_NOTIFY : 0);
+    this.set(Q.CB_OPTIONS, (opts.interrupts ? Q.CB_OPT_NOTIFY : 0) | (opts.usedLenWithoutWrite ? Q.CB_OPT_USED_LEN_WITHOUT_WRITE : 0));
     engine.view.setBigUint64(this.cb + Q.DRV_ADDR_BASE, checkAddressBase(opts.addressBase, engine.memory.buffer.byteLength), true);
   }
 
