@@ -44,6 +44,10 @@ export interface QueueStats {
 export interface RingLink {
   addressBase?: bigint;
   doorbell?: () => void;
+  /** Packed: take used lengths without VIRTQ_DESC_F_WRITE (DriverHandleOptions.usedLenWithoutWrite: QEMU's device model). */
+  usedLenWithoutWrite?: boolean;
+  /** Alignment of the ring's areas (RingSpec.align; default a cache line). */
+  areaAlign?: number;
 }
 
 const zeroStats = (): QueueStats => ({ rxPackets: 0, rxBytes: 0, rxDropped: 0, rxNoBuffers: 0, txPackets: 0, txBytes: 0, txFull: 0, kicks: 0 });
@@ -61,8 +65,8 @@ class Ring {
 
   constructor(readonly engine: Engine, shared: MemoryPlan, priv: MemoryPlan, readonly layout: RingLayout, num: number, features: FeatureSet,
               link: RingLink = {}) {
-    this.areas = allocRing(shared, { layout, queueSize: num });
-    this.driver = createDriver(engine, priv, layout, this.areas, { features, addressBase: link.addressBase });
+    this.areas = allocRing(shared, { layout, queueSize: num, align: link.areaAlign });
+    this.driver = createDriver(engine, priv, layout, this.areas, { features, addressBase: link.addressBase, usedLenWithoutWrite: link.usedLenWithoutWrite });
     this.notify = link.doorbell ?? (() => this.kick.signal());
     this.batch = new ChainBatch(engine, priv, num, num);
     this.used = new UsedBatch(engine, priv, num);
