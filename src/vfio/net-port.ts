@@ -28,6 +28,7 @@ import { portSizes, type PortSizing } from '../virtio-user/options.js';
 import { createPortMemory, buildPortRings, type PortMemory } from '../virtio-user/port-memory.js';
 import { bufferData, frameSegments, frameCopy, frameAlloc } from '../virtio-user/frames.js';
 import type { PortQueue, QueueStats } from '../virtio-user/queue.js';
+import type { PacketPort } from '../virtio-user/packet-port.js';
 import { openVirtioNetPci, closeVirtioNetPci, type VirtioNetPci } from './virtio-net-pci.js';
 
 export interface VfioNetPortOptions extends PortSizing, VfioPciOptions {
@@ -61,7 +62,7 @@ export const RING_AREA_ALIGN = 4096;
 /** MSI-X vectors: configuration changes, then receiveq1 and transmitq1. */
 const VECTORS = 3;
 
-export class VfioNetPort {
+export class VfioNetPort implements PacketPort {
   readonly queues: PortQueue[];
   readonly pool: Mempool;
   readonly engine: Engine;

@@ -21,6 +21,7 @@ import { FrontendChannel, DEFAULT_REPLY_TIMEOUT_MS } from '../vhost-user/fronten
 import type { VhostUserFrontend } from '../vhost-user/frontend.js';
 import type { VirtioUserPortOptions } from './options.js';
 import { createPortMemory, buildPortRings } from './port-memory.js';
+import type { PacketPort } from './packet-port.js';
 import { setUpBackend } from './setup.js';
 import { bufferData, frameSegments, frameCopy, frameAlloc } from './frames.js';
 import { sendFrame, receiveFrames, drainTx } from './waits.js';
@@ -28,7 +29,7 @@ import { PortQueue, NET_HDR_SIZE, type QueueStats } from './queue.js';
 
 type PortEvents = { up: []; down: [string] };
 
-export class VirtioUserPort extends EventEmitter<PortEvents> {
+export class VirtioUserPort extends EventEmitter<PortEvents> implements PacketPort {
   readonly queues: PortQueue[] = [];
   readonly pool: Mempool;
   private frontend: VhostUserFrontend | undefined;
