@@ -3,7 +3,8 @@
 // to vfio-pci), test/helpers/vfio-port.mjs opens a VfioNetPort (src/vfio/) and sends frames of
 // one to five buffers with txBurst through the vIOMMU to the host's stream reflector; each comes
 // back through rxBurst, MACs swapped, byte for byte. Once split and once packed, on one boot (the
-// device has packed=on: a driver that does not take VIRTIO_F_RING_PACKED runs it split). Skipped
+// device has packed=on: a driver that does not take VIRTIO_F_RING_PACKED runs it split); then
+// `virtqueue vfio` on each layout (test/helpers/vfio-cli.mjs). Skipped
 // without QEMU, busybox-static or gcc unless VIRTQUEUE_REQUIRE_PEERS=1. Needs `npm run build`.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -37,6 +38,19 @@ interface PortRun {
   resourcesAfterClose: { fds: number; dma: number; bars: number };
 }
 
+/** `virtqueue vfio --json`'s summary, the fields checked here. */
+interface CliRun {
+  device: string;
+  layout: string;
+  fwd: string;
+  features: string[];
+  rx_packets: number;
+  tx_packets: number;
+  dropped: number;
+  needs_reset: boolean;
+  per_queue: { rx_dropped: number; tx_full: number; kicks: number }[];
+}
+
 const MAC = '52:54:00:12:34:56';
 const FRAMES = 45;
 const SIZES = [60, 64, 128, 511, 1000, 1514, 2048, 3000, 9000];
@@ -46,6 +60,7 @@ const PRIVATE_BYTES = 16 << 20; // src/virtio-user/port-memory.ts
 describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine drives a virtio-net PCI device through VFIO', () => {
   let r: VfioGuestResult;
   const runs: Record<string, PortRun> = {};
+  let cli: (CliRun | undefined)[] = [];
   let reflector: StreamReflector;
   let tmp = '';
   let why = '';
@@ -54,17 +69,26 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
     tmp = mkdtempSync(path.join(os.tmpdir(), 'vq-vfio-port-'));
     reflector = await startStreamReflector(path.join(tmp, 'net.sock'), 4 * FRAMES);
     r = await runVfioGuest({
-      node: [['test/helpers/vfio-port.mjs', 'split'], ['test/helpers/vfio-port.mjs', 'packed']],
+      node: [
+        ['test/helpers/vfio-port.mjs', 'split'], ['test/helpers/vfio-port.mjs', 'packed'],
+        // `virtqueue vfio` itself: txonly on split rings; macswap on packed, frames looping through the reflector.
+        ['test/helpers/vfio-cli.mjs', 'vfio', '--fwd', 'txonly', '--duration', '2', '--json'],
+        ['test/helpers/vfio-cli.mjs', 'vfio', '--packed', '--fwd', 'macswap', '--tx-first', '--duration', '2', '--json'],
+      ],
       netdev: reflector.netdev, device: [`mac=${MAC}`, 'packed=on'], timeoutMs: 150_000,
     });
     why = describeVfioGuest(r);
     if (process.env.VIRTQUEUE_QEMU_VERBOSE === '1') console.log(why);
-    r.runs.forEach((n) => {
+    r.runs.slice(0, 2).forEach((n) => {
       const line = n.stdout.trim().split('\n').at(-1) ?? '';
       if (line.startsWith('{')) {
         const p = JSON.parse(line) as PortRun;
         runs[p.layout] = p;
       }
+    });
+    cli = r.runs.slice(2).map((n) => {
+      const line = n.stdout.trim().split('\n').at(-1) ?? '';
+      return line.startsWith('{') ? JSON.parse(line) as CliRun : undefined;
     });
   }, 180_000);
 
@@ -73,12 +97,12 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('both runs ended cleanly, with no DMA fault', () => {
+  it('every run ended cleanly, with no DMA fault', () => {
     expect(r.guest.timedOut, why).toBe(false);
     expect(r.guest.console, why).not.toMatch(/DMAR: \[DMA (Read|Write)/);
     expect(r.guest.stderr, why).not.toMatch(/translation failure/);
     expect(r.driver, why).toBe('vfio-pci');
-    expect(r.runs.map((n) => n.status), why).toEqual([0, 0]);
+    expect(r.runs.map((n) => n.status), why).toEqual([0, 0, 0, 0]);
     expect(Object.keys(runs).sort(), why).toEqual(['packed', 'split']);
   });
 
@@ -125,10 +149,34 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
     });
   }
 
+  it('virtqueue vfio --fwd txonly (split): frames out, their reflections counted back in', () => {
+    const c = cli[0]!;
+    expect(c, why).toBeDefined();
+    expect(c, why).toMatchObject({ device: r.device, layout: 'split', fwd: 'txonly', dropped: 0, needs_reset: false });
+    expect(r.runs[2].stderr, why).toMatch(new RegExp(`^virtqueue vfio: ${MAC}, split rings, features [^\\n]*ACCESS_PLATFORM`));
+    expect(c.tx_packets, why).toBeGreaterThan(100);
+    // Every frame received is a reflection of one sent; the last few may still have been on their way.
+    expect(c.rx_packets, why).toBeGreaterThan(0);
+    expect(c.rx_packets, why).toBeLessThanOrEqual(c.tx_packets);
+  });
+
+  it('virtqueue vfio --packed --fwd macswap --tx-first: one burst loops through device and reflector, every frame received sent again', () => {
+    const c = cli[1]!;
+    expect(c, why).toBeDefined();
+    expect(c, why).toMatchObject({ device: r.device, layout: 'packed', fwd: 'macswap', needs_reset: false });
+    expect(c.features, why).toContain('RING_PACKED');
+    expect(c.per_queue[0].rx_dropped, why).toBe(0);
+    // The first burst (32) and each frame received went out, or were freed because the ring was full.
+    expect(c.tx_packets + c.per_queue[0].tx_full, why).toBe(32 + c.rx_packets);
+    expect(c.rx_packets, why).toBeGreaterThan(32);
+  });
+
   it('the host\'s reflector saw each run\'s frames as the guest built them', () => {
-    expect(reflector.count(), why).toBe(2 * FRAMES);
-    const seqs = reflector.frames.map((f) => (f.length >= 18 && f.readUInt16BE(12) === 0x88b5 ? f.readUInt32BE(14) : -1));
+    const fromCli = cli.reduce((n, c) => n + (c?.tx_packets ?? 0), 0);
+    expect(reflector.count(), why).toBeGreaterThanOrEqual(2 * FRAMES + cli.reduce((n, c) => n + (c?.rx_packets ?? 0), 0));
+    expect(reflector.count(), why).toBeLessThanOrEqual(2 * FRAMES + fromCli);
+    const seqs = reflector.frames.slice(0, 2 * FRAMES).map((f) => (f.length >= 18 && f.readUInt16BE(12) === 0x88b5 ? f.readUInt32BE(14) : -1));
     expect(seqs, why).toEqual([...Array.from({ length: FRAMES }, (_, i) => i), ...Array.from({ length: FRAMES }, (_, i) => i)]);
-    for (const f of reflector.frames) expect(f.length, why).toBe(SIZES[f.readUInt32BE(14) % SIZES.length]);
+    for (const f of reflector.frames.slice(0, 2 * FRAMES)) expect(f.length, why).toBe(SIZES[f.readUInt32BE(14) % SIZES.length]);
   });
 });
