@@ -2,20 +2,11 @@
 // UsageErrors, one integer parser).
 import { FWD_MODES, type FwdMode } from '../../src/virtio-user/forward.js';
 import { UsageError, parseFlags, stringFlag, wholeNumber, oneOf, durationFlag } from '../common.js';
+import type { ForwardingOptions } from '../virtio-user/args.js';
 
-export interface VfioOptions {
+export interface VfioOptions extends ForwardingOptions {
   /** The PCI function bound to vfio-pci. */
   device: string;
-  packed: boolean;
-  fwd: FwdMode;
-  /** io and macswap: send one burst first (testpmd --tx-first). */
-  txFirst: boolean;
-  /** Seconds; undefined: until SIGINT or SIGTERM. */
-  duration?: number;
-  burst: number;
-  queueSize: number;
-  /** txonly frames' length without FCS. */
-  frameSize: number;
 }
 
 export const VFIO_DEFAULTS = { fwd: 'io' as FwdMode, burst: 32, queueSize: 256, frameSize: 64 };

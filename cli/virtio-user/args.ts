@@ -3,12 +3,9 @@
 import { FWD_MODES, type FwdMode } from '../../src/virtio-user/forward.js';
 import { UsageError, parseFlags, stringFlag, wholeNumber, oneOf, durationFlag } from '../common.js';
 
-export interface VirtioUserOptions {
-  socket: string;
-  server: boolean;
-  queues: number;
+/** What a forwarding run takes, whatever reaches the device (`virtqueue virtio-user`, `virtqueue vfio`). */
+export interface ForwardingOptions {
   packed: boolean;
-  workers: number;
   fwd: FwdMode;
   /** io and macswap: send one burst per queue pair first (testpmd --tx-first). */
   txFirst: boolean;
@@ -18,6 +15,13 @@ export interface VirtioUserOptions {
   queueSize: number;
   /** txonly frames' length without FCS. */
   frameSize: number;
+}
+
+export interface VirtioUserOptions extends ForwardingOptions {
+  socket: string;
+  server: boolean;
+  queues: number;
+  workers: number;
 }
 
 export const VIRTIO_USER_DEFAULTS = { queues: 1, workers: 1, fwd: 'io' as FwdMode, burst: 32, queueSize: 256, frameSize: 64 };

@@ -26,9 +26,8 @@ import type { VfioPciOptions } from '../native/vfio-pci-device.js';
 import { VFIO_PCI_MSIX_IRQ_INDEX } from '../native/vfio.js';
 import { portSizes, type PortSizing } from '../virtio-user/options.js';
 import { createPortMemory, buildPortRings, type PortMemory } from '../virtio-user/port-memory.js';
-import { bufferData, frameSegments, frameCopy, frameAlloc } from '../virtio-user/frames.js';
-import type { PortQueue, QueueStats } from '../virtio-user/queue.js';
-import type { PacketPort } from '../virtio-user/packet-port.js';
+import type { PortQueue } from '../virtio-user/queue.js';
+import { QueuePairPort } from '../virtio-user/queue-pair-port.js';
 import { openVirtioNetPci, closeVirtioNetPci, type VirtioNetPci } from './virtio-net-pci.js';
 
 export interface VfioNetPortOptions extends PortSizing, VfioPciOptions {
@@ -62,7 +61,7 @@ export const RING_AREA_ALIGN = 4096;
 /** MSI-X vectors: configuration changes, then receiveq1 and transmitq1. */
 const VECTORS = 3;
 
-export class VfioNetPort implements PacketPort {
+export class VfioNetPort extends QueuePairPort {
   readonly queues: PortQueue[];
   readonly pool: Mempool;
   readonly engine: Engine;
@@ -75,7 +74,8 @@ export class VfioNetPort implements PacketPort {
   /** Whether MSI-X vectors were set up (else the device has no vectors and the port only polls). */
   readonly msix: boolean;
   private readonly configChange = EventFd.create();
-  private readonly txScratch: HandleBurst;
+  protected readonly txScratch: HandleBurst;
+  protected readonly portName = 'vfio';
   /** Each queue's kick: a write to its doorbell (set up in bringUp). */
   private readonly doorbells: (() => void)[] = [];
   private shut = false;
@@ -83,6 +83,7 @@ export class VfioNetPort implements PacketPort {
   failed: string | undefined;
 
   private constructor(private readonly mem: PortMemory, private readonly dev: VirtioNetPci, readonly iova: bigint, opts: VfioNetPortOptions) {
+    super();
     this.engine = mem.engine;
     this.layout = opts.layout ?? 'split';
     this.features = dev.handshake.negotiated;
@@ -198,64 +199,10 @@ export class VfioNetPort implements PacketPort {
   }
 
   /** A ring the device wrote was rejected (the engine's error names it): the device is reset, the port stops. */
-  private broke(q: PortQueue, e: unknown): never {
+  protected broke(q: PortQueue, e: unknown): never {
     this.failed = `queue pair ${q.index}: ${(e as Error).message}`;
     try { this.dev.transport.reset(); } catch { /* the error reported is the ring's */ }
     throw e;
-  }
-
-  /** Received frames of queue pair `k` into `out` (handles; each buffer's data offset and length set). */
-  rxBurst(k: number, out: HandleBurst, max?: number): number {
-    const q = this.pair(k);
-    try { return q.rxBurst(out, max); } catch (e) { return this.broke(q, e); }
-  }
-
-  /** Sends handles [0, n) on queue pair `k`: returns how many were taken (the rest stay the caller's). */
-  txBurst(k: number, burst: HandleBurst, n?: number): number {
-    const q = this.pair(k);
-    try { return q.txBurst(burst, n); } catch (e) { return this.broke(q, e); }
-  }
-
-  /** io (macswap with `swap`) on queue pair `k` in one engine call (PortQueue.forward). */
-  forwardBurst(k: number, burst: HandleBurst, swap = false): number {
-    const q = this.pair(k);
-    try { return q.forward(burst, swap); } catch (e) { return this.broke(q, e); }
-  }
-
-  /** txonly on queue pair `k` in one engine call (PortQueue.txOnly). */
-  txOnlyBurst(k: number, burst: HandleBurst, n: number, frame: number, size: number): number {
-    const q = this.pair(k);
-    try { return q.txOnly(burst, n, frame, size); } catch (e) { return this.broke(q, e); }
-  }
-
-  stats(k: number): QueueStats {
-    return { ...this.queues[k].stats };
-  }
-
-  data(handle: number, len?: number): Uint8Array {
-    return bufferData(this.engine, this.pool, handle, len);
-  }
-
-  segments(handle: number): number[] {
-    return frameSegments(this.engine, this.pool, handle);
-  }
-
-  frame(handle: number): Uint8Array {
-    return frameCopy(this.engine, this.pool, handle);
-  }
-
-  alloc(frame: Uint8Array): number | undefined {
-    return frameAlloc(this.engine, this.pool, this.txScratch, frame, this.queues[0].num);
-  }
-
-  burst(capacity = 32): HandleBurst {
-    return HandleBurst.alloc(this.engine, this.priv, capacity);
-  }
-
-  /** Frees the frames whose first buffers are handles [0, n), every buffer of each. */
-  free(burst: HandleBurst, n = burst.count): void {
-    const q = this.queues[0];
-    this.engine.check(this.engine.exports.vuqFree(q.block, burst.ptr, burst.size(n, burst.count)), this.pool.addr, 'vfio free');
   }
 
   /** Chains the device has not used yet on queue pair `k`'s transmit ring (after reaping the used ones). */

@@ -8,7 +8,6 @@
 // at a time) is set up by VhostUserFrontend. When it ends (the back-end died, misbehaved, a ring
 // it wrote was rejected) every buffer in flight goes back to the pool, the rings are reset, and
 // with `reconnect` (the default) the port waits for the back-end again and sets everything up anew.
-import { EventEmitter } from 'node:events';
 import type { MemoryPlan } from '../memory.js';
 import { close, UnixSocket, UnixServer } from '../native/index.js';
 import type { Mempool } from '../dataplane/mempool.js';
@@ -21,15 +20,14 @@ import { FrontendChannel, DEFAULT_REPLY_TIMEOUT_MS } from '../vhost-user/fronten
 import type { VhostUserFrontend } from '../vhost-user/frontend.js';
 import type { VirtioUserPortOptions } from './options.js';
 import { createPortMemory, buildPortRings } from './port-memory.js';
-import type { PacketPort } from './packet-port.js';
+import { QueuePairPort } from './queue-pair-port.js';
 import { setUpBackend } from './setup.js';
-import { bufferData, frameSegments, frameCopy, frameAlloc } from './frames.js';
 import { sendFrame, receiveFrames, drainTx } from './waits.js';
 import { PortQueue, NET_HDR_SIZE, type QueueStats } from './queue.js';
 
 type PortEvents = { up: []; down: [string] };
 
-export class VirtioUserPort extends EventEmitter<PortEvents> implements PacketPort {
+export class VirtioUserPort extends QueuePairPort<PortEvents> {
   readonly queues: PortQueue[] = [];
   readonly pool: Mempool;
   private frontend: VhostUserFrontend | undefined;
@@ -40,7 +38,8 @@ export class VirtioUserPort extends EventEmitter<PortEvents> implements PacketPo
   /** connect()'s rejection while it waits (used when the port does not reconnect). */
   private pendingFail: ((e: Error) => void) | undefined;
   private readonly rxScratch: HandleBurst;
-  private readonly txScratch: HandleBurst;
+  protected readonly txScratch: HandleBurst;
+  protected readonly portName = 'virtio-user';
   /** The port's private memory (control blocks, bursts): what VirtioUserWorkers plans in. */
   readonly priv: MemoryPlan;
   /** Workers run the queue pairs (handOver()): the blocks' state says when they may. */
@@ -220,7 +219,7 @@ export class VirtioUserPort extends EventEmitter<PortEvents> implements PacketPo
   }
 
   /** A ring the back-end wrote was rejected (the engine's error names it): the connection ends. */
-  private broke(q: PortQueue, e: unknown): never {
+  protected broke(q: PortQueue, e: unknown): never {
     const reason = `queue pair ${q.index}: ${(e as Error).message}`;
     this.frontend?.close(reason);
     throw e;
@@ -242,75 +241,8 @@ export class VirtioUserPort extends EventEmitter<PortEvents> implements PacketPo
     return this.frontend ? q : undefined;
   }
 
-  /** Received frames of queue pair `k` into `out` (0 while the back-end is away). */
-  rxBurst(k: number, out: HandleBurst, max?: number): number {
-    const q = this.pair(k);
-    if (!q) { out.count = 0; return 0; }
-    try { return q.rxBurst(out, max); } catch (e) { return this.broke(q, e); }
-  }
-
-  /** Sends handles [0, n) on queue pair `k`: returns how many were taken (the rest stay the caller's). */
-  txBurst(k: number, burst: HandleBurst, n?: number): number {
-    const q = this.pair(k);
-    if (!q) return 0;
-    try { return q.txBurst(burst, n); } catch (e) { return this.broke(q, e); }
-  }
-
-  /**
-   * io (macswap with `swap`) on queue pair `k` in one engine call: received frames sent back,
-   * those the ring could not take freed (QueueStats.txFull). Returns the frames received (0
-   * while the back-end is away); the port's queue's lastSent says how many went back.
-   */
-  forwardBurst(k: number, burst: HandleBurst, swap = false): number {
-    const q = this.pair(k);
-    if (!q) return 0;
-    try { return q.forward(burst, swap); } catch (e) { return this.broke(q, e); }
-  }
-
-  /** txonly on queue pair `k` in one engine call: up to `n` copies of the `size` bytes at engine address `frame`, as many as fit. */
-  txOnlyBurst(k: number, burst: HandleBurst, n: number, frame: number, size: number): number {
-    const q = this.pair(k);
-    if (!q) return 0;
-    try { return q.txOnly(burst, n, frame, size); } catch (e) { return this.broke(q, e); }
-  }
-
-  stats(k: number): QueueStats {
-    return { ...this.queues[k].stats };
-  }
-
-  /** A view of one buffer's data (a frame's first buffer: its first segment). */
-  data(handle: number, len?: number): Uint8Array {
-    return bufferData(this.engine, this.pool, handle, len);
-  }
-
-  /** The buffers of the frame that starts at `handle` (one unless it spans several, MRG_RXBUF). */
-  segments(handle: number): number[] {
-    return frameSegments(this.engine, this.pool, handle);
-  }
-
-  /** A copy of the whole frame that starts at `handle` (every segment). */
-  frame(handle: number): Uint8Array {
-    return frameCopy(this.engine, this.pool, handle);
-  }
-
-  /**
-   * Copies `frame` into fresh buffers (a chain when it is longer than one buffer's data room):
-   * the first buffer's handle, or undefined when the pool is short.
-   */
-  alloc(frame: Uint8Array): number | undefined {
-    return frameAlloc(this.engine, this.pool, this.txScratch, frame, this.queues[0].num);
-  }
-
-  /** A burst of `capacity` handles for rxBurst/txBurst, in the port's private memory. */
-  burst(capacity = 32): HandleBurst {
-    return HandleBurst.alloc(this.engine, this.priv, capacity);
-  }
-
-  /** Frees the frames whose first buffers are handles [0, n), every buffer of each. */
-  free(burst: HandleBurst, n = burst.count): void {
+  protected override checkFree(): void {
     if (this.workerOwned) throw new Error('free: the queue pairs run on Dataplane workers');
-    const q = this.queues[0];
-    this.engine.check(this.engine.exports.vuqFree(q.block, burst.ptr, burst.size(n, burst.count)), this.pool.addr, 'virtio-user free');
   }
 
   /**
