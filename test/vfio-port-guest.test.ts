@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as DS from '../assembly/layout/device-status.js';
 import { startStreamReflector, type StreamReflector } from './helpers/stream-reflector.js';
 import { describeVfioGuest, runVfioGuest, skipWithoutVfioGuest, type VfioGuestResult } from './helpers/vfio-guest.js';
 
@@ -33,6 +34,12 @@ interface PortRun {
   needsReset: boolean;
   failed: string | null;
   error?: string;
+  hostileError?: { name: string; message: string } | null;
+  failedAfter?: string | null;
+  statusBefore?: number;
+  statusAfter?: number;
+  afterStop?: string | null;
+  poolInUseBeforeClose?: number;
   poolInUseAfterClose: number;
   poolSize: number;
   resourcesAfterClose: { fds: number; dma: number; bars: number };
@@ -67,10 +74,10 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
 
   beforeAll(async () => {
     tmp = mkdtempSync(path.join(os.tmpdir(), 'vq-vfio-port-'));
-    reflector = await startStreamReflector(path.join(tmp, 'net.sock'), 4 * FRAMES);
+    reflector = await startStreamReflector(path.join(tmp, 'net.sock'), 3 * FRAMES);
     r = await runVfioGuest({
       node: [
-        ['test/helpers/vfio-port.mjs', 'split'], ['test/helpers/vfio-port.mjs', 'packed'],
+        ['test/helpers/vfio-port.mjs', 'split'], ['test/helpers/vfio-port.mjs', 'packed'], ['test/helpers/vfio-port.mjs', 'split', '--hostile'],
         // `virtqueue vfio` itself: txonly on split rings; macswap on packed, frames looping through the reflector.
         ['test/helpers/vfio-cli.mjs', 'vfio', '--fwd', 'txonly', '--duration', '2', '--json'],
         ['test/helpers/vfio-cli.mjs', 'vfio', '--packed', '--fwd', 'macswap', '--tx-first', '--duration', '2', '--json'],
@@ -79,14 +86,14 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
     });
     why = describeVfioGuest(r);
     if (process.env.VIRTQUEUE_QEMU_VERBOSE === '1') console.log(why);
-    r.runs.slice(0, 2).forEach((n) => {
+    r.runs.slice(0, 3).forEach((n) => {
       const line = n.stdout.trim().split('\n').at(-1) ?? '';
       if (line.startsWith('{')) {
         const p = JSON.parse(line) as PortRun;
         runs[p.layout] = p;
       }
     });
-    cli = r.runs.slice(2).map((n) => {
+    cli = r.runs.slice(3).map((n) => {
       const line = n.stdout.trim().split('\n').at(-1) ?? '';
       return line.startsWith('{') ? JSON.parse(line) as CliRun : undefined;
     });
@@ -102,8 +109,8 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
     expect(r.guest.console, why).not.toMatch(/DMAR: \[DMA (Read|Write)/);
     expect(r.guest.stderr, why).not.toMatch(/translation failure/);
     expect(r.driver, why).toBe('vfio-pci');
-    expect(r.runs.map((n) => n.status), why).toEqual([0, 0, 0, 0]);
-    expect(Object.keys(runs).sort(), why).toEqual(['packed', 'split']);
+    expect(r.runs.map((n) => n.status), why).toEqual([0, 0, 0, 0, 0]);
+    expect(Object.keys(runs).sort(), why).toEqual(['packed', 'split', 'split-hostile']);
   });
 
   for (const layout of ['split', 'packed'] as const) {
@@ -149,11 +156,24 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
     });
   }
 
+  it('a used entry the device never wrote (id 65535): the driver\'s check stops the port, the device is reset, close gives every buffer back', () => {
+    const p = runs['split-hostile'];
+    expect(p.matched, why).toBe(true);
+    expect(p.hostileError, why).toMatchObject({ name: 'VirtqueueError', message: expect.stringMatching(/USED_ID_OUT_OF_RANGE/) });
+    expect(p.failedAfter, why).toMatch(/^queue pair 0: .*USED_ID_OUT_OF_RANGE/);
+    expect(p.statusBefore! & DS.STATUS_DRIVER_OK, why).toBe(DS.STATUS_DRIVER_OK);
+    expect(p.statusAfter, why).toBe(0);
+    expect(p.afterStop, why).toMatch(/^vfio: the port stopped: queue pair 0: /);
+    expect(p.poolInUseBeforeClose, why).toBeGreaterThan(0); // the receive ring's buffers, still the device's
+    expect(p.poolInUseAfterClose, why).toBe(0);
+    expect(p.resourcesAfterClose, why).toEqual({ fds: 0, dma: 0, bars: 0 });
+  });
+
   it('virtqueue vfio --fwd txonly (split): frames out, their reflections counted back in', () => {
     const c = cli[0]!;
     expect(c, why).toBeDefined();
     expect(c, why).toMatchObject({ device: r.device, layout: 'split', fwd: 'txonly', dropped: 0, needs_reset: false });
-    expect(r.runs[2].stderr, why).toMatch(new RegExp(`^virtqueue vfio: ${MAC}, split rings, features [^\\n]*ACCESS_PLATFORM`));
+    expect(r.runs[3].stderr, why).toMatch(new RegExp(`^virtqueue vfio: ${MAC}, split rings, features [^\\n]*ACCESS_PLATFORM`));
     expect(c.tx_packets, why).toBeGreaterThan(100);
     // Every frame received is a reflection of one sent; the last few may still have been on their way.
     expect(c.rx_packets, why).toBeGreaterThan(0);
@@ -173,10 +193,10 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
 
   it('the host\'s reflector saw each run\'s frames as the guest built them', () => {
     const fromCli = cli.reduce((n, c) => n + (c?.tx_packets ?? 0), 0);
-    expect(reflector.count(), why).toBeGreaterThanOrEqual(2 * FRAMES + cli.reduce((n, c) => n + (c?.rx_packets ?? 0), 0));
-    expect(reflector.count(), why).toBeLessThanOrEqual(2 * FRAMES + fromCli);
-    const seqs = reflector.frames.slice(0, 2 * FRAMES).map((f) => (f.length >= 18 && f.readUInt16BE(12) === 0x88b5 ? f.readUInt32BE(14) : -1));
-    expect(seqs, why).toEqual([...Array.from({ length: FRAMES }, (_, i) => i), ...Array.from({ length: FRAMES }, (_, i) => i)]);
-    for (const f of reflector.frames.slice(0, 2 * FRAMES)) expect(f.length, why).toBe(SIZES[f.readUInt32BE(14) % SIZES.length]);
+    expect(reflector.count(), why).toBeGreaterThanOrEqual(3 * FRAMES + cli.reduce((n, c) => n + (c?.rx_packets ?? 0), 0));
+    expect(reflector.count(), why).toBeLessThanOrEqual(3 * FRAMES + fromCli);
+    const seqs = reflector.frames.slice(0, 3 * FRAMES).map((f) => (f.length >= 18 && f.readUInt16BE(12) === 0x88b5 ? f.readUInt32BE(14) : -1));
+    expect(seqs, why).toEqual([0, 1, 2].flatMap(() => Array.from({ length: FRAMES }, (_, i) => i)));
+    for (const f of reflector.frames.slice(0, 3 * FRAMES)) expect(f.length, why).toBe(SIZES[f.readUInt32BE(14) % SIZES.length]);
   });
 });

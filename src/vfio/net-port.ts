@@ -180,6 +180,11 @@ export class VfioNetPort extends QueuePairPort {
     return [...this.dev.transport.readDeviceConfig(L.NET_CONFIG_MAC, L.NET_CONFIG_MAC_SIZE)].map((b) => b.toString(16).padStart(2, '0')).join(':');
   }
 
+  /** device_status (2.1): DRIVER_OK and the rest while it runs, 0 after the port reset it. */
+  deviceStatus(): number {
+    return this.dev.transport.status();
+  }
+
   /** Whether the device asks to be reset (DEVICE_NEEDS_RESET, 2.1.1). */
   needsReset(): boolean {
     return this.dev.transport.needsReset();

@@ -3,6 +3,9 @@
 // sizes (one to five buffers each) go out with txBurst through the vIOMMU to the host's stream
 // reflector and come back with rxBurst, MACs swapped; each is compared byte for byte with what
 // was sent. Then the port closes and the pool must be whole and nothing VFIO left.
+// With --hostile (split), a used entry the device never wrote is then put in the receive ring
+// (an id out of range, as a hostile device would): the engine's driver check must stop the port,
+// which resets the device, and close must still give every buffer back.
 // Argument: the ring layout, split (default) or packed. Prints one JSON line.
 import { N, vfioDeviceAddress } from './vfio-guest-driver.mjs';
 
@@ -11,11 +14,12 @@ const { VfioNetPort } = await import(new URL('src/vfio/index.js', dist).href);
 const { featureNames } = await import(new URL('src/features.js', dist).href);
 
 const layout = process.argv[2] ?? 'split';
+const HOSTILE = process.argv.includes('--hostile');
 const SIZES = [60, 64, 128, 511, 1000, 1514, 2048, 3000, 9000];
 const FRAMES = 45;
 const TIMEOUT_MS = 30_000;
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-const out = { layout };
+const out = { layout: HOSTILE ? `${layout}-hostile` : layout };
 const t0 = Date.now();
 
 const port = VfioNetPort.open({ device: vfioDeviceAddress(), layout, queueSize: 64, poolSize: 512 });
@@ -92,6 +96,27 @@ try {
   out.stats = port.stats(0);
   out.needsReset = port.needsReset();
   out.failed = port.failed ?? null;
+  if (HOSTILE && layout === 'split') {
+    // The device is idle (every frame came back). A used element with id 65535 and a used.idx
+    // one past it, written where the device would (2.7.8: the driver must not trust them).
+    const used = port.queues[0].rx.areas.device;
+    const u16 = new Uint16Array(port.engine.memory.buffer);
+    const idx = Atomics.load(u16, (used + 2) >>> 1);
+    const elem = used + 4 + (idx & (port.queues[0].num - 1)) * 8;
+    new DataView(port.engine.memory.buffer).setUint32(elem, 65535, true);
+    Atomics.store(u16, (used + 2) >>> 1, (idx + 1) & 0xffff);
+    out.statusBefore = port.deviceStatus();
+    try {
+      port.rxBurst(0, rx);
+      out.hostileError = null;
+    } catch (e) {
+      out.hostileError = { name: e.name, message: e.message };
+    }
+    out.failedAfter = port.failed ?? null;
+    out.statusAfter = port.deviceStatus();
+    try { port.rxBurst(0, rx); out.afterStop = null; } catch (e) { out.afterStop = e.message; }
+    out.poolInUseBeforeClose = port.pool.inUse;
+  }
 } catch (e) {
   out.error = e.stack ?? String(e);
 } finally {
