@@ -95,7 +95,7 @@ export class VfioNetPort extends QueuePairPort {
     const bell = (queue: number) => ({
       addressBase: this.addressBase, doorbell: () => this.doorbells[queue](), usedLenWithoutWrite: true, areaAlign: RING_AREA_ALIGN,
     });
-    const rings = buildPortRings(mem, opts, this.layout, this.features, (k) => ({ rx: bell(2 * k), tx: bell(2 * k + 1) }));
+    const rings = buildPortRings(mem, opts, this.layout, this.features, (k) => ({ rx: bell(2 * k), tx: bell(2 * k + 1), portName: this.portName }));
     this.queues = rings.queues;
     this.pool = rings.pool;
     this.priv = rings.priv;

@@ -10,7 +10,7 @@ import type { Engine } from '../engine.js';
 import type { FeatureSet } from '../features.js';
 import type { RingLayout } from '../virtqueue/factory.js';
 import { portSizes, type PortSizing } from './options.js';
-import { PortQueue, type RingLink } from './queue.js';
+import { PortQueue, type PairLinks } from './queue.js';
 
 /** Bytes of the memory below the shared part: control blocks, shadows, bursts (never the device's). */
 export const PRIVATE_BYTES = 16 << 20;
@@ -51,7 +51,7 @@ export interface PortRings {
  * device by `links(k)` (default: vhost-user's: Wasm offsets, kick eventfds).
  */
 export function buildPortRings(m: PortMemory, opts: PortSizing, layout: RingLayout, features: FeatureSet,
-                               links: (k: number) => { rx?: RingLink; tx?: RingLink } = () => ({})): PortRings {
+                               links: (k: number) => PairLinks = () => ({})): PortRings {
   const { pairs, num, dataRoom, poolSize, workers } = portSizes(opts);
   const { engine } = m;
   const shared = new MemoryPlan(engine.memory, { start: m.offset, end: m.offset + m.size });

@@ -50,6 +50,13 @@ export interface RingLink {
   areaAlign?: number;
 }
 
+/** A queue pair's links to its device: each ring's, and the port's name for error messages (default 'virtio-user'). */
+export interface PairLinks {
+  rx?: RingLink;
+  tx?: RingLink;
+  portName?: string;
+}
+
 const zeroStats = (): QueueStats => ({ rxPackets: 0, rxBytes: 0, rxDropped: 0, rxNoBuffers: 0, txPackets: 0, txBytes: 0, txFull: 0, kicks: 0 });
 
 class Ring {
@@ -112,10 +119,12 @@ export class PortQueue {
   /** Receive records collected ahead of the frames handed out (VUQ_STASH: an IN_ORDER run longer than a burst). */
   private readonly stash: UsedBatch;
   private readonly u64: BigUint64Array;
+  /** Names the port in error messages ('virtio-user', 'vfio'). */
+  private readonly portName: string;
 
   constructor(readonly index: number, readonly engine: Engine, shared: MemoryPlan, priv: MemoryPlan, layout: RingLayout,
               readonly num: number, features: FeatureSet, readonly pool: Mempool, readonly cache: MempoolCache,
-              links: { rx?: RingLink; tx?: RingLink } = {}) {
+              links: PairLinks = {}) {
     if (pool.headroom < V.VUB_MIN_HEADROOM) throw new RangeError(`the mempool's headroom is ${pool.headroom} bytes; the segment record and the virtio_net_hdr need ${V.VUB_MIN_HEADROOM}`);
     this.rx = new Ring(engine, shared, priv, layout, num, features, links.rx);
     this.tx = new Ring(engine, shared, priv, layout, num, features, links.tx);
@@ -141,6 +150,7 @@ export class PortQueue {
     set(V.VUQ_RX_KICK_FD, this.rx.kick.fd);
     set(V.VUQ_TX_KICK_FD, this.tx.kick.fd);
     this.block = q;
+    this.portName = links.portName ?? 'virtio-user';
     this.u64 = new BigUint64Array(engine.memory.buffer);
   }
 
@@ -166,7 +176,7 @@ export class PortQueue {
     } catch (e) {
       return e as Error;
     }
-    return new Error(`virtio-user queue pair ${this.index}: its worker failed (code ${rc})`);
+    return new Error(`${this.portName} queue pair ${this.index}: its worker failed (code ${rc})`);
   }
 
   /** VIRTIO_NET_F_MRG_RXBUF negotiated: frames may span receive buffers (set before the rings run). */
@@ -192,7 +202,7 @@ export class PortQueue {
    */
   private check(rc: number, what: string): number {
     if (rc >= 0) return rc;
-    return this.engine.check(rc, this.engine.u32[(this.block + V.VUQ_FAILED_CB) >>> 2], `${this.rx.layout} virtio-user queue pair ${this.index} ${what}`);
+    return this.engine.check(rc, this.engine.u32[(this.block + V.VUQ_FAILED_CB) >>> 2], `${this.rx.layout} ${this.portName} queue pair ${this.index} ${what}`);
   }
 
   /** Signals the kicks the last call asked for (the block's events). */
