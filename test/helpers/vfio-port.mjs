@@ -15,11 +15,13 @@ const { featureNames } = await import(new URL('src/features.js', dist).href);
 
 const layout = process.argv[2] ?? 'split';
 const HOSTILE = process.argv.includes('--hostile');
+/** After another driver was killed mid-traffic (vfio-port-kill.mjs): its frames may still come back, and are counted apart. */
+const AFTER_KILL = process.argv.includes('--after-kill');
 const SIZES = [60, 64, 128, 511, 1000, 1514, 2048, 3000, 9000];
 const FRAMES = 45;
 const TIMEOUT_MS = 30_000;
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-const out = { layout: HOSTILE ? `${layout}-hostile` : layout };
+const out = { layout: `${layout}${HOSTILE ? '-hostile' : ''}${AFTER_KILL ? '-after-kill' : ''}` };
 const t0 = Date.now();
 
 const port = VfioNetPort.open({ device: vfioDeviceAddress(), layout, queueSize: 64, poolSize: 512 });
@@ -49,6 +51,7 @@ try {
   const rx = port.burst(32);
   const got = new Map();
   const bad = [];
+  let stale = 0;
   let next = 0;
   const end = Date.now() + TIMEOUT_MS;
   while ((got.size + bad.length < FRAMES) && Date.now() < end) {
@@ -71,6 +74,7 @@ try {
     const n = port.rxBurst(0, rx);
     for (let i = 0; i < n; i++) {
       const f = Buffer.from(port.frame(rx.handles[i]));
+      if (AFTER_KILL && (f.length < 14 || f.readUInt16BE(12) !== 0x88b5)) { stale++; continue; }
       const seq = f.length >= 18 ? f.readUInt32BE(14) : -1;
       if (seq >= 0 && seq < FRAMES && !got.has(seq) && f.equals(expected[seq])) got.set(seq, port.segments(rx.handles[i]).length);
       else {
@@ -90,6 +94,7 @@ try {
   out.matched = [...got.keys()].sort((a, b) => a - b).every((s, i) => s === i) && got.size === FRAMES;
   out.bad = bad.slice(0, 8);
   out.badCount = bad.length;
+  out.stale = stale;
   // How many receive buffers each size took (MRG_RXBUF: a frame over several buffers is one chain).
   out.segmentsBySize = Object.fromEntries(SIZES.map((s, i) => [s, got.get(i)]));
   out.txPending = port.txPending(0);
