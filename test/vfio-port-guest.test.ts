@@ -56,6 +56,19 @@ interface KillRun {
   resourcesAfterClose: { fds: number; dma: number; bars: number };
 }
 
+interface NeedsResetRun {
+  msix: boolean;
+  added: number;
+  down: string | null;
+  failed: string | null;
+  statusAfter: number;
+  afterDown: string | null;
+  poolInUseBeforeClose: number;
+  poolInUseAfterClose: number;
+  error?: string;
+  resourcesAfterClose: { fds: number; dma: number; bars: number };
+}
+
 /** `virtqueue vfio --json`'s summary, the fields checked here. */
 interface CliRun {
   device: string;
@@ -81,6 +94,7 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
   let cli: (CliRun | undefined)[] = [];
   let kill: KillRun | undefined;
   let after: PortRun | undefined;
+  let needsReset: NeedsResetRun | undefined;
   let reflector: StreamReflector;
   let tmp = '';
   let why = '';
@@ -96,6 +110,8 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
         ['test/helpers/vfio-cli.mjs', 'vfio', '--packed', '--fwd', 'macswap', '--tx-first', '--duration', '2', '--json'],
         // A driver SIGKILLed mid-traffic, then a new one on the same device.
         ['test/helpers/vfio-port-kill.mjs'], ['test/helpers/vfio-port.mjs', 'split', '--after-kill'],
+        // The device sets DEVICE_NEEDS_RESET (a transmit chain with nothing for it to read).
+        ['test/helpers/vfio-port-needs-reset.mjs'],
       ],
       netdev: reflector.netdev, device: [`mac=${MAC}`, 'packed=on'], timeoutMs: 150_000,
     });
@@ -111,6 +127,7 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
     const last = (i: number): string => r.runs[i]?.stdout.trim().split('\n').at(-1) ?? '';
     kill = last(5).startsWith('{') ? JSON.parse(last(5)) as KillRun : undefined;
     after = last(6).startsWith('{') ? JSON.parse(last(6)) as PortRun : undefined;
+    needsReset = last(7).startsWith('{') ? JSON.parse(last(7)) as NeedsResetRun : undefined;
     cli = r.runs.slice(3, 5).map((n) => {
       const line = n.stdout.trim().split('\n').at(-1) ?? '';
       return line.startsWith('{') ? JSON.parse(line) as CliRun : undefined;
@@ -127,7 +144,7 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
     expect(r.guest.console, why).not.toMatch(/DMAR: \[DMA (Read|Write)/);
     expect(r.guest.stderr, why).not.toMatch(/translation failure/);
     expect(r.driver, why).toBe('vfio-pci');
-    expect(r.runs.map((n) => n.status), why).toEqual([0, 0, 0, 0, 0, 0, 0]);
+    expect(r.runs.map((n) => n.status), why).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
     expect(Object.keys(runs).sort(), why).toEqual(['packed', 'split', 'split-hostile']);
   });
 
@@ -221,6 +238,24 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
     expect([after!.sent, after!.received, after!.badCount, after!.matched], why).toEqual([FRAMES, FRAMES, 0, true]);
     expect(after!.poolInUseAfterClose, why).toBe(0);
     expect(after!.resourcesAfterClose, why).toEqual({ fds: 0, dma: 0, bars: 0 });
+  });
+
+  it('the device sets DEVICE_NEEDS_RESET (a transmit chain with nothing for it to read): the port sees it on its configuration interrupt, stops, resets the device, gives every buffer back', () => {
+    const n = needsReset!;
+    // QEMU says why on its stderr (virtio_error).
+    expect(r.guest.stderr, why).toMatch(/virtio-net header not in first element/);
+    expect(n, why).toBeDefined();
+    expect(n.error, why).toBeUndefined();
+    expect(n.msix, why).toBe(true);
+    expect(n.added, why).toBe(1);
+    expect(n.down, why).toMatch(/^the device set DEVICE_NEEDS_RESET \(device_status 0x[0-9a-f]+, VIRTIO 1\.2 2\.1\.1\)$/);
+    expect(Number.parseInt(/0x([0-9a-f]+)/.exec(n.down!)![1], 16) & DS.STATUS_DEVICE_NEEDS_RESET, why).toBe(DS.STATUS_DEVICE_NEEDS_RESET);
+    expect(n.failed, why).toBe(n.down);
+    expect(n.statusAfter, why).toBe(0);
+    expect(n.afterDown, why).toBe(`vfio: the port stopped: ${n.down}`);
+    expect(n.poolInUseBeforeClose, why).toBeGreaterThan(0);
+    expect(n.poolInUseAfterClose, why).toBe(0);
+    expect(n.resourcesAfterClose, why).toEqual({ fds: 0, dma: 0, bars: 0 });
   });
 
   it('the host\'s reflector saw each run\'s frames as the guest built them', () => {

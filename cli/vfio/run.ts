@@ -26,6 +26,13 @@ export async function runVfio(cmd: VfioCommand, io: CliIO): Promise<number> {
     return 1;
   }
   log(`${port.mac}, ${layout} rings, features ${featureNames(port.features).join(' ')}`);
+  let failure: unknown;
+  let stop: ((why: string) => void) | undefined;
+  port.on('down', (why) => {
+    failure = new Error(why);
+    log(`device error: ${why}`);
+    stop?.('device error');
+  });
   const fwd = new Forwarder(port, o.fwd, o.burst, o.frameSize);
   const started = performance.now();
   const rxSpan = new ActivitySpan(started);
@@ -39,10 +46,8 @@ export async function runVfio(cmd: VfioCommand, io: CliIO): Promise<number> {
   const sampler = setInterval(sample, 50);
   sampler.unref();
 
-  let failure: unknown;
-  let stop: ((why: string) => void) | undefined;
   const poll = (): void => {
-    if (failure !== undefined || port.closed) return;
+    if (failure !== undefined || port.closed || port.failed !== undefined) return;
     const until = performance.now() + SLICE_MS;
     try {
       do {

@@ -15,6 +15,7 @@
 // One queue pair (receiveq1, transmitq1: queues 0 and 1, 5.1.2); the control queue is left off.
 // Runs on the thread that opened it (no Dataplane workers: their kicks are eventfds).
 import * as L from '../../assembly/layout/virtio-pci.js';
+import * as DS from '../../assembly/layout/device-status.js';
 import { FEATURES, type FeatureSet } from '../features.js';
 import { close as closeFd, EventFd } from '../native/index.js';
 import { HandleBurst } from '../dataplane/handle-ring.js';
@@ -61,7 +62,14 @@ export const RING_AREA_ALIGN = 4096;
 /** MSI-X vectors: configuration changes, then receiveq1 and transmitq1. */
 const VECTORS = 3;
 
-export class VfioNetPort extends QueuePairPort {
+type PortEvents = {
+  /** The port stopped (the device set DEVICE_NEEDS_RESET): why. Bursts throw from then on. */
+  down: [string];
+  /** The device's configuration changed (e.g. its link status; read it again). */
+  config: [];
+};
+
+export class VfioNetPort extends QueuePairPort<PortEvents> {
   readonly queues: PortQueue[];
   readonly pool: Mempool;
   readonly engine: Engine;
@@ -117,6 +125,9 @@ export class VfioNetPort extends QueuePairPort {
     if (this.msix) {
       device.setIrqEventfds(VFIO_PCI_MSIX_IRQ_INDEX, 0, [this.configChange.fd, this.queues[0].rx.call.fd, this.queues[0].tx.call.fd]);
       t.setConfigMsixVector(0);
+      // A configuration change interrupt (4.1.5.3): from the event loop, never from a burst.
+      this.configChange.watch(() => this.configChanged(), () => {});
+      this.configChange.unref();
     }
     for (const q of this.queues) {
       q.setMergeable(mergeable);
@@ -201,6 +212,21 @@ export class VfioNetPort extends QueuePairPort {
     if (this.shut) throw new Error('vfio: the port is closed');
     if (this.failed) throw new Error(`vfio: the port stopped: ${this.failed}`);
     return q;
+  }
+
+  /**
+   * The device signalled a configuration change: with DEVICE_NEEDS_RESET set (2.1.1: it met an
+   * error it cannot recover from, e.g. a descriptor it could not reach) the port stops, resets
+   * the device (it no longer touches the rings) and emits 'down'; otherwise 'config'.
+   */
+  private configChanged(): void {
+    if (this.shut || this.failed !== undefined) return;
+    let status: number;
+    try { status = this.dev.transport.status(); } catch { return; }
+    if ((status & DS.STATUS_DEVICE_NEEDS_RESET) === 0) { this.emit('config'); return; }
+    this.failed = `the device set DEVICE_NEEDS_RESET (device_status 0x${status.toString(16)}, VIRTIO 1.2 2.1.1)`;
+    try { this.dev.transport.reset(); } catch { /* the reason reported is the device's */ }
+    this.emit('down', this.failed);
   }
 
   /** A ring the device wrote was rejected (the engine's error names it): the device is reset, the port stops. */
