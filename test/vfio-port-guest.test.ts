@@ -37,7 +37,6 @@ interface PortRun {
   failed: string | null;
   error?: string;
   hostileError?: { name: string; message: string } | null;
-  failedAfter?: string | null;
   statusBefore?: number;
   statusAfter?: number;
   afterStop?: string | null;
@@ -62,7 +61,7 @@ interface NeedsResetRun {
   down: string | null;
   failed: string | null;
   statusAfter: number;
-  afterDown: string | null;
+  afterStop: string | null;
   poolInUseBeforeClose: number;
   poolInUseAfterClose: number;
   error?: string;
@@ -195,7 +194,7 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
     const p = runs['split-hostile'];
     expect(p.matched, why).toBe(true);
     expect(p.hostileError, why).toMatchObject({ name: 'VirtqueueError', message: expect.stringMatching(/^split vfio queue pair 0 rx burst: .*\(VIRTIO 1\.2 §2\.7\.8\) \[USED_ID_OUT_OF_RANGE, detail 65535\]/) });
-    expect(p.failedAfter, why).toMatch(/^queue pair 0: .*USED_ID_OUT_OF_RANGE/);
+    expect(p.failed, why).toMatch(/^queue pair 0: .*USED_ID_OUT_OF_RANGE/);
     expect(p.statusBefore! & DS.STATUS_DRIVER_OK, why).toBe(DS.STATUS_DRIVER_OK);
     expect(p.statusAfter, why).toBe(0);
     expect(p.afterStop, why).toMatch(/^vfio: the port stopped: queue pair 0: /);
@@ -252,7 +251,7 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
     expect(Number.parseInt(/0x([0-9a-f]+)/.exec(n.down!)![1], 16) & DS.STATUS_DEVICE_NEEDS_RESET, why).toBe(DS.STATUS_DEVICE_NEEDS_RESET);
     expect(n.failed, why).toBe(n.down);
     expect(n.statusAfter, why).toBe(0);
-    expect(n.afterDown, why).toBe(`vfio: the port stopped: ${n.down}`);
+    expect(n.afterStop, why).toBe(`vfio: the port stopped: ${n.down}`);
     expect(n.poolInUseBeforeClose, why).toBeGreaterThan(0);
     expect(n.poolInUseAfterClose, why).toBe(0);
     expect(n.resourcesAfterClose, why).toEqual({ fds: 0, dma: 0, bars: 0 });

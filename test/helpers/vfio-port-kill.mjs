@@ -7,7 +7,7 @@
 // through. Prints one JSON line.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { configSpace, L, N, openTransport } from './vfio-guest-driver.mjs';
+import { deviceLeftState, N } from './vfio-guest-driver.mjs';
 
 const out = {};
 const child = spawn(process.execPath, [fileURLToPath(new URL('./vfio-cli.mjs', import.meta.url)), 'vfio', '--packed', '--fwd', 'macswap', '--tx-first'], {
@@ -29,12 +29,6 @@ child.kill('SIGKILL');
 out.child = await exited;
 out.childStderr = stderr.slice(-500);
 
-const { d, t } = openTransport();
-try {
-  out.commandAfter = configSpace(d.device).read(L.PCI_COMMAND, 2);
-  out.statusAfter = t.status();
-} finally {
-  d.close();
-}
+Object.assign(out, deviceLeftState());
 out.resourcesAfterClose = N.vfioResources();
 process.stdout.write(`${JSON.stringify(out)}\n`);

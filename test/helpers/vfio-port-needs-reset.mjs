@@ -5,7 +5,7 @@
 // and a configuration change interrupt, 2.1.1). The port must see it on its own, stop (bursts
 // throw, the device reset), and close with every buffer back in the pool. (A chain shorter than
 // the header instead aborts QEMU 7.2 with -netdev stream: iov_copy's assertion.) Prints one JSON line.
-import { N, vfioDeviceAddress } from './vfio-guest-driver.mjs';
+import { reportAfterClose, stoppedPortState, vfioDeviceAddress } from './vfio-guest-driver.mjs';
 
 const dist = new URL('../../dist/', import.meta.url);
 const { VfioNetPort } = await import(new URL('src/vfio/index.js', dist).href);
@@ -27,16 +27,10 @@ try {
   out.added = q.tx.driver.add(b);
   q.tx.notify();
   out.down = await down;
-  out.failed = port.failed ?? null;
-  out.statusAfter = port.deviceStatus();
-  const rx = port.burst(8);
-  try { port.free(rx, port.rxBurst(0, rx)); out.afterDown = null; } catch (e) { out.afterDown = e.message; }
-  out.poolInUseBeforeClose = port.pool.inUse;
+  Object.assign(out, stoppedPortState(port));
 } catch (e) {
   out.error = e.stack ?? String(e);
 } finally {
   port.close();
 }
-out.poolInUseAfterClose = port.pool.inUse;
-out.resourcesAfterClose = N.vfioResources();
-process.stdout.write(`${JSON.stringify(out)}\n`);
+reportAfterClose(port, out);

@@ -7,7 +7,7 @@
 // (an id out of range, as a hostile device would): the engine's driver check must stop the port,
 // which resets the device, and close must still give every buffer back.
 // Argument: the ring layout, split (default) or packed. Prints one JSON line.
-import { N, vfioDeviceAddress } from './vfio-guest-driver.mjs';
+import { reportAfterClose, stoppedPortState, vfioDeviceAddress } from './vfio-guest-driver.mjs';
 
 const dist = new URL('../../dist/', import.meta.url);
 const { VfioNetPort } = await import(new URL('src/vfio/index.js', dist).href);
@@ -117,18 +117,12 @@ try {
     } catch (e) {
       out.hostileError = { name: e.name, message: e.message };
     }
-    out.failedAfter = port.failed ?? null;
-    out.statusAfter = port.deviceStatus();
-    try { port.rxBurst(0, rx); out.afterStop = null; } catch (e) { out.afterStop = e.message; }
-    out.poolInUseBeforeClose = port.pool.inUse;
+    Object.assign(out, stoppedPortState(port));
   }
 } catch (e) {
   out.error = e.stack ?? String(e);
 } finally {
   port.close();
 }
-out.poolInUseAfterClose = port.pool.inUse;
-out.poolSize = port.pool.size;
-out.resourcesAfterClose = N.vfioResources();
 out.ms = Date.now() - t0;
-process.stdout.write(`${JSON.stringify(out)}\n`);
+reportAfterClose(port, out);
