@@ -9,9 +9,10 @@
 //     the mapping (VIRTIO 1.2 2.7.5, 2.8.4: descriptors hold physical addresses; with
 //     VIRTIO_F_ACCESS_PLATFORM, 6, those are IOVAs the IOMMU translates).
 //   - Kicks: writes of the queue's index to its doorbell in the notify structure (4.1.5.2).
-//   - Interrupts: MSI-X vector 0 for configuration changes, 1 and 2 for the pair's rings, on the
-//     rings' call eventfds, when the device has 3 vectors; the rings run polled (their used
-//     buffer notifications off), as the virtio-user port's do.
+//   - Interrupts: MSI-X vector 0 for configuration changes (watched from the event loop:
+//     DEVICE_NEEDS_RESET stops the port), 1 and 2 for the pair's rings, on the rings' call
+//     eventfds, when the device has 3 vectors; the rings run polled (their used buffer
+//     notifications off), as the virtio-user port's do.
 // One queue pair (receiveq1, transmitq1: queues 0 and 1, 5.1.2); the control queue is left off.
 // Runs on the thread that opened it (no Dataplane workers: their kicks are eventfds).
 import * as L from '../../assembly/layout/virtio-pci.js';
@@ -87,7 +88,7 @@ export class VfioNetPort extends QueuePairPort<PortEvents> {
   /** Each queue's kick: a write to its doorbell (set up in bringUp). */
   private readonly doorbells: (() => void)[] = [];
   private shut = false;
-  /** Why the port stopped (a ring the device wrote was rejected); undefined while it runs. */
+  /** Why the port stopped (a ring the device wrote was rejected, or DEVICE_NEEDS_RESET); undefined while it runs. */
   failed: string | undefined;
 
   private constructor(private readonly mem: PortMemory, private readonly dev: VirtioNetPci, readonly iova: bigint, opts: VfioNetPortOptions) {
