@@ -60,6 +60,13 @@ export const oneOf = <T extends string>(values: readonly T[]) => (flag: string, 
   return v as T;
 };
 
+/** --duration's value: a positive number of seconds; undefined when the flag is absent. */
+export function durationFlag(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^(\d+\.?\d*|\.\d+)$/.test(v) || !(Number(v) > 0)) throw new UsageError(`--duration expects a positive number of seconds, got '${v}'`);
+  return Number(v);
+}
+
 /**
  * Resolves with why a long-running command stops: `${duration} s elapsed` (no timer when
  * duration is undefined), SIGINT or SIGTERM, or whatever `also` passes to the `done` it is given

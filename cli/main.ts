@@ -16,15 +16,19 @@ import { runVhost } from './vhost/run.js';
 import { parseVirtioUser, type VirtioUserCommand } from './virtio-user/args.js';
 import { VIRTIO_USER_USAGE } from './virtio-user/usage.js';
 import { runVirtioUser } from './virtio-user/run.js';
+import { parseVfio, type VfioCommand } from './vfio/args.js';
+import { VFIO_USAGE } from './vfio/usage.js';
+import { runVfio } from './vfio/run.js';
 import { parseViz, type VizCommand } from './viz/args.js';
 import { VIZ_USAGE } from './viz/usage.js';
 import { runViz } from './viz/run.js';
 
 export type Command =
-  | { kind: 'help'; topic: 'main' | 'sim' | 'vhost' | 'virtio-user' | 'viz' }
+  | { kind: 'help'; topic: 'main' | 'sim' | 'vhost' | 'virtio-user' | 'vfio' | 'viz' }
   | SimCommand
   | VhostCommand
   | VirtioUserCommand
+  | VfioCommand
   | VizCommand;
 
 export function parseCommandLine(argv: readonly string[]): Command {
@@ -35,12 +39,14 @@ export function parseCommandLine(argv: readonly string[]): Command {
     if (rest.length === 1 && rest[0] === 'sim') return { kind: 'help', topic: 'sim' };
     if (rest.length === 1 && rest[0] === 'vhost') return { kind: 'help', topic: 'vhost' };
     if (rest.length === 1 && rest[0] === 'virtio-user') return { kind: 'help', topic: 'virtio-user' };
+    if (rest.length === 1 && rest[0] === 'vfio') return { kind: 'help', topic: 'vfio' };
     if (rest.length === 1 && rest[0] === 'viz') return { kind: 'help', topic: 'viz' };
     throw new UsageError(`no help on '${rest.join(' ')}' (try 'virtqueue --help')`);
   }
   if (first === 'sim') return parseSim(rest);
   if (first === 'vhost') return parseVhost(rest);
   if (first === 'virtio-user') return parseVirtioUser(rest);
+  if (first === 'vfio') return parseVfio(rest);
   if (first === 'viz') return parseViz(rest);
   if (first.startsWith('-')) throw new UsageError(`unknown option '${first}' before the command (try 'virtqueue --help')`);
   throw new UsageError(`unknown command '${first}' (try 'virtqueue --help')`);
@@ -52,7 +58,7 @@ const processIO = (): CliIO => ({
   stderrIsTTY: process.stderr.isTTY === true,
 });
 
-const USAGE = { main: MAIN_USAGE, sim: SIM_USAGE, vhost: VHOST_USAGE, 'virtio-user': VIRTIO_USER_USAGE, viz: VIZ_USAGE };
+const USAGE = { main: MAIN_USAGE, sim: SIM_USAGE, vhost: VHOST_USAGE, 'virtio-user': VIRTIO_USER_USAGE, vfio: VFIO_USAGE, viz: VIZ_USAGE };
 
 export async function main(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
   let cmd: Command;
@@ -64,6 +70,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
   }
   if (cmd.kind === 'help') { io.stdout(USAGE[cmd.topic]); return 0; }
   if (cmd.kind === 'virtio-user') return runVirtioUser(cmd, io);
+  if (cmd.kind === 'vfio') return runVfio(cmd, io);
   if (cmd.kind === 'viz') return runViz(cmd, io);
   return cmd.kind === 'sim' ? runSim(cmd, io) : runVhost(cmd, io);
 }

@@ -3,7 +3,7 @@
 // the bridge did not open, and openVfioPciDevice's one-line errors over a fake sysfs tree. Every
 // test ends with the fds it started with and nothing left in the bridge's VFIO registry.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,35 +13,15 @@ import {
   close, memfdCreate, openVfioPciDevice, pciAddress, VfioContainer, VfioError, VfioGroup, vfioPciStatus, vfioResources,
 } from '../src/native/index.js';
 import { checkFdLeaks } from './helpers/fd-leaks.js';
+import { fakeSysfsIn } from './helpers/fake-sysfs.js';
 
 checkFdLeaks();
 afterEach(() => expect(vfioResources()).toEqual({ fds: 0, dma: 0, bars: 0 }));
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'vq-vfio-host-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const fakeSysfs = fakeSysfsIn(tmp);
 
-/** A fake sysfs with one PCI device at `a`: its driver and IOMMU group links as given. */
-function fakeSysfs(name: string, a: string, o: { driver?: string; group?: number; others?: Record<string, string> }): string {
-  const root = path.join(tmp, name);
-  const devices = path.join(root, 'bus/pci/devices');
-  mkdirSync(devices, { recursive: true });
-  const device = (addr: string, driver?: string): void => {
-    mkdirSync(path.join(root, 'devices/pci0000:00', addr), { recursive: true });
-    symlinkSync(path.join(root, 'devices/pci0000:00', addr), path.join(devices, addr));
-    if (driver) symlinkSync(path.join(root, 'bus/pci/drivers', driver), path.join(root, 'devices/pci0000:00', addr, 'driver'));
-  };
-  device(a, o.driver);
-  if (o.group !== undefined) {
-    const g = path.join(root, 'kernel/iommu_groups', String(o.group));
-    mkdirSync(path.join(g, 'devices'), { recursive: true });
-    symlinkSync(g, path.join(root, 'devices/pci0000:00', a, 'iommu_group'));
-    for (const [addr, driver] of Object.entries({ [a]: o.driver ?? '', ...o.others })) {
-      if (addr !== a) device(addr, driver);
-      symlinkSync(path.join(devices, addr), path.join(g, 'devices', addr));
-    }
-  }
-  return root;
-}
 
 const vfioError = (f: () => unknown): VfioError => {
   try {

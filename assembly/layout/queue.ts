@@ -46,6 +46,14 @@ export const CB_KIND_PACKED_DEVICE = 0x9ade;
 
 /** Side wants the peer's notifications (driver: used buffer notifications; device: kicks). */
 export const CB_OPT_NOTIFY = 1;
+/**
+ * Packed driver: take a used descriptor's length without VIRTQ_DESC_F_WRITE too (still checked
+ * against the buffer's writable capacity). 2.8.3 and 2.8.4 say a device that wrote into a buffer
+ * sets WRITE in its used descriptor and that drivers ignore the length otherwise; QEMU's device
+ * model (virtqueue_packed_fill_desc, 7.2) never sets it, and Linux's and DPDK's drivers read the
+ * length regardless. Off by default; written by the host before reset.
+ */
+export const CB_OPT_USED_LEN_WITHOUT_WRITE = 2;
 
 export const QUEUE_CB_SIZE = 128;
 export const QUEUE_CB_ALIGN = 64;
@@ -63,6 +71,7 @@ export const QUEUE_CB_ALIGN = 64;
 //   72 SDRV_INDIRECT_MAX  descriptors per indirect table
 //   76 SDRV_FREE_TAIL     last free descriptor (IN_ORDER: used chains go to the tail, keeping ring order)
 //   80 SDRV_OLDEST        head of the oldest chain in flight (IN_ORDER)
+//   96 DRV_ADDR_BASE      u64, shared with the packed driver block (below)
 export const SDRV_FREE_HEAD = 40;
 export const SDRV_NUM_FREE = 44;
 export const SDRV_AVAIL_IDX = 48;
@@ -196,6 +205,7 @@ export const MAX_REGIONS = 64;
 //   80 PDRV_ADDED         descriptors made available since the last kick decision
 //   84 PDRV_ORDER         Wasm offset of the in-order FIFO of buffer ids (qsize u16), IN_ORDER only
 //   88 PDRV_ORDER_HEAD    FIFO slot of the oldest buffer in flight
+//   96 DRV_ADDR_BASE      u64, shared with the split driver block (below)
 export const PDRV_NEXT_AVAIL = 40;
 export const PDRV_AVAIL_WRAP = 44;
 export const PDRV_NEXT_USED = 48;
@@ -209,6 +219,18 @@ export const PDRV_INDIRECT_MAX = 76;
 export const PDRV_ADDED = 80;
 export const PDRV_ORDER = 84;
 export const PDRV_ORDER_HEAD = 88;
+
+// The driver's address base, the same offset in both driver blocks:
+//
+//   96 DRV_ADDR_BASE  u64: the address a descriptor carries for Wasm offset x is x + base. A
+//                     descriptor's addr is a "physical address" (VIRTIO 1.2 2.7.5 "guest-physical"; 2.8.4): with
+//                     VIRTIO_F_ACCESS_PLATFORM (6) the device reaches it through the platform's
+//                     IOMMU. 0 for vhost-user, whose guest addresses are Wasm offsets; VFIO: the
+//                     IOVA the memory was DMA-mapped at. Written by the host before reset (which
+//                     keeps it, as CB_OPTIONS); every descriptor address the driver writes,
+//                     indirect tables' included, gets it added. Reset refuses a base with which
+//                     the memory's last byte would pass 2^64 - 1.
+export const DRV_ADDR_BASE = 96;
 
 // Packed device block (packed/device.ts), PDEV_*, after the common header:
 //

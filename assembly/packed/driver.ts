@@ -9,10 +9,10 @@
 // private shadow `next` links, starting 0, 1, 2, ...; a collected id goes back on the front.
 // Every descriptor of a list carries the id (the spec needs it only in the last, 2.8.6).
 import {
-  CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY, CB_KIND_PACKED_DRIVER,
+  CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY, CB_OPT_USED_LEN_WITHOUT_WRITE, CB_KIND_PACKED_DRIVER,
   PDRV_NEXT_AVAIL, PDRV_AVAIL_WRAP, PDRV_NEXT_USED, PDRV_USED_WRAP, PDRV_NUM_FREE, PDRV_FREE_ID,
   PDRV_IN_FLIGHT, PDRV_SHADOW, PDRV_INDIRECT, PDRV_INDIRECT_MAX, PDRV_ADDED, PDRV_ORDER,
-  PDRV_ORDER_HEAD, SHADOW_SIZE, SHADOW_TOKEN, SHADOW_WRITE_LEN, SHADOW_NEXT, SHADOW_NDESC,
+  PDRV_ORDER_HEAD, DRV_ADDR_BASE, SHADOW_SIZE, SHADOW_TOKEN, SHADOW_WRITE_LEN, SHADOW_NEXT, SHADOW_NDESC,
   SHADOW_FLAGS, SHADOW_F_IN_FLIGHT, SHADOW_F_INDIRECT, NONE_16,
 } from "../layout/queue";
 import {
@@ -33,7 +33,7 @@ import {
   checkOrderArea,
 } from "../shared/common";
 import {
-  checkAddBurst, checkUsedEntry, detachAll, checkIndirectArea, resetDriverShadow,
+  checkAddBurst, checkUsedEntry, detachAll, checkIndirectArea, resetDriverShadow, checkAddressBase,
 } from "../shared/driver-common";
 import { isUsed, availableBits, validPackedQueueSize, packedNeedEvent } from "./flags";
 
@@ -66,7 +66,7 @@ export function packedDriverReset(cb: u32): i32 {
   if (checkArea(load<u32>(cb + CB_DRIVER_AREA), EVENT_ALIGN, EVENT_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, 0);
   if (checkArea(load<u32>(cb + CB_DEVICE_AREA), EVENT_ALIGN, EVENT_SIZE) != 0) return refuse(cb, ERR_BAD_CONFIG, 0);
   const bad = checkShadowArea(cb, shadow, <u64>q * SHADOW_SIZE) || checkOrderArea(cb, q, PDRV_ORDER)
-    || checkIndirectArea(cb, q, PDRV_INDIRECT, PDRV_INDIRECT_MAX, PDESC_ALIGN, PDESC_SIZE);
+    || checkIndirectArea(cb, q, PDRV_INDIRECT, PDRV_INDIRECT_MAX, PDESC_ALIGN, PDESC_SIZE) || checkAddressBase(cb);
   if (bad != 0) return bad;
   memory.fill(desc, 0, q * PDESC_SIZE);
   store<u32>(cb + PDRV_NEXT_AVAIL, 0);
@@ -112,6 +112,8 @@ export function packedDriverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
   let numFree = load<u32>(cb + PDRV_NUM_FREE);
   let freeId = load<u32>(cb + PDRV_FREE_ID);
   let inFlight = load<u32>(cb + PDRV_IN_FLIGHT);
+  // 2.8.4: "Element Address corresponds to the physical address of the buffer element": Wasm offset + the block's base.
+  const base = load<u64>(cb + DRV_ADDR_BASE);
   let added: u32 = 0;
   let descs: u32 = 0;
   let firstFlagsAddr: u32 = 0;
@@ -138,13 +140,13 @@ export function packedDriverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
         // 2.8.19: WRITE is the only flag inside a table.
         let flags: u32 = 0;
         if (j >= nRead) { flags = PDESC_F_WRITE; writeLen += len; }
-        store<u64>(e + PDESC_ADDR, <u64>load<u32>(s + SEG_OFFSET));
+        store<u64>(e + PDESC_ADDR, base + <u64>load<u32>(s + SEG_OFFSET));
         store<u32>(e + PDESC_LEN, len);
         store<u16>(e + PDESC_ID, 0);
         store<u16>(e + PDESC_FLAGS, flags);
       }
       const d = desc + slot * PDESC_SIZE;
-      store<u64>(d + PDESC_ADDR, <u64>table);
+      store<u64>(d + PDESC_ADDR, base + <u64>table);
       store<u32>(d + PDESC_LEN, k * PDESC_SIZE);
       store<u16>(d + PDESC_ID, id);
       const flags = PDESC_F_INDIRECT | avail;
@@ -160,7 +162,7 @@ export function packedDriverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
         // The wrap counter may flip inside a list: each descriptor carries the counter of its own slot.
         let flags: u32 = availableBits(wrap) | (j + 1 < k ? PDESC_F_NEXT : 0);
         if (j >= nRead) { flags |= PDESC_F_WRITE; writeLen += len; }
-        store<u64>(d + PDESC_ADDR, <u64>load<u32>(s + SEG_OFFSET));
+        store<u64>(d + PDESC_ADDR, base + <u64>load<u32>(s + SEG_OFFSET));
         store<u32>(d + PDESC_LEN, len);
         store<u16>(d + PDESC_ID, id);
         if (added == 0 && j == 0) { firstFlagsAddr = d + PDESC_FLAGS; firstFlags = flags; }
@@ -239,6 +241,7 @@ export function packedDriverCollect(cb: u32, out: u32, max: u32): i32 {
   let numFree = load<u32>(cb + PDRV_NUM_FREE);
   let freeId = load<u32>(cb + PDRV_FREE_ID);
   let inFlight = load<u32>(cb + PDRV_IN_FLIGHT);
+  const lenWithoutWrite = (load<u32>(cb + CB_OPTIONS) & CB_OPT_USED_LEN_WITHOUT_WRITE) != 0;
   let got: u32 = 0;
   let err: i32 = 0;
   let detail: u32 = 0;
@@ -249,8 +252,9 @@ export function packedDriverCollect(cb: u32, out: u32, max: u32): i32 {
     const flags = <u32>atomic.load<u16>(d + PDESC_FLAGS);
     if (!isUsed(flags, wrap)) break;
     const id = <u32>load<u16>(d + PDESC_ID);
-    // 2.8.4: the length is meaningful only when the device says it wrote (WRITE).
-    const len = (flags & PDESC_F_WRITE) != 0 ? load<u32>(d + PDESC_LEN) : 0;
+    // 2.8.4: the length is meaningful only when the device says it wrote (WRITE), unless the
+    // host asked to take it regardless (CB_OPT_USED_LEN_WITHOUT_WRITE: QEMU's device model).
+    const len = (flags & PDESC_F_WRITE) != 0 || lenWithoutWrite ? load<u32>(d + PDESC_LEN) : 0;
     const bad = checkUsedEntry(shadow, q, id, len);
     if (bad != 0) { err = bad; detail = id; break; }
     const h = shadow + id * SHADOW_SIZE;

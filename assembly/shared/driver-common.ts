@@ -4,7 +4,7 @@
 // (layout/queue.ts).
 import {
   SHADOW_SIZE, SHADOW_TOKEN, SHADOW_WRITE_LEN, SHADOW_NEXT, SHADOW_NDESC, SHADOW_TAIL, SHADOW_FLAGS,
-  SHADOW_F_IN_FLIGHT, NONE_16,
+  SHADOW_F_IN_FLIGHT, NONE_16, DRV_ADDR_BASE,
 } from "../layout/queue";
 import {
   CHAIN_SIZE, CHAIN_SEG, CHAIN_NREAD, CHAIN_NWRITE, SEG_SIZE, SEG_LEN, USED_REC_SIZE, USED_REC_ID,
@@ -14,7 +14,18 @@ import {
   ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_OUT_OF_MEMORY_BOUNDS, ERR_USED_ID_OUT_OF_RANGE,
   ERR_USED_ID_NOT_IN_FLIGHT, ERR_USED_LEN_TOO_LARGE,
 } from "../layout/errors";
-import { refuse, inMemory, checkArea } from "./common";
+import { refuse, inMemory, checkArea, memoryBytes } from "./common";
+
+/**
+ * Reset check of the address base (DRV_ADDR_BASE): every Wasm offset plus it must stay below
+ * 2^64, so no descriptor address wraps. Returns 0, or ERR_BAD_CONFIG with CB_DETAIL = the base's
+ * high 32 bits.
+ */
+export function checkAddressBase(cb: u32): i32 {
+  const base = load<u64>(cb + DRV_ADDR_BASE);
+  if (base > 0xffff_ffff_ffff_ffff - memoryBytes()) return refuse(cb, ERR_BAD_CONFIG, <u32>(base >>> 32));
+  return 0;
+}
 
 /**
  * Reset check of the indirect tables: none when the address in field `tableField` is 0;

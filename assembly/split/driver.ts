@@ -13,7 +13,7 @@
 import {
   CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY, CB_KIND_SPLIT_DRIVER,
   SDRV_FREE_HEAD, SDRV_NUM_FREE, SDRV_AVAIL_IDX, SDRV_KICK_IDX, SDRV_LAST_USED, SDRV_IN_FLIGHT,
-  SDRV_SHADOW, SDRV_INDIRECT, SDRV_INDIRECT_MAX, SDRV_FREE_TAIL, SDRV_OLDEST, SHADOW_SIZE,
+  SDRV_SHADOW, SDRV_INDIRECT, SDRV_INDIRECT_MAX, SDRV_FREE_TAIL, SDRV_OLDEST, DRV_ADDR_BASE, SHADOW_SIZE,
   SHADOW_TOKEN, SHADOW_WRITE_LEN, SHADOW_NEXT, SHADOW_NDESC, SHADOW_TAIL, SHADOW_FLAGS,
   SHADOW_F_IN_FLIGHT, SHADOW_F_INDIRECT, NONE_16,
 } from "../layout/queue";
@@ -36,7 +36,7 @@ import {
   endBurst, clearFault, checkShadowArea,
 } from "../shared/common";
 import {
-  checkAddBurst, checkUsedEntry, detachAll, checkIndirectArea, resetDriverShadow,
+  checkAddBurst, checkUsedEntry, detachAll, checkIndirectArea, resetDriverShadow, checkAddressBase,
 } from "../shared/driver-common";
 import { usedEventAddr, availEventAddr, checkSplitAreas } from "./areas";
 
@@ -55,7 +55,7 @@ export function splitDriverReset(cb: u32): i32 {
   if (!validQueueSize(q)) return refuse(cb, ERR_BAD_CONFIG, q);
   const shadow = load<u32>(cb + SDRV_SHADOW);
   const bad = checkSplitAreas(cb, q) || checkShadowArea(cb, shadow, <u64>q * SHADOW_SIZE)
-    || checkIndirectArea(cb, q, SDRV_INDIRECT, SDRV_INDIRECT_MAX, DESC_ALIGN, DESC_SIZE);
+    || checkIndirectArea(cb, q, SDRV_INDIRECT, SDRV_INDIRECT_MAX, DESC_ALIGN, DESC_SIZE) || checkAddressBase(cb);
   if (bad != 0) return bad;
 
   const start = load<u32>(cb + SDRV_AVAIL_IDX) & 0xffff;
@@ -109,6 +109,8 @@ export function splitDriverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
   let numFree = load<u32>(cb + SDRV_NUM_FREE);
   let availIdx = load<u32>(cb + SDRV_AVAIL_IDX);
   const inFlight = load<u32>(cb + SDRV_IN_FLIGHT);
+  // 2.7.5: a descriptor's addr is the buffer's guest-physical address: Wasm offset + the block's base.
+  const base = load<u64>(cb + DRV_ADDR_BASE);
   let added: u32 = 0;
   for (; added < n; added++) {
     const c = chains + added * CHAIN_SIZE;
@@ -129,13 +131,13 @@ export function splitDriverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
         const len = load<u32>(s + SEG_LEN);
         let flags: u32 = j + 1 < k ? DESC_F_NEXT : 0;
         if (j >= nRead) { flags |= DESC_F_WRITE; writeLen += len; }
-        store<u64>(d + DESC_ADDR, <u64>load<u32>(s + SEG_OFFSET));
+        store<u64>(d + DESC_ADDR, base + <u64>load<u32>(s + SEG_OFFSET));
         store<u32>(d + DESC_LEN, len);
         store<u16>(d + DESC_FLAGS, flags);
         store<u16>(d + DESC_NEXT, j + 1 < k ? j + 1 : 0);
       }
       const d = desc + head * DESC_SIZE;
-      store<u64>(d + DESC_ADDR, <u64>table);
+      store<u64>(d + DESC_ADDR, base + <u64>table);
       store<u32>(d + DESC_LEN, k * DESC_SIZE);
       store<u16>(d + DESC_FLAGS, DESC_F_INDIRECT);
       store<u16>(d + DESC_NEXT, 0);
@@ -149,7 +151,7 @@ export function splitDriverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
         const next = <u32>load<u16>(shadow + i * SHADOW_SIZE + SHADOW_NEXT);
         let flags: u32 = j + 1 < k ? DESC_F_NEXT : 0;
         if (j >= nRead) { flags |= DESC_F_WRITE; writeLen += len; }
-        store<u64>(d + DESC_ADDR, <u64>load<u32>(s + SEG_OFFSET));
+        store<u64>(d + DESC_ADDR, base + <u64>load<u32>(s + SEG_OFFSET));
         store<u32>(d + DESC_LEN, len);
         store<u16>(d + DESC_FLAGS, flags);
         store<u16>(d + DESC_NEXT, j + 1 < k ? next : 0);

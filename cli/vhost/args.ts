@@ -3,7 +3,7 @@
 import { NET_MODES as FWD_MODES, type NetMode as FwdMode } from '../../src/virtio-net/queue-pair.js';
 import { IDLE_MODES, type IdleMode } from '../../src/dataplane/idle.js';
 import { DEFAULT_MESSAGE_TIMEOUT_MS, DEFAULT_MESSAGE_RATE } from '../../src/vhost-user/connection.js';
-import { UsageError, parseFlags, stringFlag, wholeNumber, oneOf } from '../common.js';
+import { UsageError, parseFlags, stringFlag, wholeNumber, oneOf, durationFlag } from '../common.js';
 
 export interface VhostOptions {
   socket: string;
@@ -59,12 +59,7 @@ export function parseVhost(args: string[]): VhostCommand | { kind: 'help'; topic
   const client = values.client === true;
   if (socket === undefined || socket === '') throw new UsageError('--socket PATH is required');
   const fwd = oneOf<FwdMode>(FWD_MODES)('--fwd', str('fwd') ?? VHOST_DEFAULTS.fwd);
-  let duration: number | undefined;
-  const d = str('duration');
-  if (d !== undefined) {
-    if (!/^(\d+\.?\d*|\.\d+)$/.test(d) || !(Number(d) > 0)) throw new UsageError(`--duration expects a positive number of seconds, got '${d}'`);
-    duration = Number(d);
-  }
+  const duration = durationFlag(str('duration'));
   const pcap = str('pcap');
   if (pcap === '') throw new UsageError('--pcap expects a file name');
   if (str('pcap-max') !== undefined && pcap === undefined) throw new UsageError('--pcap-max needs --pcap');

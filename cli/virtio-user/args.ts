@@ -1,14 +1,11 @@
 // `virtqueue virtio-user` flags -> VirtioUserOptions (the rules of cli/common.ts: strict parseArgs,
 // one-line UsageErrors, one integer parser).
 import { FWD_MODES, type FwdMode } from '../../src/virtio-user/forward.js';
-import { UsageError, parseFlags, stringFlag, wholeNumber, oneOf } from '../common.js';
+import { UsageError, parseFlags, stringFlag, wholeNumber, oneOf, durationFlag } from '../common.js';
 
-export interface VirtioUserOptions {
-  socket: string;
-  server: boolean;
-  queues: number;
+/** What a forwarding run takes, whatever reaches the device (`virtqueue virtio-user`, `virtqueue vfio`). */
+export interface ForwardingOptions {
   packed: boolean;
-  workers: number;
   fwd: FwdMode;
   /** io and macswap: send one burst per queue pair first (testpmd --tx-first). */
   txFirst: boolean;
@@ -18,6 +15,13 @@ export interface VirtioUserOptions {
   queueSize: number;
   /** txonly frames' length without FCS. */
   frameSize: number;
+}
+
+export interface VirtioUserOptions extends ForwardingOptions {
+  socket: string;
+  server: boolean;
+  queues: number;
+  workers: number;
 }
 
 export const VIRTIO_USER_DEFAULTS = { queues: 1, workers: 1, fwd: 'io' as FwdMode, burst: 32, queueSize: 256, frameSize: 64 };
@@ -36,12 +40,7 @@ export function parseVirtioUser(args: string[]): VirtioUserCommand | { kind: 'he
   const socket = str('socket');
   if (socket === undefined || socket === '') throw new UsageError('--socket PATH is required');
   const fwd = oneOf<FwdMode>(FWD_MODES)('--fwd', str('fwd') ?? VIRTIO_USER_DEFAULTS.fwd);
-  let duration: number | undefined;
-  const d = str('duration');
-  if (d !== undefined) {
-    if (!/^(\d+\.?\d*|\.\d+)$/.test(d) || !(Number(d) > 0)) throw new UsageError(`--duration expects a positive number of seconds, got '${d}'`);
-    duration = Number(d);
-  }
+  const duration = durationFlag(str('duration'));
   const queues = str('queues') === undefined ? VIRTIO_USER_DEFAULTS.queues : wholeNumber('--queues', str('queues')!, { min: 1, max: MAX_QUEUES });
   const workers = str('workers') === undefined ? VIRTIO_USER_DEFAULTS.workers : wholeNumber('--workers', str('workers')!, { min: 0, max: MAX_QUEUES });
   if (workers > queues) throw new UsageError(`--workers ${workers} is more than the ${queues} queue pair${queues > 1 ? 's' : ''} to poll`);

@@ -1,10 +1,10 @@
-// testpmd's forwarding modes over a VirtioUserPort, one burst per call and queue pair (what the
+// testpmd's forwarding modes over a port (PacketPort: VirtioUserPort, VfioNetPort), one burst per call and queue pair (what the
 // CLI and the benchmark run): txonly sends 64-byte UDP frames (and frees what arrives), rxonly
 // frees what arrives, io sends what arrives back on the same queue pair, macswap the same with
 // the MAC addresses swapped. Frames the ring cannot take go back to the pool (counted as dropped).
 import { txonlyFrame, TXONLY_FRAME_SIZE } from '../virtio-net/frames.js';
 import type { HandleBurst } from '../dataplane/handle-ring.js';
-import type { VirtioUserPort } from './port.js';
+import type { PacketPort } from './packet-port.js';
 
 export const FWD_MODES = ['txonly', 'rxonly', 'io', 'macswap'] as const;
 export type FwdMode = (typeof FWD_MODES)[number];
@@ -19,7 +19,7 @@ export class Forwarder {
   dropped = 0;
 
   /** `frameSize`: txonly frames' length (the 64-byte UDP frame, zero-padded; IP and UDP lengths say 64). */
-  constructor(readonly port: VirtioUserPort, readonly mode: FwdMode, readonly burst = 32, frameSize = TXONLY_FRAME_SIZE) {
+  constructor(readonly port: PacketPort, readonly mode: FwdMode, readonly burst = 32, frameSize = TXONLY_FRAME_SIZE) {
     if (frameSize < TXONLY_FRAME_SIZE || frameSize > port.pool.dataRoom) throw new RangeError(`frame size ${frameSize}: ${TXONLY_FRAME_SIZE} to ${port.pool.dataRoom}`);
     this.frameSize = frameSize;
     this.frame = port.priv.alloc(frameSize, 64, 'txonly frame');

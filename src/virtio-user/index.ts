@@ -3,4 +3,5 @@
 export { VirtioUserPort, type VirtioUserPortOptions } from './port.js';
 export { NET_HDR_SIZE, type QueueStats } from './queue.js';
 export { Forwarder, FWD_MODES, type FwdMode } from './forward.js';
+export type { PacketPort } from './packet-port.js';
 export { FrontendError } from '../vhost-user/frontend-channel.js';

@@ -1,19 +1,28 @@
 // What a VirtioUserPort is built with, and the sizes that follow from it (its defaults in one place).
 import type { RingLayout } from '../virtqueue/factory.js';
 
-export interface VirtioUserPortOptions {
-  /** The back-end's socket (client), or where to listen for it (server). */
-  socket: string;
-  server?: boolean;
+/** The sizes of a port's queue pairs and mempool (a VirtioUserPort's, a VfioNetPort's). */
+export interface PortSizing {
   /** Queue pairs (default 1). */
   queues?: number;
-  layout?: RingLayout;
   /** Entries per ring (default 256). */
   queueSize?: number;
   /** Mempool buffers (default: 4 rings' worth per pair, at least 1024). */
   poolSize?: number;
   /** Data bytes per buffer (default 2048). */
   dataRoom?: number;
+  /**
+   * Dataplane workers that will run the queue pairs (VirtioUserWorkers): the pool gets a cache
+   * slot for each (slot w + 1; slot 0 is the main thread's). Default 0: the caller's thread polls.
+   */
+  workers?: number;
+}
+
+export interface VirtioUserPortOptions extends PortSizing {
+  /** The back-end's socket (client), or where to listen for it (server). */
+  socket: string;
+  server?: boolean;
+  layout?: RingLayout;
   /** Bound on each vhost-user reply (ms, default 5000). */
   replyTimeoutMs?: number;
   /**
@@ -37,11 +46,6 @@ export interface VirtioUserPortOptions {
   reconnect?: boolean;
   /** Client mode: time between connection attempts (ms, default 200). */
   retryMs?: number;
-  /**
-   * Dataplane workers that will run the queue pairs (VirtioUserWorkers): the pool gets a cache
-   * slot for each (slot w + 1; slot 0 is the main thread's). Default 0: the caller's thread polls.
-   */
-  workers?: number;
   log?: (line: string) => void;
 }
 
@@ -58,7 +62,7 @@ export interface PortSizes {
 }
 
 /** The options' sizes with their defaults; a RangeError for a count out of range. */
-export function portSizes(opts: VirtioUserPortOptions): PortSizes {
+export function portSizes(opts: PortSizing): PortSizes {
   const pairs = opts.queues ?? 1;
   const num = opts.queueSize ?? 256;
   const dataRoom = opts.dataRoom ?? 2048;

@@ -8,11 +8,9 @@
 // at a time) is set up by VhostUserFrontend. When it ends (the back-end died, misbehaved, a ring
 // it wrote was rejected) every buffer in flight goes back to the pool, the rings are reset, and
 // with `reconnect` (the default) the port waits for the back-end again and sets everything up anew.
-import { EventEmitter } from 'node:events';
-import { createSharedMemory, MemoryPlan } from '../memory.js';
-import { loadEngine } from '../node.js';
-import { memfdCreate, mapIntoMemory, close, UnixSocket, UnixServer } from '../native/index.js';
-import { Mempool } from '../dataplane/mempool.js';
+import type { MemoryPlan } from '../memory.js';
+import { close, UnixSocket, UnixServer } from '../native/index.js';
+import type { Mempool } from '../dataplane/mempool.js';
 import { HandleBurst } from '../dataplane/handle-ring.js';
 import * as V from '../../assembly/layout/virtio-user.js';
 import type { Engine } from '../engine.js';
@@ -20,17 +18,16 @@ import type { RingLayout } from '../virtqueue/factory.js';
 import { FEATURES, featureNames, type FeatureSet } from '../features.js';
 import { FrontendChannel, DEFAULT_REPLY_TIMEOUT_MS } from '../vhost-user/frontend-channel.js';
 import type { VhostUserFrontend } from '../vhost-user/frontend.js';
-import { portSizes, type VirtioUserPortOptions } from './options.js';
+import type { VirtioUserPortOptions } from './options.js';
+import { createPortMemory, buildPortRings } from './port-memory.js';
+import { QueuePairPort } from './queue-pair-port.js';
 import { setUpBackend } from './setup.js';
-import { bufferData, frameSegments, frameCopy, frameAlloc } from './frames.js';
 import { sendFrame, receiveFrames, drainTx } from './waits.js';
 import { PortQueue, NET_HDR_SIZE, type QueueStats } from './queue.js';
 
-const PRIVATE_BYTES = 16 << 20;
-
 type PortEvents = { up: []; down: [string] };
 
-export class VirtioUserPort extends EventEmitter<PortEvents> {
+export class VirtioUserPort extends QueuePairPort<PortEvents> {
   readonly queues: PortQueue[] = [];
   readonly pool: Mempool;
   private frontend: VhostUserFrontend | undefined;
@@ -41,7 +38,8 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
   /** connect()'s rejection while it waits (used when the port does not reconnect). */
   private pendingFail: ((e: Error) => void) | undefined;
   private readonly rxScratch: HandleBurst;
-  private readonly txScratch: HandleBurst;
+  protected readonly txScratch: HandleBurst;
+  protected readonly portName = 'virtio-user';
   /** The port's private memory (control blocks, bursts): what VirtioUserWorkers plans in. */
   readonly priv: MemoryPlan;
   /** Workers run the queue pairs (handOver()): the blocks' state says when they may. */
@@ -56,18 +54,12 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
   private constructor(readonly engine: Engine, readonly memfd: number, private readonly offset: number, private readonly size: number,
                       readonly layout: RingLayout, readonly opts: VirtioUserPortOptions) {
     super();
-    const { pairs, num, dataRoom, poolSize, workers } = portSizes(opts);
-    const shared = new MemoryPlan(engine.memory, { start: offset, end: offset + size });
-    const priv = new MemoryPlan(engine.memory, { start: 64 * 1024, end: PRIVATE_BYTES });
-    this.pool = Mempool.create(engine, shared, {
-      size: poolSize, dataRoom, headroom: 64,
-      caches: workers + 1, cacheSize: workers > 0 ? 32 : 0, ringWait: workers > 0 ? 'sleep' : undefined,
-    });
-    const cache = this.pool.cache(0);
     // The rings are built with every ring feature the port may ask for; each session narrows them to what was negotiated.
     const features = FEATURES.VERSION_1 | (layout === 'packed' ? FEATURES.RING_PACKED : 0n)
       | ((opts.inOrder ?? true) ? FEATURES.IN_ORDER : 0n) | ((opts.eventIdx ?? true) ? FEATURES.EVENT_IDX : 0n);
-    for (let k = 0; k < pairs; k++) this.queues.push(new PortQueue(k, engine, shared, priv, layout, num, features, this.pool, cache));
+    const { priv, pool, queues } = buildPortRings({ engine, memfd, offset, size }, opts, layout, features);
+    this.pool = pool;
+    this.queues.push(...queues);
     this.priv = priv;
     this.rxScratch = HandleBurst.alloc(engine, priv, 64);
     this.txScratch = HandleBurst.alloc(engine, priv, 64);
@@ -87,17 +79,8 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
 
   /** Builds the memory, rings and mempool; nothing connected yet (connect()). */
   static create(opts: VirtioUserPortOptions): VirtioUserPort {
-    const { shared } = portSizes(opts);
-    const memory = createSharedMemory(PRIVATE_BYTES + shared);
-    const engine = loadEngine(memory);
-    const fd = memfdCreate('virtio-user', shared);
-    try {
-      mapIntoMemory(memory, PRIVATE_BYTES, fd, 0, shared);
-    } catch (e) {
-      close(fd);
-      throw e;
-    }
-    return new VirtioUserPort(engine, fd, PRIVATE_BYTES, shared, opts.layout ?? 'split', opts);
+    const m = createPortMemory(opts, 'virtio-user');
+    return new VirtioUserPort(m.engine, m.memfd, m.offset, m.size, opts.layout ?? 'split', opts);
   }
 
   /**
@@ -236,7 +219,7 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
   }
 
   /** A ring the back-end wrote was rejected (the engine's error names it): the connection ends. */
-  private broke(q: PortQueue, e: unknown): never {
+  protected broke(q: PortQueue, e: unknown): never {
     const reason = `queue pair ${q.index}: ${(e as Error).message}`;
     this.frontend?.close(reason);
     throw e;
@@ -258,75 +241,8 @@ export class VirtioUserPort extends EventEmitter<PortEvents> {
     return this.frontend ? q : undefined;
   }
 
-  /** Received frames of queue pair `k` into `out` (0 while the back-end is away). */
-  rxBurst(k: number, out: HandleBurst, max?: number): number {
-    const q = this.pair(k);
-    if (!q) { out.count = 0; return 0; }
-    try { return q.rxBurst(out, max); } catch (e) { return this.broke(q, e); }
-  }
-
-  /** Sends handles [0, n) on queue pair `k`: returns how many were taken (the rest stay the caller's). */
-  txBurst(k: number, burst: HandleBurst, n?: number): number {
-    const q = this.pair(k);
-    if (!q) return 0;
-    try { return q.txBurst(burst, n); } catch (e) { return this.broke(q, e); }
-  }
-
-  /**
-   * io (macswap with `swap`) on queue pair `k` in one engine call: received frames sent back,
-   * those the ring could not take freed (QueueStats.txFull). Returns the frames received (0
-   * while the back-end is away); the port's queue's lastSent says how many went back.
-   */
-  forwardBurst(k: number, burst: HandleBurst, swap = false): number {
-    const q = this.pair(k);
-    if (!q) return 0;
-    try { return q.forward(burst, swap); } catch (e) { return this.broke(q, e); }
-  }
-
-  /** txonly on queue pair `k` in one engine call: up to `n` copies of the `size` bytes at engine address `frame`, as many as fit. */
-  txOnlyBurst(k: number, burst: HandleBurst, n: number, frame: number, size: number): number {
-    const q = this.pair(k);
-    if (!q) return 0;
-    try { return q.txOnly(burst, n, frame, size); } catch (e) { return this.broke(q, e); }
-  }
-
-  stats(k: number): QueueStats {
-    return { ...this.queues[k].stats };
-  }
-
-  /** A view of one buffer's data (a frame's first buffer: its first segment). */
-  data(handle: number, len?: number): Uint8Array {
-    return bufferData(this.engine, this.pool, handle, len);
-  }
-
-  /** The buffers of the frame that starts at `handle` (one unless it spans several, MRG_RXBUF). */
-  segments(handle: number): number[] {
-    return frameSegments(this.engine, this.pool, handle);
-  }
-
-  /** A copy of the whole frame that starts at `handle` (every segment). */
-  frame(handle: number): Uint8Array {
-    return frameCopy(this.engine, this.pool, handle);
-  }
-
-  /**
-   * Copies `frame` into fresh buffers (a chain when it is longer than one buffer's data room):
-   * the first buffer's handle, or undefined when the pool is short.
-   */
-  alloc(frame: Uint8Array): number | undefined {
-    return frameAlloc(this.engine, this.pool, this.txScratch, frame, this.queues[0].num);
-  }
-
-  /** A burst of `capacity` handles for rxBurst/txBurst, in the port's private memory. */
-  burst(capacity = 32): HandleBurst {
-    return HandleBurst.alloc(this.engine, this.priv, capacity);
-  }
-
-  /** Frees the frames whose first buffers are handles [0, n), every buffer of each. */
-  free(burst: HandleBurst, n = burst.count): void {
+  protected override checkFree(): void {
     if (this.workerOwned) throw new Error('free: the queue pairs run on Dataplane workers');
-    const q = this.queues[0];
-    this.engine.check(this.engine.exports.vuqFree(q.block, burst.ptr, burst.size(n, burst.count)), this.pool.addr, 'virtio-user free');
   }
 
   /**

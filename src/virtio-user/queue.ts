@@ -36,6 +36,27 @@ export interface QueueStats {
   kicks: number;
 }
 
+/**
+ * How a ring reaches its device, when not as vhost-user's (Wasm offsets as addresses, kicks on an
+ * eventfd): the address base its descriptors carry (DriverHandleOptions.addressBase; VFIO: the
+ * IOVA the shared memory is DMA-mapped at, minus its offset) and the doorbell a kick rings.
+ */
+export interface RingLink {
+  addressBase?: bigint;
+  doorbell?: () => void;
+  /** Packed: take used lengths without VIRTQ_DESC_F_WRITE (DriverHandleOptions.usedLenWithoutWrite: QEMU's device model). */
+  usedLenWithoutWrite?: boolean;
+  /** Alignment of the ring's areas (RingSpec.align; default a cache line). */
+  areaAlign?: number;
+}
+
+/** A queue pair's links to its device: each ring's, and the port's name for error messages (default 'virtio-user'). */
+export interface PairLinks {
+  rx?: RingLink;
+  tx?: RingLink;
+  portName?: string;
+}
+
 const zeroStats = (): QueueStats => ({ rxPackets: 0, rxBytes: 0, rxDropped: 0, rxNoBuffers: 0, txPackets: 0, txBytes: 0, txFull: 0, kicks: 0 });
 
 class Ring {
@@ -46,9 +67,14 @@ class Ring {
   readonly batch: ChainBatch;
   readonly used: UsedBatch;
 
-  constructor(readonly engine: Engine, shared: MemoryPlan, priv: MemoryPlan, readonly layout: RingLayout, num: number, features: FeatureSet) {
-    this.areas = allocRing(shared, { layout, queueSize: num });
-    this.driver = createDriver(engine, priv, layout, this.areas, { features });
+  /** The available buffer notification (a kick): the kick eventfd's signal unless the transport rings a doorbell. */
+  readonly notify: () => void;
+
+  constructor(readonly engine: Engine, shared: MemoryPlan, priv: MemoryPlan, readonly layout: RingLayout, num: number, features: FeatureSet,
+              link: RingLink = {}) {
+    this.areas = allocRing(shared, { layout, queueSize: num, align: link.areaAlign });
+    this.driver = createDriver(engine, priv, layout, this.areas, { features, addressBase: link.addressBase, usedLenWithoutWrite: link.usedLenWithoutWrite });
+    this.notify = link.doorbell ?? (() => this.kick.signal());
     this.batch = new ChainBatch(engine, priv, num, num);
     this.used = new UsedBatch(engine, priv, num);
   }
@@ -93,12 +119,15 @@ export class PortQueue {
   /** Receive records collected ahead of the frames handed out (VUQ_STASH: an IN_ORDER run longer than a burst). */
   private readonly stash: UsedBatch;
   private readonly u64: BigUint64Array;
+  /** Names the port in error messages ('virtio-user', 'vfio'). */
+  private readonly portName: string;
 
   constructor(readonly index: number, readonly engine: Engine, shared: MemoryPlan, priv: MemoryPlan, layout: RingLayout,
-              readonly num: number, features: FeatureSet, readonly pool: Mempool, readonly cache: MempoolCache) {
+              readonly num: number, features: FeatureSet, readonly pool: Mempool, readonly cache: MempoolCache,
+              links: PairLinks = {}) {
     if (pool.headroom < V.VUB_MIN_HEADROOM) throw new RangeError(`the mempool's headroom is ${pool.headroom} bytes; the segment record and the virtio_net_hdr need ${V.VUB_MIN_HEADROOM}`);
-    this.rx = new Ring(engine, shared, priv, layout, num, features);
-    this.tx = new Ring(engine, shared, priv, layout, num, features);
+    this.rx = new Ring(engine, shared, priv, layout, num, features, links.rx);
+    this.tx = new Ring(engine, shared, priv, layout, num, features, links.tx);
     this.scratch = HandleBurst.alloc(engine, priv, num);
     this.stash = new UsedBatch(engine, priv, num);
     const q = priv.alloc(V.VUQ_SIZE, V.VUQ_ALIGN, 'virtio-user queue pair block');
@@ -121,6 +150,7 @@ export class PortQueue {
     set(V.VUQ_RX_KICK_FD, this.rx.kick.fd);
     set(V.VUQ_TX_KICK_FD, this.tx.kick.fd);
     this.block = q;
+    this.portName = links.portName ?? 'virtio-user';
     this.u64 = new BigUint64Array(engine.memory.buffer);
   }
 
@@ -146,7 +176,7 @@ export class PortQueue {
     } catch (e) {
       return e as Error;
     }
-    return new Error(`virtio-user queue pair ${this.index}: its worker failed (code ${rc})`);
+    return new Error(`${this.portName} queue pair ${this.index}: its worker failed (code ${rc})`);
   }
 
   /** VIRTIO_NET_F_MRG_RXBUF negotiated: frames may span receive buffers (set before the rings run). */
@@ -172,7 +202,7 @@ export class PortQueue {
    */
   private check(rc: number, what: string): number {
     if (rc >= 0) return rc;
-    return this.engine.check(rc, this.engine.u32[(this.block + V.VUQ_FAILED_CB) >>> 2], `${this.rx.layout} virtio-user queue pair ${this.index} ${what}`);
+    return this.engine.check(rc, this.engine.u32[(this.block + V.VUQ_FAILED_CB) >>> 2], `${this.rx.layout} ${this.portName} queue pair ${this.index} ${what}`);
   }
 
   /** Signals the kicks the last call asked for (the block's events). */
@@ -180,8 +210,8 @@ export class PortQueue {
     const ev = this.engine.u32[(this.block + V.VUQ_EVENTS) >>> 2];
     if (ev === 0) return;
     let n = 0;
-    if (ev & V.VUQ_EV_KICK_RX) { this.rx.kick.signal(); n++; }
-    if (ev & V.VUQ_EV_KICK_TX) { this.tx.kick.signal(); n++; }
+    if (ev & V.VUQ_EV_KICK_RX) { this.rx.notify(); n++; }
+    if (ev & V.VUQ_EV_KICK_TX) { this.tx.notify(); n++; }
     this.u64[(this.block + V.VUQ_KICKS) >>> 3] += BigInt(n);
   }
 

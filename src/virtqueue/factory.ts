@@ -15,10 +15,12 @@ export const RING_LAYOUTS: readonly RingLayout[] = ['split', 'packed'];
 export interface RingSpec {
   layout: RingLayout;
   queueSize: number;
+  /** Alignment of each area (default 64, a cache line; 4096 keeps an area of up to a page inside one page). */
+  align?: number;
 }
 
 export function allocRing(plan: MemoryPlan, spec: RingSpec): RingAreas {
-  return spec.layout === 'split' ? allocSplitRing(plan, spec.queueSize) : allocPackedRing(plan, spec.queueSize);
+  return spec.layout === 'split' ? allocSplitRing(plan, spec.queueSize, spec.align) : allocPackedRing(plan, spec.queueSize, spec.align);
 }
 
 export type DriverOptions = DriverHandleOptions;

@@ -13,16 +13,16 @@ export function validPackedQueueSize(n: number): boolean {
   return Number.isInteger(n) && n >= 1 && n <= P.PACKED_MAX_QUEUE_SIZE;
 }
 
-/** Plans a packed ring: descriptor ring and the two event suppression structures (2.8.10.1). */
-export function allocPackedRing(plan: MemoryPlan, queueSize: number): RingAreas {
+/** Plans a packed ring: descriptor ring and the two event suppression structures (2.8.10.1), each `align`-aligned (default a cache line). */
+export function allocPackedRing(plan: MemoryPlan, queueSize: number, align = 64): RingAreas {
   if (!validPackedQueueSize(queueSize)) {
     throw new RangeError(`packed queue size must be 1 to ${P.PACKED_MAX_QUEUE_SIZE} (VIRTIO 1.2 §2.8), got ${queueSize}`);
   }
   return {
     queueSize,
-    desc: plan.alloc(queueSize * P.PDESC_SIZE, 64, 'packed descriptor ring'),
-    driver: plan.alloc(P.EVENT_SIZE, 64, 'driver event suppression'),
-    device: plan.alloc(P.EVENT_SIZE, 64, 'device event suppression'),
+    desc: plan.alloc(queueSize * P.PDESC_SIZE, align, 'packed descriptor ring'),
+    driver: plan.alloc(P.EVENT_SIZE, align, 'driver event suppression'),
+    device: plan.alloc(P.EVENT_SIZE, align, 'device event suppression'),
   };
 }
 

@@ -50,13 +50,47 @@ export interface DriverHandleOptions {
   indirectMax?: number;
   /** Ask for used buffer notifications from the start (default false: polling). */
   interrupts?: boolean;
+  /**
+   * What the device's addresses are for Wasm offset 0 (default 0): every descriptor carries
+   * offset + addressBase (VIRTIO 1.2 2.7.5, 2.8.4: a buffer's "physical address"; with
+   * VIRTIO_F_ACCESS_PLATFORM an address the platform's IOMMU translates). 0 for vhost-user, whose
+   * guest addresses are Wasm offsets; VFIO: the IOVA the memory was DMA-mapped at. Kept across resets.
+   */
+  addressBase?: bigint | number;
+  /**
+   * Packed: take a used descriptor's length even without VIRTQ_DESC_F_WRITE (default false: 2.8.4
+   * says drivers ignore it then). QEMU's device model writes receive buffers without setting the
+   * flag (assembly/layout/queue.ts CB_OPT_USED_LEN_WITHOUT_WRITE). Split rings have no such flag.
+   */
+  usedLenWithoutWrite?: boolean;
+}
+
+/**
+ * addressBase as a bigint: a non-negative integer with which every address of `memoryBytes` of
+ * memory stays below 2^64 (what the engine's reset checks too).
+ */
+export function checkAddressBase(v: bigint | number | undefined, memoryBytes: number): bigint {
+  if (v === undefined) return 0n;
+  if (typeof v === 'number' && !Number.isSafeInteger(v)) throw new RangeError(`addressBase must be a non-negative integer (a bigint above 2^53), got ${v}`);
+  const base = BigInt(v);
+  if (base < 0n) throw new RangeError(`addressBase must be a non-negative integer, got ${v}`);
+  if (base + BigInt(memoryBytes) >= 2n ** 64n) {
+    throw new RangeError(`addressBase 0x${base.toString(16)} plus the memory's ${memoryBytes} bytes passes 2^64: descriptor addresses would wrap`);
+  }
+  return base;
 }
 
 /** The driver side: makes chains available and collects them once used. */
 export abstract class DriverHandle extends QueueSide<DriverOps> implements DriverQueue {
   protected constructor(engine: Engine, plan: MemoryPlan, areas: RingAreas, opts: DriverHandleOptions, ops: DriverOps) {
     super(engine, plan, areas, ops, opts.features ?? 0n);
-    this.set(Q.CB_OPTIONS, opts.interrupts ? Q.CB_OPT_NOTIFY : 0);
+    this.set(Q.CB_OPTIONS, (opts.interrupts ? Q.CB_OPT_NOTIFY : 0) | (opts.usedLenWithoutWrite ? Q.CB_OPT_USED_LEN_WITHOUT_WRITE : 0));
+    engine.view.setBigUint64(this.cb + Q.DRV_ADDR_BASE, checkAddressBase(opts.addressBase, engine.memory.buffer.byteLength), true);
+  }
+
+  /** What descriptors carry for Wasm offset 0 (DriverHandleOptions.addressBase). */
+  get addressBase(): bigint {
+    return this.engine.view.getBigUint64(this.cb + Q.DRV_ADDR_BASE, true);
   }
 
   /** Makes the batch's chains available, in order, as far as the ring has room. Returns how many. */

@@ -25,15 +25,18 @@ export function validQueueSize(n: number): boolean {
   return Number.isInteger(n) && n >= 1 && n <= S.MAX_QUEUE_SIZE && (n & (n - 1)) === 0;
 }
 
-/** Plans the three areas of a split ring, each at its spec alignment (rounded up to a cache line). */
-export function allocSplitRing(plan: MemoryPlan, queueSize: number): SplitRingAddrs {
+/**
+ * Plans the three areas of a split ring, each at its spec alignment rounded up to `align` (a
+ * cache line by default; a page keeps each area of a ring of up to 256 entries inside one page).
+ */
+export function allocSplitRing(plan: MemoryPlan, queueSize: number, align = 64): SplitRingAddrs {
   if (!validQueueSize(queueSize)) {
     throw new RangeError(`queue size must be a power of two from 1 to ${S.MAX_QUEUE_SIZE} (VIRTIO 1.2 §2.7), got ${queueSize}`);
   }
   const size = splitAreaSizes(queueSize);
-  const desc = plan.alloc(size.desc, 64, 'descriptor table');
-  const avail = plan.alloc(size.avail, 64, 'available ring');
-  const used = plan.alloc(size.used, 64, 'used ring');
+  const desc = plan.alloc(size.desc, align, 'descriptor table');
+  const avail = plan.alloc(size.avail, align, 'available ring');
+  const used = plan.alloc(size.used, align, 'used ring');
   return { queueSize, desc, avail, used, driver: avail, device: used };
 }
 

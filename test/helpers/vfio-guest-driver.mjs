@@ -48,3 +48,29 @@ export function openTransport(address = vfioDeviceAddress()) {
     throw e;
   }
 }
+
+/** Opens the device again and reads how the last driver left it (PCI command, device_status); closes it. */
+export function deviceLeftState(address = vfioDeviceAddress()) {
+  const { d, t } = openTransport(address);
+  try {
+    return { commandAfter: configSpace(d.device).read(L.PCI_COMMAND, 2), statusAfter: t.status() };
+  } finally {
+    d.close();
+  }
+}
+
+/** What a VfioNetPort that stopped says: why, device_status, what a burst now throws, the pool's buffers still out. */
+export function stoppedPortState(port) {
+  const rx = port.burst(8);
+  let afterStop = null;
+  try { port.free(rx, port.rxBurst(0, rx)); } catch (e) { afterStop = e.message; }
+  return { failed: port.failed ?? null, statusAfter: port.deviceStatus(), afterStop, poolInUseBeforeClose: port.pool.inUse };
+}
+
+/** After the port's close: the pool's buffers still out, nothing of VFIO left; prints `out` as one JSON line. */
+export function reportAfterClose(port, out) {
+  out.poolInUseAfterClose = port.pool.inUse;
+  out.poolSize = port.pool.size;
+  out.resourcesAfterClose = N.vfioResources();
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}

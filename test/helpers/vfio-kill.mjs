@@ -6,7 +6,7 @@
 // (vfio-traffic.mjs again) shows a new driver gets traffic through. Prints one JSON line.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { configSpace, L, N, openTransport } from './vfio-guest-driver.mjs';
+import { deviceLeftState, N } from './vfio-guest-driver.mjs';
 
 const KILL_AFTER = 50;
 const out = {};
@@ -33,12 +33,6 @@ child.kill('SIGKILL');
 out.child = await exited;
 if (out.sentBeforeKill === null) out.childStderr = stderr.slice(-2000);
 
-const { d, t } = openTransport();
-try {
-  out.commandAfter = configSpace(d.device).read(L.PCI_COMMAND, 2);
-  out.statusAfter = t.status();
-} finally {
-  d.close();
-}
+Object.assign(out, deviceLeftState());
 out.resourcesAfterClose = N.vfioResources();
 process.stdout.write(`${JSON.stringify(out)}\n`);
