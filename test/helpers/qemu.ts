@@ -489,6 +489,8 @@ export interface VqpktReport {
   /** Sequence numbers of this run that came back at least once, and the copies beyond the first. */
   rx_unique: number;
   rx_dup: number;
+  /** Frames the guest kernel dropped on vqpkt's receiving socket (PACKET_STATISTICS tp_drops). */
+  rx_drops: number;
   /** With -L: milliseconds sending waited for the carrier. */
   held_ms: number;
   seconds: number;
@@ -554,7 +556,7 @@ export function parseVqpkt(line: string): VqpktReport {
   return {
     tag: o.tag, if: o.if, cpu: Number(o.cpu), sent: Number(o.sent), send_errors: Number(o.send_errors),
     rx: Number(o.rx), rx_swapped: Number(o.rx_swapped), rx_same: Number(o.rx_same),
-    rx_unique: Number(o.rx_unique), rx_dup: Number(o.rx_dup), held_ms: Number(o.held_ms), seconds: Number(o.seconds),
+    rx_unique: Number(o.rx_unique), rx_dup: Number(o.rx_dup), rx_drops: Number(o.rx_drops), held_ms: Number(o.held_ms), seconds: Number(o.seconds),
   };
 }
 

@@ -8,12 +8,16 @@
  * after the last one (the echo of `virtqueue vhost --fwd io` or `--fwd macswap`). It prints one
  * line the harness parses:
  *
- *   VQPKT if=eth0 cpu=0 sent=N send_errors=E rx=R rx_swapped=S rx_same=M rx_unique=U rx_dup=D seconds=T
+ *   VQPKT if=eth0 cpu=0 sent=N send_errors=E rx=R rx_swapped=S rx_same=M rx_unique=U rx_dup=D rx_drops=X held_ms=H seconds=T
  *
  * rx counts every received frame with the ethertype, rx_swapped those whose destination is our
  * MAC and source DST (macswap), rx_same those that came back unchanged (io: destination DST,
  * source our MAC). rx_unique counts this run's sequence numbers (bytes 18..21 of a frame with
- * our magic) that came back at least once, rx_dup the copies beyond the first.
+ * our magic) that came back at least once, rx_dup the copies beyond the first. rx_drops is what
+ * the kernel dropped on the receiving socket (PACKET_STATISTICS tp_drops): frames the device
+ * delivered that this program never saw. The socket's buffer is forced to RX_BUFFER bytes, more
+ * than a run's frames take, so that a burst (a new back-end echoing a ring's backlog at once while
+ * a loaded guest is slow to read) does not overflow the default 208 KiB, about a hundred frames.
  *
  * With -L a frame is sent only while the interface has its carrier (IFF_RUNNING): while it is
  * down (QEMU took the link down: its vhost-user back-end went away) sending waits, reading the
@@ -45,6 +49,7 @@
 
 #define ETHERTYPE_VQ 0x88b5
 #define MAGIC 0x76717074u /* "vqpt" */
+#define RX_BUFFER (16 << 20)
 
 static double now(void) {
   struct timespec ts;
@@ -157,6 +162,8 @@ int main(int argc, char **argv) {
   sll.sll_ifindex = ifindex;
   sll.sll_protocol = htons(ETHERTYPE_VQ);
   if (bind(rx, (struct sockaddr *)&sll, sizeof sll) != 0) { perror("vqpkt: bind rx"); return 1; }
+  int rxbuf = RX_BUFFER;
+  if (setsockopt(rx, SOL_SOCKET, SO_RCVBUFFORCE, &rxbuf, sizeof rxbuf) != 0) { perror("vqpkt: SO_RCVBUFFORCE"); return 1; }
   if (hold) {
     int one = 1;
     if (setsockopt(tx, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) != 0) { perror("vqpkt: PACKET_QDISC_BYPASS"); return 1; }
@@ -229,8 +236,11 @@ int main(int argc, char **argv) {
     int ms = (int)(left * 1000) + 1;
     poll(&p, 1, ms);
   }
-  printf("VQPKT%s%s if=%s cpu=%ld sent=%lu send_errors=%lu rx=%lu rx_swapped=%lu rx_same=%lu rx_unique=%lu rx_dup=%lu held_ms=%.0f seconds=%.3f\n",
-         *tag ? " tag=" : "", tag, ifname, cpu, sent, errors, c.rx, c.swapped, c.same, c.unique, c.dup, held * 1000, t1 - t0);
+  struct tpacket_stats st;
+  socklen_t sl = sizeof st;
+  if (getsockopt(rx, SOL_PACKET, PACKET_STATISTICS, &st, &sl) != 0) { perror("vqpkt: PACKET_STATISTICS"); return 1; }
+  printf("VQPKT%s%s if=%s cpu=%ld sent=%lu send_errors=%lu rx=%lu rx_swapped=%lu rx_same=%lu rx_unique=%lu rx_dup=%lu rx_drops=%u held_ms=%.0f seconds=%.3f\n",
+         *tag ? " tag=" : "", tag, ifname, cpu, sent, errors, c.rx, c.swapped, c.same, c.unique, c.dup, st.tp_drops, held * 1000, t1 - t0);
   fflush(stdout);
   return errors ? 1 : 0;
 }
