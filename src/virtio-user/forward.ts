@@ -9,6 +9,14 @@ import type { PacketPort } from './packet-port.js';
 export const FWD_MODES = ['txonly', 'rxonly', 'io', 'macswap'] as const;
 export type FwdMode = (typeof FWD_MODES)[number];
 
+/**
+ * txonly's transmit bursts per receive burst (a power of two). testpmd's txonly never polls its
+ * receive queues; ours does, every this many bursts, so that what a peer sends is still counted
+ * and its buffers go back to the pool, without a receive call (collect and refill) per transmit
+ * burst.
+ */
+export const TXONLY_RX_EVERY = 16;
+
 export class Forwarder {
   private readonly rx: HandleBurst;
   private readonly tx: HandleBurst;
@@ -17,6 +25,7 @@ export class Forwarder {
   private readonly frameSize: number;
   /** Frames taken back because the transmit ring was full. */
   dropped = 0;
+  private bursts = 0;
 
   /** `frameSize`: txonly frames' length (the 64-byte UDP frame, zero-padded; IP and UDP lengths say 64). */
   constructor(readonly port: PacketPort, readonly mode: FwdMode, readonly burst = 32, frameSize = TXONLY_FRAME_SIZE) {
@@ -44,6 +53,7 @@ export class Forwarder {
       this.dropped += n - sent;
       return n + sent;
     }
+    if (this.mode === 'txonly' && (++this.bursts & (TXONLY_RX_EVERY - 1)) !== 0) return this.txBurst(k);
     const n = p.rxBurst(k, this.rx);
     if (n > 0) p.free(this.rx, n);
     return this.mode === 'txonly' ? n + this.txBurst(k) : n;

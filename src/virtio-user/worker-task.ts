@@ -1,6 +1,7 @@
 // The virtio-user port's queue pairs on a Dataplane worker (Node: it signals kick eventfds).
 // Each poll runs one burst of the forwarding mode per pair it was given, with one engine call
-// per burst (io, macswap: vuqForward; txonly: vuqRxBurst and vuqTxOnly; rxonly: vuqRxBurst); the
+// per burst (io, macswap: vuqForward; txonly: vuqTxOnly, and vuqRxBurst every TXONLY_RX_EVERY
+// bursts; rxonly: vuqRxBurst); the
 // frames' work is in Wasm, the worker decides per burst and kicks when the block's events ask. The control plane (VirtioUserPort, main thread)
 // owns set-up and reclaim: a pair is only touched while its block's state is RUNNING; the
 // worker acknowledges every state it sees, so the control plane knows when it may reclaim. An
@@ -9,7 +10,7 @@ import { eventfdWrite } from '../native/index.js';
 import type { Task, TaskContext } from '../dataplane/task.js';
 import type { Engine } from '../engine.js';
 import * as V from '../../assembly/layout/virtio-user.js';
-import type { FwdMode } from './forward.js';
+import { TXONLY_RX_EVERY, type FwdMode } from './forward.js';
 
 export interface PairBlockRef {
   /** The queue pair block (assembly/layout/virtio-user.ts). */
@@ -32,6 +33,9 @@ export interface VirtioUserWorkerConfig {
 /** Polls between two Atomics loads of a running pair's state (plain reads in between). */
 const STATE_CHECK_EVERY = 64;
 
+/** The forwarding mode as a number: the poll branches on it per burst (a string compare costs more). */
+const enum Kind { Forward, TxOnly, RxOnly }
+
 class PairRunner {
   private readonly u32: Uint32Array;
   private readonly at: (f: number) => number;
@@ -39,8 +43,13 @@ class PairRunner {
   /** The ack this worker last stored (it is the block's only writer of VUQ_ACK). */
   private ack: number;
   private polls = 0;
+  private bursts = 0;
+  private readonly kind: Kind;
+  private readonly swap: number;
 
   constructor(private readonly engine: Engine, readonly ref: PairBlockRef, private readonly cfg: VirtioUserWorkerConfig) {
+    this.kind = cfg.mode === 'txonly' ? Kind.TxOnly : cfg.mode === 'rxonly' ? Kind.RxOnly : Kind.Forward;
+    this.swap = cfg.mode === 'macswap' ? 1 : 0;
     this.u32 = engine.u32;
     this.at = (f) => (ref.block + f) >>> 2;
     this.stateAt = this.at(V.VUQ_STATE);
@@ -105,19 +114,20 @@ class PairRunner {
     const e = this.engine.exports;
     const rx = this.ref.rx;
     const burst = this.cfg.burst;
-    const mode = this.cfg.mode;
-    if (mode === 'io' || mode === 'macswap') {
+    const kind = this.kind;
+    if (kind === Kind.Forward) {
       // One call: received, sent back, the rest freed, the receive ring refilled.
-      const n = e.vuqForward(this.ref.block, rx, burst, mode === 'macswap' ? 1 : 0);
+      const n = e.vuqForward(this.ref.block, rx, burst, this.swap);
       if (n < 0) return this.failed(n);
       this.kicks();
       return first + n + this.u32[this.at(V.VUQ_FWD_SENT)];
     }
+    if (kind === Kind.TxOnly && (++this.bursts & (TXONLY_RX_EVERY - 1)) !== 0) return this.txonly();
     const n = e.vuqRxBurst(this.ref.block, rx, burst);
     if (n < 0) return this.failed(n);
     this.kicks();
     if (!this.free(rx, n)) return 0;
-    if (mode === 'rxonly') return n;
+    if (kind === Kind.RxOnly) return n;
     return n + this.txonly();
   }
 
