@@ -106,7 +106,12 @@ class PairWorker {
       this.after(n);
       if (n > 0) work += n;
     }
-    if (this.tx.cb !== 0 && (this.broken & N.NETQ_EV_BROKEN_TX) === 0) {
+    // io and macswap take from the transmit ring only while the receive ring runs too, as DPDK's
+    // vhost library polls a device only while all its rings are ready: a frame taken with no
+    // receive ring to echo it to would be dropped, where left on its ring it waits for the
+    // receive ring to start (or for the next back-end: the front-end stops the receive ring
+    // first, QEMU by GET_VRING_BASE in ring order, and so does this back-end's own stop).
+    if (this.txReady()) {
       const n = this.q.forward();
       if (n > 0 && this.pcap) this.capture(n);
       this.after(n);
@@ -182,10 +187,15 @@ class PairWorker {
     for (const cb of this.armed()) this.engine.exports.deviceDisableNotify(cb);
   }
 
+  /** Whether the transmit ring is polled: running, not broken, and in io and macswap with the receive ring running too. */
+  private txReady(): boolean {
+    const forwarding = this.mode === 'io' || this.mode === 'macswap';
+    return this.tx.cb !== 0 && (!forwarding || this.rx.cb !== 0) && (this.broken & N.NETQ_EV_BROKEN_TX) === 0;
+  }
+
   private armed(): number[] {
     const rxWork = this.mode === 'txonly' || this.announcement;
-    const txWork = (this.broken & N.NETQ_EV_BROKEN_TX) === 0;
-    return [txWork ? this.tx.cb : 0, rxWork ? this.rx.cb : 0].filter((cb) => cb !== 0);
+    return [this.txReady() ? this.tx.cb : 0, rxWork ? this.rx.cb : 0].filter((cb) => cb !== 0);
   }
 }
 
