@@ -207,7 +207,11 @@ async function main(): Promise<void> {
   const testpmd = findTestpmd();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vq-bench-viz-'));
   const runs = new Map<string, Run[]>(CASES.map((c) => [c, []]));
+  // Failures per case and placement: a placement that fails stops only its own runs; a failed
+  // baseline (no viewer) stops its case, which then has nothing to compare with.
   const missing = new Map<string, string>();
+  const key = (c: string, v: ViewerMode): string => `${c}:${v}`;
+  const why = (c: string, v: ViewerMode): string | undefined => missing.get(key(c, v)) ?? missing.get(key(c, 'none'));
   const modes: ViewerMode[] = ['none', ...VIEWERS];
   const label: Record<ViewerMode, string> = { none: 'A (no viewer)', niced: 'B (niced viewer)', inline: 'C (inline viewer)' };
   const total = ROUNDS * CASES.length * modes.length;
@@ -217,7 +221,7 @@ async function main(): Promise<void> {
       for (const c of CASES) {
         for (const viewer of modes) {
           done++;
-          if (missing.has(c)) continue;
+          if (why(c, viewer) !== undefined) continue;
           const ring = c.endsWith('packed') ? 'packed' : 'split';
           process.stderr.write(`[${done}/${total}] round ${round + 1} ${c} ${label[viewer]} ... `);
           try {
@@ -227,9 +231,9 @@ async function main(): Promise<void> {
             process.stderr.write(`${fmt(r.mpps)} Mpps${r.seen ? `, viewer got ${r.seen.frames} frames (${r.seen.framesPerSecond.toFixed(1)}/s, ${(r.seen.bytesPerFrame / 1024).toFixed(1)} KiB each)` : ''}` +
               `${r.mainThreadCpu !== undefined ? `, main thread ${fmt(r.mainThreadCpu, 1)}% of a core${r.viewerCpu === undefined ? '' : `, viewer ${fmt(r.viewerCpu, 1)}%`}` : ''}\n`);
           } catch (e) {
-            const why = (e instanceof Error ? e.message : String(e)).split('\n')[0].slice(0, 300);
-            missing.set(c, why);
-            process.stderr.write(`failed: ${why}\n`);
+            const reason = (e instanceof Error ? e.message : String(e)).split('\n')[0].slice(0, 300);
+            missing.set(key(c, viewer), reason);
+            process.stderr.write(`failed: ${reason}\n`);
           }
         }
       }
@@ -256,10 +260,10 @@ async function main(): Promise<void> {
       rows.push([c, v, fmt(med(a.map((r) => r.mpps))), fmt(med(b.map((r) => r.mpps))), ratio === undefined ? '-' : `${ratio.toFixed(3)}x`,
         fmt(med(b.map((r) => r.seen?.framesPerSecond)), 1), fmt(med(b.map((r) => r.seen && r.seen.bytesPerFrame / 1024)), 1),
         fmt(med(a.map((r) => r.mainThreadCpu)), 1), fmt(med(b.map((r) => r.mainThreadCpu)), 1), fmt(med(b.map((r) => r.viewerCpu)), 1),
-        missing.get(c) ? `missing: ${missing.get(c)}` : '']);
-      return { placement: v, viewerMpps: med(b.map((r) => r.mpps)) ?? null, viewerOverNoViewer: ratio ?? null, ratios };
+        why(c, v) !== undefined ? `missing: ${why(c, v)}` : '']);
+      return { placement: v, viewerMpps: med(b.map((r) => r.mpps)) ?? null, viewerOverNoViewer: ratio ?? null, ratios, missing: why(c, v) ?? null };
     });
-    return { case: c, noViewerMpps: med(a.map((r) => r.mpps)) ?? null, viewers, runs: rs, missing: missing.get(c) ?? null };
+    return { case: c, noViewerMpps: med(a.map((r) => r.mpps)) ?? null, viewers, runs: rs, missing: missing.get(key(c, 'none')) ?? null };
   });
   const machine = machineInfo();
   console.log(`\nLive visualizer attached or not (A), ${SECONDS} s runs, ${ROUNDS} rounds interleaved; viewer / A is the median of per-round ratios`);
