@@ -12,8 +12,10 @@ VIRTIO_F_ACCESS_PLATFORM.
 Options:
   --device BDF      the PCI function, e.g. 0000:00:01.0 (required)
   --packed          packed rings (VIRTIO_F_RING_PACKED; QEMU: packed=on) instead of split rings
-  --queues 1        one queue pair (more are not driven yet)
-  --workers 0       the main thread polls the queue pair
+  --queues N        queue pairs, 1 to 16 (default ${VFIO_DEFAULTS.queues}); more than one needs VIRTIO_NET_F_MQ
+                    (QEMU: mq=on and a netdev with queues=N), set with the control queue
+  --workers N       Dataplane worker threads running the queue pairs (pair k on worker k mod N),
+                    0 to --queues; 0: the main thread polls them (default ${VFIO_DEFAULTS.workers})
   --fwd MODE        txonly: send 64-byte Ethernet/IPv4/UDP frames as fast as the ring takes them
                     rxonly: frames received are counted and freed
                     io: frames received go back out
