@@ -97,6 +97,7 @@ interface MqRun {
 /** vfio-port-mq.mjs recover: DEVICE_NEEDS_RESET mid-traffic, the device set up again. */
 interface RecoverRun extends Omit<MqRun, 'sent' | 'got' | 'txPending' | 'parks'> {
   sentBefore: number;
+  poolInUseAtTrigger: number;
   inFlight: number;
   added: number;
   reset: { reason: string; reclaimed: number } | null;
@@ -337,8 +338,12 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
       expect([m.maxQueuePairs, m.pairs, m.vectors, m.controlCommands], why).toEqual([2, 2, 'shared', 1]);
       expect(m.poolInUseAfterOpen, why).toBe(2 * 64);
       expect(m.sent, why).toEqual([MQ_FRAMES, MQ_FRAMES]);
-      // Sending pair -> receiving queue: each flow came back on the tap queue, so the pair, it left from.
-      expect(m.got, why).toEqual({ 0: { 0: MQ_FRAMES }, 1: { 1: MQ_FRAMES } });
+      // Sending pair -> receiving queue: every frame came back; each flow on the tap queue, so the
+      // pair, it left from, but maybe its first frame (tun learns a flow's queue after delivering it).
+      for (const k of [0, 1]) {
+        expect(Object.values(m.got[k] ?? {}).reduce((a, b) => a + b, 0), `${k}: ${why}`).toBe(MQ_FRAMES);
+        expect(m.got[k][k], `${k}: ${why}`).toBeGreaterThanOrEqual(MQ_FRAMES - 1);
+      }
       expect([m.changed, m.dups], why).toEqual([0, 0]);
       for (const k of [0, 1]) {
         expect(m.stats[k], `${k}: ${why}`).toMatchObject({ txPackets: MQ_FRAMES, txBytes: mqBytes(MQ_FRAMES), rxDropped: 0, txFull: 0 });
@@ -346,7 +351,7 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
       }
       // Frames the host kernel sent on its own (if any) are the only others received.
       expect(m.stats[0].rxPackets + m.stats[1].rxPackets, why).toBe(2 * MQ_FRAMES + m.other);
-      expect(m.stats[1].rxBytes, why).toBeGreaterThanOrEqual(mqBytes(MQ_FRAMES));
+      expect(m.stats[0].rxBytes + m.stats[1].rxBytes, why).toBeGreaterThanOrEqual(2 * mqBytes(MQ_FRAMES));
       expect(m.txPending, why).toEqual([0, 0]);
       expect(m.failed, why).toBeNull();
       expect(m.poolInUseAfterClose, why).toBe(0);
@@ -362,9 +367,10 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
     expect(n.added, why).toBe(1);
     expect(n.down, why).toBeNull();
     expect(n.reset?.reason, why).toMatch(/^the device set DEVICE_NEEDS_RESET \(device_status 0x[0-9a-f]+, VIRTIO 1\.2 2\.1\.1\)$/);
-    // Every receive buffer (2 rings of 64), the bad chain and what was still in flight went back to the pool.
+    // Every buffer the device had went back to the pool: the receive buffers (2 rings of 64), the
+    // bad chain, the frames in flight and the transmitted ones not reaped yet.
+    expect(n.reset!.reclaimed, why).toBe(n.poolInUseAtTrigger);
     expect(n.reset!.reclaimed, why).toBeGreaterThanOrEqual(2 * 64 + 1);
-    expect(n.reset!.reclaimed, why).toBeLessThanOrEqual(2 * 64 + 1 + n.inFlight);
     expect(n.resets, why).toBe(1);
     expect(n.poolInUseAfterReset, why).toBe(n.poolInUseAfterOpen);
     expect(n.statusAfterReset & DS.STATUS_DRIVER_OK, why).toBe(DS.STATUS_DRIVER_OK);
@@ -372,7 +378,10 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
     expect([n.controlCommands, n.controlCommandsAfterReset], why).toEqual([1, 2]);
     expect(n.logs.join('\n'), why).toMatch(/DEVICE_NEEDS_RESET .*: resetting the device and setting it up again\n.*set up again \(reset 1; \d+ buffers taken back into the pool\)/);
     expect(n.sentAfter, why).toEqual([MQ_FRAMES, MQ_FRAMES]);
-    expect(n.gotAfter, why).toEqual({ 0: { 0: MQ_FRAMES }, 1: { 1: MQ_FRAMES } });
+    for (const k of [0, 1]) {
+      expect(Object.values(n.gotAfter[k] ?? {}).reduce((a, b) => a + b, 0), `${k}: ${why}`).toBe(MQ_FRAMES);
+      expect(n.gotAfter[k][k], `${k}: ${why}`).toBeGreaterThanOrEqual(MQ_FRAMES - 1);
+    }
     expect([n.changed, n.dups], why).toEqual([0, 0]);
     // Counters run on across the reset: pair 0 sent its frames before and after; pair 1 the ones in flight too.
     expect(n.stats[0].txPackets, why).toBe(2 * MQ_FRAMES);

@@ -67,10 +67,11 @@ class Tally {
   count(phase, pair) { return Object.values(this.got[phase]?.[pair] ?? {}).reduce((a, b) => a + b, 0); }
 }
 
-/** Every queue's received frames into the tally (bursts). */
-function drain(port, tally, rx) {
+/** Every queue's received frames into the tally (bursts), but `skip`'s. */
+function drain(port, tally, rx, skip = -1) {
   let n = 0;
   for (let q = 0; q < PAIRS; q++) {
+    if (q === skip) continue;
     const got = port.rxBurst(q, rx);
     for (let i = 0; i < got; i++) tally.add(q, Buffer.from(port.frame(rx.handles[i])));
     if (got > 0) port.free(rx, got);
@@ -102,21 +103,25 @@ async function burstExchange(port, tally, pair, phase, frames) {
   return next;
 }
 
-/** Sends `frames` on `pair` with send() (each awaited), then reads them back with frames(pair). */
+/**
+ * Sends `frames` on `pair` with send() (each awaited), then reads them back with frames(pair);
+ * the other queues are drained with bursts meanwhile (a flow's first frame may come back there).
+ */
 async function waitsExchange(port, tally, pair, phase, frames) {
   for (const f of frames) await port.send(f, pair);
   const it = port.frames(pair);
+  const rx = port.burst(32);
   const end = Date.now() + TIMEOUT_MS;
   let pending = it.next();
   while (tally.count(phase, pair) < frames.length && Date.now() < end) {
-    const r = await Promise.race([pending, sleep(200).then(() => undefined)]);
+    const r = await Promise.race([pending, sleep(50).then(() => undefined)]);
+    drain(port, tally, rx, pair);
     if (r === undefined) continue;
     if (r.done) break;
     tally.add(pair, Buffer.from(r.value));
     pending = it.next();
   }
   pending.catch(() => {}); // ends with the port's close
-  drain(port, tally, port.burst(32)); // frames of the pair that came back on another queue
   return frames.length;
 }
 
@@ -178,6 +183,8 @@ async function recover() {
     const b = new ChainBatch(port.engine, port.priv, 1, 1);
     b.single(h, port.pool.dataOf(h), 64, true);
     out.added = q.tx.driver.add(b);
+    // Every buffer out of the pool now is the device's (rings, frames in flight, the bad chain): what the reset must take back.
+    out.poolInUseAtTrigger = port.pool.inUse;
     q.tx.notify();
     out.reset = await reset;
     out.down = events.down;
