@@ -17,12 +17,12 @@ function run(args: string[]): Promise<{ status: number; out: string; err: string
 
 describe('virtqueue vfio arguments', () => {
   it('every flag reaches the options, with the defaults', () => {
-    expect(parse('--device', '0000:00:03.0', '--packed', '--queues', '4', '--workers', '2', '--fwd', 'macswap', '--tx-first',
+    expect(parse('--device', '0000:00:03.0', '--packed', '--queues', '4', '--workers', '2', '--recover', '--fwd', 'macswap', '--tx-first',
       '--duration', '2.5', '--burst', '64', '--queue-size', '128', '--frame-size', '1000', '--json')).toEqual({
       kind: 'vfio', json: true,
-      options: { device: '0000:00:03.0', packed: true, queues: 4, workers: 2, fwd: 'macswap', txFirst: true, duration: 2.5, burst: 64, queueSize: 128, frameSize: 1000 },
+      options: { device: '0000:00:03.0', packed: true, queues: 4, workers: 2, recover: true, fwd: 'macswap', txFirst: true, duration: 2.5, burst: 64, queueSize: 128, frameSize: 1000 },
     });
-    expect(parse('--device', '00:03.0')).toMatchObject({ json: false, options: { packed: false, queues: 1, workers: 0, fwd: 'io', txFirst: false, duration: undefined, burst: 32, queueSize: 256, frameSize: 64 } });
+    expect(parse('--device', '00:03.0')).toMatchObject({ json: false, options: { packed: false, queues: 1, workers: 0, recover: false, fwd: 'io', txFirst: false, duration: undefined, burst: 32, queueSize: 256, frameSize: 64 } });
   });
 
   const bad: [string[], RegExp][] = [

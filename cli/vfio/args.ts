@@ -11,6 +11,8 @@ export interface VfioOptions extends ForwardingOptions {
   queues: number;
   /** Dataplane workers running the queue pairs; 0: the main thread polls them. */
   workers: number;
+  /** On DEVICE_NEEDS_RESET, reset the device and set it up again rather than stop. */
+  recover: boolean;
 }
 
 export const VFIO_DEFAULTS = { queues: 1, workers: 0, fwd: 'io' as FwdMode, burst: 32, queueSize: 256, frameSize: 64 };
@@ -21,7 +23,7 @@ export function parseVfio(args: string[]): VfioCommand | { kind: 'help'; topic: 
   const values = parseFlags(args, {
     'device': { type: 'string' }, 'packed': { type: 'boolean' }, 'queues': { type: 'string' }, 'workers': { type: 'string' },
     'fwd': { type: 'string' }, 'tx-first': { type: 'boolean' }, 'duration': { type: 'string' }, 'burst': { type: 'string' },
-    'queue-size': { type: 'string' }, 'frame-size': { type: 'string' }, 'json': { type: 'boolean' }, 'help': { type: 'boolean', short: 'h' },
+    'queue-size': { type: 'string' }, 'frame-size': { type: 'string' }, 'recover': { type: 'boolean' }, 'json': { type: 'boolean' }, 'help': { type: 'boolean', short: 'h' },
   });
   if (values.help) return { kind: 'help', topic: 'vfio' };
   const str = (k: string): string | undefined => stringFlag(values, k);
@@ -39,7 +41,7 @@ export function parseVfio(args: string[]): VfioCommand | { kind: 'help'; topic: 
     kind: 'vfio',
     json: values.json === true,
     options: {
-      device, packed: values.packed === true, queues, workers, fwd, txFirst, duration: durationFlag(str('duration')), queueSize,
+      device, packed: values.packed === true, queues, workers, recover: values.recover === true, fwd, txFirst, duration: durationFlag(str('duration')), queueSize,
       frameSize: str('frame-size') === undefined ? VFIO_DEFAULTS.frameSize : wholeNumber('--frame-size', str('frame-size')!, { min: 64, max: 2048 }),
       burst: str('burst') === undefined ? VFIO_DEFAULTS.burst : wholeNumber('--burst', str('burst')!, { min: 1, max: 256 }),
     },

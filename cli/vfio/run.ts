@@ -22,7 +22,7 @@ export async function runVfio(cmd: VfioCommand, io: CliIO): Promise<number> {
   const layout = o.packed ? 'packed' as const : 'split' as const;
   let port: VfioNetPort;
   try {
-    port = VfioNetPort.open({ device: o.device, layout, queueSize: o.queueSize, queues: o.queues, workers: o.workers });
+    port = VfioNetPort.open({ device: o.device, layout, queueSize: o.queueSize, queues: o.queues, workers: o.workers, recover: o.recover, log });
   } catch (e) {
     io.stderr(`virtqueue: cannot open ${o.device}: ${firstLine(e)}\n`);
     return 1;
@@ -101,7 +101,7 @@ export async function runVfio(cmd: VfioCommand, io: CliIO): Promise<number> {
   const { socket, role: _role, connections: _c, ...counts } = summarize(
     { socket: o.device, role: 'client', layout, fwd: o.fwd, queues: o.queues, connections: 1 },
     seconds, per, per.reduce((n, q) => n + q.txFull, 0), 0, { rx: rxSpan.seconds, tx: txSpan.seconds }, undefined, workerStats);
-  const s: VfioSummary = { device: socket, ...counts, features: featureNames(port.features), needs_reset: needsReset };
+  const s: VfioSummary = { device: socket, ...counts, features: featureNames(port.features), needs_reset: needsReset, resets: port.resets };
   io.stdout(cmd.json ? `${JSON.stringify(s)}\n` : formatVfioSummary(s));
   return 0;
 }

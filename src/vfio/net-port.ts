@@ -59,6 +59,7 @@ export interface VfioNetPortOptions extends PortSizing, VfioPciOptions {
   notificationData?: boolean;
   /** On DEVICE_NEEDS_RESET, reset the device and set it up again rather than stop (default false). */
   recover?: boolean;
+  /** Where the port says what it does about DEVICE_NEEDS_RESET with `recover` (one line each). */
   log?: (line: string) => void;
 }
 
@@ -357,7 +358,6 @@ export class VfioNetPort extends QueuePairPort<PortEvents> {
     this.failed = why;
     if (this.workerOwned) for (const q of this.queues) q.setState(V.VUQ_STATE_STOPPED);
     try { this.dev.transport.reset(); } catch { /* the reason reported is the first one */ }
-    this.log(`stopped: ${why}`);
     this.emit('down', why);
   }
 
