@@ -5,7 +5,7 @@
 // VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET on the control queue) sends IPv4/UDP frames, one flow per queue
 // pair, and each must come back unchanged on the pair that sent it.
 //   traffic [split|packed]...: pair 0 with txBurst/rxBurst, pair 1 with send() and frames() (the
-//     waits, parked on the shared vector's fan-out); each layout in turn.
+//     reader parked first, woken through the shared vector's fan-out); each layout in turn.
 //   recover: split, with `recover`: traffic on pair 0, then frames in flight on pair 1 and a
 //     transmit chain the device cannot use on pair 0 (DEVICE_NEEDS_RESET: QEMU's "virtio-net
 //     header not in first element"); the port resets the device and sets it up again ('reset'),
@@ -108,11 +108,13 @@ async function burstExchange(port, tally, pair, phase, frames) {
  * the other queues are drained with bursts meanwhile (a flow's first frame may come back there).
  */
 async function waitsExchange(port, tally, pair, phase, frames) {
-  for (const f of frames) await port.send(f, pair);
+  // The reader first: it finds nothing and parks (the ring's notifications on), so the frames
+  // coming back wake it through the device's interrupt (the shared vector's fan-out).
   const it = port.frames(pair);
+  let pending = it.next();
+  for (const f of frames) await port.send(f, pair);
   const rx = port.burst(32);
   const end = Date.now() + TIMEOUT_MS;
-  let pending = it.next();
   while (tally.count(phase, pair) < frames.length && Date.now() < end) {
     const r = await Promise.race([pending, sleep(50).then(() => undefined)]);
     drain(port, tally, rx, pair);
