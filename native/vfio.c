@@ -447,6 +447,34 @@ static napi_value reset_js(napi_env env, napi_callback_info info) {
   return vqn_undefined(env);
 }
 
+// vfioIoeventfd(device, offset, width, data, eventfd): VFIO_DEVICE_IOEVENTFD: from now on, each
+// signal of `eventfd` makes the kernel write `data` (`width` bytes: 1, 2, 4 or 8) at the device
+// fd's `offset` (a BAR's region offset plus the offset within it): a doorbell any thread rings
+// with an eventfd write. eventfd -1 takes the one at (offset, width, data) away. The device's
+// close drops them all.
+static napi_value ioeventfd_js(napi_env env, napi_callback_info info) {
+  const char *fn = "vfioIoeventfd";
+  napi_value argv[5];
+  int fd;
+  uint64_t offset, data;
+  int64_t width, efd;
+  if (!vqn_args(env, info, 5, argv, NULL, fn) || !vqn_fd(env, argv[0], fn, &fd)) return NULL;
+  if (!vqn_u64(env, argv[1], fn, "offset", &offset) || !vqn_int(env, argv[2], fn, "width", 1, 8, &width) ||
+      !vqn_u64(env, argv[3], fn, "data", &data) || !vqn_int(env, argv[4], fn, "eventfd", -1, INT32_MAX, &efd)) {
+    return NULL;
+  }
+  uint32_t flags = width == 1 ? VFIO_DEVICE_IOEVENTFD_8 : width == 2 ? VFIO_DEVICE_IOEVENTFD_16
+                 : width == 4 ? VFIO_DEVICE_IOEVENTFD_32 : width == 8 ? VFIO_DEVICE_IOEVENTFD_64 : 0;
+  if (flags == 0) return vqn_throw_range(env, "%s: width %" PRId64 ", 1, 2, 4 or 8 bytes", fn, width);
+  if (width < 8 && data >> (8 * width) != 0) return vqn_throw_range(env, "%s: data 0x%" PRIx64 " is wider than %" PRId64 " bytes", fn, data, width);
+  struct vfio_device_ioeventfd ev = {.argsz = sizeof ev, .flags = flags, .offset = offset, .data = data, .fd = (int32_t)efd};
+  if (ioctl(fd, VFIO_DEVICE_IOEVENTFD, &ev) < 0) {
+    return vqn_throw_errno(env, errno, "%s fd %d at 0x%" PRIx64 " (%" PRId64 " bytes of 0x%" PRIx64 ", eventfd %" PRId64 ")", fn, fd,
+                           offset, width, data, efd);
+  }
+  return vqn_undefined(env);
+}
+
 // vfioRead(device, offset, length) -> Buffer: pread at the device fd's offset (a region's offset
 // plus the offset within it); PCI config space is read this way. A short read throws.
 static napi_value read_js(napi_env env, napi_callback_info info) {
@@ -512,6 +540,7 @@ bool vqn_init_vfio(napi_env env, napi_value exports) {
          vqn_export(env, exports, "vfioUnmaskIrq", unmask_irq_js) &&
          vqn_export(env, exports, "vfioTriggerIrq", trigger_irq_js) &&
          vqn_export(env, exports, "vfioReset", reset_js) &&
+         vqn_export(env, exports, "vfioIoeventfd", ioeventfd_js) &&
          vqn_export(env, exports, "vfioRead", read_js) &&
          vqn_export(env, exports, "vfioWrite", write_js) &&
          vqn_set(env, exports, "VFIO_PCI_CONFIG_REGION_INDEX", vqn_number(env, VFIO_PCI_CONFIG_REGION_INDEX)) &&

@@ -17,19 +17,21 @@ function run(args: string[]): Promise<{ status: number; out: string; err: string
 
 describe('virtqueue vfio arguments', () => {
   it('every flag reaches the options, with the defaults', () => {
-    expect(parse('--device', '0000:00:03.0', '--packed', '--queues', '1', '--workers', '0', '--fwd', 'macswap', '--tx-first',
+    expect(parse('--device', '0000:00:03.0', '--packed', '--queues', '4', '--workers', '2', '--recover', '--fwd', 'macswap', '--tx-first',
       '--duration', '2.5', '--burst', '64', '--queue-size', '128', '--frame-size', '1000', '--json')).toEqual({
       kind: 'vfio', json: true,
-      options: { device: '0000:00:03.0', packed: true, fwd: 'macswap', txFirst: true, duration: 2.5, burst: 64, queueSize: 128, frameSize: 1000 },
+      options: { device: '0000:00:03.0', packed: true, queues: 4, workers: 2, recover: true, fwd: 'macswap', txFirst: true, duration: 2.5, burst: 64, queueSize: 128, frameSize: 1000 },
     });
-    expect(parse('--device', '00:03.0')).toMatchObject({ json: false, options: { packed: false, fwd: 'io', txFirst: false, duration: undefined, burst: 32, queueSize: 256, frameSize: 64 } });
+    expect(parse('--device', '00:03.0')).toMatchObject({ json: false, options: { packed: false, queues: 1, workers: 0, recover: false, fwd: 'io', txFirst: false, duration: undefined, burst: 32, queueSize: 256, frameSize: 64 } });
   });
 
   const bad: [string[], RegExp][] = [
     [[], /--device BDF is required/],
     [['--device', 'd', '--fwd', 'flood'], /--fwd must be one of txonly, rxonly, io, macswap, got 'flood'/],
-    [['--device', 'd', '--queues', '2'], /--queues must be 1 to 1, got 2/],
-    [['--device', 'd', '--workers', '1'], /--workers must be 0 to 0, got 1/],
+    [['--device', 'd', '--queues', '0'], /--queues must be 1 to 16, got 0/],
+    [['--device', 'd', '--queues', '17'], /--queues must be 1 to 16, got 17/],
+    [['--device', 'd', '--workers', '2'], /--workers 2 is more than the 1 queue pair to poll/],
+    [['--device', 'd', '--queues', '2', '--workers', '3'], /--workers 3 is more than the 2 queue pairs to poll/],
     [['--device', 'd', '--fwd', 'rxonly', '--tx-first'], /--tx-first goes with --fwd io or macswap/],
     [['--device', 'd', '--queue-size', '96'], /--queue-size 96 is not a power of two/],
     [['--device', 'd', '--queue-size', '512'], /--queue-size must be 2 to 256, got 512/],

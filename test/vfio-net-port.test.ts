@@ -20,9 +20,9 @@ const fakeSysfs = fakeSysfsIn(tmp);
 const A = '0000:00:03.0';
 
 describe('VfioNetPort.open refusals', () => {
-  it('one queue pair, on the thread that opened it', () => {
-    expect(() => VfioNetPort.open({ device: A, queues: 2 })).toThrow(/^vfio: one queue pair for now/);
-    expect(() => VfioNetPort.open({ device: A, workers: 1 })).toThrow(/no Dataplane workers/);
+  it('queue pairs out of range, before any memory is made', () => {
+    expect(() => VfioNetPort.open({ device: A, queues: 0 })).toThrow(/^queues must be 1 to 128, got 0$/);
+    expect(() => VfioNetPort.open({ device: A, queues: 129 })).toThrow(/^queues must be 1 to 128, got 129$/);
   });
 
   it('an IOVA below the shared part or not page-aligned, naming it (the memfd closed again)', () => {

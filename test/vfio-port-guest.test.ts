@@ -68,6 +68,50 @@ interface NeedsResetRun {
   resourcesAfterClose: { fds: number; dma: number; bars: number };
 }
 
+type Stats = PortRun['stats'];
+
+/** vfio-port-mq.mjs traffic: two queue pairs on the multiqueue device. */
+interface MqRun {
+  run: string;
+  features: string[];
+  vectors: string;
+  maxQueuePairs: number;
+  pairs: number;
+  controlCommands: number;
+  poolInUseAfterOpen: number;
+  sent: number[];
+  /** Sending pair -> receiving queue -> frames back unchanged. */
+  got: Record<string, Record<string, number>>;
+  parks: { signalled: number; timedOut: number; ready: number };
+  other: number;
+  changed: number;
+  dups: number;
+  stats: Stats[];
+  txPending: number[];
+  failed: string | null;
+  error?: string;
+  poolInUseAfterClose: number;
+  resourcesAfterClose: { fds: number; dma: number; bars: number };
+}
+
+/** vfio-port-mq.mjs recover: DEVICE_NEEDS_RESET mid-traffic, the device set up again. */
+interface RecoverRun extends Omit<MqRun, 'sent' | 'got' | 'txPending' | 'parks'> {
+  sentBefore: number;
+  poolInUseAtTrigger: number;
+  inFlight: number;
+  added: number;
+  reset: { reason: string; reclaimed: number } | null;
+  down: string | null;
+  resets: number;
+  poolInUseAfterReset: number;
+  statusAfterReset: number;
+  controlCommandsAfterReset: number;
+  sentAfter: number[];
+  gotAfter: Record<string, Record<string, number>>;
+  lateInFlight: number;
+  logs: string[];
+}
+
 /** `virtqueue vfio --json`'s summary, the fields checked here. */
 interface CliRun {
   device: string;
@@ -78,14 +122,21 @@ interface CliRun {
   tx_packets: number;
   dropped: number;
   needs_reset: boolean;
-  per_queue: { rx_dropped: number; tx_full: number; kicks: number }[];
+  queues: number;
+  per_queue: { rx_packets: number; tx_packets: number; rx_dropped: number; tx_full: number; kicks: number }[];
+  workers: { worker: number; state: string; polls: number; busy_polls: number; frames: number }[];
 }
 
 const MAC = '52:54:00:12:34:56';
+const MQ_MAC = '52:54:00:12:34:57';
 const FRAMES = 45;
 const SIZES = [60, 64, 128, 511, 1000, 1514, 2048, 3000, 9000];
 const BYTES = Array.from({ length: FRAMES }, (_, i) => SIZES[i % SIZES.length]).reduce((a, b) => a + b, 0);
 const PRIVATE_BYTES = 16 << 20; // src/virtio-user/port-memory.ts
+/** The multiqueue device's frames per queue pair and per phase (vfio-port-mq.mjs). */
+const MQ_FRAMES = 24;
+const MQ_BYTES = [60, 128, 1000, 1514, 3000];
+const mqBytes = (n: number): number => Array.from({ length: n }, (_, i) => MQ_BYTES[i % MQ_BYTES.length]).reduce((a, b) => a + b, 0);
 
 describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine drives a virtio-net PCI device through VFIO', () => {
   let r: VfioGuestResult;
@@ -94,6 +145,9 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
   let kill: KillRun | undefined;
   let after: PortRun | undefined;
   let needsReset: NeedsResetRun | undefined;
+  const mq: Record<string, MqRun> = {};
+  let recovered: RecoverRun | undefined;
+  let mqCli: (CliRun | undefined)[] = [];
   let reflector: StreamReflector;
   let tmp = '';
   let why = '';
@@ -111,8 +165,14 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
         ['test/helpers/vfio-port-kill.mjs'], ['test/helpers/vfio-port.mjs', 'split', '--after-kill'],
         // The device sets DEVICE_NEEDS_RESET (a transmit chain with nothing for it to read).
         ['test/helpers/vfio-port-needs-reset.mjs'],
+        // The multiqueue device: two queue pairs, split then packed; DEVICE_NEEDS_RESET with
+        // `recover`; `virtqueue vfio` with Dataplane workers (two for two pairs, one for two).
+        ['test/helpers/vfio-port-mq.mjs', 'traffic'], ['test/helpers/vfio-port-mq.mjs', 'recover'],
+        ['test/helpers/vfio-cli.mjs', '--mq', 'vfio', '--queues', '2', '--workers', '2', '--fwd', 'macswap', '--tx-first', '--duration', '2', '--json'],
+        ['test/helpers/vfio-cli.mjs', '--mq', 'vfio', '--packed', '--queues', '2', '--workers', '1', '--fwd', 'macswap', '--tx-first', '--duration', '2', '--json'],
       ],
-      netdev: reflector.netdev, device: [`mac=${MAC}`, 'packed=on'], timeoutMs: 150_000,
+      netdev: reflector.netdev, device: [`mac=${MAC}`, 'packed=on'], timeoutMs: 240_000,
+      mq: { queues: 2, device: [`mac=${MQ_MAC}`, 'packed=on', 'vectors=4'] },
     });
     why = describeVfioGuest(r);
     if (process.env.VIRTQUEUE_QEMU_VERBOSE === '1') console.log(why);
@@ -127,11 +187,19 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
     kill = last(5).startsWith('{') ? JSON.parse(last(5)) as KillRun : undefined;
     after = last(6).startsWith('{') ? JSON.parse(last(6)) as PortRun : undefined;
     needsReset = last(7).startsWith('{') ? JSON.parse(last(7)) as NeedsResetRun : undefined;
+    for (const line of r.runs[8]?.stdout.trim().split('\n') ?? []) {
+      if (line.startsWith('{')) {
+        const m = JSON.parse(line) as MqRun;
+        mq[m.run] = m;
+      }
+    }
+    recovered = last(9).startsWith('{') ? JSON.parse(last(9)) as RecoverRun : undefined;
+    mqCli = [10, 11].map((i) => (last(i).startsWith('{') ? JSON.parse(last(i)) as CliRun : undefined));
     cli = r.runs.slice(3, 5).map((n) => {
       const line = n.stdout.trim().split('\n').at(-1) ?? '';
       return line.startsWith('{') ? JSON.parse(line) as CliRun : undefined;
     });
-  }, 180_000);
+  }, 280_000);
 
   afterAll(async () => {
     await reflector?.close();
@@ -143,7 +211,8 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
     expect(r.guest.console, why).not.toMatch(/DMAR: \[DMA (Read|Write)/);
     expect(r.guest.stderr, why).not.toMatch(/translation failure/);
     expect(r.driver, why).toBe('vfio-pci');
-    expect(r.runs.map((n) => n.status), why).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+    expect(r.runs.map((n) => n.status), why).toEqual(Array(12).fill(0));
+    expect(r.more, why).toHaveLength(1);
     expect(Object.keys(runs).sort(), why).toEqual(['packed', 'split', 'split-hostile']);
   });
 
@@ -207,7 +276,7 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
     const c = cli[0]!;
     expect(c, why).toBeDefined();
     expect(c, why).toMatchObject({ device: r.device, layout: 'split', fwd: 'txonly', dropped: 0, needs_reset: false });
-    expect(r.runs[3].stderr, why).toMatch(new RegExp(`^virtqueue vfio: ${MAC}, split rings, features [^\\n]*ACCESS_PLATFORM`));
+    expect(r.runs[3].stderr, why).toMatch(new RegExp(`^virtqueue vfio: ${MAC}, split rings, 1 queue pair, MSI-X per-ring, features [^\\n]*ACCESS_PLATFORM`));
     expect(c.tx_packets, why).toBeGreaterThan(100);
     // Every frame received is a reflection of one sent; the last few may still have been on their way.
     expect(c.rx_packets, why).toBeGreaterThan(0);
@@ -255,6 +324,95 @@ describe.skipIf(skipWithoutVfioGuest())('VfioNetPort in a QEMU guest: the engine
     expect(n.poolInUseBeforeClose, why).toBeGreaterThan(0);
     expect(n.poolInUseAfterClose, why).toBe(0);
     expect(n.resourcesAfterClose, why).toEqual({ fds: 0, dma: 0, bars: 0 });
+  });
+
+  for (const layout of ['split', 'packed'] as const) {
+    it(`multiqueue (${layout}): VIRTIO_NET_F_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET 2 on the control queue, a shared MSI-X vector; each pair's frames come back unchanged on that pair, pair 1's through send() and frames()`, () => {
+      const m = mq[`traffic-${layout}`];
+      expect(m, why).toBeDefined();
+      expect(m.error, why).toBeUndefined();
+      expect(m.features, why).toEqual(expect.arrayContaining(['NET_MQ', 'NET_CTRL_VQ', 'ACCESS_PLATFORM']));
+      if (layout === 'packed') expect(m.features, why).toContain('RING_PACKED');
+      else expect(m.features, why).not.toContain('RING_PACKED');
+      // QEMU's tap with queues=2: max_virtqueue_pairs 2; vectors=4 is less than 1 + 2 * 2.
+      expect([m.maxQueuePairs, m.pairs, m.vectors, m.controlCommands], why).toEqual([2, 2, 'shared', 1]);
+      expect(m.poolInUseAfterOpen, why).toBe(2 * 64);
+      expect(m.sent, why).toEqual([MQ_FRAMES, MQ_FRAMES]);
+      // Sending pair -> receiving queue: every frame came back; each flow on the tap queue, so the
+      // pair, it left from, but maybe its first frame (tun learns a flow's queue after delivering it).
+      for (const k of [0, 1]) {
+        expect(Object.values(m.got[k] ?? {}).reduce((a, b) => a + b, 0), `${k}: ${why}`).toBe(MQ_FRAMES);
+        expect(m.got[k][k], `${k}: ${why}`).toBeGreaterThanOrEqual(MQ_FRAMES - 1);
+      }
+      expect([m.changed, m.dups], why).toEqual([0, 0]);
+      for (const k of [0, 1]) {
+        expect(m.stats[k], `${k}: ${why}`).toMatchObject({ txPackets: MQ_FRAMES, txBytes: mqBytes(MQ_FRAMES), rxDropped: 0, txFull: 0 });
+        expect(m.stats[k].kicks, `${k}: ${why}`).toBeGreaterThan(0);
+      }
+      // Frames the host kernel sent on its own (if any) are the only others received.
+      expect(m.stats[0].rxPackets + m.stats[1].rxPackets, why).toBe(2 * MQ_FRAMES + m.other);
+      expect(m.stats[0].rxBytes + m.stats[1].rxBytes, why).toBeGreaterThanOrEqual(2 * mqBytes(MQ_FRAMES));
+      // frames(1) parked before pair 1 sent: the frames coming back woke it through the shared
+      // vector (its eventfd fans out to each ring's call eventfd), not only its 100 ms timer.
+      expect(m.parks.signalled, why).toBeGreaterThanOrEqual(1);
+      expect(m.txPending, why).toEqual([0, 0]);
+      expect(m.failed, why).toBeNull();
+      expect(m.poolInUseAfterClose, why).toBe(0);
+      expect(m.resourcesAfterClose, why).toEqual({ fds: 0, dma: 0, bars: 0 });
+    });
+  }
+
+  it('DEVICE_NEEDS_RESET mid-traffic with `recover`: the port resets the device, takes every buffer back, sets it up again (MQ command and all), and traffic resumes on both pairs', () => {
+    const n = recovered!;
+    expect(n, why).toBeDefined();
+    expect(n.error, why).toBeUndefined();
+    expect(n.sentBefore, why).toBe(MQ_FRAMES);
+    expect(n.added, why).toBe(1);
+    expect(n.down, why).toBeNull();
+    expect(n.reset?.reason, why).toMatch(/^the device set DEVICE_NEEDS_RESET \(device_status 0x[0-9a-f]+, VIRTIO 1\.2 2\.1\.1\)$/);
+    // Every buffer the device had went back to the pool: the receive buffers (2 rings of 64), the
+    // bad chain, the frames in flight and the transmitted ones not reaped yet.
+    expect(n.reset!.reclaimed, why).toBe(n.poolInUseAtTrigger);
+    expect(n.reset!.reclaimed, why).toBeGreaterThanOrEqual(2 * 64 + 1);
+    expect(n.resets, why).toBe(1);
+    expect(n.poolInUseAfterReset, why).toBe(n.poolInUseAfterOpen);
+    expect(n.statusAfterReset & DS.STATUS_DRIVER_OK, why).toBe(DS.STATUS_DRIVER_OK);
+    expect(n.statusAfterReset & DS.STATUS_DEVICE_NEEDS_RESET, why).toBe(0);
+    expect([n.controlCommands, n.controlCommandsAfterReset], why).toEqual([1, 2]);
+    expect(n.logs.join('\n'), why).toMatch(/DEVICE_NEEDS_RESET .*: resetting the device and setting it up again\n.*set up again \(reset 1; \d+ buffers taken back into the pool\)/);
+    expect(n.sentAfter, why).toEqual([MQ_FRAMES, MQ_FRAMES]);
+    for (const k of [0, 1]) {
+      expect(Object.values(n.gotAfter[k] ?? {}).reduce((a, b) => a + b, 0), `${k}: ${why}`).toBe(MQ_FRAMES);
+      expect(n.gotAfter[k][k], `${k}: ${why}`).toBeGreaterThanOrEqual(MQ_FRAMES - 1);
+    }
+    expect([n.changed, n.dups], why).toEqual([0, 0]);
+    // Counters run on across the reset: pair 0 sent its frames before and after; pair 1 the ones in flight too.
+    expect(n.stats[0].txPackets, why).toBe(2 * MQ_FRAMES);
+    expect(n.stats[1].txPackets, why).toBe(n.inFlight + MQ_FRAMES);
+    expect(n.stats[0].rxPackets + n.stats[1].rxPackets, why).toBe(3 * MQ_FRAMES + n.lateInFlight + n.other);
+    expect(n.failed, why).toBeNull();
+    expect(n.poolInUseAfterClose, why).toBe(0);
+    expect(n.resourcesAfterClose, why).toEqual({ fds: 0, dma: 0, bars: 0 });
+  });
+
+  it('virtqueue vfio --queues 2 with Dataplane workers (2 for split, 1 for packed): every pair ran, every frame received went out again', () => {
+    for (const [i, layout, workers] of [[0, 'split', 2], [1, 'packed', 1]] as const) {
+      const c = mqCli[i]!;
+      expect(c, `${layout}: ${why}`).toBeDefined();
+      expect(c, `${layout}: ${why}`).toMatchObject({ layout, fwd: 'macswap', queues: 2, needs_reset: false });
+      expect(r.runs[10 + i].stderr, why).toMatch(new RegExp(`^virtqueue vfio: ${MQ_MAC}, ${layout} rings, 2 queue pairs, MSI-X shared, features [^\\n]*NET_MQ`));
+      expect(c.features, why).not.toContain('NOTIFICATION_DATA');
+      expect(c.workers.map((w) => w.worker), why).toEqual(Array.from({ length: workers }, (_, w) => w));
+      expect(c.workers.every((w) => w.frames > 0), why).toBe(true);
+      // Each pair sent its first burst (32, from its worker); the flows (all txonly's one) came back and were sent again.
+      for (const q of c.per_queue) {
+        expect(q.tx_packets + q.tx_full, `${layout}: ${why}`).toBeGreaterThanOrEqual(32);
+        expect(q.rx_dropped, `${layout}: ${why}`).toBe(0);
+      }
+      const sum = (f: (q: CliRun['per_queue'][number]) => number): number => c.per_queue.reduce((a, q) => a + f(q), 0);
+      expect(sum((q) => q.tx_packets + q.tx_full), `${layout}: ${why}`).toBe(2 * 32 + c.rx_packets);
+      expect(c.rx_packets, `${layout}: ${why}`).toBeGreaterThan(2 * 32);
+    }
   });
 
   it('the host\'s reflector saw each run\'s frames as the guest built them', () => {

@@ -121,3 +121,25 @@ export const NET_CONFIG_STATUS = 6; // u16, with VIRTIO_NET_F_STATUS
 export const NET_CONFIG_MAX_VIRTQUEUE_PAIRS = 8; // u16, with VIRTIO_NET_F_MQ
 export const NET_CONFIG_MTU = 10; // u16, with VIRTIO_NET_F_MTU
 export const NET_S_LINK_UP = 1;
+
+// virtio-net's control virtqueue (5.1.6.5): a command is one chain, device-readable
+// struct virtio_net_ctrl { u8 class; u8 command; command-specific-data[] } then one
+// device-writable ack byte. The queue is number 2N (N: max_virtqueue_pairs with VIRTIO_NET_F_MQ,
+// else 1; 5.1.2).
+//
+//   0      1        2                         2 + data
+//   +------+--------+-------------------------+
+//   | class| command| command-specific-data   |   then, device-writable: ack (u8)
+//   +------+--------+-------------------------+
+export const NET_CTRL_CLASS = 0;
+export const NET_CTRL_COMMAND = 1;
+export const NET_CTRL_DATA = 2;
+export const NET_CTRL_OK = 0; // ack: VIRTIO_NET_OK
+export const NET_CTRL_ERR = 1; // ack: VIRTIO_NET_ERR
+// Multiqueue (5.1.6.5.5): class VIRTIO_NET_CTRL_MQ, command VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET with
+// struct virtio_net_ctrl_mq { le16 virtqueue_pairs; }, 1 to max_virtqueue_pairs (at most 0x8000).
+export const NET_CTRL_MQ = 4;
+export const NET_CTRL_MQ_VQ_PAIRS_SET = 0;
+export const NET_CTRL_MQ_VQ_PAIRS_SIZE = 2;
+export const NET_CTRL_MQ_VQ_PAIRS_MIN = 1;
+export const NET_CTRL_MQ_VQ_PAIRS_MAX = 0x8000;

@@ -2,12 +2,14 @@
 // (cli/virtio-user/format.ts summarize()) for a PCI device instead of a socket.
 import type { VirtioUserSummary } from '../virtio-user/format.js';
 
-export type VfioSummary = Omit<VirtioUserSummary, 'socket' | 'role' | 'connections' | 'workers' | 'last_error'> & {
+export type VfioSummary = Omit<VirtioUserSummary, 'socket' | 'role' | 'connections' | 'last_error'> & {
   device: string;
   /** The features both sides took. */
   features: string[];
   /** The device asked to be reset (DEVICE_NEEDS_RESET) by the end of the run. */
   needs_reset: boolean;
+  /** Times the device was reset and set up again after DEVICE_NEEDS_RESET (--recover). */
+  resets: number;
 };
 
 const int = (n: number): string => n.toLocaleString('en-US');
@@ -21,6 +23,8 @@ export function formatVfioSummary(s: VfioSummary): string {
     `  dropped ${int(s.dropped)}, errors ${int(s.errors)}, kicks ${int(s.kicks)} (${s.kicks_per_mframe} per million frames)`,
   ];
   if (s.needs_reset) lines.push('  the device asked to be reset (DEVICE_NEEDS_RESET)');
+  if (s.resets > 0) lines.push(`  the device was reset and set up again ${s.resets} time${s.resets > 1 ? 's' : ''} (DEVICE_NEEDS_RESET)`);
+  for (const w of s.workers) lines.push(`  worker ${w.worker}: ${w.state}, ${int(w.frames)} frames in ${int(w.busy_polls)} busy of ${int(w.polls)} polls`);
   for (const q of s.per_queue) {
     lines.push(`  queue ${q.queue}: rx ${int(q.rx_packets)}, tx ${int(q.tx_packets)}, tx ring full ${int(q.tx_full)}, no rx buffers ${int(q.rx_no_buffers)}, kicks ${int(q.kicks)}`);
   }

@@ -1,9 +1,11 @@
-// `virtqueue vfio`: a VfioNetPort on --device, its queue pair forwarded by a Forwarder polled on
-// the main thread (a burst per pass), until --duration, SIGINT or SIGTERM; then the summary, in
-// the shape of `virtqueue virtio-user`'s. A ring the device wrote that the engine rejects stops
-// the port: the error is logged and the run fails.
+// `virtqueue vfio`: a VfioNetPort on --device with --queues queue pairs, forwarded by --workers
+// Dataplane workers (VirtioUserWorkers, as `virtqueue virtio-user` runs them; --workers 0: a
+// Forwarder polled on the main thread, a burst per queue pair per pass), until --duration,
+// SIGINT or SIGTERM; then the summary, in the shape of `virtqueue virtio-user`'s. A ring the
+// device wrote that the engine rejects stops the port: the error is logged and the run fails.
 import { VfioNetPort } from '../../src/vfio/net-port.js';
 import { Forwarder } from '../../src/virtio-user/forward.js';
+import { VirtioUserWorkers } from '../../src/virtio-user/workers.js';
 import { featureNames } from '../../src/features.js';
 import { ActivitySpan } from '../vhost/activity.js';
 import { firstLine, untilStopped, type CliIO } from '../common.js';
@@ -20,12 +22,12 @@ export async function runVfio(cmd: VfioCommand, io: CliIO): Promise<number> {
   const layout = o.packed ? 'packed' as const : 'split' as const;
   let port: VfioNetPort;
   try {
-    port = VfioNetPort.open({ device: o.device, layout, queueSize: o.queueSize });
+    port = VfioNetPort.open({ device: o.device, layout, queueSize: o.queueSize, queues: o.queues, workers: o.workers, recover: o.recover, log });
   } catch (e) {
     io.stderr(`virtqueue: cannot open ${o.device}: ${firstLine(e)}\n`);
     return 1;
   }
-  log(`${port.mac}, ${layout} rings, features ${featureNames(port.features).join(' ')}`);
+  log(`${port.mac}, ${layout} rings, ${o.queues} queue pair${o.queues > 1 ? 's' : ''}, MSI-X ${port.vectors}, features ${featureNames(port.features).join(' ')}`);
   let failure: unknown;
   let stop: ((why: string) => void) | undefined;
   port.on('down', (why) => {
@@ -34,14 +36,24 @@ export async function runVfio(cmd: VfioCommand, io: CliIO): Promise<number> {
     stop?.('device error');
   });
   const fwd = new Forwarder(port, o.fwd, o.burst, o.frameSize);
+  let workers: VirtioUserWorkers | undefined;
+  if (o.workers > 0) {
+    try {
+      workers = await VirtioUserWorkers.start(port, { workers: o.workers, mode: o.fwd, burst: o.burst, frameSize: o.frameSize, txFirst: o.txFirst });
+    } catch (e) {
+      port.close();
+      io.stderr(`virtqueue: cannot start the dataplane: ${firstLine(e)}\n`);
+      return 1;
+    }
+  }
   const started = performance.now();
   const rxSpan = new ActivitySpan(started);
   const txSpan = new ActivitySpan(started);
   const sample = (): void => {
-    const s = port.stats(0);
+    const s = port.queues.reduce((t, q) => { const x = q.stats; return { rx: t.rx + x.rxPackets, tx: t.tx + x.txPackets }; }, { rx: 0, tx: 0 });
     const now = performance.now();
-    rxSpan.sample(now, s.rxPackets);
-    txSpan.sample(now, s.txPackets);
+    rxSpan.sample(now, s.rx);
+    txSpan.sample(now, s.tx);
   };
   const sampler = setInterval(sample, 50);
   sampler.unref();
@@ -51,7 +63,9 @@ export async function runVfio(cmd: VfioCommand, io: CliIO): Promise<number> {
     const until = performance.now() + SLICE_MS;
     try {
       do {
-        if (fwd.poll(0) === 0) break;
+        let moved = 0;
+        for (let k = 0; k < o.queues; k++) moved += fwd.poll(k);
+        if (moved === 0) break;
       } while (performance.now() < until);
     } catch (e) {
       failure = e;
@@ -61,17 +75,22 @@ export async function runVfio(cmd: VfioCommand, io: CliIO): Promise<number> {
     }
     setImmediate(poll);
   };
-  try {
-    if (o.txFirst) fwd.txBurst(0);
-  } catch (e) {
-    failure = e;
+  // Workers send their own first burst (worker-task.ts).
+  if (!workers) {
+    try {
+      if (o.txFirst) for (let k = 0; k < o.queues; k++) fwd.txBurst(k);
+    } catch (e) {
+      failure = e;
+    }
+    if (failure === undefined) setImmediate(poll);
   }
-  if (failure === undefined) setImmediate(poll);
   const reason = failure !== undefined ? 'queue error' : await untilStopped(o.duration, (done) => { stop = done; });
   const seconds = (performance.now() - started) / 1000;
   clearInterval(sampler);
+  const workerStats = workers?.stats() ?? [];
+  await workers?.stop().catch((e: unknown) => log(`stopping the workers: ${firstLine(e)}`));
   sample();
-  const per = [port.stats(0)];
+  const per = port.queues.map((q) => ({ ...q.stats }));
   const needsReset = port.failed === undefined && port.needsReset();
   port.close();
   log(`stopping: ${reason}`);
@@ -79,10 +98,10 @@ export async function runVfio(cmd: VfioCommand, io: CliIO): Promise<number> {
     io.stderr(`virtqueue: ${o.device}: ${firstLine(failure)}\n`);
     return 1;
   }
-  const { socket, role: _role, connections: _c, workers: _w, ...counts } = summarize(
-    { socket: o.device, role: 'client', layout, fwd: o.fwd, queues: 1, connections: 1 },
-    seconds, per, per[0].txFull, 0, { rx: rxSpan.seconds, tx: txSpan.seconds });
-  const s: VfioSummary = { device: socket, ...counts, features: featureNames(port.features), needs_reset: needsReset };
+  const { socket, role: _role, connections: _c, ...counts } = summarize(
+    { socket: o.device, role: 'client', layout, fwd: o.fwd, queues: o.queues, connections: 1 },
+    seconds, per, per.reduce((n, q) => n + q.txFull, 0), 0, { rx: rxSpan.seconds, tx: txSpan.seconds }, undefined, workerStats);
+  const s: VfioSummary = { device: socket, ...counts, features: featureNames(port.features), needs_reset: needsReset, resets: port.resets };
   io.stdout(cmd.json ? `${JSON.stringify(s)}\n` : formatVfioSummary(s));
   return 0;
 }

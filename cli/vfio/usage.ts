@@ -12,8 +12,12 @@ VIRTIO_F_ACCESS_PLATFORM.
 Options:
   --device BDF      the PCI function, e.g. 0000:00:01.0 (required)
   --packed          packed rings (VIRTIO_F_RING_PACKED; QEMU: packed=on) instead of split rings
-  --queues 1        one queue pair (more are not driven yet)
-  --workers 0       the main thread polls the queue pair
+  --queues N        queue pairs, 1 to 16 (default ${VFIO_DEFAULTS.queues}); more than one needs VIRTIO_NET_F_MQ
+                    (QEMU: mq=on and a netdev with queues=N), set with the control queue
+  --workers N       Dataplane worker threads running the queue pairs (pair k on worker k mod N),
+                    0 to --queues; 0: the main thread polls them (default ${VFIO_DEFAULTS.workers})
+  --recover         when the device sets DEVICE_NEEDS_RESET, reset it and set it up again (every
+                    buffer back in the pool; logged, counted as resets) rather than stop with an error
   --fwd MODE        txonly: send 64-byte Ethernet/IPv4/UDP frames as fast as the ring takes them
                     rxonly: frames received are counted and freed
                     io: frames received go back out
@@ -30,7 +34,7 @@ Options:
 
 Counters are the driver's: rx = frames received from the device, tx = frames sent to it;
 dropped = frames the transmit ring had no room for (freed). The JSON object has the fields of
-'virtqueue virtio-user --json' (device in place of socket) and the negotiated features.
+'virtqueue virtio-user --json' (device in place of socket), the negotiated features and resets.
 
 Exit status: 0 after a run; 1 when the device cannot be opened (one line says why: not bound to
 vfio-pci, no IOMMU group, no permission, not a modern virtio-net, the IOMMU refused the mapping)

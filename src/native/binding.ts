@@ -150,6 +150,7 @@ export interface NativeBinding {
   vfioUnmaskIrq(device: number, index: number, sub: number): void;
   vfioTriggerIrq(device: number, index: number, sub: number): void;
   vfioReset(device: number): void;
+  vfioIoeventfd(device: number, offset: number | bigint, width: number, data: number | bigint, eventfd: number): void;
   vfioRead(device: number, offset: number | bigint, length: number): Buffer;
   vfioWrite(device: number, offset: number | bigint, data: Uint8Array): void;
   readonly VFIO_PCI_CONFIG_REGION_INDEX: number;

@@ -196,6 +196,16 @@ export class VfioDevice {
     native.vfioTriggerIrq(this.fd, index, sub);
   }
 
+  /**
+   * VFIO_DEVICE_IOEVENTFD: each signal of `eventfd` makes the kernel write `data` (`width` bytes)
+   * at `offset` of the device fd (a BAR region's offset plus the offset within it), a doorbell
+   * any thread rings with an eventfd write; `eventfd` -1 takes that one away. Closing the device
+   * drops them all.
+   */
+  ioeventfd(offset: number | bigint, width: 1 | 2 | 4 | 8, data: number | bigint, eventfd: number): void {
+    native.vfioIoeventfd(this.fd, offset, width, data, eventfd);
+  }
+
   /** VFIO_DEVICE_RESET (info().reset says whether the device has one; a virtio device resets through its status too). */
   reset(): void {
     native.vfioReset(this.fd);

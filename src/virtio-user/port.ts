@@ -2,7 +2,7 @@
 // virtio-user gives containers). The port owns one shared memory: private state below, then a
 // memfd mapped over the rest, which holds the rings and the mempool's buffers and is what the
 // back-end gets with SET_MEM_TABLE. rxBurst/txBurst move mempool handles (rte_eth_rx_burst /
-// rte_eth_tx_burst); frames()/send() are the convenience layer for scripts.
+// rte_eth_tx_burst); frames()/send() (QueuePairPort's) are the convenience layer for scripts.
 //
 // The connection (client: connect to the back-end's socket; server: listen and take one back-end
 // at a time) is set up by VhostUserFrontend. When it ends (the back-end died, misbehaved, a ring
@@ -22,7 +22,7 @@ import type { VirtioUserPortOptions } from './options.js';
 import { createPortMemory, buildPortRings } from './port-memory.js';
 import { QueuePairPort } from './queue-pair-port.js';
 import { setUpBackend } from './setup.js';
-import { sendFrame, receiveFrames, drainTx } from './waits.js';
+import { drainTx } from './waits.js';
 import { PortQueue, NET_HDR_SIZE, type QueueStats } from './queue.js';
 
 type PortEvents = { up: []; down: [string] };
@@ -37,9 +37,10 @@ export class VirtioUserPort extends QueuePairPort<PortEvents> {
   private connecting = false;
   /** connect()'s rejection while it waits (used when the port does not reconnect). */
   private pendingFail: ((e: Error) => void) | undefined;
-  private readonly rxScratch: HandleBurst;
+  protected readonly rxScratch: HandleBurst;
   protected readonly txScratch: HandleBurst;
-  protected readonly portName = 'virtio-user';
+  readonly portName = 'virtio-user';
+  readonly awayReason = 'the back-end is away';
   /** The port's private memory (control blocks, bursts): what VirtioUserWorkers plans in. */
   readonly priv: MemoryPlan;
   /** Workers run the queue pairs (handOver()): the blocks' state says when they may. */
@@ -243,19 +244,6 @@ export class VirtioUserPort extends QueuePairPort<PortEvents> {
 
   protected override checkFree(): void {
     if (this.workerOwned) throw new Error('free: the queue pairs run on Dataplane workers');
-  }
-
-  /**
-   * Sends one frame (copied) on queue pair `k`, waiting while the ring or the pool is full
-   * (back-pressure); rejects after `timeoutMs` without room or when the port closes.
-   */
-  send(frame: Uint8Array, k = 0, timeoutMs = 5_000): Promise<void> {
-    return sendFrame(this, this.txScratch, frame, k, timeoutMs);
-  }
-
-  /** Received frames of queue pair `k`, copied out, until the port closes. */
-  frames(k = 0): AsyncGenerator<Uint8Array> {
-    return receiveFrames(this, this.rxScratch, k);
   }
 
   /**

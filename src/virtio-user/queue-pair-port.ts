@@ -1,12 +1,14 @@
 // What every PacketPort does the same way, whatever reaches its device: each burst call on queue
-// pair k's PortQueue (an engine error there is the port's to handle: `broke`), and the frame
-// helpers over the port's mempool. VirtioUserPort and VfioNetPort extend it.
+// pair k's PortQueue (an engine error there is the port's to handle: `broke`), the frame
+// helpers over the port's mempool, and the waiting calls for scripts (send, frames: waits.ts).
+// VirtioUserPort and VfioNetPort extend it.
 import { EventEmitter } from 'node:events';
 import { HandleBurst } from '../dataplane/handle-ring.js';
 import type { Engine } from '../engine.js';
 import type { MemoryPlan } from '../memory.js';
 import type { Mempool } from '../dataplane/mempool.js';
 import { bufferData, frameSegments, frameCopy, frameAlloc } from './frames.js';
+import { sendFrame, receiveFrames } from './waits.js';
 import type { PacketPort } from './packet-port.js';
 import type { PortQueue, QueueStats } from './queue.js';
 
@@ -16,10 +18,17 @@ export abstract class QueuePairPort<T extends Record<keyof T, any[]> = Record<st
   abstract readonly pool: Mempool;
   abstract readonly priv: MemoryPlan;
   abstract readonly queues: readonly PortQueue[];
-  /** Handles for alloc() (its buffers meanwhile). */
+  /** Handles for alloc() (its buffers meanwhile), and for frames(). */
   protected abstract readonly txScratch: HandleBurst;
+  protected abstract readonly rxScratch: HandleBurst;
   /** Names the port in error messages ('virtio-user', 'vfio'). */
-  protected abstract readonly portName: string;
+  abstract readonly portName: string;
+  /** Whether close() was called. */
+  abstract readonly closed: boolean;
+  /** Whether the device is there to run the queue pairs now (false: away for now, or stopped). */
+  abstract readonly up: boolean;
+  /** Why the pairs cannot run while `up` is false, for error messages ('the back-end is away'). */
+  abstract readonly awayReason: string;
 
   /** Queue pair `k` when it can run now (undefined: not now, e.g. no back-end); throws when it never may. */
   abstract pair(k: number): PortQueue | undefined;
@@ -92,6 +101,20 @@ export abstract class QueuePairPort<T extends Record<keyof T, any[]> = Record<st
   /** A burst of `capacity` handles for rxBurst/txBurst, in the port's private memory. */
   burst(capacity = 32): HandleBurst {
     return HandleBurst.alloc(this.engine, this.priv, capacity);
+  }
+
+  /**
+   * Sends one frame (copied) on queue pair `k`, waiting while the ring or the pool is full
+   * (back-pressure); rejects after `timeoutMs` without room, when the port closes, or when it
+   * stopped (the error says why).
+   */
+  send(frame: Uint8Array, k = 0, timeoutMs = 5_000): Promise<void> {
+    return sendFrame(this, this.txScratch, frame, k, timeoutMs);
+  }
+
+  /** Received frames of queue pair `k`, copied out, until the port closes. */
+  frames(k = 0): AsyncGenerator<Uint8Array> {
+    return receiveFrames(this, this.rxScratch, k);
   }
 
   /** Frees the frames whose first buffers are handles [0, n), every buffer of each. */

@@ -59,7 +59,12 @@ export interface PairLinks {
 
 const zeroStats = (): QueueStats => ({ rxPackets: 0, rxBytes: 0, rxDropped: 0, rxNoBuffers: 0, txPackets: 0, txBytes: 0, txFull: 0, kicks: 0 });
 
-class Ring {
+/**
+ * One ring of a port, driver side: its areas in the shared memory, its driver, its kick and call
+ * eventfds, and batches for its chains and used entries (a queue pair's receiveq and transmitq;
+ * VFIO's virtio-net control queue).
+ */
+export class PortRing {
   readonly areas: RingAreas;
   readonly driver: DriverQueue;
   readonly kick = EventFd.create();
@@ -111,8 +116,8 @@ const COUNTERS: [keyof QueueStats, number][] = [
 ];
 
 export class PortQueue {
-  readonly rx: Ring;
-  readonly tx: Ring;
+  readonly rx: PortRing;
+  readonly tx: PortRing;
   /** The engine's queue pair block (assembly/layout/virtio-user.ts). */
   readonly block: number;
   private readonly scratch: HandleBurst;
@@ -126,8 +131,8 @@ export class PortQueue {
               readonly num: number, features: FeatureSet, readonly pool: Mempool, readonly cache: MempoolCache,
               links: PairLinks = {}) {
     if (pool.headroom < V.VUB_MIN_HEADROOM) throw new RangeError(`the mempool's headroom is ${pool.headroom} bytes; the segment record and the virtio_net_hdr need ${V.VUB_MIN_HEADROOM}`);
-    this.rx = new Ring(engine, shared, priv, layout, num, features, links.rx);
-    this.tx = new Ring(engine, shared, priv, layout, num, features, links.tx);
+    this.rx = new PortRing(engine, shared, priv, layout, num, features, links.rx);
+    this.tx = new PortRing(engine, shared, priv, layout, num, features, links.tx);
     this.scratch = HandleBurst.alloc(engine, priv, num);
     this.stash = new UsedBatch(engine, priv, num);
     const q = priv.alloc(V.VUQ_SIZE, V.VUQ_ALIGN, 'virtio-user queue pair block');

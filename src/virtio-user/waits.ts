@@ -1,17 +1,23 @@
-// The port's waiting calls, for scripts and for stopping: a frame sent with back-pressure (it
+// A port's waiting calls (any QueuePairPort: VirtioUserPort, VfioNetPort), for scripts and for
+// stopping (virtio-user): a frame sent with back-pressure (it
 // waits, bounded, while the ring or the pool is full, rather than queueing without limit), the
 // received frames as an async iterator, and the transmit rings drained before GET_VRING_BASE.
 //
 // A script's wait sleeps on the ring's call eventfd (`parked`): it turns the ring's used buffer
-// notifications on (2.7.10: used_event, or avail.flags without EVENT_IDX), and the back-end
-// signals the eventfd the ring was set up with (SET_VRING_CALL) when it uses a buffer. A ring
+// notifications on (2.7.10: used_event, or avail.flags without EVENT_IDX), and the device
+// signals the eventfd the ring was set up with (vhost-user: SET_VRING_CALL; VFIO: the ring's
+// MSI-X vector) when it uses a buffer. A ring
 // that cannot be armed, or a signal that does not come (the back-end went away, the rings were
 // set up anew), falls back to waking every PARK_MS. drainTx, for shutdown only, polls on 1 ms
 // timers.
 import type { HandleBurst } from '../dataplane/handle-ring.js';
 import type { EventFd } from '../native/eventfd.js';
 import type { DriverQueue } from '../virtqueue/queue-side.js';
+import type { QueuePairPort } from './queue-pair-port.js';
 import type { VirtioUserPort } from './port.js';
+
+/** What the waits use of a port (any QueuePairPort). */
+export type WaitingPort = Pick<QueuePairPort, 'portName' | 'closed' | 'up' | 'awayReason' | 'pair' | 'alloc' | 'txBurst' | 'rxBurst' | 'free' | 'frame'>;
 
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 1));
 
@@ -87,10 +93,10 @@ export async function parked(ring: Ring, maxMs = PARK_MS): Promise<void> {
 }
 
 /** Sends `frame` (copied) on queue pair `k`; rejects after `timeoutMs` without room or when the port closes. */
-export async function sendFrame(port: VirtioUserPort, scratch: HandleBurst, frame: Uint8Array, k: number, timeoutMs: number): Promise<void> {
+export async function sendFrame(port: WaitingPort, scratch: HandleBurst, frame: Uint8Array, k: number, timeoutMs: number): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
-    if (port.closed) throw new Error('virtio-user: the port is closed');
+    if (port.closed) throw new Error(`${port.portName}: the port is closed`);
     const q = port.pair(k);
     if (q && q.txRoom() > 0) {
       const h = port.alloc(frame);
@@ -101,14 +107,14 @@ export async function sendFrame(port: VirtioUserPort, scratch: HandleBurst, fram
       }
     }
     const left = deadline - performance.now();
-    if (left <= 0) throw new Error(`virtio-user: no room to send on queue ${k} within ${timeoutMs} ms${port.up ? '' : ' (the back-end is away)'}`);
+    if (left <= 0) throw new Error(`${port.portName}: no room to send on queue ${k} within ${timeoutMs} ms${port.up ? '' : ` (${port.awayReason})`}`);
     // Room comes back when the back-end uses transmit chains (they carry the pool's buffers too).
     if (q) await parked(q.tx, Math.min(left, PARK_MS)); else await tick();
   }
 }
 
 /** Received frames of queue pair `k`, copied out (every buffer of each), until the port closes. */
-export async function* receiveFrames(port: VirtioUserPort, scratch: HandleBurst, k: number): AsyncGenerator<Uint8Array> {
+export async function* receiveFrames(port: WaitingPort, scratch: HandleBurst, k: number): AsyncGenerator<Uint8Array> {
   while (!port.closed) {
     const n = port.rxBurst(k, scratch);
     if (n === 0) {

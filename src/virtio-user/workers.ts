@@ -1,7 +1,9 @@
-// A VirtioUserPort's queue pairs on Dataplane workers (Node), the control plane staying on the
-// main thread: pair k goes to worker k mod N, which runs a forwarding mode over it
-// (worker-task.ts) with its own mempool cache slot (w + 1). The port keeps connecting, setting up
-// and reclaiming; it tells the workers when a pair may run through the pair's block.
+// A port's queue pairs on Dataplane workers (Node), the control plane staying on the main
+// thread: pair k goes to worker k mod N, which runs a forwarding mode over it (worker-task.ts)
+// with its own mempool cache slot (w + 1), and kicks by signalling the ring's kick eventfd. The
+// port (VirtioUserPort: vhost-user's kick eventfds; VfioNetPort: eventfds the kernel turns into
+// doorbell writes) keeps setting up and reclaiming; it tells the workers when a pair may run
+// through the pair's block.
 //
 //   const port = VirtioUserPort.create({ socket, queues: 2, workers: 2 });
 //   const w = await VirtioUserWorkers.start(port, { workers: 2, mode: 'io' });
@@ -10,7 +12,10 @@ import { Dataplane } from '../dataplane/dataplane.js';
 import { DataplaneControl, type WorkerStats } from '../dataplane/control.js';
 import { builtModule } from '../dataplane/built.js';
 import { txonlyFrame, TXONLY_FRAME_SIZE } from '../virtio-net/frames.js';
-import type { VirtioUserPort } from './port.js';
+import type { Engine } from '../engine.js';
+import type { MemoryPlan } from '../memory.js';
+import type { Mempool } from '../dataplane/mempool.js';
+import type { PortQueue } from './queue.js';
 import type { FwdMode } from './forward.js';
 import type { VirtioUserWorkerConfig, PairBlockRef } from './worker-task.js';
 
@@ -25,16 +30,26 @@ export interface VirtioUserWorkersOptions {
   txFirst?: boolean;
 }
 
-export class VirtioUserWorkers {
-  private constructor(readonly port: VirtioUserPort, readonly dataplane: Dataplane) {}
+/** What the workers need of a port (VirtioUserPort, VfioNetPort). */
+export interface WorkerPort {
+  readonly engine: Engine;
+  readonly pool: Mempool;
+  readonly priv: MemoryPlan;
+  readonly queues: readonly PortQueue[];
+  /** From now on the workers run the queue pairs: the port sets each block's state, and stops polling them itself. */
+  handOver(): void;
+}
 
-  static async start(port: VirtioUserPort, o: VirtioUserWorkersOptions): Promise<VirtioUserWorkers> {
+export class VirtioUserWorkers {
+  private constructor(readonly port: WorkerPort, readonly dataplane: Dataplane) {}
+
+  static async start(port: WorkerPort, o: VirtioUserWorkersOptions): Promise<VirtioUserWorkers> {
     const burst = o.burst ?? 32;
     const frameSize = o.frameSize ?? TXONLY_FRAME_SIZE;
     if (!Number.isInteger(o.workers) || o.workers < 1 || o.workers > port.queues.length) {
       throw new RangeError(`workers must be 1 to the ${port.queues.length} queue pairs, got ${o.workers}`);
     }
-    if (port.pool.numCaches < o.workers + 1) throw new RangeError(`the port's pool has ${port.pool.numCaches} cache slots; ${o.workers} workers need ${o.workers + 1} (VirtioUserPort option workers)`);
+    if (port.pool.numCaches < o.workers + 1) throw new RangeError(`the port's pool has ${port.pool.numCaches} cache slots; ${o.workers} workers need ${o.workers + 1} (the port's option workers)`);
     if (frameSize < TXONLY_FRAME_SIZE || frameSize > port.pool.dataRoom) throw new RangeError(`frame size ${frameSize}: ${TXONLY_FRAME_SIZE} to ${port.pool.dataRoom}`);
     const plan = port.priv;
     const frame = plan.alloc(frameSize, 64, 'txonly frame');

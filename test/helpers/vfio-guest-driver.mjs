@@ -22,6 +22,16 @@ export function vfioDeviceAddress() {
   return address;
 }
 
+/**
+ * The i-th device the guest's init bound to vfio-pci (VQ_VFIO_DEVICES; 0 is VQ_VFIO_DEVICE, 1 the
+ * multiqueue one when the guest has it).
+ */
+export function vfioDeviceAddressAt(i) {
+  const all = (process.env.VQ_VFIO_DEVICES ?? '').split(' ').filter(Boolean);
+  if (!all[i]) throw new Error(`VQ_VFIO_DEVICES has no device ${i}: '${process.env.VQ_VFIO_DEVICES ?? ''}' (the guest has ${all.length})`);
+  return all[i];
+}
+
 /** Sizes of BARs 0-5 (0: none), from the device's region info. */
 export const barSizes = (device) => [0, 1, 2, 3, 4, 5].map((i) => device.region(i).size);
 

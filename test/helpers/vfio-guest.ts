@@ -20,10 +20,17 @@
 // (which segfaults with MSI-X and vhost-user) and needs no vhost-user IOTLB support for
 // iommu_platform=on (testpmd's net_vhost and `virtqueue vhost` come after, issue 15).
 //
+// A second device for multiqueue (`mq`): virtio-net-pci with mq=on on a multiqueue tap, in a
+// network namespace of QEMU's own (`unshare -n`: nothing of it is the host's, and it goes when
+// QEMU exits), whose kernel sends each frame the guest's device sends straight back to it (tc's
+// mirred action on the tap's ingress: frames come back unchanged, on the tap queue their flow
+// came from). QEMU's stream and socket netdevs have one queue, so they cannot give a device
+// more than one queue pair. Needs unshare, ip and tc (iproute2), and root or user namespaces.
+//
 // runVfioGuest() boots once, runs the given node invocations in turn (from the repository's
 // directory, with VQ_VFIO_DEVICE set to the device's PCI address), and returns each one's
 // stdout, stderr and exit status, bounded by `timeoutMs`; QEMU runs under `nice`.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +50,11 @@ export interface VfioGuestOptions {
   netdev?: string;
   /** More virtio-net-pci properties, e.g. 'packed=on', 'vectors=0', 'mac=...'. */
   device?: string[];
+  /**
+   * A second virtio-net-pci (after the first in VQ_VFIO_DEVICES) with mq=on and `queues` queue
+   * pairs, on a multiqueue tap that reflects every frame (see above); `device`: more properties.
+   */
+  mq?: { queues: number; device?: string[] };
   /**
    * Put the device behind a PCIe root port (it then has Function Level Reset, so
    * VFIO_DEVICE_RESET works, as on a real VF); on the root complex's bus when false. True when omitted.
@@ -82,14 +94,37 @@ export interface VfioGuestResult {
   guest: GuestResult;
   /** The device bound to vfio-pci (PCI address), its IOMMU group and its driver, from the VQ-VFIO line. */
   device?: string;
+  /** Further devices bound to vfio-pci (VQ-VFIO-MORE lines): the `mq` one. */
+  more: string[];
   group?: number;
   driver?: string;
   /** One per `node` invocation that ran. */
   runs: NodeRun[];
 }
 
+/** The tap of the `mq` device, in QEMU's network namespace. */
+export const MQ_TAP = 'vqmq0';
+
+/**
+ * A script that runs QEMU ("$@") in a network namespace of its own with MQ_TAP, a multiqueue tap
+ * whose ingress is mirrored back out of it (every frame QEMU writes to it comes back). Written
+ * into `dir`; QEMU keeps its pid (exec), so signals reach it.
+ */
+function mqWrapper(dir: string, qemu: string): string {
+  const file = path.join(dir, 'qemu-in-netns.sh');
+  const setup = [
+    `ip tuntap add dev ${MQ_TAP} mode tap multi_queue`,
+    `ip link set ${MQ_TAP} up`,
+    `tc qdisc add dev ${MQ_TAP} ingress`,
+    `tc filter add dev ${MQ_TAP} parent ffff: protocol all u32 match u32 0 0 action mirred egress redirect dev ${MQ_TAP}`,
+  ].join(' && ');
+  const unshare = process.getuid?.() === 0 ? 'unshare -n' : 'unshare -rn';
+  writeFileSync(file, `#!/bin/sh\nexec ${unshare} sh -c '${setup} || { echo "VFIO guest: the multiqueue tap could not be set up (unshare, ip, tc)" >&2; exit 1; }; exec "$0" "$@"' ${quote(qemu)} "$@"\n`, { mode: 0o755 });
+  return file;
+}
+
 /** The QEMU arguments of a VFIO guest (also what README shows). */
-export function vfioQemuArgs(o: { memMb: number; netdev: string; device: string[]; rootPort: boolean }, kernel: string, initrd: string): string[] {
+export function vfioQemuArgs(o: { memMb: number; netdev: string; device: string[]; rootPort: boolean; mq?: VfioGuestOptions['mq'] }, kernel: string, initrd: string): string[] {
   const virtfs = (dir: string, tag: string): string[] => [
     '-virtfs', `local,path=${dir},mount_tag=${tag},security_model=none,readonly=on,multidevs=remap`,
   ];
@@ -102,6 +137,11 @@ export function vfioQemuArgs(o: { memMb: number; netdev: string; device: string[
     '-netdev', `${o.netdev},id=n0`,
     ...(o.rootPort ? ['-device', 'pcie-root-port,id=rp0,chassis=1'] : []),
     '-device', ['virtio-net-pci,netdev=n0,disable-legacy=on,iommu_platform=on', ...(o.rootPort ? ['bus=rp0'] : []), ...o.device].join(','),
+    ...(o.mq ? [
+      '-netdev', `tap,id=n1,ifname=${MQ_TAP},script=no,downscript=no,vhost=off,queues=${o.mq.queues}`,
+      ...(o.rootPort ? ['-device', 'pcie-root-port,id=rp1,chassis=2'] : []),
+      '-device', ['virtio-net-pci,netdev=n1,disable-legacy=on,iommu_platform=on,mq=on', ...(o.rootPort ? ['bus=rp1'] : []), ...(o.mq.device ?? [])].join(','),
+    ] : []),
     ...virtfs('/usr', 'usr'), ...virtfs(repoRoot, 'repo'),
   ];
 }
@@ -131,9 +171,10 @@ export function startVfioGuest(o: VfioGuestOptions): { guest: Guest; result: Pro
     ...o.node.map((argv) => `vq_node ${argv.map(quote).join(' ')} || st=$?`),
     'return $st',
   ].join('\n');
+  const qemu = o.mq ? { ...tools, qemu: mqWrapper(tmp, tools.qemu) } : tools;
   const guest = launchGuest(
-    tools, base,
-    (initrd) => vfioQemuArgs({ memMb: o.memMb ?? 1024, netdev, device: o.device ?? [], rootPort: o.rootPort ?? true }, kernel.vmlinuz, initrd),
+    qemu, base,
+    (initrd) => vfioQemuArgs({ memMb: o.memMb ?? 1024, netdev, device: o.device ?? [], rootPort: o.rootPort ?? true, mq: o.mq }, kernel.vmlinuz, initrd),
     { script, timeoutMs: o.timeoutMs ?? 60_000, onLine: o.onLine, nice: 10 },
   );
   const result = guest.exited.then((g) => {
@@ -150,7 +191,7 @@ export function runVfioGuest(o: VfioGuestOptions): Promise<VfioGuestResult> {
 
 /** The VQ-VFIO, VQ-OUT, VQ-ERR and VQ-NODE lines of a guest's console. */
 export function parseVfioGuest(guest: GuestResult): VfioGuestResult {
-  const r: VfioGuestResult = { guest, runs: [] };
+  const r: VfioGuestResult = { guest, more: [], runs: [] };
   const run = (i: number): NodeRun => {
     while (r.runs.length <= i) r.runs.push({ status: null, stdout: '', stderr: '' });
     return r.runs[i];
@@ -164,6 +205,8 @@ export function parseVfioGuest(guest: GuestResult): VfioGuestResult {
       r.device = m[1];
       r.group = /^\d+$/.test(m[2]) ? Number(m[2]) : undefined;
       r.driver = m[3];
+    } else if ((m = /^VQ-VFIO-MORE device=(\S+)/.exec(tagged))) {
+      r.more.push(m[1]);
     } else if ((m = /^VQ-(OUT|ERR) (\d+) ?(.*)$/.exec(tagged))) {
       const n = run(Number(m[2]));
       if (m[1] === 'OUT') n.stdout += `${m[3]}\n`;
@@ -181,7 +224,7 @@ export function parseVfioGuest(guest: GuestResult): VfioGuestResult {
 export function describeVfioGuest(r: VfioGuestResult, lines = 40): string {
   const g = r.guest;
   return [
-    `QEMU exit code ${g.code}, signal ${g.signal}${g.timedOut ? ' (timed out)' : ''} after ${g.ms} ms; device ${r.device} group ${r.group} driver ${r.driver}`,
+    `QEMU exit code ${g.code}, signal ${g.signal}${g.timedOut ? ' (timed out)' : ''} after ${g.ms} ms; device ${r.device} group ${r.group} driver ${r.driver}${r.more.length ? `; more: ${r.more.join(' ')}` : ''}`,
     ...r.runs.map((n, i) => `--- node ${i}: status ${n.status}, ${n.seconds} s ---\n${n.stdout}${n.stderr ? `--- stderr ---\n${n.stderr}` : ''}`),
     '--- console (last lines) ---', g.console.split('\n').slice(-lines).join('\n'),
     '--- QEMU stderr ---', g.stderr.trim(),

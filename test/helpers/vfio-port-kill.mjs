@@ -19,7 +19,7 @@ out.opened = await new Promise((resolve) => {
   const timer = setTimeout(() => resolve(false), 30_000);
   child.stderr.setEncoding('utf8').on('data', (d) => {
     stderr += d;
-    if (/^virtqueue vfio: \S+, packed rings, features /m.test(stderr)) { clearTimeout(timer); resolve(true); }
+    if (/^virtqueue vfio: \S+, packed rings, 1 queue pair, MSI-X \S+, features /m.test(stderr)) { clearTimeout(timer); resolve(true); }
   });
   child.on('exit', () => { clearTimeout(timer); resolve(false); });
 });

@@ -1,13 +1,14 @@
 #!/bin/busybox sh
 # /init of the VFIO guest's initramfs (test/helpers/vfio-guest.ts builds it).
 #
-# Binds the modern virtio-net device (PCI 1af4:1041) to vfio-pci: its driver_override is set
+# Binds every modern virtio-net device (PCI 1af4:1041) to vfio-pci: their driver_override is set
 # before any module loads, so virtio_pci (loaded last, for the 9p transport) never claims it.
 # Then it runs the test's script (/vq/run.sh, appended per run by the harness), which mounts the
 # host's files (vq_host) and runs the host's Node on them (vq_node), and powers off. Lines for
 # the harness on the serial console:
 #   VQ-BOOT                                first thing
-#   VQ-VFIO device=0000:00:03.0 group=N driver=vfio-pci   the device, its IOMMU group, its driver
+#   VQ-VFIO device=0000:00:03.0 group=N driver=vfio-pci   the (first) device, its IOMMU group, its driver
+#   VQ-VFIO-MORE device=... group=N driver=...            each further one
 #   VQ-OUT i <line> / VQ-ERR i <line>      stdout / stderr of the i-th vq_node
 #   VQ-NODE i status=N start=S end=E       its exit status, and when it ran (guest uptime, seconds)
 #   VQ-ERROR ...                           something the test should fail on
@@ -15,21 +16,23 @@
 . /lib/vq-common.sh
 vq_boot
 
-net=""
+nets=""
 for d in /sys/bus/pci/devices/*; do
   if [ "$(cat "$d/vendor")" = 0x1af4 ] && [ "$(cat "$d/device")" = 0x1041 ]; then
     echo vfio-pci >"$d/driver_override"
-    net=$d
-    break
+    nets="$nets $d"
   fi
 done
-[ -n "$net" ] || echo "VQ-ERROR no modern virtio-net PCI device (1af4:1041)"
+[ -n "$nets" ] || echo "VQ-ERROR no modern virtio-net PCI device (1af4:1041)"
 
 for m in $(cat /lib/vq-modules); do
   insmod "/lib/modules/$m.ko" || echo "VQ-ERROR insmod $m"
 done
 
-if [ -n "$net" ]; then
+# Each device bound to vfio-pci: the first is VQ_VFIO_DEVICE (its VQ-VFIO line), the others
+# (VQ-VFIO-MORE lines) follow it in VQ_VFIO_DEVICES.
+VQ_VFIO_DEVICES=""
+for net in $nets; do
   bdf=${net##*/}
   [ -e "$net/driver" ] || echo "$bdf" >/sys/bus/pci/drivers_probe
   group=$(readlink "$net/iommu_group")
@@ -37,10 +40,16 @@ if [ -n "$net" ]; then
   i=0
   while [ ! -e "/dev/vfio/$group" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
   driver=$(readlink "$net/driver")
-  echo "VQ-VFIO device=$bdf group=${group:-none} driver=${driver##*/}"
-  export VQ_VFIO_DEVICE="$bdf"
+  if [ -z "$VQ_VFIO_DEVICES" ]; then
+    echo "VQ-VFIO device=$bdf group=${group:-none} driver=${driver##*/}"
+    export VQ_VFIO_DEVICE="$bdf"
+  else
+    echo "VQ-VFIO-MORE device=$bdf group=${group:-none} driver=${driver##*/}"
+  fi
+  VQ_VFIO_DEVICES="${VQ_VFIO_DEVICES:+$VQ_VFIO_DEVICES }$bdf"
   [ -e "/dev/vfio/$group" ] || echo "VQ-ERROR no /dev/vfio/$group"
-fi
+done
+export VQ_VFIO_DEVICES
 
 # vq_host REPO: a root for the host's Node at /newroot: the host's /usr (9p tag "usr") with the
 # usual symlinks into it, the repository (tag "repo") at its host path REPO, and /proc, /sys,
