@@ -207,7 +207,7 @@ describe.skipIf(skipWithoutPeers())('DPDK virtio-user (server=1) and a virtqueue
         back = undefined;
         const summary2 = await more.stop();
         const end2 = await quiet(front, port, front.samples().length + 1, 'after the second graceful stop');
-        graceful = { sent: end2.tx - end.tx, received: end2.rx - end.rx, dropped: [summary.dropped, summary2.dropped] };
+        graceful = { sent: end2.tx - end.tx, received: end2.rx - end.rx, dropped: [Number(summary.dropped), Number(summary2.dropped)] };
         console.log(`dpdk graceful stop ${layout}: ${JSON.stringify(graceful)}`);
       }
       const f = await front.stop();

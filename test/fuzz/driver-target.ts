@@ -9,7 +9,7 @@ import { Trace } from './trace.js';
 import { STICKY_CALLS, hostileStep, runSteps } from './case-loop.js';
 import { CheckedDriver } from './checked-driver.js';
 import { hostileDevice } from './hostile-device.js';
-import { caseOps, drawParams, openWorld, paramsLabel, shuffled, type RingWorld } from './ring-world.js';
+import { caseOps, drawAddressBase, drawParams, openWorld, paramsLabel, shuffled, type RingWorld } from './ring-world.js';
 
 /** The engine's own device, used mostly honestly and not checked here (the driver is under test). */
 class PeerDevice {
@@ -79,7 +79,7 @@ class PeerDevice {
 export function driverTarget(layout: RingLayout): FuzzCase {
   return (seed, features) => {
     const rng = new Rng(seed);
-    const params = drawParams(rng, layout);
+    const params = { ...drawParams(rng, layout), addressBase: drawAddressBase(rng) };
     const w = openWorld(params);
     const trace = new Trace();
     const drv = new CheckedDriver(w, features, trace);
@@ -87,6 +87,7 @@ export function driverTarget(layout: RingLayout): FuzzCase {
     const hostile = hostileDevice(w, drv);
     const hostileRate = params.honest ? 0 : rng.pick([0.02, 0.08, 0.2, 0.4]);
     features.add(`params:${paramsLabel(params)}`);
+    features.add(`address-base:0x${params.addressBase.toString(16)}`);
     /** Takes everything back (checked) and starts both sides afresh, as after a device reset. */
     const restart = (): void => {
       drv.detachAll(rng);

@@ -51,7 +51,21 @@ export interface WorldParams {
   honest: boolean;
   /** The device keeps an inflight region (vhost-user.rst "Inflight I/O tracking"). */
   inflight: boolean;
+  /**
+   * The driver's address base (DRV_ADDR_BASE; the VFIO port's IOVA of Wasm offset 0): descriptors
+   * carry Wasm offset + base, and the device's regions over the arena and the indirect tables lie
+   * at base + offset. 0 unless drawn (the driver target draws it: drawAddressBase).
+   */
+  addressBase?: bigint;
 }
+
+/**
+ * Address bases for the driver target: none, the VFIO port's default IOVA (2^32), one past the
+ * alias region, and one whose memory ends just below the top region (every arena address above
+ * 2^63: a base added as a signed or 32-bit number would show).
+ */
+export const ADDRESS_BASES = [0n, 1n << 32n, (1n << 40n) + 0x1000n, (1n << 64n) - (1n << 30n)] as const;
+export const drawAddressBase = (rng: Rng): bigint => (rng.chance(0.5) ? 0n : rng.pick([...ADDRESS_BASES]));
 
 const SPLIT_SIZES = [1, 2, 4, 8, 16, 32, 64, 256];
 const PACKED_SIZES = [1, 2, 3, 5, 8, 16, 64, 100, 256];
@@ -103,7 +117,8 @@ export const caseOps = (rng: Rng, q: number): number => (q > 1024 ? 100 + rng.be
 
 export function paramsLabel(p: WorldParams): string {
   const f = [p.indirect && 'indirect', p.inOrder && 'in-order', p.eventIdx && 'event-idx'].filter(Boolean).join('+');
-  const more = [p.deviceStart && 'device-start', p.inflight && 'inflight', p.honest && 'honest'].filter(Boolean).join(' ');
+  const more = [p.deviceStart && 'device-start', p.inflight && 'inflight', p.honest && 'honest',
+    p.addressBase && `base 0x${p.addressBase.toString(16)}`].filter(Boolean).join(' ');
   return `${p.layout} q${p.queueSize}${f ? ' ' + f : ''}${more ? ' ' + more : ''}`;
 }
 
@@ -142,7 +157,7 @@ export interface RingWorld {
   packed?: RawPackedRing;
   arena: number;
   arenaEnd: number;
-  /** The driver's indirect tables (identity-mapped for the device), or 0. */
+  /** The driver's indirect tables (mapped for the device at addressBase + offset), or 0. */
   indirectBase: number;
   indirectBytes: number;
   /** The device's region table as it is now (setRegions may reorder it). */
@@ -174,7 +189,8 @@ export function openWorld(p: WorldParams): RingWorld {
   const engine = loadEngine(memory);
   // Offset 0 stays out of the plan; nothing else needs the rest of page 0.
   const plan = new MemoryPlan(memory, { start: 4096 });
-  const common = { features: feats, indirectMax: p.indirectMax, interrupts: p.interrupts };
+  const base = p.addressBase ?? 0n;
+  const common = { features: feats, indirectMax: p.indirectMax, interrupts: p.interrupts, addressBase: base };
   const splitRing: SplitRingAddrs | undefined = p.layout === 'split' ? allocSplitRing(plan, q) : undefined;
   const packedRing: RingAreas | undefined = splitRing ? undefined : allocPackedRing(plan, q);
   const areas: RingAreas = splitRing ?? packedRing!;
@@ -191,10 +207,10 @@ export function openWorld(p: WorldParams): RingWorld {
   let from = arena;
   for (let i = 1; i <= p.cuts; i++) {
     const to = i === p.cuts ? arenaEnd : arena + Math.floor((ARENA_BYTES * i) / p.cuts) - 8 * i;
-    regions.push({ gpa: BigInt(from), size: BigInt(to - from), offset: from });
+    regions.push({ gpa: base + BigInt(from), size: BigInt(to - from), offset: from });
     from = to;
   }
-  if (indirectBase !== 0) regions.push({ gpa: BigInt(indirectBase), size: BigInt(indirectBytes), offset: indirectBase });
+  if (indirectBase !== 0) regions.push({ gpa: base + BigInt(indirectBase), size: BigInt(indirectBytes), offset: indirectBase });
   // Two more regions far from their Wasm offsets, each over its own bytes with a gap after them,
   // so that every region's Wasm range is its own: a segment inside none of them whole was
   // translated wrong.
