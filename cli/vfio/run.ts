@@ -4,12 +4,11 @@
 // SIGINT or SIGTERM; then the summary, in the shape of `virtqueue virtio-user`'s. A ring the
 // device wrote that the engine rejects stops the port: the error is logged and the run fails.
 import { VfioNetPort } from '../../src/vfio/net-port.js';
-import { Forwarder } from '../../src/virtio-user/forward.js';
-import { VirtioUserWorkers } from '../../src/virtio-user/workers.js';
 import { featureNames } from '../../src/features.js';
 import { ActivitySpan } from '../vhost/activity.js';
 import { firstLine, untilStopped, type CliIO } from '../common.js';
 import { summarize } from '../virtio-user/format.js';
+import { startForwarding } from '../virtio-user/forwarding.js';
 import type { VfioCommand } from './args.js';
 import { formatVfioSummary, type VfioSummary } from './format.js';
 
@@ -35,17 +34,9 @@ export async function runVfio(cmd: VfioCommand, io: CliIO): Promise<number> {
     log(`device error: ${why}`);
     stop?.('device error');
   });
-  const fwd = new Forwarder(port, o.fwd, o.burst, o.frameSize);
-  let workers: VirtioUserWorkers | undefined;
-  if (o.workers > 0) {
-    try {
-      workers = await VirtioUserWorkers.start(port, { workers: o.workers, mode: o.fwd, burst: o.burst, frameSize: o.frameSize, txFirst: o.txFirst });
-    } catch (e) {
-      port.close();
-      io.stderr(`virtqueue: cannot start the dataplane: ${firstLine(e)}\n`);
-      return 1;
-    }
-  }
+  const forwarding = await startForwarding(port, o, io);
+  if (!forwarding) return 1;
+  const { fwd, workers } = forwarding;
   const started = performance.now();
   const rxSpan = new ActivitySpan(started);
   const txSpan = new ActivitySpan(started);

@@ -4,12 +4,11 @@
 // the summary. The port reconnects by itself; each connection that ended because
 // the back-end misbehaved or went away is logged and counted as an error.
 import { VirtioUserPort } from '../../src/virtio-user/port.js';
-import { Forwarder } from '../../src/virtio-user/forward.js';
-import { VirtioUserWorkers } from '../../src/virtio-user/workers.js';
 import { ActivitySpan } from '../vhost/activity.js';
 import { firstLine, untilStopped, type CliIO } from '../common.js';
 import type { VirtioUserCommand } from './args.js';
 import { summarize, formatVirtioUserSummary } from './format.js';
+import { startForwarding } from './forwarding.js';
 
 /** How long one pass of polling may hold the event loop (ms). */
 const SLICE_MS = 2;
@@ -27,17 +26,9 @@ export async function runVirtioUser(cmd: VirtioUserCommand, io: CliIO): Promise<
   }
   let errors = 0;
   port.on('down', () => { errors++; });
-  const fwd = new Forwarder(port, o.fwd, o.burst, o.frameSize);
-  let workers: VirtioUserWorkers | undefined;
-  if (o.workers > 0) {
-    try {
-      workers = await VirtioUserWorkers.start(port, { workers: o.workers, mode: o.fwd, burst: o.burst, frameSize: o.frameSize, txFirst: o.txFirst });
-    } catch (e) {
-      port.close();
-      io.stderr(`virtqueue: cannot start the dataplane: ${firstLine(e)}\n`);
-      return 1;
-    }
-  }
+  const forwarding = await startForwarding(port, o, io);
+  if (!forwarding) return 1;
+  const { fwd, workers } = forwarding;
   const started = performance.now();
   const rxSpan = new ActivitySpan(started);
   const txSpan = new ActivitySpan(started);
