@@ -10,12 +10,13 @@ export const FWD_MODES = ['txonly', 'rxonly', 'io', 'macswap'] as const;
 export type FwdMode = (typeof FWD_MODES)[number];
 
 /**
- * txonly's transmit bursts per receive burst (a power of two). testpmd's txonly never polls its
- * receive queues; ours does, every this many bursts, so that what a peer sends is still counted
- * and its buffers go back to the pool, without a receive call (collect and refill) per transmit
- * burst.
+ * txonly's transmit bursts per receive turn (a power of two). testpmd's txonly never polls its
+ * receive queues; ours does, every this many bursts, taking up to this many full bursts then, so
+ * that what a peer sends (an echo) is still counted and its buffers go back to the pool, without
+ * a receive call (collect and refill) per transmit burst. 4: what an echoing peer sends between
+ * two turns (4 bursts of 32) fits a 256-entry receive ring with room to spare.
  */
-export const TXONLY_RX_EVERY = 16;
+export const TXONLY_RX_EVERY = 4;
 
 export class Forwarder {
   private readonly rx: HandleBurst;
@@ -53,9 +54,20 @@ export class Forwarder {
       this.dropped += n - sent;
       return n + sent;
     }
-    if (this.mode === 'txonly' && (++this.bursts & (TXONLY_RX_EVERY - 1)) !== 0) return this.txBurst(k);
-    const n = p.rxBurst(k, this.rx);
-    if (n > 0) p.free(this.rx, n);
-    return this.mode === 'txonly' ? n + this.txBurst(k) : n;
+    if (this.mode === 'rxonly') {
+      const n = p.rxBurst(k, this.rx);
+      if (n > 0) p.free(this.rx, n);
+      return n;
+    }
+    if ((++this.bursts & (TXONLY_RX_EVERY - 1)) !== 0) return this.txBurst(k);
+    // txonly's receive turn: as many as came since the last one (full bursts, at most TXONLY_RX_EVERY).
+    let n = 0;
+    for (let turn = 0; turn < TXONLY_RX_EVERY; turn++) {
+      const got = p.rxBurst(k, this.rx);
+      if (got > 0) p.free(this.rx, got);
+      n += got;
+      if (got < this.burst) break;
+    }
+    return n + this.txBurst(k);
   }
 }

@@ -123,10 +123,17 @@ class PairRunner {
       return first + n + this.u32[this.at(V.VUQ_FWD_SENT)];
     }
     if (kind === Kind.TxOnly && (++this.bursts & (TXONLY_RX_EVERY - 1)) !== 0) return this.txonly();
-    const n = e.vuqRxBurst(this.ref.block, rx, burst);
-    if (n < 0) return this.failed(n);
-    this.kicks();
-    if (!this.free(rx, n)) return 0;
+    // rxonly: one burst; txonly, on its receive turn: as many as came since the last one (full
+    // bursts, at most TXONLY_RX_EVERY of them), so that a peer that echoes is still kept up with.
+    let n = 0;
+    for (let turn = 0; turn < (kind === Kind.TxOnly ? TXONLY_RX_EVERY : 1); turn++) {
+      const got = e.vuqRxBurst(this.ref.block, rx, burst);
+      if (got < 0) return this.failed(got);
+      this.kicks();
+      if (!this.free(rx, got)) return 0;
+      n += got;
+      if (got < burst) break;
+    }
     if (kind === Kind.RxOnly) return n;
     return n + this.txonly();
   }
