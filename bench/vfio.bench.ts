@@ -27,10 +27,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startStreamReflector } from '../test/helpers/stream-reflector.js';
-import { describeVfioGuest, runVfioGuest, type ShellStep } from '../test/helpers/vfio-guest.js';
+import { describeVfioGuest, runVfioGuest } from '../test/helpers/vfio-guest.js';
 import { median } from '../test/helpers/testpmd.js';
 import { machineInfo, describeMachine } from './machine.js';
-import { SinkWindows, windowRate, type WindowRate } from './sink-windows.js';
+import { SinkWindows } from './sink-windows.js';
+import { parseBenchLine, readRound, roundSteps, type Round } from './vfio-rounds.js';
 import { table } from './table.js';
 
 const ROUNDS = Number(process.env.VIRTQUEUE_BENCH_ROUNDS ?? 3);
@@ -42,30 +43,6 @@ const FRAME = 64;
 
 const progress = (s: string): void => { process.stderr.write(`vfio bench: ${s}\n`); };
 const load = (): string => os.loadavg().map((x) => x.toFixed(2)).join(' ');
-
-/** The guest's steps of one round: A (kernel) then B (vfio), each bracketed by VQ-BENCH lines. */
-export function roundSteps(round: number, seconds: number): (string[] | ShellStep)[] {
-  return [
-    { sh: [
-      'vq_rebind "$VQ_VFIO_DEVICE" virtio-pci && ifc=$(vq_netif "$VQ_VFIO_DEVICE") && ip link set "$ifc" up &&',
-      `{ echo "VQ-BENCH begin kernel ${round}"; vqpkt -i "$ifc" -n 1000000000 -s ${FRAME} -T ${seconds} -t kernel-${round}; }`,
-      `echo "VQ-BENCH end kernel ${round}"`,
-    ].join('\n') },
-    { sh: `vq_rebind "$VQ_VFIO_DEVICE" vfio-pci; echo "VQ-BENCH begin vfio ${round}"` },
-    ['test/helpers/vfio-cli.mjs', 'vfio', '--fwd', 'txonly', '--frame-size', String(FRAME), '--duration', String(seconds), '--json'],
-    { sh: `echo "VQ-BENCH end vfio ${round}"` },
-  ];
-}
-
-interface Side {
-  /** At the sink. */
-  sink?: WindowRate & { frames: number };
-  /** The sender's own count: frames it sent per second of its run. */
-  own?: number;
-  error?: string;
-}
-
-interface Round { round: number; kernel: Side; vfio: Side; ratio?: number }
 
 const kfps = (x: number | undefined): string => (x === undefined || Number.isNaN(x) ? '-' : (x / 1000).toFixed(1));
 
@@ -80,17 +57,17 @@ async function main(): Promise<void> {
     const r = await runVfioGuest({
       netdev: sink.netdev,
       kernelDriver: true,
-      node: Array.from({ length: ROUNDS }, (_, i) => roundSteps(i + 1, SECONDS)).flat(),
+      node: Array.from({ length: ROUNDS }, (_, i) => roundSteps(i + 1, SECONDS, FRAME)).flat(),
       timeoutMs: 240_000 + ROUNDS * (2 * SECONDS + 120) * 1000,
       onLine: (line) => {
         const at = line.indexOf('VQ-');
         if (at < 0) return;
         const tagged = line.slice(at);
-        const m = /^VQ-BENCH (begin|end) (\w+) (\d+)/.exec(tagged);
-        if (m) {
-          if (m[1] === 'begin') windows.begin(`${m[2]} ${m[3]}`);
+        const b = parseBenchLine(tagged);
+        if (b) {
+          if (b.what === 'begin') windows.begin(b.label);
           else windows.end(1000);
-          progress(`${((Date.now() - t0) / 1000).toFixed(0)} s: round ${m[3]}/${ROUNDS} ${m[2]} ${m[1] === 'begin' ? 'sending' : 'done'}`);
+          progress(`${((Date.now() - t0) / 1000).toFixed(0)} s: round ${b.round}/${ROUNDS} ${b.side} ${b.what === 'begin' ? 'sending' : 'done'}`);
         } else if (/^VQ-(BOOT|VFIO|ERROR|DONE)/.test(tagged)) {
           progress(`${((Date.now() - t0) / 1000).toFixed(0)} s: ${tagged}`);
         }
@@ -98,28 +75,7 @@ async function main(): Promise<void> {
     });
     windows.close();
     if (r.runs.length === 0) throw new Error(`the guest ran nothing:\n${describeVfioGuest(r)}`);
-    const rounds: Round[] = [];
-    for (let i = 1; i <= ROUNDS; i++) {
-      const side = (label: string): Side => {
-        const w = windows.get(label);
-        if (!w || w.frames === 0) return { error: `the sink saw no frames from ${label}` };
-        return { sink: { ...windowRate(w), frames: w.frames } };
-      };
-      const kernel = side(`kernel ${i}`);
-      const pkt = r.guest.vqpkt.find((v) => v.tag === `kernel-${i}`);
-      if (pkt && pkt.seconds > 0) kernel.own = pkt.sent / pkt.seconds;
-      else kernel.error ??= 'no VQPKT line';
-      const vfio = side(`vfio ${i}`);
-      const run = r.runs[i - 1];
-      try {
-        const j = JSON.parse(run?.stdout.trimEnd().split('\n').pop() ?? '') as { tx_packets: number; seconds: number };
-        vfio.own = j.tx_packets / j.seconds;
-      } catch {
-        vfio.error ??= `virtqueue vfio: status ${run?.status}: ${run?.stderr.trim().split('\n').slice(-3).join(' / ')}`;
-      }
-      const ratio = kernel.sink && vfio.sink ? vfio.sink.steady / kernel.sink.steady : undefined;
-      rounds.push({ round: i, kernel, vfio, ratio });
-    }
+    const rounds: Round[] = Array.from({ length: ROUNDS }, (_, i) => readRound(i + 1, windows, r));
     const ratios = rounds.flatMap((x) => (x.ratio === undefined ? [] : [x.ratio]));
     const medianRatio = ratios.length ? median(ratios) : undefined;
     const rows = rounds.map((x) => [
