@@ -69,7 +69,7 @@ export class SinkWindows {
 }
 
 export interface WindowRate {
-  /** Frames per second from the first frame to the last. */
+  /** Frames per second from the first frame to the last (bench/vfio.bench.ts's figure). */
   mean: number;
   /**
    * Frames per second at the steady state: the median of the full buckets, the first and the last

@@ -52,11 +52,11 @@ describe('SinkWindows', () => {
 
 describe('the VFIO benchmark round', () => {
   it('brackets each side with VQ-BENCH lines, the kernel run on virtio-pci and virtqueue vfio on vfio-pci', () => {
-    const steps = roundSteps(2, 5, 64);
+    const steps = roundSteps('echo', 2, 5, 64);
     const text = steps.map((s) => (Array.isArray(s) ? `node ${s.join(' ')}` : s.sh)).join('\n');
-    const order = ['vq_rebind "$VQ_VFIO_DEVICE" virtio-pci', 'VQ-BENCH begin kernel 2', 'vqpkt -i "$ifc" -n 1000000000 -s 64 -T 5 -t kernel-2',
-      'VQ-BENCH end kernel 2', 'vq_rebind "$VQ_VFIO_DEVICE" vfio-pci', 'VQ-BENCH begin vfio 2',
-      'node test/helpers/vfio-cli.mjs vfio --fwd txonly --frame-size 64 --duration 5 --json', 'VQ-BENCH end vfio 2'];
+    const order = ['vq_rebind "$VQ_VFIO_DEVICE" virtio-pci', 'VQ-BENCH begin echo kernel 2', 'vqpkt -i "$ifc" -n 1000000000 -s 64 -T 5 -t echo-kernel-2',
+      'VQ-BENCH end echo kernel 2', 'vq_rebind "$VQ_VFIO_DEVICE" vfio-pci', 'VQ-BENCH begin echo vfio 2',
+      'node test/helpers/vfio-cli.mjs vfio --fwd txonly --frame-size 64 --duration 5 --json', 'VQ-BENCH end echo vfio 2'];
     let at = -1;
     for (const o of order) {
       const i = text.indexOf(o, at + 1);
@@ -68,32 +68,35 @@ describe('the VFIO benchmark round', () => {
   it('reads a round: the sink\'s steady rates, each sender\'s own count, the ratio vfio / kernel', () => {
     let t = 0;
     const w = new SinkWindows(100, () => t);
-    const lines = ['VQ-BENCH begin kernel 1', 'VQ-BENCH end kernel 1', 'VQ-BENCH begin vfio 1', 'VQ-BENCH end vfio 1'].map(parseBenchLine);
-    expect(lines[0]).toEqual({ what: 'begin', label: 'kernel 1', side: 'kernel', round: 1 });
+    const lines = ['VQ-BENCH begin txonly kernel 1', 'VQ-BENCH end txonly kernel 1', 'VQ-BENCH begin txonly vfio 1', 'VQ-BENCH end txonly vfio 1'].map(parseBenchLine);
+    expect(lines[0]).toEqual({ what: 'begin', label: 'txonly kernel 1', kase: 'txonly', side: 'kernel', round: 1 });
     expect(parseBenchLine('VQ-OUT 0 {}')).toBeUndefined();
     w.begin(lines[0]!.label);
     for (let i = 0; i < 1000; i++, t += 1) w.frame(64); // 1000 fps
     w.begin(lines[2]!.label);
     for (let i = 0; i < 2500; i++, t += 0.4) w.frame(64); // 2500 fps
     w.close();
-    const pkt = { tag: 'kernel-1', sent: 1100, seconds: 1 } as VqpktReport;
+    const pkt = { tag: 'txonly-kernel-1', sent: 1100, rx: 0, seconds: 1 } as VqpktReport;
     const guest = { vqpkt: [pkt] } as unknown as VfioGuestResult['guest'];
-    const json = JSON.stringify({ tx_packets: 5000, seconds: 2 });
+    const json = JSON.stringify({ tx_packets: 5000, rx_packets: 10, seconds: 2 });
     const ok: VfioGuestResult = { guest, more: [], runs: [{ status: 0, stdout: `log\n${json}\n`, stderr: '' }] };
-    const r = readRound(1, w, ok);
+    const r = readRound('txonly', 1, 0, w, ok);
     expect(r.kernel.sink?.frames).toBe(1000);
     expect(r.kernel.own).toBe(1100);
     expect(r.vfio.own).toBe(2500);
+    expect(r.vfio.rx).toBe(5);
     expect(r.ratio).toBeCloseTo(2.5, 1);
     expect(r.kernel.error).toBeUndefined();
     expect(r.vfio.error).toBeUndefined();
     // round 2 never ran: no windows, no VQPKT line, no node run
-    const none = readRound(2, w, ok);
+    const none = readRound('txonly', 2, 1, w, ok);
     expect(none.ratio).toBeUndefined();
-    expect(none.kernel.error).toMatch(/no frames from kernel 2/);
-    expect(none.vfio.error).toMatch(/no frames from vfio 2/);
+    expect(none.kernel.error).toMatch(/no frames from txonly kernel 2/);
+    expect(none.vfio.error).toMatch(/no frames from txonly vfio 2/);
+    // the other case's windows are not this one's
+    expect(readRound('echo', 1, 0, w, ok).kernel.error).toMatch(/no frames from echo kernel 1/);
     // virtqueue vfio failed: its stderr is the error
-    const failed = readRound(1, w, { ...ok, runs: [{ status: 1, stdout: '', stderr: 'virtqueue: cannot open 0000:01:00.0: not bound to vfio-pci\n' }] });
+    const failed = readRound('txonly', 1, 0, w, { ...ok, runs: [{ status: 1, stdout: '', stderr: 'virtqueue: cannot open 0000:01:00.0: not bound to vfio-pci\n' }] });
     expect(failed.vfio.error).toMatch(/status 1: virtqueue: cannot open/);
     expect(failed.ratio).toBeCloseTo(2.5, 1); // the sink still saw the frames
   });

@@ -17,13 +17,15 @@ export interface StreamReflector {
   count(): number;
   /** Sends a frame to the guest as is (on the current connection); false when QEMU is not connected. */
   inject(frame: Buffer): boolean;
+  /** Whether frames go back (settable at any time; false: a sink). */
+  echo: boolean;
   close(): Promise<void>;
 }
 
 const MAX_FRAME = 65536 + 4;
 
 export interface StreamReflectorOptions {
-  /** Send each frame back, MACs swapped (true when omitted); false: a sink. */
+  /** Send each frame back, MACs swapped (true when omitted); false: a sink. Also StreamReflector.echo. */
   echo?: boolean;
   /** Called with each frame's length (without the 4-byte prefix) as it is read. */
   onFrame?: (length: number) => void;
@@ -31,7 +33,7 @@ export interface StreamReflectorOptions {
 
 /** Listens at `socketPath`; keeps the first `keep` frames (64 when omitted). */
 export async function startStreamReflector(socketPath: string, keep = 64, o: StreamReflectorOptions = {}): Promise<StreamReflector> {
-  const echo = o.echo ?? true;
+  let echo = o.echo ?? true;
   rmSync(socketPath, { force: true });
   const frames: Buffer[] = [];
   let count = 0;
@@ -83,6 +85,8 @@ export async function startStreamReflector(socketPath: string, keep = 64, o: Str
     frames,
     count: () => count,
     inject: (f) => (conn && !conn.destroyed ? conn.write(frame(f)) || true : false),
+    get echo() { return echo; },
+    set echo(on: boolean) { echo = on; },
     close: () => new Promise<void>((resolve) => {
       conn?.destroy();
       server.close(() => resolve());
