@@ -35,7 +35,10 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { parseVhostCliResult, peersRequired, virtqueueBin, type VhostCliResult, type VhostFwd } from './testpmd.js';
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+/** The repository's root, from test/helpers/ or, compiled for a benchmark, from dist/test/helpers/. */
+export const repoRoot = ['../../', '../../../']
+  .map((up) => fileURLToPath(new URL(up, import.meta.url)).replace(/\/$/, ''))
+  .find((dir) => existsSync(path.join(dir, 'test/qemu/guest/vqpkt.c'))) ?? fileURLToPath(new URL('../../', import.meta.url));
 const guestDir = path.join(repoRoot, 'test/qemu/guest');
 
 /** Where kernels, vqpkt and initramfs images are cached (never committed). */

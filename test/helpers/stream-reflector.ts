@@ -2,7 +2,9 @@
 // device sends comes here (each framed by a 4-byte big-endian length, as QEMU's stream and
 // socket netdevs frame them) and goes back with its destination and source MACs swapped. It is
 // independent of this project's code, so a VFIO driver test against it checks the driver alone.
-// QEMU connects to it (server=off): start it before QEMU.
+// QEMU connects to it (server=off): start it before QEMU. With `echo: false` it is a sink: it
+// counts the frames and sends nothing back (bench/vfio.bench.ts measures both guest drivers here);
+// `onFrame` sees each frame's length as it comes.
 import { createServer, type Server, type Socket } from 'node:net';
 import { rmSync } from 'node:fs';
 
@@ -15,13 +17,23 @@ export interface StreamReflector {
   count(): number;
   /** Sends a frame to the guest as is (on the current connection); false when QEMU is not connected. */
   inject(frame: Buffer): boolean;
+  /** Whether frames go back (settable at any time; false: a sink). */
+  echo: boolean;
   close(): Promise<void>;
 }
 
 const MAX_FRAME = 65536 + 4;
 
+export interface StreamReflectorOptions {
+  /** Send each frame back, MACs swapped (true when omitted); false: a sink. Also StreamReflector.echo. */
+  echo?: boolean;
+  /** Called with each frame's length (without the 4-byte prefix) as it is read. */
+  onFrame?: (length: number) => void;
+}
+
 /** Listens at `socketPath`; keeps the first `keep` frames (64 when omitted). */
-export async function startStreamReflector(socketPath: string, keep = 64): Promise<StreamReflector> {
+export async function startStreamReflector(socketPath: string, keep = 64, o: StreamReflectorOptions = {}): Promise<StreamReflector> {
+  let echo = o.echo ?? true;
   rmSync(socketPath, { force: true });
   const frames: Buffer[] = [];
   let count = 0;
@@ -44,9 +56,15 @@ export async function startStreamReflector(socketPath: string, keep = 64): Promi
           return;
         }
         if (buf.length < 4 + len) break;
+        count++;
+        o.onFrame?.(len);
+        if (!echo) {
+          if (frames.length < keep) frames.push(Buffer.from(buf.subarray(4, 4 + len)));
+          buf = buf.subarray(4 + len);
+          continue;
+        }
         const f = Buffer.from(buf.subarray(4, 4 + len));
         buf = buf.subarray(4 + len);
-        count++;
         if (frames.length < keep) frames.push(Buffer.from(f));
         if (f.length >= 12) {
           const dst = Buffer.from(f.subarray(0, 6));
@@ -67,6 +85,8 @@ export async function startStreamReflector(socketPath: string, keep = 64): Promi
     frames,
     count: () => count,
     inject: (f) => (conn && !conn.destroyed ? conn.write(frame(f)) || true : false),
+    get echo() { return echo; },
+    set echo(on: boolean) { echo = on; },
     close: () => new Promise<void>((resolve) => {
       conn?.destroy();
       server.close(() => resolve());

@@ -33,19 +33,33 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
-  buildBaseInitramfs, ensureKernel, launchGuest, requireQemu, VFIO_GUEST_MODULES, type Guest, type GuestResult,
+  buildBaseInitramfs, ensureKernel, launchGuest, repoRoot, requireQemu, VFIO_GUEST_MODULES, type Guest, type GuestResult,
 } from './qemu.js';
 
 export { skipWithoutQemu as skipWithoutVfioGuest } from './qemu.js';
-
 /** The repository's root on the host, which is also its path in the guest. */
-export const repoRoot = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
+export { repoRoot };
+
+/**
+ * A shell step of the guest's script, run as root in the initramfs (not in the host's root that
+ * Node runs in): busybox, the init's functions (vq_rebind, vq_netif), $VQ_VFIO_DEVICE, and with
+ * `kernelDriver` /bin/vqpkt. Its status is not checked; its output goes to the console.
+ */
+export interface ShellStep { sh: string }
 
 export interface VfioGuestOptions {
-  /** Node invocations, in order: node's arguments (a script path, relative to the repository or absolute, then its own). */
-  node: string[][];
+  /**
+   * What the guest runs, in order: Node invocations (node's arguments: a script path, relative to
+   * the repository or absolute, then its own) and shell steps.
+   */
+  node: (string[] | ShellStep)[];
+  /**
+   * Also put the kernel's virtio_net driver (loaded, but the devices start on vfio-pci) and vqpkt
+   * into the initramfs, so a shell step can move the device to the kernel's driver
+   * (`vq_rebind "$VQ_VFIO_DEVICE" virtio-pci`) and send from a packet socket. False when omitted.
+   */
+  kernelDriver?: boolean;
   /** The virtio-net device's -netdev, without its id; a listening stream socket nobody connects to when omitted. */
   netdev?: string;
   /** More virtio-net-pci properties, e.g. 'packed=on', 'vectors=0', 'mac=...'. */
@@ -156,7 +170,9 @@ export function startVfioGuest(o: VfioGuestOptions): { guest: Guest; result: Pro
   const tools = requireQemu();
   const kernel = ensureKernel();
   const base = buildBaseInitramfs(tools, kernel, {
-    init: 'vfio-init.sh', modules: kernel.loadOrderOf(VFIO_GUEST_MODULES), vqpkt: false,
+    init: 'vfio-init.sh',
+    modules: kernel.loadOrderOf(o.kernelDriver ? [...VFIO_GUEST_MODULES, 'virtio_net'] : VFIO_GUEST_MODULES),
+    vqpkt: o.kernelDriver ?? false,
   });
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'vq-vfio-'));
   const netdev = o.netdev ?? `stream,server=on,addr.type=unix,addr.path=${path.join(tmp, 'net.sock')}`;
@@ -168,7 +184,7 @@ export function startVfioGuest(o: VfioGuestOptions): { guest: Guest; result: Pro
       return `export ${k}=${quote(v)}`;
     }),
     'st=0',
-    ...o.node.map((argv) => `vq_node ${argv.map(quote).join(' ')} || st=$?`),
+    ...o.node.map((step) => (Array.isArray(step) ? `vq_node ${step.map(quote).join(' ')} || st=$?` : step.sh)),
     'return $st',
   ].join('\n');
   const qemu = o.mq ? { ...tools, qemu: mqWrapper(tmp, tools.qemu) } : tools;

@@ -67,6 +67,40 @@ vq_host() {
   mount --bind /dev /newroot/dev
 }
 
+# vq_rebind BDF DRIVER: moves the PCI function BDF from its driver (if any) to DRIVER (vfio-pci,
+# or virtio-pci: the kernel's virtio_net then takes the virtio device, when its module is in the
+# initramfs) through driver_override, and waits up to 10 s for it to be bound (for vfio-pci: for
+# /dev/vfio/GROUP; for virtio-pci: for the network interface). Says VQ-ERROR and returns 1 if not.
+vq_rebind() {
+  d=/sys/bus/pci/devices/$1
+  [ -e "$d/driver" ] && echo "$1" >"$d/driver/unbind"
+  echo "$2" >"$d/driver_override"
+  echo "$1" >/sys/bus/pci/drivers_probe
+  i=0
+  while [ $i -lt 100 ]; do
+    drv=$(readlink "$d/driver")
+    if [ "${drv##*/}" = "$2" ]; then
+      if [ "$2" = vfio-pci ]; then
+        g=$(readlink "$d/iommu_group")
+        [ -e "/dev/vfio/${g##*/}" ] && return 0
+      elif [ -n "$(vq_netif "$1")" ]; then
+        return 0
+      fi
+    fi
+    sleep 0.1
+    i=$((i + 1))
+  done
+  echo "VQ-ERROR $1 not bound to $2 (driver: ${drv##*/})"
+  return 1
+}
+
+# vq_netif BDF: the kernel's network interface of the PCI function BDF (virtio_net's), if any.
+vq_netif() {
+  for n in /sys/bus/pci/devices/$1/virtio*/net/*; do
+    [ -e "$n" ] && echo "${n##*/}" && return 0
+  done
+}
+
 vq_nodes=0
 # vq_node ARG...: runs the host's node with these arguments in /newroot (from the repository's
 # directory, $VQ_REPO; $VQ_VFIO_DEVICE is the device's PCI address), its output framed for the

@@ -28,7 +28,13 @@
  * a device without carrier has, which drops it unseen. Frames are paced on CLOCK_MONOTONIC; a send that finds the queue full
  * (ENOBUFS/EAGAIN) is retried after 1 ms, up to 1000 times, then counted as an error.
  *
- * Usage: vqpkt -i IFACE -n COUNT [-s SIZE] [-r RATE] [-d DSTMAC] [-w WAIT_MS] [-c CPU] [-t TAG] [-L]
+ * With -T SECONDS (flood, for bench/vfio.bench.ts) frames go out as fast as the driver takes
+ * them, for SECONDS (or COUNT frames, whichever comes first; RATE is ignored): past the qdisc
+ * (PACKET_QDISC_BYPASS, straight to the driver's transmit queue, as pktgen sends), a send that
+ * finds the queue full retried at once (no sleep), the echo read only every 1024 frames. Only
+ * the first 2^24 sequence numbers are tracked for rx_unique.
+ *
+ * Usage: vqpkt -i IFACE -n COUNT [-s SIZE] [-r RATE] [-d DSTMAC] [-w WAIT_MS] [-c CPU] [-t TAG] [-L] [-T SECONDS]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -68,7 +74,7 @@ static int parse_mac(const char *s, unsigned char mac[6]) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: vqpkt -i IFACE -n COUNT [-s SIZE] [-r RATE] [-d DSTMAC] [-w WAIT_MS] [-c CPU] [-t TAG] [-L]\n");
+  fprintf(stderr, "usage: vqpkt -i IFACE -n COUNT [-s SIZE] [-r RATE] [-d DSTMAC] [-w WAIT_MS] [-c CPU] [-t TAG] [-L] [-T SECONDS]\n");
   exit(2);
 }
 
@@ -118,10 +124,10 @@ int main(int argc, char **argv) {
   const char *ifname = NULL, *tag = "";
   long count = -1, size = 64, wait_ms = 0, cpu = -1;
   int hold = 0;
-  double rate = 1000;
+  double rate = 1000, flood = 0;
   parse_mac("02:00:00:00:00:02", dst);
   int opt;
-  while ((opt = getopt(argc, argv, "i:n:s:r:d:w:c:t:L")) != -1) {
+  while ((opt = getopt(argc, argv, "i:n:s:r:d:w:c:t:LT:")) != -1) {
     switch (opt) {
       case 'i': ifname = optarg; break;
       case 'n': count = atol(optarg); break;
@@ -132,6 +138,7 @@ int main(int argc, char **argv) {
       case 'c': cpu = atol(optarg); break;
       case 't': tag = optarg; break;
       case 'L': hold = 1; break;
+      case 'T': flood = atof(optarg); if (flood <= 0) usage(); break;
       default: usage();
     }
   }
@@ -164,7 +171,7 @@ int main(int argc, char **argv) {
   if (bind(rx, (struct sockaddr *)&sll, sizeof sll) != 0) { perror("vqpkt: bind rx"); return 1; }
   int rxbuf = RX_BUFFER;
   if (setsockopt(rx, SOL_SOCKET, SO_RCVBUFFORCE, &rxbuf, sizeof rxbuf) != 0) { perror("vqpkt: SO_RCVBUFFORCE"); return 1; }
-  if (hold) {
+  if (hold || flood > 0) {
     int one = 1;
     if (setsockopt(tx, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) != 0) { perror("vqpkt: PACKET_QDISC_BYPASS"); return 1; }
   }
@@ -182,12 +189,31 @@ int main(int argc, char **argv) {
   memcpy(frame + 14, &magic, 4);
   for (long i = 22; i < size; i++) frame[i] = (unsigned char)i;
 
-  struct counts c = {0, 0, 0, 0, 0, calloc((size_t)count / 8 + 1, 1), (unsigned long)count};
+  unsigned long tracked = flood > 0 && count > (1L << 24) ? 1UL << 24 : (unsigned long)count;
+  struct counts c = {0, 0, 0, 0, 0, calloc(tracked / 8 + 1, 1), tracked};
   if (!c.seen) { perror("vqpkt: calloc"); return 1; }
   unsigned long sent = 0, errors = 0;
   double t0 = now();
   double held = 0;
   for (long i = 0; i < count; i++) {
+    if (flood > 0) {
+      /* Flood: no pacing; the clock read every 64 frames, the echo every 1024. */
+      if ((i & 63) == 0 && now() - t0 >= flood) break;
+      if ((i & 1023) == 0) drain(rx, &c);
+      uint32_t seq = htonl((uint32_t)i);
+      memcpy(frame + 18, &seq, 4);
+      for (;;) {
+        ssize_t n = sendto(tx, frame, (size_t)size, 0, (struct sockaddr *)&to, sizeof to);
+        if (n == size) { sent++; break; }
+        if (n < 0 && (errno == ENOBUFS || errno == EAGAIN)) {
+          if (now() - t0 >= flood) break;
+          continue;
+        }
+        if (errors++ == 0) perror("vqpkt: sendto");
+        break;
+      }
+      continue;
+    }
     double due = t0 + (double)i / rate;
     for (;;) {
       double left = due - now();
