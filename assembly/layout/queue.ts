@@ -54,8 +54,16 @@ export const CB_OPT_NOTIFY = 1;
  * length regardless. Off by default; written by the host before reset.
  */
 export const CB_OPT_USED_LEN_WITHOUT_WRITE = 2;
+/**
+ * Device: the region table is an IOTLB's (vhost-user with VIRTIO_F_ACCESS_PLATFORM: keyed by
+ * IOVA, built from the translations the front-end sent so far), so a buffer outside it is a miss,
+ * not the driver's fault: the pop stops before that chain without consuming it and returns
+ * ERR_IOTLB_MISS (when it took nothing), DEV_MISS_IOVA holds the address, and the queue stays
+ * healthy. Written by the host before reset (which keeps it).
+ */
+export const CB_OPT_IOTLB = 4;
 
-export const QUEUE_CB_SIZE = 128;
+export const QUEUE_CB_SIZE = 192;
 export const QUEUE_CB_ALIGN = 64;
 
 // Split driver block (split/driver.ts), SDRV_*, after the common header:
@@ -144,6 +152,12 @@ export const DEV_POP_SERIAL = 112;
 //
 //   116 DEV_LOG  Wasm offset of the queue's log block (LOG_*), 0 = not logging
 export const DEV_LOG = 116;
+
+// IOTLB misses (CB_OPT_IOTLB), the same offset in both device blocks:
+//
+//   128 DEV_MISS_IOVA  u64: the first address the last pop found outside the region table (written
+//                      on that path only; meaningful after ERR_IOTLB_MISS or ERR_BUFFER_NOT_IN_REGIONS)
+export const DEV_MISS_IOVA = 128;
 
 // Split device block (split/device.ts), SDEV_*, after the common header:
 //

@@ -4,7 +4,8 @@
 import {
   CB_DETAIL, DEV_REGIONS, DEV_NUM_REGIONS, DEV_LAST_REGION, DEV_MAX_CHAIN, DEV_POP_SERIAL,
 } from "../layout/queue";
-import { ERR_BAD_CONFIG, ERR_SEGMENTS_FULL } from "../layout/errors";
+import { ERR_BAD_CONFIG, ERR_SEGMENTS_FULL, ERR_IOTLB_MISS, ERR_BUFFER_NOT_IN_REGIONS } from "../layout/errors";
+import { CB_OPTIONS, CB_OPT_IOTLB } from "../layout/queue";
 import { refuse, endBurst, clearFault } from "./common";
 import { regionsCheck } from "./regions";
 import { clearShadow } from "./device-shadow";
@@ -43,12 +44,15 @@ export function setRegions(cb: u32, table: u32, n: u32): i32 {
 
 /**
  * The end of a pop that took `got` chains and stopped at `err` (0: it did not; CB_DETAIL holds
- * the fault's detail). ERR_SEGMENTS_FULL is the caller's limit, not the driver's fault: the
- * queue stays healthy and the call returns what it took, or the refusal when that is nothing.
- * Any other error is the driver's and breaks the queue (endBurst).
+ * the fault's detail). ERR_SEGMENTS_FULL is the caller's limit, not the driver's fault, and with
+ * CB_OPT_IOTLB a buffer outside the region table is an IOTLB miss (ERR_IOTLB_MISS): the queue
+ * stays healthy, the chain it stopped at was not taken, and the call returns what it took, or
+ * the refusal when that is nothing. Any other error is the driver's and breaks the queue
+ * (endBurst).
  */
 // @ts-ignore: decorator
 @inline export function endPop(cb: u32, got: u32, err: i32): i32 {
-  if (err == ERR_SEGMENTS_FULL) return got > 0 ? <i32>got : refuse(cb, err, load<u32>(cb + CB_DETAIL));
+  if (err == ERR_BUFFER_NOT_IN_REGIONS && (load<u32>(cb + CB_OPTIONS) & CB_OPT_IOTLB) != 0) err = ERR_IOTLB_MISS;
+  if (err == ERR_SEGMENTS_FULL || err == ERR_IOTLB_MISS) return got > 0 ? <i32>got : refuse(cb, err, load<u32>(cb + CB_DETAIL));
   return endBurst(cb, got, err, load<u32>(cb + CB_DETAIL));
 }

@@ -3,7 +3,7 @@
 // the frontend's memory table. Nothing the driver wrote is dereferenced without passing here.
 import {
   REGION_SIZE, REGION_GPA, REGION_LEN, REGION_OFFSET, MAX_REGIONS,
-  DEV_REGIONS, DEV_NUM_REGIONS, DEV_LAST_REGION,
+  DEV_REGIONS, DEV_NUM_REGIONS, DEV_LAST_REGION, DEV_MISS_IOVA,
 } from "../layout/queue";
 import { SEG_SIZE, SEG_OFFSET, SEG_LEN } from "../layout/batch";
 import {
@@ -79,22 +79,25 @@ function findRegion(cb: u32, gpa: u64): i32 {
 }
 
 /**
- * Wasm offset of [gpa, gpa + len) when that range lies inside one region, or -1.
+ * Wasm offset of [gpa, gpa + len) when that range lies inside one region, or -1 (DEV_MISS_IOVA
+ * then holds the first address outside: gpa, or the end of the region holding gpa).
  * The caller has already checked that gpa + len does not overflow.
  */
 export function translateWhole(cb: u32, gpa: u64, len: u64): i64 {
   const r = findRegion(cb, gpa);
-  if (r < 0) return -1;
+  if (r < 0) { store<u64>(cb + DEV_MISS_IOVA, gpa); return -1; }
   const e = load<u32>(cb + DEV_REGIONS) + <u32>r * REGION_SIZE;
   const delta = gpa - load<u64>(e + REGION_GPA);
-  if (len > load<u64>(e + REGION_LEN) - delta) return -1;
+  const size = load<u64>(e + REGION_LEN);
+  if (len > size - delta) { store<u64>(cb + DEV_MISS_IOVA, gpa + (size - delta)); return -1; }
   return <i64>(load<u32>(e + REGION_OFFSET) + <u32>delta);
 }
 
 /**
  * Translates [gpa, gpa + len) into segments written at segs[at ..], splitting it where it
  * crosses from one region into the next. Returns the number of segments written, or
- * ERR_BUFFER_NOT_IN_REGIONS / ERR_SEGMENTS_FULL. `len` > 0, and gpa + len does not overflow.
+ * ERR_BUFFER_NOT_IN_REGIONS (DEV_MISS_IOVA: the first address outside) / ERR_SEGMENTS_FULL.
+ * `len` > 0, and gpa + len does not overflow.
  */
 export function translateInto(cb: u32, gpa: u64, len: u32, segs: u32, at: u32, maxSegs: u32): i32 {
   // Bound: regions do not overlap, so each piece ends a region or the buffer; a buffer can
@@ -104,10 +107,10 @@ export function translateInto(cb: u32, gpa: u64, len: u32, segs: u32, at: u32, m
   let a = gpa;
   let k: u32 = 0;
   while (left > 0) {
-    if (ttl == 0) return ERR_BUFFER_NOT_IN_REGIONS;
+    if (ttl == 0) { store<u64>(cb + DEV_MISS_IOVA, a); return ERR_BUFFER_NOT_IN_REGIONS; }
     ttl--;
     const r = findRegion(cb, a);
-    if (r < 0) return ERR_BUFFER_NOT_IN_REGIONS;
+    if (r < 0) { store<u64>(cb + DEV_MISS_IOVA, a); return ERR_BUFFER_NOT_IN_REGIONS; }
     if (at + k >= maxSegs) return ERR_SEGMENTS_FULL;
     const e = load<u32>(cb + DEV_REGIONS) + <u32>r * REGION_SIZE;
     const delta = a - load<u64>(e + REGION_GPA);

@@ -218,4 +218,6 @@ export interface DeviceQueue {
   position(): RingPosition;
   /** What its inflight region said when it resumed from one (undefined: it did not). */
   readonly recovered: import('./inflight.js').InflightRecovery | undefined;
+  /** The address a pop last found outside the region table (after IOTLB_MISS or BUFFER_NOT_IN_REGIONS). */
+  readonly missIova: bigint;
 }

@@ -14,11 +14,10 @@
 //     dist/ and build/ at run time, so `npm run build` must have run.
 //
 // The device's netdev: by default `-netdev stream` over a unix socket, QEMU listening, nobody
-// connecting (frames the guest sends are dropped). A traffic test gives its own netdev; the plan
-// is `-netdev stream` to a small host-side frame reflector: it is independent of our code, needs
-// no shared guest memory, and unlike a vhost-user back-end works with MSI-X under QEMU 7.2's TCG
-// (which segfaults with MSI-X and vhost-user) and needs no vhost-user IOTLB support for
-// iommu_platform=on (testpmd's net_vhost and `virtqueue vhost` come after, issue 15).
+// connecting (frames the guest sends are dropped). A traffic test gives its own netdev:
+// `-netdev stream` to a small host-side frame reflector (independent of our code, no shared
+// guest memory, MSI-X works), or `vhostUser`, a vhost-user back-end with the vhost-user IOTLB
+// (iommu_platform=on: the back-end sees IOVAs and asks QEMU to translate them), INTx only.
 //
 // runVfioGuest() boots once, runs the given node invocations in turn (from the repository's
 // directory, with VQ_VFIO_DEVICE set to the device's PCI address), and returns each one's
@@ -41,6 +40,13 @@ export interface VfioGuestOptions {
   node: string[][];
   /** The virtio-net device's -netdev, without its id; a listening stream socket nobody connects to when omitted. */
   netdev?: string;
+  /**
+   * A vhost-user back-end listening on this unix socket: QEMU connects to it (`-chardev socket`,
+   * `-netdev vhost-user`), and guest RAM is a shared memfd (`memory-backend-memfd,share=on`) the
+   * back-end maps. Overrides `netdev`. QEMU 7.2 under TCG segfaults with MSI-X and vhost-user
+   * (qemu.ts, GuestOptions.vectors): give the device 'vectors=0' (INTx).
+   */
+  vhostUser?: string;
   /** More virtio-net-pci properties, e.g. 'packed=on', 'vectors=0', 'mac=...'. */
   device?: string[];
   /**
@@ -89,7 +95,7 @@ export interface VfioGuestResult {
 }
 
 /** The QEMU arguments of a VFIO guest (also what README shows). */
-export function vfioQemuArgs(o: { memMb: number; netdev: string; device: string[]; rootPort: boolean }, kernel: string, initrd: string): string[] {
+export function vfioQemuArgs(o: { memMb: number; netdev: string; device: string[]; rootPort: boolean; vhostUser?: string }, kernel: string, initrd: string): string[] {
   const virtfs = (dir: string, tag: string): string[] => [
     '-virtfs', `local,path=${dir},mount_tag=${tag},security_model=none,readonly=on,multidevs=remap`,
   ];
@@ -99,7 +105,10 @@ export function vfioQemuArgs(o: { memMb: number; netdev: string; device: string[
     '-device', 'intel-iommu,intremap=on,caching-mode=on',
     '-kernel', kernel, '-initrd', initrd,
     '-append', 'console=ttyS0 intel_iommu=on quiet loglevel=4 panic=-1 ipv6.disable=1',
-    '-netdev', `${o.netdev},id=n0`,
+    ...(o.vhostUser === undefined ? ['-netdev', `${o.netdev},id=n0`] : [
+      '-object', `memory-backend-memfd,id=mem,size=${o.memMb}M,share=on`, '-numa', 'node,memdev=mem',
+      '-chardev', `socket,id=chr0,path=${o.vhostUser}`, '-netdev', 'vhost-user,id=n0,chardev=chr0',
+    ]),
     ...(o.rootPort ? ['-device', 'pcie-root-port,id=rp0,chassis=1'] : []),
     '-device', ['virtio-net-pci,netdev=n0,disable-legacy=on,iommu_platform=on', ...(o.rootPort ? ['bus=rp0'] : []), ...o.device].join(','),
     ...virtfs('/usr', 'usr'), ...virtfs(repoRoot, 'repo'),
@@ -133,7 +142,7 @@ export function startVfioGuest(o: VfioGuestOptions): { guest: Guest; result: Pro
   ].join('\n');
   const guest = launchGuest(
     tools, base,
-    (initrd) => vfioQemuArgs({ memMb: o.memMb ?? 1024, netdev, device: o.device ?? [], rootPort: o.rootPort ?? true }, kernel.vmlinuz, initrd),
+    (initrd) => vfioQemuArgs({ memMb: o.memMb ?? 1024, netdev, device: o.device ?? [], rootPort: o.rootPort ?? true, vhostUser: o.vhostUser }, kernel.vmlinuz, initrd),
     { script, timeoutMs: o.timeoutMs ?? 60_000, onLine: o.onLine, nice: 10 },
   );
   const result = guest.exited.then((g) => {
