@@ -8,13 +8,15 @@
 // messages are refused (a nack naming what was wrong) and change nothing.
 import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ChainBatch, UsedBatch, MemoryPlan, FEATURES, allocSplitRing, SplitDriver, VirtqueueError } from '../src/index.js';
+import { ChainBatch, UsedBatch, MemoryPlan, FEATURES, allocRing, createDriver, VirtqueueError, type RingAreas, type DriverQueue } from '../src/index.js';
 import { EventFd, UnixSocket, mappings } from '../src/native/index.js';
 import * as P from '../src/vhost-user/protocol.js';
 import { statePayload, addrPayload, memTablePayload, u64Payload, iotlbPayload, readIotlb, type IotlbMsg } from '../src/vhost-user/message.js';
 import { MessageReader } from '../src/vhost-user/reader.js';
 import { Iotlb, iotlbMsgProblem, updateOutsideMemory, MAX_DEVICE_REGIONS } from '../src/vhost-user/iotlb.js';
 import type { PlacedRegion } from '../src/vhost-user/memory-table.js';
+import { parseVhost } from '../cli/vhost/args.js';
+import { VHOST_USAGE } from '../cli/vhost/usage.js';
 import { checkFdLeaks } from './helpers/fd-leaks.js';
 import { nextEvent, until } from './helpers/within.js';
 import { RawFrontEnd } from './helpers/vhost-user-frontend.js';
@@ -98,13 +100,15 @@ describe('IOTLB (pure)', () => {
       { gpa: 0x10_0000n, size: PAGE, offset: 0x100_0000 + 0xf_f000 },
       { gpa: 0x10_1000n, size: PAGE, offset: 0x200_0000 },
     ]);
+    // Pages every other one (nothing to merge): more than the table holds.
+    const big: PlacedRegion[] = [{ gpa: 0n, size: 0x100_0000n, uaddr: 0x8000_0000n, mmapOffset: 0n, offset: 0x100_0000 }];
     const many = new Iotlb();
-    for (let i = 0; i < MAX_DEVICE_REGIONS + 6; i++) many.update(msg({ iova: BigInt(i) * 2n * PAGE, uaddr: 0x7000_0000n + BigInt(i) * 2n * PAGE }));
-    const d = many.deviceRegions(memory);
+    for (let i = 0; i < MAX_DEVICE_REGIONS + 6; i++) many.update(msg({ iova: BigInt(i) * 2n * PAGE, uaddr: 0x8000_0000n + BigInt(i) * 2n * PAGE }));
+    const d = many.deviceRegions(big);
     expect([d.regions.length, d.left]).toEqual([MAX_DEVICE_REGIONS, 6]);
     expect(d.regions[0].gpa).toBe(6n * 2n * PAGE); // the six oldest left out
     many.touch(0n);
-    expect(many.deviceRegions(memory).regions[0].gpa).toBe(0n);
+    expect(many.deviceRegions(big).regions[0].gpa).toBe(0n);
   });
 });
 
@@ -158,15 +162,16 @@ interface Setup {
   g: Guest;
   fe: RawFrontEnd;
   peer: BackendReqPeer;
-  ring: ReturnType<typeof allocSplitRing>;
-  driver: SplitDriver;
+  ring: RingAreas;
+  driver: DriverQueue;
   kick: EventFd;
   call: EventFd;
 }
 
 /** Negotiates ACCESS_PLATFORM and BACKEND_REQ, gives the request channel and the memory table, sets vring 1 up at IOVAs. */
-async function setUp(r: Rig, g: Guest, fe: RawFrontEnd, peer: BackendReqPeer): Promise<Setup> {
-  const offered = await negotiate(fe, FEATURES.VERSION_1 | FEATURES.ACCESS_PLATFORM | F_PROTOCOL, PROTOCOL);
+async function setUp(r: Rig, g: Guest, fe: RawFrontEnd, peer: BackendReqPeer, layout: 'split' | 'packed'): Promise<Setup> {
+  const packed = layout === 'packed' ? FEATURES.RING_PACKED : 0n;
+  const offered = await negotiate(fe, FEATURES.VERSION_1 | FEATURES.ACCESS_PLATFORM | packed | F_PROTOCOL, PROTOCOL);
   expect(offered & FEATURES.ACCESS_PLATFORM).toBe(FEATURES.ACCESS_PLATFORM);
   const s = peer.connect();
   try {
@@ -176,15 +181,16 @@ async function setUp(r: Rig, g: Guest, fe: RawFrontEnd, peer: BackendReqPeer): P
   }
   expect(await fe.acked(R.SET_MEM_TABLE, memTablePayload([g.region]), [g.fd])).toBe(0n);
   const num = 64;
-  const ring = allocSplitRing(g.plan, num);
+  const ring = allocRing(g.plan, { layout, queueSize: num });
   // The driver's descriptors carry IOVAs: Wasm offset + (IOVA - gpa).
-  const driver = new SplitDriver(g.engine, g.privatePlan, ring, { features: FEATURES.VERSION_1 | FEATURES.ACCESS_PLATFORM, addressBase: IOVA - BigInt(g.gpa) });
+  const driver = createDriver(g.engine, g.privatePlan, layout, ring, { features: FEATURES.VERSION_1 | FEATURES.ACCESS_PLATFORM | packed, addressBase: IOVA - BigInt(g.gpa) });
   const kick = EventFd.create();
   const call = EventFd.create();
   expect(await fe.acked(R.SET_VRING_NUM, statePayload(1, num))).toBe(0n);
-  expect(await fe.acked(R.SET_VRING_BASE, statePayload(1, 0))).toBe(0n);
+  // Packed: both wrap counters 1 (bits 15 and 31), at slot 0.
+  expect(await fe.acked(R.SET_VRING_BASE, statePayload(1, packed ? 0x8000_8000 : 0))).toBe(0n);
   expect(await fe.acked(R.SET_VRING_ADDR, addrPayload({
-    index: 1, flags: 0, desc: iovaOf(g, ring.desc), avail: iovaOf(g, ring.avail), used: iovaOf(g, ring.used), log: 0n,
+    index: 1, flags: 0, desc: iovaOf(g, ring.desc), avail: iovaOf(g, ring.driver), used: iovaOf(g, ring.device), log: 0n,
   }))).toBe(0n);
   expect(await fe.acked(R.SET_VRING_CALL, u64Payload(1n), [call.fd])).toBe(0n);
   expect(await fe.acked(R.SET_VRING_KICK, u64Payload(1n), [kick.fd])).toBe(0n);
@@ -199,14 +205,14 @@ async function update(s: Setup, from: number, to: number, perm: number = RW): Pr
   return s.fe.acked(R.IOTLB_MSG, iotlbPayload({ iova: iovaOf(s.g, start), size: BigInt(end - start), uaddr: uaddrOf(s.g, start), perm, type: T.UPDATE }));
 }
 
-async function withIommuSession(body: (s: Setup) => Promise<void>): Promise<void> {
+async function withIommuSession(body: (s: Setup) => Promise<void>, layout: 'split' | 'packed' = 'split'): Promise<void> {
   const r = rig({ iommu: true });
   const g = guest(2 * MiB);
   const fe = RawFrontEnd.connect(r.path);
   const peer = await BackendReqPeer.start(`req${Math.random().toString(36).slice(2, 8)}.sock`);
   let s: Setup | undefined;
   try {
-    s = await setUp(r, g, fe, peer);
+    s = await setUp(r, g, fe, peer, layout);
     await body(s);
   } finally {
     fe.close();
@@ -245,7 +251,7 @@ describe('vhost-user back-end with an IOMMU (ACCESS_PLATFORM, IOTLB_MSG, BACKEND
     }
   });
 
-  it('rings at IOVAs start once their translations come (asked for with MISS); a buffer that misses stays available, the queue healthy, and is taken after its UPDATE', async () => {
+  it.each(['split', 'packed'] as const)('%s: rings at IOVAs start once their translations come (asked for with MISS); a buffer that misses stays available, the queue healthy, and is taken after its UPDATE', async (layout) => {
     await withIommuSession(async (s) => {
       const { r, g, ring, peer } = s;
       // Nothing translates the ring yet: it waits, and the back-end asked for its areas.
@@ -253,8 +259,8 @@ describe('vhost-user back-end with an IOMMU (ACCESS_PLATFORM, IOTLB_MSG, BACKEND
       await until(() => peer.misses.length >= 1, 'MISS requests for the ring areas');
       expect(peer.misses.every((m) => m.type === T.MISS && m.perm === RW && m.size === 0n)).toBe(true);
       expect(peer.misses.map((m) => m.iova)).toContain(iovaOf(g, ring.desc));
-      // The pages of the ring come: it starts. (allocSplitRing puts the three areas together.)
-      expect(await update(s, ring.desc, ring.used + 4 + 64 * 8 + 2)).toBe(0n);
+      // The pages of the ring come: it starts. (allocRing puts the three areas together, in this order.)
+      expect(await update(s, ring.desc, ring.device + 64 * 8 + 8)).toBe(0n);
       expect(r.ready.has(1)).toBe(true);
       expect(r.server.session!.iotlb.entries.length).toBe(1);
 
@@ -310,7 +316,7 @@ describe('vhost-user back-end with an IOMMU (ACCESS_PLATFORM, IOTLB_MSG, BACKEND
       r.events.length = 0;
       expect(await s.fe.acked(R.IOTLB_MSG, iotlbPayload({ iova: 0x9_0000_0000n, size: PAGE, uaddr: 0n, perm: 0, type: T.INVALIDATE }))).toBe(0n);
       expect(r.events).toEqual([]);
-    });
+    }, layout);
   });
 
   it('hostile IOTLB messages are refused with the reason, and change nothing', async () => {
@@ -342,6 +348,14 @@ describe('vhost-user back-end with an IOMMU (ACCESS_PLATFORM, IOTLB_MSG, BACKEND
       const [reason] = await ended;
       expect(reason).toMatch(/IOTLB_MSG: payload of 31 bytes, expected 32/);
     });
+  });
+
+  it('virtqueue vhost --iommu turns it on (off by default), and --help says what it does', () => {
+    const on = parseVhost(['--socket', 's', '--iommu']);
+    const off = parseVhost(['--socket', 's']);
+    expect(on.kind === 'vhost' && on.options.iommu).toBe(true);
+    expect(off.kind === 'vhost' && off.options.iommu).toBe(false);
+    expect(VHOST_USAGE).toMatch(/--iommu {15}a device behind the front-end's IOMMU/);
   });
 
   it('SET_BACKEND_REQ_FD takes exactly one socket', async () => {

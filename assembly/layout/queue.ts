@@ -202,6 +202,12 @@ export const REGION_LEN = 8;
 export const REGION_OFFSET = 16;
 /** vhost-user allows 8 regions by default and more with CONFIGURE_MEM_SLOTS; we cap the table. */
 export const MAX_REGIONS = 64;
+/**
+ * Entries a device's region table may hold with CB_OPT_IOTLB: an IOTLB's translations, often a
+ * page each (a guest's IOMMU maps its pages where they lie). Checked in one pass when sorted by
+ * address, as the host builds them.
+ */
+export const MAX_IOTLB_REGIONS = 1024;
 
 // Packed driver block (packed/driver.ts), PDRV_*, after the common header. The shadow entries
 // (SHADOW_*) are per buffer id.

@@ -12,14 +12,17 @@ import {
 import { inMemory, memoryBytes } from "./common";
 
 /**
- * Checks a region table: at most MAX_REGIONS entries, each non-empty, not wrapping the 64-bit
- * guest address space, inside Wasm memory, and no two overlapping in guest address space.
+ * Checks a region table: at most `max` entries (MAX_REGIONS, or MAX_IOTLB_REGIONS for an
+ * IOTLB's), each non-empty, not wrapping the 64-bit guest address space, inside Wasm memory, and
+ * no two overlapping in guest address space (in one pass when they come sorted by address).
  * Returns 0 or ERR_BAD_CONFIG.
  */
-export function regionsCheck(table: u32, n: u32): i32 {
-  if (n > <u32>MAX_REGIONS) return ERR_BAD_CONFIG;
+export function regionsCheck(table: u32, n: u32, max: u32 = <u32>MAX_REGIONS): i32 {
+  if (n > max) return ERR_BAD_CONFIG;
   if (n > 0 && (table == 0 || !inMemory(table, <u64>n * REGION_SIZE))) return ERR_BAD_CONFIG;
   const mem = memoryBytes();
+  let sorted = true;
+  let prevLast: u64 = 0;
   for (let i: u32 = 0; i < n; i++) {
     const e = table + i * REGION_SIZE;
     const gpa = load<u64>(e + REGION_GPA);
@@ -28,6 +31,15 @@ export function regionsCheck(table: u32, n: u32): i32 {
     if (size == 0) return ERR_BAD_CONFIG;
     if (gpa > 0xffff_ffff_ffff_ffff - (size - 1)) return ERR_BAD_CONFIG; // gpa + size - 1 must not wrap
     if (<u64>off + size > mem) return ERR_BAD_CONFIG;
+    // Sorted and disjoint so far: each starts after the last byte of the one before.
+    if (i > 0 && gpa <= prevLast) sorted = false;
+    prevLast = gpa + (size - 1);
+  }
+  if (sorted) return 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const e = table + i * REGION_SIZE;
+    const gpa = load<u64>(e + REGION_GPA);
+    const size = load<u64>(e + REGION_LEN);
     for (let j: u32 = 0; j < i; j++) {
       const f = table + j * REGION_SIZE;
       const g = load<u64>(f + REGION_GPA);

@@ -13,11 +13,12 @@ import * as P from './protocol.js';
 import type { IotlbMsg } from './message.js';
 import type { PlacedRegion } from './memory-table.js';
 import type { Region } from '../virtqueue/queue-side.js';
+import { MAX_IOTLB_REGIONS } from '../../assembly/layout/queue.js';
 
 /** Entries kept at most (DPDK's vhost keeps 2048); the oldest goes when a new one needs room. */
 export const MAX_IOTLB_ENTRIES = 2048;
-/** Ranges the engine's region table holds (assembly/layout/queue.ts MAX_REGIONS). */
-export const MAX_DEVICE_REGIONS = 64;
+/** Ranges the engine's region table holds for an IOTLB (assembly/layout/queue.ts MAX_IOTLB_REGIONS). */
+export const MAX_DEVICE_REGIONS = MAX_IOTLB_REGIONS;
 
 const U64_END = 1n << 64n;
 const hex = (v: bigint): string => `0x${v.toString(16)}`;

@@ -160,7 +160,7 @@ export abstract class DeviceHandle extends QueueSide<DeviceOps> implements Devic
 
   protected constructor(engine: Engine, plan: MemoryPlan, areas: RingAreas, opts: DeviceHandleOptions, ops: DeviceOps) {
     super(engine, plan, areas, ops, opts.features ?? 0n);
-    this.regionTable = new RegionTable(engine, plan);
+    this.regionTable = new RegionTable(engine, plan, opts.iotlb ? Q.MAX_IOTLB_REGIONS : Q.MAX_REGIONS);
     this.regionTable.write(opts.regions ?? [identityRegion(engine.memory)]);
     this.set(Q.DEV_REGIONS, this.regionTable.ptr);
     this.set(Q.DEV_NUM_REGIONS, this.regionTable.length);

@@ -47,6 +47,13 @@ export interface VfioGuestOptions {
    * (qemu.ts, GuestOptions.vectors): give the device 'vectors=0' (INTx).
    */
   vhostUser?: string;
+  /**
+   * Back the guest's shared memory (tmpfs, memfds) with transparent huge pages
+   * (shmem_enabled=force), so each 2 MiB of a VFIO driver's DMA memory is one run of guest pages:
+   * for a back-end that needs IOVA-adjacent IOTLB entries to be adjacent in its own memory too
+   * (DPDK's net_vhost, vhost_user_iotlb_cache_find). Default false (4 KiB pages, scattered).
+   */
+  shmemHuge?: boolean;
   /** More virtio-net-pci properties, e.g. 'packed=on', 'vectors=0', 'mac=...'. */
   device?: string[];
   /**
@@ -132,6 +139,7 @@ export function startVfioGuest(o: VfioGuestOptions): { guest: Guest; result: Pro
   const script = [
     `VQ_REPO=${quote(repoRoot)}`,
     'vq_host "$VQ_REPO" || return 1',
+    ...(o.shmemHuge ? ['echo force >/sys/kernel/mm/transparent_hugepage/shmem_enabled || echo "VQ-ERROR shmem_enabled"'] : []),
     ...Object.entries(o.env ?? sanitizerEnv()).map(([k, v]) => {
       if (!/^[A-Z_][A-Z0-9_]*$/.test(k)) throw new Error(`VFIO guest: bad environment variable name ${k}`);
       return `export ${k}=${quote(v)}`;

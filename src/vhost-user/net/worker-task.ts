@@ -107,7 +107,10 @@ class PairWorker {
       this.after(n);
       if (n > 0) work += n;
     }
-    if (this.tx.cb !== 0 && (this.broken & N.NETQ_EV_BROKEN_TX) === 0) {
+    // Behind an IOTLB the receive ring may still wait for its translations (or be rebuilt after
+    // one) while the transmit ring runs: forwarding then waits for it, rather than drop frames.
+    const rxPending = this.tx.iotlb && (this.mode === 'io' || this.mode === 'macswap') && this.rx.cb === 0;
+    if (this.tx.cb !== 0 && (this.broken & N.NETQ_EV_BROKEN_TX) === 0 && !rxPending) {
       const n = this.q.forward();
       if (n > 0 && this.pcap) this.capture(n);
       this.after(n);
