@@ -316,6 +316,14 @@ describe('vhost-user back-end with an IOMMU (ACCESS_PLATFORM, IOTLB_MSG, BACKEND
       r.events.length = 0;
       expect(await s.fe.acked(R.IOTLB_MSG, iotlbPayload({ iova: 0x9_0000_0000n, size: PAGE, uaddr: 0n, perm: 0, type: T.INVALIDATE }))).toBe(0n);
       expect(r.events).toEqual([]);
+      // The device stops (GET_VRING_BASE of its last running ring): every translation goes with it
+      // (the guest may reuse the IOVAs meanwhile, with no INVALIDATE for that).
+      expect(await update(s, page, page + 4096)).toBe(0n);
+      expect(r.ready.has(1)).toBe(true);
+      expect(r.server.session!.iotlb.entries.length).toBeGreaterThan(0);
+      await s.fe.send(R.GET_VRING_BASE, statePayload(1, 0));
+      expect((await s.fe.next())?.request).toBe(R.GET_VRING_BASE);
+      expect(r.server.session!.iotlb.entries.length).toBe(0);
     }, layout);
   });
 

@@ -594,6 +594,11 @@ export class VhostUserBackend {
     this.featuresSet = false;
     this.status = 0;
     this.device.bindIotlbMiss?.(undefined);
+    this.flushIotlb();
+  }
+
+  /** Forgets every translation (and which misses were asked for). */
+  private flushIotlb(): void {
     this.iotlb.clear();
     this.backendChannel?.answered();
   }
@@ -753,6 +758,10 @@ export class VhostUserBackend {
     const logged = r.running && this.logFor(r) !== undefined;
     this.stop(r, m.request, true);
     r.dropKick();
+    // The device stops (QEMU's vhost_dev_stop takes every ring's base): its translations go with
+    // it, as DPDK's vhost flushes its IOTLB here. The guest may unmap and reuse those IOVAs while
+    // the device is stopped, and no INVALIDATE comes for that; the next start asks again.
+    if (!this.rings.some((x) => x.running)) this.flushIotlb();
     // vhost-user.rst "Migration": SET_LOG_FD's eventfd tells the front-end the log was modified;
     // the ring's writes are all in it now.
     if (logged && this.logFd !== undefined) eventfdWrite(this.logFd, 1);
@@ -830,7 +839,10 @@ export class VhostUserBackend {
     }
     // Writing 0 resets the device (2.1.2): the rings stop (their state is kept for GET_VRING_BASE,
     // which QEMU sends next and which tells it where they stopped).
-    if (status === 0) for (const r of this.rings) this.stop(r, m.request);
+    if (status === 0) {
+      for (const r of this.rings) this.stop(r, m.request);
+      this.flushIotlb();
+    }
     this.status = status;
   }
 
