@@ -180,6 +180,8 @@ export class VhostUserBackend {
 
   /** IOTLB UPDATEs applied so far. */
   iotlbUpdates = 0;
+  /** What the device model calls with an IOTLB miss (one function for the session). */
+  private readonly missListener = (index: number, iova: bigint): void => this.onIotlbMiss(index, iova);
   /** IOTLB ranges the last region table built had no room for. */
   private iotlbLeft = 0;
 
@@ -536,7 +538,7 @@ export class VhostUserBackend {
     const apply = (): void => {
       this.features = f;
       this.featuresSet = true;
-      this.device.bindIotlbMiss?.(this.iommu ? (v, iova) => this.onIotlbMiss(v, iova) : undefined);
+      this.device.bindIotlbMiss?.(this.iommu ? this.missListener : undefined);
     };
     if (logChanges) this.restartAround(m.request, apply);
     else {

@@ -221,7 +221,8 @@ export class NetDevice implements VhostUserDevice {
   bindIotlbMiss(miss: ((vring: number, iova: bigint) => void) | undefined): void {
     const was = this.onMiss;
     this.onMiss = miss;
-    if (miss && !was) for (const h of this.handoffs) void this.watchMisses(h, miss);
+    // Watchers serve one function: those of an earlier one stop within their wait.
+    if (miss && miss !== was) for (const h of this.handoffs) void this.watchMisses(h, miss);
   }
 
   private async watchMisses(h: HandoffWriter, miss: (vring: number, iova: bigint) => void): Promise<void> {
