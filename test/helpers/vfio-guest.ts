@@ -111,7 +111,9 @@ export function vfioQemuArgs(o: { memMb: number; netdev: string; device: string[
     '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot',
     '-device', 'intel-iommu,intremap=on,caching-mode=on',
     '-kernel', kernel, '-initrd', initrd,
-    '-append', 'console=ttyS0 intel_iommu=on quiet loglevel=4 panic=-1 ipv6.disable=1',
+    // no_timer_check: under TCG on a loaded host the kernel's IO-APIC timer check can fail and
+    // panic at boot ("timer doesn't work through Interrupt-remapped IO-APIC").
+    '-append', 'console=ttyS0 intel_iommu=on quiet loglevel=4 panic=-1 ipv6.disable=1 no_timer_check',
     ...(o.vhostUser === undefined ? ['-netdev', `${o.netdev},id=n0`] : [
       '-object', `memory-backend-memfd,id=mem,size=${o.memMb}M,share=on`, '-numa', 'node,memdev=mem',
       '-chardev', `socket,id=chr0,path=${o.vhostUser}`, '-netdev', 'vhost-user,id=n0,chardev=chr0',
