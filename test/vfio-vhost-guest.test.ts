@@ -71,8 +71,12 @@ interface CliRun {
 const MAC = '52:54:00:12:34:56';
 const FRAMES = 45;
 
-/** Frames that must come back before the measured ones, against a back-end that drops on IOTLB misses. */
-const WARM_UP = 600;
+/**
+ * Frames that must come back before the measured ones, against a back-end that drops on IOTLB
+ * misses: a receive ring's worth (on huge pages a translation covers the whole pool; on 4 KiB
+ * pages it would take every buffer of the pool, 600 frames here, some dropped).
+ */
+const WARM_UP = 64;
 
 /** The node runs of one boot: the port, split and packed, then the CLI (txonly, split). */
 const nodeRuns = (warmUp: boolean): string[][] => [
@@ -160,7 +164,7 @@ describe.skipIf(skipWithoutVfioGuest() || skipWithoutPeers())('VFIO guest agains
     });
     try {
       r = await runVfioGuest({
-        node: nodeRuns(true), vhostUser: sock, shmemHuge: true, device: [`mac=${MAC}`, 'packed=on', 'vectors=0'], timeoutMs: 200_000,
+        node: nodeRuns(true), vhostUser: sock, shmemHuge: true, device: [`mac=${MAC}`, 'packed=on', 'vectors=0'], timeoutMs: 300_000,
       });
     } finally {
       stats = await pmd.stop();
@@ -168,7 +172,7 @@ describe.skipIf(skipWithoutVfioGuest() || skipWithoutPeers())('VFIO guest agains
     }
     why = `${describeVfioGuest(r)}\n--- testpmd (last lines) ---\n${stats.output.split('\n').slice(-40).join('\n')}`;
     if (process.env.VIRTQUEUE_QEMU_VERBOSE === '1') console.log(why);
-  }, 260_000);
+  }, 360_000);
 
   afterAll(async () => {
     await pmd?.stop().catch(() => undefined);
@@ -181,7 +185,7 @@ describe.skipIf(skipWithoutVfioGuest() || skipWithoutPeers())('VFIO guest agains
     expect(stats.killed, why).toBe(false);
     expect(stats.totals, why).toBeDefined();
     const g = guestTotals(r);
-    expect(g.sent, why).toBeGreaterThan(2 * (FRAMES + WARM_UP));
+    expect(g.sent, why).toBeGreaterThanOrEqual(2 * (FRAMES + WARM_UP));
     // Every frame the guest put on the transmit ring reached testpmd (the port runs' and the CLI's).
     expect(stats.totals!.rxPackets, why).toBe(g.sent);
     // testpmd sent each one back (macswap) or dropped it (a receive buffer it had no translation
@@ -206,7 +210,7 @@ describe.skipIf(skipWithoutVfioGuest())('VFIO guest against our own back-end: vi
     vhost = await startVirtqueueVhost({ socket: sock, fwd: 'macswap', duration: 600, extraArgs: ['--iommu', '--state', 'none'] });
     try {
       r = await runVfioGuest({
-        node: nodeRuns(false), vhostUser: sock, device: [`mac=${MAC}`, 'packed=on', 'vectors=0'], timeoutMs: 200_000,
+        node: nodeRuns(false), vhostUser: sock, device: [`mac=${MAC}`, 'packed=on', 'vectors=0'], timeoutMs: 300_000,
       });
     } finally {
       await vhost.stop(15_000);
@@ -215,7 +219,7 @@ describe.skipIf(skipWithoutVfioGuest())('VFIO guest against our own back-end: vi
       vhost = undefined;
     }
     if (process.env.VIRTQUEUE_QEMU_VERBOSE === '1') console.log(why);
-  }, 260_000);
+  }, 360_000);
 
   afterAll(async () => {
     await vhost?.stop().catch(() => undefined);

@@ -8,9 +8,9 @@
 // which resets the device, and close must still give every buffer back.
 // With --warm-up N (a vhost-user back-end with an IOTLB that drops a frame whose receive buffer
 // it has no translation for yet, as DPDK's net_vhost does: it asks QEMU and moves on), frames of
-// another ethertype (0x88b6) go round first until N came back, so every buffer of the pool has
-// been a receive buffer once; the back-end's translations are then all there, and the 45 frames are counted
-// exactly. Warm-up frames that come back later are counted apart (stale).
+// another ethertype (0x88b6) go round first until N came back (N at least the pool's size: every
+// buffer of the pool has been a receive buffer once; less when a translation covers many
+// buffers); the back-end's translations are then all there, and the 45 frames are counted exactly. Warm-up frames that come back later are counted apart (stale).
 // Argument: the ring layout, split (default) or packed. Prints one JSON line.
 import { reportAfterClose, stoppedPortState, vfioDeviceAddress } from './vfio-guest-driver.mjs';
 
