@@ -27,6 +27,7 @@ export const ERRORS: ReadonlyMap<number, ErrorInfo> = new Map([
   [E.ERR_BAD_ARGUMENT, info('BAD_ARGUMENT', '', 'bad burst argument', false)],
   [E.ERR_OUT_OF_MEMORY_BOUNDS, info('OUT_OF_MEMORY_BOUNDS', '', 'burst array lies outside Wasm memory', false)],
   [E.ERR_SEGMENTS_FULL, info('SEGMENTS_FULL', '', 'the segment array cannot hold the next chain', false)],
+  [E.ERR_IOTLB_MISS, info('IOTLB_MISS', '', 'the next chain has a buffer at an IOVA the IOTLB has no translation for yet (vhost-user.rst "IOMMU support"); the chain was not taken', false)],
   [E.ERR_AVAIL_IDX_JUMP, info('AVAIL_IDX_JUMP', '2.7.6', 'avail.idx is more than Queue Size ahead of the last index the device read', true)],
   [E.ERR_HEAD_OUT_OF_RANGE, info('HEAD_OUT_OF_RANGE', '2.7.6', 'available ring entry is not a descriptor index (>= Queue Size)', true)],
   [E.ERR_NEXT_OUT_OF_RANGE, info('NEXT_OUT_OF_RANGE', '2.7.5', 'descriptor next is outside its table', true)],

@@ -202,3 +202,80 @@ describe('virtio-net queue pair: configuration', () => {
     expect(() => NetQueuePair.create(engine, new MemoryPlan(memory), { hdrSize: 8, mergeable: false, mode: 'io' })).toThrow(/12 or 10 bytes/);
   });
 });
+
+// Behind an IOTLB (CB_OPT_IOTLB: vhost-user with ACCESS_PLATFORM): the devices' region tables are
+// keyed by IOVA and lack a page until the front-end's UPDATE. A receive buffer that misses leaves
+// the frame in its transmit chain (given back untaken), a transmit buffer that misses is not
+// taken; neither queue breaks, nothing is dropped, and once the table has the page the same
+// burst goes through.
+describe.each(['split', 'packed'] as const)('%s: IOTLB misses in the data path', (layout) => {
+  it('a receive buffer or a transmit buffer without a translation: the frame waits, untaken, nothing dropped or broken; with it, it goes through', () => {
+    const memory = createSharedMemory(16 << 20);
+    const engine = loadEngine(memory);
+    const plan = new MemoryPlan(memory);
+    const IOVA = 0x1_0000_0000n;
+    const PAGE = 4096;
+    let features = FEATURES.VERSION_1 | FEATURES.ACCESS_PLATFORM;
+    if (layout === 'packed') features |= FEATURES.RING_PACKED;
+    const txRing = allocRing(plan, { layout, queueSize: 16, align: PAGE });
+    const rxRing = allocRing(plan, { layout, queueSize: 16, align: PAGE });
+    const ringsEnd = Math.ceil(plan.alloc(1, 1) / PAGE) * PAGE;
+    // Descriptors carry IOVA = Wasm offset + IOVA.
+    const txDrv = createDriver(engine, plan, layout, txRing, { features, addressBase: IOVA });
+    const rxDrv = createDriver(engine, plan, layout, rxRing, { features, addressBase: IOVA });
+    const txBuf = plan.alloc(PAGE, PAGE);
+    const rxBuf = plan.alloc(PAGE, PAGE);
+    const page = (offset: number, size = PAGE) => ({ gpa: IOVA + BigInt(offset), size: BigInt(size), offset });
+    const ringsStart = Math.min(txRing.desc, rxRing.desc) & ~(PAGE - 1);
+    // The rings' pages and the transmit buffer's; not the receive buffer's.
+    const table = [page(ringsStart, ringsEnd - ringsStart), page(txBuf)];
+    const txDev = createDevice(engine, plan, layout, txRing, { features, regions: table, iotlb: true });
+    const rxDev = createDevice(engine, plan, layout, rxRing, { features, regions: table, iotlb: true });
+    const pair = NetQueuePair.create(engine, plan, { hdrSize: HDR, mergeable: false, mode: 'macswap' });
+    pair.attach(txDev.cb, rxDev.cb);
+    const batch = new ChainBatch(engine, plan, 4, 8);
+    const frame = Uint8Array.from({ length: 60 }, (_, i) => i);
+    engine.u8.set(frame, txBuf + HDR);
+    batch.clear();
+    batch.begin(7);
+    batch.read(txBuf, HDR + frame.length);
+    batch.end();
+    expect(txDrv.add(batch)).toBe(1);
+    batch.clear();
+    batch.begin(9);
+    batch.write(rxBuf, 2048);
+    batch.end();
+    expect(rxDrv.add(batch)).toBe(1);
+
+    expect(pair.forward()).toBe(0);
+    expect(pair.events & N.NETQ_EV_MISS_RX).toBe(N.NETQ_EV_MISS_RX);
+    expect(rxDev.missIova).toBe(IOVA + BigInt(rxBuf));
+    expect([txDev.broken, rxDev.broken, txDev.inFlight, rxDev.inFlight]).toEqual([false, false, 0, 0]);
+    expect(txDev.position().nextAvail).toBe(0); // the transmit chain was given back untaken
+    expect(pair.counters()).toMatchObject({ rxPackets: 0, txPackets: 0, dropped: 0 });
+
+    // The UPDATE: the tables get the receive buffer's page; the same frame goes through.
+    txDev.setRegions([...table, page(rxBuf)]);
+    rxDev.setRegions([...table, page(rxBuf)]);
+    expect(pair.forward()).toBe(1);
+    expect(pair.counters()).toMatchObject({ rxPackets: 1, txPackets: 1, dropped: 0 });
+    const used = new UsedBatch(engine, plan, 4);
+    expect(rxDrv.collect(used)).toBe(1);
+    expect([used.id(0), used.len(0)]).toEqual([9, HDR + frame.length]);
+    expect(engine.u8.slice(rxBuf + HDR + 12, rxBuf + HDR + 60)).toEqual(frame.slice(12));
+    expect(txDrv.collect(used)).toBe(1);
+
+    // A transmit buffer without a translation: not taken, NETQ_EV_MISS_TX, nothing broken.
+    const far = plan.alloc(PAGE, PAGE);
+    engine.u8.set(frame, far + HDR);
+    batch.clear();
+    batch.begin(8);
+    batch.read(far, HDR + frame.length);
+    batch.end();
+    expect(txDrv.add(batch)).toBe(1);
+    expect(pair.forward()).toBe(0);
+    expect(pair.events).toBe(N.NETQ_EV_MISS_TX);
+    expect(txDev.missIova).toBe(IOVA + BigInt(far));
+    expect([txDev.broken, txDev.inFlight]).toEqual([false, 0]);
+  });
+});

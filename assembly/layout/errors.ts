@@ -8,6 +8,9 @@ export const ERR_BAD_CONFIG = -2;
 export const ERR_BAD_ARGUMENT = -3;
 export const ERR_OUT_OF_MEMORY_BOUNDS = -4;
 export const ERR_SEGMENTS_FULL = -5;
+// Device with CB_OPT_IOTLB: the next chain has a buffer (at DEV_MISS_IOVA) outside the region
+// table, an IOVA the IOTLB has no translation for yet; the chain was not taken.
+export const ERR_IOTLB_MISS = -6;
 
 // Device-side findings about the driver's rings (queue marked broken).
 export const ERR_AVAIL_IDX_JUMP = -20;

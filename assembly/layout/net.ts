@@ -95,6 +95,13 @@ export const NETQ_EV_CALL_RX = 2;
 /** transmitqN / receiveqN broke during the call (its control block's status says why). */
 export const NETQ_EV_BROKEN_TX = 4;
 export const NETQ_EV_BROKEN_RX = 8;
+/**
+ * An IOTLB miss (layout/queue.ts CB_OPT_IOTLB) stopped the call on transmitqN / receiveqN: the
+ * queue's DEV_MISS_IOVA says where. Nothing was lost: a transmit chain missing is not taken, and
+ * a frame that found a receive buffer missing stays in its transmit chain, with the ones after it.
+ */
+export const NETQ_EV_MISS_TX = 16;
+export const NETQ_EV_MISS_RX = 32;
 
 /** Bytes of the virtio_net_hdr fields (5.1.6): num_buffers is the u16 at offset 10. */
 export const NET_HDR_SIZE = 12;

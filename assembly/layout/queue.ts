@@ -54,8 +54,16 @@ export const CB_OPT_NOTIFY = 1;
  * length regardless. Off by default; written by the host before reset.
  */
 export const CB_OPT_USED_LEN_WITHOUT_WRITE = 2;
+/**
+ * Device: the region table is an IOTLB's (vhost-user with VIRTIO_F_ACCESS_PLATFORM: keyed by
+ * IOVA, built from the translations the front-end sent so far), so a buffer outside it is a miss,
+ * not the driver's fault: the pop stops before that chain without consuming it and returns
+ * ERR_IOTLB_MISS (when it took nothing), DEV_MISS_IOVA holds the address, and the queue stays
+ * healthy. Written by the host before reset (which keeps it).
+ */
+export const CB_OPT_IOTLB = 4;
 
-export const QUEUE_CB_SIZE = 128;
+export const QUEUE_CB_SIZE = 192;
 export const QUEUE_CB_ALIGN = 64;
 
 // Split driver block (split/driver.ts), SDRV_*, after the common header:
@@ -145,6 +153,12 @@ export const DEV_POP_SERIAL = 112;
 //   116 DEV_LOG  Wasm offset of the queue's log block (LOG_*), 0 = not logging
 export const DEV_LOG = 116;
 
+// IOTLB misses (CB_OPT_IOTLB), the same offset in both device blocks:
+//
+//   128 DEV_MISS_IOVA  u64: the first address the last pop found outside the region table (written
+//                      on that path only; meaningful after ERR_IOTLB_MISS or ERR_BUFFER_NOT_IN_REGIONS)
+export const DEV_MISS_IOVA = 128;
+
 // Split device block (split/device.ts), SDEV_*, after the common header:
 //
 //   40 SDEV_LAST_AVAIL  next available ring index to read (free-running)
@@ -188,6 +202,12 @@ export const REGION_LEN = 8;
 export const REGION_OFFSET = 16;
 /** vhost-user allows 8 regions by default and more with CONFIGURE_MEM_SLOTS; we cap the table. */
 export const MAX_REGIONS = 64;
+/**
+ * Entries a device's region table may hold with CB_OPT_IOTLB: an IOTLB's translations, often a
+ * page each (a guest's IOMMU maps its pages where they lie). Checked in one pass when sorted by
+ * address, as the host builds them.
+ */
+export const MAX_IOTLB_REGIONS = 1024;
 
 // Packed driver block (packed/driver.ts), PDRV_*, after the common header. The shadow entries
 // (SHADOW_*) are per buffer id.

@@ -17,14 +17,14 @@ import {
   NETQ_SCRATCH_SEG, NETQ_RX_PACKETS, NETQ_RX_BYTES, NETQ_TX_PACKETS, NETQ_TX_BYTES, NETQ_DROPPED,
   NETQ_TX_ERRORS, NETQ_RX_ERRORS, NETQ_TX_CALLS, NETQ_RX_CALLS, NETQ_COUNTERS, NETQ_NUM_COUNTERS,
   NETQ_SIZE, NETQ_ALIGN, NETQ_OPT_MRG_RXBUF, NETQ_OPT_FORWARD, NETQ_OPT_MACSWAP, NETQ_OPT_HOLD_TX,
-  NETQ_EV_CALL_TX, NETQ_EV_CALL_RX, NETQ_EV_BROKEN_TX, NETQ_EV_BROKEN_RX, NET_HDR_SIZE,
+  NETQ_EV_CALL_TX, NETQ_EV_CALL_RX, NETQ_EV_BROKEN_TX, NETQ_EV_BROKEN_RX, NETQ_EV_MISS_TX, NETQ_EV_MISS_RX, NET_HDR_SIZE,
   NET_HDR_LEGACY_SIZE, NET_HDR_NUM_BUFFERS,
 } from "../layout/net";
 import {
   CHAIN_SIZE, CHAIN_ID, CHAIN_SEG, CHAIN_NREAD, CHAIN_NWRITE, CHAIN_READ_LEN, CHAIN_WRITE_LEN,
   SEG_SIZE, SEG_OFFSET, SEG_LEN, USED_REC_SIZE, USED_REC_ID, USED_REC_LEN,
 } from "../layout/batch";
-import { ERR_BAD_CONTROL_BLOCK, ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_SEGMENTS_FULL } from "../layout/errors";
+import { ERR_BAD_CONTROL_BLOCK, ERR_BAD_CONFIG, ERR_BAD_ARGUMENT, ERR_SEGMENTS_FULL, ERR_IOTLB_MISS } from "../layout/errors";
 import { inMemory } from "../shared/common";
 import { devicePop, devicePush, deviceUnpop, deviceInterruptNeeded } from "./device";
 import { scatterStream, gatherHead } from "./scatter";
@@ -78,7 +78,8 @@ function broke(q: u32, code: i32, bit: u32): i32 {
 
 /**
  * Pops up to `want` more receive chains after the ones this call already popped; returns how
- * many chains are popped in all. A receive queue that breaks is recorded (and has no buffers).
+ * many chains are popped in all. A receive queue that breaks is recorded (and has no buffers);
+ * so is an IOTLB miss (NETQ_EV_MISS_RX: no buffers until the translation comes).
  */
 function popRx(q: u32, rx: u32, want: u32): u32 {
   const m = load<u32>(q + NETQ_RX_POPPED);
@@ -95,7 +96,8 @@ function popRx(q: u32, rx: u32, want: u32): u32 {
   const k = want < maxChains - m ? want : maxChains - m;
   const r = devicePop(rx, chains + m * CHAIN_SIZE, load<u32>(q + NETQ_RX_SEGS) + segAt * SEG_SIZE, k, maxSegs - segAt);
   if (r < 0) {
-    if (r != ERR_SEGMENTS_FULL) broke(q, r, NETQ_EV_BROKEN_RX);
+    if (r == ERR_IOTLB_MISS) store<u32>(q + NETQ_EVENTS, load<u32>(q + NETQ_EVENTS) | NETQ_EV_MISS_RX);
+    else if (r != ERR_SEGMENTS_FULL) broke(q, r, NETQ_EV_BROKEN_RX);
     return m;
   }
   // Pop numbered the new chains' segments from the array start it was given.
@@ -270,8 +272,11 @@ function completeTx(q: u32, tx: u32, n: u32): i32 {
  * (after its virtio_net_hdr, 5.1.6.2) into receive buffers of receiveqN; returns the transmit
  * chains used (unless NETQ_OPT_HOLD_TX: then netTxComplete does). A frame that finds no room is
  * dropped, as a NIC whose receive ring is full drops: the transmit side never waits for the
- * receive side. Returns the number of transmit chains taken, or a negative code when
- * transmitqN broke (NETQ_EVENTS says which queues broke; their control blocks say why).
+ * receive side, except for an IOTLB miss on receiveqN (NETQ_EV_MISS_RX): the frame waits, in
+ * its transmit chain, with the ones after it (given back untaken), for the translation. An IOTLB
+ * miss on transmitqN (NETQ_EV_MISS_TX) ends the burst before the chain that missed. Returns the
+ * number of transmit chains taken, or a negative code when transmitqN broke (NETQ_EVENTS says
+ * which queues broke; their control blocks say why).
  */
 export function netForward(q: u32): i32 {
   const rc = netEnter(q);
@@ -283,7 +288,8 @@ export function netForward(q: u32): i32 {
   if (load<u32>(q + NETQ_HELD) != 0) return ERR_BAD_ARGUMENT; // netTxComplete first
   const txChains = load<u32>(q + NETQ_TX_CHAINS);
   const txSegs = load<u32>(q + NETQ_TX_SEGS);
-  const n = devicePop(tx, txChains, txSegs, load<u32>(q + NETQ_BURST), load<u32>(q + NETQ_TX_MAX_SEGS));
+  let n = devicePop(tx, txChains, txSegs, load<u32>(q + NETQ_BURST), load<u32>(q + NETQ_TX_MAX_SEGS));
+  if (n == ERR_IOTLB_MISS) { store<u32>(q + NETQ_EVENTS, NETQ_EV_MISS_TX); return 0; }
   if (n < 0) return broke(q, n, NETQ_EV_BROKEN_TX);
   if (n == 0) return 0;
   const hdr = load<u32>(q + NETQ_HDR_SIZE);
@@ -308,6 +314,15 @@ export function netForward(q: u32): i32 {
     bytes += len;
     if ((opts & NETQ_OPT_FORWARD) == 0) continue;
     const nb = rx != 0 ? claimRx(q, rx, hdr + len, <u32>n - i) : 0;
+    if (nb == 0 && (load<u32>(q + NETQ_EVENTS) & NETQ_EV_MISS_RX) != 0) {
+      // The receive buffer's translation is missing: this frame and the rest go back untaken.
+      frames--;
+      bytes -= len;
+      const r = deviceUnpop(tx, rec, <u32>n - i);
+      if (r < 0) return broke(q, r, NETQ_EV_BROKEN_TX);
+      n = <i32>i;
+      break;
+    }
     if (nb == 0) { count(q, NETQ_DROPPED, 1); continue; }
     deliver(q, nb, txSegs, load<u32>(rec + CHAIN_SEG), hdr, len, macswap);
     sent++;
@@ -324,6 +339,7 @@ export function netForward(q: u32): i32 {
   // At least once, never lost: the same choice a NIC makes by completing a transmit only after
   // the frame has left.
   if (rx != 0) finishRx(q, rx);
+  if (n == 0) return 0;
   if ((opts & NETQ_OPT_HOLD_TX) != 0) {
     store<u32>(q + NETQ_HELD, <u32>n);
   } else {

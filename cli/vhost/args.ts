@@ -30,6 +30,8 @@ export interface VhostOptions {
   state: string | undefined;
   /** --viz PORT: serve the live visualizer on 127.0.0.1:PORT (0: any free port). */
   viz?: number;
+  /** --iommu: offer VIRTIO_F_ACCESS_PLATFORM and the vhost-user IOTLB (BackendOptions.iommu). */
+  iommu: boolean;
 }
 
 /** --state's default: next to the socket. */
@@ -50,7 +52,7 @@ export function parseVhost(args: string[]): VhostCommand | { kind: 'help'; topic
     'duration': { type: 'string' }, 'pcap': { type: 'string' }, 'pcap-max': { type: 'string' }, 'burst': { type: 'string' },
     'guest-mem': { type: 'string' }, 'workers': { type: 'string' }, 'idle': { type: 'string' }, 'socket-mode': { type: 'string' },
     'message-timeout': { type: 'string' }, 'message-rate': { type: 'string' }, 'state': { type: 'string' }, 'json': { type: 'boolean' },
-    'viz': { type: 'string' },
+    'viz': { type: 'string' }, 'iommu': { type: 'boolean' },
     'help': { type: 'boolean', short: 'h' },
   });
   if (values.help) return { kind: 'help', topic: 'vhost' };
@@ -78,7 +80,7 @@ export function parseVhost(args: string[]): VhostCommand | { kind: 'help'; topic
     kind: 'vhost',
     json: values.json === true,
     options: {
-      socket, client, fwd, duration, pcap, state,
+      socket, client, fwd, duration, pcap, state, iommu: values.iommu === true,
       viz: str('viz') === undefined ? undefined : wholeNumber('--viz', str('viz')!, { min: 0, max: 65535 }),
       queues, workers, idle, socketMode: mode === undefined ? VHOST_DEFAULTS.socketMode : parseInt(mode, 8),
       messageTimeoutMs: str('message-timeout') === undefined ? VHOST_DEFAULTS.messageTimeoutMs

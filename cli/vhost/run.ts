@@ -71,6 +71,7 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
     messageTimeoutMs: o.messageTimeoutMs, messageRate: o.messageRate,
     inflight: { window: { offset: privateBytes, size: inflight }, state },
     dirtyLog: { window: { offset: privateBytes + inflight, size: LOG_BYTES } },
+    iommu: o.iommu,
   };
   let server: VhostUserServer;
   try {

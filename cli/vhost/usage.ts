@@ -52,6 +52,11 @@ Options:
                         to the socket)
   --burst N             chains per burst, 1 to 256 (default ${VHOST_DEFAULTS.burst})
   --guest-mem MIB       room for the front-end's memory regions, MiB, 16 to ${MAX_GUEST_MEM} (default ${VHOST_DEFAULTS.guestMem})
+  --iommu               a device behind the front-end's IOMMU (DPDK's iommu-support=1): offer
+                        VIRTIO_F_ACCESS_PLATFORM and PROTOCOL_F_BACKEND_REQ; once negotiated,
+                        ring and descriptor addresses are IOVAs, translated through the IOTLB
+                        the front-end fills with IOTLB_MSG, a missing translation asked for on
+                        the back-end request channel (QEMU: iommu_platform=on) (default off)
   --viz PORT            serve the ring visualizer on 127.0.0.1:PORT (0: a free port) and
                         stream the running vrings to its live mode; prints its address
                         (viz: http://127.0.0.1:PORT/?live) on stdout

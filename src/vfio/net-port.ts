@@ -148,10 +148,12 @@ export class VfioNetPort extends QueuePairPort<PortEvents> {
     const { pairs } = portSizes(opts);
     this.vectors = vectorMode(dev.layout.msix?.tableSize ?? 0, pairs);
     // QEMU's device model leaves VIRTQ_DESC_F_WRITE out of packed used descriptors; Linux's and
-    // DPDK's drivers read the length regardless, and so does this port (still within each buffer).
+    // DPDK's drivers read the length regardless, and so does this port on its receive queues and
+    // its control queue (even numbers; still within each buffer). Not on transmit queues, where the device writes nothing and a
+    // length without WRITE is ignored (2.8.4): DPDK's net_vhost leaves the driver's own length there.
     // Each ring area starts a page (RING_AREA_ALIGN).
     const bell = (queue: number): RingLink => ({
-      addressBase: this.addressBase, doorbell: () => this.doorbells[queue](), usedLenWithoutWrite: true, areaAlign: RING_AREA_ALIGN,
+      addressBase: this.addressBase, doorbell: () => this.doorbells[queue](), usedLenWithoutWrite: queue % 2 === 0, areaAlign: RING_AREA_ALIGN,
     });
     const rings = buildPortRings(mem, opts, this.layout, this.features, (k) => ({ rx: bell(2 * k), tx: bell(2 * k + 1), portName: this.portName }));
     this.queues = rings.queues;

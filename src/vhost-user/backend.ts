@@ -16,12 +16,15 @@ import type { InflightOptions } from '../virtqueue/inflight.js';
 import * as P from './protocol.js';
 import {
   ProtocolError, encodeReply, u64Payload, statePayload, readEmpty, readU64, readState, readAddr, readMemTable,
-  readVringFd, readConfig, configPayload, readSingleRegion, type Message,
+  readVringFd, readConfig, configPayload, readSingleRegion, readIotlb, type Message,
 } from './message.js';
+import { Iotlb, iotlbMsgProblem, updateOutsideMemory, permName } from './iotlb.js';
+import { BackendChannel } from './backend-channel.js';
+import type { Region } from '../virtqueue/queue-side.js';
 import { GuestMemory, MAX_MEM_SLOTS } from './guest-memory.js';
 import type { MemoryWindow } from './memory-table.js';
 import type { RingSlots } from './ring-slots.js';
-import { Vring, vringAreas, vringNumProblem, vringBase, vringBaseProblem, buildRingDevice } from './vring.js';
+import { Vring, vringAreas, areaSpecs, vringNumProblem, vringBase, vringBaseProblem, buildRingDevice } from './vring.js';
 import type { VhostUserDevice } from './device-model.js';
 import { InflightTracking, readInflight, inflightPayload, type InflightSpace } from './inflight.js';
 import { DirtyLog, readLog, usedLogProblem, LOG_ALL } from './dirty-log.js';
@@ -56,6 +59,14 @@ export interface BackendOptions {
    * VHOST_F_LOG_ALL and PROTOCOL_F_LOG_SHMFD are offered; without it neither.
    */
   dirtyLog?: { window: MemoryWindow };
+  /**
+   * A device behind the front-end's IOMMU (vhost-user.rst "IOMMU support"; DPDK's
+   * iommu-support=1): VIRTIO_F_ACCESS_PLATFORM and PROTOCOL_F_BACKEND_REQ are offered, and once
+   * ACCESS_PLATFORM is negotiated every ring and descriptor address is an IOVA, translated
+   * through the IOTLB (iotlb.ts) that IOTLB_MSG fills; a translation the back-end lacks is asked
+   * for with a MISS on the back-end request channel. Default false (neither is offered).
+   */
+  iommu?: boolean;
   log?: (line: string) => void;
 }
 
@@ -110,6 +121,10 @@ export class VhostUserBackend {
   private readonly dirtyLog: DirtyLog | undefined;
   /** SET_LOG_FD's eventfd: signalled when a ring that was logging stops (its writes are all logged). */
   private logFd: number | undefined;
+  /** IOVA -> front-end user address, with ACCESS_PLATFORM (iommu). */
+  readonly iotlb = new Iotlb();
+  /** SET_BACKEND_REQ_FD's socket: where IOTLB misses are asked for. */
+  private backendChannel: BackendChannel | undefined;
 
   constructor(private readonly opts: BackendOptions) {
     this.device = opts.device;
@@ -117,8 +132,9 @@ export class VhostUserBackend {
     if (!Number.isInteger(n) || n < 1 || n > opts.slots.count || n > 256) {
       throw new RangeError(`the device has ${n} vrings: needs 1 to ${Math.min(256, opts.slots.count)} (one slot each, a vring index is 8 bits)`);
     }
-    this.offered = this.device.features | PROTOCOL_FEATURES_BIT | (opts.dirtyLog ? LOG_ALL : 0n);
+    this.offered = this.device.features | PROTOCOL_FEATURES_BIT | (opts.dirtyLog ? LOG_ALL : 0n) | (opts.iommu ? FEATURES.ACCESS_PLATFORM : 0n);
     this.offeredProtocol = BACKEND_PROTOCOL_FEATURES | this.device.protocolFeatures
+      | (opts.iommu ? 1n << BigInt(PF.BACKEND_REQ) : 0n)
       | (opts.inflight ? 1n << BigInt(PF.INFLIGHT_SHMFD) : 0n)
       | (opts.dirtyLog ? 1n << BigInt(PF.LOG_SHMFD) : 0n);
     this.memory = new GuestMemory(opts.engine.memory, opts.window);
@@ -155,6 +171,87 @@ export class VhostUserBackend {
 
   private get replyAck(): boolean {
     return (this.protocolFeatures & (1n << BigInt(PF.REPLY_ACK))) !== 0n;
+  }
+
+  /** ACCESS_PLATFORM was negotiated: ring and descriptor addresses are IOVAs. */
+  private get iommu(): boolean {
+    return (this.features & FEATURES.ACCESS_PLATFORM) !== 0n;
+  }
+
+  /** IOTLB UPDATEs applied so far. */
+  iotlbUpdates = 0;
+  /** What the device model calls with an IOTLB miss (one function for the session). */
+  private readonly missListener = (index: number, iova: bigint): void => this.onIotlbMiss(index, iova);
+  /** IOTLB ranges the last region table built had no room for. */
+  private iotlbLeft = 0;
+
+  /**
+   * A running ring's device met a buffer at `iova` outside its region table (the chain was left
+   * available): asks the front-end for the translation (MISS). If the IOTLB has it already, the
+   * table had no room for it (it is made the newest and the rings are rebuilt), or it cannot be
+   * used (not RW, or not guest memory mapped now): the ring is stopped, with the reason logged.
+   */
+  private onIotlbMiss(index: number, iova: bigint): void {
+    const r = this.rings[index];
+    if (this.closed || !r?.running || !this.iommu) return;
+    const e = this.iotlb.lookup(iova);
+    if (e === undefined) {
+      if (this.backendChannel) this.backendChannel.miss(iova, P.IotlbPerm.RW);
+      else this.log(`vring ${index}: a buffer at IOVA 0x${iova.toString(16)} is not in the IOTLB, and there is no back-end request channel to ask for it`);
+      return;
+    }
+    if (e.perm === P.IotlbPerm.RW && this.iotlbLeft > 0) {
+      this.iotlb.touch(iova);
+      this.restartAround(0, () => undefined);
+      return;
+    }
+    const why = e.perm !== P.IotlbPerm.RW
+      ? `is mapped ${permName(e.perm)} in the IOTLB; the device reads and writes buffers through one table and takes only RW mappings`
+      : 'is in the IOTLB, but its user address is in no memory region mapped now';
+    this.log(`vring ${index} stopped: a buffer at IOVA 0x${iova.toString(16)} ${why} (vhost-user.rst "IOMMU support")`);
+    try {
+      this.stop(r);
+    } catch (err) {
+      this.log(`vring ${index}: ${(err as Error).message}`);
+    }
+  }
+
+  /** MISS requests sent on the back-end request channel so far. */
+  get iotlbMisses(): number {
+    return this.backendChannel?.misses ?? 0;
+  }
+
+  /**
+   * The Wasm offset of a ring area [addr, addr + size): front-end user addresses through the
+   * memory table, or with ACCESS_PLATFORM IOVAs through the IOTLB (an RW entry) first.
+   */
+  private translateArea(addr: bigint, size: number): number | undefined {
+    if (!this.iommu) return this.memory.translateUser(addr, size);
+    const uaddr = this.iotlb.translate(addr, size);
+    return uaddr === undefined ? undefined : this.memory.translateUser(uaddr, size);
+  }
+
+  /** The device's region table: guest addresses, or with ACCESS_PLATFORM IOVAs (iotlb.ts). */
+  private deviceRegions(): Region[] {
+    if (!this.iommu) return this.memory.deviceRegions();
+    const { regions, left } = this.iotlb.deviceRegions(this.memory.regions);
+    this.iotlbLeft = left;
+    if (left > 0) this.log(`IOTLB: ${left} ranges beyond the engine's ${regions.length}-range table left out (they miss again when used)`);
+    return regions;
+  }
+
+  /** With ACCESS_PLATFORM: asks for the translations of ring `r`'s areas the IOTLB lacks (MISS). */
+  private missRingAreas(r: Vring): void {
+    if (!this.iommu || r.num === undefined || r.addr === undefined) return;
+    for (const s of areaSpecs(this.layout, r.num, r.addr)) {
+      if (this.translateArea(s.uaddr, s.size) !== undefined) continue;
+      // An area across two pages may need both.
+      for (const at of [s.uaddr, s.uaddr + BigInt(s.size - 1)]) {
+        if (this.iotlb.translate(at, 1) !== undefined) continue;
+        if (this.backendChannel) this.backendChannel.miss(at, P.IotlbPerm.RW);
+        else this.log(`vring ${r.index}: the ${s.name} area's IOVA 0x${at.toString(16)} is not in the IOTLB, and there is no back-end request channel to ask for it`);
+      }
+    }
   }
 
   private get layout(): RingLayout {
@@ -239,6 +336,10 @@ export class VhostUserBackend {
     }
     this.inflight?.close();
     this.dirtyLog?.close();
+    this.backendChannel?.close();
+    this.backendChannel = undefined;
+    this.device.bindIotlbMiss?.(undefined);
+    this.iotlb.clear();
     if (this.logFd !== undefined) this.closeQuietly(this.logFd);
     this.logFd = undefined;
     this.memory.clear();
@@ -272,8 +373,13 @@ export class VhostUserBackend {
     if (protocol && !r.enabled) return;
     if (this.memory.regions.length === 0) return;
     const layout = this.layout;
-    const areas = vringAreas(layout, r.num, r.addr, (u, n) => this.memory.translateUser(u, n));
+    const areas = vringAreas(layout, r.num, r.addr, (u, n) => this.translateArea(u, n));
     const numProblem = vringNumProblem(r.num, layout);
+    if (typeof areas === 'string' && numProblem === null && this.iommu) {
+      // Started once the front-end's UPDATEs bring the areas' translations.
+      this.missRingAreas(r);
+      return;
+    }
     if (typeof areas === 'string' || numProblem !== null) {
       this.log(`vring ${r.index} not started: ${numProblem ?? areas}`);
       return;
@@ -284,7 +390,7 @@ export class VhostUserBackend {
     // VHOST_F_LOG_ALL is a vhost feature: the engine's queue gets the virtio ones.
     const features = this.features & ~LOG_ALL;
     const build = (inflight?: InflightOptions): DeviceQueue => buildRingDevice(this.opts.engine, this.opts.slots.planFor(r.index), {
-      layout, areas, features, regions: this.memory.deviceRegions(), base, notify: r.hasKickFd, inflight, log,
+      layout, areas, features, regions: this.deviceRegions(), base, notify: r.hasKickFd, inflight, log, iotlb: this.iommu,
     });
     try {
       device = this.inflight ? this.inflight.startRing({ index: r.index, layout, num: r.num, addr: r.addr, base }, build) : build();
@@ -314,8 +420,9 @@ export class VhostUserBackend {
     const a = r.addr;
     let usedGpa = a.log;
     if ((a.flags & P.VRING_F_LOG) === 0) {
-      const region = this.memory.regions.find((m) => a.used - m.uaddr >= 0n && a.used - m.uaddr < m.size);
-      usedGpa = region ? region.gpa + (a.used - region.uaddr) : 0n;
+      const used = this.iommu ? this.iotlb.translate(a.used, 1) ?? 0n : a.used;
+      const region = this.memory.regions.find((m) => used - m.uaddr >= 0n && used - m.uaddr < m.size);
+      usedGpa = region ? region.gpa + (used - region.uaddr) : 0n;
     }
     return this.dirtyLog.optionsFor(usedGpa);
   }
@@ -401,6 +508,10 @@ export class VhostUserBackend {
       on(R.SET_LOG_BASE, true, (m) => this.setLogBase(m), 'any');
       on(R.SET_LOG_FD, false, (m) => this.setLogFd(m), 'any');
     }
+    if (this.opts.iommu) {
+      on(R.SET_BACKEND_REQ_FD, false, (m) => this.setBackendReqFd(m), 'any');
+      on(R.IOTLB_MSG, false, (m) => this.iotlbMsg(m));
+    }
     if (this.inflight) {
       on(R.GET_INFLIGHT_FD, true, (m) => this.getInflightFd(m), 'any');
       on(R.SET_INFLIGHT_FD, false, (m) => this.setInflightFd(m), 'any');
@@ -427,6 +538,7 @@ export class VhostUserBackend {
     const apply = (): void => {
       this.features = f;
       this.featuresSet = true;
+      this.device.bindIotlbMiss?.(this.iommu ? this.missListener : undefined);
     };
     if (logChanges) this.restartAround(m.request, apply);
     else {
@@ -483,6 +595,14 @@ export class VhostUserBackend {
     this.features = 0n;
     this.featuresSet = false;
     this.status = 0;
+    this.device.bindIotlbMiss?.(undefined);
+    this.flushIotlb();
+  }
+
+  /** Forgets every translation (and which misses were asked for). */
+  private flushIotlb(): void {
+    this.iotlb.clear();
+    this.backendChannel?.answered();
   }
 
   /** GET_MAX_MEM_SLOTS (CONFIGURE_MEM_SLOTS): how many regions ADD_MEM_REG may map. */
@@ -601,8 +721,17 @@ export class VhostUserBackend {
     if ((a.flags & ~P.VRING_F_LOG) !== 0) this.invalid(m, `vring ${a.index}: reserved address flags 0x${(a.flags & ~P.VRING_F_LOG).toString(16)}`);
     if (r.num === undefined) this.invalid(m, `vring ${a.index}: addresses before SET_VRING_NUM`);
     if (this.memory.regions.length === 0) this.invalid(m, `vring ${a.index}: addresses before SET_MEM_TABLE`);
-    const areas = vringAreas(this.layout, r.num, a, (u, n) => this.memory.translateUser(u, n));
-    if (typeof areas === 'string') this.invalid(m, `vring ${a.index}: ${areas}`);
+    if (this.iommu) {
+      // IOVAs: their translations may come later (the ring starts when they do); only their
+      // alignment is checked now (IOTLB entries map whole pages, so it carries over).
+      for (const s of areaSpecs(this.layout, r.num, a)) {
+        if (s.uaddr % BigInt(s.align) !== 0n) this.invalid(m, `vring ${a.index}: ${s.name} area at IOVA 0x${s.uaddr.toString(16)} is not ${s.align}-byte aligned`);
+        if (s.uaddr + BigInt(s.size) > 1n << 64n) this.invalid(m, `vring ${a.index}: ${s.name} area at IOVA 0x${s.uaddr.toString(16)} reaches past 2^64`);
+      }
+    } else {
+      const areas = vringAreas(this.layout, r.num, a, (u, n) => this.memory.translateUser(u, n));
+      if (typeof areas === 'string') this.invalid(m, `vring ${a.index}: ${areas}`);
+    }
     const bitmap = this.dirtyLog?.bitmap;
     if (logged && bitmap !== undefined && this.layout === 'split') {
       const problem = usedLogProblem(BigInt(bitmap.size), a, usedRingBytes(r.num));
@@ -631,6 +760,10 @@ export class VhostUserBackend {
     const logged = r.running && this.logFor(r) !== undefined;
     this.stop(r, m.request, true);
     r.dropKick();
+    // The device stops (QEMU's vhost_dev_stop takes every ring's base): its translations go with
+    // it, as DPDK's vhost flushes its IOTLB here. The guest may unmap and reuse those IOVAs while
+    // the device is stopped, and no INVALIDATE comes for that; the next start asks again.
+    if (!this.rings.some((x) => x.running)) this.flushIotlb();
     // vhost-user.rst "Migration": SET_LOG_FD's eventfd tells the front-end the log was modified;
     // the ring's writes are all in it now.
     if (logged && this.logFd !== undefined) eventfdWrite(this.logFd, 1);
@@ -708,7 +841,10 @@ export class VhostUserBackend {
     }
     // Writing 0 resets the device (2.1.2): the rings stop (their state is kept for GET_VRING_BASE,
     // which QEMU sends next and which tells it where they stopped).
-    if (status === 0) for (const r of this.rings) this.stop(r, m.request);
+    if (status === 0) {
+      for (const r of this.rings) this.stop(r, m.request);
+      this.flushIotlb();
+    }
     this.status = status;
   }
 
@@ -860,6 +996,54 @@ export class VhostUserBackend {
       this.log(`SET_LOG_BASE: refused: ${why}`);
       return u64Payload(1n);
     }
+  }
+
+  /**
+   * SET_BACKEND_REQ_FD (PROTOCOL_F_BACKEND_REQ): the socket for the back-end's own requests (its
+   * IOTLB misses), replacing an earlier one. No payload; exactly one fd, a unix socket.
+   */
+  private setBackendReqFd(m: Message): void {
+    readEmpty(m);
+    if ((this.protocolFeatures & (1n << BigInt(PF.BACKEND_REQ))) === 0n) this.invalid(m, 'PROTOCOL_F_BACKEND_REQ was not negotiated');
+    if (m.fds.length !== 1) this.invalid(m, `${m.fds.length} file descriptors, expected 1 (a unix socket)`);
+    const fd = m.fds[0];
+    let kind: string;
+    try {
+      kind = fdKind(fd);
+    } catch (e) {
+      kind = `bad fd (${(e as Error).message})`;
+    }
+    if (kind !== 'socket') this.invalid(m, `the back-end request fd is a ${kind}, not a socket`);
+    try {
+      setNonBlocking(fd);
+    } catch (e) {
+      this.invalid(m, `the back-end request fd: ${(e as Error).message}`);
+    }
+    m.fds.splice(0); // taken over
+    this.backendChannel?.close();
+    this.backendChannel = new BackendChannel(fd, this.log);
+  }
+
+  /**
+   * IOTLB_MSG (vhost-user.rst "IOMMU support"): an UPDATE maps IOVAs to front-end user
+   * addresses, an INVALIDATE takes them away. Checked whole first (iotlb.ts iotlbMsgProblem; an
+   * UPDATE's user addresses must be guest memory mapped now, and ACCESS_PLATFORM negotiated);
+   * a refused message changes nothing. A change stops the running rings, rebuilds their
+   * IOVA-keyed region tables and starts them again (as a new memory table does), and starts the
+   * rings that were waiting for their areas' translations.
+   */
+  private iotlbMsg(m: Message): void {
+    const t = readIotlb(m);
+    if (!this.iommu) this.invalid(m, 'VIRTIO_F_ACCESS_PLATFORM was not negotiated (addresses are not IOVAs)');
+    const problem = iotlbMsgProblem(t) ?? (t.type === P.IotlbType.UPDATE ? updateOutsideMemory(t, this.memory.regions) : null);
+    if (problem !== null) this.invalid(m, problem);
+    if (t.type === P.IotlbType.UPDATE) {
+      this.restartAround(m.request, () => this.iotlb.update(t));
+      this.iotlbUpdates++;
+    } else if (this.iotlb.entries.some((e) => e.iova < t.iova + t.size && t.iova < e.iova + e.size)) {
+      this.restartAround(m.request, () => this.iotlb.invalidate(t.iova, t.size));
+    }
+    this.backendChannel?.answered();
   }
 
   /** NET_SET_MTU: the MTU the front-end wants (68 to 65535); the device model may refuse it. */

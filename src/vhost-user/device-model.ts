@@ -61,4 +61,11 @@ export interface VhostUserDevice {
    * a function when a session starts, with undefined when it ends.
    */
   bindSession?(end: ((reason: string) => void) | undefined): void;
+
+  /**
+   * With VIRTIO_F_ACCESS_PLATFORM: the back-end's way to hear of IOTLB misses the device's rings
+   * met (a buffer at an IOVA its region table lacks; the chain was left available). Called with a
+   * function when the feature is negotiated, with undefined when the session ends or it is not.
+   */
+  bindIotlbMiss?(miss: ((vring: number, iova: bigint) => void) | undefined): void;
 }

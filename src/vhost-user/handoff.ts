@@ -15,7 +15,9 @@
 //   24  announce   u32  bumped for each SEND_RARP (receive queues): send a RARP for `mac`
 //   28  mac        6 bytes
 //   36  fault      i32  the worker's last engine error on this vring (0: none); the control plane reports it
-//   40 .. 63       reserved
+//   40  missIova   u64  the IOVA of the worker's last IOTLB miss on this vring (CB_OPT_IOTLB rings)
+//   48  missSeq    i32  the worker adds 1 after writing missIova (the control plane waits on it)
+//   52 .. 63       reserved
 //
 // Ordering: the control plane writes the fields, then [R1] Atomics.add(gen) (release); the
 // worker [A1] Atomics.load(gen) (acquire) before it reads them. The worker applies the change,
@@ -31,14 +33,20 @@ export const HANDOFF_FLAGS = 20;
 export const HANDOFF_ANNOUNCE = 24;
 export const HANDOFF_MAC = 28;
 export const HANDOFF_FAULT = 36;
+export const HANDOFF_MISS_IOVA = 40;
+export const HANDOFF_MISS_SEQ = 48;
 /** MRG_RXBUF was negotiated. */
 export const HANDOFF_F_MRG_RXBUF = 1;
+/** The ring translates through an IOTLB (VIRTIO_F_ACCESS_PLATFORM): its buffers may miss (CB_OPT_IOTLB). */
+export const HANDOFF_F_IOTLB = 2;
 
 export interface VringState {
   cb: number;
   callFd: number | undefined;
   hdrSize: number;
   mergeable: boolean;
+  /** HANDOFF_F_IOTLB. */
+  iotlb?: boolean;
 }
 
 /** A ring nobody runs. */
@@ -90,7 +98,7 @@ export class HandoffWriter {
     w(HANDOFF_CB, s.cb);
     w(HANDOFF_CALL_FD, s.callFd ?? -1);
     w(HANDOFF_HDR_SIZE, s.hdrSize);
-    w(HANDOFF_FLAGS, s.mergeable ? HANDOFF_F_MRG_RXBUF : 0);
+    w(HANDOFF_FLAGS, (s.mergeable ? HANDOFF_F_MRG_RXBUF : 0) | (s.iotlb ? HANDOFF_F_IOTLB : 0));
     this.publish();
   }
 
@@ -104,6 +112,28 @@ export class HandoffWriter {
   /** The worker's last engine error on this ring (0: none), taking it. */
   takeFault(): number {
     return Atomics.exchange(this.i32, (this.addr + HANDOFF_FAULT) >>> 2, 0);
+  }
+
+  /**
+   * Resolves with the IOVA of the worker's next IOTLB miss on this ring (after `seen`, the
+   * missSeq last handled), or with undefined after `timeoutMs` without one.
+   */
+  async nextMiss(seen: number, timeoutMs: number): Promise<{ seq: number; iova: bigint } | undefined> {
+    const at = (this.addr + HANDOFF_MISS_SEQ) >>> 2;
+    // Atomics.waitAsync (ES2024; Node 16+, every current browser): not in this project's lib.
+    const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+    const w = waitAsync(this.i32, at, seen, timeoutMs);
+    if (w.async) await w.value;
+    const seq = Atomics.load(this.i32, at); // [A3] pairs with the worker's [R3]
+    if (seq === seen) return undefined;
+    const lo = BigInt(this.i32[(this.addr + HANDOFF_MISS_IOVA) >>> 2] >>> 0);
+    const hi = BigInt(this.i32[(this.addr + HANDOFF_MISS_IOVA + 4) >>> 2] >>> 0);
+    return { seq, iova: (hi << 32n) | lo };
+  }
+
+  /** missSeq now (what nextMiss waits to change). */
+  get missSeq(): number {
+    return Atomics.load(this.i32, (this.addr + HANDOFF_MISS_SEQ) >>> 2);
   }
 
   private publish(): void {
@@ -126,6 +156,9 @@ export class HandoffWriter {
   }
 }
 
+type WaitAsync = (a: Int32Array, index: number, value: number, timeoutMs: number) =>
+  { async: false; value: string } | { async: true; value: Promise<string> };
+
 /** Calls of HandoffReader.changed between two Atomics loads of gen (plain reads in between). */
 const GEN_CHECK_EVERY = 64;
 
@@ -141,6 +174,7 @@ export class HandoffReader {
   callFd = -1;
   hdrSize = 12;
   mergeable = false;
+  iotlb = false;
 
   constructor(memory: WebAssembly.Memory, readonly addr: number) {
     this.i32 = new Int32Array(memory.buffer);
@@ -176,6 +210,7 @@ export class HandoffReader {
     this.callFd = r(HANDOFF_CALL_FD);
     this.hdrSize = r(HANDOFF_HDR_SIZE);
     this.mergeable = (r(HANDOFF_FLAGS) & HANDOFF_F_MRG_RXBUF) !== 0;
+    this.iotlb = (r(HANDOFF_FLAGS) & HANDOFF_F_IOTLB) !== 0;
     const announce = r(HANDOFF_ANNOUNCE);
     let mac: Uint8Array | undefined;
     if (announce !== this.seenAnnounce) {
@@ -183,6 +218,7 @@ export class HandoffReader {
       mac = this.u8.slice(this.addr + HANDOFF_MAC, this.addr + HANDOFF_MAC + 6);
     }
     use(this);
+    this.lastMiss = undefined;
     this.seen = gen;
     const ackAt = (this.addr + HANDOFF_ACK) >>> 2;
     // [R2] release: nothing of the old state is touched after this; pairs with the control plane's [A2].
@@ -194,5 +230,19 @@ export class HandoffReader {
   /** Records an engine error on this ring for the control plane to report. */
   fault(code: number): void {
     Atomics.store(this.i32, (this.addr + HANDOFF_FAULT) >>> 2, code);
+  }
+
+  /** The IOVA last reported missing since the ring was handed over (reported once). */
+  private lastMiss: bigint | undefined;
+
+  /** Records an IOTLB miss at `iova` for the control plane (once per IOVA until the ring is handed over anew). */
+  miss(iova: bigint): void {
+    if (this.lastMiss === iova) return;
+    this.lastMiss = iova;
+    this.i32[(this.addr + HANDOFF_MISS_IOVA) >>> 2] = Number(iova & 0xffffffffn) | 0;
+    this.i32[(this.addr + HANDOFF_MISS_IOVA + 4) >>> 2] = Number(iova >> 32n) | 0;
+    const at = (this.addr + HANDOFF_MISS_SEQ) >>> 2;
+    Atomics.add(this.i32, at, 1); // [R3] release missIova
+    Atomics.notify(this.i32, at);
   }
 }

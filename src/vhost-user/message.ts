@@ -226,3 +226,34 @@ export function addrPayload(a: VringAddr): Uint8Array {
   v.setBigUint64(P.ADDR_LOG, a.log, true);
   return b;
 }
+
+export interface IotlbMsg {
+  iova: bigint;
+  size: bigint;
+  uaddr: bigint;
+  perm: number;
+  type: number;
+}
+
+/** IOTLB_MSG: a struct vhost_iotlb_msg (the fields are checked by iotlb.ts). */
+export function readIotlb(m: Message): IotlbMsg {
+  const v = expectSize(m, P.IOTLB_SIZE);
+  return {
+    iova: v.getBigUint64(P.IOTLB_IOVA, true),
+    size: v.getBigUint64(P.IOTLB_LEN, true),
+    uaddr: v.getBigUint64(P.IOTLB_UADDR, true),
+    perm: v.getUint8(P.IOTLB_PERM),
+    type: v.getUint8(P.IOTLB_TYPE),
+  };
+}
+
+export function iotlbPayload(t: IotlbMsg): Uint8Array {
+  const b = new Uint8Array(P.IOTLB_SIZE);
+  const v = view(b);
+  v.setBigUint64(P.IOTLB_IOVA, t.iova, true);
+  v.setBigUint64(P.IOTLB_LEN, t.size, true);
+  v.setBigUint64(P.IOTLB_UADDR, t.uaddr, true);
+  v.setUint8(P.IOTLB_PERM, t.perm);
+  v.setUint8(P.IOTLB_TYPE, t.type);
+  return b;
+}

@@ -124,3 +124,28 @@ export const VRING_IDX_MASK = 0xff;
 export const VRING_NOFD_MASK = 0x100;
 /** Packed rings pack the wrap counter into SET/GET_VRING_BASE's num: bits 0-14 index, bit 15 wrap. */
 export const PACKED_BASE_WRAP = 1 << 15;
+
+/**
+ * Requests of the back-end request channel (vhost-user.rst "Back-end message types"), sent by
+ * the back-end on the socket SET_BACKEND_REQ_FD gave it (PROTOCOL_F_BACKEND_REQ).
+ */
+export const BackendRequest = {
+  IOTLB_MSG: 1,
+  CONFIG_CHANGE_MSG: 2,
+  VRING_HOST_NOTIFIER_MSG: 3,
+} as const;
+
+/**
+ * IOTLB message (IOTLB_MSG both ways; vhost-user.rst "IOMMU support", struct vhost_iotlb_msg):
+ * iova u64, size u64, uaddr u64, perm u8, type u8, then 6 bytes of padding.
+ */
+export const IOTLB_SIZE = 32;
+export const IOTLB_IOVA = 0;
+export const IOTLB_LEN = 8;
+export const IOTLB_UADDR = 16;
+export const IOTLB_PERM = 24;
+export const IOTLB_TYPE = 25;
+/** vhost_iotlb_msg.type. */
+export const IotlbType = { MISS: 1, UPDATE: 2, INVALIDATE: 3, ACCESS_FAIL: 4 } as const;
+/** vhost_iotlb_msg.perm (VHOST_ACCESS_*): bit 0 the device may read, bit 1 it may write. */
+export const IotlbPerm = { RO: 1, WO: 2, RW: 3 } as const;

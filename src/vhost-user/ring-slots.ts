@@ -8,12 +8,13 @@ import { MemoryPlan } from '../memory.js';
 import { MAX_VRING_NUM } from './vring.js';
 
 /**
- * Bytes a device side of the largest queue needs, with alignment slack. Inflight tracking's
+ * Bytes a device side of the largest queue needs, with alignment slack (its region table as big
+ * as an IOTLB's may be). Inflight tracking's
  * private area is the packed one (head map, resubmission list, staging descriptors), larger than
  * the split resubmission list.
  */
 export const RING_SLOT_BYTES =
-  Q.QUEUE_CB_SIZE + Q.MAX_REGIONS * Q.REGION_SIZE + MAX_VRING_NUM * Q.DSHADOW_SIZE + MAX_VRING_NUM * 2
+  Q.QUEUE_CB_SIZE + Q.MAX_IOTLB_REGIONS * Q.REGION_SIZE + MAX_VRING_NUM * Q.DSHADOW_SIZE + MAX_VRING_NUM * 2
   + MAX_VRING_NUM * Math.max(I.IHEAD_AREA_SIZE, Q.RESUBMIT_SIZE) + 5 * 64;
 
 export class RingSlots {

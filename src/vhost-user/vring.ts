@@ -27,14 +27,15 @@ export function vringNumProblem(num: number, layout: RingLayout): string | null 
   return null;
 }
 
-interface AreaSpec {
+export interface AreaSpec {
   name: 'descriptor' | 'driver' | 'device';
   uaddr: bigint;
   size: number;
   align: number;
 }
 
-function areaSpecs(layout: RingLayout, num: number, a: VringAddr): AreaSpec[] {
+/** The three areas of a ring: where each starts (a front-end address), its size and alignment. */
+export function areaSpecs(layout: RingLayout, num: number, a: VringAddr): AreaSpec[] {
   if (layout === 'split') {
     const s = splitAreaSizes(num);
     return [
@@ -115,6 +116,8 @@ export interface RingDeviceSpec {
   inflight?: InflightOptions;
   /** Dirty-page logging into this bitmap (dirty-log.ts); none when undefined. */
   log?: DirtyLogOptions;
+  /** `regions` are an IOTLB's, keyed by IOVA: a buffer outside them is a miss (DeviceHandleOptions.iotlb). */
+  iotlb?: boolean;
 }
 
 /** Where a vring's device starts: its SET_VRING_BASE value, and for a split ring its used ring. */
@@ -129,6 +132,7 @@ function startPosition(engine: Engine, s: RingDeviceSpec): RingPosition {
 export function buildRingDevice(engine: Engine, plan: MemoryPlan, s: RingDeviceSpec): DeviceQueue {
   return createDevice(engine, plan, s.layout, s.areas, {
     features: s.features, regions: s.regions, notify: s.notify, start: startPosition(engine, s), inflight: s.inflight, log: s.log,
+    iotlb: s.iotlb,
   });
 }
 

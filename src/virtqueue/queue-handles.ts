@@ -144,6 +144,12 @@ export interface DeviceHandleOptions {
   inflight?: InflightOptions;
   /** Dirty-page logging (vhost-user.rst "Migration") into this bitmap; none by default. */
   log?: DirtyLogOptions;
+  /**
+   * The region table is an IOTLB's, keyed by IOVA (vhost-user with VIRTIO_F_ACCESS_PLATFORM): a
+   * buffer outside it stops the pop before its chain, which stays available (ERR_IOTLB_MISS,
+   * `missIova`), instead of breaking the queue (assembly/layout/queue.ts CB_OPT_IOTLB). Default false.
+   */
+  iotlb?: boolean;
 }
 
 /** The device side: pops available chains and returns them used. */
@@ -154,12 +160,12 @@ export abstract class DeviceHandle extends QueueSide<DeviceOps> implements Devic
 
   protected constructor(engine: Engine, plan: MemoryPlan, areas: RingAreas, opts: DeviceHandleOptions, ops: DeviceOps) {
     super(engine, plan, areas, ops, opts.features ?? 0n);
-    this.regionTable = new RegionTable(engine, plan);
+    this.regionTable = new RegionTable(engine, plan, opts.iotlb ? Q.MAX_IOTLB_REGIONS : Q.MAX_REGIONS);
     this.regionTable.write(opts.regions ?? [identityRegion(engine.memory)]);
     this.set(Q.DEV_REGIONS, this.regionTable.ptr);
     this.set(Q.DEV_NUM_REGIONS, this.regionTable.length);
     this.set(Q.DEV_MAX_CHAIN, opts.maxChain ?? 0);
-    this.set(Q.CB_OPTIONS, opts.notify ? Q.CB_OPT_NOTIFY : 0);
+    this.set(Q.CB_OPTIONS, (opts.notify ? Q.CB_OPT_NOTIFY : 0) | (opts.iotlb ? Q.CB_OPT_IOTLB : 0));
     this.set(Q.DEV_INFLIGHT, opts.inflight?.region ?? 0);
     let log = 0;
     if (opts.log) {
@@ -230,4 +236,9 @@ export abstract class DeviceHandle extends QueueSide<DeviceOps> implements Devic
 
   /** Chains popped and not pushed back yet. */
   get inFlight(): number { return this.get(this.ops.inFlightField); }
+
+  /** The address a pop last found outside the region table (after IOTLB_MISS or BUFFER_NOT_IN_REGIONS). */
+  get missIova(): bigint {
+    return new DataView(this.engine.memory.buffer).getBigUint64(this.cb + Q.DEV_MISS_IOVA, true);
+  }
 }

@@ -140,17 +140,18 @@ export abstract class QueueSide<O extends SideOps = SideOps> {
 }
 
 /**
- * A device's region table: MAX_REGIONS entries reserved once; `replace` writes new entries and
- * has the engine check them, restoring the old table if it refuses.
+ * A device's region table: `capacity` entries (MAX_REGIONS; MAX_IOTLB_REGIONS for an IOTLB's)
+ * reserved once; `replace` writes new entries and has the engine check them, restoring the old
+ * table if it refuses.
  */
 export class RegionTable {
   readonly ptr: number;
   private readonly engine: Engine;
   private count = 0;
 
-  constructor(engine: Engine, plan: MemoryPlan) {
+  constructor(engine: Engine, plan: MemoryPlan, readonly capacity: number = Q.MAX_REGIONS) {
     this.engine = engine;
-    this.ptr = plan.alloc(Q.MAX_REGIONS * Q.REGION_SIZE, 64, 'region table');
+    this.ptr = plan.alloc(capacity * Q.REGION_SIZE, 64, 'region table');
   }
 
   get length(): number {
@@ -159,7 +160,7 @@ export class RegionTable {
 
   /** Writes `regions`; returns a function that puts the previous table back. */
   write(regions: readonly Region[]): () => void {
-    if (regions.length > Q.MAX_REGIONS) throw new RangeError(`at most ${Q.MAX_REGIONS} memory regions, got ${regions.length}`);
+    if (regions.length > this.capacity) throw new RangeError(`at most ${this.capacity} memory regions, got ${regions.length}`);
     const saved = this.engine.u8.slice(this.ptr, this.ptr + this.count * Q.REGION_SIZE);
     const savedCount = this.count;
     const v = this.engine.view;
@@ -218,4 +219,6 @@ export interface DeviceQueue {
   position(): RingPosition;
   /** What its inflight region said when it resumed from one (undefined: it did not). */
   readonly recovered: import('./inflight.js').InflightRecovery | undefined;
+  /** The address a pop last found outside the region table (after IOTLB_MISS or BUFFER_NOT_IN_REGIONS). */
+  readonly missIova: bigint;
 }

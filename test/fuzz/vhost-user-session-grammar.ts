@@ -11,7 +11,7 @@
 // must happen to it, so the runner can check the answer: `expect`, below.
 import * as P from '../../src/vhost-user/protocol.js';
 import {
-  u64Payload, statePayload, addrPayload, memTablePayload, singleRegionPayload, configPayload, type MemRegion,
+  u64Payload, statePayload, addrPayload, memTablePayload, singleRegionPayload, configPayload, iotlbPayload, type MemRegion,
 } from '../../src/vhost-user/message.js';
 import { splitAreaSizes } from '../../src/virtqueue/layout.js';
 import { inflightPayload, type InflightDescription } from '../../src/vhost-user/inflight.js';
@@ -100,6 +100,8 @@ const FIXED_SIZE = new Map<number, number>([
 ]);
 /** Handled requests that take fds, and how many are right for a draft's payload. */
 const TAKES_FDS: ReadonlySet<number> = new Set([R.SET_MEM_TABLE, R.ADD_MEM_REG, R.REM_MEM_REG, R.SET_VRING_KICK, R.SET_VRING_CALL, R.SET_VRING_ERR]);
+/** Payload sizes of the requests an iommu back-end handles too. */
+const IOMMU_SIZES = new Map<number, number>([[R.IOTLB_MSG, P.IOTLB_SIZE], [R.SET_BACKEND_REQ_FD, 0]]);
 /** Requests defined by vhost-user.rst that this back-end does not implement, and codes nobody defined. */
 const UNHANDLED: readonly number[] = [
   R.SET_LOG_BASE, R.SET_LOG_FD, R.SET_BACKEND_REQ_FD, R.IOTLB_MSG, R.SET_VRING_ENDIAN, R.CREATE_CRYPTO_SESSION,
@@ -117,6 +119,8 @@ export interface SessionEnv {
   requireSealed: boolean;
   /** The back-end offers inflight I/O tracking (GET/SET_INFLIGHT_FD are handled). */
   inflight: boolean;
+  /** The back-end offers ACCESS_PLATFORM and BACKEND_REQ (IOTLB_MSG and SET_BACKEND_REQ_FD are handled). */
+  iommu: boolean;
   /** Traffic sessions: the guest memory region (fd kind 'guest') and each vring's ring, already allocated. */
   traffic?: { region: MemRegion; layout: 'split' | 'packed'; num: number; rings: { desc: bigint; driver: bigint; device: bigint }[] };
 }
@@ -282,7 +286,9 @@ export class Drafter {
               // Outside every region this front-end ever announces, or across the end of 2^64.
               const where = rng.pick([0x1000n, 0xffff_ffff_ffff_fff0n, UADDR - 0x10n, 0x10n]);
               const area = rng.pick(['desc', 'avail', 'used'] as const);
-              return this.d(request, addrPayload({ ...addr, [area]: where }), 'nack', { mutation: `${area}-outside` });
+              // With ACCESS_PLATFORM these are IOVAs, whose translations may come later: only alignment and 2^64 are checked.
+              const iovas = env.iommu && (m.features & FEATURES.ACCESS_PLATFORM) !== 0n;
+              return this.d(request, addrPayload({ ...addr, [area]: where }), iovas ? 'any' : 'nack', { mutation: `${area}-outside` });
             }
             case 2: {
               const area = rng.pick(['desc', 'avail', 'used'] as const);
@@ -328,9 +334,56 @@ export class Drafter {
       case R.GET_INFLIGHT_FD: case R.SET_INFLIGHT_FD:
         if (!env.inflight) return this.unhandled(request);
         return request === R.GET_INFLIGHT_FD ? this.getInflightFd(mutate) : this.setInflightFd(mutate);
+      case R.IOTLB_MSG:
+        if (!env.iommu) return this.unhandled(request);
+        return this.iotlbMsg(mutate);
+      case R.SET_BACKEND_REQ_FD:
+        if (!env.iommu) return this.unhandled(request);
+        return this.backendReqFd(mutate);
       default:
         return this.unhandled(request);
     }
+  }
+
+  /**
+   * IOTLB_MSG (iommu back-end): an UPDATE of a few pages of an announced region, or an
+   * INVALIDATE; refused unless ACCESS_PLATFORM was negotiated (and, for an UPDATE, guest memory
+   * is mapped there: 'any', the model does not track every refusal). Mutations are refused whatever
+   * the state: a type the front-end must not send, a bad permission, an empty range, one across
+   * 2^64 (in IOVAs or user addresses), an UPDATE of user addresses no region holds.
+   */
+  private iotlbMsg(mutate: boolean): Draft {
+    const { rng, m } = this;
+    const r = m.regions.length > 0 ? rng.pick(m.regions) : undefined;
+    const pages = r ? BigInt(Math.max(1, Math.min(4, Number(r.size / PAGE)))) : 1n;
+    const size = PAGE * (1n + BigInt(rng.below(Number(pages))));
+    const uaddr = r ? r.uaddr + PAGE * BigInt(rng.below(Number((r.size - size) / PAGE) + 1)) : UADDR;
+    const iova = 0x1_0000_0000n + PAGE * BigInt(rng.below(4096));
+    const t = { iova, size, uaddr, perm: rng.pick([P.IotlbPerm.RW, P.IotlbPerm.RW, P.IotlbPerm.RO, P.IotlbPerm.WO]), type: P.IotlbType.UPDATE as number };
+    if (mutate) {
+      switch (rng.below(6)) {
+        case 0: return this.d(R.IOTLB_MSG, iotlbPayload({ ...t, type: rng.pick([0, P.IotlbType.MISS, P.IotlbType.ACCESS_FAIL, 5, 255]) }), 'nack', { mutation: 'iotlb-type' });
+        case 1: return this.d(R.IOTLB_MSG, iotlbPayload({ ...t, perm: rng.pick([0, 4, 7, 255]) }), 'nack', { mutation: 'iotlb-perm' });
+        case 2: return this.d(R.IOTLB_MSG, iotlbPayload({ ...t, size: 0n, type: rng.pick([P.IotlbType.UPDATE, P.IotlbType.INVALIDATE]) }), 'nack', { mutation: 'iotlb-empty' });
+        case 3: return this.d(R.IOTLB_MSG, iotlbPayload({ ...t, iova: (1n << 64n) - PAGE, size: 2n * PAGE }), 'nack', { mutation: 'iotlb-iova-overflow' });
+        case 4: return this.d(R.IOTLB_MSG, iotlbPayload({ ...t, uaddr: (1n << 64n) - PAGE, size: 2n * PAGE }), 'nack', { mutation: 'iotlb-uaddr-overflow' });
+        default: return this.d(R.IOTLB_MSG, iotlbPayload({ ...t, uaddr: 0x1000n }), 'nack', { mutation: 'iotlb-outside-memory' });
+      }
+    }
+    const negotiated = m.featuresSet && (m.features & FEATURES.ACCESS_PLATFORM) !== 0n;
+    if (rng.chance(0.3)) return this.d(R.IOTLB_MSG, iotlbPayload({ ...t, type: P.IotlbType.INVALIDATE, uaddr: 0n, perm: 0 }), negotiated ? 'any' : 'nack');
+    return this.d(R.IOTLB_MSG, iotlbPayload(t), negotiated && r ? 'any' : 'nack');
+  }
+
+  /** SET_BACKEND_REQ_FD (iommu back-end): one connected socket; anything else is refused. */
+  private backendReqFd(mutate: boolean): Draft {
+    const { rng, m } = this;
+    if (mutate) {
+      const fds: FdSpec[] = rng.chance(0.3) ? [] : [{ kind: rng.pick<FdKindName>(['eventfd', 'memfd', 'pipe', 'dev-null', 'directory']) }];
+      return this.d(R.SET_BACKEND_REQ_FD, new Uint8Array(0), 'nack', { fds, mutation: fds.length ? `fd-${fds[0].kind}` : 'no-fd' });
+    }
+    const negotiated = (m.protocol & (1n << BigInt(PF.BACKEND_REQ))) !== 0n;
+    return this.d(R.SET_BACKEND_REQ_FD, new Uint8Array(0), negotiated ? 'ack0' : 'nack', { fds: [{ kind: 'socket-peer' }] });
   }
 
   /** A request not implemented here (or nobody's): whatever payload and fds, a non-zero ack or nothing. */
@@ -543,8 +596,9 @@ export class Drafter {
    */
   structural(dr: Draft): Draft {
     const { rng } = this;
-    const known = HANDLED.has(dr.request);
-    const fixed = FIXED_SIZE.get(dr.request);
+    const iommuRequest = this.env.iommu && IOMMU_SIZES.has(dr.request);
+    const known = HANDLED.has(dr.request) || iommuRequest;
+    const fixed = FIXED_SIZE.get(dr.request) ?? (iommuRequest ? IOMMU_SIZES.get(dr.request) : undefined);
     const ends = (mutation: string): Draft => Object.assign(dr, { expect: 'end' as Expect, mutation });
     switch (rng.below(12)) {
       case 0: {
@@ -577,6 +631,7 @@ export class Drafter {
         // REM_MEM_REG may come with the region's fd (QEMU sends it) or without.
         const fine = !known || (dr.request === R.REM_MEM_REG && dr.fds.length <= 1);
         if (this.env.inflight && dr.request === R.SET_INFLIGHT_FD) return Object.assign(dr, { mutation: 'extra-fds', expect: 'nack' as Expect });
+        if (this.env.iommu && dr.request === R.SET_BACKEND_REQ_FD) return Object.assign(dr, { mutation: 'extra-fds', expect: 'nack' as Expect });
         return fine ? Object.assign(dr, { mutation: 'extra-fds' }) : ends('extra-fds');
       }
       case 4: {
@@ -647,6 +702,10 @@ export function bringUp(rng: Rng, env: SessionEnv): Step[] {
   // QEMU asks for the inflight buffer before the rings (and hands it back after a back-end restart).
   if (env.inflight && rng.chance(0.7)) out.push({ request: R.GET_INFLIGHT_FD });
   if (env.inflight && rng.chance(0.3)) out.push({ request: R.SET_INFLIGHT_FD });
+  // QEMU gives the back-end request channel right after the protocol features, and IOTLB UPDATEs
+  // when the device starts (and on every miss).
+  if (env.iommu && rng.chance(0.7)) out.push({ request: R.SET_BACKEND_REQ_FD });
+  if (env.iommu) for (let k = rng.below(4); k > 0; k--) out.push({ request: R.IOTLB_MSG });
   const rings = env.traffic ? env.vrings : 1 + rng.below(env.vrings);
   for (let i = 0; i < rings; i++) out.push(...ringSetup(i));
   if (rng.chance(0.5)) out.push({ request: R.SET_STATUS });
@@ -667,7 +726,8 @@ export function anyRequest(rng: Rng): number {
     [R.REM_MEM_REG, 3], [R.RESET_DEVICE, 1], [R.RESET_OWNER, 1], [R.SET_STATUS, 3], [R.GET_STATUS, 2],
     [R.GET_QUEUE_NUM, 2], [R.GET_FEATURES, 2], [R.SET_FEATURES, 2], [R.GET_PROTOCOL_FEATURES, 1],
     [R.SET_PROTOCOL_FEATURES, 1], [R.GET_CONFIG, 2], [R.SET_CONFIG, 1], [R.SEND_RARP, 1], [R.NET_SET_MTU, 1],
-    [R.GET_MAX_MEM_SLOTS, 1], [R.SET_OWNER, 1], [R.GET_INFLIGHT_FD, 2], [R.SET_INFLIGHT_FD, 2], [-1, 4],
+    [R.GET_MAX_MEM_SLOTS, 1], [R.SET_OWNER, 1], [R.GET_INFLIGHT_FD, 2], [R.SET_INFLIGHT_FD, 2], [R.IOTLB_MSG, 3],
+    [R.SET_BACKEND_REQ_FD, 1], [-1, 4],
   ];
   const total = table.reduce((s, [, w]) => s + w, 0);
   let x = rng.below(total);

@@ -23,6 +23,7 @@ import { INFLIGHT_PAYLOAD_SIZE } from '../../src/vhost-user/inflight.js';
 import * as P from '../../src/vhost-user/protocol.js';
 import { encode, readU64, type Message } from '../../src/vhost-user/message.js';
 import { BACKEND_PROTOCOL_FEATURES } from '../../src/vhost-user/backend.js';
+import { FEATURES } from '../../src/index.js';
 import { MAX_MEM_SLOTS } from '../../src/vhost-user/guest-memory.js';
 import type { VhostUserDevice } from '../../src/vhost-user/device-model.js';
 import { RawFrontEnd } from '../helpers/vhost-user-frontend.js';
@@ -53,9 +54,11 @@ const DEFAULT_MESSAGE_TIMEOUT_MS = 5_000;
 export const CURRENT_SEED_FILE = join(tmpdir(), 'virtqueue-fuzz-vhost-user-session.seed');
 
 interface FuzzServer {
-  name: 'plain' | 'sealed' | 'inflight' | 'net';
+  name: 'plain' | 'sealed' | 'inflight' | 'iommu' | 'net';
   /** Inflight I/O tracking is offered (GET/SET_INFLIGHT_FD). */
   inflight: boolean;
+  /** ACCESS_PLATFORM and the IOTLB are offered (IOTLB_MSG, SET_BACKEND_REQ_FD). */
+  iommu: boolean;
   rig: Rig;
   messageTimeoutMs: number;
   device: VhostUserDevice;
@@ -73,19 +76,20 @@ export class SessionWorld {
   static async open(traffic: boolean): Promise<SessionWorld> {
     const zoo = await FdZoo.open();
     const servers: FuzzServer[] = [];
-    for (const name of ['plain', 'sealed', 'inflight'] as const) {
+    for (const name of ['plain', 'sealed', 'inflight', 'iommu'] as const) {
       const sealed = name === 'sealed';
       const inflight = name === 'inflight';
+      const iommu = name === 'iommu';
       const r = rig({
-        maxQueuePairs: 2, requireSealedMemory: sealed, messageTimeoutMs: MESSAGE_TIMEOUT_MS, inflight: inflight ? { window: INFLIGHT_WINDOW } : undefined,
+        maxQueuePairs: 2, requireSealedMemory: sealed, messageTimeoutMs: MESSAGE_TIMEOUT_MS, inflight: inflight ? { window: INFLIGHT_WINDOW } : undefined, iommu,
       });
-      servers.push({ name, rig: r, messageTimeoutMs: MESSAGE_TIMEOUT_MS, device: r.device, vrings: 4, queueNum: 4, requireSealed: sealed, inflight });
+      servers.push({ name, rig: r, messageTimeoutMs: MESSAGE_TIMEOUT_MS, device: r.device, vrings: 4, queueNum: 4, requireSealed: sealed, inflight, iommu });
     }
     let g: Guest | undefined;
     if (traffic) {
       const net = await netDevice({ pairs: 2, workers: 1, mode: 'io' });
       servers.push({
-        name: 'net', rig: net.r, messageTimeoutMs: DEFAULT_MESSAGE_TIMEOUT_MS, device: net.device, vrings: 4, queueNum: 2, requireSealed: false, inflight: false, net,
+        name: 'net', rig: net.r, messageTimeoutMs: DEFAULT_MESSAGE_TIMEOUT_MS, device: net.device, vrings: 4, queueNum: 2, requireSealed: false, inflight: false, iommu: false, net,
       });
       g = guest(4 * MiB);
     }
@@ -144,7 +148,7 @@ export async function runSession(world: SessionWorld, seed: number, features: Se
   const traffic = world.servers.find((s) => s.name === 'net');
   const pick = rng.below(100);
   const named = (n: FuzzServer['name']): FuzzServer => world.servers.find((s) => s.name === n)!;
-  const srv = traffic && pick < 15 ? traffic : named(pick < 30 ? 'inflight' : pick < 45 ? 'sealed' : 'plain');
+  const srv = traffic && pick < 15 ? traffic : named(pick < 30 ? 'inflight' : pick < 45 ? 'sealed' : pick < 60 ? 'iommu' : 'plain');
   return new Session(world, srv, rng, features).run();
 }
 
@@ -187,11 +191,16 @@ class Session {
     this.log = srv.rig.log;
     this.env = {
       vrings: srv.vrings,
-      offered: srv.device.features | F_PROTOCOL,
-      offeredProtocol: BACKEND_PROTOCOL_FEATURES | srv.device.protocolFeatures | (srv.inflight ? 1n << BigInt(P.ProtocolFeature.INFLIGHT_SHMFD) : 0n),
+      offered: srv.device.features | F_PROTOCOL | (srv.iommu ? FEATURES.ACCESS_PLATFORM : 0n),
+      offeredProtocol: BACKEND_PROTOCOL_FEATURES | srv.device.protocolFeatures | (srv.inflight ? 1n << BigInt(P.ProtocolFeature.INFLIGHT_SHMFD) : 0n)
+        | (srv.iommu ? 1n << BigInt(P.ProtocolFeature.BACKEND_REQ) : 0n),
       requireSealed: srv.requireSealed,
       inflight: srv.inflight,
+      iommu: srv.iommu,
     };
+    // With ACCESS_PLATFORM the rings wait for IOTLB updates this front-end may never send: an
+    // enabled ring need not run.
+    if (srv.iommu) this.clean = false;
     this.drafter = new Drafter(rng, this.env, this.model);
   }
 

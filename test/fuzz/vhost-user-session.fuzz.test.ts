@@ -1,6 +1,8 @@
 // Fuzz target `vhost-user-session.fuzz`: seeded, grammar-based vhost-user sessions from a hostile
 // front-end against the back-end in this process (a plain server, one that requires sealed guest
-// memory, one with inflight I/O tracking, and virtio-net on a Dataplane worker with frames flowing). One case is one session
+// memory, one with inflight I/O tracking, one behind an IOMMU (ACCESS_PLATFORM: IOTLB_MSG updates,
+// invalidations and hostile ones, SET_BACKEND_REQ_FD), and virtio-net on a Dataplane worker with
+// frames flowing). One case is one session
 // (a connection) of random length; an operation is a message sent. The grammar is
 // vhost-user-session-grammar.ts, the checks vhost-user-session-run.ts, the fds
 // vhost-user-session-fds.ts. Features are distinct (request, mutation, outcome) triples such as

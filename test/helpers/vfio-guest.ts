@@ -14,11 +14,10 @@
 //     dist/ and build/ at run time, so `npm run build` must have run.
 //
 // The device's netdev: by default `-netdev stream` over a unix socket, QEMU listening, nobody
-// connecting (frames the guest sends are dropped). A traffic test gives its own netdev; the plan
-// is `-netdev stream` to a small host-side frame reflector: it is independent of our code, needs
-// no shared guest memory, and unlike a vhost-user back-end works with MSI-X under QEMU 7.2's TCG
-// (which segfaults with MSI-X and vhost-user) and needs no vhost-user IOTLB support for
-// iommu_platform=on (testpmd's net_vhost and `virtqueue vhost` come after, issue 15).
+// connecting (frames the guest sends are dropped). A traffic test gives its own netdev:
+// `-netdev stream` to a small host-side frame reflector (independent of our code, no shared
+// guest memory, MSI-X works), or `vhostUser`, a vhost-user back-end with the vhost-user IOTLB
+// (iommu_platform=on: the back-end sees IOVAs and asks QEMU to translate them), INTx only.
 //
 // A second device for multiqueue (`mq`): virtio-net-pci with mq=on on a multiqueue tap, in a
 // network namespace of QEMU's own (`unshare -n`: nothing of it is the host's, and it goes when
@@ -62,6 +61,20 @@ export interface VfioGuestOptions {
   kernelDriver?: boolean;
   /** The virtio-net device's -netdev, without its id; a listening stream socket nobody connects to when omitted. */
   netdev?: string;
+  /**
+   * A vhost-user back-end listening on this unix socket: QEMU connects to it (`-chardev socket`,
+   * `-netdev vhost-user`), and guest RAM is a shared memfd (`memory-backend-memfd,share=on`) the
+   * back-end maps. Overrides `netdev`. QEMU 7.2 under TCG segfaults with MSI-X and vhost-user
+   * (qemu.ts, GuestOptions.vectors): give the device 'vectors=0' (INTx).
+   */
+  vhostUser?: string;
+  /**
+   * Back the guest's shared memory (tmpfs, memfds) with transparent huge pages
+   * (shmem_enabled=force), so each 2 MiB of a VFIO driver's DMA memory is one run of guest pages:
+   * for a back-end that needs IOVA-adjacent IOTLB entries to be adjacent in its own memory too
+   * (DPDK's net_vhost, vhost_user_iotlb_cache_find). Default false (4 KiB pages, scattered).
+   */
+  shmemHuge?: boolean;
   /** More virtio-net-pci properties, e.g. 'packed=on', 'vectors=0', 'mac=...'. */
   device?: string[];
   /**
@@ -138,7 +151,7 @@ function mqWrapper(dir: string, qemu: string): string {
 }
 
 /** The QEMU arguments of a VFIO guest (also what README shows). */
-export function vfioQemuArgs(o: { memMb: number; netdev: string; device: string[]; rootPort: boolean; mq?: VfioGuestOptions['mq'] }, kernel: string, initrd: string): string[] {
+export function vfioQemuArgs(o: { memMb: number; netdev: string; device: string[]; rootPort: boolean; mq?: VfioGuestOptions['mq']; vhostUser?: string }, kernel: string, initrd: string): string[] {
   const virtfs = (dir: string, tag: string): string[] => [
     '-virtfs', `local,path=${dir},mount_tag=${tag},security_model=none,readonly=on,multidevs=remap`,
   ];
@@ -147,8 +160,13 @@ export function vfioQemuArgs(o: { memMb: number; netdev: string; device: string[
     '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot',
     '-device', 'intel-iommu,intremap=on,caching-mode=on',
     '-kernel', kernel, '-initrd', initrd,
-    '-append', 'console=ttyS0 intel_iommu=on quiet loglevel=4 panic=-1 ipv6.disable=1',
-    '-netdev', `${o.netdev},id=n0`,
+    // no_timer_check: under TCG on a loaded host the kernel's IO-APIC timer check can fail and
+    // panic at boot ("timer doesn't work through Interrupt-remapped IO-APIC").
+    '-append', 'console=ttyS0 intel_iommu=on quiet loglevel=4 panic=-1 ipv6.disable=1 no_timer_check',
+    ...(o.vhostUser === undefined ? ['-netdev', `${o.netdev},id=n0`] : [
+      '-object', `memory-backend-memfd,id=mem,size=${o.memMb}M,share=on`, '-numa', 'node,memdev=mem',
+      '-chardev', `socket,id=chr0,path=${o.vhostUser}`, '-netdev', 'vhost-user,id=n0,chardev=chr0',
+    ]),
     ...(o.rootPort ? ['-device', 'pcie-root-port,id=rp0,chassis=1'] : []),
     '-device', ['virtio-net-pci,netdev=n0,disable-legacy=on,iommu_platform=on', ...(o.rootPort ? ['bus=rp0'] : []), ...o.device].join(','),
     ...(o.mq ? [
@@ -179,6 +197,7 @@ export function startVfioGuest(o: VfioGuestOptions): { guest: Guest; result: Pro
   const script = [
     `VQ_REPO=${quote(repoRoot)}`,
     'vq_host "$VQ_REPO" || return 1',
+    ...(o.shmemHuge ? ['echo force >/sys/kernel/mm/transparent_hugepage/shmem_enabled || echo "VQ-ERROR shmem_enabled"'] : []),
     ...Object.entries(o.env ?? sanitizerEnv()).map(([k, v]) => {
       if (!/^[A-Z_][A-Z0-9_]*$/.test(k)) throw new Error(`VFIO guest: bad environment variable name ${k}`);
       return `export ${k}=${quote(v)}`;
@@ -190,7 +209,7 @@ export function startVfioGuest(o: VfioGuestOptions): { guest: Guest; result: Pro
   const qemu = o.mq ? { ...tools, qemu: mqWrapper(tmp, tools.qemu) } : tools;
   const guest = launchGuest(
     qemu, base,
-    (initrd) => vfioQemuArgs({ memMb: o.memMb ?? 1024, netdev, device: o.device ?? [], rootPort: o.rootPort ?? true, mq: o.mq }, kernel.vmlinuz, initrd),
+    (initrd) => vfioQemuArgs({ memMb: o.memMb ?? 1024, netdev, device: o.device ?? [], rootPort: o.rootPort ?? true, mq: o.mq, vhostUser: o.vhostUser }, kernel.vmlinuz, initrd),
     { script, timeoutMs: o.timeoutMs ?? 60_000, onLine: o.onLine, nice: 10 },
   );
   const result = guest.exited.then((g) => {

@@ -131,7 +131,7 @@ export function rig(opts: RigOptions = {}): Rig {
     log: (l) => log.push(l), device: opts.device ?? recording, requireSealedMemory: opts.requireSealedMemory,
     // Tests send messages by the thousand in one session: no rate limit unless a test asks.
     messageTimeoutMs: opts.messageTimeoutMs, messageRate: opts.messageRate ?? 0, inflight: opts.inflight,
-    dirtyLog: opts.dirtyLog,
+    dirtyLog: opts.dirtyLog, iommu: opts.iommu,
   });
   return {
     path, server, memory, engine, log, device: recording, events: recording.events, ready: recording.ready,

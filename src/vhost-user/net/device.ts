@@ -77,6 +77,7 @@ export class NetDevice implements VhostUserDevice {
   private closed = false;
   private restarting: Promise<void> | undefined;
   private endSession: ((reason: string) => void) | undefined;
+  private onMiss: ((vring: number, iova: bigint) => void) | undefined;
   private mtu: number;
   private readonly log: (line: string) => void;
   /** Dataplane failures so far (each ended a session and restarted the workers). */
@@ -186,6 +187,7 @@ export class NetDevice implements VhostUserDevice {
     this.started[v.index] = v;
     this.handoffs[v.index].set({
       cb: v.device.cb, callFd: v.callFd, hdrSize: netHdrSize(v.features), mergeable: mergeable(v.features),
+      iotlb: (v.features & FEATURES.ACCESS_PLATFORM) !== 0n,
     });
   }
 
@@ -213,6 +215,29 @@ export class NetDevice implements VhostUserDevice {
 
   bindSession(end: ((reason: string) => void) | undefined): void {
     this.endSession = end;
+  }
+
+  /** While bound, each vring's record is watched for the workers' IOTLB misses. */
+  bindIotlbMiss(miss: ((vring: number, iova: bigint) => void) | undefined): void {
+    const was = this.onMiss;
+    this.onMiss = miss;
+    // Watchers serve one function: those of an earlier one stop within their wait.
+    if (miss && miss !== was) for (const h of this.handoffs) void this.watchMisses(h, miss);
+  }
+
+  private async watchMisses(h: HandoffWriter, miss: (vring: number, iova: bigint) => void): Promise<void> {
+    let seen = h.missSeq;
+    // A bounded wait, so an unbound or closed device stops watching within it.
+    while (this.onMiss === miss && !this.closed) {
+      const got = await h.nextMiss(seen, 200);
+      if (got === undefined || this.onMiss !== miss) continue;
+      seen = got.seq;
+      try {
+        miss(h.index, got.iova);
+      } catch (e) {
+        this.log(`vring ${h.index}: IOTLB miss at 0x${got.iova.toString(16)}: ${(e as Error).message}`);
+      }
+    }
   }
 
   /** The vrings started and not stopped since, as the back-end handed them over (for the live visualizer). */

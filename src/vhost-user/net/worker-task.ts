@@ -12,6 +12,7 @@ import { NetQueuePair, type NetMode } from '../../virtio-net/queue-pair.js';
 import { txonlyFrame, rarpFrame, TXONLY_FRAME_SIZE } from '../../virtio-net/frames.js';
 import * as N from '../../../assembly/layout/net.js';
 import * as B from '../../../assembly/layout/batch.js';
+import * as Q from '../../../assembly/layout/queue.js';
 import { HandoffReader } from '../handoff.js';
 import { PcapWriter } from './pcap.js';
 
@@ -110,7 +111,8 @@ class PairWorker {
     // vhost library polls a device only while all its rings are ready: a frame taken with no
     // receive ring to echo it to would be dropped, where left on its ring it waits for the
     // receive ring to start (or for the next back-end: the front-end stops the receive ring
-    // first, QEMU by GET_VRING_BASE in ring order, and so does this back-end's own stop).
+    // first, QEMU by GET_VRING_BASE in ring order, and so does this back-end's own stop; behind
+    // an IOTLB, the receive ring may still wait for its translations or be rebuilt after one).
     if (this.txReady()) {
       const n = this.q.forward();
       if (n > 0 && this.pcap) this.capture(n);
@@ -134,10 +136,18 @@ class PairWorker {
     if (ev === 0) return;
     if (ev & N.NETQ_EV_CALL_TX && this.tx.callFd >= 0) eventfdWrite(this.tx.callFd, 1);
     if (ev & N.NETQ_EV_CALL_RX && this.rx.callFd >= 0) eventfdWrite(this.rx.callFd, 1);
+    // IOTLB misses: the control plane asks the front-end for the translation, and hands the
+    // rings over anew once it comes; nothing was taken meanwhile.
+    if (ev & N.NETQ_EV_MISS_TX && this.tx.cb !== 0) this.tx.miss(this.missIova(this.tx.cb));
+    if (ev & N.NETQ_EV_MISS_RX && this.rx.cb !== 0) this.rx.miss(this.missIova(this.rx.cb));
     const fresh = ev & ~this.broken;
     if (fresh & N.NETQ_EV_BROKEN_TX) this.tx.fault(rc < 0 ? rc : this.q.status);
     if (fresh & N.NETQ_EV_BROKEN_RX) this.rx.fault(this.q.status);
     this.broken |= ev & (N.NETQ_EV_BROKEN_TX | N.NETQ_EV_BROKEN_RX);
+  }
+
+  private missIova(cb: number): bigint {
+    return new DataView(this.engine.memory.buffer).getBigUint64(cb + Q.DEV_MISS_IOVA, true);
   }
 
   /** Writes the frames the last forward() took to the capture, then returns their chains. */
