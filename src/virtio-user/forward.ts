@@ -9,15 +9,6 @@ import type { PacketPort } from './packet-port.js';
 export const FWD_MODES = ['txonly', 'rxonly', 'io', 'macswap'] as const;
 export type FwdMode = (typeof FWD_MODES)[number];
 
-/**
- * txonly's transmit bursts per receive turn (a power of two). testpmd's txonly never polls its
- * receive queues; ours does, every this many bursts, taking up to this many full bursts then, so
- * that what a peer sends (an echo) is still counted and its buffers go back to the pool, without
- * a receive call (collect and refill) per transmit burst. 4: what an echoing peer sends between
- * two turns (4 bursts of 32) fits a 256-entry receive ring with room to spare.
- */
-export const TXONLY_RX_EVERY = 4;
-
 export class Forwarder {
   private readonly rx: HandleBurst;
   private readonly tx: HandleBurst;
@@ -26,7 +17,6 @@ export class Forwarder {
   private readonly frameSize: number;
   /** Frames taken back because the transmit ring was full. */
   dropped = 0;
-  private bursts = 0;
 
   /** `frameSize`: txonly frames' length (the 64-byte UDP frame, zero-padded; IP and UDP lengths say 64). */
   constructor(readonly port: PacketPort, readonly mode: FwdMode, readonly burst = 32, frameSize = TXONLY_FRAME_SIZE) {
@@ -54,20 +44,8 @@ export class Forwarder {
       this.dropped += n - sent;
       return n + sent;
     }
-    if (this.mode === 'rxonly') {
-      const n = p.rxBurst(k, this.rx);
-      if (n > 0) p.free(this.rx, n);
-      return n;
-    }
-    if ((++this.bursts & (TXONLY_RX_EVERY - 1)) !== 0) return this.txBurst(k);
-    // txonly's receive turn: as many as came since the last one (full bursts, at most TXONLY_RX_EVERY).
-    let n = 0;
-    for (let turn = 0; turn < TXONLY_RX_EVERY; turn++) {
-      const got = p.rxBurst(k, this.rx);
-      if (got > 0) p.free(this.rx, got);
-      n += got;
-      if (got < this.burst) break;
-    }
-    return n + this.txBurst(k);
+    const n = p.rxBurst(k, this.rx);
+    if (n > 0) p.free(this.rx, n);
+    return this.mode === 'txonly' ? n + this.txBurst(k) : n;
   }
 }

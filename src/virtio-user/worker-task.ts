@@ -1,7 +1,6 @@
 // The virtio-user port's queue pairs on a Dataplane worker (Node: it signals kick eventfds).
 // Each poll runs one burst of the forwarding mode per pair it was given, with one engine call
-// per burst (io, macswap: vuqForward; txonly: vuqTxOnly, and vuqRxBurst every TXONLY_RX_EVERY
-// bursts; rxonly: vuqRxBurst); the
+// per burst (io, macswap: vuqForward; txonly: vuqRxBurst and vuqTxOnly; rxonly: vuqRxBurst); the
 // frames' work is in Wasm, the worker decides per burst and kicks when the block's events ask. The control plane (VirtioUserPort, main thread)
 // owns set-up and reclaim: a pair is only touched while its block's state is RUNNING; the
 // worker acknowledges every state it sees, so the control plane knows when it may reclaim. An
@@ -10,7 +9,7 @@ import { eventfdWrite } from '../native/index.js';
 import type { Task, TaskContext } from '../dataplane/task.js';
 import type { Engine } from '../engine.js';
 import * as V from '../../assembly/layout/virtio-user.js';
-import { TXONLY_RX_EVERY, type FwdMode } from './forward.js';
+import type { FwdMode } from './forward.js';
 
 export interface PairBlockRef {
   /** The queue pair block (assembly/layout/virtio-user.ts). */
@@ -43,7 +42,6 @@ class PairRunner {
   /** The ack this worker last stored (it is the block's only writer of VUQ_ACK). */
   private ack: number;
   private polls = 0;
-  private bursts = 0;
   private readonly kind: Kind;
   private readonly swap: number;
 
@@ -122,18 +120,10 @@ class PairRunner {
       this.kicks();
       return first + n + this.u32[this.at(V.VUQ_FWD_SENT)];
     }
-    if (kind === Kind.TxOnly && (++this.bursts & (TXONLY_RX_EVERY - 1)) !== 0) return this.txonly();
-    // rxonly: one burst; txonly, on its receive turn: as many as came since the last one (full
-    // bursts, at most TXONLY_RX_EVERY of them), so that a peer that echoes is still kept up with.
-    let n = 0;
-    for (let turn = 0; turn < (kind === Kind.TxOnly ? TXONLY_RX_EVERY : 1); turn++) {
-      const got = e.vuqRxBurst(this.ref.block, rx, burst);
-      if (got < 0) return this.failed(got);
-      this.kicks();
-      if (!this.free(rx, got)) return 0;
-      n += got;
-      if (got < burst) break;
-    }
+    const n = e.vuqRxBurst(this.ref.block, rx, burst);
+    if (n < 0) return this.failed(n);
+    this.kicks();
+    if (!this.free(rx, n)) return 0;
     if (kind === Kind.RxOnly) return n;
     return n + this.txonly();
   }
