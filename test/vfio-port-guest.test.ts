@@ -14,6 +14,7 @@ import * as DS from '../assembly/layout/device-status.js';
 import * as L from '../assembly/layout/virtio-pci.js';
 import { startStreamReflector, type StreamReflector } from './helpers/stream-reflector.js';
 import { describeVfioGuest, runVfioGuest, skipWithoutVfioGuest, type VfioGuestResult } from './helpers/vfio-guest.js';
+import type { VfioSummary } from '../cli/vfio/format.js';
 
 interface PortRun {
   layout: string;
@@ -113,19 +114,8 @@ interface RecoverRun extends Omit<MqRun, 'sent' | 'got' | 'txPending' | 'parks'>
 }
 
 /** `virtqueue vfio --json`'s summary, the fields checked here. */
-interface CliRun {
-  device: string;
-  layout: string;
-  fwd: string;
-  features: string[];
-  rx_packets: number;
-  tx_packets: number;
-  dropped: number;
-  needs_reset: boolean;
-  queues: number;
-  per_queue: { rx_packets: number; tx_packets: number; rx_dropped: number; tx_full: number; kicks: number }[];
-  workers: { worker: number; state: string; polls: number; busy_polls: number; frames: number }[];
-}
+/** `virtqueue vfio --json`'s summary. */
+type CliRun = VfioSummary;
 
 const MAC = '52:54:00:12:34:56';
 const MQ_MAC = '52:54:00:12:34:57';

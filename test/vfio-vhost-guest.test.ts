@@ -38,6 +38,7 @@ import {
   skipWithoutPeers, startTestpmd, startVirtqueueVhost, type Testpmd, type TestpmdResult, type VhostCliResult, type VirtqueueVhost,
 } from './helpers/testpmd.js';
 import { describeVfioGuest, runVfioGuest, skipWithoutVfioGuest, type VfioGuestResult } from './helpers/vfio-guest.js';
+import type { VfioSummary } from '../cli/vfio/format.js';
 
 interface PortRun {
   layout: string;
@@ -58,15 +59,8 @@ interface PortRun {
   resourcesAfterClose: { fds: number; dma: number; bars: number };
 }
 
-interface CliRun {
-  layout: string;
-  fwd: string;
-  features: string[];
-  rx_packets: number;
-  tx_packets: number;
-  dropped: number;
-  needs_reset: boolean;
-}
+/** `virtqueue vfio --json`'s summary. */
+type CliRun = VfioSummary;
 
 const MAC = '52:54:00:12:34:56';
 const FRAMES = 45;

@@ -944,6 +944,23 @@ export class VhostUserBackend {
   }
 
   /**
+   * The message's one fd, of kind `kind` (fdKind): anything else is refused, naming `what` and
+   * what it was (`expected` says what one fd should be).
+   */
+  private oneFd(m: Message, kind: string, expected: string, what: string): number {
+    if (m.fds.length !== 1) this.invalid(m, `${m.fds.length} file descriptors, expected 1 (${expected})`);
+    const fd = m.fds[0];
+    let got: string;
+    try {
+      got = fdKind(fd);
+    } catch (e) {
+      got = `bad fd (${(e as Error).message})`;
+    }
+    if (got !== kind) this.invalid(m, `${what} is a ${got}, not ${kind === 'eventfd' ? 'an eventfd' : `a ${kind}`}`);
+    return fd;
+  }
+
+  /**
    * SET_LOG_FD (vhost-user.rst "Migration": an optional eventfd "to inform the front-end that the
    * log has been modified"; no payload, no reply): exactly one fd, an eventfd, replacing any
    * previous one. The log is current whenever a ring that was logging stops (GET_VRING_BASE), and
@@ -951,15 +968,7 @@ export class VhostUserBackend {
    */
   private setLogFd(m: Message): void {
     readEmpty(m);
-    if (m.fds.length !== 1) this.invalid(m, `${m.fds.length} file descriptors, expected 1 (an eventfd)`);
-    const fd = m.fds[0];
-    let kind: string;
-    try {
-      kind = fdKind(fd);
-    } catch (e) {
-      kind = `bad fd (${(e as Error).message})`;
-    }
-    if (kind !== 'eventfd') this.invalid(m, `the log fd is a ${kind}, not an eventfd`);
+    const fd = this.oneFd(m, 'eventfd', 'an eventfd', 'the log fd');
     setNonBlocking(fd);
     m.fds.splice(0); // taken over
     if (this.logFd !== undefined) this.closeQuietly(this.logFd);
@@ -1005,15 +1014,7 @@ export class VhostUserBackend {
   private setBackendReqFd(m: Message): void {
     readEmpty(m);
     if ((this.protocolFeatures & (1n << BigInt(PF.BACKEND_REQ))) === 0n) this.invalid(m, 'PROTOCOL_F_BACKEND_REQ was not negotiated');
-    if (m.fds.length !== 1) this.invalid(m, `${m.fds.length} file descriptors, expected 1 (a unix socket)`);
-    const fd = m.fds[0];
-    let kind: string;
-    try {
-      kind = fdKind(fd);
-    } catch (e) {
-      kind = `bad fd (${(e as Error).message})`;
-    }
-    if (kind !== 'socket') this.invalid(m, `the back-end request fd is a ${kind}, not a socket`);
+    const fd = this.oneFd(m, 'socket', 'a unix socket', 'the back-end request fd');
     try {
       setNonBlocking(fd);
     } catch (e) {
