@@ -24,6 +24,9 @@
 //     throw, 'down'), or with `recover` resets the device, takes every buffer in flight back into
 //     the pool, and sets it up again (2.1.2: the status handshake, the queues, DRIVER_OK, the
 //     receive buffers posted; 'reset' once it runs again).
+//   - The kernel asking for the device back (an unbind from vfio-pci, which waits until the
+//     device is closed; VFIO_PCI_REQ_IRQ_INDEX): the port stops ('down' says why) so that its
+//     owner closes it and the unbind completes.
 import * as L from '../../assembly/layout/virtio-pci.js';
 import * as DS from '../../assembly/layout/device-status.js';
 import * as V from '../../assembly/layout/virtio-user.js';
@@ -35,7 +38,7 @@ import type { Engine } from '../engine.js';
 import type { MemoryPlan } from '../memory.js';
 import type { RingLayout } from '../virtqueue/factory.js';
 import type { VfioPciOptions } from '../native/vfio-pci-device.js';
-import { VFIO_PCI_MSIX_IRQ_INDEX } from '../native/vfio.js';
+import { VFIO_PCI_MSIX_IRQ_INDEX, VFIO_PCI_REQ_IRQ_INDEX } from '../native/vfio.js';
 import { notificationNext } from '../virtio-pci/notification-data.js';
 import { portSizes, type PortSizing } from '../virtio-user/options.js';
 import { createPortMemory, buildPortRings, type PortMemory } from '../virtio-user/port-memory.js';
@@ -117,6 +120,8 @@ export class VfioNetPort extends QueuePairPort<PortEvents> {
   private readonly configChange = EventFd.create();
   /** With shared vectors: the rings' one vector, fanned out to each ring's call eventfd. */
   private readonly sharedCall: EventFd | undefined;
+  /** Signalled by the kernel when it wants the device back (VFIO_PCI_REQ_IRQ_INDEX), if the device has that interrupt. */
+  private request: EventFd | undefined;
   protected readonly txScratch: HandleBurst;
   protected readonly rxScratch: HandleBurst;
   readonly portName = 'vfio';
@@ -167,6 +172,7 @@ export class VfioNetPort extends QueuePairPort<PortEvents> {
     this.sharedCall = this.vectors === 'shared' ? EventFd.create() : undefined;
     try {
       this.wireInterrupts();
+      this.watchRequest();
       this.setUpQueues();
     } catch (e) {
       this.releaseRings();
@@ -355,6 +361,22 @@ export class VfioNetPort extends QueuePairPort<PortEvents> {
     this.watch.unref();
   }
 
+  /**
+   * The kernel's request for the device (vfio-pci's request interrupt: an unbind, which waits
+   * until every user has closed it): the port stops, and 'down' tells its owner to close it.
+   */
+  private watchRequest(): void {
+    const { device } = this.dev.pci;
+    if (device.irqInfo(VFIO_PCI_REQ_IRQ_INDEX).count < 1) return;
+    const ev = EventFd.create();
+    this.request = ev;
+    device.setIrqEventfds(VFIO_PCI_REQ_IRQ_INDEX, 0, [ev.fd]);
+    ev.watch(() => {
+      if (!this.shut && this.failed === undefined) this.stop('the kernel asks for the device back (it is being unbound from vfio-pci): close the port');
+    }, () => {});
+    ev.unref();
+  }
+
   /** The port stops: the workers leave the pairs alone, the device is reset (it no longer touches the rings), 'down'. */
   private stop(why: string): void {
     this.failed = why;
@@ -443,6 +465,7 @@ export class VfioNetPort extends QueuePairPort<PortEvents> {
     this.control?.close();
     this.configChange.close();
     this.sharedCall?.close();
+    this.request?.close();
   }
 
   /**

@@ -17,7 +17,7 @@ const dist = new URL('../../dist/', import.meta.url);
 const { VfioNetPort } = await import(new URL('src/vfio/index.js', dist).href);
 const { featureNames } = await import(new URL('src/features.js', dist).href);
 const { ChainBatch } = await import(new URL('src/virtqueue/batch.js', dist).href);
-const { parkCounts } = await import(new URL('src/virtio-user/waits.js', dist).href);
+const { parkCounts, parked } = await import(new URL('src/virtio-user/waits.js', dist).href);
 
 const PAIRS = 2;
 const FRAMES = 24;
@@ -148,6 +148,20 @@ async function traffic(layout) {
     Object.assign(out, { other: tally.other, changed: tally.changed, dups: tally.dups });
     out.stats = port.queues.map((_, k) => port.stats(k));
     out.txPending = port.queues.map((_, k) => port.txPending(k));
+    // The shared vector's fan-out without the reader's 100 ms park racing the emulator (under a
+    // loaded TCG host the exchange's echoes can come after it, and frames() then finds them
+    // polling): pair 1's receive ring parked for up to 5 s and one frame sent on pair 1; its
+    // echo must wake the ring through the shared vector. The echo stays on its ring (taken back
+    // at close). fanOutWakeMs: when the park ended (5000: its timer).
+    // Pair 0's receive interrupts on too: the tap may send the echo on either queue (it forgets a
+    // flow's queue after a few idle seconds, which a loaded host reaches), and the shared vector
+    // signals every ring's call eventfd whichever ring it fired for.
+    port.queues[0].rx.driver.enableInterrupts();
+    const t0 = Date.now();
+    const wake = parked(port.queues[1].rx, 5_000).then(() => Date.now() - t0);
+    await port.send(udpFrame(mac, 1, 2, 0), 1);
+    out.fanOutWakeMs = await wake;
+    port.queues[0].rx.driver.disableInterrupts();
     out.failed = port.failed ?? null;
   } catch (e) {
     out.error = e.stack ?? String(e);
