@@ -234,18 +234,18 @@ describe.each(['split', 'packed'] as const)('%s: IOTLB misses in the data path',
     const pair = NetQueuePair.create(engine, plan, { hdrSize: HDR, mergeable: false, mode: 'macswap' });
     pair.attach(txDev.cb, rxDev.cb);
     const batch = new ChainBatch(engine, plan, 4, 8);
+    /** Adds one chain of one buffer, device-readable or device-writable, with token `id`. */
+    const addOne = (drv: typeof txDrv, id: number, buf: number, len: number, writable: boolean): number => {
+      batch.clear();
+      batch.begin(id);
+      if (writable) batch.write(buf, len); else batch.read(buf, len);
+      batch.end();
+      return drv.add(batch);
+    };
     const frame = Uint8Array.from({ length: 60 }, (_, i) => i);
     engine.u8.set(frame, txBuf + HDR);
-    batch.clear();
-    batch.begin(7);
-    batch.read(txBuf, HDR + frame.length);
-    batch.end();
-    expect(txDrv.add(batch)).toBe(1);
-    batch.clear();
-    batch.begin(9);
-    batch.write(rxBuf, 2048);
-    batch.end();
-    expect(rxDrv.add(batch)).toBe(1);
+    expect(addOne(txDrv, 7, txBuf, HDR + frame.length, false)).toBe(1);
+    expect(addOne(rxDrv, 9, rxBuf, 2048, true)).toBe(1);
 
     expect(pair.forward()).toBe(0);
     expect(pair.events & N.NETQ_EV_MISS_RX).toBe(N.NETQ_EV_MISS_RX);
@@ -268,11 +268,7 @@ describe.each(['split', 'packed'] as const)('%s: IOTLB misses in the data path',
     // A transmit buffer without a translation: not taken, NETQ_EV_MISS_TX, nothing broken.
     const far = plan.alloc(PAGE, PAGE);
     engine.u8.set(frame, far + HDR);
-    batch.clear();
-    batch.begin(8);
-    batch.read(far, HDR + frame.length);
-    batch.end();
-    expect(txDrv.add(batch)).toBe(1);
+    expect(addOne(txDrv, 8, far, HDR + frame.length, false)).toBe(1);
     expect(pair.forward()).toBe(0);
     expect(pair.events).toBe(N.NETQ_EV_MISS_TX);
     expect(txDev.missIova).toBe(IOVA + BigInt(far));
