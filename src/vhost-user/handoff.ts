@@ -37,16 +37,12 @@ export const HANDOFF_MISS_IOVA = 40;
 export const HANDOFF_MISS_SEQ = 48;
 /** MRG_RXBUF was negotiated. */
 export const HANDOFF_F_MRG_RXBUF = 1;
-/** The ring translates through an IOTLB (VIRTIO_F_ACCESS_PLATFORM): its buffers may miss (CB_OPT_IOTLB). */
-export const HANDOFF_F_IOTLB = 2;
 
 export interface VringState {
   cb: number;
   callFd: number | undefined;
   hdrSize: number;
   mergeable: boolean;
-  /** HANDOFF_F_IOTLB. */
-  iotlb?: boolean;
 }
 
 /** A ring nobody runs. */
@@ -98,7 +94,7 @@ export class HandoffWriter {
     w(HANDOFF_CB, s.cb);
     w(HANDOFF_CALL_FD, s.callFd ?? -1);
     w(HANDOFF_HDR_SIZE, s.hdrSize);
-    w(HANDOFF_FLAGS, (s.mergeable ? HANDOFF_F_MRG_RXBUF : 0) | (s.iotlb ? HANDOFF_F_IOTLB : 0));
+    w(HANDOFF_FLAGS, s.mergeable ? HANDOFF_F_MRG_RXBUF : 0);
     this.publish();
   }
 
@@ -174,7 +170,6 @@ export class HandoffReader {
   callFd = -1;
   hdrSize = 12;
   mergeable = false;
-  iotlb = false;
 
   constructor(memory: WebAssembly.Memory, readonly addr: number) {
     this.i32 = new Int32Array(memory.buffer);
@@ -210,7 +205,6 @@ export class HandoffReader {
     this.callFd = r(HANDOFF_CALL_FD);
     this.hdrSize = r(HANDOFF_HDR_SIZE);
     this.mergeable = (r(HANDOFF_FLAGS) & HANDOFF_F_MRG_RXBUF) !== 0;
-    this.iotlb = (r(HANDOFF_FLAGS) & HANDOFF_F_IOTLB) !== 0;
     const announce = r(HANDOFF_ANNOUNCE);
     let mac: Uint8Array | undefined;
     if (announce !== this.seenAnnounce) {

@@ -187,7 +187,6 @@ export class NetDevice implements VhostUserDevice {
     this.started[v.index] = v;
     this.handoffs[v.index].set({
       cb: v.device.cb, callFd: v.callFd, hdrSize: netHdrSize(v.features), mergeable: mergeable(v.features),
-      iotlb: (v.features & FEATURES.ACCESS_PLATFORM) !== 0n,
     });
   }
 

@@ -49,6 +49,8 @@ class PairWorker {
   private broken = 0;
   private readonly u8: Uint8Array;
   private readonly frame = new Uint8Array(65536 + 64);
+  /** io and macswap: frames go back on the pair's receive ring (txReady). */
+  private readonly forwarding: boolean;
 
   constructor(private readonly engine: Engine, readonly ref: PairRef, private readonly mode: NetMode,
               private readonly pcap: PcapWriter | undefined) {
@@ -57,6 +59,7 @@ class PairWorker {
     this.tx = new HandoffReader(engine.memory, ref.tx);
     this.u8 = engine.u8;
     this.u8.set(txonlyFrame(), ref.scratch + SCRATCH_TXONLY);
+    this.forwarding = mode === 'io' || mode === 'macswap';
   }
 
   get changed(): boolean {
@@ -199,8 +202,7 @@ class PairWorker {
 
   /** Whether the transmit ring is polled: running, not broken, and in io and macswap with the receive ring running too. */
   private txReady(): boolean {
-    const forwarding = this.mode === 'io' || this.mode === 'macswap';
-    return this.tx.cb !== 0 && (!forwarding || this.rx.cb !== 0) && (this.broken & N.NETQ_EV_BROKEN_TX) === 0;
+    return this.tx.cb !== 0 && (!this.forwarding || this.rx.cb !== 0) && (this.broken & N.NETQ_EV_BROKEN_TX) === 0;
   }
 
   private armed(): number[] {
