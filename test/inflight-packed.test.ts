@@ -42,8 +42,8 @@ function world(features: FeatureSet = 0n) {
   const used = new UsedBatch(engine, plan, Q);
   const got = new UsedBatch(engine, plan, Q);
   const descsOf = (t: number): number => 1 + (t % 3);
-  const device = (opts: { resume?: boolean; nextAvail?: number; availWrapCounter?: number } = {}): PackedDevice => new PackedDevice(engine, plan, ring, {
-    features, inflight: { region, resume: opts.resume }, nextAvail: opts.nextAvail ?? 0, availWrapCounter: opts.availWrapCounter ?? 1,
+  const device = (opts: { resume?: boolean; usedInPlace?: boolean; nextAvail?: number; availWrapCounter?: number } = {}): PackedDevice => new PackedDevice(engine, plan, ring, {
+    features, inflight: { region, resume: opts.resume, usedInPlace: opts.usedInPlace }, nextAvail: opts.nextAvail ?? 0, availWrapCounter: opts.availWrapCounter ?? 1,
   });
   const r = (): PackedRegion => readPackedRegion(engine.view, region, Q);
   /** Offers tokens (a readable header then writable buffers); returns how many the ring took. */
@@ -334,6 +334,80 @@ describe('packed inflight region: a new device resumes where the old one died', 
     const d2 = w.device({ resume: true });
     expect(d2.recovered?.inflight).toBe(1);
     expect(w.pop(d2)).toEqual(got);
+  });
+});
+
+describe('packed: a front-end that used buffers in place while no back-end ran (InflightOptions.usedInPlace)', () => {
+  /** Marks the buffer at `slot` used in place with wrap counter `wrap`, as QEMU 7.2's virtio-net drops a frame the guest transmits: its id kept, length 0. */
+  function useInPlace(w: ReturnType<typeof world>, slot: number, wrap: number): void {
+    const d = w.ring.desc + slot * P.PDESC_SIZE;
+    w.engine.view.setUint32(d + P.PDESC_LEN, 0, true);
+    w.engine.view.setUint16(d + P.PDESC_FLAGS, wrap ? P.PDESC_F_AVAIL | P.PDESC_F_USED : 0, true);
+  }
+
+  /**
+   * The QEMU case: the device dies near the end of lap 0 with four single-descriptor buffers
+   * available (slots 8 and 9 of lap 0, 0 and 1 of lap 1); QEMU, at its stale position (slot 0,
+   * wrap 1), uses 0 and 1 in place; the driver takes them after the device's 8 and 9.
+   */
+  function crashWithUsedAhead(usedInPlace: boolean) {
+    const w = world();
+    const d1 = w.device();
+    for (let i = 0; i < 9; i++) {
+      const toks = [300 + 6 * i, 303 + 6 * i]; // multiples of 3: one descriptor each
+      w.offer(toks);
+      w.push(d1, w.pop(d1));
+      expect(w.collect().sort((a, b) => a - b)).toEqual(toks);
+    }
+    expect(d1.position()).toEqual({ nextAvail: 8, availWrap: 0, nextUsed: 8, usedWrap: 0 });
+    expect(w.offer([0, 3, 6, 9])).toBe(4);
+    useInPlace(w, 0, 1);
+    useInPlace(w, 1, 1);
+    const d2 = w.device({ resume: true, usedInPlace });
+    const first = w.pop(d2);
+    // Slot 0 is met with slots 8 and 9 still in flight: nothing is stepped over yet.
+    expect(first).toHaveLength(2);
+    expect(d2.steppedOver).toBe(0);
+    w.push(d2, first);
+    expect(w.collect().sort((a, b) => a - b)).toEqual([0, 3, 6, 9]);
+    return { w, d2 };
+  }
+
+  it('with it, the device steps over the slots used ahead of it once nothing is in flight, and traffic goes on; a device resuming later starts past them', () => {
+    const { w, d2 } = crashWithUsedAhead(true);
+    expect(w.pop(d2)).toEqual([]);
+    expect(d2.steppedOver).toBe(2);
+    expect(d2.position()).toEqual({ nextAvail: 2, availWrap: 1, nextUsed: 2, usedWrap: 1 });
+    expect(d2.broken).toBe(false);
+    expect(w.offer([12, 15])).toBe(2);
+    const next = w.pop(d2);
+    expect(next).toHaveLength(2);
+    w.push(d2, next);
+    expect(w.collect().sort((a, b) => a - b)).toEqual([12, 15]);
+    // The region's committed used position moved with the steps.
+    const d3 = w.device({ resume: true, usedInPlace: true });
+    expect(d3.recovered).toMatchObject({ inflight: 0, to: { nextAvail: 4, availWrap: 1, nextUsed: 4, usedWrap: 1 } });
+  });
+
+  it('without it (the default, the spec\'s device), the device waits at the first of those slots for ever', () => {
+    const { w, d2 } = crashWithUsedAhead(false);
+    expect(w.offer([12, 15])).toBe(2);
+    expect(w.pop(d2)).toEqual([]);
+    expect(d2.steppedOver).toBe(0);
+    expect(d2.position()).toEqual({ nextAvail: 0, availWrap: 1, nextUsed: 0, usedWrap: 1 });
+  });
+
+  it('a driver that writes every slot in used form moves the device at most one lap per pop, and the queue stays whole', () => {
+    const w = world();
+    w.device();
+    const d = w.device({ resume: true, usedInPlace: true });
+    for (let s = 0; s < Q; s++) useInPlace(w, s, 1);
+    expect(w.pop(d)).toEqual([]);
+    expect(d.steppedOver).toBe(Q);
+    expect(d.position()).toEqual({ nextAvail: 0, availWrap: 0, nextUsed: 0, usedWrap: 0 });
+    expect(w.pop(d)).toEqual([]);
+    expect(d.steppedOver).toBe(Q);
+    expect(d.broken).toBe(false);
   });
 });
 

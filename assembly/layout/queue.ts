@@ -62,6 +62,20 @@ export const CB_OPT_USED_LEN_WITHOUT_WRITE = 2;
  * healthy. Written by the host before reset (which keeps it).
  */
 export const CB_OPT_IOTLB = 4;
+/**
+ * Packed device: step over a slot at the next available position that is already in its lap's
+ * used form (AVAIL and USED both equal to the wrap counter, 2.8.1) when nothing is in flight and
+ * the used position is that same slot: another device wrote it while this one was not running,
+ * and the driver has taken it. QEMU 7.2 does this when a vhost-user back-end dies: it keeps no
+ * packed position for the back-end, restores a stale one, and its own virtio-net drops what the
+ * guest transmits while the link is down by marking it used in place, possibly a lap ahead of
+ * where the restarted back-end resumes (its state file). Without the option the device waits at
+ * that slot for ever and the guest at the next one. Each step moves both positions by one slot,
+ * which is right for the buffers such a device writes when each takes one slot (Linux drivers
+ * with VIRTIO_RING_F_INDIRECT_DESC, or single-descriptor frames). PDEV_STEPPED counts the steps.
+ * Off by default (the spec's device never does this); written by the host before reset.
+ */
+export const CB_OPT_STEP_OVER_USED = 8;
 
 export const QUEUE_CB_SIZE = 192;
 export const QUEUE_CB_ALIGN = 64;
@@ -269,6 +283,8 @@ export const DRV_ADDR_BASE = 96;
 //   120 PDEV_RESUBMIT_NUM    buffers on the resubmission list (layout/inflight.ts IHEAD_AREA_LIST)
 //   124 PDEV_RESUBMIT_NEXT   the next one pop takes again; RESUBMIT_PENDING from the recovery to
 //                            the reset that follows it (as SDEV_RESUBMIT_NEXT)
+//   128..135                 DEV_MISS_IOVA
+//   136 PDEV_STEPPED         slots stepped over since the reset (CB_OPT_STEP_OVER_USED)
 export const PDEV_NEXT_AVAIL = 40;
 export const PDEV_AVAIL_WRAP = 44;
 export const PDEV_NEXT_USED = 48;
@@ -281,6 +297,7 @@ export const PDEV_ORDER = 88;
 export const PDEV_ORDER_HEAD = 92;
 export const PDEV_RESUBMIT_NUM = 120;
 export const PDEV_RESUBMIT_NEXT = 124;
+export const PDEV_STEPPED = 136;
 
 // Device shadow entry, DSHADOW_*, private to the device: one per buffer id (packed) or per
 // chain head (split), written by shared/device-shadow.ts.

@@ -7,12 +7,12 @@
 // in flight, lists are bounded by maxChain, the driver may never have more descriptors
 // outstanding than the ring holds, and every address goes through the region table.
 import {
-  CB_DETAIL, CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY,
+  CB_DETAIL, CB_DESC, CB_DRIVER_AREA, CB_DEVICE_AREA, CB_OPTIONS, CB_OPT_NOTIFY, CB_OPT_STEP_OVER_USED,
   CB_KIND_PACKED_DEVICE, DEV_MAX_CHAIN, DEV_POP_SERIAL, PDEV_NEXT_AVAIL, PDEV_AVAIL_WRAP, PDEV_NEXT_USED,
   PDEV_USED_WRAP, PDEV_IN_FLIGHT, PDEV_IN_FLIGHT_DESCS, PDEV_SHADOW, PDEV_SIGNALLED, PDEV_ORDER,
   PDEV_ORDER_HEAD, DSHADOW_SIZE, DSHADOW_NDESC, DSHADOW_FLAGS, DSHADOW_WRITE_LEN, PDEV_INFLIGHT_HEADS,
   DSHADOW_F_IN_FLIGHT, DSHADOW_F_RESUBMITTED, PDEV_RESUBMIT_NUM, PDEV_RESUBMIT_NEXT, RESUBMIT_PENDING,
-  RESUBMIT_SIZE,
+  RESUBMIT_SIZE, PDEV_STEPPED,
 } from "../layout/queue";
 import { IHEAD_AREA_LIST, IHEAD_AREA_STAGING } from "../layout/inflight";
 import {
@@ -41,7 +41,7 @@ import { recordSingle } from "../shared/chain-record";
 import { endPop, checkDeviceRegions, clearDeviceState, setRegions } from "../shared/device-common";
 import { inFlight, markPopped, checkUsedRecords, checkLastPopped } from "../shared/device-shadow";
 import { inflightRegion, inflightCounter, setInflightCounter, checkInflightArea } from "../shared/inflight";
-import { isAvailable, usedBits, validPackedQueueSize, packedNeedEvent } from "./flags";
+import { isAvailable, isUsed, usedBits, validPackedQueueSize, packedNeedEvent } from "./flags";
 import { logBlock, checkLogBlock, logWasmRange } from "../shared/dirty-log";
 import {
   packedInflightBytes, packedInflightHeadsBytes, packedInflightFormat, packedInflightPop,
@@ -78,6 +78,7 @@ export function packedDeviceReset(cb: u32): i32 {
   store<u32>(cb + PDEV_IN_FLIGHT_DESCS, 0);
   store<u32>(cb + PDEV_SIGNALLED, 0);
   store<u32>(cb + PDEV_ORDER_HEAD, 0);
+  store<u32>(cb + PDEV_STEPPED, 0);
   clearDeviceState(cb, q, shadow);
   if (load<u32>(cb + PDEV_RESUBMIT_NEXT) == RESUBMIT_PENDING && region != 0) {
     // Right after a recovery: the region describes exactly the buffers to pop again (their marks
@@ -314,11 +315,21 @@ export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32,
       resubmitNext++;
     }
   }
+  let stepped: u32 = 0;
   for (; got < maxChains && err == 0 && resubmitNext >= resubmitNum; got++) {
     // [A5] consume the list's first flags (acquire): the rest of the list is read only after
     // them. Pairs with [R5] in packedDriverAdd.
     const headFlags = <u32>atomic.load<u16>(desc + slot * PDESC_SIZE + PDESC_FLAGS);
-    if (!isAvailable(headFlags, wrap)) break;
+    if (!isAvailable(headFlags, wrap)) {
+      // At most a lap of steps per call, whatever a racing driver writes meanwhile.
+      if (popped != 0 || stepped == q || (load<u32>(cb + CB_OPTIONS) & CB_OPT_STEP_OVER_USED) == 0 || !isUsed(headFlags, wrap)) break;
+      if (!stepOverUsed(cb, q, slot, wrap, region)) break;
+      slot++;
+      if (slot == q) { slot = 0; wrap ^= 1; }
+      stepped++;
+      got--;
+      continue;
+    }
     const rec = chains + got * CHAIN_SIZE;
     // The common buffer, one direct descriptor in the region of the last one, without a walk;
     // anything else (and any fault) goes through walkList. The id checks below apply to both.
@@ -353,9 +364,34 @@ export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32,
     store<u32>(cb + PDEV_IN_FLIGHT_DESCS, inFlightDescs);
     store<u32>(cb + DEV_POP_SERIAL, serial + got);
     if (region != 0) setInflightCounter(cb, counter);
+  }
+  if (got > 0 || stepped > 0) {
     if (hasFeature(cb, F_EVENT_IDX) && (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0) writeDeviceEvent(cb, true);
   }
   return endPop(cb, got, err);
+}
+
+/**
+ * CB_OPT_STEP_OVER_USED (layout/queue.ts): the slot at the next available position (`slot`,
+ * `wrap`) is in used form for this lap, and nothing is in flight. When the used position is that
+ * same slot, another device used the buffer there in place and the driver took it: both
+ * positions move past it (the avail position is the caller's to store), the inflight region's
+ * committed used position with them, and true is returned. Anything else (the used position
+ * elsewhere: a driver writing used flags) is left alone, false.
+ */
+function stepOverUsed(cb: u32, q: u32, slot: u32, wrap: u32, region: u32): bool {
+  if (load<u32>(cb + PDEV_NEXT_USED) != slot || load<u32>(cb + PDEV_USED_WRAP) != wrap) return false;
+  let next = slot + 1;
+  let nextWrap = wrap;
+  if (next == q) { next = 0; nextWrap ^= 1; }
+  store<u32>(cb + PDEV_NEXT_AVAIL, next);
+  store<u32>(cb + PDEV_AVAIL_WRAP, nextWrap);
+  store<u32>(cb + PDEV_NEXT_USED, next);
+  store<u32>(cb + PDEV_USED_WRAP, nextWrap);
+  store<u32>(cb + PDEV_STEPPED, load<u32>(cb + PDEV_STEPPED) + 1);
+  // Nothing is in flight, so the committed used position is the whole of what the region tracks.
+  if (region != 0) packedInflightPushed(cb, region, 0, 0, next, nextWrap);
+  return true;
 }
 
 /**

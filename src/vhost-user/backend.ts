@@ -455,6 +455,9 @@ export class VhostUserBackend {
       throw new ProtocolError(request, `vring ${r.index}: ${(e as Error).message}`, true);
     }
     r.base = vringBase(layout, device.position());
+    if (device.steppedOver > 0) {
+      this.log(`vring ${r.index}: stepped over ${device.steppedOver} slot${device.steppedOver === 1 ? '' : 's'} the front-end had used in place while no back-end ran`);
+    }
     this.inflight?.ringStopped(r.index, told);
   }
 

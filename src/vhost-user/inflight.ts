@@ -317,7 +317,9 @@ export class InflightTracking {
     let device: DeviceQueue;
     try {
       try {
-        device = build({ region, resume });
+        // QEMU resends a stale packed position after a crash, and its own virtio-net may have used
+        // the guest's buffers there in place while no back-end ran (see InflightOptions.usedInPlace).
+        device = build({ region, resume, usedInPlace: resume && ring.layout === 'packed' });
       } catch (e) {
         if (!resume || !(e instanceof VirtqueueError)) throw e;
         this.log(`vring ${ring.index}: the state file's region cannot be resumed: ${e.message}; starting at the front-end's position`);

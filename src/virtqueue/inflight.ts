@@ -29,6 +29,14 @@ export interface InflightOptions {
    * region is formatted afresh at the start position.
    */
   resume?: boolean;
+  /**
+   * With `resume`, packed rings: the front-end may have used buffers in place while no back-end
+   * ran, ahead of where the region says the device was (QEMU 7.2's virtio-net drops what a guest
+   * transmits while its vhost-user link is down, at a stale position). The device steps over
+   * such a used slot when it meets one with nothing in flight (assembly/layout/queue.ts
+   * CB_OPT_STEP_OVER_USED, which says when that is right) instead of waiting at it for ever.
+   */
+  usedInPlace?: boolean;
 }
 
 /** What a device built with `resume` found in its region. */

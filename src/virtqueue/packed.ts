@@ -118,6 +118,7 @@ export class PackedDevice extends DeviceHandle {
 
   get nextAvail(): number { return this.get(Q.PDEV_NEXT_AVAIL); }
   get nextUsed(): number { return this.get(Q.PDEV_NEXT_USED); }
+  get steppedOver(): number { return this.get(Q.PDEV_STEPPED); }
 
   position(): RingPosition {
     return { nextAvail: this.nextAvail, availWrap: this.get(Q.PDEV_AVAIL_WRAP), nextUsed: this.nextUsed, usedWrap: this.get(Q.PDEV_USED_WRAP) };

@@ -165,7 +165,8 @@ export abstract class DeviceHandle extends QueueSide<DeviceOps> implements Devic
     this.set(Q.DEV_REGIONS, this.regionTable.ptr);
     this.set(Q.DEV_NUM_REGIONS, this.regionTable.length);
     this.set(Q.DEV_MAX_CHAIN, opts.maxChain ?? 0);
-    this.set(Q.CB_OPTIONS, (opts.notify ? Q.CB_OPT_NOTIFY : 0) | (opts.iotlb ? Q.CB_OPT_IOTLB : 0));
+    this.set(Q.CB_OPTIONS, (opts.notify ? Q.CB_OPT_NOTIFY : 0) | (opts.iotlb ? Q.CB_OPT_IOTLB : 0)
+      | (opts.inflight?.resume && opts.inflight.usedInPlace ? Q.CB_OPT_STEP_OVER_USED : 0));
     this.set(Q.DEV_INFLIGHT, opts.inflight?.region ?? 0);
     let log = 0;
     if (opts.log) {
@@ -241,4 +242,6 @@ export abstract class DeviceHandle extends QueueSide<DeviceOps> implements Devic
   get missIova(): bigint {
     return new DataView(this.engine.memory.buffer).getBigUint64(this.cb + Q.DEV_MISS_IOVA, true);
   }
+
+  abstract get steppedOver(): number;
 }

@@ -221,4 +221,9 @@ export interface DeviceQueue {
   readonly recovered: import('./inflight.js').InflightRecovery | undefined;
   /** The address a pop last found outside the region table (after IOTLB_MISS or BUFFER_NOT_IN_REGIONS). */
   readonly missIova: bigint;
+  /**
+   * Ring slots stepped over since the reset because another device had used them in place
+   * (InflightOptions.usedInPlace; packed rings only, always 0 on split ones).
+   */
+  readonly steppedOver: number;
 }

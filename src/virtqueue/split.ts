@@ -134,6 +134,8 @@ export class SplitDevice extends DeviceHandle {
 
   get lastAvailIdx(): number { return this.get(Q.SDEV_LAST_AVAIL); }
   get usedIdx(): number { return this.get(Q.SDEV_USED_IDX); }
+  /** A split device never steps over slots (its used index is the driver's to read, 2.7.8). */
+  get steppedOver(): number { return 0; }
 
   /** Split indices are free-running 16-bit counters: the wrap fields are 0. */
   position(): RingPosition {
