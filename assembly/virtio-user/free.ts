@@ -14,6 +14,14 @@ import { nextLink } from "./segments";
  * pool's size per frame: a bad link ends the walk). Returns the buffers freed, or an error code.
  */
 export function vuqFree(q: u32, arr: u32, n: u32): i32 {
+  return freeFrames(q, arr, n, 4);
+}
+
+/**
+ * vuqFree over n first-buffer handles `stride` bytes apart (4 in a handle array; USED_REC_SIZE
+ * at a used record's id, which spares the transmit reap a pass copying the ids out).
+ */
+export function freeFrames(q: u32, arr: u32, n: u32, stride: u32): i32 {
   const pool = load<u32>(q + VUQ_POOL);
   const handles = load<u32>(q + VUQ_HANDLES);
   const cap = load<u32>(q + VUQ_NUM);
@@ -21,7 +29,7 @@ export function vuqFree(q: u32, arr: u32, n: u32): i32 {
   let k: u32 = 0;
   let total: i32 = 0;
   for (let i: u32 = 0; i < n; i++) {
-    let h = load<u32>(arr + (i << 2));
+    let h = load<u32>(arr + i * stride);
     for (let seg: u32 = 0; h != 0 && seg < most; seg++) {
       const next = nextLink(pool, h);
       store<u32>(h + BUF_HDR_SIZE + VUB_NEXT, 0);

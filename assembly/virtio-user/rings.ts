@@ -1,8 +1,8 @@
 // The two driver rings of a virtio-user queue pair (layout/virtio-user.ts), either layout: the
 // block's control blocks say which (CB_KIND), and these calls go to the split or packed driver.
 import { CB_KIND, CB_KIND_SPLIT_DRIVER, SDRV_NUM_FREE, PDRV_NUM_FREE } from "../layout/queue";
-import { splitDriverAdd, splitDriverCollect, splitDriverKickNeeded, splitDriverReap } from "../split/driver";
-import { packedDriverAdd, packedDriverCollect, packedDriverKickNeeded } from "../packed/driver";
+import { splitDriverAddPrechecked, splitDriverCollect, splitDriverKickNeeded, splitDriverReap } from "../split/driver";
+import { packedDriverAddPrechecked, packedDriverCollect, packedDriverKickNeeded } from "../packed/driver";
 
 // @ts-ignore: decorator
 @inline function isSplit(cb: u32): bool {
@@ -15,8 +15,12 @@ import { packedDriverAdd, packedDriverCollect, packedDriverKickNeeded } from "..
   return load<u32>(cb + (isSplit(cb) ? SDRV_NUM_FREE : PDRV_NUM_FREE));
 }
 
+/**
+ * Adds the port's own chain records (built by tx.ts and refill.ts from frames and buffers they
+ * checked, so the driver's check pass is skipped).
+ */
 export function driverAdd(cb: u32, chains: u32, segs: u32, n: u32): i32 {
-  return isSplit(cb) ? splitDriverAdd(cb, chains, segs, n) : packedDriverAdd(cb, chains, segs, n);
+  return isSplit(cb) ? splitDriverAddPrechecked(cb, chains, segs, n) : packedDriverAddPrechecked(cb, chains, segs, n);
 }
 
 export function driverCollect(cb: u32, out: u32, max: u32): i32 {

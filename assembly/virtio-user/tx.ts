@@ -12,7 +12,7 @@ import { ERR_BAD_ARGUMENT } from "../layout/errors";
 import { numFree, driverAdd, driverReap, driverKickNeeded } from "./rings";
 import { count, fail } from "./block";
 import { nextLink } from "./segments";
-import { vuqFree } from "./free";
+import { freeFrames } from "./free";
 
 /** Frees the transmit frames the device has used (every buffer of each); returns how many frames, or an error code. */
 export function vuqTxReap(q: u32): i32 {
@@ -20,9 +20,8 @@ export function vuqTxReap(q: u32): i32 {
   const used = load<u32>(q + VUQ_USED);
   const n = driverReap(tx, used, load<u32>(q + VUQ_NUM));
   if (n < 0) return fail(q, tx, n);
-  // The tokens (first buffers) in place of the used records: record i's id is at used + 8i.
-  for (let i: u32 = 0; i < <u32>n; i++) store<u32>(used + (i << 2), load<u32>(used + i * USED_REC_SIZE + USED_REC_ID));
-  const rc = vuqFree(q, used, n);
+  // The tokens (first buffers) are the records' ids.
+  const rc = freeFrames(q, used + USED_REC_ID, n, USED_REC_SIZE);
   return rc < 0 ? rc : n;
 }
 
@@ -75,11 +74,15 @@ function checkFrames(q: u32, input: u32, n: u32): i32 {
   for (let i: u32 = 0; i < n; i++) {
     let h = load<u32>(input + (i << 2));
     let segs: u32 = 0;
+    let bytes: u64 = VUQ_NET_HDR_SIZE;
     while (h != 0) {
       const off = load<u32>(h + BUF_DATA_OFF);
       const len = load<u32>(h + BUF_DATA_LEN);
       const low: u32 = segs == 0 ? <u32>(BUF_HDR_SIZE + VUQ_NET_HDR_SIZE) : <u32>BUF_HDR_SIZE;
-      if (off < low || <u64>off + <u64>len > <u64>elt || segs == num) {
+      bytes += <u64>len;
+      // What the driver's own check would refuse (driverAdd skips it): a chain longer than the
+      // queue, or of 2^32 bytes or more.
+      if (off < low || <u64>off + <u64>len > <u64>elt || segs == num || bytes > 0xffff_ffff) {
         store<u32>(pool + POOL_DETAIL, i);
         return fail(q, pool, ERR_BAD_ARGUMENT);
       }
