@@ -48,6 +48,7 @@ import {
   packedInflightRelease, packedInflightUsed, packedInflightPushed, packedInflightUnpop,
   packedInflightRecover, packedInflightStage, packedInflightRepop,
 } from "./inflight";
+import { orderSlot, orderAdvance } from "../shared/order";
 
 const KIND = CB_KIND_PACKED_DEVICE;
 
@@ -308,7 +309,7 @@ export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32,
       packedInflightRepop(cb, id, head, <u32>last);
       markPopped(shadow, id, n, load<u32>(rec + CHAIN_WRITE_LEN), serial + got);
       store<u16>(shadow + id * DSHADOW_SIZE + DSHADOW_FLAGS, DSHADOW_F_IN_FLIGHT | DSHADOW_F_RESUBMITTED);
-      if (inOrder) store<u16>(order + ((orderHead + popped) % q) * 2, id);
+      if (inOrder) store<u16>(orderSlot(order, q, orderHead + popped), id);
       popped++;
       inFlightDescs += n;
       segAt += <u32>r;
@@ -349,7 +350,7 @@ export function packedDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32,
       counter = <u64>c;
     }
     markPopped(shadow, id, n, load<u32>(rec + CHAIN_WRITE_LEN), serial + got);
-    if (inOrder) store<u16>(order + ((orderHead + popped) % q) * 2, id);
+    if (inOrder) store<u16>(orderSlot(order, q, orderHead + popped), id);
     popped++;
     inFlightDescs += n;
     segAt += <u32>r;
@@ -472,7 +473,7 @@ export function packedDevicePush(cb: u32, elems: u32, n: u32): i32 {
   store<u32>(cb + PDEV_IN_FLIGHT, popped - n);
   store<u32>(cb + PDEV_IN_FLIGHT_DESCS, load<u32>(cb + PDEV_IN_FLIGHT_DESCS) - descs);
   store<u32>(cb + PDEV_SIGNALLED, load<u32>(cb + PDEV_SIGNALLED) + descs);
-  if (inOrder) store<u32>(cb + PDEV_ORDER_HEAD, (orderHead + n) % q);
+  if (inOrder) store<u32>(cb + PDEV_ORDER_HEAD, orderAdvance(q, orderHead, n));
   // [R6] publish the burst (release): the first used descriptor's flags go last. Pairs with
   // [A6] in packedDriverCollect (and packedInflightRecover).
   atomic.store<u16>(firstFlagsAddr, firstFlags);

@@ -36,6 +36,7 @@ import {
   checkAddBurst, checkUsedEntry, detachAll, checkIndirectArea, resetDriverShadow, checkAddressBase,
 } from "../shared/driver-common";
 import { isUsed, availableBits, validPackedQueueSize, packedNeedEvent } from "./flags";
+import { orderSlot, orderAdvance } from "../shared/order";
 
 const KIND = CB_KIND_PACKED_DRIVER;
 
@@ -82,16 +83,6 @@ export function packedDriverReset(cb: u32): i32 {
   resetDriverShadow(shadow, q);
   writeDriverEvent(cb, (load<u32>(cb + CB_OPTIONS) & CB_OPT_NOTIFY) != 0);
   return 0;
-}
-
-/**
- * The entry of the availability order (PDRV_ORDER, a circle of q ids) at position `i`, given as
- * orderHead plus a count of at most the chains in flight: below 2q, so one subtraction wraps it
- * (a packed Queue Size need not be a power of 2, and a division per chain was measurable).
- */
-// @ts-ignore: decorator
-@inline function orderSlot(order: u32, q: u32, i: u32): u32 {
-  return order + (i >= q ? i - q : i) * 2;
 }
 
 /**
@@ -304,7 +295,7 @@ export function packedDriverCollect(cb: u32, out: u32, max: u32): i32 {
         slot += nd;
         if (slot >= q) { slot -= q; wrap ^= 1; }
       }
-      orderHead = orderHead + count >= q ? orderHead + count - q : orderHead + count;
+      orderHead = orderAdvance(q, orderHead, count);
     }
     const nd = <u32>load<u16>(h + SHADOW_NDESC);
     release(cb, h, id, out + (got + count - 1) * USED_REC_SIZE, len, freeId);

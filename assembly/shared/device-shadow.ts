@@ -8,6 +8,7 @@ import {
   DSHADOW_F_IN_FLIGHT, DSHADOW_F_PUSHING,
 } from "../layout/queue";
 import { USED_REC_ID, CHAIN_SIZE, CHAIN_ID } from "../layout/batch";
+import { orderSlot } from "./order";
 
 // @ts-ignore: decorator
 @inline export function inFlight(shadow: u32, id: u32): bool {
@@ -61,7 +62,7 @@ export function checkUsedRecords(shadow: u32, q: u32, elems: u32, n: u32, inOrde
     const f = <u32>load<u16>(a);
     // PUSHING marks the ids already seen in this burst, so a second record for one fails.
     if ((f & DSHADOW_F_IN_FLIGHT) == 0 || (f & DSHADOW_F_PUSHING) != 0) { bad = <i32>i; break; }
-    if (inOrder && <u32>load<u16>(order + ((orderHead + i) % q) * 2) != id) { bad = <i32>i; break; }
+    if (inOrder && <u32>load<u16>(orderSlot(order, q, orderHead + i)) != id) { bad = <i32>i; break; }
     store<u16>(a, f | DSHADOW_F_PUSHING);
   }
   // Undo the marks (on success the caller clears the whole entry as it writes each record).

@@ -44,6 +44,7 @@ import {
   splitInflightBytes, splitInflightFormat, splitInflightPop, splitInflightBatch, splitInflightPushed,
   splitInflightUnpop, splitInflightRecover,
 } from "./inflight";
+import { orderSlot, orderAdvance } from "../shared/order";
 
 const KIND = CB_KIND_SPLIT_DEVICE;
 
@@ -273,7 +274,7 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
     if (r < 0) { err = r; break; }
     markPopped(shadow, head, load<u16>(rec + CHAIN_DESCS), load<u32>(rec + CHAIN_WRITE_LEN), serial + got);
     store<u16>(shadow + head * DSHADOW_SIZE + DSHADOW_FLAGS, DSHADOW_F_IN_FLIGHT | DSHADOW_F_RESUBMITTED);
-    if (inOrder) store<u16>(order + ((orderHead + popped + got) & (q - 1)) * 2, head);
+    if (inOrder) store<u16>(orderSlot(order, q, orderHead + popped + got), head);
     segAt += <u32>r;
     resubmitNext++;
   }
@@ -290,7 +291,7 @@ export function splitDevicePop(cb: u32, chains: u32, segs: u32, maxChains: u32, 
     if (r < 0) { err = r; break; }
     markPopped(shadow, head, load<u16>(rec + CHAIN_DESCS), load<u32>(rec + CHAIN_WRITE_LEN), serial + got);
     if (region != 0) counter = splitInflightPop(region, head, counter);
-    if (inOrder) store<u16>(order + ((orderHead + popped + got) & (q - 1)) * 2, head);
+    if (inOrder) store<u16>(orderSlot(order, q, orderHead + popped + got), head);
     segAt += <u32>r;
     last = (last + 1) & 0xffff;
   }
@@ -367,7 +368,7 @@ export function splitDevicePush(cb: u32, elems: u32, n: u32): i32 {
       }
       runStart = (u + i + 1) & 0xffff;
     }
-    store<u32>(cb + SDEV_ORDER_HEAD, (orderHead + n) & (q - 1)); // q a power of 2 (2.7)
+    store<u32>(cb + SDEV_ORDER_HEAD, orderAdvance(q, orderHead, n));
   }
   u = (u + n) & 0xffff;
   store<u32>(cb + SDEV_USED_IDX, u);
