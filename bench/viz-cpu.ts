@@ -16,7 +16,7 @@
 import os from 'node:os';
 import { launchChromium } from '../test/helpers/chromium.js';
 import { startVizCli } from '../test/helpers/viz-cli.js';
-import { sleep } from '../test/helpers/within.js';
+import { sleep, untilAsync } from '../test/helpers/within.js';
 import { threadCpuMs, watch } from './viz-watch.js';
 import { machineInfo, describeMachine } from './machine.js';
 import { table } from './table.js';
@@ -112,11 +112,8 @@ async function browserRun(base: string, pid: number): Promise<Figure[]> {
       };
     };
     await page.goto(`${base}?live`);
-    const end = Date.now() + 60_000;
-    while ((await page.evaluate(() => Number(document.getElementById('view')?.dataset.frames ?? 0))) < 1) {
-      if (Date.now() > end) throw new Error(`the page showed no frame within 60 s; page errors: ${errors.join('; ') || 'none'}`);
-      await sleep(20);
-    }
+    await untilAsync(async () => (await page.evaluate(() => Number(document.getElementById('view')?.dataset.frames ?? 0))) > 0, 'the page\'s first frame', 60_000)
+      .catch((e: Error) => { throw new Error(`${e.message}; page errors: ${errors.join('; ') || 'none'}`); });
     const a = await mark();
     const t0 = performance.now();
     const cpu0 = threadCpuMs(pid, pid);
