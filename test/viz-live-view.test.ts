@@ -3,7 +3,8 @@
 // are the same DOM nodes from one render to the next while their text and owners change, and
 // what they show is the frame the page says it shows (globalThis.vizLive.frame); renders are
 // coalesced (never more than the frames received); while the page is hidden nothing is rendered,
-// and once visible again the newest frame is.
+// and once visible again the newest frame is; rows off screen are left as they were and brought
+// up to date once scrolled into view.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { sharedChromium, skipWithoutChromium } from './helpers/chromium.js';
@@ -23,8 +24,9 @@ const counts = (page: Page): Promise<Counts> => page.evaluate(() => {
 
 /**
  * In one task (no render can come between): whether the rows and ring cells are the nodes kept at
- * `keep` (saving them first when `keep` is true), their text, and where they differ from the frame
- * the page says it shows.
+ * `keep` (saving them first when `keep` is true), their text, the rows and avail ring cells on
+ * screen that differ from the frame the page says it shows, and how many off screen do (left as
+ * they were).
  */
 const inspect = (page: Page, keep: boolean) => page.evaluate((save) => {
   type Desc = { index: number; addr: string; len: number; owner: string; chain: number | null };
@@ -35,19 +37,24 @@ const inspect = (page: Page, keep: boolean) => page.evaluate((save) => {
   const kept = g.kept!;
   const f = g.vizLive.frame;
   const mismatches: string[] = [];
+  let offscreenStale = 0;
+  const check = (el: Element, same: boolean, what: () => string): void => {
+    const r = el.getBoundingClientRect();
+    if (r.bottom > 0 && r.top < innerHeight) { if (!same) mismatches.push(what()); } else if (!same) offscreenStale++;
+  };
   for (const q of f.snapshot.queues) {
     const section = document.querySelector(`section[data-queue="${q.name}"]`)!;
     const rows = Array.from(section.querySelectorAll<HTMLTableRowElement>('table.descs tbody tr'));
     if (rows.length !== q.descriptors.length) mismatches.push(`${q.name}: ${rows.length} rows, ${q.descriptors.length} descriptors`);
-    q.descriptors.forEach((d, i) => {
-      const r = rows[i];
-      const cells = Array.from(r?.cells ?? []).map((c) => c.textContent);
-      if (r?.dataset.owner !== d.owner || cells[0] !== String(d.index) || cells[1] !== d.addr || cells[2] !== String(d.len) || !cells[5]?.startsWith(d.owner)) {
-        mismatches.push(`${q.name} row ${i}: ${r?.dataset.owner} ${cells.join('|')} against ${JSON.stringify(d)}`);
-      }
+    rows.forEach((r, i) => {
+      const d = q.descriptors[i];
+      const cells = Array.from(r.cells).map((c) => c.textContent);
+      check(r, r.dataset.owner === d?.owner && cells[0] === String(d.index) && cells[1] === d.addr && cells[2] === String(d.len) && !!cells[5]?.startsWith(d.owner),
+        () => `${q.name} row ${i}: ${r.dataset.owner} ${cells.join('|')} against ${JSON.stringify(d)}`);
     });
-    const avail = Array.from(section.querySelectorAll('[data-ring="avail"] span')).map((s) => s.textContent);
-    if (q.split && avail.join(',') !== q.split.avail.ring.join(',')) mismatches.push(`${q.name} avail ring: ${avail.join(',')} against ${q.split.avail.ring.join(',')}`);
+    section.querySelectorAll('[data-ring="avail"] span').forEach((c, i) => {
+      check(c, c.textContent === String(q.split?.avail.ring[i]), () => `${q.name} avail ${i}: ${c.textContent} against ${q.split?.avail.ring[i]}`);
+    });
   }
   f.workers.forEach((w, i) => {
     const shown = document.querySelector(`[data-k="workers.${i}.packets"]`)?.textContent;
@@ -59,12 +66,14 @@ const inspect = (page: Page, keep: boolean) => page.evaluate((save) => {
     same: nodes.length === kept.length && nodes.every((n, i) => n === kept[i]),
     text: nodes.map((n) => `${n.getAttribute('data-owner') ?? n.className}:${n.textContent}`).join('\n'),
     mismatches,
+    offscreenStale,
   };
 }, keep);
 
 describe.skipIf(skipWithoutChromium())('the page in live mode patches the view in place (Chromium)', () => {
   it('rows and ring cells stay the same nodes while they change, show the frame rendered, and nothing renders while hidden', async () => {
-    const page = await browser.newPage();
+    // Tall enough for every row and cell to be on screen (off screen ones are left as they were).
+    const page = await browser.newPage({ viewport: { width: 1280, height: 3000 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     const run = startVizCli(['sim', '--viz', '0', '--queue-size', '32', '--packets', '4000000000']);
@@ -73,6 +82,7 @@ describe.skipIf(skipWithoutChromium())('the page in live mode patches the view i
       await untilAsync(async () => (await counts(page)).renders >= 2, 'two renders', 20_000);
       const first = await inspect(page, true);
       expect(first.mismatches).toEqual([]);
+      expect(first.offscreenStale).toBe(0);
       expect(first.count).toBe(2 * (32 + 2 * 32)); // two split queues: 32 descriptor rows, avail and used rings of 32 cells
       // The traffic moves the rings: wait for a render whose rows or cells read differently.
       let later = first;
@@ -108,6 +118,30 @@ describe.skipIf(skipWithoutChromium())('the page in live mode patches the view i
       expect(errors).toEqual([]);
       run.child.kill('SIGINT');
       expect((await run.done).status).toBe(0);
+    } finally {
+      await page.close();
+      run.child.kill('SIGKILL');
+    }
+  }, 90_000);
+  it('rows and cells off screen are left as they were, and brought up to date once scrolled into view', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 600 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const run = startVizCli(['sim', '--viz', '0', '--queue-size', '64', '--packets', '4000000000']);
+    try {
+      await page.goto(`${await run.url}?live`);
+      await untilAsync(async () => (await counts(page)).renders >= 3, 'three renders', 20_000);
+      // The second queue starts below the first's 64 rows: off screen, its rows fall behind the frame shown.
+      let before = await inspect(page, true);
+      await untilAsync(async () => (before = await inspect(page, false)).offscreenStale > 0, 'rows off screen behind the frame shown', 20_000);
+      expect(before.mismatches).toEqual([]);
+      const { renders } = await counts(page);
+      await page.evaluate(() => document.querySelector('section[data-queue="receiveq1"] table.descs')!.scrollIntoView());
+      await untilAsync(async () => (await counts(page)).renders >= renders + 2, 'two renders after the scroll', 10_000);
+      const after = await inspect(page, false);
+      expect(after.mismatches).toEqual([]);
+      expect(after.same).toBe(true);
+      expect(errors).toEqual([]);
     } finally {
       await page.close();
       run.child.kill('SIGKILL');

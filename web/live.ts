@@ -8,7 +8,9 @@
 // is hidden, the newest shown when it is visible again). A render builds the same picture as the
 // stepper's (render.ts) and patches only what changed into the nodes already on the page
 // (morph.ts), whose column widths are fixed in live mode (style.css, main.live) so that new values
-// do not move the layout.
+// do not move the layout. Descriptor rows and ring cells off screen (an IntersectionObserver's
+// word, with a margin) are left as they were until they come back on screen: with 256-entry
+// rings most of them are, and they are most of the page's nodes.
 import { LIVE_EVENTS, LIVE_PATH, decodeFrame, type LiveEnd, type LiveFrame, type LiveHello } from '../src/viz/stream.js';
 import { renderQueue, renderPool, kv } from './render.js';
 import { h, morph, type Kid, type VNode } from './morph.js';
@@ -37,11 +39,14 @@ function rates(prev: { at: number; c: Map<string, number> } | undefined, at: num
 }
 
 /** The live view of one frame: the queues, then pools, counters, their rates and the workers. */
-function picture(f: LiveFrame, perSecond: Record<string, string>): VNode[] {
+function livePicture(f: LiveFrame, perSecond: Record<string, string>): VNode[] {
   return [...f.snapshot.queues.map((q) => renderQueue(q)),
     h('div', null, f.snapshot.pools.map(renderPool), h('h3', null, 'counters'), counters(f.counters),
       h('h3', null, 'rates'), kv('rates', perSecond), f.workers.map((w, i) => [h('h3', null, `worker ${i}`), kv(`workers.${i}`, w)]))];
 }
+
+/** What live mode patches only while it is on screen (or near): descriptor rows and ring cells. */
+const LAZY = 'table.descs tbody tr, .ring span';
 
 export function connectLive(view: HTMLElement, mode: HTMLElement, path = LIVE_PATH): EventSource {
   const source = new EventSource(path);
@@ -53,34 +58,52 @@ export function connectLive(view: HTMLElement, mode: HTMLElement, path = LIVE_PA
   /** The newest frame's data not yet shown, and whether an animation frame is asked for. */
   let pending: string | undefined;
   let asked = false;
-  /** What the view's nodes show now. */
-  let shown: VNode[] = [];
+  /** The frame last rendered and its picture, whose rows and cells off screen were left as they were (stale). */
   let shownFrame: LiveFrame | undefined;
+  let picture: VNode[] = [];
+  let stale = false;
+  // Rows and cells off screen are left alone; one coming back on screen while stale is brought up
+  // to date at the next animation frame.
+  const offscreen = new WeakSet<Element>();
+  const io = new IntersectionObserver((entries) => {
+    let back = false;
+    for (const e of entries) {
+      if (e.isIntersecting) back = offscreen.delete(e.target) || back;
+      else offscreen.add(e.target);
+    }
+    if (back && stale) ask();
+  }, { rootMargin: '25% 0px' });
+  // Made while morphing (detached, so matched against LAZY once in place).
+  const made: Element[] = [];
+  const morphing = { skip: (el: Element) => offscreen.has(el), created: (el: Element) => { made.push(el); } };
   view.classList.add('live');
 
   const render = (): void => {
     asked = false;
-    if (pending === undefined || document.hidden) return;
-    const f = decodeFrame(pending);
-    pending = undefined;
-    const rate = frames > 1 ? (frames - 1) / Math.max(0.001, (performance.now() - firstAt) / 1000) : 0;
-    mode.textContent = `live: ${hello} (frame ${f.seq}, ${rate.toFixed(1)} updates/s)`;
-    const flat = flatCounters(f.counters);
-    const perSecond = rates(prev, f.at, flat);
-    prev = { at: f.at, c: flat };
-    const next = picture(f, perSecond);
-    morph(view, shown, next);
-    shown = next;
-    shownFrame = f;
+    if (document.hidden || (pending === undefined && !stale)) return;
+    if (pending !== undefined) {
+      const f = decodeFrame(pending);
+      pending = undefined;
+      const rate = frames > 1 ? (frames - 1) / Math.max(0.001, (performance.now() - firstAt) / 1000) : 0;
+      mode.textContent = `live: ${hello} (frame ${f.seq}, ${rate.toFixed(1)} updates/s)`;
+      const flat = flatCounters(f.counters);
+      const perSecond = rates(prev, f.at, flat);
+      prev = { at: f.at, c: flat };
+      picture = livePicture(f, perSecond);
+      shownFrame = f;
+    }
+    stale = morph(view, picture, morphing);
+    for (const el of made) if (el.matches(LAZY)) io.observe(el);
+    made.length = 0;
     view.dataset.renders = String(++renders);
   };
   const ask = (): void => {
-    if (asked || pending === undefined || document.hidden) return;
+    if (asked || (pending === undefined && !stale) || document.hidden) return;
     asked = true;
     requestAnimationFrame(render);
   };
   document.addEventListener('visibilitychange', ask);
-  // For tests and the curious: the frame the view shows.
+  // For tests and the curious: the frame the view shows (rows and cells off screen excepted).
   Object.assign(globalThis, { vizLive: { get frame() { return shownFrame; } } });
 
   mode.textContent = `live: connecting to ${path}`;

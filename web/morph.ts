@@ -49,13 +49,25 @@ export function html(n: VNode | readonly VNode[]): string {
   return VOID.has(e.tag) ? `<${e.tag}${attrs}>` : `<${e.tag}${attrs}>${e.kids.map(html).join('')}</${e.tag}>`;
 }
 
+/** Each element's children as they are shown now (set by create() and morph()). */
+const SHOWN = new WeakMap<Node, readonly VNode[]>();
+
+/** What morph() may be told: elements to leave as they are for now, and each element it makes. */
+export interface MorphOptions {
+  /** True: leave this element (attributes and children) showing what it shows; morph() then returns true. */
+  skip?: (el: Element) => boolean;
+  created?: (el: Element) => void;
+}
+
 /** A new DOM node for `n` (and its kids), remembered in n.el. */
-export function create(n: VNode, doc: Document = document): Node {
+export function create(n: VNode, doc: Document = document, opts?: MorphOptions): Node {
   if (typeof n === 'string') return doc.createTextNode(n);
   const el = doc.createElement(n.tag);
   for (const [k, v] of Object.entries(n.attrs)) el.setAttribute(k, v);
-  for (const k of n.kids) el.append(create(k, doc));
+  for (const k of n.kids) el.append(create(k, doc, opts));
   n.el = el;
+  SHOWN.set(el, n.kids);
+  opts?.created?.(el);
   return el;
 }
 
@@ -65,26 +77,34 @@ function patchAttrs(el: Element, prev: Record<string, string>, next: Record<stri
 }
 
 /**
- * Makes `parent`'s children, which show `prev`, show `next`: same-tag elements are kept and only
- * their changed attributes and text written; a node whose kind or tag changed is replaced; extra
- * nodes are removed from the end, missing ones appended. `prev` must be what is on the page now
- * (its elements' `el` set by create() or an earlier morph); `next` is then the same.
+ * Makes `parent`'s children, which show what the last morph() (or create()) of it was given (none
+ * the first time), show `next`: same-tag elements are kept and only their changed attributes and
+ * text written; a node whose kind or tag changed is replaced; extra nodes are removed from the
+ * end, missing ones appended. An element `opts.skip` names is left showing what it showed (a later
+ * morph() brings it up to date); the answer is whether any was.
  */
-export function morph(parent: Element, prev: readonly VNode[], next: readonly VNode[]): void {
+export function morph(parent: Element, next: readonly VNode[], opts?: MorphOptions): boolean {
+  const prev = SHOWN.get(parent) ?? [];
+  const shown = next.slice();
   const common = Math.min(prev.length, next.length);
+  let skipped = false;
   for (let i = 0; i < common; i++) {
     const p = prev[i];
     const n = next[i];
     if (typeof p !== 'string' && typeof n !== 'string' && p.tag === n.tag) {
-      const el = (n.el = p.el!);
+      const el = p.el!;
+      if (opts?.skip?.(el)) { shown[i] = p; skipped = true; continue; }
+      n.el = el;
       patchAttrs(el, p.attrs, n.attrs);
-      morph(el, p.kids, n.kids);
+      skipped = morph(el, n.kids, opts) || skipped;
     } else if (p !== n) {
       const node = parent.childNodes[i];
       if (typeof p === 'string' && typeof n === 'string') (node as Text).data = n;
-      else parent.replaceChild(create(n, parent.ownerDocument), node);
+      else parent.replaceChild(create(n, parent.ownerDocument, opts), node);
     }
   }
   while (parent.childNodes.length > next.length) parent.lastChild!.remove();
-  for (let i = common; i < next.length; i++) parent.append(create(next[i], parent.ownerDocument));
+  for (let i = common; i < next.length; i++) parent.append(create(next[i], parent.ownerDocument, opts));
+  SHOWN.set(parent, shown);
+  return skipped;
 }
