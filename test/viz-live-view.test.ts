@@ -70,15 +70,26 @@ const inspect = (page: Page, keep: boolean) => page.evaluate((save) => {
   };
 }, keep);
 
+/** Opens the page in live mode on a `sim --viz` with queues of `queueSize`, in a viewport `height` tall; runs `body`; no page error. */
+async function onLivePage(height: number, queueSize: number, body: (page: Page, run: ReturnType<typeof startVizCli>) => Promise<void>): Promise<void> {
+  const page = await browser.newPage({ viewport: { width: 1280, height } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  const run = startVizCli(['sim', '--viz', '0', '--queue-size', String(queueSize), '--packets', '4000000000']);
+  try {
+    await page.goto(`${await run.url}?live`);
+    await body(page, run);
+    expect(errors).toEqual([]);
+  } finally {
+    await page.close();
+    run.child.kill('SIGKILL');
+  }
+}
+
 describe.skipIf(skipWithoutChromium())('the page in live mode patches the view in place (Chromium)', () => {
   it('rows and ring cells stay the same nodes while they change, show the frame rendered, and nothing renders while hidden', async () => {
     // Tall enough for every row and cell to be on screen (off screen ones are left as they were).
-    const page = await browser.newPage({ viewport: { width: 1280, height: 3000 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    const run = startVizCli(['sim', '--viz', '0', '--queue-size', '32', '--packets', '4000000000']);
-    try {
-      await page.goto(`${await run.url}?live`);
+    await onLivePage(3000, 32, async (page, run) => {
       await untilAsync(async () => (await counts(page)).renders >= 2, 'two renders', 20_000);
       const first = await inspect(page, true);
       expect(first.mismatches).toEqual([]);
@@ -115,21 +126,13 @@ describe.skipIf(skipWithoutChromium())('the page in live mode patches the view i
       expect(shown.seq).toBeGreaterThan(hidden.seq);
       expect(shown.same).toBe(true);
       expect(shown.mismatches).toEqual([]);
-      expect(errors).toEqual([]);
       run.child.kill('SIGINT');
       expect((await run.done).status).toBe(0);
-    } finally {
-      await page.close();
-      run.child.kill('SIGKILL');
-    }
+    });
   }, 90_000);
+
   it('rows and cells off screen are left as they were, and brought up to date once scrolled into view', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 600 } });
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    const run = startVizCli(['sim', '--viz', '0', '--queue-size', '64', '--packets', '4000000000']);
-    try {
-      await page.goto(`${await run.url}?live`);
+    await onLivePage(600, 64, async (page) => {
       await untilAsync(async () => (await counts(page)).renders >= 3, 'three renders', 20_000);
       // The second queue starts below the first's 64 rows: off screen, its rows fall behind the frame shown.
       let before = await inspect(page, true);
@@ -141,10 +144,6 @@ describe.skipIf(skipWithoutChromium())('the page in live mode patches the view i
       const after = await inspect(page, false);
       expect(after.mismatches).toEqual([]);
       expect(after.same).toBe(true);
-      expect(errors).toEqual([]);
-    } finally {
-      await page.close();
-      run.child.kill('SIGKILL');
-    }
+    });
   }, 90_000);
 });

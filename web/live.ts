@@ -62,6 +62,8 @@ export function connectLive(view: HTMLElement, mode: HTMLElement, path = LIVE_PA
   let shownFrame: LiveFrame | undefined;
   let picture: VNode[] = [];
   let stale = false;
+  /** Once the stream ended: what #mode says (a render of the last frame after it leaves it). */
+  let ended: string | undefined;
   // Rows and cells off screen are left alone; one coming back on screen while stale is brought up
   // to date at the next animation frame.
   const offscreen = new WeakSet<Element>();
@@ -85,7 +87,7 @@ export function connectLive(view: HTMLElement, mode: HTMLElement, path = LIVE_PA
       const f = decodeFrame(pending);
       pending = undefined;
       const rate = frames > 1 ? (frames - 1) / Math.max(0.001, (performance.now() - firstAt) / 1000) : 0;
-      mode.textContent = `live: ${hello} (frame ${f.seq}, ${rate.toFixed(1)} updates/s)`;
+      mode.textContent = ended ?? `live: ${hello} (frame ${f.seq}, ${rate.toFixed(1)} updates/s)`;
       const flat = flatCounters(f.counters);
       const perSecond = rates(prev, f.at, flat);
       prev = { at: f.at, c: flat };
@@ -120,8 +122,8 @@ export function connectLive(view: HTMLElement, mode: HTMLElement, path = LIVE_PA
   });
   source.addEventListener(LIVE_EVENTS.end, (ev) => {
     const e = JSON.parse((ev as MessageEvent<string>).data) as LiveEnd;
-    if (pending !== undefined) render(); // the last frame, before the end is told
-    mode.textContent = `live: ${hello} ended (${e.reason})`;
+    if (pending !== undefined) render(); // the last frame, before the end is told (or once visible)
+    mode.textContent = ended = `live: ${hello} ended (${e.reason})`;
     source.close();
   });
   source.onerror = () => {
