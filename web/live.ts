@@ -10,7 +10,8 @@
 // (morph.ts), whose column widths are fixed in live mode (style.css, main.live) so that new values
 // do not move the layout. Descriptor rows and ring cells off screen (an IntersectionObserver's
 // word, with a margin) are left as they were until they come back on screen: with 256-entry
-// rings most of them are, and they are most of the page's nodes.
+// rings most of them are, and they are most of the page's nodes; a queue's columns wholly off
+// screen skip style, layout and paint (content-visibility, once shown once: style.css).
 import { LIVE_EVENTS, LIVE_PATH, decodeFrame, type LiveEnd, type LiveFrame, type LiveHello } from '../src/viz/stream.js';
 import { renderQueue, renderPool, kv } from './render.js';
 import { h, morph, type Kid, type VNode } from './morph.js';
@@ -98,6 +99,8 @@ export function connectLive(view: HTMLElement, mode: HTMLElement, path = LIVE_PA
     for (const el of made) if (el.matches(LAZY)) io.observe(el);
     made.length = 0;
     view.dataset.renders = String(++renders);
+    // Once every column has been laid out once (its size remembered), those off screen may skip.
+    if (renders === 1) requestAnimationFrame(() => requestAnimationFrame(() => view.classList.add('settled')));
   };
   const ask = (): void => {
     if (asked || (pending === undefined && !stale) || document.hidden) return;
