@@ -24,14 +24,13 @@
 // JSON object to this path). Output: progress on stderr, a table and the machine on stdout, and as
 // the last stdout line one JSON object with every run, the medians and the ratios.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { findTestpmd, median, runForwarding, virtqueueBin } from '../test/helpers/testpmd.js';
-import { LiveClient } from '../test/helpers/sse-client.js';
 import { freePort } from '../test/helpers/free-port.js';
-import { LIVE_FRAME_PATH, LIVE_PATH } from '../src/viz/stream.js';
+import { LIVE_FRAME_PATH } from '../src/viz/stream.js';
+import { threadCpuMs, watch, type Placement, type Viewer, type Watching } from './viz-watch.js';
 import { machineInfo, describeMachine } from './machine.js';
 import { table } from './table.js';
 
@@ -40,19 +39,10 @@ const ROUNDS = Number(process.env.VIRTQUEUE_BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.VIRTQUEUE_BENCH_SECONDS ?? 5);
 const CASES = list(process.env.VIRTQUEUE_BENCH_CASES, 'sim-split,sim-packed,vhost-io-64-split');
 const JSON_PATH = process.env.VIRTQUEUE_BENCH_JSON || undefined;
-const PLACEMENTS = ['niced', 'inline'] as const;
-type Placement = (typeof PLACEMENTS)[number];
+const PLACEMENTS: readonly Placement[] = ['niced', 'inline'];
 const VIEWERS = list(process.env.VIRTQUEUE_BENCH_VIEWERS, PLACEMENTS.join(',')) as Placement[];
-for (const v of VIEWERS) if (!(PLACEMENTS as readonly string[]).includes(v)) throw new Error(`VIRTQUEUE_BENCH_VIEWERS: unknown placement ${v}; known: ${PLACEMENTS.join(', ')}`);
+for (const v of VIEWERS) if (!PLACEMENTS.includes(v)) throw new Error(`VIRTQUEUE_BENCH_VIEWERS: unknown placement ${v}; known: ${PLACEMENTS.join(', ')}`);
 type ViewerMode = 'none' | Placement;
-const VIEWER_SCRIPT = fileURLToPath(new URL('./viz-viewer.js', import.meta.url));
-
-interface Viewer {
-  frames: number;
-  /** Frames a second the viewer received, and the mean frame size. */
-  framesPerSecond: number;
-  bytesPerFrame: number;
-}
 
 interface Run {
   round: number;
@@ -71,66 +61,6 @@ interface Run {
 
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const fmt = (x: number | undefined, digits = 3): string => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits));
-
-interface Watching {
-  /** Resolves once the viewer has its first frame (rejects after 60 s). */
-  ready: Promise<void>;
-  /** Ends the viewer: what it saw, and the CPU it used (ms). */
-  stop(): Promise<Viewer & { cpuMs: number }>;
-}
-
-/** Connects a viewer to `base` (in this process, or niced in its own) and keeps it reading until stop(). */
-function watch(base: string, mode: Placement): Watching {
-  const url = `${base}${LIVE_PATH.slice(1)}`;
-  let started = performance.now();
-  if (mode === 'inline') {
-    let cpu0 = ownCpuMs();
-    const client = new LiveClient(url, 2);
-    return {
-      ready: client.until(() => client.count > 0, 'the first frame', 60_000).then(() => { started = performance.now(); cpu0 = ownCpuMs(); }),
-      stop: async () => {
-        client.close();
-        const s = (performance.now() - started) / 1000;
-        return { frames: client.count, framesPerSecond: client.count / s, bytesPerFrame: client.count ? client.bytes / client.count : 0, cpuMs: ownCpuMs() - cpu0 };
-      },
-    };
-  }
-  const child = spawn('nice', ['-n', '19', process.execPath, VIEWER_SCRIPT, url], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  const closed = new Promise<void>((r) => child.on('close', () => r()));
-  const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the viewer process had no frame within 60 s: ${err.trim().slice(-300)}`)), 60_000);
-    child.stdout!.setEncoding('utf8').on('data', (t: string) => {
-      out += t;
-      if (/^ready$/m.test(out)) { clearTimeout(timer); resolve(); }
-    });
-    void closed.then(() => { clearTimeout(timer); reject(new Error(`the viewer process ended: ${err.trim().slice(-300)}`)); });
-  });
-  child.stderr!.setEncoding('utf8').on('data', (t: string) => { err += t; });
-  return {
-    ready,
-    stop: async () => {
-      await ready.catch(() => undefined);
-      child.kill('SIGTERM');
-      await closed;
-      const line = out.trim().split('\n').filter((l) => l.startsWith('{')).at(-1);
-      if (!line) throw new Error(`the viewer process printed no report: ${err.trim().slice(-300)}`);
-      const r = JSON.parse(line) as { frames: number; bytes: number; seconds: number; cpuMs: number; error: string | null };
-      if (r.error) throw new Error(`the viewer process: ${r.error}`);
-      return { frames: r.frames, framesPerSecond: r.frames / r.seconds, bytesPerFrame: r.frames ? r.bytes / r.frames : 0, cpuMs: r.cpuMs };
-    },
-  };
-}
-
-/** CPU time of thread `tid` of process `pid` so far, ms (utime + stime from /proc). */
-function threadCpuMs(pid: number, tid: number): number {
-  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / TICKS_PER_SECOND;
-}
-const TICKS_PER_SECOND = 100;
-const ownCpuMs = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 
 type RunResult = Pick<Run, 'mpps' | 'seen' | 'mainThreadCpu' | 'viewerCpu'>;
 

@@ -10,20 +10,11 @@ import { artifact, sharedChromium, skipWithoutChromium } from './helpers/chromiu
 import { startVizCli } from './helpers/viz-cli.js';
 import { freePort } from './helpers/free-port.js';
 import { requirePeers, skipWithoutPeers, startTestpmd, startVirtqueueVhost } from './helpers/testpmd.js';
-import { sleep } from './helpers/within.js';
+import { untilAsync as until } from './helpers/within.js';
 
 // Launched by the first test (not in beforeAll, whose failure would only mark them skipped).
 const browser = sharedChromium();
 afterAll(async () => { await browser.close(); });
-
-/** Polls an asynchronous check (a page query) every 50 ms until it holds; throws naming `what` after `ms`. */
-async function until(ok: () => Promise<boolean>, what: string, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** The page's value under data-k `key` as a number (NaN when absent). */
 const shown = (page: Page, key: string): Promise<number> =>

@@ -3,14 +3,16 @@
 // headers that allow it), one queue stepped by the controls (sim/stepper/), every operation
 // recorded for time travel, and the picture read straight from that memory by the snapshot
 // reader (src/viz/snapshot.ts) after each change. Live mode (/?live): snapshots streamed by
-// `virtqueue sim --viz` or `virtqueue vhost --viz`, rendered the same way (live.ts).
+// `virtqueue sim --viz` or `virtqueue vhost --viz`, rendered the same way and patched into the page
+// in place (live.ts).
 import { Engine } from '../src/engine.js';
 import { createSharedMemory } from '../src/memory.js';
 import { takeSnapshot, type Snapshot } from '../src/viz/snapshot.js';
 import { Timeline } from '../sim/stepper/timeline.js';
 import { StepRefused, stepFeatureNames, type StepCounters } from '../sim/stepper/session.js';
 import { parseTrace, traceJson, checkConfig, STEP_FEATURES, type StepConfig, type StepOp, type Corruption } from '../sim/stepper/trace.js';
-import { renderQueue, renderPool, kv, esc, type FaultMark } from './render.js';
+import { renderQueue, renderPool, kv, type FaultMark } from './render.js';
+import { esc, h, html } from './morph.js';
 import { connectLive } from './live.js';
 import { LIVE_PAGE_QUERY } from '../src/viz/stream.js';
 import { describeOp, nextPlayOp } from './play.js';
@@ -93,9 +95,9 @@ function render(): void {
   };
   const history = t.history.map((e, i) => `<li data-op="${i + 1}" class="${i + 1 === t.position ? 'now' : i >= t.position ? 'future' : ''}${e.result.error ? ' err' : ''}">` +
     `${esc(describeOp(e.op))} &rarr; ${e.result.error ? esc(e.result.error) : e.result.n}</li>`).join('');
-  $('view').innerHTML = snap.queues.map((q) => renderQueue(q, fault)).join('') +
-    `<div>${snap.pools.map(renderPool).join('')}<h3>counters</h3>${kv('counters', s.counters)}` +
-    `<h3>rates</h3>${kv('rates', l.rates)}<h3>stepper</h3>${kv('stepper', state)}</div>` +
+  $('view').innerHTML = html([...snap.queues.map((q) => renderQueue(q, fault)),
+    h('div', null, snap.pools.map(renderPool), h('h3', null, 'counters'), kv('counters', s.counters),
+      h('h3', null, 'rates'), kv('rates', l.rates), h('h3', null, 'stepper'), kv('stepper', state))]) +
     `<div><h3>history (click to go there)</h3><ol id="log" start="1">${history}</ol></div>`;
   // Keep the current operation in view inside the log only (scrolling the page would move the controls).
   const log = document.getElementById('log');

@@ -30,4 +30,13 @@ export function until(ready: () => boolean, what: string, ms = 5_000): Promise<v
   });
 }
 
+/** Polls an asynchronous check (a page query) every 50 ms until it holds; throws naming `what` after `ms`. */
+export async function untilAsync(ok: () => Promise<boolean>, what: string, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
