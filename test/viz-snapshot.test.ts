@@ -2,6 +2,8 @@
 // a scripted sequence (add, pop, push out of order, collect) over several laps of split and packed
 // rings; it never writes to the memory; and garbage in the rings or control blocks (what a torn
 // read of a running ring can look like) gives anomalies, never an exception or an unbounded walk.
+// Every snapshot is also drawn the way the page draws a live frame: from a ring image
+// (src/viz/ring-image.ts) sent through the live stream's encoding, and the two must be equal.
 import { describe, expect, it } from 'vitest';
 import { createSharedMemory, MemoryPlan, ChainBatch, UsedBatch, RING_FEATURES, Mempool } from '../src/index.js';
 import { loadEngine } from '../src/node.js';
@@ -10,11 +12,26 @@ import type { DeviceQueue, DriverQueue, RingAreas } from '../src/virtqueue/queue
 import type { PackedDriver, PackedDevice } from '../src/virtqueue/packed.js';
 import type { SplitDriver, SplitDevice } from '../src/virtqueue/split.js';
 import { snapshotQueue, takeSnapshot, type QueueSnapshot, type QueueSource } from '../src/viz/snapshot.js';
-import { packSnapshot, unpackSnapshot, type WireSnapshot } from '../src/viz/wire.js';
+import { captureImage } from '../src/viz/ring-image.js';
+import { decodeFrame, encodeFrame } from '../src/viz/stream.js';
+import type { Engine } from '../src/engine.js';
 import * as Q from '../assembly/layout/queue.js';
 import { Prng } from '../sim/prng.js';
 
 const QSIZE = 8;
+
+/** `source`'s snapshot as a live viewer draws it: its ring image through the stream's encoding. */
+function drawnFromImage(engine: Engine, source: QueueSource): QueueSnapshot {
+  const event = encodeFrame({ seq: 1, at: 0, source: 'sim', image: captureImage(engine, [source]), workers: [], counters: {} },
+    (b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64'));
+  return decodeFrame(event.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n')).snapshot.queues[0];
+}
+
+/** The snapshot of the memory, checked equal to the one drawn from its image. */
+function snapshotBoth(engine: Engine, source: QueueSource, opts?: { maxEntries: number }): QueueSnapshot {
+  expect(drawnFromImage(engine, source), 'the snapshot drawn from the ring image').toEqual(snapshotQueue(engine, source));
+  return snapshotQueue(engine, source, opts);
+}
 
 function rig(layout: RingLayout, features = RING_FEATURES.VERSION_1) {
   const memory = createSharedMemory(2 << 20);
@@ -31,13 +48,9 @@ function rig(layout: RingLayout, features = RING_FEATURES.VERSION_1) {
   const source: QueueSource = { name: 'q0', layout, areas, driverCb: driver.cb, deviceCb: device.cb };
   const snap = (): QueueSnapshot => {
     const before = engine.u8.slice();
-    const s = snapshotQueue(engine, source);
+    const s = snapshotBoth(engine, source);
     expect(Buffer.compare(before, engine.u8), 'the snapshot wrote to the memory').toBe(0);
-    const plain = JSON.parse(JSON.stringify(s)) as QueueSnapshot;
-    // What the page receives: the live stream sends it in columns (src/viz/wire.ts), losslessly.
-    const wire = JSON.parse(JSON.stringify(packSnapshot({ version: 1, queues: [s], pools: [] }))) as WireSnapshot;
-    expect(unpackSnapshot(wire).queues[0], 'the columnar form gives the snapshot back').toEqual(plain);
-    return plain;
+    return JSON.parse(JSON.stringify(s)) as QueueSnapshot;
   };
   return { memory, engine, plan, areas, driver, device, buf, add, popped, used, collected, source, snap, features };
 }
@@ -247,7 +260,7 @@ describe('viz snapshot against the engine', () => {
       r.driver.add(r.add);
       r.popped.clear();
       r.device.pop(r.popped, 1);
-      const s = snapshotQueue(r.engine, { ...r.source, driverCb: 0 });
+      const s = snapshotBoth(r.engine, { ...r.source, driverCb: 0 });
       expect(s.driver).toBeNull();
       expect(s.counters).toEqual({ available: 1, device: 1, used: 0, inFlight: 0, free: null });
       expect(s.descriptors.filter((e) => e.owner === 'device')).toHaveLength(2);
@@ -274,7 +287,7 @@ describe('viz snapshot against the engine', () => {
       const buf = plan.alloc(4096, 64, 'buffers');
       add.begin(1); add.read(buf, 16); add.read(buf + 16, 16); add.write(buf + 32, 64); add.end();
       driver.add(add);
-      const s = snapshotQueue(engine, { name: 'q', layout, areas, driverCb: driver.cb });
+      const s = snapshotBoth(engine, { name: 'q', layout, areas, driverCb: driver.cb });
       expect(s.chains).toEqual([expect.objectContaining({ stage: 'inFlight', indirect: true, descriptors: 1 })]);
       expect(s.descriptors.filter((d) => d.owner === 'free')).toHaveLength(QSIZE - 1);
     }
@@ -292,7 +305,7 @@ describe('viz snapshot against the engine', () => {
     expect(() => r.device.push(r.used)).not.toThrow();
     r.collected.clear();
     expect(() => r.driver.collect(r.collected)).toThrow(/USED_LEN_TOO_LARGE/);
-    const s = snapshotQueue(r.engine, r.source);
+    const s = snapshotBoth(r.engine, r.source);
     expect(s.driver).toMatchObject({ error: 'USED_LEN_TOO_LARGE', section: '2.7.8.2' });
     expect(s.driver!.status).toBeLessThan(0);
   });
@@ -309,7 +322,7 @@ describe('viz snapshot against the engine', () => {
   it('maxEntries lists the first entries and counts the rest', () => {
     for (const layout of ['split', 'packed'] as const) {
       const r = rig(layout);
-      const s = snapshotQueue(r.engine, r.source, { maxEntries: 3 });
+      const s = snapshotBoth(r.engine, r.source, { maxEntries: 3 });
       expect(s.descriptors.map((d) => d.index)).toEqual([0, 1, 2]);
       expect(s.truncated).toBe(QSIZE - 3);
       if (layout === 'split') {
@@ -335,7 +348,7 @@ describe('viz snapshot over garbage (torn reads)', () => {
             [r.driver.cb, Q.PDRV_ORDER_HEAD], [r.device.cb, Q.PDEV_NEXT_AVAIL], [r.device.cb, Q.PDEV_NEXT_USED]];
         for (const [cb, f] of fields) if (rng.below(2)) r.engine.u32[(cb + f) >>> 2] = rng.below(0x20000);
         r.engine.u32[(r.device.cb + Q.CB_QUEUE_SIZE) >>> 2] = rng.below(4) ? QSIZE : 3;
-        const s = snapshotQueue(r.engine, r.source);
+        const s = snapshotBoth(r.engine, r.source);
         expect(s.descriptors).toHaveLength(QSIZE);
         expect(s.chains.length).toBeLessThanOrEqual(QSIZE);
         for (const c of s.chains) expect(c.descriptors ?? 0).toBeLessThanOrEqual(QSIZE);
@@ -354,16 +367,16 @@ describe('viz snapshot over garbage (torn reads)', () => {
     const second = r.engine.u16[(r.areas.desc + head * 16 + 14) >>> 1];
     r.engine.u16[(r.areas.desc + second * 16 + 12) >>> 1] = 1; // NEXT
     r.engine.u16[(r.areas.desc + second * 16 + 14) >>> 1] = head; // back to the head
-    const s = snapshotQueue(r.engine, r.source);
+    const s = snapshotBoth(r.engine, r.source);
     expect(s.anomalies.join('\n')).toMatch(/already part of chain/);
     expect(s.chains[0].descriptors).toBe(2);
   });
 
   it('areas outside the memory and a foreign control block are reported', () => {
     const r = rig('split');
-    const s = snapshotQueue(r.engine, { ...r.source, areas: { ...r.areas, desc: 1 << 30 } });
+    const s = snapshotBoth(r.engine, { ...r.source, areas: { ...r.areas, desc: 1 << 30 } });
     expect(s.anomalies[0]).toMatch(/not inside the memory/);
-    const t = snapshotQueue(r.engine, { ...r.source, driverCb: r.device.cb });
+    const t = snapshotBoth(r.engine, { ...r.source, driverCb: r.device.cb });
     expect(t.driver).toBeNull();
     expect(t.anomalies[0]).toMatch(/split driver control block .* is not this ring's/);
   });

@@ -1,15 +1,24 @@
-// The live stream's server side (cli/live/live-stream.ts) in this process, with a sampler the
-// test controls: nothing is sampled while no viewer is connected, every viewer gets the same
+// The live stream's frames (src/viz/stream.ts: ring images the viewer draws), and its server
+// side (cli/live/live-stream.ts) in this process, with a sampler the test controls: nothing is sampled while no viewer is connected, every viewer gets the same
 // frames at the stream's rate, a frame that cannot be read is skipped without ending the stream,
 // and the end reaches connected and later viewers.
 import { afterEach, describe, expect, it } from 'vitest';
 import { startVizServer, type VizServer } from '../cli/viz/server.js';
 import { LiveStream, type FrameSample } from '../cli/live/live-stream.js';
-import { LIVE_FRAME_PATH, LIVE_PATH, decodeFrame, encodeFrame, type LiveFrame, type LiveHello } from '../src/viz/stream.js';
-import type { QueueSnapshot, Snapshot } from '../src/viz/snapshot.js';
+import { LIVE_FRAME_PATH, LIVE_MAX_ENTRIES, LIVE_PATH, decodeFrame, encodeFrame, type ImageFrame, type LiveHello, type WireFrame } from '../src/viz/stream.js';
+import { takeSnapshot, type QueueSource } from '../src/viz/snapshot.js';
+import { captureImage, type RingImage } from '../src/viz/ring-image.js';
+import { snapshotPool } from '../src/viz/pool-snapshot.js';
+import { createSharedMemory, MemoryPlan, ChainBatch, RING_FEATURES, Mempool } from '../src/index.js';
+import { loadEngine } from '../src/node.js';
+import { allocRing, createDevice, createDriver } from '../src/virtqueue/factory.js';
 import { LiveClient } from './helpers/sse-client.js';
 import { sleep } from './helpers/within.js';
 
+const EMPTY: RingImage = { queues: [], pools: [], segments: [] };
+/** An event's data as EventSource gives it: its data lines, joined by newlines. */
+const dataOf = (event: string): string => event.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+const b64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
 const hello: LiveHello = { version: 1, source: 'sim', rateHz: 50, options: { ring: 'split' } };
 let server: VizServer | undefined;
 const clients: LiveClient[] = [];
@@ -32,30 +41,54 @@ const connect = (url: string): LiveClient => {
 };
 
 describe('live stream', () => {
-  it('frames travel in columns: the snapshot comes back equal (indices not in a run too), in well under half the bytes', () => {
-    const entry = (index: number) => ({
-      index, addr: `0x${(0x10000 + index * 0x900).toString(16)}`, len: 1530, flags: index % 3 === 0 ? 3 : 2,
-      next: index % 3 === 0 ? index + 1 : null, id: null, owner: (['free', 'driver', 'device', 'chain'] as const)[index % 4], chain: index % 4 === 3 ? index - 1 : null,
+  it('frames travel as ring images: the viewer draws the same snapshot the server would, and a bad image is refused by name', () => {
+    const memory = createSharedMemory(2 << 20);
+    const engine = loadEngine(memory);
+    const plan = new MemoryPlan(memory);
+    const sources: QueueSource[] = (['split', 'packed'] as const).map((layout, i) => {
+      const areas = allocRing(plan, { layout, queueSize: 256 });
+      const driver = createDriver(engine, plan, layout, areas, { features: RING_FEATURES.VERSION_1 });
+      const device = createDevice(engine, plan, layout, areas, { features: RING_FEATURES.VERSION_1 });
+      const add = new ChainBatch(engine, plan, 64);
+      const buf = plan.alloc(64 * 2048, 64, 'buffers');
+      for (let k = 0; k < 40; k++) add.single(k, buf + k * 2048, 1518, k % 2 === 0);
+      driver.add(add);
+      const popped = new ChainBatch(engine, plan, 64);
+      device.pop(popped, 10 + i);
+      return { name: `q${i}`, layout, areas, driverCb: driver.cb, deviceCb: device.cb };
     });
-    const queue = (name: string, indices: number[]): QueueSnapshot => ({
-      name, layout: 'split', queueSize: 256, features: '0x130000000', areas: { desc: 4096, driver: 8192, device: 12288, queueSize: 256 },
-      driver: null, device: null, descriptors: indices.map(entry), truncated: 0,
-      split: { avail: { flags: 0, idx: 300, ring: indices.map((i) => i), usedEvent: 17 }, used: { flags: 1, idx: 290, ring: indices.map((i) => ({ id: i, len: 76 })), availEvent: 300 } },
-      packed: null, chains: indices.filter((i) => i % 3 === 0).map((head) => ({ head, stage: 'device' as const, descriptors: 2, indirect: head % 9 === 0, slot: null })),
-      counters: { available: 1, device: 2, used: 3, inFlight: 0, free: 100 }, anomalies: ['a torn read'],
-    });
-    const snapshot: Snapshot = { version: 1, queues: [queue('receiveq0', [...Array(256).keys()]), queue('transmitq0', [5, 9, 200])], pools: [] };
-    const frame: LiveFrame = { seq: 3, at: 1, source: 'sim', snapshot, workers: [], counters: { moved: 9 } };
-    const event = encodeFrame(frame);
-    const data = event.split('\n').find((l) => l.startsWith('data: '))!.slice(6);
-    expect(decodeFrame(data)).toEqual(frame);
-    expect(data.length).toBeLessThan(0.45 * JSON.stringify(frame).length);
-    expect(() => decodeFrame(JSON.stringify(frame))).toThrow(/columnar form/);
+    const pool = Mempool.create(engine, plan, { size: 64, dataRoom: 128, cacheSize: 4 });
+    const pools = [snapshotPool(engine, { name: 'pool', addr: pool.addr })];
+    const frame: ImageFrame = { seq: 3, at: 1, source: 'sim', image: captureImage(engine, sources, pools), workers: [], counters: { moved: 9 } };
+    const data = dataOf(encodeFrame(frame, b64));
+    const direct = takeSnapshot(engine, sources, [{ name: 'pool', addr: pool.addr }], { maxEntries: LIVE_MAX_ENTRIES });
+    const got = decodeFrame(data);
+    expect(got).toEqual({ seq: 3, at: 1, source: 'sim', workers: [], counters: { moved: 9 }, snapshot: direct });
+    expect(got.snapshot.queues.map((q) => q.counters.device)).toEqual([10, 11]);
+    // The rings, the control blocks and their shadows (about 25 KiB for these two queues of 256
+    // with both sides' blocks), in base64: not the whole 2 MiB memory.
+    const raw = frame.image.segments.reduce((n, sg) => n + sg.bytes.length, 0);
+    expect(raw).toBeLessThan(28 * 1024);
+    expect(data.length).toBeLessThan((raw * 4) / 3 + 2048);
+
+    const [head, ...segs] = data.split('\n');
+    const wire = JSON.parse(head) as WireFrame;
+    const bad = (f: (w: WireFrame, lines: string[]) => void): string => { const w = structuredClone(wire); const l = [...segs]; f(w, l); return [JSON.stringify(w), ...l].join('\n'); };
+    expect(() => decodeFrame(JSON.stringify({ seq: 1, snapshot: direct }))).toThrow(/no ring image \(a plain snapshot/);
+    expect(() => decodeFrame(bad((_, l) => { l[0] = l[0].replace(/ .*/, ' %%%'); }))).toThrow(/image segment 0 is not an address and base64/);
+    expect(() => decodeFrame(bad((_, l) => { l[0] = l[0].replace(/ .{4}/, ' Z'); }))).toThrow(/image segment 0 is not base64/);
+    expect(() => decodeFrame(bad((_, l) => { l.reverse(); }))).toThrow(/overlaps or precedes/);
+    expect(() => decodeFrame(bad((_, l) => { l.pop(); }))).toThrow(/image of \d+ segments, \d+ sent/);
+    expect(() => decodeFrame(bad((w) => { w.image.version = 2 as 1; }))).toThrow(/image version 2/);
+    expect(() => decodeFrame(bad((w) => { (w.image.queues[0] as { layout: string }).layout = 'ring'; }))).toThrow(/not queue sources/);
+    // A segment missing is drawn as memory the reader cannot see: anomalies, no exception.
+    const partial = decodeFrame(bad((w, l) => { w.image.segments--; l.shift(); }));
+    expect(partial.snapshot.queues.flatMap((q) => q.anomalies).join('\n')).toMatch(/not inside the memory|outside the memory/);
   });
 
   it('samples only while a viewer is connected, the same frames for every viewer', async () => {
     let calls = 0;
-    const { stream, url } = await serve(() => ({ snapshot: { version: 1, queues: [], pools: [] }, workers: [], counters: { calls: ++calls } }));
+    const { stream, url } = await serve(() => ({ image: EMPTY, workers: [], counters: { calls: ++calls } }));
     await sleep(200);
     expect(calls).toBe(0); // no viewer: no per-frame work
     const a = connect(url);
@@ -81,7 +114,7 @@ describe('live stream', () => {
     let n = 0;
     const { stream, url } = await serve(() => {
       if (++n % 2 === 0) throw new Error('memory gone');
-      return { snapshot: { version: 1, queues: [], pools: [] }, workers: [], counters: { n } };
+      return { image: EMPTY, workers: [], counters: { n } };
     });
     const a = connect(url);
     await a.until(() => a.count >= 3, 'three frames');
@@ -96,7 +129,7 @@ describe('live stream', () => {
   });
 
   it('the end reaches the viewers, closes their streams, and is all a later viewer gets', async () => {
-    const { stream, url } = await serve(() => ({ snapshot: { version: 1, queues: [], pools: [] }, workers: [], counters: {} }));
+    const { stream, url } = await serve(() => ({ image: EMPTY, workers: [], counters: {} }));
     const a = connect(url);
     await a.until(() => a.count >= 1, 'a frame');
     stream.end({ reason: 'finished', summary: { delivered: 7 } });

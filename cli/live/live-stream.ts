@@ -6,12 +6,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ISOLATION_HEADERS, type RouteHandler } from '../viz/server.js';
 import {
-  LIVE_EVENTS, LIVE_FRAME_PATH, LIVE_PATH, LIVE_RATE_HZ, encodeEvent, encodeFrame,
-  type LiveEnd, type LiveFrame, type LiveHello,
+  LIVE_EVENTS, LIVE_FRAME_PATH, LIVE_MAX_ENTRIES, LIVE_PATH, LIVE_RATE_HZ, encodeEvent, encodeFrame,
+  type ImageFrame, type LiveEnd, type LiveFrame, type LiveHello,
 } from '../../src/viz/stream.js';
+import { snapshotImage } from '../../src/viz/ring-image.js';
 
-/** What the command reads for each frame (the rest of LiveFrame the stream fills in). */
-export type FrameSample = Pick<LiveFrame, 'snapshot' | 'workers' | 'counters'>;
+/** What the command reads for each frame (the rest of the frame the stream fills in). */
+export type FrameSample = Pick<ImageFrame, 'image' | 'workers' | 'counters'>;
+
+/** Straight from the shared memory to base64 (the segments are views of it). */
+const base64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
 
 export class LiveStream {
   private readonly viewers = new Set<ServerResponse>();
@@ -38,7 +42,9 @@ export class LiveStream {
       let status = 200;
       let body: string;
       try {
-        body = JSON.stringify(this.frame());
+        const { image, ...rest } = this.frame();
+        const frame: LiveFrame = { ...rest, snapshot: snapshotImage(image, { maxEntries: LIVE_MAX_ENTRIES }) };
+        body = JSON.stringify(frame);
       } catch (e) {
         status = 500;
         body = JSON.stringify({ error: e instanceof Error ? e.message : String(e) });
@@ -54,7 +60,7 @@ export class LiveStream {
     return this.viewers.size;
   }
 
-  private frame(): LiveFrame {
+  private frame(): ImageFrame {
     return { seq: ++this.seq, at: Date.now(), source: this.hello.source, ...this.sample() };
   }
 
@@ -73,7 +79,7 @@ export class LiveStream {
     if (this.viewers.size === 0) return this.pause();
     let msg: string;
     try {
-      msg = encodeFrame(this.frame());
+      msg = encodeFrame(this.frame(), base64);
     } catch (e) {
       // A frame that cannot be read (the run is being torn down) is skipped; the dataplane goes on.
       this.failed++;

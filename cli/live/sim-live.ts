@@ -4,9 +4,11 @@
 // build their handles; until then a frame shows the rings without them.
 import { startSimulationOnWorkers, type WorkerSimRun } from '../../sim/workers/run.js';
 import { loadEngine } from '../../src/node.js';
-import { takeSnapshot, type QueueSource } from '../../src/viz/snapshot.js';
+import type { QueueSource } from '../../src/viz/snapshot.js';
+import { captureImage } from '../../src/viz/ring-image.js';
+import { snapshotPool } from '../../src/viz/pool-snapshot.js';
 import { readControlBlocks } from '../../src/viz/directory.js';
-import { LIVE_MAX_ENTRIES, LIVE_RATE_HZ } from '../../src/viz/stream.js';
+import { LIVE_RATE_HZ } from '../../src/viz/stream.js';
 import type { CliIO } from '../common.js';
 import type { SimCommand, Threads } from '../sim/args.js';
 import { runUntilStopped, type WorkerSimOutcome } from '../sim/until-stopped.js';
@@ -23,7 +25,7 @@ export function simSampler(run: WorkerSimRun): () => FrameSample {
   return () => {
     const workers = run.dataplane.stats();
     return {
-      snapshot: takeSnapshot(engine, queues(), pools, { maxEntries: LIVE_MAX_ENTRIES }),
+      image: captureImage(engine, queues(), pools.map((p) => snapshotPool(engine, p))),
       workers,
       counters: { moved: workers.reduce((s, w) => s + w.packets, 0) },
     };

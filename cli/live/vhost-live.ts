@@ -2,8 +2,8 @@
 // device control block is in the back-end's private memory and its ring is in the guest memory
 // mapped into the same shared memory, so the main thread reads both in place; the driver's side
 // belongs to the front-end (no control block here: the snapshot places what the device knows).
-import { takeSnapshot, type QueueSource } from '../../src/viz/snapshot.js';
-import { LIVE_MAX_ENTRIES } from '../../src/viz/stream.js';
+import type { QueueSource } from '../../src/viz/snapshot.js';
+import { captureImage } from '../../src/viz/ring-image.js';
 import type { Engine } from '../../src/engine.js';
 import type { NetDevice } from '../../src/vhost-user/net/device.js';
 import type { FrameSample } from './live-stream.js';
@@ -18,7 +18,7 @@ export function vhostSampler(engine: Engine, device: NetDevice): () => FrameSamp
     }));
     const stats = device.stats();
     return {
-      snapshot: takeSnapshot(engine, queues, [], { maxEntries: LIVE_MAX_ENTRIES }),
+      image: captureImage(engine, queues),
       workers: stats.workers,
       counters: Object.fromEntries(stats.pairs.map((c, k) => [`pair${k}`, { ...c }])),
     };

@@ -4,9 +4,8 @@
 // Reads racing memory: every walk is bounded by the Queue Size.
 import * as Q from '../../assembly/layout/queue.js';
 import * as P from '../../assembly/layout/packed.js';
-import type { Engine } from '../engine.js';
 import { F_IN_ORDER } from '../../assembly/layout/features.js';
-import { RacingMemory, field, featuresOf, hasFeature, privateArray, sideStatus } from './racing-memory.js';
+import { field, featuresOf, hasFeature, privateArray, sideStatus, type RacingMemory } from './racing-memory.js';
 import { ChainBook, listed } from './chain-book.js';
 import type { DescriptorEntry, EventSuppression, PackedDeviceState, PackedDriverState, QueueSnapshot, QueueSource, SnapshotOptions } from './snapshot.js';
 
@@ -21,8 +20,7 @@ function eventAt(m: RacingMemory, at: number): EventSuppression {
 /** A ring position: slot and the wrap counter a descriptor there carries (2.8.1). */
 interface Pos { slot: number; wrap: number }
 
-export function snapshotPacked(engine: Engine, src: QueueSource, opts: SnapshotOptions): QueueSnapshot {
-  const m = new RacingMemory(engine);
+export function snapshotPacked(m: RacingMemory, src: QueueSource, opts: SnapshotOptions): QueueSnapshot {
   const anomalies: string[] = [];
   const a = src.areas;
   const q = a.queueSize;

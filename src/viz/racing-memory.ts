@@ -6,36 +6,72 @@ import { ERRORS } from '../errors.js';
 import type { Engine } from '../engine.js';
 import type { QueueSource, SideStatus } from './snapshot.js';
 
+/**
+ * Where a range of the memory's addresses is held: the live memory is one window from 0 at 0; a
+ * ring image (ring-image.ts) is a few windows, each its segment's bytes at `at` in the image.
+ */
+export interface MemoryWindow { addr: number; size: number; at: number }
+
 export class RacingMemory {
+  /** One past the highest address held. */
   readonly bytes: number;
   private readonly view: DataView;
   private readonly u16a: Uint16Array;
   private readonly u32a: Uint32Array;
+  private readonly windows: readonly MemoryWindow[];
+  /** The window the last read found (reads come in runs within one area). */
+  private last: MemoryWindow;
 
-  constructor(engine: Pick<Engine, 'view' | 'u16' | 'u32'>) {
+  /**
+   * Over `engine`'s memory as it is (no `windows`), or over an image of some of its addresses:
+   * `windows` place them in the image (sorted by addr, apart, each `at` as aligned as its `addr`
+   * modulo 8, so published fields stay aligned for atomic loads).
+   */
+  constructor(engine: Pick<Engine, 'view' | 'u16' | 'u32'>, windows?: readonly MemoryWindow[]) {
     this.view = engine.view;
     this.u16a = engine.u16;
     this.u32a = engine.u32;
-    this.bytes = engine.view.byteLength;
+    this.windows = windows ?? [{ addr: 0, size: engine.view.byteLength, at: 0 }];
+    this.last = this.windows[0] ?? { addr: 0, size: 0, at: 0 };
+    const top = this.windows.at(-1);
+    this.bytes = top ? top.addr + top.size : 0;
   }
 
-  /** [addr, addr + size) is inside the memory (and addr is not 0: page 0 is never planned). */
+  /** The window holding all of [addr, addr + size), or undefined. */
+  private find(addr: number, size: number): MemoryWindow | undefined {
+    const l = this.last;
+    if (addr >= l.addr && addr + size <= l.addr + l.size) return l;
+    for (const w of this.windows) {
+      if (addr >= w.addr && addr + size <= w.addr + w.size) return (this.last = w);
+    }
+    return undefined;
+  }
+
+  /** Where the `size` bytes at addr are in the view; a read outside what is held is a reader's bug (RangeError). */
+  private at(addr: number, size: number): number {
+    const w = this.find(addr, size);
+    if (w === undefined) throw new RangeError(`the snapshot reader read ${size} bytes at ${addr}, which this memory does not hold`);
+    return addr - w.addr + w.at;
+  }
+
+  /** [addr, addr + size) is held (and addr is not 0: page 0 is never planned). */
   has(addr: number, size: number): boolean {
-    return Number.isInteger(addr) && addr > 0 && size >= 0 && addr + size <= this.bytes;
+    return Number.isInteger(addr) && addr > 0 && size >= 0 && this.find(addr, size) !== undefined;
   }
 
-  u16(addr: number): number { return this.view.getUint16(addr, true); }
-  u32(addr: number): number { return this.view.getUint32(addr, true); }
+  u16(addr: number): number { return this.view.getUint16(this.at(addr, 2), true); }
+  u32(addr: number): number { return this.view.getUint32(this.at(addr, 4), true); }
   /** A 64-bit field as hex ('0x1000'). */
   hex64(addr: number): string {
-    const lo = this.view.getUint32(addr, true);
-    const hi = this.view.getUint32(addr + 4, true);
+    const at = this.at(addr, 8);
+    const lo = this.view.getUint32(at, true);
+    const hi = this.view.getUint32(at + 4, true);
     return hi === 0 ? `0x${lo.toString(16)}` : `0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')}`;
   }
   /** A published 16-bit field (2-aligned), read whole. */
-  load16(addr: number): number { return Atomics.load(this.u16a, addr >>> 1); }
+  load16(addr: number): number { return Atomics.load(this.u16a, this.at(addr, 2) >>> 1); }
   /** A published 32-bit field (4-aligned), read whole. */
-  load32(addr: number): number { return Atomics.load(this.u32a, addr >>> 2); }
+  load32(addr: number): number { return Atomics.load(this.u32a, this.at(addr, 4) >>> 2); }
 }
 
 /** A control block field (4-aligned words). */

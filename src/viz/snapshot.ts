@@ -15,6 +15,7 @@ import type { Engine } from '../engine.js';
 import { snapshotSplit } from './split-snapshot.js';
 import { snapshotPacked } from './packed-snapshot.js';
 import { snapshotPool } from './pool-snapshot.js';
+import { RacingMemory } from './racing-memory.js';
 
 /** Where one queue lives in the memory: its ring areas, and the control blocks of the sides that run here. */
 export interface QueueSource {
@@ -236,16 +237,21 @@ export interface Snapshot {
 
 export const SNAPSHOT_VERSION = 1;
 
-/** One queue's picture; never writes to the memory, never throws on what it reads. */
-export function snapshotQueue(engine: Engine, source: QueueSource, opts: SnapshotOptions = {}): QueueSnapshot {
-  return source.layout === 'split' ? snapshotSplit(engine, source, opts) : snapshotPacked(engine, source, opts);
+/**
+ * One queue's picture; never writes to the memory, never throws on what it reads. Over the
+ * engine's memory as it is, or over a RacingMemory of a ring image (ring-image.ts).
+ */
+export function snapshotQueue(memory: Engine | RacingMemory, source: QueueSource, opts: SnapshotOptions = {}): QueueSnapshot {
+  const m = memory instanceof RacingMemory ? memory : new RacingMemory(memory);
+  return source.layout === 'split' ? snapshotSplit(m, source, opts) : snapshotPacked(m, source, opts);
 }
 
 /** Every queue and pool named. */
 export function takeSnapshot(engine: Engine, queues: readonly QueueSource[], pools: readonly PoolSource[] = [], opts: SnapshotOptions = {}): Snapshot {
+  const m = new RacingMemory(engine);
   return {
     version: SNAPSHOT_VERSION,
-    queues: queues.map((q) => snapshotQueue(engine, q, opts)),
+    queues: queues.map((q) => snapshotQueue(m, q, opts)),
     pools: pools.map((p) => snapshotPool(engine, p)),
   };
 }

@@ -4,14 +4,12 @@
 import * as Q from '../../assembly/layout/queue.js';
 import * as S from '../../assembly/layout/split.js';
 import { splitAreaSizes, usedEventOffset, availEventOffset } from '../virtqueue/layout.js';
-import type { Engine } from '../engine.js';
 import { F_IN_ORDER } from '../../assembly/layout/features.js';
-import { RacingMemory, field, featuresOf, hasFeature, privateArray, sideStatus } from './racing-memory.js';
+import { field, featuresOf, hasFeature, privateArray, sideStatus, type RacingMemory } from './racing-memory.js';
 import { ChainBook, listed } from './chain-book.js';
 import type { DescriptorEntry, QueueSnapshot, QueueSource, SnapshotOptions, SplitDeviceState, SplitDriverState, SplitRings } from './snapshot.js';
 
-export function snapshotSplit(engine: Engine, src: QueueSource, opts: SnapshotOptions): QueueSnapshot {
-  const m = new RacingMemory(engine);
+export function snapshotSplit(m: RacingMemory, src: QueueSource, opts: SnapshotOptions): QueueSnapshot {
   const anomalies: string[] = [];
   const a = src.areas;
   const q = a.queueSize;

@@ -4,18 +4,21 @@
 //
 // Protocol: server-sent events (text/event-stream) on GET LIVE_PATH, localhost only.
 //   - `event: hello` once, data: LiveHello (what is running);
-//   - `event: frame` LIVE_RATE_HZ times a second while a viewer is connected, data: LiveFrame
-//     (a Snapshot of the running queues read from the dataplane's shared memory by the main
-//     thread, plus the workers' statistics and the source's counters), its snapshot in the
-//     columnar form of wire.ts (encodeFrame; decodeFrame gives the Snapshot back);
+//   - `event: frame` LIVE_RATE_HZ times a second while a viewer is connected: the running queues
+//     as a ring image (ring-image.ts: the bytes of their rings and control blocks, read out of the
+//     dataplane's shared memory by the main thread), plus the workers' statistics and the source's
+//     counters. Its first data line is a WireFrame (JSON), then one data line a segment of the
+//     image: its address in decimal, a space, its bytes in base64. The viewer draws the Snapshot
+//     from the image (decodeFrame), so the dataplane's process only encodes bytes (no walk, no
+//     object per entry, no JSON escaping of the bytes): bench/viz-cpu.ts measures it.
 //   - `event: end` when the run ends, data: LiveEnd (the command's summary), then the stream closes.
-// Every data line is one JSON object (JSON.stringify: no newline inside). A viewer that reads too
+// Every other event's data is one JSON object (JSON.stringify: no newline inside). A viewer that reads too
 // slowly misses frames (they are dropped for it, never queued); `seq` shows the gaps.
 // GET LIVE_FRAME_PATH answers one LiveFrame as application/json (for scripts and curl), its
-// snapshot a plain Snapshot.
+// snapshot a plain Snapshot drawn by the server.
 import type { WorkerStats } from '../dataplane/control.js';
-import type { Snapshot } from './snapshot.js';
-import { packSnapshot, unpackSnapshot, type WireSnapshot } from './wire.js';
+import type { PoolSnapshot, QueueSource, Snapshot } from './snapshot.js';
+import { snapshotImage, type RingImage } from './ring-image.js';
 
 export const LIVE_PATH = '/viz/live';
 export const LIVE_FRAME_PATH = '/viz/live/frame';
@@ -60,22 +63,66 @@ export interface LiveEnd {
   summary: unknown;
 }
 
+/** A LiveFrame as it travels (the first data line): its ring image's segments follow, one a line. */
+export interface WireFrame extends Omit<LiveFrame, 'snapshot'> {
+  image: { version: 1; queues: QueueSource[]; pools: PoolSnapshot[]; segments: number };
+}
+
+/** A frame as the command samples it: its image, not yet drawn. */
+export type ImageFrame = Omit<LiveFrame, 'snapshot'> & { image: RingImage };
+
 /** One SSE message. */
 export function encodeEvent(event: string, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-/** A frame event, its snapshot in columns. */
-export function encodeFrame(frame: LiveFrame): string {
-  return encodeEvent(LIVE_EVENTS.frame, { ...frame, snapshot: packSnapshot(frame.snapshot) });
+/** A frame event; `base64` encodes a segment's bytes (the server's own encoder: Node's Buffer). */
+export function encodeFrame(frame: ImageFrame, base64: (bytes: Uint8Array) => string): string {
+  const { image, ...rest } = frame;
+  const wire: WireFrame = { ...rest, image: { version: 1, queues: image.queues, pools: image.pools, segments: image.segments.length } };
+  let out = `event: ${LIVE_EVENTS.frame}\ndata: ${JSON.stringify(wire)}\n`;
+  for (const s of image.segments) out += `data: ${s.addr} ${base64(s.bytes)}\n`;
+  return `${out}\n`;
 }
 
-/** A LiveFrame from a frame event's data, checked enough to render (throws a TypeError naming what is wrong). */
-export function decodeFrame(data: string): LiveFrame {
-  const f = JSON.parse(data) as Partial<Omit<LiveFrame, 'snapshot'> & { snapshot: WireSnapshot }>;
-  if (typeof f !== 'object' || f === null || typeof f.seq !== 'number' || typeof f.snapshot !== 'object' || f.snapshot === null) {
-    throw new TypeError('live frame: not an object with seq and snapshot');
+function fromBase64(text: string, what: string): Uint8Array {
+  let bin: string;
+  try {
+    bin = atob(text);
+  } catch {
+    throw new TypeError(`live frame: ${what} is not base64`);
   }
-  if (f.snapshot.version !== 1) throw new TypeError(`live frame: snapshot version ${String(f.snapshot.version)}, this page reads 1`);
-  return { ...(f as Omit<LiveFrame, 'snapshot'>), snapshot: unpackSnapshot(f.snapshot) };
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+const isQueueSource = (q: unknown): q is QueueSource => {
+  const s = q as Partial<QueueSource> | null;
+  return typeof s === 'object' && s !== null && typeof s.name === 'string' && (s.layout === 'split' || s.layout === 'packed') &&
+    typeof s.areas === 'object' && s.areas !== null && ['queueSize', 'desc', 'driver', 'device'].every((k) => typeof (s.areas as unknown as Record<string, unknown>)[k] === 'number');
+};
+
+/**
+ * A LiveFrame from a frame event's data (its data lines joined by newlines, as EventSource gives
+ * them), its snapshot drawn from the image (LIVE_MAX_ENTRIES entries a queue); throws a TypeError
+ * naming what is wrong.
+ */
+export function decodeFrame(data: string): LiveFrame {
+  const lines = data.split('\n');
+  const f = JSON.parse(lines[0]) as Partial<WireFrame> & { snapshot?: unknown };
+  if (typeof f !== 'object' || f === null || typeof f.seq !== 'number') throw new TypeError('live frame: not an object with seq');
+  const img = f.image;
+  if (typeof img !== 'object' || img === null) throw new TypeError(`live frame: no ring image${f.snapshot !== undefined ? ' (a plain snapshot: this page reads ring images)' : ''}`);
+  if (img.version !== 1) throw new TypeError(`live frame: image version ${String(img.version)}, this page reads 1`);
+  if (!Array.isArray(img.queues) || !img.queues.every(isQueueSource)) throw new TypeError('live frame: image queues are not queue sources (name, layout, areas)');
+  if (!Array.isArray(img.pools)) throw new TypeError('live frame: image pools are not a list');
+  if (img.segments !== lines.length - 1) throw new TypeError(`live frame: image of ${String(img.segments)} segments, ${lines.length - 1} sent`);
+  const segments = lines.slice(1).map((line, i) => {
+    const m = /^(\d+) ([A-Za-z0-9+/=]*)$/.exec(line);
+    if (!m) throw new TypeError(`live frame: image segment ${i} is not an address and base64`);
+    return { addr: Number(m[1]), bytes: fromBase64(m[2], `image segment ${i}`) };
+  });
+  const { image: _, ...rest } = f as WireFrame;
+  return { ...rest, snapshot: snapshotImage({ queues: img.queues, pools: img.pools, segments }, { maxEntries: LIVE_MAX_ENTRIES }) };
 }
