@@ -5,30 +5,95 @@
 // (sinceFirst: frames after the first, their CPU and time, the server's seq of the first and last).
 // The benches start it under `nice -n 19`: a viewer that gives way to the dataplane, as a browser
 // on another machine would, so that what is measured is what serving the stream costs the dataplane.
+//
+// `node dist/bench/viz-viewer.js --toggle URL` (bench/viz.bench.ts's toggle mode): one process for
+// a whole run that connects and disconnects on command, so that switching the viewer on or off
+// costs no process start inside a measured window. It prints {"ack":"idle"} once it reads its
+// stdin, then answers each line with one JSON line:
+//   on    connects to URL (one LiveClient, every frame decoded) and answers at once
+//         {"ack":"on","lateFrames":N}: N is the frames the previous connection delivered after it
+//         was closed (0 unless a closed stream kept delivering);
+//   off   closes the connection and answers {"ack":"off","frames","bytes","seconds","cpuMs",
+//         "firstFrameMs","error"}: what it received while on, the CPU this process used from `on`
+//         to `off`, and how long after `on` the first frame came (null: none came);
+//   quit  answers {"ack":"quit","lateFrames":N} and exits (so does the end of stdin or SIGTERM).
+import { createInterface } from 'node:readline';
 import { LiveClient } from '../test/helpers/sse-client.js';
 import { clientMark, ownCpuMs, sinceFirst } from './viz-watch.js';
 
-const url = process.argv[2];
-if (!url) {
-  console.error('usage: viz-viewer URL');
-  process.exit(2);
+if (process.argv[2] === '--toggle') toggle(process.argv[3]);
+else once(process.argv[2]);
+
+function once(url: string | undefined): void {
+  if (!url) {
+    console.error('usage: viz-viewer URL | viz-viewer --toggle URL');
+    process.exit(2);
+  }
+  const started = performance.now();
+  const cpu0 = ownCpuMs();
+  const client = new LiveClient(url, 2);
+  let first = clientMark(client, cpu0);
+  client.until(() => client.count > 0, 'the first frame', 60_000).then(() => {
+    first = clientMark(client, ownCpuMs());
+    process.stdout.write('ready\n');
+  }, () => undefined);
+  // Alive until told to stop, even after the stream ends or fails (the report says so).
+  const alive = setInterval(() => undefined, 1 << 30);
+  process.on('SIGTERM', () => {
+    clearInterval(alive);
+    client.close();
+    const cpuMs = ownCpuMs();
+    const seconds = (performance.now() - started) / 1000;
+    const error = client.error?.message ?? (client.closed && client.count === 0 ? 'the stream closed before any frame' : null);
+    const report = { frames: client.count, bytes: client.bytes, seconds, cpuMs: cpuMs - cpu0, sinceFirst: sinceFirst(first, clientMark(client, cpuMs)), error };
+    process.stdout.write(`${JSON.stringify(report)}\n`, () => process.exit(0));
+  });
 }
-const started = performance.now();
-const cpu0 = ownCpuMs();
-const client = new LiveClient(url, 2);
-let first = clientMark(client, cpu0);
-client.until(() => client.count > 0, 'the first frame', 60_000).then(() => {
-  first = clientMark(client, ownCpuMs());
-  process.stdout.write('ready\n');
-}, () => undefined);
-// Alive until told to stop, even after the stream ends or fails (the report says so).
-const alive = setInterval(() => undefined, 1 << 30);
-process.on('SIGTERM', () => {
-  clearInterval(alive);
-  client.close();
-  const cpuMs = ownCpuMs();
-  const seconds = (performance.now() - started) / 1000;
-  const error = client.error?.message ?? (client.closed && client.count === 0 ? 'the stream closed before any frame' : null);
-  const report = { frames: client.count, bytes: client.bytes, seconds, cpuMs: cpuMs - cpu0, sinceFirst: sinceFirst(first, clientMark(client, cpuMs)), error };
-  process.stdout.write(`${JSON.stringify(report)}\n`, () => process.exit(0));
-});
+
+function toggle(url: string | undefined): void {
+  if (!url) {
+    console.error('usage: viz-viewer --toggle URL');
+    process.exit(2);
+  }
+  const say = (o: object): boolean => process.stdout.write(`${JSON.stringify(o)}\n`);
+  let on: { client: LiveClient; at: number; cpuMs: number; firstFrameMs: number | null } | undefined;
+  // The last closed connection and its count when closed: frames after that are "late".
+  let last: { client: LiveClient; count: number } | undefined;
+  const late = (): number => (last ? last.client.count - last.count : 0);
+  let ending = false;
+  const quit = (): void => {
+    if (ending) return;
+    ending = true;
+    if (on) { on.client.close(); last = { client: on.client, count: on.client.count }; on = undefined; }
+    process.stdout.write(`${JSON.stringify({ ack: 'quit', lateFrames: late() })}\n`, () => process.exit(0));
+  };
+  const lines = createInterface({ input: process.stdin });
+  lines.on('line', (raw) => {
+    const cmd = raw.trim();
+    if (cmd === 'on') {
+      if (on) { say({ ack: 'on', lateFrames: late(), error: 'already on' }); return; }
+      const lateFrames = late();
+      const client = new LiveClient(url, 2);
+      const w = { client, at: performance.now(), cpuMs: ownCpuMs(), firstFrameMs: null as number | null };
+      on = w;
+      client.until(() => client.count > 0, 'the first frame', 600_000).then(() => { w.firstFrameMs = performance.now() - w.at; }, () => undefined);
+      say({ ack: 'on', lateFrames });
+    } else if (cmd === 'off') {
+      if (!on) { say({ ack: 'off', frames: 0, bytes: 0, seconds: 0, cpuMs: 0, firstFrameMs: null, error: 'not on' }); return; }
+      const w = on;
+      on = undefined;
+      // The report is taken before closing: what close() itself brings (an abort) is no error.
+      const error = w.client.error?.message ?? (w.client.closed ? 'the stream closed' : null);
+      w.client.close();
+      last = { client: w.client, count: w.client.count };
+      say({ ack: 'off', frames: w.client.count, bytes: w.client.bytes, seconds: (performance.now() - w.at) / 1000, cpuMs: ownCpuMs() - w.cpuMs, firstFrameMs: w.firstFrameMs, error });
+    } else if (cmd === 'quit') {
+      quit();
+    } else if (cmd !== '') {
+      say({ ack: 'error', error: `unknown command ${JSON.stringify(cmd)}` });
+    }
+  });
+  lines.on('close', quit);
+  process.on('SIGTERM', quit);
+  say({ ack: 'idle' });
+}

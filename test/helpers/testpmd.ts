@@ -96,6 +96,8 @@ export interface TestpmdResult {
 export interface Testpmd {
   readonly pid: number;
   readonly prefix: string;
+  /** Date.now() when it was spawned: the origin of its samples' atMs (atMs = Date.now() - startedAt when read). */
+  readonly startedAt: number;
   /** The vhost-user socket named in the vdev, if any. */
   readonly socket: string | undefined;
   /** The periodic samples read so far. */
@@ -387,6 +389,7 @@ export async function startTestpmd(opts: TestpmdOptions): Promise<Testpmd> {
   const handle: Testpmd = {
     pid: child.pid ?? -1,
     prefix,
+    startedAt: t0,
     socket,
     samples: () => [...parser.samples],
     tail: (n = 40) => tailOf(lines, n),
@@ -715,6 +718,11 @@ export interface ForwardingOptions extends PairOptions {
   backendCpus?: string;
   /** More arguments for `virtqueue vhost` (after --socket, --fwd, --json, --duration, --queues). */
   virtqueueArgs?: string[];
+  /**
+   * Called once the front-end forwards, just before the `seconds` of traffic are counted from
+   * (not awaited: what it starts runs alongside; its samples' clock is Date.now() - front.startedAt).
+   */
+  onForwarding?: (front: Testpmd) => void;
 }
 
 export interface ForwardingResult {
@@ -778,6 +786,7 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
       vdev: `net_virtio_user0,${devargs}`,
       lcores: o.frontendLcores ?? lcoresFor(fwdLcores, 1),
     });
+    o.onForwarding?.(front);
     await delay(o.seconds * 1000);
     // The reading due at `seconds` (one per second with the default --stats-period) may come a
     // little after it: wait for it, briefly, so the run has all its samples.

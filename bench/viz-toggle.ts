@@ -1,0 +1,324 @@
+// bench/viz.bench.ts's toggle mode: a viewer switched on and off in windows during one forwarding
+// run, and each window's rate from the front-end testpmd's periodic counters (see the header of
+// bench/viz.bench.ts for how the figure is computed).
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { median, type PpsSample, type Testpmd } from '../test/helpers/testpmd.js';
+import { LiveClient } from '../test/helpers/sse-client.js';
+import { ownCpuMs, type Placement } from './viz-watch.js';
+
+const VIEWER_SCRIPT = fileURLToPath(new URL('./viz-viewer.js', import.meta.url));
+/** What is left out at the start of each window (the switch and its after-effects). */
+export const SETTLE_MS = 1000;
+
+/** What the viewer saw during one on-window. */
+export interface OnWindowSeen {
+  frames: number;
+  bytes: number;
+  /** From the order to connect to the order to disconnect, as the viewer timed it. */
+  seconds: number;
+  /** CPU the viewer used meanwhile (inline: all of this process). */
+  cpuMs: number;
+  /** ms from the viewer taking the order to connect to its first frame; null: none came. */
+  firstFrameMs: number | null;
+  error: string | null;
+}
+
+/** Switches one viewer on and off. on()/off() resolve when the viewer has acted on the order. */
+interface Toggler {
+  /** Resolves with the frames the previous connection delivered after its close. */
+  on(): Promise<{ lateFrames: number }>;
+  off(): Promise<OnWindowSeen>;
+  /** Ends the viewer (closing an open connection); resolves with the last connection's late frames. */
+  close(): Promise<{ lateFrames: number }>;
+}
+
+/** A LiveClient in this process, opened and closed. */
+function inlineToggler(url: string): Toggler {
+  let on: { client: LiveClient; at: number; cpuMs: number; firstFrameMs: number | null } | undefined;
+  let last: { client: LiveClient; count: number } | undefined;
+  const late = (): number => (last ? last.client.count - last.count : 0);
+  const shut = (): OnWindowSeen | undefined => {
+    if (!on) return undefined;
+    const w = on;
+    on = undefined;
+    const error = w.client.error?.message ?? (w.client.closed ? 'the stream closed' : null);
+    w.client.close();
+    last = { client: w.client, count: w.client.count };
+    return { frames: w.client.count, bytes: w.client.bytes, seconds: (performance.now() - w.at) / 1000, cpuMs: ownCpuMs() - w.cpuMs, firstFrameMs: w.firstFrameMs, error };
+  };
+  return {
+    on: async () => {
+      if (on) throw new Error('the inline viewer is already on');
+      const lateFrames = late();
+      const client = new LiveClient(url, 2);
+      const w = { client, at: performance.now(), cpuMs: ownCpuMs(), firstFrameMs: null as number | null };
+      on = w;
+      client.until(() => client.count > 0, 'the first frame', 600_000).then(() => { w.firstFrameMs = performance.now() - w.at; }, () => undefined);
+      return { lateFrames };
+    },
+    off: async () => {
+      const seen = shut();
+      if (!seen) throw new Error('the inline viewer is not on');
+      return seen;
+    },
+    close: async () => {
+      shut();
+      // Late frames, if any, would have arrived by now: a moment for the socket's last reads.
+      await new Promise((r) => setTimeout(r, 100));
+      return { lateFrames: late() };
+    },
+  };
+}
+
+/** One viewer process for the whole run (`nice -n 19 node viz-viewer.js --toggle URL`); resolves once it listens. */
+async function nicedToggler(url: string): Promise<Toggler> {
+  const child = spawn('nice', ['-n', '19', process.execPath, VIEWER_SCRIPT, '--toggle', url], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let err = '';
+  let buf = '';
+  let ended: Error | undefined;
+  const replies: { resolve: (m: Record<string, unknown>) => void; reject: (e: Error) => void }[] = [];
+  let idle: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  const idled = new Promise<void>((resolve, reject) => { idle = { resolve, reject }; });
+  const closed = new Promise<void>((r) => child.on('close', () => r()));
+  child.stderr!.setEncoding('utf8').on('data', (t: string) => { err += t; });
+  child.stdout!.setEncoding('utf8').on('data', (t: string) => {
+    buf += t;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (!line.startsWith('{')) continue;
+      const m = JSON.parse(line) as Record<string, unknown>;
+      if (m.ack === 'idle') idle?.resolve();
+      else replies.shift()?.resolve(m);
+    }
+  });
+  child.stdin!.on('error', () => undefined); // a viewer that died: reported by `closed`
+  void closed.then(() => {
+    ended = new Error(`the viewer process ended: ${err.trim().slice(-300) || `code ${child.exitCode}`}`);
+    idle?.reject(ended);
+    for (const r of replies.splice(0)) r.reject(ended);
+  });
+  const timer = setTimeout(() => idle?.reject(new Error('the viewer process did not start within 30 s')), 30_000);
+  try {
+    await idled;
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+  const ask = (cmd: string): Promise<Record<string, unknown>> => {
+    if (ended) return Promise.reject(ended);
+    return new Promise((resolve, reject) => {
+      replies.push({ resolve, reject });
+      child.stdin!.write(`${cmd}\n`);
+    });
+  };
+  let closing: Promise<{ lateFrames: number }> | undefined;
+  return {
+    on: async () => {
+      const m = await ask('on');
+      if (m.error) throw new Error(`the viewer process: ${String(m.error)}`);
+      return { lateFrames: Number(m.lateFrames) };
+    },
+    off: async () => {
+      const m = await ask('off');
+      return m as unknown as OnWindowSeen;
+    },
+    close: () => closing ??= (async () => {
+      let lateFrames = NaN;
+      if (!ended) {
+        const quit = ask('quit').then((m) => { lateFrames = Number(m.lateFrames); }, () => undefined);
+        const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await quit;
+        await closed;
+        clearTimeout(t);
+      }
+      return { lateFrames };
+    })(),
+  };
+}
+
+export interface ToggleWindow {
+  index: number;
+  on: boolean;
+  /** Start and end on the front-end's sample clock (ms since it was spawned). */
+  startMs: number;
+  endMs: number;
+  /** Samples used (from SETTLE_MS after the start to the end). */
+  samples: number;
+  /** The first and last of them (atMs), and the RX-packets between them. */
+  fromMs?: number;
+  toMs?: number;
+  packets?: number;
+  /** packets / (toMs - fromMs), Mpps; undefined when skipped. */
+  mpps?: number;
+  /** testpmd's own Rx-pps (TSC-timed), mean over the samples after the first, Mpps: a cross-check. */
+  rxPpsMpps?: number;
+  skipped?: string;
+  /** on-windows: viewer / mean of the neighbouring off-windows. */
+  ratio?: number;
+  /** on-windows: what the viewer got; ms from the order to the viewer's acknowledgement. */
+  seen?: OnWindowSeen;
+  /** ms from the order to connect or disconnect to the viewer's acknowledgement (on: plus its first frame below). */
+  switchMs?: number;
+  /** off-windows: frames the connection closed at its start delivered after the close (should be 0). */
+  lateFrames?: number;
+}
+
+export interface ToggleRun {
+  round: number;
+  placement: Placement;
+  seconds: number;
+  windowSeconds: number;
+  windows: ToggleWindow[];
+  ratios: number[];
+  medianRatio: number | undefined;
+  /** Windows skipped, switches slower than the settle time (their figure may include the switch), viewer errors. */
+  warnings: string[];
+  /** The front-end's samples of port 0 (atMs, cumulative RX-packets, testpmd's Rx-pps), to recompute from. */
+  samples: [number, number | null, number][];
+}
+
+/** The largest odd number of `windowSeconds` windows that fits in `seconds`. */
+export function windowCount(seconds: number, windowSeconds: number): number {
+  const n = Math.floor(seconds / windowSeconds + 1e-9);
+  return n % 2 === 1 ? n : n - 1;
+}
+
+const sleepUntil = (t: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, t - Date.now())));
+
+interface Switches {
+  windows: ToggleWindow[];
+  /** Per window index: the switch at its start. */
+  acks: Map<number, Promise<unknown>>;
+}
+
+/** Switches the viewer at each window boundary (timed from now), recording the boundaries on `front`'s clock. */
+async function schedule(front: Testpmd, t: Toggler, n: number, windowSeconds: number, stop: { stopped: boolean }): Promise<Switches> {
+  const clock = (): number => Date.now() - front.startedAt;
+  const t0 = Date.now();
+  const windows: ToggleWindow[] = [];
+  const acks = new Map<number, Promise<unknown>>();
+  for (let k = 0; k <= n; k++) {
+    await sleepUntil(t0 + k * windowSeconds * 1000);
+    if (stop.stopped) break;
+    const at = clock();
+    if (k > 0) windows[k - 1].endMs = at;
+    if (k === n) break;
+    const on = k % 2 === 1;
+    const w: ToggleWindow = { index: k, on, startMs: at, endMs: NaN, samples: 0 };
+    windows.push(w);
+    const sent = performance.now();
+    if (on) {
+      const p = t.on().then((r) => { w.switchMs = performance.now() - sent; return r; });
+      p.catch(() => undefined);
+      acks.set(k, p);
+    } else if (k > 0) {
+      const p = t.off().then((seen) => { w.switchMs = performance.now() - sent; windows[k - 1].seen = seen; return seen; });
+      p.catch(() => undefined);
+      acks.set(k, p);
+    }
+  }
+  return { windows, acks };
+}
+
+/** Fills each window's rate from the front-end's samples (port 0), and each on-window's ratio. */
+export function rateWindows(windows: ToggleWindow[], samples: PpsSample[]): number[] {
+  const ss = samples.filter((s) => s.port === 0 && s.rxPackets !== undefined);
+  for (const w of windows) {
+    const inside = ss.filter((s) => s.atMs >= w.startMs + SETTLE_MS && s.atMs <= w.endMs);
+    w.samples = inside.length;
+    if (w.skipped) continue;
+    if (inside.length < 2) { w.skipped = `${inside.length} sample${inside.length === 1 ? '' : 's'} after settling`; continue; }
+    const a = inside[0];
+    const b = inside.at(-1)!;
+    w.fromMs = a.atMs;
+    w.toMs = b.atMs;
+    w.packets = b.rxPackets! - a.rxPackets!;
+    w.mpps = w.toMs > w.fromMs ? w.packets / (w.toMs - w.fromMs) / 1e3 : undefined;
+    if (w.mpps === undefined) w.skipped = 'its samples were read at one instant';
+    const pps = inside.slice(1).map((s) => s.rxPps);
+    w.rxPpsMpps = pps.reduce((x, y) => x + y, 0) / pps.length / 1e6;
+  }
+  const ratios: number[] = [];
+  for (const w of windows) {
+    if (!w.on || w.mpps === undefined) continue;
+    const near = [windows[w.index - 1], windows[w.index + 1]].filter((x) => x?.mpps !== undefined).map((x) => x.mpps!);
+    if (near.length === 0) continue;
+    w.ratio = w.mpps / (near.reduce((x, y) => x + y, 0) / near.length);
+    ratios.push(w.ratio);
+  }
+  return ratios;
+}
+
+export interface ToggleRunOptions {
+  round: number;
+  placement: Placement;
+  /** The stream's URL (/viz/live of the back-end about to start). */
+  url: string;
+  seconds: number;
+  windowSeconds: number;
+  /**
+   * Runs the forwarding for `seconds`, calling onForwarding once the front-end forwards (as
+   * runForwarding does); resolves with the front-end's samples.
+   */
+  forward(onForwarding: (front: Testpmd) => void): Promise<PpsSample[]>;
+}
+
+/** One forwarding run with the viewer toggled in windows; every window's rate, and the ratios. */
+export async function toggleRun(o: ToggleRunOptions): Promise<ToggleRun> {
+  const n = windowCount(o.seconds, o.windowSeconds);
+  // The viewer exists before the run starts: nothing is started inside a window.
+  const t = o.placement === 'niced' ? await nicedToggler(o.url) : inlineToggler(o.url);
+  const stop = { stopped: false };
+  let switching: Promise<Switches> | undefined;
+  try {
+    const samples = await o.forward((front) => {
+      switching = schedule(front, t, n, o.windowSeconds, stop);
+      switching.catch(() => undefined);
+    });
+    if (!switching) throw new Error('the front-end never forwarded');
+    const { windows, acks } = await switching;
+    if (windows.length !== n || !(windows.at(-1)!.endMs >= 0)) throw new Error(`the run ended after ${windows.length} of ${n} windows`);
+    const lateAt = new Map<number, number>();
+    for (const [k, p] of acks) {
+      const r = await p;
+      if (windows[k].on) lateAt.set(k - 1, (r as { lateFrames: number }).lateFrames);
+    }
+    lateAt.set(n - 1, (await t.close()).lateFrames);
+    for (const w of windows) if (!w.on && w.index > 0) w.lateFrames = lateAt.get(w.index);
+    // An on-window in which the viewer got nothing, or whose stream failed, measured no viewer.
+    for (const w of windows) {
+      if (w.on && w.seen && (w.seen.error || w.seen.frames === 0)) w.skipped = `the viewer ${w.seen.error ? `failed: ${w.seen.error}` : 'got no frame'}`;
+    }
+    const ratios = rateWindows(windows, samples);
+    const warnings: string[] = [];
+    for (const w of windows) {
+      const took = (w.switchMs ?? 0) + (w.on ? (w.seen?.firstFrameMs ?? Infinity) : 0);
+      if (w.index > 0 && took > SETTLE_MS) {
+        warnings.push(`window ${w.index} (${w.on ? 'on' : 'off'}): the switch took ${Number.isFinite(took) ? `${took.toFixed(0)} ms` : 'until its end (no frame)'}, more than the ${SETTLE_MS} ms settle`);
+      }
+      if (w.skipped) warnings.push(`window ${w.index} (${w.on ? 'on' : 'off'}) skipped: ${w.skipped}`);
+    }
+    return {
+      round: o.round, placement: o.placement, seconds: o.seconds, windowSeconds: o.windowSeconds, windows, ratios,
+      medianRatio: ratios.length ? median(ratios) : undefined, warnings,
+      samples: samples.filter((s) => s.port === 0).map((s) => [s.atMs, s.rxPackets ?? null, s.rxPps]),
+    };
+  } finally {
+    stop.stopped = true;
+    await t.close().catch(() => undefined);
+  }
+}
+
+/** The q-quantile of xs (linear between order statistics); undefined for an empty list. */
+export function quantile(xs: number[], q: number): number | undefined {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  const i = (s.length - 1) * q;
+  const lo = Math.floor(i);
+  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (i - lo);
+}
