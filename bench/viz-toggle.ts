@@ -1,13 +1,11 @@
 // bench/viz.bench.ts's toggle mode: a viewer switched on and off in windows during one forwarding
 // run, and each window's rate from the front-end testpmd's periodic counters (see the header of
 // bench/viz.bench.ts for how the figure is computed).
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { readdirSync } from 'node:fs';
 import { median, type PpsSample, type Testpmd } from '../test/helpers/testpmd.js';
 import { LiveClient } from '../test/helpers/sse-client.js';
-import { ownCpuMs, type Placement } from './viz-watch.js';
+import { ownCpuMs, spawnViewer, threadCpuMs, type Placement, type ProcessPlacement } from './viz-watch.js';
 
-const VIEWER_SCRIPT = fileURLToPath(new URL('./viz-viewer.js', import.meta.url));
 /** What is left out at the start of each window (the switch and its after-effects). */
 export const SETTLE_MS = 1000;
 
@@ -71,9 +69,9 @@ function inlineToggler(url: string): Toggler {
   };
 }
 
-/** One viewer process for the whole run (`nice -n 19 node viz-viewer.js --toggle URL`); resolves once it listens. */
-async function nicedToggler(url: string): Promise<Toggler> {
-  const child = spawn('nice', ['-n', '19', process.execPath, VIEWER_SCRIPT, '--toggle', url], { stdio: ['pipe', 'pipe', 'pipe'] });
+/** One viewer process for the whole run (`node viz-viewer.js --toggle URL`, niced or idle: spawnViewer); resolves once it listens. */
+async function processToggler(placement: ProcessPlacement, url: string): Promise<Toggler> {
+  const child = spawnViewer(placement, ['--toggle', url], ['pipe', 'pipe', 'pipe']);
   let err = '';
   let buf = '';
   let ended: Error | undefined;
@@ -166,6 +164,16 @@ export interface ToggleWindow {
   switchMs?: number;
   /** off-windows: frames the connection closed at its start delivered after the close (should be 0). */
   lateFrames?: number;
+  /**
+   * The back-end's CPU over the whole window (/proc, 10 ms ticks), % of one core: its main thread
+   * (which serves the stream) and its busiest thread (the worker polling the vring).
+   */
+  mainCpuPct?: number;
+  workerCpuPct?: number;
+  /** on-windows: the worker's CPU / the mean of the off-windows either side (what the viewer left it). */
+  workerCpuRatio?: number;
+  /** on-windows: the main thread's CPU beyond the mean of the off-windows either side, ms per frame the viewer got. */
+  mainMsPerFrame?: number;
 }
 
 export interface ToggleRun {
@@ -178,6 +186,10 @@ export interface ToggleRun {
   medianRatio: number | undefined;
   /** Windows skipped, switches slower than the settle time (their figure may include the switch), viewer errors. */
   warnings: string[];
+  /** The on-windows' workerCpuRatio and mainMsPerFrame, and their medians. */
+  workerCpuRatios: number[];
+  medianWorkerCpuRatio: number | undefined;
+  medianMainMsPerFrame: number | undefined;
   /** The front-end's samples of port 0 (atMs, cumulative RX-packets, testpmd's Rx-pps), to recompute from. */
   samples: [number, number | null, number][];
 }
@@ -196,17 +208,47 @@ interface Switches {
   acks: Map<number, Promise<unknown>>;
 }
 
-/** Switches the viewer at each window boundary (timed from now), recording the boundaries on `front`'s clock. */
-async function schedule(front: Testpmd, t: Toggler, n: number, windowSeconds: number, stop: { stopped: boolean }): Promise<Switches> {
+/** CPU ms of each thread of process `pid` (by tid); threads gone or unreadable are left out. */
+function threadsCpuMs(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  let tids: string[] = [];
+  try { tids = readdirSync(`/proc/${pid}/task`); } catch { return out; }
+  for (const t of tids) {
+    try { out.set(Number(t), threadCpuMs(pid, Number(t))); } catch { /* ended meanwhile */ }
+  }
+  return out;
+}
+
+/** Fills a window's CPU figures from the threads' CPU at its start and end. */
+function windowCpu(w: ToggleWindow, pid: number, a: Map<number, number>, b: Map<number, number>): void {
+  const ms = w.endMs - w.startMs;
+  if (!(ms > 0) || !a.has(pid) || !b.has(pid)) return;
+  w.mainCpuPct = ((b.get(pid)! - a.get(pid)!) / ms) * 100;
+  let busiest = 0;
+  for (const [tid, end] of b) if (tid !== pid && a.has(tid)) busiest = Math.max(busiest, end - a.get(tid)!);
+  w.workerCpuPct = (busiest / ms) * 100;
+}
+
+/**
+ * Switches the viewer at each window boundary (timed from now), recording the boundaries on
+ * `front`'s clock and the CPU of the back-end's (`backendPid`) threads at each.
+ */
+async function schedule(front: Testpmd, backendPid: number, t: Toggler, n: number, windowSeconds: number, stop: { stopped: boolean }): Promise<Switches> {
   const clock = (): number => Date.now() - front.startedAt;
   const t0 = Date.now();
   const windows: ToggleWindow[] = [];
   const acks = new Map<number, Promise<unknown>>();
+  let cpuBefore = new Map<number, number>();
   for (let k = 0; k <= n; k++) {
     await sleepUntil(t0 + k * windowSeconds * 1000);
     if (stop.stopped) break;
     const at = clock();
-    if (k > 0) windows[k - 1].endMs = at;
+    const cpu = threadsCpuMs(backendPid);
+    if (k > 0) {
+      windows[k - 1].endMs = at;
+      windowCpu(windows[k - 1], backendPid, cpuBefore, cpu);
+    }
+    cpuBefore = cpu;
     if (k === n) break;
     const on = k % 2 === 1;
     const w: ToggleWindow = { index: k, on, startMs: at, endMs: NaN, samples: 0 };
@@ -254,6 +296,26 @@ export function rateWindows(windows: ToggleWindow[], samples: PpsSample[]): numb
   return ratios;
 }
 
+/**
+ * Each on-window's CPU against the off-windows either side: the worker's share (a figure the
+ * vCPU placement hardly moves, unlike the rate) and the main thread's extra ms per frame.
+ */
+export function cpuWindows(windows: ToggleWindow[]): { workerCpuRatios: number[]; mainMsPerFrame: number[] } {
+  const workerCpuRatios: number[] = [];
+  const mainMsPerFrame: number[] = [];
+  const mean = (xs: number[]): number => xs.reduce((x, y) => x + y, 0) / xs.length;
+  for (const w of windows) {
+    if (!w.on || w.skipped || w.workerCpuPct === undefined || w.mainCpuPct === undefined) continue;
+    const near = [windows[w.index - 1], windows[w.index + 1]].filter((x) => x?.workerCpuPct !== undefined && x.mainCpuPct !== undefined);
+    if (near.length === 0) continue;
+    const offWorker = mean(near.map((x) => x.workerCpuPct!));
+    if (offWorker > 0) workerCpuRatios.push(w.workerCpuRatio = w.workerCpuPct / offWorker);
+    const frames = w.seen?.frames ?? 0;
+    if (frames > 0) mainMsPerFrame.push(w.mainMsPerFrame = ((w.mainCpuPct - mean(near.map((x) => x.mainCpuPct!))) / 100) * (w.endMs - w.startMs) / frames);
+  }
+  return { workerCpuRatios, mainMsPerFrame };
+}
+
 export interface ToggleRunOptions {
   round: number;
   placement: Placement;
@@ -265,19 +327,19 @@ export interface ToggleRunOptions {
    * Runs the forwarding for `seconds`, calling onForwarding once the front-end forwards (as
    * runForwarding does); resolves with the front-end's samples.
    */
-  forward(onForwarding: (front: Testpmd) => void): Promise<PpsSample[]>;
+  forward(onForwarding: (front: Testpmd, backendPid: number) => void): Promise<PpsSample[]>;
 }
 
 /** One forwarding run with the viewer toggled in windows; every window's rate, and the ratios. */
 export async function toggleRun(o: ToggleRunOptions): Promise<ToggleRun> {
   const n = windowCount(o.seconds, o.windowSeconds);
   // The viewer exists before the run starts: nothing is started inside a window.
-  const t = o.placement === 'niced' ? await nicedToggler(o.url) : inlineToggler(o.url);
+  const t = o.placement === 'inline' ? inlineToggler(o.url) : await processToggler(o.placement, o.url);
   const stop = { stopped: false };
   let switching: Promise<Switches> | undefined;
   try {
-    const samples = await o.forward((front) => {
-      switching = schedule(front, t, n, o.windowSeconds, stop);
+    const samples = await o.forward((front, backendPid) => {
+      switching = schedule(front, backendPid, t, n, o.windowSeconds, stop);
       switching.catch(() => undefined);
     });
     if (!switching) throw new Error('the front-end never forwarded');
@@ -295,6 +357,7 @@ export async function toggleRun(o: ToggleRunOptions): Promise<ToggleRun> {
       if (w.on && w.seen && (w.seen.error || w.seen.frames === 0)) w.skipped = `the viewer ${w.seen.error ? `failed: ${w.seen.error}` : 'got no frame'}`;
     }
     const ratios = rateWindows(windows, samples);
+    const cpu = cpuWindows(windows);
     const warnings: string[] = [];
     for (const w of windows) {
       const took = (w.switchMs ?? 0) + (w.on ? (w.seen?.firstFrameMs ?? Infinity) : 0);
@@ -306,6 +369,8 @@ export async function toggleRun(o: ToggleRunOptions): Promise<ToggleRun> {
     return {
       round: o.round, placement: o.placement, seconds: o.seconds, windowSeconds: o.windowSeconds, windows, ratios,
       medianRatio: ratios.length ? median(ratios) : undefined, warnings,
+      workerCpuRatios: cpu.workerCpuRatios, medianWorkerCpuRatio: cpu.workerCpuRatios.length ? median(cpu.workerCpuRatios) : undefined,
+      medianMainMsPerFrame: cpu.mainMsPerFrame.length ? median(cpu.mainMsPerFrame) : undefined,
       samples: samples.filter((s) => s.port === 0).map((s) => [s.atMs, s.rxPackets ?? null, s.rxPps]),
     };
   } finally {

@@ -2,46 +2,39 @@
 // (VIRTQUEUE_BENCH_MODE=toggle|runs): the vhost cases default to toggle; the sim cases always run
 // in runs mode (toggle reads the front-end testpmd's periodic counters, which sim has not).
 //
-// Runs mode: each case runs the same command once without a viewer and once per viewer placement
-// each round, interleaved:
-//   A: with --viz 0 and no viewer (the server listens; no frame is read or sent);
-//   B (niced): a viewer in a process of its own (dist/bench/viz-viewer.js) under `nice -n 19`,
-//      connected to /viz/live for the whole run, decoding every frame at the stream's full rate:
-//      a viewer that gives way to the dataplane, as a browser on another machine does. B / A is
-//      what serving the stream costs the dataplane's process.
-//   C (inline): the same viewer in this process at normal priority: on this 2-core machine the
-//      viewer's own CPU competes with the dataplane's busy threads, so C / A adds what a viewer
-//      on the same machine costs.
-// The figures are B / A and C / A, each the median over rounds of the ratio of the two runs of
-// one round. The issue asks for the slowdown to stay within 2% (>= 0.98). On a 2-vCPU guest whose
+// Viewer placements (VIRTQUEUE_BENCH_VIEWERS, comma list; default niced,idle,inline): a viewer
+// decodes every frame and draws its snapshot, as the page does (bench/viz-viewer.ts):
+//   niced   in a process of its own under `nice -n 19` (still about 1.5% of a busy core);
+//   idle    in a process of its own under SCHED_IDLE (`chrt --idle 0`): it runs only when a core
+//           has nothing else to, the nearest this 2-core machine, whose cores the dataplane and
+//           its peer keep busy, comes to a viewer on another machine;
+//   inline  in this process at normal priority: a viewer competing with the dataplane.
+// VIRTQUEUE_BENCH_VIEWER_CPUS pins the viewer processes (`taskset -c`); VIRTQUEUE_BENCH_VIZ_RATE
+// passes --viz-rate to the back-end (its default, 10 frames a second, when unset).
+//
+// Runs mode: each case runs the same command once without a viewer (A: --viz 0, nobody
+// connected, no frame read or sent) and once per placement each round, interleaved; the figure
+// is the median over rounds of the ratio of the two runs of one round. On a 2-vCPU guest whose
 // host moves the vCPUs between near and far placements two runs of one round can differ by 2x,
 // which is what toggle mode is for.
-// VIRTQUEUE_BENCH_VIEWERS (comma list of niced, inline; default both) picks the placements.
 //
 // Toggle mode (vhost cases): each round is ONE forwarding run per placement, VIRTQUEUE_BENCH_SECONDS
 // long (default 60 in this mode), during which the viewer is switched off and on in windows of
-// VIRTQUEUE_BENCH_WINDOW seconds (default 4): off, on, off, ..., off: the largest odd number of
-// windows that fits in the run (any rest at the end is not measured), timed from the moment the
-// front-end forwards. niced: one viewer process (viz-viewer.js --toggle, under nice 19) for the
-// whole run, started before the run, told "on"/"off" on its stdin (it connects or disconnects and
-// acknowledges on stdout); inline: a LiveClient in this process, opened and closed.
-// The figure comes from the front-end testpmd's periodic NIC statistics (one a second): each
-// sample's cumulative RX-packets, timed when this process read it (Date.now() since testpmd was
-// spawned; the window boundaries are taken on that clock when the switch is ordered). For each
-// window, the samples from 1 s after its start (settle: the connection or disconnection and its
-// after-effects) to its end; rate = the RX-packets between the first and the last of them over the
-// time between them (a window with fewer than 2 samples is skipped, and the output says so: this
-// testpmd now and then prints after 2 s instead of 1, so a 4 s window has 1 to 3 samples; so is an
-// on-window in which the viewer got no frame or its stream failed). For
-// each on-window, ratio = its rate / the mean of the off-windows just before and after (the one
-// left if the other was skipped). Reported per run: every window's rate, the ratios and their
-// median; per case and placement: the median of all ratios (viewer / no viewer), the quartiles,
-// the number of ratios and windows, and the frames the viewer received per on-window (the stream
-// sends about 20 a second) and after a disconnection (should be 0). Because the neighbouring
-// windows are seconds apart in one run, a change of vCPU placement only spoils the windows it
-// falls into, rather than half of the comparison. Each window's figure also carries testpmd's
-// own Rx-pps (its TSC-timed rate) averaged over the same samples, as a cross-check, and each
-// run's JSON carries the front-end's samples (atMs, RX-packets, Rx-pps) to recompute from.
+// VIRTQUEUE_BENCH_WINDOW seconds (default 6): off, on, off, ..., off, the largest odd number of
+// windows that fits, timed from the moment the front-end forwards. One viewer process (or
+// LiveClient) for the whole run, told "on"/"off" (it connects or disconnects and acknowledges).
+// Two figures per on-window, each against the mean of the off-windows either side:
+//   - the rate: the front-end testpmd's cumulative RX-packets between its first sample at least
+//     1 s into the window (settle) and its last, over the time between them (this testpmd prints
+//     every 1 to 2 s; a window with fewer than 2 samples is skipped, and the output says so);
+//     testpmd's own Rx-pps over the same samples is shown as a cross-check. A change of vCPU
+//     placement (rates swing 3-fold) spoils the windows it falls into;
+//   - the CPU the back-end's worker got (its busiest thread, /proc, over the whole window): the
+//     share of its core the viewer left the dataplane, which the placement hardly moves, and the
+//     main thread's CPU beyond the off-windows' per frame the viewer got.
+// Reported: every window, and per case and placement the median and quartiles of the rate
+// ratios, the median worker CPU ratio and main-thread ms per frame, the frames per on-window
+// and after a disconnection (should be 0). The JSON carries the front-end's samples too.
 //
 // Cases (VIRTQUEUE_BENCH_CASES, comma list; default sim-split,sim-packed,vhost-io-64-split):
 //   sim-RING          `virtqueue sim --viz 0 --ring RING --workers 2 --idle poll` (driver and NIC
@@ -49,13 +42,14 @@
 //                     SIGINT after the run's seconds; the figure is its summary's Mpps (frames
 //                     delivered over the run's time). Runs mode only.
 //   vhost-io-64-RING  `virtqueue vhost --viz PORT --fwd io` against DPDK's testpmd virtio-user
-//                     (io --tx-first, 64-byte frames), back-end on CPU 0, front-end on CPU 1, as in
-//                     bench/vhost.bench.ts; the figure is the front-end's Rx rate. Needs dpdk-testpmd.
+//                     (io --tx-first, 64-byte frames), back-end (main thread and worker) on CPU 0,
+//                     front-end on CPU 1, as in bench/vhost.bench.ts; the figure is the
+//                     front-end's Rx rate. Needs dpdk-testpmd.
 // VIRTQUEUE_BENCH_ROUNDS (3), VIRTQUEUE_BENCH_SECONDS (5 in runs mode, 60 in toggle mode),
-// VIRTQUEUE_BENCH_WINDOW (4; toggle mode), VIRTQUEUE_BENCH_JSON (also write the JSON object to this
-// path). Output: progress on stderr, tables and the machine on stdout, and as the last stdout line
-// one JSON object: every run, the medians and the ratios (toggle cases: mode "toggle", every
-// window, and the quartiles and frame counts under each placement's "toggle").
+// VIRTQUEUE_BENCH_JSON (also write the JSON object to this path). Output: progress on stderr,
+// tables and the machine on stdout, and as the last stdout line one JSON object: every run, the
+// medians and the ratios (toggle cases: mode "toggle", every window, and the figures under each
+// placement's "toggle").
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -77,10 +71,12 @@ if (MODE !== 'runs' && MODE !== 'toggle') throw new Error(`VIRTQUEUE_BENCH_MODE:
 /** The mode a case runs in: the vhost cases VIRTQUEUE_BENCH_MODE's, the sim cases always runs. */
 const modeOf = (c: string): Mode => (c.startsWith('vhost') ? MODE : 'runs');
 const TOGGLE_SECONDS = Number(process.env.VIRTQUEUE_BENCH_SECONDS ?? 60);
-const WINDOW = Number(process.env.VIRTQUEUE_BENCH_WINDOW ?? 4);
+const WINDOW = Number(process.env.VIRTQUEUE_BENCH_WINDOW ?? 6);
 const CASES = list(process.env.VIRTQUEUE_BENCH_CASES, 'sim-split,sim-packed,vhost-io-64-split');
 const JSON_PATH = process.env.VIRTQUEUE_BENCH_JSON || undefined;
-const PLACEMENTS: readonly Placement[] = ['niced', 'inline'];
+/** VIRTQUEUE_BENCH_VIZ_RATE: the back-end's --viz-rate (its default when unset). */
+const VIZ_RATE_ARGS = process.env.VIRTQUEUE_BENCH_VIZ_RATE ? ['--viz-rate', process.env.VIRTQUEUE_BENCH_VIZ_RATE] : [];
+const PLACEMENTS: readonly Placement[] = ['niced', 'idle', 'inline'];
 const VIEWERS = list(process.env.VIRTQUEUE_BENCH_VIEWERS, PLACEMENTS.join(',')) as Placement[];
 for (const v of VIEWERS) if (!PLACEMENTS.includes(v)) throw new Error(`VIRTQUEUE_BENCH_VIEWERS: unknown placement ${v}; known: ${PLACEMENTS.join(', ')}`);
 type ViewerMode = 'none' | Placement;
@@ -158,7 +154,7 @@ async function vhostRun(ring: string, viewer: ViewerMode, dir: string, round: nu
     const r = await runForwarding({
       backend: 'virtqueue', name: `vqviz${process.pid}-${round}-${viewer}`, socket: path.join(dir, `viz${round}${viewer}.sock`),
       seconds: SECONDS, packed: ring === 'packed', backendMode: 'io', frontendMode: 'io', txFirst: true, txpkts: 64,
-      backendCpus: '0', virtqueueArgs: ['--viz', String(port)],
+      backendCpus: '0', virtqueueArgs: ['--viz', String(port), ...VIZ_RATE_ARGS],
     });
     running = false;
     await connecting;
@@ -181,7 +177,7 @@ async function vhostToggleRun(ring: string, placement: Placement, dir: string, r
       const r = await runForwarding({
         backend: 'virtqueue', name: `vqviz${process.pid}-${round}-t${placement}`, socket: path.join(dir, `viz${round}t${placement}.sock`),
         seconds: TOGGLE_SECONDS, packed: ring === 'packed', backendMode: 'io', frontendMode: 'io', txFirst: true, txpkts: 64,
-        backendCpus: '0', virtqueueArgs: ['--viz', String(port)], onForwarding,
+        backendCpus: '0', virtqueueArgs: ['--viz', String(port), ...VIZ_RATE_ARGS], onForwarding,
       });
       return r.front.samples;
     },
@@ -215,7 +211,7 @@ async function main(): Promise<void> {
   const key = (c: string, v: ViewerMode): string => `${c}:${v}`;
   const why = (c: string, v: ViewerMode): string | undefined => missing.get(key(c, v)) ?? missing.get(key(c, 'none'));
   const modes: ViewerMode[] = ['none', ...VIEWERS];
-  const label: Record<ViewerMode, string> = { none: 'A (no viewer)', niced: 'B (niced viewer)', inline: 'C (inline viewer)' };
+  const label: Record<ViewerMode, string> = { none: 'A (no viewer)', niced: 'B (niced viewer)', idle: 'B (idle viewer)', inline: 'C (inline viewer)' };
   const stepsPerRound = CASES.reduce((n, c) => n + (modeOf(c) === 'runs' ? modes.length : VIEWERS.length), 0);
   const total = ROUNDS * stepsPerRound;
   const windows = windowCount(TOGGLE_SECONDS, WINDOW);
@@ -301,9 +297,11 @@ async function main(): Promise<void> {
           String(w.samples), fmt(w.mpps), fmt(w.rxPpsMpps), w.ratio === undefined ? '' : `${w.ratio.toFixed(3)}x`,
           w.on ? String(w.seen?.frames ?? '-') : '', w.on && w.seen ? (w.seen.frames / w.seen.seconds).toFixed(1) : '',
           w.index > 0 ? fmt(w.switchMs, 0) : '', w.on ? fmt(w.seen?.firstFrameMs ?? undefined, 0) : '', w.on || w.index === 0 ? '' : String(w.lateFrames ?? '-'),
+          fmt(w.workerCpuPct, 1), w.workerCpuRatio === undefined ? '' : `${w.workerCpuRatio.toFixed(4)}x`, fmt(w.mainCpuPct, 2), fmt(w.mainMsPerFrame, 3),
           w.skipped ? `skipped: ${w.skipped}` : '']);
       }
-      windowRows.push([c, String(r.round + 1), r.placement, '', 'median', '', '', '', '', r.medianRatio === undefined ? '-' : `${r.medianRatio.toFixed(3)}x`, '', '', '', '', '', '']);
+      windowRows.push([c, String(r.round + 1), r.placement, '', 'median', '', '', '', '', r.medianRatio === undefined ? '-' : `${r.medianRatio.toFixed(3)}x`, '', '', '', '', '',
+        '', r.medianWorkerCpuRatio === undefined ? '-' : `${r.medianWorkerCpuRatio.toFixed(4)}x`, '', fmt(r.medianMainMsPerFrame, 3), '']);
     }
     const offOf = (rs: ToggleRun[]): number[] => rs.flatMap((r) => r.windows.filter((w) => !w.on && w.mpps !== undefined).map((w) => w.mpps!));
     const viewers = VIEWERS.map((p) => {
@@ -318,9 +316,12 @@ async function main(): Promise<void> {
       const [q1, q2, q3] = [0.25, 0.5, 0.75].map((q) => quantile(ratios, q));
       const offMpps = med(offOf(rs));
       const onMpps = med(on.map((w) => w.mpps));
+      const cpuRatios = rs.flatMap((r) => r.workerCpuRatios);
+      const msPerFrame = on.flatMap((w) => (w.mainMsPerFrame === undefined ? [] : [w.mainMsPerFrame]));
       toggleRows.push([c, p, String(rs.length), fmt(offMpps), fmt(onMpps), q2 === undefined ? '-' : `${q2.toFixed(3)}x`,
         q1 === undefined ? '-' : `${q1.toFixed(3)}-${q3!.toFixed(3)}`, `${ratios.length}/${on.length}`, `${all.length}${skipped ? ` (${skipped} skipped)` : ''}`,
         frames.length ? `${median(frames)} (${Math.min(...frames)}-${Math.max(...frames)})` : '-', fmt(med(fps), 1), String(late),
+        cpuRatios.length ? `${median(cpuRatios).toFixed(4)}x` : '-', fmt(med(msPerFrame), 3),
         why(c, p) !== undefined ? `missing: ${why(c, p)}` : '']);
       return {
         placement: p, viewerMpps: onMpps ?? null, viewerOverNoViewer: q2 ?? null, ratios, missing: why(c, p) ?? null,
@@ -328,6 +329,8 @@ async function main(): Promise<void> {
           noViewerMpps: offMpps ?? null, quartiles: [q1 ?? null, q2 ?? null, q3 ?? null], ratioCount: ratios.length, windows: all.length,
           onWindows: on.length, skippedWindows: skipped, framesPerOnWindow: frames, framesPerSecondPerOnWindow: fps, lateFrames: late,
           medianRatioPerRun: rs.map((r) => r.medianRatio ?? null),
+          workerCpuRatios: cpuRatios, medianWorkerCpuRatio: med(cpuRatios) ?? null,
+          mainMsPerFrame: msPerFrame, medianMainMsPerFrame: med(msPerFrame) ?? null,
         },
       };
     });
@@ -342,18 +345,20 @@ async function main(): Promise<void> {
     console.log(`\nLive visualizer attached or not (A), ${SECONDS} s runs, ${ROUNDS} rounds interleaved; viewer / A is the median of per-round ratios`);
     console.log(`Machine: ${describeMachine(machine)}; load average at the end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
     console.log(table(['case', 'viewer', 'A: no viewer, Mpps', 'with viewer, Mpps', 'viewer / A', 'frames/s seen', 'KiB/frame', 'main thread % A', 'main thread % viewer', 'viewer %', ''], rows));
-    console.log('\n(niced: the viewer in its own process under nice 19; inline: in this process. main thread %: CPU of the command\'s main thread, which serves the stream, in % of one core, sim cases only; viewer %: the viewer\'s CPU)');
+    console.log('\n(niced: the viewer in its own process under nice 19; idle: under SCHED_IDLE; inline: in this process. main thread %: CPU of the command\'s main thread, which serves the stream, in % of one core, sim cases only; viewer %: the viewer\'s CPU)');
   }
   if (hasToggle) {
     console.log(`\nLive visualizer toggled within one run: ${TOGGLE_SECONDS} s runs, ${windows} windows of ${WINDOW} s (off, on, ..., off), ${ROUNDS} round${ROUNDS === 1 ? '' : 's'}; ` +
       `each window's rate over its samples from ${SETTLE_MS / 1000} s after its start; ratio = on-window / mean of the off-windows either side`);
     if (!hasRuns) console.log(`Machine: ${describeMachine(machine)}; load average at the end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
     console.log('');
-    console.log(table(['case', 'round', 'viewer', 'window', 'state', 'start s', 'samples', 'Rx Mpps', 'Rx-pps Mpps', 'ratio', 'frames', 'frames/s', 'switch ms', 'first frame ms', 'late frames', ''], windowRows));
+    console.log(table(['case', 'round', 'viewer', 'window', 'state', 'start s', 'samples', 'Rx Mpps', 'Rx-pps Mpps', 'ratio', 'frames', 'frames/s', 'switch ms', 'first frame ms', 'late frames', 'worker %', 'worker on/off', 'main %', 'main ms/frame', ''], windowRows));
     console.log('');
-    console.log(table(['case', 'viewer', 'runs', 'off Mpps', 'on Mpps', 'on / off (median)', 'quartiles', 'ratios / on-windows', 'windows', 'frames per on-window', 'frames/s', 'frames after off', ''], toggleRows));
+    console.log(table(['case', 'viewer', 'runs', 'off Mpps', 'on Mpps', 'on / off (median)', 'quartiles', 'ratios / on-windows', 'windows', 'frames per on-window', 'frames/s', 'frames after off', 'worker CPU on/off (median)', 'main ms/frame (median)', ''], toggleRows));
     console.log('\n(Rx Mpps: front-end RX-packets between the window\'s first and last sample over the time they were read; Rx-pps Mpps: testpmd\'s own rate, mean over the same samples, a cross-check. ' +
-      'switch ms: from the order to the viewer\'s acknowledgement; first frame ms: from the viewer connecting to its first frame; late/frames after off: frames a closed connection still delivered, should be 0)');
+      'switch ms: from the order to the viewer\'s acknowledgement; first frame ms: from the viewer connecting to its first frame; late/frames after off: frames a closed connection still delivered, should be 0. ' +
+      'worker %: CPU of the back-end\'s busiest thread, the worker, over the window (/proc, 10 ms ticks), % of one core; worker on/off: that of an on-window over the mean of the off-windows either side, ' +
+      'the share of its core the viewer left the dataplane, which the vCPU placement hardly moves; main %: the back-end\'s main thread; main ms/frame: its CPU beyond the off-windows\' over the frames the viewer got)');
   }
   const json = {
     bench: 'viz', mode: MODE, seconds: hasRuns ? SECONDS : TOGGLE_SECONDS, ...(hasToggle ? { toggle: { seconds: TOGGLE_SECONDS, windowSeconds: WINDOW, windows, settleMs: SETTLE_MS } } : {}),

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FEATURES } from '../src/index.js';
 import { LIVE_FRAME_PATH, LIVE_PATH, LIVE_RATE_HZ, type LiveFrame } from '../src/viz/stream.js';
+import { parseSim } from '../cli/sim/args.js';
+import { parseVhost, type VhostCommand } from '../cli/vhost/args.js';
 import type { QueueSnapshot } from '../src/viz/snapshot.js';
 import { LiveClient } from './helpers/sse-client.js';
 import { until } from './helpers/within.js';
@@ -141,6 +143,30 @@ describe('virtqueue sim --viz', () => {
     const r = await startVizCli(['sim', '--viz', '70000']).done;
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('--viz must be 0 to 65535');
+  }, 30_000);
+
+  it('--viz-rate: 10 to 30 frames a second, only with --viz; the stream runs at the rate asked for', async () => {
+    expect(parseSim(['--viz', '0'])).toMatchObject({ viz: 0, vizRate: LIVE_RATE_HZ });
+    expect(parseSim(['--viz', '0', '--viz-rate', '30'])).toMatchObject({ viz: 0, vizRate: 30 });
+    expect((parseVhost(['--socket', '/tmp/x.sock', '--viz', '0', '--viz-rate', '25']) as VhostCommand).options).toMatchObject({ viz: 0, vizRate: 25 });
+    expect(() => parseSim(['--viz', '0', '--viz-rate', '5'])).toThrow('--viz-rate must be 10 to 30, got 5');
+    expect(() => parseSim(['--viz', '0', '--viz-rate', '31'])).toThrow('--viz-rate must be 10 to 30, got 31');
+    expect(() => parseSim(['--viz-rate', '20'])).toThrow(/--viz-rate .* needs --viz PORT/);
+    expect(() => parseVhost(['--socket', '/tmp/x.sock', '--viz-rate', '20'])).toThrow(/needs --viz PORT/);
+    const run = startVizCli(['sim', '--viz', '0', '--viz-rate', '30', '--packets', '1000000000']);
+    const client = new LiveClient(`${await run.url}${LIVE_PATH.slice(1)}`);
+    try {
+      await client.until(() => client.count >= 6, 'six frames');
+      expect(client.hello).toMatchObject({ source: 'sim', rateHz: 30 });
+      // Frames are stamped when read: at 30 a second, 33 ms apart (a tick may run late, never early).
+      const gaps = client.frames.slice(1).map((f, i) => (f.at - client.frames[i].at) / (f.seq - client.frames[i].seq));
+      expect(Math.min(...gaps)).toBeGreaterThanOrEqual(30);
+      expect(Math.min(...gaps)).toBeLessThan(1000 / LIVE_RATE_HZ);
+    } finally {
+      client.close();
+      run.child.kill('SIGKILL');
+      await run.done;
+    }
   }, 30_000);
 });
 

@@ -15,7 +15,7 @@ export interface LiveServer {
 
 /** Starts the server; prints `viz: http://127.0.0.1:PORT/?live` (the line tests and people look for). */
 export async function serveLive(port: number, hello: LiveHello, sample: () => FrameSample, io: CliIO): Promise<LiveServer> {
-  const stream = new LiveStream(hello, sample);
+  const stream = new LiveStream(hello, sample, hello.rateHz);
   const server = await startVizServer({ port, routes: stream.route });
   io.stdout(`viz: ${server.url}?${LIVE_PAGE_QUERY}\n`);
   return {

@@ -38,7 +38,7 @@ export async function runSimLive(cmd: SimCommand, threads: Threads, port: number
   let live;
   try {
     live = await serveLive(port, {
-      version: 1, source: 'sim', rateHz: LIVE_RATE_HZ, options: { ...cmd.options, ...threads },
+      version: 1, source: 'sim', rateHz: cmd.vizRate ?? LIVE_RATE_HZ, options: { ...cmd.options, ...threads },
     }, simSampler(run), io);
   } catch (e) {
     await run.stop().catch(() => undefined);

@@ -5,12 +5,15 @@ import { RING_KINDS, type RingKind } from '../../sim/queues.js';
 import { SIM_MODES, type SimMode, type SimOptions } from '../../sim/options.js';
 import { TOPOLOGIES, MAX_WORKERS, type Topology } from '../../sim/workers/topology.js';
 import { IDLE_MODES, type IdleMode } from '../../src/dataplane/idle.js';
+import { parseVizFlags } from '../live/args.js';
 import { UsageError, parseFlags, stringFlag, wholeNumber, oneOf, type FlagConfig, type FlagValues } from '../common.js';
 
 export interface SimCommand {
   kind: 'sim'; options: SimOptions; json: boolean; threads?: Threads;
   /** --viz PORT: serve the live visualizer on 127.0.0.1:PORT (0: any free port) while the run goes (on workers). */
   viz?: number;
+  /** --viz-rate HZ: its frames a second (with --viz, always set). */
+  vizRate?: number;
   /** --replay FILE: replay a trace exported from the visualizer instead of running the NIC. */
   replay?: string;
 }
@@ -59,7 +62,7 @@ export function flagFor(option: keyof SimOptions): string {
 export function parseSim(args: string[]): SimCommand | { kind: 'help'; topic: 'sim' } {
   const config: FlagConfig = {
     json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-    workers: { type: 'string' }, topology: { type: 'string' }, idle: { type: 'string' }, viz: { type: 'string' },
+    workers: { type: 'string' }, topology: { type: 'string' }, idle: { type: 'string' }, viz: { type: 'string' }, 'viz-rate': { type: 'string' },
     replay: { type: 'string' },
   };
   for (const [name, spec] of Object.entries(SIM_FLAGS)) config[name] = { type: spec.type };
@@ -77,9 +80,9 @@ export function parseSim(args: string[]): SimCommand | { kind: 'help'; topic: 's
     if (v === undefined) continue;
     (options as Record<string, unknown>)[spec.option] = spec.convert(`--${name}`, typeof v === 'string' ? v : '');
   }
-  const viz = stringFlag(values, 'viz') === undefined ? undefined : wholeNumber('--viz', stringFlag(values, 'viz')!, { min: 0, max: 65535 });
-  const threads = parseThreads(values, options, viz !== undefined);
-  return { kind: 'sim', options, json: values.json === true, threads, ...(viz === undefined ? {} : { viz }) };
+  const viz = parseVizFlags(stringFlag(values, 'viz'), stringFlag(values, 'viz-rate'));
+  const threads = parseThreads(values, options, viz.viz !== undefined);
+  return { kind: 'sim', options, json: values.json === true, threads, ...viz };
 }
 
 /** The thread flags, checked together; undefined for the single-thread run. With --viz the run is on workers (2, adaptive idle, unless said). */

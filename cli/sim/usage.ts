@@ -40,6 +40,8 @@ Options:
   --viz PORT            serve the ring visualizer on 127.0.0.1:PORT (0: a free port) and
                         stream the running queues to its live mode; prints its address
                         (viz: http://127.0.0.1:PORT/?live) first; runs on --workers (default 2)
+  --viz-rate HZ         live frames a second, 10 to 30 (default 10): each costs the main
+                        thread a read of the rings and a socket write
   --replay FILE         replay a trace exported from the visualizer ('virtqueue viz'): the same
                         operations on a fresh queue, each result and the queue's bytes after it
                         compared with the recording (no other option but --json)

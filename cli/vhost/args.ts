@@ -3,9 +3,10 @@
 import { NET_MODES as FWD_MODES, type NetMode as FwdMode } from '../../src/virtio-net/queue-pair.js';
 import { IDLE_MODES, type IdleMode } from '../../src/dataplane/idle.js';
 import { DEFAULT_MESSAGE_TIMEOUT_MS, DEFAULT_MESSAGE_RATE } from '../../src/vhost-user/connection.js';
+import { parseVizFlags, type VizFlags } from '../live/args.js';
 import { UsageError, parseFlags, stringFlag, wholeNumber, oneOf, durationFlag } from '../common.js';
 
-export interface VhostOptions {
+export interface VhostOptions extends VizFlags {
   socket: string;
   client: boolean;
   queues: number;
@@ -28,8 +29,6 @@ export interface VhostOptions {
   messageRate: number;
   /** The inflight state file (--state), undefined for none. */
   state: string | undefined;
-  /** --viz PORT: serve the live visualizer on 127.0.0.1:PORT (0: any free port). */
-  viz?: number;
   /** --iommu: offer VIRTIO_F_ACCESS_PLATFORM and the vhost-user IOTLB (BackendOptions.iommu). */
   iommu: boolean;
 }
@@ -52,7 +51,7 @@ export function parseVhost(args: string[]): VhostCommand | { kind: 'help'; topic
     'duration': { type: 'string' }, 'pcap': { type: 'string' }, 'pcap-max': { type: 'string' }, 'burst': { type: 'string' },
     'guest-mem': { type: 'string' }, 'workers': { type: 'string' }, 'idle': { type: 'string' }, 'socket-mode': { type: 'string' },
     'message-timeout': { type: 'string' }, 'message-rate': { type: 'string' }, 'state': { type: 'string' }, 'json': { type: 'boolean' },
-    'viz': { type: 'string' }, 'iommu': { type: 'boolean' },
+    'viz': { type: 'string' }, 'viz-rate': { type: 'string' }, 'iommu': { type: 'boolean' },
     'help': { type: 'boolean', short: 'h' },
   });
   if (values.help) return { kind: 'help', topic: 'vhost' };
@@ -81,7 +80,7 @@ export function parseVhost(args: string[]): VhostCommand | { kind: 'help'; topic
     json: values.json === true,
     options: {
       socket, client, fwd, duration, pcap, state, iommu: values.iommu === true,
-      viz: str('viz') === undefined ? undefined : wholeNumber('--viz', str('viz')!, { min: 0, max: 65535 }),
+      ...parseVizFlags(str('viz'), str('viz-rate')),
       queues, workers, idle, socketMode: mode === undefined ? VHOST_DEFAULTS.socketMode : parseInt(mode, 8),
       messageTimeoutMs: str('message-timeout') === undefined ? VHOST_DEFAULTS.messageTimeoutMs
         : wholeNumber('--message-timeout', str('message-timeout')!, { min: 0, max: MAX_MESSAGE_TIMEOUT_MS }),

@@ -92,7 +92,7 @@ export async function runVhost(cmd: VhostCommand, io: CliIO): Promise<number> {
   let viz: LiveServer | undefined;
   if (o.viz !== undefined) {
     try {
-      viz = await serveLive(o.viz, { version: 1, source: 'vhost', rateHz: LIVE_RATE_HZ, options: { ...o } }, vhostSampler(engine, device), io);
+      viz = await serveLive(o.viz, { version: 1, source: 'vhost', rateHz: o.vizRate ?? LIVE_RATE_HZ, options: { ...o } }, vhostSampler(engine, device), io);
     } catch (e) {
       server.close();
       await device.close();

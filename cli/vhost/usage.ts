@@ -60,6 +60,8 @@ Options:
   --viz PORT            serve the ring visualizer on 127.0.0.1:PORT (0: a free port) and
                         stream the running vrings to its live mode; prints its address
                         (viz: http://127.0.0.1:PORT/?live) on stdout
+  --viz-rate HZ         live frames a second, 10 to 30 (default 10): each costs the main
+                        thread a read of the rings and a socket write
   --json                print the summary as one JSON object (the last line of stdout)
   -h, --help            show this help
 

@@ -720,9 +720,10 @@ export interface ForwardingOptions extends PairOptions {
   virtqueueArgs?: string[];
   /**
    * Called once the front-end forwards, just before the `seconds` of traffic are counted from
-   * (not awaited: what it starts runs alongside; its samples' clock is Date.now() - front.startedAt).
+   * (not awaited: what it starts runs alongside; its samples' clock is Date.now() - front.startedAt),
+   * with the back-end's pid.
    */
-  onForwarding?: (front: Testpmd) => void;
+  onForwarding?: (front: Testpmd, backendPid: number) => void;
 }
 
 export interface ForwardingResult {
@@ -786,7 +787,7 @@ export async function runForwarding(o: ForwardingOptions): Promise<ForwardingRes
       vdev: `net_virtio_user0,${devargs}`,
       lcores: o.frontendLcores ?? lcoresFor(fwdLcores, 1),
     });
-    o.onForwarding?.(front);
+    o.onForwarding?.(front, back.pid);
     await delay(o.seconds * 1000);
     // The reading due at `seconds` (one per second with the default --stats-period) may come a
     // little after it: wait for it, briefly, so the run has all its samples.
