@@ -10,7 +10,8 @@
 //           its peer keep busy, comes to a viewer on another machine;
 //   inline  in this process at normal priority: a viewer competing with the dataplane.
 // VIRTQUEUE_BENCH_VIEWER_CPUS pins the viewer processes (`taskset -c`); VIRTQUEUE_BENCH_VIZ_RATE
-// passes --viz-rate to the back-end (its default, 10 frames a second, when unset).
+// passes --viz-rate to the back-end (its default, 10 frames a second, when unset), and
+// VIRTQUEUE_BENCH_VHOST_IDLE its --idle (adaptive when unset).
 //
 // Runs mode: each case runs the same command once without a viewer (A: --viz 0, nobody
 // connected, no frame read or sent) and once per placement each round, interleaved; the figure
@@ -76,6 +77,13 @@ const CASES = list(process.env.VIRTQUEUE_BENCH_CASES, 'sim-split,sim-packed,vhos
 const JSON_PATH = process.env.VIRTQUEUE_BENCH_JSON || undefined;
 /** VIRTQUEUE_BENCH_VIZ_RATE: the back-end's --viz-rate (its default when unset). */
 const VIZ_RATE_ARGS = process.env.VIRTQUEUE_BENCH_VIZ_RATE ? ['--viz-rate', process.env.VIRTQUEUE_BENCH_VIZ_RATE] : [];
+/**
+ * VIRTQUEUE_BENCH_VHOST_IDLE: the back-end's --idle (its default, adaptive, when unset). adaptive:
+ * the idle worker sleeps and the main thread relays the front-end's kicks to it, so main-thread
+ * work can delay a wake-up; poll: the worker never sleeps, and what a viewer costs is the CPU it
+ * takes from the worker's core.
+ */
+const VHOST_IDLE_ARGS = process.env.VIRTQUEUE_BENCH_VHOST_IDLE ? ['--idle', process.env.VIRTQUEUE_BENCH_VHOST_IDLE] : [];
 const PLACEMENTS: readonly Placement[] = ['niced', 'idle', 'inline'];
 const VIEWERS = list(process.env.VIRTQUEUE_BENCH_VIEWERS, PLACEMENTS.join(',')) as Placement[];
 for (const v of VIEWERS) if (!PLACEMENTS.includes(v)) throw new Error(`VIRTQUEUE_BENCH_VIEWERS: unknown placement ${v}; known: ${PLACEMENTS.join(', ')}`);
@@ -154,7 +162,7 @@ async function vhostRun(ring: string, viewer: ViewerMode, dir: string, round: nu
     const r = await runForwarding({
       backend: 'virtqueue', name: `vqviz${process.pid}-${round}-${viewer}`, socket: path.join(dir, `viz${round}${viewer}.sock`),
       seconds: SECONDS, packed: ring === 'packed', backendMode: 'io', frontendMode: 'io', txFirst: true, txpkts: 64,
-      backendCpus: '0', virtqueueArgs: ['--viz', String(port), ...VIZ_RATE_ARGS],
+      backendCpus: '0', virtqueueArgs: ['--viz', String(port), ...VIZ_RATE_ARGS, ...VHOST_IDLE_ARGS],
     });
     running = false;
     await connecting;
@@ -177,7 +185,7 @@ async function vhostToggleRun(ring: string, placement: Placement, dir: string, r
       const r = await runForwarding({
         backend: 'virtqueue', name: `vqviz${process.pid}-${round}-t${placement}`, socket: path.join(dir, `viz${round}t${placement}.sock`),
         seconds: TOGGLE_SECONDS, packed: ring === 'packed', backendMode: 'io', frontendMode: 'io', txFirst: true, txpkts: 64,
-        backendCpus: '0', virtqueueArgs: ['--viz', String(port), ...VIZ_RATE_ARGS], onForwarding,
+        backendCpus: '0', virtqueueArgs: ['--viz', String(port), ...VIZ_RATE_ARGS, ...VHOST_IDLE_ARGS], onForwarding,
       });
       return r.front.samples;
     },

@@ -81,6 +81,12 @@ describe('live stream', () => {
     expect(() => decodeFrame(bad((_, l) => { l.pop(); }))).toThrow(/image of \d+ segments, \d+ sent/);
     expect(() => decodeFrame(bad((w) => { w.image.version = 2 as 1; }))).toThrow(/image version 2/);
     expect(() => decodeFrame(bad((w) => { (w.image.queues[0] as { layout: string }).layout = 'ring'; }))).toThrow(/not queue sources/);
+    expect(() => decodeFrame(bad((w) => { w.image.queues[0].areas.queueSize = 1.5; }))).toThrow(/not queue sources/);
+    expect(() => decodeFrame(bad((w) => { w.image.queues[0].deviceCb = 2 ** 40; }))).toThrow(/not queue sources/);
+    expect(() => decodeFrame(bad((_, l) => { l[l.length - 1] = l[l.length - 1].replace(/^\d+/, String(2 ** 32 - 8)); }))).toThrow(/ends past 4 GiB/);
+    expect(() => decodeFrame(bad((w) => { w.image.queues = Array.from({ length: 65 }, () => w.image.queues[0]); }))).toThrow(/65 queues .* more than this page draws/);
+    expect(() => decodeFrame(bad((w, l) => { w.image.segments = 40; l.push(...Array.from({ length: 40 - l.length }, (_, k) => `${(2 ** 31) + k * 8} AAAA`)); }))).toThrow(/40 image segments for 2 queues/);
+    expect(() => decodeFrame(`{"seq":1,${data}`)).toThrow(/first line is not JSON/);
     // A segment missing is drawn as memory the reader cannot see: anomalies, no exception.
     const partial = decodeFrame(bad((w, l) => { w.image.segments--; l.shift(); }));
     expect(partial.snapshot.queues.flatMap((q) => q.anomalies).join('\n')).toMatch(/not inside the memory|outside the memory/);

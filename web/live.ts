@@ -1,9 +1,10 @@
 // Live mode (/?live): the queues of a running `virtqueue sim --viz` or `virtqueue vhost --viz`,
 // streamed as server-sent events (protocol in src/viz/stream.ts): a hello naming the run, frames
-// (a Snapshot read from the dataplane's shared memory, the workers' statistics, the source's
-// counters), and an end with the run's summary.
+// (a ring image, the bytes of the rings read from the dataplane's shared memory, which the page
+// draws as a Snapshot with the same readers; the workers' statistics, the source's counters),
+// and an end with the run's summary. A frame it cannot read is named in the mode line.
 // Kept light (issue 13): the browser parses the stream (EventSource) and each frame's data is
-// parsed once, and only the newest frame's: a frame is kept until the next animation frame, and one
+// decoded and drawn once, and only the newest frame's: a frame is kept until the next animation frame, and one
 // that arrives meanwhile replaces it (at most one render per animation frame; none while the page
 // is hidden, the newest shown when it is visible again). A render builds the same picture as the
 // stepper's (render.ts) and patches only what changed into the nodes already on the page
@@ -85,8 +86,16 @@ export function connectLive(view: HTMLElement, mode: HTMLElement, path = LIVE_PA
     asked = false;
     if (document.hidden || (pending === undefined && !stale)) return;
     if (pending !== undefined) {
-      const f = decodeFrame(pending);
+      const data = pending;
       pending = undefined;
+      let f: LiveFrame;
+      try {
+        f = decodeFrame(data);
+      } catch (e) {
+        // A frame the page cannot read is shown as such; the next one may be fine.
+        mode.textContent = `live: ${hello}: a frame could not be read (${e instanceof Error ? e.message : String(e)})`;
+        return;
+      }
       const rate = frames > 1 ? (frames - 1) / Math.max(0.001, (performance.now() - firstAt) / 1000) : 0;
       mode.textContent = ended ?? `live: ${hello} (frame ${f.seq}, ${rate.toFixed(1)} updates/s)`;
       const flat = flatCounters(f.counters);

@@ -1,6 +1,7 @@
 // Reading memory that other threads are writing, for the visualizer: every read is bounds-checked
 // (an address from a torn or hostile value never throws), nothing is ever written, and the
-// published fields (ring indices, packed flags) are read with atomic loads so a value is whole.
+// published fields (ring indices, packed flags) are read with atomic loads so a value is whole
+// (over live memory; a ring image's bytes were copied, and a field may have been torn then).
 import * as Q from '../../assembly/layout/queue.js';
 import { ERRORS } from '../errors.js';
 import type { Engine } from '../engine.js';
@@ -41,10 +42,16 @@ export class RacingMemory {
   private find(addr: number, size: number): MemoryWindow | undefined {
     const l = this.last;
     if (addr >= l.addr && addr + size <= l.addr + l.size) return l;
-    for (const w of this.windows) {
-      if (addr >= w.addr && addr + size <= w.addr + w.size) return (this.last = w);
+    // The last window starting at or below addr (they are sorted and apart).
+    let lo = 0;
+    let hi = this.windows.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.windows[mid].addr <= addr) lo = mid;
+      else hi = mid - 1;
     }
-    return undefined;
+    const w = this.windows[lo];
+    return w !== undefined && addr >= w.addr && addr + size <= w.addr + w.size ? (this.last = w) : undefined;
   }
 
   /** Where the `size` bytes at addr are in the view; a read outside what is held is a reader's bug (RangeError). */

@@ -10,17 +10,21 @@
 //   - each control block present (QUEUE_CB_SIZE bytes) and the private arrays its fields point
 //     at: the driver's per-descriptor shadow, the device's per-head shadow, and the packed in-order
 //     driver's FIFO of buffer ids.
-// What the readers read is all in there; test/viz-ring-image.test.ts checks that a snapshot of
+// What the readers read is all in there; test/viz-snapshot.test.ts checks that a snapshot of
 // the image equals one of the memory, for both layouts, both sides, in order or not.
 //
-// The segments are read while the workers run (a plain copy, like the readers' own reads: a
-// value torn by a write is one the readers check like any other).
+// The segments are read while the workers run, by a plain copy (the base64 encoder), not the
+// atomic loads the readers use over live memory: a 16- or 32-bit field being written may come
+// out torn, and the readers check it like any other racing value (an anomaly for that frame).
 import * as Q from '../../assembly/layout/queue.js';
 import * as P from '../../assembly/layout/packed.js';
 import { splitAreaSizes } from '../virtqueue/layout.js';
 import type { Engine } from '../engine.js';
 import { RacingMemory, field, type MemoryWindow } from './racing-memory.js';
 import { snapshotQueue, type PoolSnapshot, type QueueSource, type Snapshot, type SnapshotOptions, SNAPSHOT_VERSION } from './snapshot.js';
+
+/** Wasm32: no address of the memory is 2^32 or more. */
+const MEMORY_LIMIT = 2 ** 32;
 
 /** Bytes at `addr` of the memory. */
 export interface ImageSegment { addr: number; bytes: Uint8Array }
@@ -100,6 +104,7 @@ export function imageMemory(segments: readonly ImageSegment[]): RacingMemory {
     if (!Number.isSafeInteger(s.addr) || s.addr <= 0 || !(s.bytes instanceof Uint8Array) || s.bytes.length === 0) {
       throw new TypeError(`ring image: segment ${i} is not a positive address with some bytes`);
     }
+    if (s.addr + s.bytes.length > MEMORY_LIMIT) throw new TypeError(`ring image: segment ${i} at ${s.addr} ends past 4 GiB, the most a Wasm32 memory has`);
     if (s.addr < end) throw new TypeError(`ring image: segment ${i} at ${s.addr} overlaps or precedes the one before (which ends at ${end})`);
     end = s.addr + s.bytes.length;
     at += (s.addr - at) & 7; // at ≡ addr (mod 8)

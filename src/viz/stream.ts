@@ -103,11 +103,22 @@ function fromBase64(text: string, what: string): Uint8Array {
   return out;
 }
 
+/** An address or size the image may name: a whole number below 2^32 (Wasm32). */
+const isWord = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) < 2 ** 32;
+
 const isQueueSource = (q: unknown): q is QueueSource => {
   const s = q as Partial<QueueSource> | null;
   return typeof s === 'object' && s !== null && typeof s.name === 'string' && (s.layout === 'split' || s.layout === 'packed') &&
-    typeof s.areas === 'object' && s.areas !== null && ['queueSize', 'desc', 'driver', 'device'].every((k) => typeof (s.areas as unknown as Record<string, unknown>)[k] === 'number');
+    typeof s.areas === 'object' && s.areas !== null && ['queueSize', 'desc', 'driver', 'device'].every((k) => isWord((s.areas as unknown as Record<string, unknown>)[k])) &&
+    (s.driverCb === undefined || isWord(s.driverCb)) && (s.deviceCb === undefined || isWord(s.deviceCb));
 };
+
+/**
+ * What one frame may ask the viewer to draw (a hostile frame must not hang the page): queues,
+ * their entries in all, and segments (a queue's image has at most 8: 3 areas, 2 control blocks,
+ * 3 private arrays).
+ */
+export const LIVE_FRAME_LIMITS = { queues: 64, entries: 1 << 20, segmentsPerQueue: 8 } as const;
 
 /**
  * A LiveFrame from a frame event's data (its data lines joined by newlines, as EventSource gives
@@ -116,12 +127,25 @@ const isQueueSource = (q: unknown): q is QueueSource => {
  */
 export function decodeFrame(data: string): LiveFrame {
   const lines = data.split('\n');
-  const f = JSON.parse(lines[0]) as Partial<WireFrame> & { snapshot?: unknown };
+  let f: Partial<WireFrame> & { snapshot?: unknown };
+  try {
+    f = JSON.parse(lines[0]) as Partial<WireFrame> & { snapshot?: unknown };
+  } catch (e) {
+    throw new TypeError(`live frame: its first line is not JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
   if (typeof f !== 'object' || f === null || typeof f.seq !== 'number') throw new TypeError('live frame: not an object with seq');
   const img = f.image;
   if (typeof img !== 'object' || img === null) throw new TypeError(`live frame: no ring image${f.snapshot !== undefined ? ' (a plain snapshot: this page reads ring images)' : ''}`);
   if (img.version !== 1) throw new TypeError(`live frame: image version ${String(img.version)}, this page reads 1`);
-  if (!Array.isArray(img.queues) || !img.queues.every(isQueueSource)) throw new TypeError('live frame: image queues are not queue sources (name, layout, areas)');
+  if (!Array.isArray(img.queues) || !img.queues.every(isQueueSource)) throw new TypeError('live frame: image queues are not queue sources (name, layout, areas and control blocks: whole numbers below 2^32)');
+  const L = LIVE_FRAME_LIMITS;
+  const entries = img.queues.reduce((n, q) => n + q.areas.queueSize, 0);
+  if (img.queues.length > L.queues || entries > L.entries) {
+    throw new TypeError(`live frame: ${img.queues.length} queues of ${entries} entries in all, more than this page draws (${L.queues} queues, ${L.entries} entries)`);
+  }
+  if (lines.length - 1 > L.segmentsPerQueue * Math.max(1, img.queues.length)) {
+    throw new TypeError(`live frame: ${lines.length - 1} image segments for ${img.queues.length} queues, more than ${L.segmentsPerQueue} a queue`);
+  }
   if (!Array.isArray(img.pools)) throw new TypeError('live frame: image pools are not a list');
   if (img.segments !== lines.length - 1) throw new TypeError(`live frame: image of ${String(img.segments)} segments, ${lines.length - 1} sent`);
   const segments = lines.slice(1).map((line, i) => {

@@ -55,7 +55,12 @@ export class LiveClient {
     else if (event === LIVE_EVENTS.frame) {
       this.bytes += text.length;
       this.count++;
-      this.frames.push(decodeFrame(text));
+      try {
+        this.frames.push(decodeFrame(text));
+      } catch (e) {
+        this.fail(e instanceof Error ? e : new Error(String(e)));
+        return;
+      }
       if (this.frames.length > this.keep) this.frames.shift();
     }
     this.wake();
