@@ -3,24 +3,12 @@
 // bench/viz.bench.ts for how the figure is computed).
 import { readdirSync } from 'node:fs';
 import { median, type PpsSample, type Testpmd } from '../test/helpers/testpmd.js';
-import { LiveClient } from '../test/helpers/sse-client.js';
-import { ownCpuMs, spawnViewer, threadCpuMs, type Placement, type ProcessPlacement } from './viz-watch.js';
+import { ViewerSwitch, spawnViewer, threadCpuMs, type OnWindowSeen, type Placement, type ProcessPlacement } from './viz-watch.js';
+
+export type { OnWindowSeen };
 
 /** What is left out at the start of each window (the switch and its after-effects). */
 export const SETTLE_MS = 1000;
-
-/** What the viewer saw during one on-window. */
-export interface OnWindowSeen {
-  frames: number;
-  bytes: number;
-  /** From the order to connect to the order to disconnect, as the viewer timed it. */
-  seconds: number;
-  /** CPU the viewer used meanwhile (inline: all of this process). */
-  cpuMs: number;
-  /** ms from the viewer taking the order to connect to its first frame; null: none came. */
-  firstFrameMs: number | null;
-  error: string | null;
-}
 
 /** Switches one viewer on and off. on()/off() resolve when the viewer has acted on the order. */
 interface Toggler {
@@ -31,40 +19,21 @@ interface Toggler {
   close(): Promise<{ lateFrames: number }>;
 }
 
-/** A LiveClient in this process, opened and closed. */
+/** A ViewerSwitch in this process (its CPU is all of this process's). */
 function inlineToggler(url: string): Toggler {
-  let on: { client: LiveClient; at: number; cpuMs: number; firstFrameMs: number | null } | undefined;
-  let last: { client: LiveClient; count: number } | undefined;
-  const late = (): number => (last ? last.client.count - last.count : 0);
-  const shut = (): OnWindowSeen | undefined => {
-    if (!on) return undefined;
-    const w = on;
-    on = undefined;
-    const error = w.client.error?.message ?? (w.client.closed ? 'the stream closed' : null);
-    w.client.close();
-    last = { client: w.client, count: w.client.count };
-    return { frames: w.client.count, bytes: w.client.bytes, seconds: (performance.now() - w.at) / 1000, cpuMs: ownCpuMs() - w.cpuMs, firstFrameMs: w.firstFrameMs, error };
-  };
+  const v = new ViewerSwitch(url);
   return {
-    on: async () => {
-      if (on) throw new Error('the inline viewer is already on');
-      const lateFrames = late();
-      const client = new LiveClient(url, 2);
-      const w = { client, at: performance.now(), cpuMs: ownCpuMs(), firstFrameMs: null as number | null };
-      on = w;
-      client.until(() => client.count > 0, 'the first frame', 600_000).then(() => { w.firstFrameMs = performance.now() - w.at; }, () => undefined);
-      return { lateFrames };
-    },
+    on: async () => v.on(),
     off: async () => {
-      const seen = shut();
+      const seen = v.off();
       if (!seen) throw new Error('the inline viewer is not on');
       return seen;
     },
     close: async () => {
-      shut();
+      v.off();
       // Late frames, if any, would have arrived by now: a moment for the socket's last reads.
       await new Promise((r) => setTimeout(r, 100));
-      return { lateFrames: late() };
+      return { lateFrames: v.lateFrames() };
     },
   };
 }

@@ -19,7 +19,7 @@
 //   quit  answers {"ack":"quit","lateFrames":N} and exits (so does the end of stdin or SIGTERM).
 import { createInterface } from 'node:readline';
 import { LiveClient } from '../test/helpers/sse-client.js';
-import { clientMark, ownCpuMs, sinceFirst } from './viz-watch.js';
+import { ViewerSwitch, clientMark, ownCpuMs, sinceFirst } from './viz-watch.js';
 
 if (process.argv[2] === '--toggle') toggle(process.argv[3]);
 else once(process.argv[2]);
@@ -56,37 +56,22 @@ function toggle(url: string | undefined): void {
     process.exit(2);
   }
   const say = (o: object): boolean => process.stdout.write(`${JSON.stringify(o)}\n`);
-  let on: { client: LiveClient; at: number; cpuMs: number; firstFrameMs: number | null } | undefined;
-  // The last closed connection and its count when closed: frames after that are "late".
-  let last: { client: LiveClient; count: number } | undefined;
-  const late = (): number => (last ? last.client.count - last.count : 0);
+  const v = new ViewerSwitch(url);
   let ending = false;
   const quit = (): void => {
     if (ending) return;
     ending = true;
-    if (on) { on.client.close(); last = { client: on.client, count: on.client.count }; on = undefined; }
-    process.stdout.write(`${JSON.stringify({ ack: 'quit', lateFrames: late() })}\n`, () => process.exit(0));
+    v.off();
+    process.stdout.write(`${JSON.stringify({ ack: 'quit', lateFrames: v.lateFrames() })}\n`, () => process.exit(0));
   };
   const lines = createInterface({ input: process.stdin });
   lines.on('line', (raw) => {
     const cmd = raw.trim();
     if (cmd === 'on') {
-      if (on) { say({ ack: 'on', lateFrames: late(), error: 'already on' }); return; }
-      const lateFrames = late();
-      const client = new LiveClient(url, 2);
-      const w = { client, at: performance.now(), cpuMs: ownCpuMs(), firstFrameMs: null as number | null };
-      on = w;
-      client.until(() => client.count > 0, 'the first frame', 600_000).then(() => { w.firstFrameMs = performance.now() - w.at; }, () => undefined);
-      say({ ack: 'on', lateFrames });
+      if (v.isOn) say({ ack: 'on', lateFrames: v.lateFrames(), error: 'already on' });
+      else say({ ack: 'on', ...v.on() });
     } else if (cmd === 'off') {
-      if (!on) { say({ ack: 'off', frames: 0, bytes: 0, seconds: 0, cpuMs: 0, firstFrameMs: null, error: 'not on' }); return; }
-      const w = on;
-      on = undefined;
-      // The report is taken before closing: what close() itself brings (an abort) is no error.
-      const error = w.client.error?.message ?? (w.client.closed ? 'the stream closed' : null);
-      w.client.close();
-      last = { client: w.client, count: w.client.count };
-      say({ ack: 'off', frames: w.client.count, bytes: w.client.bytes, seconds: (performance.now() - w.at) / 1000, cpuMs: ownCpuMs() - w.cpuMs, firstFrameMs: w.firstFrameMs, error });
+      say({ ack: 'off', ...(v.off() ?? { frames: 0, bytes: 0, seconds: 0, cpuMs: 0, firstFrameMs: null, error: 'not on' }) });
     } else if (cmd === 'quit') {
       quit();
     } else if (cmd !== '') {

@@ -106,3 +106,60 @@ export function threadCpuMs(pid: number, tid: number): number {
 const TICKS_PER_SECOND = 100;
 export const ownCpuMs = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 
+
+/** What a viewer saw while switched on (ViewerSwitch). */
+export interface OnWindowSeen {
+  frames: number;
+  bytes: number;
+  /** From the order to connect to the order to disconnect, as the viewer timed it. */
+  seconds: number;
+  /** CPU the viewer's process used meanwhile. */
+  cpuMs: number;
+  /** ms from the order to connect to the first frame; null: none came. */
+  firstFrameMs: number | null;
+  error: string | null;
+}
+
+/**
+ * A viewer connected and disconnected on command (bench:viz's toggle mode, in the bench's process
+ * or in viz-viewer.js --toggle): one LiveClient per connection, every frame decoded.
+ */
+export class ViewerSwitch {
+  private current: { client: LiveClient; at: number; cpuMs: number; firstFrameMs: number | null } | undefined;
+  /** The last closed connection and its count when closed: frames after that are "late". */
+  private last: { client: LiveClient; count: number } | undefined;
+
+  constructor(private readonly url: string) {}
+
+  get isOn(): boolean {
+    return this.current !== undefined;
+  }
+
+  /** Frames the last closed connection delivered after its close (0 unless a closed stream kept delivering). */
+  lateFrames(): number {
+    return this.last ? this.last.client.count - this.last.count : 0;
+  }
+
+  /** Connects; the late frames of the connection before. */
+  on(): { lateFrames: number } {
+    if (this.current) throw new Error('the viewer is already on');
+    const lateFrames = this.lateFrames();
+    const client = new LiveClient(this.url, 2);
+    const w = { client, at: performance.now(), cpuMs: ownCpuMs(), firstFrameMs: null as number | null };
+    this.current = w;
+    client.until(() => client.count > 0, 'the first frame', 600_000).then(() => { w.firstFrameMs = performance.now() - w.at; }, () => undefined);
+    return { lateFrames };
+  }
+
+  /** Disconnects: what the connection received; undefined when it was off. */
+  off(): OnWindowSeen | undefined {
+    const w = this.current;
+    if (!w) return undefined;
+    this.current = undefined;
+    // Taken before closing: what close() itself brings (an abort) is no error.
+    const error = w.client.error?.message ?? (w.client.closed ? 'the stream closed' : null);
+    w.client.close();
+    this.last = { client: w.client, count: w.client.count };
+    return { frames: w.client.count, bytes: w.client.bytes, seconds: (performance.now() - w.at) / 1000, cpuMs: ownCpuMs() - w.cpuMs, firstFrameMs: w.firstFrameMs, error };
+  }
+}

@@ -1,7 +1,7 @@
 // The live stream's server side (protocol: src/viz/stream.ts): a route for the visualizer's
 // server (cli/viz/server.ts `routes`) that sends each connected viewer a frame rateHz times a
-// second (--viz-rate; LIVE_RATE_HZ by default). The frame is sampled, serialised and written once per tick for all viewers,
-// and only while at least one is connected: with no viewer the dataplane's process does no
+// second (--viz-rate; LIVE_RATE_HZ by default). The frame is sampled, serialised and written
+// once per tick for all viewers, and only while at least one is connected: with no viewer the dataplane's process does no
 // per-frame work at all. A viewer whose socket is still full from the last frame misses this one.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ISOLATION_HEADERS, type RouteHandler } from '../viz/server.js';

@@ -4,16 +4,16 @@
 //
 // Protocol: server-sent events (text/event-stream) on GET LIVE_PATH, localhost only.
 //   - `event: hello` once, data: LiveHello (what is running);
-//   - `event: frame` rateHz (LiveHello) times a second while a viewer is connected: the running queues
-//     as a ring image (ring-image.ts: the bytes of their rings and control blocks, read out of the
+//   - `event: frame` rateHz (LiveHello) times a second while a viewer is connected: the running
+//     queues as a ring image (ring-image.ts: the bytes of their rings and control blocks, read out of the
 //     dataplane's shared memory by the main thread), plus the workers' statistics and the source's
 //     counters. Its first data line is a WireFrame (JSON), then one data line a segment of the
 //     image: its address in decimal, a space, its bytes in base64. The viewer draws the Snapshot
 //     from the image (decodeFrame), so the dataplane's process only encodes bytes (no walk, no
 //     object per entry, no JSON escaping of the bytes): bench/viz-cpu.ts measures it.
 //   - `event: end` when the run ends, data: LiveEnd (the command's summary), then the stream closes.
-// Every other event's data is one JSON object (JSON.stringify: no newline inside). A viewer that reads too
-// slowly misses frames (they are dropped for it, never queued); `seq` shows the gaps.
+// Every other event's data is one JSON object (JSON.stringify: no newline inside). A viewer that
+// reads too slowly misses frames (they are dropped for it, never queued); `seq` shows the gaps.
 // GET LIVE_FRAME_PATH answers one LiveFrame as application/json (for scripts and curl), its
 // snapshot a plain Snapshot drawn by the server.
 import type { WorkerStats } from '../dataplane/control.js';
@@ -25,7 +25,8 @@ export const LIVE_FRAME_PATH = '/viz/live/frame';
 /**
  * Frames a second sent to the viewers, by default; `--viz-rate` picks another in
  * [LIVE_RATE_MIN, LIVE_RATE_MAX]. At 10 a viewer on the dataplane's own machine left the vhost
- * worker 99.3% of the CPU it had without one; at 20, 97.2% (README, "What watching costs").
+ * worker 98.0 to 99.3% of the CPU it had without one; at 20, about 97% (README, "What watching
+ * costs").
  */
 export const LIVE_RATE_HZ = 10;
 export const LIVE_RATE_MIN = 10;
